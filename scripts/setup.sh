@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything livehuman needs on a Debian machine, idempotently:
+# Debian packages, the virtual environment at .venv, and the package with its extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(
+  espeak-ng libespeak-ng1   # TTS with phoneme timings (C API through ctypes)
+  flite                     # a second, independent voice for tests and benchmarks
+  ffmpeg sox                # media tools for checks and demos
+  libgl1 libglib2.0-0       # needed by OpenCV's cv2 (pulled by mediapipe)
+  iproute2                  # network namespaces for WebRTC tests
+  chromium                  # browser tests
+  python3-venv
+)
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  python3 -m venv .venv
+fi
+
+stamp=.venv/.livehuman-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -nt "$stamp" ]; then
+  echo "setup: installing Python packages into .venv (a few minutes the first time)"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e ".[all,test]"
+  # silero-vad declares torch as a dependency, but we only use its ONNX model (through onnxruntime).
+  .venv/bin/pip install -q --no-deps silero-vad
+  touch "$stamp"
+fi

@@ -1,0 +1,1 @@
+"""The live session: media clock, WebRTC transport and the HTTP server."""

@@ -1,0 +1,1 @@
+"""Motion: speech (audio and phone timings) to per-frame face controls."""

@@ -1,0 +1,1 @@
+"""Renderers: an avatar plus per-frame drive in, video frames out."""

@@ -1,0 +1,1 @@
+"""Speech in and out: audio files, resampling, voice activity, recognition and synthesis."""

@@ -1,0 +1,1 @@
+"""Benchmarks: speed and lip-sync quality, printed and recorded in docs/benchmarks.md."""

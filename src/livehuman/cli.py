@@ -1,0 +1,212 @@
+"""The `livehuman` command: prepare, render, serve, bench.
+
+Heavy modules are imported inside each command so that `livehuman --help` answers at once.
+Problems the user can fix arrive as LivehumanError and are printed as one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from livehuman.errors import LivehumanError
+
+DEFAULT_FPS = 25.0
+
+
+def _engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", default="cpu", choices=("cpu", "musetalk"), help="lip-sync engine (default: cpu)")
+    parser.add_argument("--models", metavar="DIR", help="MuseTalk's models/ directory (for --engine musetalk)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livehuman", description="A realtime talking digital human.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logs")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    prepare = commands.add_parser("prepare", help="turn a photo, a video or an image folder into a cached avatar")
+    prepare.add_argument("--name", required=True, help="the avatar's name, used by render and serve")
+    prepare.add_argument("--source", required=True, help="a photo, a video, or a folder of images")
+    prepare.add_argument("--bbox-shift", type=int, default=0, help="move the lower face region down (+) or up (-), pixels")
+    prepare.add_argument("--fps", type=float, default=DEFAULT_FPS, help="frame rate of the avatar (default 25)")
+    prepare.add_argument("--force", action="store_true", help="prepare again even if a cached avatar matches")
+    _engine_options(prepare)
+
+    render = commands.add_parser("render", help="render a lip-synced MP4 from speech (audio or text)")
+    render.add_argument("--avatar", default="default", help="a prepared avatar's name, or a photo/video path (default: the built-in face)")
+    what = render.add_mutually_exclusive_group(required=True)
+    what.add_argument("--audio", help="speech to lip-sync: any audio or video file")
+    what.add_argument("--text", help="text to speak with the built-in voice")
+    what.add_argument("--config", help="a YAML file of tasks (MuseTalk's format: task_0: {video_path, audio_path, bbox_shift, result_name})")
+    render.add_argument("-o", "--output", help="the MP4 to write (default: out/<avatar>.mp4)")
+    render.add_argument("--result-dir", default="results", help="where --config writes its videos (default: results/)")
+    render.add_argument("--fps", type=float, default=DEFAULT_FPS, help="output frame rate (default 25)")
+    render.add_argument("--bbox-shift", type=int, default=0, help="as for prepare, when --avatar is a path")
+    render.add_argument("--voice", default="en-us", help="espeak-ng voice for --text (see `livehuman voices`)")
+    render.add_argument("--no-head-motion", action="store_true", help="keep the head still (blinks stay)")
+    render.add_argument("--brain", choices=("none", "openai"), default="none", help="openai: render the Realtime API's spoken answer to --text/--audio")
+    _engine_options(render)
+
+    serve = commands.add_parser("serve", help="talk to the digital human in the browser")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--avatar", default="default")
+    serve.add_argument("--persona", help="persona YAML file (name, greeting, style, voice)")
+    serve.add_argument("--knowledge", help="knowledge base (YAML questions and answers, or Markdown)")
+    serve.add_argument("--brain", default="local", choices=("local", "openai", "realtime"), help="local: offline cascade; openai: OpenAI Realtime API; realtime: any compatible server (--realtime-url)")
+    serve.add_argument("--realtime-url", help="WebSocket base URL of a Realtime-compatible server (Azure, proxies, livehuman's own /v1)")
+    serve.add_argument("--model", default="gpt-realtime", help="Realtime model (for --brain openai/realtime)")
+    serve.add_argument("--voice", help="voice (espeak-ng voice for local, Realtime voice for openai)")
+    serve.add_argument("--llm-url", help="OpenAI-compatible chat endpoint for the local brain's replies (Ollama, vLLM, llama.cpp)")
+    serve.add_argument("--llm-model", help="model name at --llm-url")
+    serve.add_argument("--asr-model", metavar="DIR", help="faster-whisper model directory (default: pocketsphinx)")
+    serve.add_argument("--max-sessions", type=int, default=4, help="simultaneous sessions before new ones are told the server is busy")
+    _engine_options(serve)
+
+    bench = commands.add_parser("bench", help="measure speed and lip-sync quality")
+    bench.add_argument("what", choices=("render", "lipsync", "live", "musetalk"))
+    bench.add_argument("--json", action="store_true", help="print the results as JSON")
+    bench.add_argument("--seconds", type=float, default=10.0, help="length of the speech to render (render bench)")
+    bench.add_argument("--models", metavar="DIR", help="MuseTalk models (musetalk bench; tiny random weights when absent)")
+    bench.add_argument("--plot", metavar="PNG", help="lipsync: also plot the mouth-opening curves")
+
+    commands.add_parser("voices", help="list the built-in voices")
+    commands.add_parser("avatars", help="list the prepared avatars")
+    return parser
+
+
+def cmd_prepare(args: argparse.Namespace) -> None:
+    from livehuman.avatar.prepare import prepare_avatar
+    from livehuman.render.engines import make_engine
+
+    avatar = prepare_avatar(args.source, args.name, fps=args.fps, bbox_shift=args.bbox_shift, force=args.force)
+    if args.engine != "cpu":
+        make_engine(args.engine, args.models).load(avatar)
+    print(f"prepared avatar {avatar.name!r}: {avatar.n_frames} frame(s) at {avatar.size[0]}x{avatar.size[1]}, cached in {avatar.directory}")
+
+
+def _load_speech(args: argparse.Namespace, audio_path: str | None = None):
+    from livehuman.speech.audio import Speech, is_silent, load_audio
+
+    path = audio_path or args.audio
+    if path:
+        audio = load_audio(path)
+        if is_silent(audio):
+            raise LivehumanError(f"{path} is silent: there is no speech to lip-sync")
+        return Speech(audio)
+    from livehuman.speech.espeak import EspeakTTS
+
+    return EspeakTTS(voice=args.voice).synthesize(args.text)
+
+
+def _render_one(args, avatar_ref: str, speech, output: str | Path, bbox_shift: int) -> None:
+    from livehuman.avatar.cache import load_avatar
+    from livehuman.render.batch import render_video
+    from livehuman.render.engines import make_engine
+
+    avatar = load_avatar(avatar_ref, fps=args.fps, bbox_shift=bbox_shift)
+    engine = make_engine(args.engine, args.models, head_motion=not args.no_head_motion)
+    result = render_video(avatar, engine, speech, output, fps=args.fps, head_motion=not args.no_head_motion)
+    print(
+        f"wrote {result.path}: {result.frames} frames, {result.duration:.2f} s, "
+        f"{result.realtime_factor:.1f}x realtime (mouth from {result.audio_from})"
+    )
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    if args.config:
+        from livehuman.render.tasks import load_tasks
+
+        tasks = load_tasks(args.config)
+        Path(args.result_dir).mkdir(parents=True, exist_ok=True)
+        for task in tasks:
+            from livehuman.speech.audio import Speech, load_audio
+
+            print(f"{task.name}: {task.video_path} + {task.audio_path}")
+            speech = Speech(load_audio(task.audio_path))
+            _render_one(args, task.video_path, speech, Path(args.result_dir) / task.result_name, task.bbox_shift)
+        return
+    if args.brain == "openai":
+        from livehuman.brain.render_answer import answer_speech
+
+        speech = answer_speech(text=args.text, audio_path=args.audio)
+    else:
+        speech = _load_speech(args)
+    output = args.output or f"out/{Path(args.avatar).stem}.mp4"
+    _render_one(args, args.avatar, speech, output, args.bbox_shift)
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from livehuman.live.server import serve_from_args
+
+    serve_from_args(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    if args.what == "render":
+        from livehuman.bench.render import bench_render as run
+    elif args.what == "lipsync":
+        from livehuman.bench.lipsync import bench_lipsync as run
+    elif args.what == "live":
+        from livehuman.live.bench import bench_live_from_args as run
+    else:
+        from livehuman.render.musetalk.bench import bench_musetalk_from_args as run
+    results = run(args)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for key, value in results.items():
+            print(f"{key:>34}: {value:.3f}" if isinstance(value, float) else f"{key:>34}: {value}")
+
+
+def cmd_voices(args: argparse.Namespace) -> None:
+    from livehuman.speech.espeak import list_voices
+
+    print("\n".join(list_voices()))
+
+
+def cmd_avatars(args: argparse.Namespace) -> None:
+    from livehuman.avatar.cache import list_avatars
+
+    names = list_avatars()
+    print("\n".join(names) if names else "no prepared avatars yet: livehuman prepare --name NAME --source PHOTO_OR_VIDEO")
+
+
+COMMANDS = {
+    "prepare": cmd_prepare,
+    "render": cmd_render,
+    "serve": cmd_serve,
+    "bench": cmd_bench,
+    "voices": cmd_voices,
+    "avatars": cmd_avatars,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
+    # mediapipe and TensorFlow Lite talk a lot on stderr; users need none of it
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        COMMANDS[args.command](args)
+    except LivehumanError as exc:
+        print(f"livehuman: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("livehuman: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not bad input: still one line, with the way to see more
+        if args.debug:
+            raise
+        print(f"livehuman: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

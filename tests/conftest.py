@@ -1,0 +1,40 @@
+"""Shared test set-up: every test run gets its own avatar cache, so nothing touches ~/.cache."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Set before any livehuman module reads it; the cache is shared by the whole run to prepare each face once.
+os.environ.setdefault("LIVEHUMAN_HOME", tempfile.mkdtemp(prefix="livehuman-test-home-"))
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+SAMPLE_DIR = Path(__file__).parent
+
+
+@pytest.fixture(scope="session")
+def grace_hopper_path() -> Path:
+    """A real portrait with a closed mouth (matplotlib's sample photo, public domain)."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+
+
+@pytest.fixture(scope="session")
+def astronaut_path() -> Path:
+    """A real photo of a smiling face with teeth showing (scikit-image's sample, public domain)."""
+    import skimage
+
+    return Path(skimage.__file__).parent / "data" / "astronaut.png"
+
+
+@pytest.fixture(scope="session")
+def test_output() -> Path:
+    """Where tests leave pictures and videos for people to look at."""
+    path = Path(__file__).resolve().parent.parent / "test-output"
+    path.mkdir(exist_ok=True)
+    return path

@@ -1,0 +1,62 @@
+"""The MP4 transport: H.264 + AAC, audio and video of one length, nothing left behind on failure."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from livehuman.errors import LivehumanError
+from livehuman.render.video_file import Mp4Writer
+
+
+def _tone(seconds: float, rate: int) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def test_writes_h264_and_aac_of_equal_length(tmp_path):
+    path = tmp_path / "out.mp4"
+    fps, rate, n = 25, 22050, 50
+    frame = np.zeros((64, 96, 3), np.uint8)
+    with Mp4Writer(path, 96, 64, fps, rate) as writer:
+        for k in range(n):
+            frame[:] = (k * 5) % 255
+            writer.write_frame(frame)
+        writer.write_audio(_tone(n / fps, rate))
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert video.codec_context.name == "h264" and audio.codec_context.name == "aac"
+        frames = list(container.decode(video))
+        assert len(frames) == n
+        assert (frames[0].width, frames[0].height) == (96, 64)
+        container.seek(0)
+        samples = np.concatenate([f.to_ndarray().ravel() for f in container.decode(audio)])
+    # AAC's priming samples are trimmed by the MP4 edit list: the audio lasts as long as the video
+    assert abs(len(samples) / rate - n / fps) < 0.05
+    # and the tone survives the encoder (the content, not just the length)
+    spectrum = np.abs(np.fft.rfft(samples[: rate // 2]))
+    assert abs(np.argmax(spectrum) * 2 - 220) <= 4
+
+
+def test_odd_sizes_are_cropped_to_even(tmp_path):
+    path = tmp_path / "odd.mp4"
+    with Mp4Writer(path, 97, 65, 25, None) as writer:
+        writer.write_frame(np.full((65, 97, 3), 128, np.uint8))
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    assert (frame.width, frame.height) == (96, 64)
+
+
+def test_failure_leaves_no_file(tmp_path):
+    path = tmp_path / "broken.mp4"
+    with pytest.raises(RuntimeError):
+        with Mp4Writer(path, 32, 32, 25, 16000) as writer:
+            writer.write_frame(np.zeros((32, 32, 3), np.uint8))
+            raise RuntimeError("the engine failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_rejects_other_extensions(tmp_path):
+    with pytest.raises(LivehumanError, match=r"\.mp4"):
+        Mp4Writer(tmp_path / "out.avi", 32, 32, 25, None)

@@ -1,0 +1,147 @@
+"""The `livehuman` command from a user's side: real files in, MP4s out, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def livehuman(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "livehuman.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=dict(os.environ),
+        timeout=300,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("livehuman: error:"), lines[0]
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("speech") / "hello.wav"
+    subprocess.run(["espeak-ng", "-v", "en-gb", "-w", str(path), "Good morning. Maybe we can meet at the bank."], check=True)
+    return path
+
+
+def streams(path: Path) -> tuple[float, float, int, tuple[int, int]]:
+    """Video duration, audio duration, frame count and frame size of an MP4."""
+    with av.open(str(path)) as container:
+        video, audio = container.streams.video[0], container.streams.audio[0]
+        assert video.codec_context.name == "h264" and audio.codec_context.name == "aac"
+        frames = [f for f in container.decode(video)]
+        fps = float(video.average_rate)
+        container.seek(0)
+        samples = sum(f.samples for f in container.decode(audio))
+        return len(frames) / fps, samples / audio.rate, len(frames), (frames[0].width, frames[0].height)
+
+
+def test_text_render_with_the_default_face(tmp_path):
+    out = tmp_path / "hello.mp4"
+    result = livehuman("render", "--text", "Hello! My name is Ava.", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stdout and "mouth from phones" in result.stdout
+    video_s, audio_s, frames, size = streams(out)
+    assert size == (512, 512)
+    assert abs(video_s - audio_s) < 0.05  # the same duration: audio exactly aligned to the video
+    assert frames > 25
+
+
+def test_prepare_then_render_audio_by_name(tmp_path, grace_hopper_path, speech_wav):
+    prepared = livehuman("prepare", "--name", "grace", "--source", str(grace_hopper_path))
+    assert prepared.returncode == 0, prepared.stderr
+    out = tmp_path / "grace.mp4"
+    result = livehuman("render", "--avatar", "grace", "--audio", str(speech_wav), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "mouth from audio" in result.stdout
+    video_s, audio_s, _, size = streams(out)
+    assert size == (512, 600)  # the source's whole frame at its resolution
+    with av.open(str(speech_wav)) as c:
+        speech_s = c.streams.audio[0].duration * float(c.streams.audio[0].time_base)
+    assert abs(audio_s - speech_s) < 0.05 and abs(video_s - audio_s) < 0.05
+
+
+def test_config_batch_renders_every_task(tmp_path, grace_hopper_path, astronaut_path, speech_wav):
+    (tmp_path / "tasks.yaml").write_text(
+        f"task_0: {{video_path: {grace_hopper_path}, audio_path: {speech_wav}, result_name: one.mp4}}\n"
+        f"task_1: {{video_path: {astronaut_path}, audio_path: {speech_wav}, bbox_shift: 5}}\n"
+    )
+    result = livehuman("render", "--config", str(tmp_path / "tasks.yaml"), "--result-dir", str(tmp_path / "results"))
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["astronaut_hello.mp4", "one.mp4"]
+
+
+def test_missing_audio(tmp_path):
+    out = tmp_path / "x.mp4"
+    assert_one_line_error(livehuman("render", "--audio", str(tmp_path / "nope.wav"), "-o", str(out)), "nope.wav")
+    assert not out.exists()
+
+
+def test_not_a_media_file(tmp_path):
+    fake = tmp_path / "notes.wav"
+    fake.write_text("these are my notes, not audio")
+    out = tmp_path / "x.mp4"
+    assert_one_line_error(livehuman("render", "--audio", str(fake), "-o", str(out)), "notes.wav")
+    assert list(tmp_path.iterdir()) == [fake]
+
+
+def test_silent_audio(tmp_path):
+    silent = tmp_path / "silent.wav"
+    subprocess.run(["sox", "-n", "-r", "16000", "-c", "1", str(silent), "trim", "0", "2"], check=True)
+    assert_one_line_error(livehuman("render", "--audio", str(silent), "-o", str(tmp_path / "x.mp4")), "silent")
+
+
+def test_empty_text(tmp_path):
+    assert_one_line_error(livehuman("render", "--text", "  ", "-o", str(tmp_path / "x.mp4")))
+
+
+def test_photo_without_a_face(tmp_path, astronaut_path, speech_wav):
+    coffee = astronaut_path.parent / "coffee.png"  # a real photo of a cup: no face in it
+    assert_one_line_error(livehuman("render", "--avatar", str(coffee), "--audio", str(speech_wav), "-o", str(tmp_path / "x.mp4")), "face")
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_face_too_small(tmp_path, grace_hopper_path):
+    small = tmp_path / "small.png"
+    image = cv2.imread(str(grace_hopper_path))
+    cv2.imwrite(str(small), cv2.resize(image, (77, 90), interpolation=cv2.INTER_AREA))
+    result = livehuman("prepare", "--name", "tiny", "--source", str(small))
+    assert_one_line_error(result)
+    assert "small" in result.stderr or "no face" in result.stderr
+
+
+def test_video_with_no_frames(tmp_path, speech_wav):
+    audio_only = tmp_path / "audio_only.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(speech_wav), "-c:a", "aac", str(audio_only)], check=True)
+    assert_one_line_error(livehuman("prepare", "--name", "nothing", "--source", str(audio_only)), "audio_only.mp4")
+
+
+def test_unknown_avatar_and_voice(tmp_path):
+    assert_one_line_error(livehuman("render", "--avatar", "nobody-by-this-name", "--text", "hi", "-o", str(tmp_path / "x.mp4")), "nobody-by-this-name")
+    assert_one_line_error(livehuman("render", "--voice", "klingon-xx", "--text", "hi", "-o", str(tmp_path / "x.mp4")), "klingon-xx")
+
+
+def test_help_lists_every_command():
+    result = livehuman("--help")
+    assert result.returncode == 0
+    for command in ("prepare", "render", "serve", "bench"):
+        assert command in result.stdout

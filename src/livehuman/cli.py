@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--config", help="a YAML file of tasks (MuseTalk's format: task_0: {video_path, audio_path, bbox_shift, result_name})")
     render.add_argument("-o", "--output", help="the MP4 to write (default: out/<avatar>.mp4)")
     render.add_argument("--result-dir", default="results", help="where --config writes its videos (default: results/)")
-    render.add_argument("--fps", type=float, default=DEFAULT_FPS, help="output frame rate (default 25)")
-    render.add_argument("--bbox-shift", type=int, default=0, help="as for prepare, when --avatar is a path")
+    render.add_argument("--fps", type=float, help="output frame rate (default: the avatar's, 25 for a new one)")
+    render.add_argument("--bbox-shift", type=int, help="as for prepare (default: as the avatar was prepared)")
     render.add_argument("--voice", default="en-us", help="espeak-ng voice for --text (see `livehuman voices`)")
     render.add_argument("--no-head-motion", action="store_true", help="keep the head still (blinks stay)")
     render.add_argument("--brain", choices=("none", "openai"), default="none", help="openai: render the Realtime API's spoken answer to --text/--audio")
@@ -103,7 +103,7 @@ def _load_speech(args: argparse.Namespace, audio_path: str | None = None):
     return EspeakTTS(voice=args.voice).synthesize(args.text)
 
 
-def _render_one(args, avatar_ref: str, speech, output: str | Path, bbox_shift: int) -> None:
+def _render_one(args, avatar_ref: str, speech, output: str | Path, bbox_shift: int | None) -> None:
     from livehuman.avatar.cache import load_avatar
     from livehuman.render.batch import render_video
     from livehuman.render.engines import make_engine
@@ -128,7 +128,8 @@ def cmd_render(args: argparse.Namespace) -> None:
 
             print(f"{task.name}: {task.video_path} + {task.audio_path}")
             speech = Speech(load_audio(task.audio_path))
-            _render_one(args, task.video_path, speech, Path(args.result_dir) / task.result_name, task.bbox_shift)
+            shift = task.bbox_shift if args.bbox_shift is None else args.bbox_shift
+            _render_one(args, task.video_path, speech, Path(args.result_dir) / task.result_name, shift)
         return
     if args.brain == "openai":
         from livehuman.brain.render_answer import answer_speech

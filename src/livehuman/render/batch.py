@@ -98,11 +98,22 @@ def render_video(
     width, height = avatar.size
     with Mp4Writer(out_path, width, height, fps, audio.rate) as writer:
         bar = tqdm(total=n, unit="frame", desc="render", disable=not progress, leave=False)
-        for k, frame_controls in enumerate(controls):
-            window = audio_window(samples16k, (k + 0.5) / fps, engine.audio_context) if wants_audio else None
-            frame = engine.render(avatar, avatar.source_index(k), FrameDrive(frame_controls, window))
-            writer.write_frame(frame)
-            bar.update()
+        # Engines that batch (musetalk on a GPU) get frames in chunks; the cpu engine one by one.
+        chunk = getattr(engine, "batch_size", 1) if hasattr(engine, "render_batch") else 1
+        for first in range(0, n, chunk):
+            ks = range(first, min(first + chunk, n))
+            drives = [
+                FrameDrive(controls[k], audio_window(samples16k, (k + 0.5) / fps, engine.audio_context) if wants_audio else None)
+                for k in ks
+            ]
+            indices = [avatar.source_index(k) for k in ks]
+            if chunk > 1:
+                frames = engine.render_batch(avatar, indices, drives)
+            else:
+                frames = [engine.render(avatar, indices[0], drives[0])]
+            for frame in frames:
+                writer.write_frame(frame)
+            bar.update(len(frames))
         bar.close()
         writer.write_audio(padded)
     render_seconds = time.perf_counter() - t1

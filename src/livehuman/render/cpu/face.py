@@ -1,0 +1,58 @@
+"""Face-mesh landmark groups and the face-normalized frame the cpu engine deforms in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from livehuman.avatar.landmarks import LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS
+
+# Lip contours of mediapipe's face mesh, each from the image-left corner to the image-right corner.
+UPPER_OUTER = np.array([61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291])
+LOWER_OUTER = np.array([61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291])
+UPPER_INNER = np.array([78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308])
+LOWER_INNER = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308])
+
+# Eyelids, each from the outer corner to the inner corner (image-left eye first).
+EYES = (
+    (np.array([33, 246, 161, 160, 159, 158, 157, 173, 133]), np.array([33, 7, 163, 144, 145, 153, 154, 155, 133])),
+    (np.array([263, 466, 388, 387, 386, 385, 384, 398, 362]), np.array([263, 249, 390, 373, 374, 380, 381, 382, 362])),
+)
+BROWS = np.array([70, 63, 105, 66, 107, 55, 65, 52, 53, 46, 300, 293, 334, 296, 336, 285, 295, 282, 283, 276])
+IRISES = (np.arange(468, 473), np.arange(473, 478))
+NOSE_TIP = 1
+N_MESH = 468  # the face mesh proper; 468..477 are the irises
+
+
+@dataclass
+class FaceFrame:
+    """A face's own axes: origin, unit vectors along and across the eyes, and the inter-ocular unit."""
+
+    origin: np.ndarray  # (2,) pixels
+    ex: np.ndarray  # (2,) from the image-left eye to the image-right eye
+    ey: np.ndarray  # (2,) perpendicular, pointing down the face
+    unit: float  # inter-ocular distance in pixels
+
+    @classmethod
+    def of(cls, points: np.ndarray, origin: np.ndarray) -> "FaceFrame":
+        right = points[list(RIGHT_EYE_CORNERS)].mean(0)
+        left = points[list(LEFT_EYE_CORNERS)].mean(0)
+        axis = (left - right).astype(np.float64)
+        unit = float(np.linalg.norm(axis))
+        ex = axis / max(unit, 1e-6)
+        ey = np.array([-ex[1], ex[0]])
+        return cls(np.asarray(origin, np.float64), ex, ey, max(unit, 1e-6))
+
+    def to_face(self, points: np.ndarray) -> np.ndarray:
+        """Pixels to face units (u right, v down, origin at `origin`)."""
+        d = np.asarray(points, np.float64) - self.origin
+        return np.stack([d @ self.ex, d @ self.ey], -1) / self.unit
+
+    def to_pixels(self, uv: np.ndarray) -> np.ndarray:
+        uv = np.asarray(uv, np.float64) * self.unit
+        return self.origin + uv[..., :1] * self.ex + uv[..., 1:] * self.ey
+
+    def vector_to_pixels(self, duv: np.ndarray) -> np.ndarray:
+        duv = np.asarray(duv, np.float64) * self.unit
+        return duv[..., :1] * self.ex + duv[..., 1:] * self.ey

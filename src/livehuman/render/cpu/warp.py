@@ -1,0 +1,136 @@
+"""Piecewise-affine warping of an image crop from source to target landmark positions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+SUBPIXEL_BITS = 4  # fixed-point bits for cv2's polygon rasterizer
+_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
+
+
+def triangulate(reference: np.ndarray, holes: list[np.ndarray] = ()) -> np.ndarray:
+    """Delaunay triangles (k, 3) of the reference points, dropping those inside any hole polygon."""
+    tri = _delaunay(reference)
+    a, b, c = (reference[tri[:, i]] for i in range(3))
+    area = 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+    keep = np.abs(area) > 1e-3
+    centroid = (a + b + c) / 3
+    for hole in holes:
+        poly = np.asarray(hole, np.float32)
+        inside = np.array([cv2.pointPolygonTest(poly, (float(x), float(y)), False) > 0 for x, y in centroid])
+        keep &= ~inside
+    return tri[keep].astype(np.int32)
+
+
+def _delaunay(points: np.ndarray) -> np.ndarray:
+    """Delaunay triangles (k, 3) of 2-D points, with OpenCV's Subdiv2D (duplicates are skipped).
+
+    Unlike qhull it leaves out a few slivers along the convex hull; ours are all between fixed ring
+    points, where the warp is the identity anyway."""
+    pts = np.asarray(points, np.float32)
+    lo, hi = pts.min(0) - 10, pts.max(0) + 10
+    x0, y0 = np.floor(lo).astype(int)
+    width, height = np.ceil(hi - lo).astype(int) + 1
+    subdiv = cv2.Subdiv2D((int(x0), int(y0), int(width), int(height)))
+    where = {}
+    for i, (x, y) in enumerate(pts):
+        where.setdefault((float(x), float(y)), i)
+        subdiv.insert((float(x), float(y)))
+    out = []
+    for t in subdiv.getTriangleList():
+        ids = [where.get((float(t[k]), float(t[k + 1]))) for k in (0, 2, 4)]
+        if None not in ids:  # triangles touching Subdiv2D's virtual outer vertices are not ours
+            out.append(ids)
+    return np.array(out, np.int32).reshape(-1, 3)
+
+
+@dataclass
+class Crop:
+    """A rectangle of the frame: x0, y0, x1, y1 (exclusive)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @classmethod
+    def around(cls, points: np.ndarray, size: tuple[int, int], pad: int = 2) -> "Crop":
+        width, height = size
+        x0, y0 = np.floor(points.min(0)).astype(int) - pad
+        x1, y1 = np.ceil(points.max(0)).astype(int) + pad + 1
+        return cls(max(x0, 0), max(y0, 0), min(x1, width), min(y1, height))
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.y1 - self.y0, self.x1 - self.x0
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y0, self.y1), slice(self.x0, self.x1)
+
+
+class PiecewiseWarp:
+    """Backward piecewise-affine warp over a fixed triangulation, confined to one crop."""
+
+    def __init__(self, triangles: np.ndarray, source: np.ndarray, crop: Crop):
+        self.triangles = triangles
+        self.crop = crop
+        self.source = (source - (crop.x0, crop.y0)).astype(np.float64)
+        h, w = crop.shape
+        self._xs = np.arange(w, dtype=np.float32)[None, :]
+        self._ys = np.arange(h, dtype=np.float32)[:, None]
+
+    def maps(self, target: np.ndarray, moved_eps: float = 0.02) -> tuple[np.ndarray, np.ndarray] | None:
+        """remap() maps for the crop taking target positions back to the source; None if nothing moved."""
+        target = (np.asarray(target, np.float64) - (self.crop.x0, self.crop.y0))
+        moved = np.abs(target - self.source).max(1) > moved_eps
+        tri = self.triangles[moved[self.triangles].any(1)]
+        if len(tri) == 0:
+            return None
+        affines, ok = _affines(target[tri], self.source[tri])
+        ids = np.zeros(self.crop.shape, np.int32)
+        pts = np.round(target[tri] * (1 << SUBPIXEL_BITS)).astype(np.int32)
+        for k in np.nonzero(ok)[0]:  # a collapsed triangle covers no pixel
+            cv2.fillConvexPoly(ids, pts[k], int(k) + 1, cv2.LINE_8, SUBPIXEL_BITS)
+        # collapsed triangles (a closed eye or mouth) leave hairline gaps: let neighbours cover them
+        grown = cv2.dilate(ids.astype(np.float32), _CROSS).astype(np.int32)
+        ids = np.where(ids == 0, grown, ids)
+        table = np.concatenate([np.array([[1, 0, 0, 0, 1, 0]], np.float32), affines.reshape(-1, 6)]).T.copy()
+        map_x = np.take(table[0], ids)
+        map_x *= self._xs
+        map_x += np.take(table[1], ids) * self._ys
+        map_x += np.take(table[2], ids)
+        map_y = np.take(table[3], ids)
+        map_y *= self._xs
+        map_y += np.take(table[4], ids) * self._ys
+        map_y += np.take(table[5], ids)
+        return map_x, map_y
+
+    def apply(self, image: np.ndarray, target: np.ndarray) -> bool:
+        """Warp the crop of `image` in place; False when nothing moved."""
+        maps = self.maps(target)
+        if maps is None:
+            return False
+        region = image[self.crop.slices]
+        region[:] = cv2.remap(region, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return True
+
+
+def _affines(dst: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(k, 2, 3) affines taking each dst triangle onto its src triangle, and which are non-degenerate."""
+    d1, d2 = dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]
+    s1, s2 = src[:, 1] - src[:, 0], src[:, 2] - src[:, 0]
+    det = d1[:, 0] * d2[:, 1] - d2[:, 0] * d1[:, 1]
+    ok = np.abs(det) > 1e-2  # twice the area in pixels: below this the triangle covers nothing
+    inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
+    # inverse of D = [d1 d2] (columns), then L = S @ D^-1 with S = [s1 s2]
+    i00, i01, i10, i11 = d2[:, 1] * inv, -d2[:, 0] * inv, -d1[:, 1] * inv, d1[:, 0] * inv
+    out = np.empty((len(dst), 2, 3), np.float64)
+    out[:, :, 0] = s1 * i00[:, None] + s2 * i10[:, None]
+    out[:, :, 1] = s1 * i01[:, None] + s2 * i11[:, None]
+    out[:, :, 2] = src[:, 0] - out[:, :, 0] * dst[:, 0, :1] - out[:, :, 1] * dst[:, 0, 1:]
+    out[~ok] = ((1, 0, 0), (0, 1, 0))
+    return out.astype(np.float32), ok

@@ -17,8 +17,7 @@ from tqdm import tqdm
 from livehuman.avatar.avatar import Avatar
 from livehuman.motion.controls import FaceControls
 from livehuman.motion.idle import add_life
-from livehuman.motion.lipsync import audio_mouth_controls, mouth_controls
-from livehuman.motion.recognize import energy_envelope
+from livehuman.motion.lipsync import audio_mouth_controls, mouth_controls, speech_energy
 from livehuman.render.engine import AUDIO_RATE, Engine, FrameDrive
 from livehuman.render.video_file import Mp4Writer
 from livehuman.speech.audio import Speech, resample
@@ -50,7 +49,7 @@ def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: 
     """Per-frame controls for speech: exact phone timings when known, else recognized from audio."""
     n = frame_count(speech.audio.duration, fps)
     if speech.phones:
-        energy = energy_envelope(speech.audio, fps)
+        energy = speech_energy(speech.audio, fps)  # the same loudness measure as the live path
         controls = mouth_controls(speech.phones, n / fps, fps, energy=energy)
     else:
         controls = audio_mouth_controls(speech.audio, fps)

@@ -1,0 +1,203 @@
+"""Per-video-frame acoustic features of speech, computed the same way on a whole file or a stream.
+
+What the mouth can be read from when no phones are known, in any language: loudness (is the
+mouth open at all), short dips in loudness (a closure), voicing, and the first two formants (F1
+rises as the jaw opens; F2 is high for spread front vowels and low for rounded back ones).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from livehuman.speech.audio import Audio, StreamResampler
+
+RATE = 16000  # analysis rate
+WINDOW = 0.04  # s: loudness window around each frame's centre
+LPC_WINDOW = 0.03  # s: formant analysis window
+LPC_RATE = 10000  # formants are found below 5 kHz: fewer poles to waste on high harmonics
+LPC_ORDER = 12
+SUB = 0.01  # s: sub-window for the short dips of closures
+HOP_LOOKAHEAD = WINDOW / 2  # s of audio needed after a frame's centre
+FLOOR_DB = -100.0
+
+
+@dataclass(frozen=True)
+class FrameFeatures:
+    """The sound around one video frame's centre."""
+
+    level: float  # dBFS, RMS over WINDOW
+    dip: float  # dBFS, quietest SUB window within SUB of the frame's centre
+    voicing: float  # 0..1, normalised autocorrelation peak at a voice pitch (80..400 Hz)
+    f1: float  # Hz, 0 when not found
+    f2: float  # Hz, 0 when not found
+    high: float  # 0..1, share of the energy above 3 kHz (fricatives)
+    bright: float  # dB, energy 2.5-5 kHz over 0.1-1.2 kHz: rounding darkens, spreading brightens
+
+
+def _db(x: np.ndarray) -> float:
+    if len(x) == 0:
+        return FLOOR_DB
+    return float(max(FLOOR_DB, 10.0 * np.log10(np.mean(x.astype(np.float64) ** 2) + 1e-12)))
+
+
+def _lpc(x: np.ndarray, order: int) -> np.ndarray | None:
+    n = len(x)
+    spectrum = np.fft.rfft(x, 2 * n)
+    r = np.fft.irfft(np.abs(spectrum) ** 2)[: order + 1]
+    if r[0] <= 1e-10:
+        return None
+    r = r.copy()
+    r[0] *= 1.0 + 1e-9
+    a = np.zeros(order + 1)
+    a[0] = 1.0
+    err = r[0]
+    for i in range(1, order + 1):  # Levinson-Durbin
+        k = -(r[i] + a[1:i] @ r[1:i][::-1]) / err
+        a[1:i] = a[1:i] + k * a[1:i][::-1]
+        a[i] = k
+        err *= 1.0 - k * k
+        if err <= 0:
+            return None
+    return a
+
+
+def formants(x: np.ndarray, rate: int = RATE) -> tuple[float, float]:
+    """F1 and F2 (Hz) of a short voiced window by LPC; 0 for any not found."""
+    if len(x) < LPC_ORDER * 4:
+        return 0.0, 0.0
+    x = x.astype(np.float64)
+    if rate > LPC_RATE:
+        # Band-limit and resample the window in one step: keep the FFT bins below LPC_RATE / 2.
+        n = int(round(len(x) * LPC_RATE / rate))
+        x = np.fft.irfft(np.fft.rfft(x)[: n // 2 + 1], n) * (n / len(x))
+        rate = LPC_RATE
+    x = np.append(x[0], x[1:] - 0.7 * x[:-1]) * np.hamming(len(x))
+    a = _lpc(x, LPC_ORDER)
+    if a is None:
+        return 0.0, 0.0
+    roots = np.roots(a)
+    roots = roots[np.imag(roots) > 0]
+    freq = np.angle(roots) * rate / (2 * np.pi)
+    bw = -np.log(np.maximum(np.abs(roots), 1e-9)) * rate / np.pi
+    ok = (freq > 200) & (freq < rate / 2 - 200) & (bw < 400)
+    found = np.sort(freq[ok])
+    f1 = next((f for f in found if f < 1200), 0.0)
+    f2 = next((f for f in found if f > max(f1 * 1.25, 600) and f < 3500), 0.0)
+    return float(f1), float(f2)
+
+
+def _voicing(x: np.ndarray, rate: int = RATE) -> float:
+    x = x.astype(np.float64) - np.mean(x)
+    e = float(x @ x)
+    if e <= 1e-9:
+        return 0.0
+    n = len(x)
+    spec = np.fft.rfft(x, 2 * n)
+    ac = np.fft.irfft(np.abs(spec) ** 2)[:n]
+    lo, hi = rate // 400, min(rate // 80, n - 1)
+    # Normalise by the overlap so long lags are not penalised for having fewer products.
+    lags = np.arange(lo, hi)
+    norm = ac[lo:hi] / (e * (n - lags) / n)
+    return float(np.clip(norm.max(), 0.0, 1.0))
+
+
+def _spectral(x: np.ndarray, rate: int = RATE) -> tuple[float, float]:
+    spec = np.abs(np.fft.rfft(x.astype(np.float64) * np.hanning(len(x)))) ** 2
+    total = spec.sum()
+    if total <= 1e-12:
+        return 0.0, 0.0
+    bin_of = lambda hz: int(hz * len(x) / rate)  # noqa: E731
+    high = float(spec[bin_of(3000) :].sum() / total)
+    low = spec[bin_of(100) : bin_of(1200)].sum() + 1e-12
+    bright = float(10.0 * np.log10(spec[bin_of(2500) : bin_of(5000)].sum() / low + 1e-12))
+    return high, bright
+
+
+def frame_features(samples: np.ndarray, centre: int, rate: int = RATE) -> FrameFeatures:
+    """Features of the frame centred at sample `centre` of 16 kHz `samples` (zero beyond its ends)."""
+    half = int(WINDOW * rate / 2)
+    lo, hi = centre - half, centre + half
+    win = samples[max(lo, 0) : max(hi, 0)]
+    if lo < 0:
+        win = np.concatenate([np.zeros(-lo, np.float32), win])
+    if len(win) < hi - lo:
+        win = np.concatenate([win, np.zeros(hi - lo - len(win), np.float32)])
+    level = _db(win)
+    # The dip is looked for near the centre only: a closure at the window's edge belongs to the
+    # neighbouring frame.
+    sub = int(SUB * rate)
+    dip = min(_db(win[i : i + sub]) for i in range(half - sub, half + 1, sub // 2))
+    if level < -60:
+        return FrameFeatures(level, dip, 0.0, 0.0, 0.0, 0.0, 0.0)
+    lpc_half = int(LPC_WINDOW * rate / 2)
+    f1, f2 = formants(win[half - lpc_half : half + lpc_half], rate)
+    high, bright = _spectral(win, rate)
+    return FrameFeatures(level, dip, _voicing(win, rate), f1, f2, high, bright)
+
+
+class FeatureStream:
+    """Acoustic features for consecutive video frames of a live audio stream (any input rate)."""
+
+    def __init__(self, fps: float = 25.0) -> None:
+        self.fps = float(fps)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start again at time 0 with no audio."""
+        self._resamplers: dict[int, StreamResampler] = {}
+        self._buf = np.zeros(0, np.float32)
+        self._offset = 0  # samples dropped from the front of _buf
+        self._next = 0
+        self._ended = False
+
+    @property
+    def received(self) -> float:
+        """Seconds of audio pushed so far."""
+        return (self._offset + len(self._buf)) / RATE
+
+    def push(self, samples: np.ndarray, rate: int) -> None:
+        """Append the next chunk of mono audio."""
+        if rate != RATE:
+            resampler = self._resamplers.setdefault(rate, StreamResampler(rate, RATE))
+            samples = resampler.process(samples)
+        self._buf = np.concatenate([self._buf, np.asarray(samples, np.float32).reshape(-1)])
+
+    def end(self) -> None:
+        """No more audio: the remaining frames may be computed (zeros past the end)."""
+        for r in self._resamplers.values():
+            self._buf = np.concatenate([self._buf, r.flush()])
+        self._ended = True
+
+    def ready(self) -> list[FrameFeatures]:
+        """Features of the frames whose whole window has arrived (all of them after `end`)."""
+        out = []
+        total = self._offset + len(self._buf)
+        half = int(WINDOW * RATE / 2)
+        while True:
+            centre = int(round((self._next + 0.5) / self.fps * RATE))
+            if not self._ended and centre + half > total:
+                break
+            if self._ended and (self._next / self.fps) * RATE >= total:
+                break
+            out.append(frame_features(self._buf, centre - self._offset))
+            self._next += 1
+        # Keep only what the next frame's window can still reach.
+        keep_from = int(round((self._next + 0.5) / self.fps * RATE)) - half - self._offset
+        if keep_from > 0:
+            self._buf = self._buf[keep_from:]
+            self._offset += keep_from
+        return out
+
+
+def audio_features(audio: Audio, fps: float = 25.0, frames: int | None = None) -> list[FrameFeatures]:
+    """Features for every frame of `audio` (or for `frames` frames), as a stream would give them."""
+    stream = FeatureStream(fps)
+    stream.push(audio.samples, audio.rate)
+    stream.end()
+    feats = stream.ready()
+    if frames is not None:
+        silent = FrameFeatures(FLOOR_DB, FLOOR_DB, 0.0, 0.0, 0.0, 0.0, 0.0)
+        feats = feats[:frames] + [silent] * max(0, frames - len(feats))
+    return feats

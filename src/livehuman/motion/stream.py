@@ -1,0 +1,173 @@
+"""Live motion: lip sync from audio as it arrives, and the listening face between replies.
+
+`StreamingLipSync` runs the batch rules (motion.lipsync) frame by frame, so a reply streamed in
+chunks moves the mouth the same way as the same reply rendered from a file. Each frame waits for
+`lookahead` seconds of audio after its own end; the caller keeps audio and picture paired by
+delaying the audio as much (or, like the live session, by pairing each frame with its own audio).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from livehuman.errors import LivehumanError
+from livehuman.motion.acoustics import WINDOW, FeatureStream
+from livehuman.motion.controls import FaceControls
+from livehuman.motion.idle import BROW_GAIN, Emphasis, LifeGenerator
+from livehuman.motion.lipsync import (
+    AUDIO_LOOKAHEAD_FRAMES,
+    AudioMouthTracker,
+    LoudnessTracker,
+    MouthTracker,
+    Timeline,
+    shape_to_controls,
+)
+from livehuman.speech.phones import Phone
+
+MAX_LOOKAHEAD = 0.2  # s: the most a frame may wait for the audio after it
+TRANSITION = 0.4  # s: how long the face takes to ease between listening and speaking
+NOD_INTERVAL = (4.0, 9.0)  # s between the small nods of a listener
+NOD_DURATION = 0.7  # s
+NOD_DEG = 1.8  # pitch dip at a nod's deepest
+
+
+class StreamingLipSync:
+    """Mouth controls for a live stream of speech audio, one FaceControls per video frame.
+
+    Push audio chunks (any rate) with the phones the brain knows for them (times in seconds from
+    the start of that chunk; they may run past its end). With phones, the phone timing rules
+    drive the mouth and the audio's loudness gates it; without any, the audio alone does.
+    """
+
+    def __init__(self, fps: float = 25.0) -> None:
+        if fps <= 0:
+            raise LivehumanError(f"frames per second must be positive, got {fps}")
+        self.fps = float(fps)
+        # A frame needs the acoustic features of the frames after it, whose windows reach past
+        # their centres by half a window.
+        self._lookahead = (AUDIO_LOOKAHEAD_FRAMES - 0.5) / self.fps + WINDOW / 2
+        assert self._lookahead <= MAX_LOOKAHEAD
+        self.reset()
+
+    @property
+    def lookahead(self) -> float:
+        """Seconds of audio after a frame's end that must arrive before the frame is made."""
+        return self._lookahead
+
+    def reset(self) -> None:
+        """Drop everything (barge-in, or the end of a reply): the next push starts at time 0."""
+        self._features = FeatureStream(self.fps)
+        self._timeline = Timeline()
+        self._phone_tracker = MouthTracker(self._timeline, self.fps)
+        self._audio_tracker = AudioMouthTracker(self.fps)
+        self._loudness = LoudnessTracker(self.fps)
+        self._emphasis = Emphasis(self.fps)
+        self._levels: list[float] = []  # per frame, for the phone path's loudness gate
+        self._received = 0.0  # seconds of audio pushed
+        self._next = 0  # next frame to emit
+        self._has_phones = False
+        self._ended = False
+
+    def push(self, samples: np.ndarray, rate: int, phones: list[Phone] | None = None) -> None:
+        """Add the next chunk of mono audio (float in -1..1 or int16) and, if known, its phones."""
+        if rate <= 0:
+            raise LivehumanError(f"audio sample rate must be positive, got {rate}")
+        if self._ended:
+            raise LivehumanError("the stream was flushed: call reset() before pushing new speech")
+        samples = np.asarray(samples).reshape(-1)
+        if phones:
+            offset = self._received
+            self._timeline.extend([Phone(p.symbol, p.start + offset, p.end + offset) for p in phones])
+            self._has_phones = True
+        self._received += len(samples) / rate
+        self._features.push(samples, rate)
+        self._take_features()
+
+    def frames(self) -> list[FaceControls]:
+        """The frames that became ready since the last call."""
+        return self._emit(final=False)
+
+    def flush(self) -> list[FaceControls]:
+        """The end of the speech: the remaining frames, up to the end of the audio pushed."""
+        self._features.end()
+        self._ended = True
+        self._take_features()
+        return self._emit(final=True)
+
+    def _take_features(self) -> None:
+        feats = self._features.ready()
+        self._levels.extend(f.level for f in feats)
+        if not self._has_phones:
+            self._audio_tracker.add(feats)
+
+    def _emit(self, final: bool) -> list[FaceControls]:
+        total = math.ceil(self._received * self.fps - 1e-6) if final else None
+        if not self._has_phones:
+            shapes = self._audio_tracker.frames(final=final)
+            energies = self._audio_tracker.energy[self._next : self._next + len(shapes)]
+            out = [self._with_brow(shape_to_controls(s), e) for s, e in zip(shapes, energies)]
+            if total is not None:
+                out = out[: max(0, total - self._next)]
+            self._next += len(out)
+            return out
+        out = []
+        available = len(self._levels)
+        while self._next < available and (final or self._next + AUDIO_LOOKAHEAD_FRAMES < available):
+            k = self._next
+            if total is not None and k >= total:
+                break
+            ahead = self._levels[k : k + AUDIO_LOOKAHEAD_FRAMES + 1]
+            energy = self._loudness.step(self._levels[k], ahead)
+            out.append(self._with_brow(shape_to_controls(self._phone_tracker.step(k, energy)), energy))
+            self._next += 1
+        return out
+
+
+    def _with_brow(self, controls: FaceControls, energy: float) -> FaceControls:
+        # Brows lift a little on stressed, louder syllables (the live face's emphasis).
+        controls.brow = BROW_GAIN * self._emphasis.step(energy)
+        return controls
+
+
+class IdleMotion:
+    """The face between and during replies: blinks, breathing, sway, listening nods; no jumps.
+
+    Call `next_frame` once per video frame; its head and eye motion run on without a break
+    whether the avatar speaks or listens, and listening-only motion fades in and out.
+    """
+
+    def __init__(self, fps: float = 25.0, seed: int = 0, head_motion: bool = True) -> None:
+        self.fps = float(fps)
+        self._life = LifeGenerator(fps, seed=seed, head_motion=head_motion)
+        self._rng = np.random.default_rng(seed + 7919)
+        self._head_motion = head_motion
+        self._listening = 1.0  # 1 listening .. 0 speaking, eased
+        self._frame = 0
+        self._nod_at = self._rng.uniform(*NOD_INTERVAL)
+
+    def next_frame(self, speaking: bool) -> FaceControls:
+        """The next frame's face (mouth closed and relaxed; the lip sync supplies the mouth)."""
+        step = 1.0 / (self.fps * TRANSITION)
+        target = 0.0 if speaking else 1.0
+        self._listening += max(-step, min(step, target - self._listening))
+        t = (self._frame + 0.5) / self.fps
+        out = self._life.next(0.0)
+        if self._head_motion:
+            out.pitch += self._nod(t) * self._ease(self._listening)
+        self._frame += 1
+        return out
+
+    @staticmethod
+    def _ease(x: float) -> float:
+        return x * x * (3.0 - 2.0 * x)
+
+    def _nod(self, t: float) -> float:
+        # A listener's small nod now and then: down and back up, as a raised-cosine dip.
+        if t >= self._nod_at + NOD_DURATION:
+            self._nod_at = t + self._rng.uniform(*NOD_INTERVAL)
+        x = (t - self._nod_at) / NOD_DURATION
+        if 0.0 <= x <= 1.0:
+            return -NOD_DEG * 0.5 * (1.0 - math.cos(2 * math.pi * x))
+        return 0.0

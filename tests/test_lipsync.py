@@ -1,0 +1,254 @@
+"""Phones (and audio alone) to per-frame mouth controls, checked against real espeak-ng and flite speech."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers_motion import (
+    CLOSURES,
+    FPS,
+    OPEN_VOWELS,
+    ROUNDED,
+    SPREAD,
+    TEXTS,
+    best_lag,
+    closure_frames,
+    espeak_speech,
+    frames_where,
+    prob_greater,
+    silence_frames,
+)
+from livehuman.errors import LivehumanError
+from livehuman.motion.controls import FaceControls
+from livehuman.motion.lipsync import audio_mouth_controls, mouth_controls, speech_energy
+from livehuman.speech.audio import Audio, Speech
+from livehuman.speech.phones import Phone
+
+MOUTH = ("jaw", "spread", "round", "press", "tuck", "teeth", "tongue")
+
+
+def padded(speech: Speech, seconds: float = 0.6) -> Speech:
+    """The speech with silence before and after (phones shifted)."""
+    pad = np.zeros(int(seconds * speech.audio.rate), np.float32)
+    audio = Audio(np.concatenate([pad, speech.audio.samples, pad]), speech.audio.rate)
+    phones = [Phone(p.symbol, p.start + seconds, p.end + seconds) for p in speech.phones]
+    return Speech(audio, phones, speech.text)
+
+
+def column(controls: list[FaceControls], name: str) -> np.ndarray:
+    return np.array([getattr(c, name) for c in controls])
+
+
+@pytest.fixture(scope="module", params=[("en-us", "bilabial"), ("en-gb", "mixed"), ("en-us", "vowels")], ids=str)
+def rendered(request):
+    voice, name = request.param
+    speech = padded(espeak_speech(TEXTS[name], voice))
+    controls = mouth_controls(speech.phones, speech.audio.duration, FPS)
+    return speech, controls
+
+
+def test_one_frame_per_video_frame(rendered):
+    speech, controls = rendered
+    assert len(controls) == int(np.ceil(speech.audio.duration * FPS - 1e-6))
+    assert all(isinstance(c, FaceControls) for c in controls)
+    for name in MOUTH:
+        values = column(controls, name)
+        assert values.min() >= 0.0 and values.max() <= 1.0
+
+
+def test_every_bilabial_closure_is_shown_shut(rendered):
+    speech, controls = rendered
+    jaw, press = column(controls, "jaw"), column(controls, "press")
+    key = closure_frames(speech.phones, len(controls))
+    assert len(key) > 0
+    assert (press[key] >= 0.85).all() and (jaw[key] == 0).all()
+    inside = frames_where(speech.phones, lambda s: s in CLOSURES, len(controls))
+    assert (jaw[inside] < 0.1).mean() >= 0.95
+
+
+def test_open_vowels_open_the_jaw(rendered):
+    speech, controls = rendered
+    jaw = column(controls, "jaw")
+    open_ = frames_where(speech.phones, lambda s: s[:1] in OPEN_VOWELS, len(controls))
+    closed = frames_where(speech.phones, lambda s: s in CLOSURES, len(controls))
+    assert np.median(jaw[open_]) >= 0.6
+    assert prob_greater(jaw[open_], jaw[closed]) >= 0.95
+
+
+def test_silence_is_a_relaxed_closed_mouth(rendered):
+    speech, controls = rendered
+    quiet = silence_frames(speech.phones, len(controls), margin=0.25)
+    assert len(quiet) >= 10
+    for k in quiet:
+        assert all(getattr(controls[k], name) == 0.0 for name in MOUTH), (k, controls[k])
+
+
+def test_rounded_vowels_round_and_spread_vowels_spread(rendered):
+    speech, controls = rendered
+    lips = column(controls, "round") - column(controls, "spread")
+    rounded = frames_where(speech.phones, lambda s: s in ROUNDED, len(controls))
+    spread = frames_where(speech.phones, lambda s: s in SPREAD, len(controls))
+    if len(rounded) == 0 or len(spread) == 0:
+        pytest.skip("this sentence lacks rounded or spread vowels")
+    assert prob_greater(lips[rounded], lips[spread]) >= 0.9
+
+
+def test_timing_follows_the_phones_with_no_lag(rendered):
+    speech, controls = rendered
+    lag, r = best_lag(column(controls, "jaw"), speech.phones)
+    assert abs(lag) <= 0.02 and r >= 0.75
+
+
+def test_a_closure_shorter_than_a_frame_still_gets_a_shut_frame():
+    phones = [Phone("a", 0.1, 0.33), Phone("p", 0.333, 0.345), Phone("a", 0.345, 0.6)]
+    controls = mouth_controls(phones, 0.8)
+    shut = [c for c in controls if c.press >= 0.9 and c.jaw == 0]
+    assert len(shut) >= 1
+    k = controls.index(shut[0])
+    assert controls[k - 1].jaw > 0.3 and controls[k + 1].jaw > 0.3  # open on both sides
+
+
+def test_mouth_pops_open_fast_and_closes_slowly():
+    phones = [Phone("ɑ", 0.4, 0.8)]
+    jaw = column(mouth_controls(phones, 1.6), "jaw")
+    start, end = int(0.4 * FPS), int(0.8 * FPS)
+    # Open: the frame centred at the vowel's start already shows most of it (anticipation).
+    assert jaw[start] >= 0.8 and jaw[start - 2] == 0
+    peak = int(np.argmax(jaw))
+    moving = (jaw > 0.05) & (jaw < 0.9)
+    assert moving[peak:].sum() > moving[:peak].sum()  # closing takes longer than opening
+    assert jaw[end + 6 :].max() == 0.0  # and settles to exactly closed
+
+
+def test_consonants_borrow_from_neighbouring_vowels():
+    def frame_at(phones, t):
+        return mouth_controls(phones, 1.0)[int(t * FPS)]
+
+    ku = frame_at([Phone("k", 0.2, 0.36), Phone("uː", 0.36, 0.6)], 0.26)
+    ki = frame_at([Phone("k", 0.2, 0.36), Phone("iː", 0.36, 0.6)], 0.26)
+    assert ku.round > 0.4 and ki.spread > 0.4 and ku.round > ki.round
+    ha = frame_at([Phone("h", 0.2, 0.36), Phone("ɑː", 0.36, 0.6)], 0.26)
+    hi = frame_at([Phone("h", 0.2, 0.36), Phone("iː", 0.36, 0.6)], 0.26)
+    assert ha.jaw > 0.6 > hi.jaw
+
+
+def test_labiodentals_tuck_the_lip():
+    controls = mouth_controls([Phone("ɑ", 0.1, 0.3), Phone("f", 0.3, 0.36), Phone("ɑ", 0.36, 0.6)], 0.8)
+    tucked = [c for c in controls if c.tuck >= 0.8]
+    assert tucked and all(c.jaw <= 0.2 for c in tucked)
+
+
+def test_energy_scales_and_gates_the_opening():
+    phones = [Phone("ɑ", 0.2, 0.8)]
+    n = int(1.0 * FPS)
+    loud = column(mouth_controls(phones, 1.0, energy=np.ones(n)), "jaw")
+    quiet = column(mouth_controls(phones, 1.0, energy=np.full(n, 0.15)), "jaw")
+    silent = column(mouth_controls(phones, 1.0, energy=np.zeros(n)), "jaw")
+    assert loud.max() >= 0.9 and 0.1 < quiet.max() < 0.7 * loud.max() and silent.max() == 0.0
+
+
+def test_energy_from_real_speech_keeps_the_shapes(rendered):
+    speech, _ = rendered
+    controls = mouth_controls(speech.phones, speech.audio.duration, energy=speech_energy(speech.audio))
+    jaw, press = column(controls, "jaw"), column(controls, "press")
+    key = closure_frames(speech.phones, len(controls))
+    assert (press[key] >= 0.85).all() and (jaw[key] == 0).all()
+    open_ = frames_where(speech.phones, lambda s: s[:1] in OPEN_VOWELS, len(controls))
+    assert np.median(jaw[open_]) >= 0.5
+
+
+def test_odd_phone_lists_are_handled():
+    assert all(c == FaceControls() for c in mouth_controls([], 1.0))
+    messy = [Phone("ˈaɪ", 0.5, 0.7), Phone("☃", 0.3, 0.5), Phone("sil", 0.0, 0.3), Phone("m", 0.65, 0.8)]
+    controls = mouth_controls(messy, 1.0)
+    assert len(controls) == 25 and max(c.jaw for c in controls) > 0.5
+    assert mouth_controls([Phone("a", 0.0, 0.5)], 0.0) == []
+    with pytest.raises(LivehumanError):
+        mouth_controls([], -1.0)
+
+
+# Audio only: the acoustic rules on voices they were not written against.
+
+
+def audio_scores(speech: Speech):
+    controls = audio_mouth_controls(speech.audio, FPS)
+    n = len(controls)
+    jaw = column(controls, "jaw")
+    lips = column(controls, "round") - column(controls, "spread")
+    open_ = frames_where(speech.phones, lambda s: s[:1] in OPEN_VOWELS, n)
+    closed = frames_where(speech.phones, lambda s: s in CLOSURES, n)
+    rounded = frames_where(speech.phones, lambda s: s in ROUNDED, n)
+    spread = frames_where(speech.phones, lambda s: s in SPREAD, n)
+    quiet = silence_frames(speech.phones, n, margin=0.2)
+    median_open = np.median(jaw[open_])
+    return {
+        "n": n,
+        "open>closure": prob_greater(jaw[open_], jaw[closed]),
+        "closure closed": float((jaw[closed] < 0.25 * median_open).mean()),
+        "round>spread": prob_greater(lips[rounded], lips[spread]),
+        "silence max": float(max(max(getattr(controls[k], m) for m in MOUTH) for k in quiet)),
+        "lag": best_lag(jaw, speech.phones),
+    }
+
+
+SENTENCE = "Bob bought a big map. Who knew the moon was so bright above the bay? Please keep the blue boat."
+
+
+@pytest.mark.parametrize("voice", ["espeak:en-us", "espeak:en-gb+f3", "flite:slt", "flite:awb"])
+def test_audio_only_lip_sync(voice):
+    family, name = voice.split(":")
+    if family == "flite":
+        from livehuman.speech.flite import flite_speech
+
+        speech = flite_speech(SENTENCE, name)
+    else:
+        speech = espeak_speech(SENTENCE, name)
+    s = audio_scores(padded(speech))
+    print(voice, s)
+    assert len(audio_mouth_controls(padded(speech).audio)) == s["n"]
+    assert s["open>closure"] >= 0.85
+    assert s["closure closed"] >= 0.6
+    assert s["round>spread"] >= 0.8
+    assert s["silence max"] == 0.0
+    lag, r = s["lag"]
+    assert abs(lag) <= 0.04 and r >= 0.6
+
+
+@pytest.mark.parametrize(
+    ("voice", "text"),
+    [("cmn", "我们明天早上八点去北京吃饭，好不好？"), ("ja", "きょうはとてもあついですね。おげんきですか。")],
+)
+def test_audio_only_moves_the_mouth_in_other_languages(voice, text):
+    from livehuman.speech.espeak import EspeakTTS
+
+    speech = padded(EspeakTTS(voice).synthesize(text))
+    controls = audio_mouth_controls(speech.audio)
+    jaw = column(controls, "jaw")
+    level = speech_energy(speech.audio)
+    loud = level > 0.7
+    assert loud.sum() >= 10  # opens on loud voiced sound
+    assert (jaw[loud] > 0.05).mean() >= 0.7 and np.median(jaw[loud]) >= 0.2 and jaw.max() >= 0.8
+    assert np.all(jaw[: int(0.4 * FPS)] == 0) and np.all(jaw[-int(0.4 * FPS) :] == 0)  # shut in silence
+    # Closes at short dips inside the speech, not only at its ends.
+    speaking = np.flatnonzero(level > 0)
+    inner = jaw[speaking[0] + 3 : speaking[-1] - 3]
+    assert (inner < 0.05).sum() >= 3
+    # And takes shapes beyond open and shut.
+    assert column(controls, "round").max() > 0.3 and column(controls, "spread").max() > 0.3
+
+
+def test_audio_only_rejects_empty_audio():
+    with pytest.raises(LivehumanError):
+        audio_mouth_controls(Audio(np.zeros(0, np.float32), 16000))
+    assert all(c == FaceControls() for c in audio_mouth_controls(Audio(np.zeros(16000, np.float32), 16000)))
+
+
+def test_audio_only_ignores_steady_background_noise():
+    speech = padded(espeak_speech(SENTENCE, "en-us"), 1.0)
+    x = speech.audio.samples
+    rms = np.sqrt(np.mean(x[np.abs(x) > 1e-4] ** 2))
+    hiss = np.random.default_rng(0).normal(0, rms * 10 ** (-25 / 20), len(x)).astype(np.float32)  # 25 dB SNR
+    s = audio_scores(Speech(Audio(x + hiss, speech.audio.rate), speech.phones))
+    assert s["silence max"] == 0.0  # the hiss alone never moves the mouth
+    assert s["open>closure"] >= 0.85 and s["closure closed"] >= 0.6

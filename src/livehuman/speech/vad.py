@@ -1,0 +1,133 @@
+"""Voice activity detection with silero-vad's ONNX model, run by onnxruntime (no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Literal
+
+import numpy as np
+
+from livehuman.errors import LivehumanError
+
+SAMPLE_RATE = 16000
+WINDOW = 512  # samples per model call at 16 kHz (32 ms); the model accepts no other size
+CONTEXT = 64  # samples of the previous window the model sees before each new one
+# Speech ends when the probability falls this far below the start threshold (hysteresis,
+# as in silero's own VADIterator): a single soft window inside a word must not end speech.
+END_MARGIN = 0.15
+
+
+@dataclass
+class VadEvent:
+    """Speech started or stopped, at `time` seconds of audio since the start (or reset)."""
+
+    kind: Literal["speech_started", "speech_stopped"]
+    time: float
+
+
+def model_path() -> str:
+    """Path of the silero-vad ONNX model that ships inside the silero-vad wheel."""
+    try:
+        path = resources.files("silero_vad") / "data" / "silero_vad.onnx"
+    except ModuleNotFoundError:
+        raise LivehumanError("silero-vad is not installed: pip install silero-vad") from None
+    if not path.is_file():
+        raise LivehumanError(f"silero-vad's model is missing at {path}: reinstall silero-vad")
+    return str(path)
+
+
+class SileroVAD:
+    """Streaming speech start/stop detector over 16 kHz float32 audio of any chunk size.
+
+    speech_started.time is the start of speech minus `prefix_padding_ms` (the audio a recognizer
+    should begin from); speech_stopped.time is the end of speech, reported once `min_silence_ms`
+    of silence has followed it. `speech_pad_ms` is the audio after the end of speech that a
+    recognizer should still be given (see `speech_pad`): the model's probability falls a little
+    before soft word endings fade out.
+    """
+
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        min_silence_ms: int = 500,
+        speech_pad_ms: int = 300,
+        prefix_padding_ms: int = 300,
+    ) -> None:
+        import onnxruntime
+
+        if not 0.0 < threshold < 1.0:
+            raise LivehumanError(f"VAD threshold must lie between 0 and 1, got {threshold}")
+        self.threshold = threshold
+        self.min_silence = min_silence_ms / 1000
+        self.speech_pad = speech_pad_ms / 1000
+        self.prefix_padding = prefix_padding_ms / 1000
+        opts = onnxruntime.SessionOptions()
+        # Many sessions share two cores: one thread each, no spinning.
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = onnxruntime.InferenceSession(
+            model_path(), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all audio: model state, buffered samples, the clock and the speech state."""
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._context = np.zeros(CONTEXT, dtype=np.float32)
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._samples = 0  # samples already run through the model
+        self.probability = 0.0
+        self.speaking = False
+        self._speech_start = 0.0
+        self._silence_since: float | None = None
+
+    @property
+    def time(self) -> float:
+        """Seconds of audio analysed so far."""
+        return self._samples / SAMPLE_RATE
+
+    def process(self, samples: np.ndarray) -> list[VadEvent]:
+        """Feed 16 kHz mono audio (float in [-1, 1], or int16); return the events it completes."""
+        samples = np.asarray(samples)
+        if samples.dtype == np.int16:
+            samples = samples.astype(np.float32) / 32768.0
+        samples = samples.astype(np.float32, copy=False).reshape(-1)
+        buf = np.concatenate([self._pending, samples]) if self._pending.size else samples
+        n = len(buf) // WINDOW
+        events: list[VadEvent] = []
+        for i in range(n):
+            event = self._window(buf[i * WINDOW : (i + 1) * WINDOW])
+            if event is not None:
+                events.append(event)
+        self._pending = buf[n * WINDOW :].copy()
+        return events
+
+    def _window(self, window: np.ndarray) -> VadEvent | None:
+        x = np.concatenate([self._context, window])[None, :]
+        out, self._state = self._session.run(
+            None, {"input": x, "state": self._state, "sr": self._sr}
+        )
+        self._context = window[-CONTEXT:].copy()
+        start = self._samples / SAMPLE_RATE
+        self._samples += WINDOW
+        end = self._samples / SAMPLE_RATE
+        p = self.probability = float(out[0, 0])
+
+        if p >= self.threshold:
+            self._silence_since = None
+            if not self.speaking:
+                self.speaking = True
+                self._speech_start = start
+                return VadEvent("speech_started", max(0.0, start - self.prefix_padding))
+        elif self.speaking and p < self.threshold - END_MARGIN:
+            if self._silence_since is None:
+                self._silence_since = start
+            if end - self._silence_since >= self.min_silence:
+                self.speaking = False
+                stopped = self._silence_since
+                self._silence_since = None
+                return VadEvent("speech_stopped", stopped)
+        return None

@@ -1,0 +1,65 @@
+"""Real synthetic speech for the VAD and ASR tests: espeak-ng and flite, resampled by sox to 16 kHz."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import numpy as np
+
+RATE = 16000
+
+
+def _to_16k(wav: bytes) -> np.ndarray:
+    raw = subprocess.run(
+        ["sox", "-t", "wav", "-", "-t", "raw", "-r", str(RATE), "-c", "1", "-e", "floating-point",
+         "-b", "32", "-"],
+        input=wav, capture_output=True, check=True,
+    ).stdout
+    return np.frombuffer(raw, dtype=np.float32).copy()
+
+
+def espeak(text: str, voice: str = "en-us", speed: int = 160) -> np.ndarray:
+    """Speak `text` with espeak-ng; 16 kHz float32 mono."""
+    wav = subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(speed), "--stdout", text],
+        capture_output=True, check=True,
+    ).stdout
+    return _to_16k(wav)
+
+
+def flite(text: str, voice: str = "slt") -> np.ndarray:
+    """Speak `text` with flite; 16 kHz float32 mono."""
+    wav = subprocess.run(
+        ["flite", "-voice", voice, "-t", text, "-o", "/dev/stdout"],
+        capture_output=True, check=True,
+    ).stdout
+    return _to_16k(wav)
+
+
+def voiced_span(audio: np.ndarray, floor_db: float = -40.0) -> tuple[float, float]:
+    """First and last time (s) where the 10 ms RMS exceeds `floor_db` below the peak."""
+    hop = RATE // 100
+    frames = audio[: len(audio) // hop * hop].reshape(-1, hop)
+    rms = np.sqrt((frames ** 2).mean(axis=1)) + 1e-12
+    loud = np.nonzero(20 * np.log10(rms / rms.max()) > floor_db)[0]
+    return loud[0] * hop / RATE, (loud[-1] + 1) * hop / RATE
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * RATE), dtype=np.float32)
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words without punctuation, numbers spelled as the recognizer writes them."""
+    return re.findall(r"[a-z']+", text.lower())
+
+
+def word_errors(ref: list[str], hyp: list[str]) -> int:
+    """Levenshtein distance between word lists (substitutions + insertions + deletions)."""
+    d = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        prev, d[0] = d[0], i
+        for j, h in enumerate(hyp, 1):
+            prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
+    return d[len(hyp)]

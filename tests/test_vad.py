@@ -1,0 +1,85 @@
+"""SileroVAD on real synthetic speech: events at the right times, none on silence or noise."""
+
+import numpy as np
+import pytest
+
+from helpers_listen import RATE, espeak, flite, silence, voiced_span
+from livehuman.speech.vad import SileroVAD, VadEvent
+
+TOLERANCE = 0.1  # seconds
+
+
+def feed(vad: SileroVAD, audio: np.ndarray, chunk: int) -> list[VadEvent]:
+    events = []
+    for i in range(0, len(audio), chunk):
+        events += vad.process(audio[i : i + chunk])
+    return events
+
+
+@pytest.fixture(scope="module")
+def vad():
+    return SileroVAD()
+
+
+@pytest.mark.parametrize(
+    "make,text,chunk",
+    [
+        (espeak, "Hello, what can you tell me about this project?", 320),
+        (flite, "How much does it cost to run it on a laptop?", 480),
+        (espeak, "Good morning. I would like to know what it runs on.", 1000),
+    ],
+)
+def test_speech_start_and_stop_times(vad, make, text, chunk):
+    vad.reset()
+    speech = make(text)
+    lead, tail = 1.0, 1.5
+    start, end = voiced_span(speech)
+    events = feed(vad, np.concatenate([silence(lead), speech, silence(tail)]), chunk)
+    assert [e.kind for e in events] == ["speech_started", "speech_stopped"]
+    assert events[0].time == pytest.approx(lead + start - vad.prefix_padding, abs=TOLERANCE)
+    assert events[1].time == pytest.approx(lead + end, abs=TOLERANCE)
+    assert not vad.speaking
+
+
+def test_two_utterances_and_int16_input(vad):
+    vad.reset()
+    a, b = espeak("Tell me more."), espeak("Thank you, goodbye.")
+    gap = 1.2
+    audio = np.concatenate([silence(0.5), a, silence(gap), b, silence(1.0)])
+    pcm = (audio * 32767).astype(np.int16)
+    events = feed(vad, pcm, 640)
+    assert [e.kind for e in events] == ["speech_started", "speech_stopped"] * 2
+    second_start = 0.5 + len(a) / RATE + gap + voiced_span(b)[0]
+    assert events[2].time == pytest.approx(second_start - vad.prefix_padding, abs=TOLERANCE)
+
+
+def test_pause_shorter_than_min_silence_does_not_split(vad):
+    vad.reset()
+    a, b = espeak("Hello there."), espeak("How are you?")
+    # Trim espeak's own trailing silence so that the pause is exactly 250 ms of zeros.
+    a = a[: int(voiced_span(a)[1] * RATE)]
+    audio = np.concatenate([silence(0.5), a, silence(0.25), b, silence(1.0)])
+    events = feed(vad, audio, 512)
+    assert [e.kind for e in events] == ["speech_started", "speech_stopped"]
+
+
+def test_silence_and_noise_make_no_events(vad):
+    rng = np.random.default_rng(0)
+    white = 0.05 * rng.standard_normal(RATE * 4).astype(np.float32)
+    brown = np.cumsum(rng.standard_normal(RATE * 4)).astype(np.float32)
+    brown = 0.1 * brown / np.abs(brown).max()
+    hum = 0.1 * np.sin(2 * np.pi * 50 * np.arange(RATE * 4) / RATE).astype(np.float32)
+    for audio in (silence(4.0), white, brown, hum):
+        vad.reset()
+        assert feed(vad, audio, 320) == []
+        assert vad.probability < vad.threshold
+
+
+def test_reset_restarts_the_clock(vad):
+    vad.reset()
+    feed(vad, np.concatenate([silence(2.0), espeak("Hello.")]), 512)
+    assert vad.speaking
+    vad.reset()
+    assert not vad.speaking and vad.time == 0.0
+    events = feed(vad, np.concatenate([silence(0.6), espeak("Hello."), silence(1.0)]), 512)
+    assert events[0].kind == "speech_started" and events[0].time < 0.6

@@ -251,10 +251,7 @@ class Dialogue:
         i = int(np.argmax(best))
         if best[i] < self.threshold:
             return self._dont_know()
-        entry = entries[i]
-        self.topic = entry
-        self._said.add(entry)
-        return entry.answer
+        return self._take_up(entries[i]).answer
 
     def _more(self) -> str:
         topic = self.topic
@@ -270,10 +267,15 @@ class Dialogue:
         for i in order:
             entry = self.knowledge.entries[int(i)]
             if entry is not topic and entry not in self._said:
-                self.topic = entry
-                self._said.add(entry)
+                self._take_up(entry)
                 return f"That's all I know about that. A related question is: {entry.question} {entry.answer}"
         return "That's all I know about that. Is there anything else you'd like to know?"
+
+    def _take_up(self, entry: Entry) -> Entry:
+        """Make `entry` the topic, and remember it was said."""
+        self.topic = entry
+        self._said.add(entry)
+        return entry
 
     def _dont_know(self) -> str:
         sorry = f"I'm sorry{self._comma_name()}, I don't know the answer to that."
@@ -318,7 +320,7 @@ class Dialogue:
             facts = kb.as_text()
         else:
             hits = kb.search(user_text, self._embedder or load_embedder(), k=8)
-            facts = "\n\n".join(f"Q: {h.entry.question}\nA: {h.entry.answer} {h.entry.more}" for h in hits)
+            facts = "\n\n".join(h.entry.as_text() for h in hits)
         parts.append("Answer from these facts when they are relevant; if they do not cover the "
                      "question and you are not sure, say you do not know.\n\n" + facts)
         return "\n".join(p for p in parts if p)

@@ -24,6 +24,10 @@ class Entry:
     also: tuple[str, ...] = ()
     more: str = ""
 
+    def as_text(self) -> str:
+        """The entry as plain "Q: … A: …" text, for a language model's prompt."""
+        return f"Q: {self.question}\nA: {self.answer} {self.more}".strip()
+
 
 @dataclass
 class Hit:
@@ -117,7 +121,7 @@ class KnowledgeBase:
 
     def as_text(self) -> str:
         """All entries as plain text, for a language model's system prompt."""
-        return "\n\n".join(f"Q: {e.question}\nA: {e.answer} {e.more}".strip() for e in self.entries)
+        return "\n\n".join(e.as_text() for e in self.entries)
 
 
 def default_knowledge_path() -> Path:

@@ -1,0 +1,454 @@
+"""A Brain backed by any OpenAI Realtime server (OpenAI, Azure, a proxy, livehuman's own /v1/realtime)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from livehuman.brain.events import AUDIO_RATE, NOTICE_EVENT, error_event, new_id
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "gpt-realtime"
+DEFAULT_VOICE = "marin"
+DEFAULT_TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
+STABLE_S = 5.0  # a connection that lasted this long resets the retry count
+NOTICE_CHARS = 160  # a notice is one short line on the page
+# Close codes after which reconnecting cannot help (policy violation: e.g. a bad key).
+_FATAL_CLOSE_CODES = {1008}
+_FATAL_HTTP = {401, 403, 404}
+
+
+def session_config(
+    *,
+    voice: str | None = DEFAULT_VOICE,
+    instructions: str | None = None,
+    turn_detection: dict | None | str = "server_vad",
+    transcription_model: str | None = DEFAULT_TRANSCRIPTION_MODEL,
+    noise_reduction: str | None = None,
+    speed: float | None = None,
+    output_modalities: list[str] | None = None,
+    model: str | None = None,
+) -> dict:
+    """A GA `session.update` session object with PCM16 24 kHz both ways.
+
+    `turn_detection` is a dict as the protocol defines it, "server_vad" or "semantic_vad" for
+    their defaults, or None for manual turns (the client commits and asks for responses).
+    """
+    if isinstance(turn_detection, str):
+        turn_detection = {"type": turn_detection}
+    audio_in: dict[str, Any] = {"format": {"type": "audio/pcm", "rate": AUDIO_RATE}, "turn_detection": turn_detection}
+    if transcription_model:
+        audio_in["transcription"] = {"model": transcription_model}
+    if noise_reduction:
+        audio_in["noise_reduction"] = {"type": noise_reduction}
+    audio_out: dict[str, Any] = {"format": {"type": "audio/pcm", "rate": AUDIO_RATE}}
+    if voice:
+        audio_out["voice"] = voice
+    if speed is not None:
+        audio_out["speed"] = float(speed)
+    session: dict[str, Any] = {"type": "realtime", "audio": {"input": audio_in, "output": audio_out}}
+    if model:
+        session["model"] = model
+    if instructions:
+        session["instructions"] = instructions
+    if output_modalities:
+        session["output_modalities"] = list(output_modalities)
+    return session
+
+
+def notice(message: str, level: str = "warning") -> dict:
+    """livehuman's in-process event carrying one short line to show the user."""
+    message = " ".join(message.split())
+    if len(message) > NOTICE_CHARS:
+        message = message[: NOTICE_CHARS - 1] + "…"
+    return {"type": NOTICE_EVENT, "event_id": new_id("event"), "level": level, "message": message}
+
+
+class RealtimeBrain:
+    """A Brain that talks to a Realtime server through the official openai SDK.
+
+    It keeps the conversation's items so that, when the connection drops, it reconnects, sends
+    its session.update again and re-creates the items (with their ids) before going on. Errors,
+    rate limits and connection trouble also come out as `livehuman.notice` events: short lines
+    for the user. The API key stays in this process.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        model: str = DEFAULT_MODEL,
+        *,
+        base_url: str | None = None,
+        websocket_base_url: str | None = None,
+        voice: str | None = DEFAULT_VOICE,
+        instructions: str | None = None,
+        turn_detection: dict | None | str = "server_vad",
+        transcription_model: str | None = DEFAULT_TRANSCRIPTION_MODEL,
+        noise_reduction: str | None = None,
+        speed: float | None = None,
+        output_modalities: list[str] | None = None,
+        session: dict | None = None,
+        max_retries: int = 5,
+        initial_delay: float = 0.5,
+        max_delay: float = 8.0,
+        client: Any = None,
+    ) -> None:
+        if client is None:
+            from openai import AsyncOpenAI
+
+            # No key: OPENAI_API_KEY, as the SDK does; a local server accepts any.
+            client = AsyncOpenAI(api_key=api_key or os.environ.get("OPENAI_API_KEY") or "unused",
+                                 base_url=base_url, websocket_base_url=websocket_base_url)
+        self._client = client
+        self.model = model
+        self.session = session if session is not None else session_config(
+            voice=voice, instructions=instructions, turn_detection=turn_detection,
+            transcription_model=transcription_model, noise_reduction=noise_reduction, speed=speed,
+            output_modalities=output_modalities,
+        )
+        self.max_retries = max_retries
+        self.initial_delay = initial_delay
+        self.max_delay = max_delay
+        self._out: asyncio.Queue[dict | None] = asyncio.Queue()
+        self._conn: Any = None
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._closed = False
+        self._backlog: list[dict] = []  # client events waiting for a connection
+        # Conversation state, from the server's own events.
+        self._items: dict[str, dict] = {}
+        self._audio_ms: dict[str, float] = {}
+        self._streamed: dict[str, str] = {}  # transcript/text deltas so far, per item
+        self._replaying: set[str] = set()
+        self._response_id: str | None = None
+        self._playing_item: str | None = None
+        self._cancels_sent: set[str] = set()
+        self._stopped_at: float | None = None
+        self.turn_latencies: list[float] = []  # speech_stopped → first audio delta, seconds
+        self.reconnects = 0
+        self._ever_connected = False
+
+    # -- the Brain interface ---------------------------------------------------------------
+
+    async def send(self, event: dict) -> None:
+        """Send a client event; while reconnecting, input audio is dropped and the rest waits."""
+        if self._closed:
+            return
+        self._start()
+        if event.get("type") == "session.update":
+            _merge(self.session, copy.deepcopy(event.get("session") or {}))
+        conn = self._conn
+        if not self._connected.is_set() or conn is None:
+            # Audio from before the first connection is the start of the user's turn: keep it;
+            # audio from a reconnection's gap is stale, and the new session starts afresh.
+            if event.get("type") != "input_audio_buffer.append" or not self._ever_connected:
+                self._backlog.append(event)
+            return
+        try:
+            await conn.send(event)
+        except Exception as exc:  # noqa: BLE001 - the reader notices the drop and reconnects
+            log.info("send failed (%s); it will be retried after reconnecting", exc)
+            if event.get("type") != "input_audio_buffer.append":
+                self._backlog.append(event)
+
+    async def events(self) -> AsyncIterator[dict]:
+        """Server events (plus livehuman notices) until `close()` or a connection given up on."""
+        self._start()
+        while True:
+            event = await self._out.get()
+            if event is None:
+                return
+            yield event
+
+    async def close(self) -> None:
+        """Close the connection and end `events()`."""
+        if self._closed:
+            return
+        self._closed = True
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except BaseException:  # noqa: BLE001
+                pass
+        self._out.put_nowait(None)
+
+    # -- barge-in --------------------------------------------------------------------------
+
+    async def interrupt(self, heard_ms: float | None) -> None:
+        """The user barged in: stop the response and cut the reply to what was heard.
+
+        Sends response.cancel while a response is in flight (a server that already cancelled it
+        answers `response_cancel_not_active`, which is swallowed), then conversation.item.truncate
+        with `audio_end_ms` = what the user actually heard, capped at the audio received.
+        """
+        if self._response_id is not None:
+            self._cancels_sent.add(self._response_id)
+            await self.send({"type": "response.cancel", "response_id": self._response_id})
+        item_id = self._playing_item
+        if item_id is not None and heard_ms is not None and item_id in self._items:
+            end = int(max(0, min(float(heard_ms), self._audio_ms.get(item_id, 0.0))))
+            await self.send({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0,
+                             "audio_end_ms": end})
+
+    @property
+    def response_active(self) -> bool:
+        """Whether a response is in flight (response.created seen, response.done not yet)."""
+        return self._response_id is not None
+
+    def history(self) -> list[dict]:
+        """The conversation's items as the server last described them."""
+        return [copy.deepcopy(item) for item in self._items.values()]
+
+    # -- connection --------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._task is None and not self._closed:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        attempt = 0
+        first = True
+        while not self._closed:
+            try:
+                await self._connect(replay=not first)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                status = _http_status(exc)
+                attempt += 1
+                if status in _FATAL_HTTP or attempt > self.max_retries:
+                    reason = f"HTTP {status}" if status else str(exc) or type(exc).__name__
+                    self._give_up(f"Cannot reach the Realtime API ({reason}).")
+                    return
+                await asyncio.sleep(min(self.max_delay, self.initial_delay * 2 ** (attempt - 1)))
+                continue
+            if not first:
+                self.reconnects += 1
+                self._put(notice("Reconnected.", "info"))
+            first = False
+            connected_at = time.monotonic()
+            code = await self._read()
+            self._connected.clear()
+            self._conn = None
+            if self._closed:
+                return
+            if code in _FATAL_CLOSE_CODES:
+                self._give_up("The Realtime server closed the session.")
+                return
+            self._lost()
+            # A connection that dies at once counts as a failed attempt: no tight reconnect loop.
+            attempt = attempt + 1 if time.monotonic() - connected_at < STABLE_S else 0
+            if attempt > self.max_retries:
+                self._give_up("The Realtime API keeps closing the connection.")
+                return
+            if attempt:
+                await asyncio.sleep(min(self.max_delay, self.initial_delay * 2 ** (attempt - 1)))
+
+    async def _connect(self, replay: bool) -> None:
+        manager = self._client.realtime.connect(model=self.model)
+        conn = await manager.enter()
+        try:
+            await conn.send({"type": "session.update", "session": self.session})
+            if replay:
+                for item in self._replay_items():
+                    self._replaying.add(item["id"])
+                    await conn.send({"type": "conversation.item.create", "item": item})
+            self._conn = conn
+            # Events sent meanwhile join the backlog; flush until it stays empty, then go live
+            # with no await in between, so nothing is left behind or overtaken.
+            while self._backlog:
+                await conn.send(self._backlog.pop(0))
+            self._ever_connected = True
+        except BaseException:
+            self._conn = None
+            try:
+                await conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+            raise
+        self._connected.set()
+
+    async def _read(self) -> int | None:
+        """Read events until the connection ends; returns the close code (None when unknown)."""
+        from websockets.exceptions import ConnectionClosed
+
+        conn = self._conn
+        try:
+            while True:
+                raw = await conn.recv_bytes()
+                try:
+                    event = json.loads(raw)
+                except ValueError:
+                    log.warning("ignoring a non-JSON message from the Realtime server")
+                    continue
+                if isinstance(event, dict):
+                    self._on_event(event)
+        except ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd is not None else None
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any transport failure is a dropped connection
+            log.info("Realtime connection failed: %s", exc)
+            return None
+
+    def _lost(self) -> None:
+        self._put(notice("Connection to the Realtime API lost; reconnecting…"))
+        if self._response_id is not None:
+            # The response died with the connection; tell the consumer so it can stop waiting.
+            self._put({"type": "response.done", "event_id": new_id("event"), "response": {
+                "id": self._response_id, "object": "realtime.response", "status": "failed",
+                "status_details": {"type": "failed", "error": {"type": "connection_error",
+                                                                "message": "connection lost"}}}})
+            self._response_id = None
+
+    def _give_up(self, message: str) -> None:
+        self._put(error_event(message, type="connection_error", code="connection_lost"))
+        self._put(notice(message, "error"))
+        self._out.put_nowait(None)
+
+    def _replay_items(self) -> list[dict]:
+        items = []
+        for item_id, item in self._items.items():
+            if item.get("type") != "message":
+                continue
+            text = " ".join(t for t in (_text_of(part) for part in item.get("content") or []) if t).strip()
+            text = text or self._streamed.get(item_id, "").strip()  # a reply cut off by the drop
+            if not text:
+                continue
+            role = item.get("role")
+            kind = "output_text" if role == "assistant" else "input_text"
+            items.append({"id": item_id, "type": "message", "role": role,
+                          "content": [{"type": kind, "text": text}]})
+        return items
+
+    # -- server events -------------------------------------------------------------------------
+
+    def _on_event(self, event: dict) -> None:
+        kind = event.get("type", "")
+        if kind in ("conversation.item.added", "conversation.item.done", "conversation.item.created"):
+            item = event.get("item") or {}
+            item_id = item.get("id")
+            if item_id in self._replaying:
+                if kind == "conversation.item.done" or kind == "conversation.item.created":
+                    self._replaying.discard(item_id)
+                return  # the consumer already saw this item the first time
+            if item_id:
+                old = self._items.get(item_id)
+                merged = copy.deepcopy(item)
+                if old is not None:
+                    _keep_transcripts(old, merged)
+                self._items[item_id] = merged
+        elif kind == "conversation.item.input_audio_transcription.completed":
+            _set_part(self._items.get(event.get("item_id")), event.get("content_index", 0),
+                      "transcript", event.get("transcript", ""))
+        elif kind == "response.output_audio_transcript.done":
+            _set_part(self._items.get(event.get("item_id")), event.get("content_index", 0),
+                      "transcript", event.get("transcript", ""))
+        elif kind == "response.output_text.done":
+            _set_part(self._items.get(event.get("item_id")), event.get("content_index", 0), "text", event.get("text", ""))
+        elif kind in ("response.output_audio_transcript.delta", "response.output_text.delta"):
+            item_id = event.get("item_id")
+            self._streamed[item_id] = self._streamed.get(item_id, "") + event.get("delta", "")
+        elif kind == "response.output_audio.delta":
+            item_id = event.get("item_id")
+            ms = len(base64.b64decode(event.get("delta", ""))) / 2 * 1000 / AUDIO_RATE
+            self._audio_ms[item_id] = self._audio_ms.get(item_id, 0.0) + ms
+            self._playing_item = item_id
+            if self._stopped_at is not None:
+                self.turn_latencies.append(time.monotonic() - self._stopped_at)
+                self._stopped_at = None
+        elif kind == "input_audio_buffer.speech_stopped":
+            self._stopped_at = time.monotonic()
+        elif kind == "conversation.item.truncated":
+            item = self._items.get(event.get("item_id"))
+            heard, total = event.get("audio_end_ms", 0), self._audio_ms.get(event.get("item_id"), 0.0)
+            if item is not None and total > 0:
+                # The server drops the unheard transcript; keep the share of words that was heard.
+                for part in item.get("content") or []:
+                    if part.get("transcript"):
+                        words = part["transcript"].split()
+                        part["transcript"] = " ".join(words[: int(len(words) * min(1.0, heard / total))])
+        elif kind == "conversation.item.deleted":
+            self._items.pop(event.get("item_id"), None)
+        elif kind == "response.created":
+            self._response_id = (event.get("response") or {}).get("id")
+        elif kind == "response.done":
+            if (event.get("response") or {}).get("id") == self._response_id:
+                self._response_id = None
+        elif kind == "rate_limits.updated":
+            for limit in event.get("rate_limits") or []:
+                if limit.get("remaining") == 0:
+                    wait = limit.get("reset_seconds")
+                    when = f"; it resets in {wait:.0f} s" if isinstance(wait, (int, float)) else ""
+                    self._put(notice(f"Rate limit reached ({limit.get('name', 'requests')}){when}."))
+        elif kind == "error":
+            error = event.get("error") or {}
+            if error.get("code") == "response_cancel_not_active" and self._cancels_sent:
+                self._cancels_sent.clear()
+                return  # our interrupt() raced the server's own cancel: nothing went wrong
+            self._put(event)
+            self._put(notice(_error_line(error), "error"))
+            return
+        self._put(event)
+
+    def _put(self, event: dict) -> None:
+        self._out.put_nowait(event)
+
+
+def _error_line(error: dict) -> str:
+    code = error.get("code") or ""
+    if "rate_limit" in code:
+        return "The Realtime API is rate-limiting this session; please wait a moment."
+    message = error.get("message") or "unknown error"
+    return f"Realtime API error: {message}"
+
+
+def _text_of(part: dict) -> str:
+    return part.get("text") or part.get("transcript") or ""
+
+
+def _set_part(item: dict | None, index: int, key: str, value: str) -> None:
+    if item is None:
+        return
+    content = item.setdefault("content", [])
+    while len(content) <= index:
+        content.append({})
+    content[index][key] = value
+
+
+def _keep_transcripts(old: dict, new: dict) -> None:
+    # conversation.item.done may come before the transcription: keep what we already know.
+    for i, part in enumerate(old.get("content") or []):
+        if i < len(new.get("content") or []):
+            for key in ("transcript", "text"):
+                if part.get(key) and not new["content"][i].get(key):
+                    new["content"][i][key] = part[key]
+
+
+def _http_status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _merge(target: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict) and key != "turn_detection":
+            _merge(target[key], value)
+        else:
+            target[key] = value

@@ -1,0 +1,152 @@
+"""Realtime protocol events: ids, strict validation with the openai SDK's types, and builders."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import secrets
+import typing
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
+
+AUDIO_RATE = 24000  # PCM16 mono, both ways, as the GA protocol says
+
+# Non-standard events a brain may emit in-process; never sent over the wire.
+PHONES_EVENT = "livehuman.output_audio.phones"
+NOTICE_EVENT = "livehuman.notice"
+EXTENSION_PREFIX = "livehuman."
+
+
+class EventError(ValueError):
+    """A client event the protocol rejects; carries what the `error` event reports."""
+
+    def __init__(self, message: str, *, code: str = "invalid_event", param: str | None = None,
+                 event_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.param = param
+        self.event_id = event_id
+
+
+def _classes_by_type(union: Any) -> dict[str, type[BaseModel]]:
+    """Map each event's `type` literal to its pydantic class (the SDK's discriminator is its own)."""
+    union = typing.get_args(union)[0] if typing.get_origin(union) is typing.Annotated else union
+    out: dict[str, type[BaseModel]] = {}
+    for cls in typing.get_args(union):
+        literal = cls.model_fields["type"].annotation
+        for value in typing.get_args(literal):
+            out[value] = cls
+    return out
+
+
+CLIENT_EVENTS = _classes_by_type(RealtimeClientEvent)
+SERVER_EVENTS = _classes_by_type(RealtimeServerEvent)
+_ADAPTERS: dict[type[BaseModel], TypeAdapter] = {}
+
+
+def _extras(model: Any, path: str = "") -> list[str]:
+    """Field paths the SDK's (extra="allow") models accepted without knowing them."""
+    found: list[str] = []
+    if isinstance(model, BaseModel):
+        for key in (model.model_extra or {}):
+            found.append(f"{path}{key}")
+        for name in type(model).model_fields:
+            found += _extras(getattr(model, name), f"{path}{name}.")
+    elif isinstance(model, (list, tuple)):
+        for i, value in enumerate(model):
+            found += _extras(value, f"{path}{i}.")
+    elif isinstance(model, dict):
+        for key, value in model.items():
+            found += _extras(value, f"{path}{key}.")
+    return found
+
+
+def _validate(data: Any, table: dict[str, type[BaseModel]], side: str) -> BaseModel:
+    if not isinstance(data, dict):
+        raise EventError(f"a {side} event must be a JSON object", code="invalid_json")
+    event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
+    kind = data.get("type")
+    cls = table.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise EventError(f"unknown {side} event type {kind!r}", code="invalid_event_type",
+                         param="type", event_id=event_id)
+    adapter = _ADAPTERS.get(cls) or _ADAPTERS.setdefault(cls, TypeAdapter(cls))
+    try:
+        model = adapter.validate_python(data, strict=True)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in first["loc"])
+        raise EventError(f"invalid {kind}: {param or 'event'}: {first['msg']}", code="invalid_value",
+                         param=param or None, event_id=event_id) from None
+    unknown = _extras(model)
+    if unknown:
+        raise EventError(f"invalid {kind}: unknown parameter {unknown[0].rstrip('.')!r}",
+                         code="unknown_parameter", param=unknown[0].rstrip("."), event_id=event_id)
+    return model
+
+
+def validate_client_event(data: Any) -> BaseModel:
+    """Check a client event strictly against the SDK's types (unknown fields rejected)."""
+    return _validate(data, CLIENT_EVENTS, "client")
+
+
+def validate_server_event(data: Any) -> BaseModel:
+    """Check a server event strictly against the SDK's types (unknown fields rejected)."""
+    return _validate(data, SERVER_EVENTS, "server")
+
+
+def parse_client_message(text: str | bytes) -> dict:
+    """Decode and validate one WebSocket message from a client; raises EventError."""
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EventError(f"the message is not valid JSON: {exc}", code="invalid_json") from None
+    validate_client_event(data)
+    return data
+
+
+def is_extension(event: dict) -> bool:
+    """True for livehuman's own in-process events (not part of the Realtime protocol)."""
+    return str(event.get("type", "")).startswith(EXTENSION_PREFIX)
+
+
+_counter = itertools.count()
+
+
+def new_id(prefix: str) -> str:
+    """A protocol-style id such as `event_…`, `item_…`, `resp_…`."""
+    return f"{prefix}_{secrets.token_hex(6)}{next(_counter):x}"
+
+
+def error_event(message: str, *, type: str = "invalid_request_error", code: str | None = None,
+                param: str | None = None, event_id: str | None = None) -> dict:
+    """An `error` server event (event_id echoes the client event that caused it)."""
+    error: dict[str, Any] = {"type": type, "message": message}
+    if code is not None:
+        error["code"] = code
+    if param is not None:
+        error["param"] = param
+    if event_id is not None:
+        error["event_id"] = event_id
+    return {"type": "error", "event_id": new_id("event"), "error": error}
+
+
+def encode_pcm16(samples: np.ndarray) -> str:
+    """float32 [-1, 1] samples → base64 little-endian PCM16."""
+    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    return base64.b64encode(pcm.tobytes()).decode("ascii")
+
+
+def decode_pcm16(data: str) -> np.ndarray:
+    """base64 little-endian PCM16 → float32 samples in [-1, 1]."""
+    raw = base64.b64decode(data, validate=True)
+    if len(raw) % 2:
+        raise EventError("audio must be whole PCM16 samples (an even number of bytes)",
+                         code="invalid_value", param="audio")
+    return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0

@@ -1,0 +1,47 @@
+"""`livehuman render --brain openai|realtime|local`: the brain's spoken answer to one question, as Speech."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from livehuman.brain.answer import answer
+from livehuman.errors import LivehumanError
+from livehuman.speech.audio import Speech, is_silent, load_audio
+
+
+def answer_speech(text: str | None = None, audio_path: str | None = None, *, brain: str = "openai",
+                  realtime_url: str | None = None, model: str | None = None, voice: str | None = None,
+                  persona: Any = None) -> Speech:
+    """Ask the brain `text` (or the speech in `audio_path`) and return its whole spoken answer.
+
+    The answer is 24 kHz audio with its transcript as `text`; phones come only from the local brain.
+    """
+    if (text is None) == (audio_path is None):
+        raise LivehumanError("--brain needs exactly one question: --text TEXT or --audio FILE")
+    audio = None
+    if audio_path is not None:
+        audio = load_audio(audio_path)
+        if is_silent(audio):
+            raise LivehumanError(f"{audio_path} is silent: there is no question to answer")
+    return asyncio.run(_ask(brain, text, audio, realtime_url, model, voice, persona))
+
+
+async def _ask(kind: str, text, audio, realtime_url, model, voice, persona) -> Speech:
+    if kind == "local":
+        from livehuman.brain.local import LocalBrainFactory
+        from livehuman.brain.persona import load_persona
+
+        if isinstance(persona, str) or persona is None:
+            persona = load_persona(persona)
+        factory = LocalBrainFactory(persona, voice=voice)
+        brain = factory()
+    else:
+        from livehuman.brain.openai_brain import remote_brain_factory
+
+        brain = remote_brain_factory(kind, model=model, voice=voice, realtime_url=realtime_url, persona=persona)()
+    try:
+        result = await answer(brain, text=text, audio=audio)
+    finally:
+        await brain.close()
+    return result.speech

@@ -48,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--bbox-shift", type=int, help="as for prepare (default: as the avatar was prepared)")
     render.add_argument("--voice", default="en-us", help="espeak-ng voice for --text (see `livehuman voices`)")
     render.add_argument("--no-head-motion", action="store_true", help="keep the head still (blinks stay)")
-    render.add_argument("--brain", choices=("none", "openai"), default="none", help="openai: render the Realtime API's spoken answer to --text/--audio")
+    render.add_argument("--brain", choices=("none", "local", "openai", "realtime"), default="none",
+                        help="answer --text/--audio with a brain and render its spoken answer (default: none, speak it as given)")
+    render.add_argument("--realtime-url", help="WebSocket base URL of a Realtime-compatible server (for --brain realtime)")
+    render.add_argument("--model", default="gpt-realtime", help="Realtime model (for --brain openai/realtime)")
+    render.add_argument("--persona", help="persona YAML file for --brain local")
     _engine_options(render)
 
     serve = commands.add_parser("serve", help="talk to the digital human in the browser")
@@ -131,10 +135,13 @@ def cmd_render(args: argparse.Namespace) -> None:
             shift = task.bbox_shift if args.bbox_shift is None else args.bbox_shift
             _render_one(args, task.video_path, speech, Path(args.result_dir) / task.result_name, shift)
         return
-    if args.brain == "openai":
+    if args.brain != "none":
         from livehuman.brain.render_answer import answer_speech
 
-        speech = answer_speech(text=args.text, audio_path=args.audio)
+        speech = answer_speech(
+            text=args.text, audio_path=args.audio, brain=args.brain, realtime_url=args.realtime_url,
+            model=args.model, voice=None if args.voice == "en-us" else args.voice, persona=args.persona,
+        )
     else:
         speech = _load_speech(args)
     output = args.output or f"out/{Path(args.avatar).stem}.mp4"

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 from aiohttp import web
 
-from livehuman.brain.dialogue import Dialogue, sentences, split_sentences
+from livehuman.brain.dialogue import LLM_FULL_KNOWLEDGE, Dialogue, sentences, split_sentences
 from livehuman.brain.knowledge import load_embedder, load_knowledge
 from livehuman.brain.persona import Persona, load_persona
 from livehuman.errors import LivehumanError
@@ -309,6 +309,21 @@ async def test_llm_streams_tokens_with_persona_and_history(llm_server):
         {"role": "assistant", "content": "Reply 1: sure"},
         {"role": "user", "content": "And then?"},
     ]
+
+
+async def test_llm_gets_only_the_nearest_facts_of_a_large_knowledge_base(llm_server, tmp_path, embedder):
+    url, requests = llm_server
+    lockers = [f"- q: What is the code of locker {n}?\n  a: Locker {n} opens with code {1000 + n}.\n"
+               for n in range(LLM_FULL_KNOWLEDGE)]
+    path = tmp_path / "big.yaml"
+    path.write_text("".join(lockers) + "- q: Where are you located?\n  a: Our office is in Lisbon.\n"
+                    "  more: Near the river.\n")
+    d = Dialogue(knowledge=load_knowledge(path), llm_url=url, llm_model="tiny-llm", embedder=embedder)
+    await say(d, "Where is your office?")
+    system = requests[0]["body"]["messages"][0]["content"]
+    assert "Q: Where are you located?\nA: Our office is in Lisbon. Near the river.\n\n" in system
+    # The nearest eight entries only: the office and seven lockers, not all forty-one.
+    assert sum(f"Locker {n} opens" in system for n in range(LLM_FULL_KNOWLEDGE)) == 7
 
 
 async def test_llm_model_discovery_and_errors(llm_server, monkeypatch):

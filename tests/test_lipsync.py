@@ -21,7 +21,7 @@ from helpers_motion import (
 )
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import FaceControls
-from livehuman.motion.lipsync import audio_mouth_controls, mouth_controls, speech_energy
+from livehuman.motion.lipsync import GAP_BRIDGE, Timeline, audio_mouth_controls, mouth_controls, speech_energy
 from livehuman.speech.audio import Audio, Speech
 from livehuman.speech.phones import Phone
 
@@ -166,6 +166,17 @@ def test_odd_phone_lists_are_handled():
     assert mouth_controls([Phone("a", 0.0, 0.5)], 0.0) == []
     with pytest.raises(LivehumanError):
         mouth_controls([], -1.0)
+
+
+def test_timeline_grows_at_its_end():
+    timeline = Timeline([Phone("a", 0.0, 0.3)])
+    timeline.extend([Phone("m", 0.2, 0.4)])  # overlaps: the known vowel is cut where it starts
+    assert [(s.letter, s.start, s.end) for s in timeline.segments] == [("a", 0.0, 0.2), ("m", 0.2, 0.4)]
+    timeline.extend([Phone("i", 0.4 + GAP_BRIDGE / 3, 0.6)])  # aligner jitter: the gap is bridged
+    assert timeline.segments[1].end == 0.4 + GAP_BRIDGE / 3 and timeline.index_at(0.4 + GAP_BRIDGE / 6) == 1
+    timeline.extend([Phone("u", 0.6 + 2 * GAP_BRIDGE, 0.9)])  # a real pause stays silence
+    assert timeline.segments[2].end == 0.6 and timeline.index_at(0.6 + GAP_BRIDGE) is None
+    assert [s.letter for s in timeline.segments] == ["a", "m", "i", "u"] and timeline.end == 0.9
 
 
 # Audio only: the acoustic rules on voices they were not written against.

@@ -15,6 +15,7 @@ pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
 from livehuman.avatar.avatar import Avatar  # noqa: E402
+from livehuman.avatar.default import grace_hopper_path  # noqa: E402
 from livehuman.errors import LivehumanError  # noqa: E402
 from livehuman.motion.controls import FaceControls  # noqa: E402
 from livehuman.render.engine import AUDIO_RATE, FrameDrive  # noqa: E402
@@ -31,7 +32,7 @@ from livehuman.render.musetalk.audio import (  # noqa: E402
     positional_encoding,
     speech_weight,
 )
-from livehuman.render.musetalk.bench import flatten, photo_avatar, sample_face  # noqa: E402
+from livehuman.render.musetalk.bench import flatten, photo_avatar  # noqa: E402
 from livehuman.render.musetalk.crop import NOSE_RIDGE, crop_box, lower_face_mask  # noqa: E402
 from livehuman.render.musetalk.tiny import TINY_WHISPER_LAYERS, TINY_WHISPER_WIDTH, write_tiny_models  # noqa: E402
 
@@ -64,7 +65,7 @@ def engine(models_dir) -> MuseTalkEngine:
 @pytest.fixture(scope="module")
 def hopper(tmp_path_factory) -> Avatar:
     """The Grace Hopper portrait as a one-frame avatar (landmarks from mediapipe's face mesh)."""
-    return photo_avatar(sample_face(), tmp_path_factory.mktemp("hopper"))
+    return photo_avatar(grace_hopper_path(), tmp_path_factory.mktemp("hopper"))
 
 
 def fresh_avatar(base: Avatar, directory: Path, **changes) -> Avatar:

@@ -79,6 +79,8 @@ def test_silence_and_unknown_symbols():
     assert phone_visemes("") == [] and phone_visemes("sil") == []
     unknown = phone_visemes("☃")
     assert len(unknown) == 1 and unknown[0].viseme == Viseme.FLEXIBLE
+    # It takes the shape of /h/ (used only with no vowel near) and the whole phone's time.
+    assert unknown[0].shape == TABLE["h"][1] and unknown[0].share == 1.0 and unknown[0].letter == "☃"
 
 
 def test_every_shape_stays_in_range():

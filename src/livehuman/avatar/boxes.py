@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from livehuman.errors import LivehumanError
+
 # MuseTalk centres its crop box vertically on the 68-point landmark 29, two thirds of the way down the
 # nose bridge; mediapipe's mesh has the bridge top (168) and the nose tip (4).
 NOSE_BRIDGE_TOP = 168
 NOSE_TIP = 4
 BRIDGE_FRACTION = 2.0 / 3.0
+MIN_BOX_HEIGHT = 4  # pixels: a shorter box has no face left in it
 
 
 def half_face_y(landmarks: np.ndarray) -> np.ndarray:
@@ -47,3 +50,12 @@ def bbox_shift_range(landmarks: np.ndarray) -> tuple[int, int]:
     half = top + BRIDGE_FRACTION * (tip - top)
     middle = (top + half) / 2
     return -int(round(half - middle)), int(round(tip - half))
+
+
+def checked_face_boxes(landmarks: np.ndarray, bbox_shift: int, size: tuple[int, int], where: str) -> np.ndarray:
+    """face_boxes, refusing a bbox_shift that leaves a box with no face in it (`where`: which face)."""
+    boxes = face_boxes(landmarks, bbox_shift, size)
+    if ((boxes[:, 3] - boxes[:, 1]) < MIN_BOX_HEIGHT).any():
+        low, high = bbox_shift_range(landmarks)
+        raise LivehumanError(f"bbox_shift {bbox_shift} leaves no face box {where}; use a value between {low} and {high}")
+    return boxes

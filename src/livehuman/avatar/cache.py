@@ -239,7 +239,7 @@ def _read_or_refresh(directory: Path, progress: bool) -> Avatar:
 def _as_asked(avatar: Avatar, fps, bbox_shift, root: Path, progress: bool) -> Avatar:
     """The avatar at the asked fps (re-prepared from its source when a video's rate differs) and
     bbox_shift (boxes recomputed in memory: the prepared avatar on disk stays as it was prepared)."""
-    from livehuman.avatar.boxes import face_boxes
+    from livehuman.avatar.boxes import checked_face_boxes
     from livehuman.avatar.prepare import prepare_avatar
 
     if fps is not None and abs(fps - avatar.fps) > 1e-6:
@@ -257,10 +257,9 @@ def _as_asked(avatar: Avatar, fps, bbox_shift, root: Path, progress: bool) -> Av
                 cache_root=avatar.directory.parent, progress=progress,
             )
     if bbox_shift is not None and bbox_shift != avatar.bbox_shift:
-        boxes = face_boxes(avatar.landmarks, bbox_shift, avatar.size)
-        if ((boxes[:, 3] - boxes[:, 1]) < 4).any():
-            raise LivehumanError(f"bbox_shift {bbox_shift} leaves no face box for avatar {avatar.name!r}")
-        avatar.boxes, avatar.bbox_shift = boxes, int(bbox_shift)
+        where = f"for avatar {avatar.name!r}"
+        avatar.boxes = checked_face_boxes(avatar.landmarks, bbox_shift, avatar.size, where)
+        avatar.bbox_shift = int(bbox_shift)
     return avatar
 
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from livehuman.avatar.avatar import Avatar
-from livehuman.avatar.boxes import bbox_shift_range, face_boxes
+from livehuman.avatar.boxes import bbox_shift_range, checked_face_boxes
 from livehuman.avatar.cache import (
     CACHE_VERSION,
     avatar_root,
@@ -86,7 +86,7 @@ def _prepare(reader: SourceReader, name: str, directory: Path, fps: float, bbox_
     if reader.kind != "photo":
         landmarks = smooth_landmarks(landmarks)
     height, width = frames.shape[1:3]
-    boxes = _boxes(landmarks, bbox_shift, (width, height), reader.path)
+    boxes = checked_face_boxes(landmarks, bbox_shift, (width, height), f"in {reader.path}")
     meta = {
         "name": name,
         "version": CACHE_VERSION,
@@ -162,22 +162,11 @@ def _reuse(directory: Path, signature: dict, kind: str, fps: float, bbox_shift: 
         return None  # a damaged cache is simply prepared again
     if avatar.bbox_shift != bbox_shift:
         # only the boxes depend on bbox_shift: no need to run the face mesh again
-        avatar.boxes = _boxes(avatar.landmarks, bbox_shift, avatar.size, Path(signature["path"]))
+        avatar.boxes = checked_face_boxes(avatar.landmarks, bbox_shift, avatar.size, f"in {signature['path']}")
         avatar.bbox_shift = bbox_shift
         rewrite_boxes(directory, {**meta, "bbox_shift": bbox_shift}, avatar.boxes)
     avatar.fps = fps
     return avatar
-
-
-def _boxes(landmarks: np.ndarray, bbox_shift: int, size: tuple[int, int], source: Path) -> np.ndarray:
-    boxes = face_boxes(landmarks, bbox_shift, size)
-    heights = boxes[:, 3] - boxes[:, 1]
-    if (heights < 4).any():
-        low, high = bbox_shift_range(landmarks)
-        raise LivehumanError(
-            f"bbox_shift {bbox_shift} leaves no face box in {source}; use a value between {low} and {high}"
-        )
-    return boxes
 
 
 def _detect(reader: SourceReader, name: str, progress: bool) -> tuple[np.ndarray, np.ndarray, str | None]:

@@ -133,11 +133,14 @@ class LifeGenerator:
                 self._gaze_to = self._rng.uniform(-1, 1, 2) * np.array(GAZE_RANGE)
             self._gaze_at = t
             self._gaze_next = t + self._rng.uniform(*GAZE_HOLD)
-        x = min(1.0, (t - self._gaze_at) / GAZE_MOVE)
-        s = x * x * (3 - 2 * x)
+        s = smoothstep(min(1.0, (t - self._gaze_at) / GAZE_MOVE))
         self._gaze = self._gaze_from + (self._gaze_to - self._gaze_from) * s
         return float(self._gaze[0]), float(self._gaze[1])
 
+
+def smoothstep(x: float) -> float:
+    """Ease 0..1 to 0..1 with zero slope at both ends (no jolt when a motion starts or stops)."""
+    return x * x * (3.0 - 2.0 * x)
 
 
 def _blink_curve(s: float, fps: float) -> float:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -62,7 +62,7 @@ _COARTIC_JAW = {
 _SIBILANTS = frozenset("szʃʒɕʑʂʐ")  # keep the teeth close: borrow less jaw
 _PLOSIVES = frozenset("pbɓ")
 
-_MOUTH = ("jaw", "spread", "round", "press", "tuck", "teeth", "tongue")
+_MOUTH = tuple(f.name for f in fields(MouthShape))  # the FaceControls fields the mouth drives
 
 
 @dataclass(frozen=True)
@@ -123,9 +123,8 @@ class Timeline:
             return
         cut = new[0].start
         kept = [s for s in self._segments if s.start < cut]
-        if kept and kept[-1].end > cut:
-            kept[-1] = replace(kept[-1], end=cut)
-        elif kept and 0 < cut - kept[-1].end < GAP_BRIDGE:
+        # The last kept segment ends where the new ones start: cut short, or stretched over jitter.
+        if kept and (kept[-1].end > cut or 0 < cut - kept[-1].end < GAP_BRIDGE):
             kept[-1] = replace(kept[-1], end=cut)
         first_changed = max(0, len(kept) - 1)
         self._segments = kept + new
@@ -615,8 +614,7 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True) -> li
     if len(phones) < MIN_PHONE_RATE * sounding.sum() / fps:
         return acoustic
     heard = mouth_controls(phones, len(acoustic) / fps, fps, energy=energy)
-    a = np.array([s.values() for s in map(_mouth_of, acoustic)])
-    r = np.array([s.values() for s in map(_mouth_of, heard)])
+    a, r = _mouth_array(acoustic), _mouth_array(heard)
     if np.std(a[sounding, 0]) == 0 or np.std(r[sounding, 0]) == 0:
         return acoustic
     if np.corrcoef(a[sounding, 0], r[sounding, 0])[0, 1] < MIN_AGREEMENT:
@@ -635,8 +633,9 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True) -> li
     return [shape_to_controls(MouthShape(*row)) for row in np.clip(blend, 0.0, 1.0)]
 
 
-def _mouth_of(c: FaceControls) -> MouthShape:
-    return MouthShape(*(getattr(c, name) for name in _MOUTH))
+def _mouth_array(controls: list[FaceControls]) -> np.ndarray:
+    """(frames, 7) mouth values of `controls`, in MouthShape's field order."""
+    return np.array([[getattr(c, name) for name in _MOUTH] for c in controls], dtype=np.float64)
 
 
 def _phone_frames(phones: list[Phone], n: int, fps: float, vowels_only: bool) -> np.ndarray:

@@ -15,7 +15,7 @@ import numpy as np
 from livehuman.errors import LivehumanError
 from livehuman.motion.acoustics import WINDOW, FeatureStream
 from livehuman.motion.controls import FaceControls
-from livehuman.motion.idle import BROW_GAIN, Emphasis, LifeGenerator
+from livehuman.motion.idle import BROW_GAIN, Emphasis, LifeGenerator, smoothstep
 from livehuman.motion.lipsync import (
     AUDIO_LOOKAHEAD_FRAMES,
     AudioMouthTracker,
@@ -124,7 +124,6 @@ class StreamingLipSync:
             self._next += 1
         return out
 
-
     def _with_brow(self, controls: FaceControls, energy: float) -> FaceControls:
         # Brows lift a little on stressed, louder syllables (the live face's emphasis).
         controls.brow = BROW_GAIN * self._emphasis.step(energy)
@@ -155,13 +154,9 @@ class IdleMotion:
         t = (self._frame + 0.5) / self.fps
         out = self._life.next(0.0)
         if self._head_motion:
-            out.pitch += self._nod(t) * self._ease(self._listening)
+            out.pitch += self._nod(t) * smoothstep(self._listening)
         self._frame += 1
         return out
-
-    @staticmethod
-    def _ease(x: float) -> float:
-        return x * x * (3.0 - 2.0 * x)
 
     def _nod(self, t: float) -> float:
         # A listener's small nod now and then: down and back up, as a raised-cosine dip.

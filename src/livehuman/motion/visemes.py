@@ -30,6 +30,7 @@ class MouthShape:
         return MouthShape(*(a + (b - a) * t for a, b in zip(self.values(), other.values())))
 
     def values(self) -> tuple[float, ...]:
+        """The values in field order (jaw, spread, round, press, tuck, teeth, tongue)."""
         return tuple(getattr(self, f.name) for f in fields(self))
 
 
@@ -258,8 +259,7 @@ def phone_visemes(symbol: str) -> list[VisemePart]:
         return []
     known = [(ch, *found) for ch in letters if (found := letter_viseme(ch)) is not None]
     if not known:
-        viseme, shape = TABLE["h"]
-        return [VisemePart(Viseme.FLEXIBLE, shape, 1.0, letters)]
+        return [VisemePart(Viseme.FLEXIBLE, TABLE["h"][1], 1.0, letters)]
     # Merge repeated letters ("nn" in a romanised spelling, "ii"): one longer part.
     merged: list[tuple[str, Viseme, MouthShape]] = []
     for item in known:

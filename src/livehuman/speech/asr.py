@@ -79,6 +79,13 @@ class StreamingASR:
         """Drop the current utterance without a result."""
         raise NotImplementedError
 
+    def _changed(self, text: str) -> str | None:
+        """`text` when it is a new, non-empty partial (remembered in `_last`), else None."""
+        if text and text != self._last:
+            self._last = text
+            return text
+        return None
+
 
 class PocketSphinxASR(StreamingASR):
     """pocketsphinx with the en-US model from its wheel, optionally biased toward a vocabulary.
@@ -178,11 +185,7 @@ class PocketSphinxASR(StreamingASR):
         if self._pending < PARTIAL_EVERY * SAMPLE_RATE:
             return None
         self._pending = 0
-        text = self._best()
-        if text and text != self._last:
-            self._last = text
-            return text
-        return None
+        return self._changed(self._best())
 
     def finish(self) -> str:
         if not self._started:
@@ -236,11 +239,7 @@ class WhisperASR(StreamingASR):
         if self._samples - self._decoded_at < self.partial_every * SAMPLE_RATE:
             return None
         self._decoded_at = self._samples
-        text = self._transcribe(np.concatenate(self._chunks))
-        if text and text != self._last:
-            self._last = text
-            return text
-        return None
+        return self._changed(self._transcribe(np.concatenate(self._chunks)))
 
     def finish(self) -> str:
         audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)

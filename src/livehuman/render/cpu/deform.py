@@ -22,6 +22,7 @@ from livehuman.render.cpu.face import (
     UPPER_INNER,
     UPPER_OUTER,
     FaceFrame,
+    clip_to_image,
 )
 
 JAW_GAP = 0.27  # lower-lip travel at jaw=1 (the inner-lip gap reaches ~1.1x this: an "ah")
@@ -126,7 +127,6 @@ def _lip_classes(uv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     lower[LOWER_OUTER] = lower[LOWER_INNER] = True
     for corner in (61, 291, 78, 308):  # corners belong to both lips; the jaw profile meets there
         upper[corner], lower[corner] = False, True
-    f = np.zeros(n)
     uin = _contour_interp(uv[:, 0], ui[:, 0], ui[:, 1])
     uout = _contour_interp(uv[:, 0], uv[UPPER_OUTER, 0], uv[UPPER_OUTER, 1])
     lin = _contour_interp(uv[:, 0], li[:, 0], li[:, 1])
@@ -229,8 +229,4 @@ def _ring(uv: np.ndarray, frame: FaceFrame, image_size: tuple[int, int]) -> np.n
     # more room below the chin: the jaw travels furthest there, and the neck takes up the motion
     out = pts + (RING_MARGIN + RING_BELOW * np.clip(out[:, 1:], 0, 1)) * out
     out[:, 1] = np.maximum(out[:, 1], MESH_TOP - 0.05)
-    px = frame.to_pixels(out)
-    width, height = image_size
-    px[:, 0] = np.clip(px[:, 0], 0, width - 1)
-    px[:, 1] = np.clip(px[:, 1], 0, height - 1)
-    return px
+    return clip_to_image(frame.to_pixels(out), image_size)

@@ -121,10 +121,8 @@ class CpuEngine:
 
     def render(self, avatar: Avatar, index: int, drive: FrameDrive) -> np.ndarray:
         """Output frame `index`: the avatar's frame with its face moved by the drive's controls."""
-        state = avatar.extra.get(EXTRA_KEY)
-        if state is None:
-            self.load(avatar)
-            state = avatar.extra[EXTRA_KEY]
+        self.load(avatar)
+        state = avatar.extra[EXTRA_KEY]
         i = avatar.source_index(index)
         rigs = state.rigs_for(avatar, i)
         c = drive.controls
@@ -136,24 +134,28 @@ class CpuEngine:
         rigs.mouth_warp.apply(image, target)
         upper, lower = target[rigs.upper_rows].astype(np.float64), target[rigs.lower_rows].astype(np.float64)
         frame = rigs.mouth.frame
-        interior = None
-        if state.footage is not None:
-            interior = state.footage.painter(upper, lower)
+        interior = state.footage.painter(upper, lower) if state.footage is not None else None
         draw_mouth(image, upper, lower, frame.unit, frame.ey, state.colours, _teeth(c), c.tongue, interior, c.tuck)
         if max(abs(c.blink), abs(c.squint), abs(c.brow), abs(c.gaze_x), abs(c.gaze_y)) > EYE_EPS:
             rigs.eye_warp.apply(image, rigs.eyes.target_pixels(c))
-            shut = float(np.clip((c.blink - BLINK_CLEAN_FROM) / (1 - BLINK_CLEAN_FROM), 0, 1))
-            if shut > 0:  # fade in the cleaned lids as the eyes close
-                if rigs.shut is None:  # built on this frame's first blink
-                    patch, mask = closed_eyes(avatar.frames[i], rigs.eyes, rigs.eye_warp)
-                    rigs.shut = (patch, np.round(mask * 255).astype(np.uint8))
-                patch, mask = rigs.shut
-                region = image[rigs.eye_warp.crop.slices]
-                a = mask * np.float32(shut / 255)
-                region[:] = (region * (1 - a) + patch * a + 0.5).astype(np.uint8)
+            _shut_lids(image, avatar.frames[i], rigs, c.blink)
         if self.head_motion and max(abs(c.yaw), abs(c.pitch), abs(c.roll)) > 0.01:
             _move_head(image, rigs.head, c, frame.unit)
         return image
+
+
+def _shut_lids(image: np.ndarray, source: np.ndarray, rigs: _FrameRigs, blink: float) -> None:
+    """Fade in the cleaned, shut lids as the eyes close (the warp alone leaves iris and white between them)."""
+    shut = float(np.clip((blink - BLINK_CLEAN_FROM) / (1 - BLINK_CLEAN_FROM), 0, 1))
+    if shut <= 0:
+        return
+    if rigs.shut is None:  # built on this frame's first blink
+        patch, mask = closed_eyes(source, rigs.eyes, rigs.eye_warp)
+        rigs.shut = (patch, np.round(mask * 255).astype(np.uint8))
+    patch, mask = rigs.shut
+    region = image[rigs.eye_warp.crop.slices]
+    a = mask * np.float32(shut / 255)
+    region[:] = (region * (1 - a) + patch * a + 0.5).astype(np.uint8)
 
 
 def _teeth(c: FaceControls) -> float:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 
 from livehuman.motion.controls import FaceControls
-from livehuman.render.cpu.face import BROWS, EYES, IRISES, N_MESH, FaceFrame
+from livehuman.render.cpu.face import BROWS, EYES, IRISES, LUMA_BGR, N_MESH, FaceFrame, clip_to_image
 
 REGION = (-1.25, 1.25, -0.8, 0.3)  # u0, u1, v0, v1 around the eyes' midpoint, face units
 RING_MARGIN = 0.22
@@ -118,11 +118,7 @@ def _ring(frame: FaceFrame, image_size: tuple[int, int]) -> np.ndarray:
         np.stack([np.full_like(vs, u0 - m), vs], -1),
         np.stack([np.full_like(vs, u1 + m), vs], -1),
     ])
-    px = frame.to_pixels(box)
-    width, height = image_size
-    px[:, 0] = np.clip(px[:, 0], 0, width - 1)
-    px[:, 1] = np.clip(px[:, 1], 0, height - 1)
-    return px
+    return clip_to_image(frame.to_pixels(box), image_size)
 
 
 def closed_eyes(frame: np.ndarray, rig: EyeRig, warp) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +159,7 @@ def closed_eyes(frame: np.ndarray, rig: EyeRig, warp) -> tuple[np.ndarray, np.nd
     closed = cv2.inpaint(region, holes, max(3.0, 0.05 * unit), cv2.INPAINT_TELEA)
     pixels = np.concatenate(dark).astype(np.float64)
     if len(pixels):
-        luma = pixels @ np.array([0.114, 0.587, 0.299])
+        luma = pixels @ LUMA_BGR
         lash = pixels[luma <= np.percentile(luma, 15)].mean(0)
     else:
         lash = np.array([40.0, 35.0, 35.0])

@@ -23,6 +23,7 @@ BROWS = np.array([70, 63, 105, 66, 107, 55, 65, 52, 53, 46, 300, 293, 334, 296, 
 IRISES = (np.arange(468, 473), np.arange(473, 478))
 NOSE_TIP = 1
 N_MESH = 468  # the face mesh proper; 468..477 are the irises
+LUMA_BGR = np.array([0.114, 0.587, 0.299])  # BT.601 brightness of a BGR pixel
 
 
 @dataclass
@@ -36,6 +37,7 @@ class FaceFrame:
 
     @classmethod
     def of(cls, points: np.ndarray, origin: np.ndarray) -> "FaceFrame":
+        """The frame of a face's 478 landmarks (pixels), with its origin at `origin`."""
         right = points[list(RIGHT_EYE_CORNERS)].mean(0)
         left = points[list(LEFT_EYE_CORNERS)].mean(0)
         axis = (left - right).astype(np.float64)
@@ -50,9 +52,19 @@ class FaceFrame:
         return np.stack([d @ self.ex, d @ self.ey], -1) / self.unit
 
     def to_pixels(self, uv: np.ndarray) -> np.ndarray:
+        """Face units to pixels (the inverse of `to_face`)."""
         uv = np.asarray(uv, np.float64) * self.unit
         return self.origin + uv[..., :1] * self.ex + uv[..., 1:] * self.ey
 
     def vector_to_pixels(self, duv: np.ndarray) -> np.ndarray:
+        """A displacement in face units to pixels (turned and scaled, not moved by the origin)."""
         duv = np.asarray(duv, np.float64) * self.unit
         return duv[..., :1] * self.ex + duv[..., 1:] * self.ey
+
+
+def clip_to_image(px: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+    """`px` (n, 2) clipped in place to the pixels of an image of `image_size` (width, height)."""
+    width, height = image_size
+    px[:, 0] = np.clip(px[:, 0], 0, width - 1)
+    px[:, 1] = np.clip(px[:, 1], 0, height - 1)
+    return px

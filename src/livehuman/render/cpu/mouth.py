@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, UPPER_INNER, UPPER_OUTER
+from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_INNER, UPPER_OUTER
 
 SHIFT = 4  # fixed-point bits for anti-aliased polygons
 DEFAULT_TEETH = np.array([158.0, 186.0, 206.0])  # BGR: warm off-white, not paper white
@@ -38,14 +38,14 @@ class MouthColours:
         # no teeth in the photo: an off-white as bright as the skin's highlights, tinted by the skin
         cheeks = np.concatenate([_patch(frame, points[k], 0.12 * unit) for k in (50, 280, 151)])
         skin = cheeks.mean(0) if len(cheeks) else np.array([140.0, 160.0, 200.0])
-        level = np.clip(1.1 * (skin @ np.array([0.114, 0.587, 0.299])), 140, 215)
+        level = np.clip(1.1 * (skin @ LUMA_BGR), 140, 215)
         # teeth take part of the photo's colour cast, as real ones would under the same light
         teeth = level * (0.55 * DEFAULT_TEETH / DEFAULT_TEETH.mean() + 0.45 * skin / max(skin.mean(), 1.0))
         gap = np.linalg.norm(points[14] - points[13]) / unit
         inside = frame[inner_mask > 0].astype(np.float64)
         if gap > 0.06 and len(inside) > 30:
             # an open source mouth: its brightest, least saturated pixels are the person's teeth
-            luma = inside @ np.array([0.114, 0.587, 0.299])
+            luma = inside @ LUMA_BGR
             sat = inside.max(1) - inside.min(1)
             bright = inside[(luma >= np.percentile(luma, 70)) & (sat <= np.percentile(sat, 60))]
             if len(bright) > 10 and bright.mean() > 120:

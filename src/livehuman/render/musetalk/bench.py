@@ -9,20 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from livehuman.avatar.avatar import Avatar
+from livehuman.avatar.default import grace_hopper_path
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import FaceControls
 from livehuman.render.engine import AUDIO_RATE, FrameDrive
 from livehuman.render.musetalk.audio import AUDIO_AFTER, clip_windows
-
-
-def sample_face() -> Path:
-    """The Grace Hopper portrait that ships inside matplotlib (a real, frontal face)."""
-    import matplotlib
-
-    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-    if not path.is_file():
-        raise LivehumanError(f"{path} is missing: pass an image of a face to the benchmark")
-    return path
 
 
 def photo_avatar(image: str | Path, directory: str | Path, fps: float = 25.0) -> Avatar:
@@ -77,7 +68,7 @@ def bench_musetalk(models_dir: str | Path | None = None, batch_sizes=(1, 4, 8, 1
         engine = MuseTalkEngine(models_dir, device=device, dtype=dtype, batch_size=max(batch_sizes), compile=compile)
         m = engine.models
         load_s = time.perf_counter() - t0
-        avatar = photo_avatar(image or sample_face(), tmp / "avatar")
+        avatar = photo_avatar(image or grace_hopper_path(), tmp / "avatar")
         t0 = time.perf_counter()
         engine.load(avatar)
         prepare_s = time.perf_counter() - t0

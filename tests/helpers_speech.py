@@ -1,0 +1,57 @@
+"""Real speech for tests: WAVs spoken by the espeak-ng and flite command-line programs."""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+
+
+def espeak_wav(path: Path, text: str, voice: str = "en-us", words_per_minute: int = 160) -> Path:
+    """Speak `text` with the espeak-ng program (not the library under test) into a WAV file."""
+    subprocess.run(
+        ["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(path), text],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return path
+
+
+def flite_wav(path: Path, text: str, voice: str = "slt") -> Path:
+    """Speak `text` with the flite program into a WAV file."""
+    subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True, capture_output=True)
+    return path
+
+
+def ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly (to make MP3/M4A/OGG/MP4 files from a WAV)."""
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True, capture_output=True)
+
+
+def read_wav(path: Path) -> tuple[np.ndarray, int]:
+    """A 16-bit WAV as float samples (channels last) and its rate, read with the standard library."""
+    with wave.open(str(path)) as w:
+        data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+        return data.reshape(-1, w.getnchannels()), w.getframerate()
+
+
+def write_wav(path: Path, samples: np.ndarray, rate: int) -> Path:
+    """Write float samples (frames x channels, or mono) as a 16-bit WAV with the standard library."""
+    x = np.asarray(samples, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(x.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(np.round(np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> int:
+    """The shift (in samples) of `b` against `a` that correlates best, within ±max_lag."""
+    n = min(len(a), len(b)) - 2 * max_lag
+    ref = a[max_lag : max_lag + n]
+    scores = [float(np.dot(ref, b[max_lag + k : max_lag + k + n])) for k in range(-max_lag, max_lag + 1)]
+    return int(np.argmax(scores)) - max_lag

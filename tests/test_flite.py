@@ -1,0 +1,85 @@
+"""flite voices as a second family: real speech, segment times checked against the waveform."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from livehuman.errors import LivehumanError
+from livehuman.speech.arpabet import ARPABET_TO_IPA, arpabet_to_ipa
+from livehuman.speech.flite import FLITE_VOICES, flite_speech, parse_psdur
+
+TEXT = "Bob bought a big map, maybe more maps. Papa bakes apple pies."
+OPEN_VOWELS = {"ɑː", "æ", "ʌ", "ɔː", "aɪ", "aʊ", "eɪ", "ɛ"}
+
+
+@pytest.fixture(scope="module", params=FLITE_VOICES)
+def speech(request):
+    return flite_speech(TEXT, voice=request.param)
+
+
+def level_db(speech, t0, t1):
+    x, rate = speech.audio.samples.astype(np.float64), speech.audio.rate
+    win = int(0.02 * rate)
+    loudest = max(np.sqrt(np.mean(x[i : i + win] ** 2)) for i in range(0, len(x) - win, win // 2))
+    seg = x[int(t0 * rate) : max(int(t1 * rate), int(t0 * rate) + 1)]
+    return 20 * np.log10(np.sqrt(np.mean(seg**2)) / loudest + 1e-9)
+
+
+def quietest_db(speech, phone, win=0.01):
+    starts = np.arange(phone.start, max(phone.start, phone.end - win) + 1e-9, 0.002)
+    return min(level_db(speech, t, t + win) for t in starts)
+
+
+def test_speech_and_phones_are_well_formed(speech):
+    audio, phones = speech.audio, speech.phones
+    assert audio.rate in (8000, 16000) and 2.0 < audio.duration < 8.0
+    assert np.abs(audio.samples).max() > 0.05
+    assert phones and all(p.symbol in ARPABET_TO_IPA.values() for p in phones)
+    assert all(0 <= p.start < p.end <= audio.duration + 1e-9 for p in phones)
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(phones, phones[1:]))
+    assert [p.symbol for p in phones[:3]] == ["b", "ɑː", "b"]
+    assert speech.text == TEXT
+
+
+def test_segment_times_match_the_waveform(speech):
+    phones = speech.phones
+    # flite starts and ends with a pause ("pau", dropped): silence outside the phones.
+    assert level_db(speech, 0, phones[0].start - 0.02) < -35
+    assert level_db(speech, phones[-1].end + 0.03, speech.audio.duration) < -35
+    # Each /p/ and /b/ segment holds its closure; open vowels are loud through their middle.
+    closures = [quietest_db(speech, p) for p in phones if p.symbol in ("p", "b")]
+    vowels = [level_db(speech, p.start + p.duration / 4, p.end - p.duration / 4)
+              for p in phones if p.symbol in OPEN_VOWELS]  # fmt: skip
+    assert len(closures) >= 8 and len(vowels) >= 8
+    assert np.median(vowels) - np.median(closures) > 30
+    assert max(vowels) > -10 and np.median(closures) < -35
+
+
+def test_parse_psdur():
+    phones = parse_psdur("pau:0.193 b:0.224 aa:0.435 pau:0.500 m:0.600 pau:0.700\n", duration=0.65)
+    assert [(p.symbol, p.start, p.end) for p in phones] == [
+        ("b", 0.193, 0.224),
+        ("ɑː", 0.224, 0.435),
+        ("m", 0.5, 0.6),
+    ]
+    assert parse_psdur("") == []
+
+
+def test_arpabet_to_ipa():
+    assert arpabet_to_ipa("AA1") == "ɑː"
+    assert arpabet_to_ipa("hh") == "h" and arpabet_to_ipa("NG") == "ŋ" and arpabet_to_ipa("y") == "j"
+    for silent in ("SIL", "pau", "+NSN+", "+SPN+", "+BREATH+", ""):
+        assert arpabet_to_ipa(silent) is None
+
+
+def test_text_that_looks_like_an_option_or_a_file_is_spoken():
+    speech = flite_speech("-help me", voice="kal")
+    assert [p.symbol for p in speech.phones] == ["h", "ɛ", "l", "p", "m", "iː"]
+
+
+def test_bad_input():
+    with pytest.raises(LivehumanError, match="unknown flite voice"):
+        flite_speech("hello", voice="nobody")
+    with pytest.raises(LivehumanError, match="empty"):
+        flite_speech("  ")

@@ -41,6 +41,7 @@ _NASALS = {"m", "n", "ŋ", "ɲ", "ɴ", "ɱ"}
 _VOWEL_LETTERS = set("aeiouyæɑɐɒɔəɘɚɛɜɝɞɤɪʊʌʏøœɯɨʉä")
 _CLOSURE_SILENCE_DB = -40.0  # below the loudest 20 ms: a closure (espeak-ng's are near zero)
 _MAX_CLOSURE_S = 0.15
+_PAUSE_LOUDNESS = 0.25  # a pause event louder than this share of the speech's RMS is not a pause
 _MAX_PAUSE_CLOSURE_S = 0.06  # after a pause, lips close shortly before the burst, not for the whole pause
 _MIN_PHONE_S = 0.03
 _STEP_S = 0.002
@@ -283,7 +284,7 @@ class EspeakTTS:
             voice = _HAN_VOICES[voice.lower()]
         samples, events = self._engine.synthesize(text, voice, self.words_per_minute, self.pitch, end_pause)
         audio = Audio(samples.astype(np.float32) / 32768.0, self.rate)
-        phones = _phones_from_events(events, len(samples), self.rate)
+        phones = _phones_from_events(events, samples, self.rate)
         if not phones and not allow_silent:
             raise LivehumanError(f"nothing to say: espeak-ng finds no speech in {text[:40]!r}")
         return Speech(audio=audio, phones=align_to_waveform(phones, audio), text=text)
@@ -294,17 +295,26 @@ def split_sentences(text: str) -> list[str]:
     return [p.strip() for p in _SENTENCE_END.split(text) if p and p.strip()]
 
 
-def _phones_from_events(events: list[tuple[int, str]], n_samples: int, rate: int) -> list[Phone]:
+def _phones_from_events(events: list[tuple[int, str]], samples: np.ndarray, rate: int) -> list[Phone]:
     # Each phone lasts until the next event (phone or pause). Empty names are pauses, and
-    # "(en)"-style names mark a switch of language: neither is a sound.
+    # "(en)"-style names mark a switch of language: neither is a sound. espeak-ng also sends
+    # empty-named events inside words (between the vowels of "video"): where such a "pause" is
+    # loud, the previous phone is still sounding, so it keeps the time.
     phones: list[Phone] = []
+    n_samples = len(samples)
+    loud = _PAUSE_LOUDNESS * float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if n_samples else 0.0
     for i, (sample, name) in enumerate(events):
-        if not name or name.startswith("("):
-            continue
         end = next((s for s, _ in events[i + 1 :] if s > sample), n_samples)
         end = min(end, n_samples)
-        if end > sample:
-            phones.append(Phone(_ipa(name), sample / rate, end / rate))
+        if end <= sample:
+            continue
+        if not name or name.startswith("("):
+            span = samples[sample:end].astype(np.float64)
+            voiced = span.size and float(np.sqrt(np.mean(span**2))) > loud
+            if voiced and phones and abs(phones[-1].end - sample / rate) < 1e-6:
+                phones[-1] = Phone(phones[-1].symbol, phones[-1].start, end / rate)
+            continue
+        phones.append(Phone(_ipa(name), sample / rate, end / rate))
     return phones
 
 

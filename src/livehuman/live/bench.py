@@ -1,0 +1,285 @@
+"""`livehuman bench live`: a real aiortc client talks to a real server, at real-time pace.
+
+The server runs in a child process (so its CPU time can be measured apart from the client's);
+both peers use only the loopback interface (ICE is limited to 127.0.0.1 for the run), so the
+bench sends nothing onto any network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from livehuman.errors import LivehumanError
+
+QUESTIONS = ["What is livehuman?", "Is it free?", "Does it need a GPU?", "Does it work offline?",
+             "How do I make a lip-synced video?", "What hardware does livehuman need?"]
+BARGE_IN = "Wait, is it free?"
+LONG_QUESTION = "What is livehuman?"
+VOICED = 500.0  # int16 RMS of a 20 ms packet that counts as voiced
+SILENT_RUN_S = 0.4  # a pause this long ends the interrupted answer at the client
+
+
+@contextlib.contextmanager
+def loopback_ice():
+    """Let ICE use 127.0.0.1 (aioice leaves loopback out) so that both peers stay on this machine."""
+    import aioice.ice
+
+    original = aioice.ice.get_host_addresses
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"] if use_ipv4 else []
+    try:
+        yield
+    finally:
+        aioice.ice.get_host_addresses = original
+
+
+def speech(text: str, directory: Path) -> tuple[np.ndarray, float, float]:
+    """espeak-ng's `text` as 48 kHz int16, with its leading and trailing silence in seconds."""
+    from livehuman.speech.audio import load_audio
+
+    raw = directory / f"{abs(hash(text))}.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
+    samples = load_audio(raw, rate=48000).samples
+    pcm = np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    loud = np.flatnonzero(np.abs(pcm) > 1000)
+    lead = loud[0] / 48000 if len(loud) else 0.0
+    tail = (len(pcm) - loud[-1]) / 48000 if len(loud) else 0.0
+    return pcm, lead, tail
+
+
+def _packets_voiced(client, start: float) -> list[tuple[float, bool]]:
+    from livehuman.live.client import rms
+
+    return [(t, rms(s) > VOICED) for t, s in client.received.audio if t >= start]
+
+
+def _voice_stops(client, start: float) -> float | None:
+    """When the voice received after `start` stopped: the first voiced packet's end before a long pause."""
+    packets = _packets_voiced(client, start)
+    last = None
+    for t, voiced in packets:
+        if voiced:
+            last = t
+        elif last is not None and t - last >= SILENT_RUN_S:
+            return last
+    return None
+
+
+async def _run_turns(url: str, turns: int, workdir: Path) -> dict:
+    """Response latency (speech end as sent → first voiced answer received) and barge-in latency."""
+    from livehuman.live.client import LiveClient
+
+    client = LiveClient(url)
+    await client.connect()
+    latencies: list[float] = []
+    server_barge: list[float] = []
+    server_reaction: list[float] = []
+    client_barge: list[float] = []
+    barge_pcm, barge_lead, barge_tail = speech(BARGE_IN, workdir)
+    try:
+        await client.wait_for(lambda: client.received.video_count > 10, 20)
+        for i in range(turns):
+            pcm, _, tail = speech(QUESTIONS[i % len(QUESTIONS)], workdir)
+            sent = await client.say(pcm)
+            end = sent - tail  # the end of the user's voice as sent
+            first = await client.wait_for(lambda: client.first_voiced_after(end), 30)
+            latencies.append(first - end)
+            # Barge in one second into the answer, by voice.
+            await asyncio.sleep(1.0)
+            said = time.monotonic()
+            spoken = client.say(barge_pcm)
+            voice_at = said + barge_lead
+            report = await client.wait_for(lambda: client.event("metrics", since=said, barge_in="speech"), 15)
+            if report.get("speech_to_stop_ms") is not None:
+                server_barge.append(report["speech_to_stop_ms"] / 1000)
+            if report.get("event_to_stop_ms") is not None:
+                server_reaction.append(report["event_to_stop_ms"] / 1000)
+            stop = await client.wait_for(lambda: _voice_stops(client, said), 10)
+            client_barge.append(max(0.0, stop + 0.02 - voice_at))
+            # The barge-in question is a turn too.
+            end2 = (await spoken) - barge_tail
+            first2 = await client.wait_for(lambda: client.first_voiced_after(end2), 30)
+            latencies.append(first2 - end2)
+            t = time.monotonic()
+            client.send({"type": "interrupt"})
+            await client.wait_for(lambda: client.event("state", since=t, state="listening"), 10)
+            await asyncio.sleep(0.5)
+    finally:
+        await client.close()
+    return {"latencies": latencies, "server_barge": server_barge, "server_reaction": server_reaction,
+            "client_barge": client_barge, "metrics": [e for e in client.events("metrics") if "turn" in e]}
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _hold(url: str, n: int, seconds: float, server_pid: int) -> dict:
+    """n sessions that keep talking for `seconds`: received fps, frame gaps, server CPU."""
+    from livehuman.live.client import LiveClient
+
+    clients = [LiveClient(url) for _ in range(n)]
+    await asyncio.gather(*(c.connect() for c in clients))
+    try:
+        for k, c in enumerate(clients):
+            c.send({"type": "text", "text": QUESTIONS[k % len(QUESTIONS)]})
+        await asyncio.gather(*(c.wait_for(lambda c=c: c.first_voiced_after(0), 30) for c in clients))
+        counts = [c.received.video_count for c in clients]
+        media0 = await _media_stats(url)
+        cpu0, t0 = _cpu_seconds(server_pid), time.monotonic()
+        turn = 1
+        while time.monotonic() - t0 < seconds:
+            await asyncio.sleep(0.5)
+            for k, c in enumerate(clients):  # keep every avatar talking
+                last = c.events("state")[-1:] if c.events("state") else []
+                if last and last[0]["state"] == "listening":
+                    c.send({"type": "text", "text": QUESTIONS[(k + turn) % len(QUESTIONS)]})
+                    turn += 1
+        wall = time.monotonic() - t0
+        cpu = _cpu_seconds(server_pid) - cpu0
+        media1 = await _media_stats(url)
+        fps = [(c.received.video_count - n0) / wall for c, n0 in zip(clients, counts)]
+        gaps, dropped = [], []
+        for c, n0 in zip(clients, counts):
+            times = c.received.video_times[n0:]
+            gaps.append(max(np.diff(times)) if len(times) > 1 else float("inf"))
+            # Frames the server never sent or the client could not decode leave holes in the RTP
+            # timestamps (one frame is 3600 ticks of 90 kHz).
+            steps = np.diff(np.array(c.received.video_pts[n0:], np.int64)) % 2**32
+            dropped.append(int(np.sum(np.maximum(np.round(steps / 3600) - 1, 0))))
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+    server = {key: sum(media1.get(c.session, {}).get(key, 0) - media0.get(c.session, {}).get(key, 0) for c in clients)
+              for key in ("dropped_out", "underruns", "late_ticks")}
+    return {"fps": fps, "max_gap": gaps, "dropped": dropped, "cpu": cpu / wall, "server": server}
+
+
+async def _media_stats(url: str) -> dict:
+    """Each session's MediaClock counters, from the server's /healthz."""
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/healthz") as response:
+            return (await response.json()).get("media", {})
+
+
+async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, seconds: float) -> dict:
+    from livehuman.live.client import LiveClient
+
+    with tempfile.TemporaryDirectory() as tmp:
+        warm = LiveClient(url)  # the first session pays for loading the models
+        await warm.connect()
+        warm.send({"type": "text", "text": "Hello"})
+        await warm.wait_for(lambda: warm.first_voiced_after(0), 60)
+        await warm.close()
+        turns_out = await _run_turns(url, turns, Path(tmp))
+    results: dict = {}
+    lat = np.array(turns_out["latencies"]) * 1000
+    results["response_latency_p50_ms"] = float(np.percentile(lat, 50))
+    results["response_latency_p95_ms"] = float(np.percentile(lat, 95))
+    results["response_turns"] = len(lat)
+    if turns_out["server_barge"]:
+        results["barge_in_server_p50_ms"] = float(np.median(turns_out["server_barge"]) * 1000)
+    if turns_out["server_reaction"]:
+        results["barge_in_server_reaction_p50_ms"] = float(np.median(turns_out["server_reaction"]) * 1000)
+    speech_turns = [m for m in turns_out["metrics"] if m.get("source") == "speech"]
+    for key in ("asr_final_ms", "first_text_ms", "first_audio_ms", "first_frame_ms"):
+        values = [m[key] for m in speech_turns if m.get(key) is not None]
+        if values:
+            results[f"server_{key[:-3]}_p50_ms"] = float(np.median(values))
+    if turns_out["client_barge"]:
+        results["barge_in_client_p50_ms"] = float(np.median(turns_out["client_barge"]) * 1000)
+    holding = 0
+    for n in range(1, max_sessions + 1):
+        hold = await _hold(url, n, seconds, server_pid)
+        results[f"sessions_{n}_fps_min"] = float(min(hold["fps"]))
+        results[f"sessions_{n}_max_frame_gap_ms"] = float(max(hold["max_gap"]) * 1000)
+        results[f"sessions_{n}_dropped_frames"] = int(sum(hold["dropped"]))
+        results[f"sessions_{n}_server_cpu_per_session"] = float(hold["cpu"] / n)
+        results[f"sessions_{n}_server_frames_not_taken"] = int(hold["server"]["dropped_out"])
+        results[f"sessions_{n}_server_underruns"] = int(hold["server"]["underruns"])
+        results[f"sessions_{n}_server_late_ticks"] = int(hold["server"]["late_ticks"])
+        # 25 fps held: every session received 25 frames a second and not one frame was lost.
+        if min(hold["fps"]) >= 24.0 and sum(hold["dropped"]) == 0:
+            holding = n
+        else:
+            break
+    results["sessions_at_25fps"] = holding
+    return results
+
+
+def bench_live(turns: int = 4, max_sessions: int = 4, seconds: float = 8.0, avatar: str = "default") -> dict:
+    """Drive a live server (child process, loopback only) with real aiortc clients; return figures.
+
+    response_latency: end of the user's speech as sent → first voiced answer audio received.
+    barge_in_server: the user's speech arriving → voiced audio no longer sent (the server's clock).
+    barge_in_client: the user's voice starting → the answer's voice stopping at the client.
+    sessions_at_25fps: how many simultaneous talking sessions all receive 25 fps, no frame dropped.
+    """
+    if shutil.which("espeak-ng") is None:
+        raise LivehumanError("bench live needs the espeak-ng command (apt install espeak-ng)")
+    proc = subprocess.Popen([sys.executable, "-m", "livehuman.live.bench", "--serve", "--avatar", avatar,
+                             "--max-sessions", str(max_sessions)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        if not line.startswith("http://"):
+            raise LivehumanError(f"the bench server did not start: {line or 'no output'}")
+        with loopback_ice():
+            return asyncio.run(_bench(line, proc.pid, turns, max_sessions, seconds))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def bench_live_from_args(args) -> dict:
+    """`livehuman bench live` (the CLI's parsed arguments)."""
+    return bench_live(seconds=getattr(args, "seconds", 8.0) or 8.0)
+
+
+async def _serve(avatar: str, max_sessions: int) -> None:
+    from aiohttp import web
+
+    from livehuman.live.server import build_live_server
+
+    server = build_live_server(avatar=avatar, max_sessions=max_sessions)
+    runner = web.AppRunner(server.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    print(f"http://127.0.0.1:{port}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="the live bench's server (started by bench_live)")
+    parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--avatar", default="default")
+    parser.add_argument("--max-sessions", type=int, default=4)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.serve:
+        with loopback_ice():
+            asyncio.run(_serve(args.avatar, args.max_sessions))
+    else:
+        print(json.dumps(bench_live(), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,281 @@
+"""The HTTP side of `livehuman serve`: the page, WebRTC signaling, health, and /v1/realtime."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from livehuman.errors import LivehumanError
+from livehuman.live.session import FaceRenderer, Session
+
+log = logging.getLogger("livehuman.live")
+
+MAX_OFFER_BYTES = 256 * 1024  # an SDP offer is a few kB
+WEB_DIR = Path(str(resources.files("livehuman") / "web"))
+
+BrainFactory = Callable[[], "Any | Awaitable[Any]"]
+
+
+@dataclass
+class LiveConfig:
+    """What every session of a server shares: how to make a brain, a face renderer, and limits."""
+
+    brain_factory: BrainFactory
+    engine_factory: Callable[[], Any]  # a loaded engine, one per session (engines keep state)
+    avatar: Any
+    lipsync_factory: Callable[[], Any]
+    idle_factory: Callable[[], Any]
+    max_sessions: int = 4
+    realtime_brain_factory: Callable[..., Any] | None = None  # serves /v1/realtime when set
+    ice_servers: list = field(default_factory=list)  # none: host candidates only, no STUN lookups
+    inactivity_timeout: float = 15.0  # a session whose microphone stops for this long has vanished
+
+
+class LiveServer:
+    """The sessions of one server and the aiohttp handlers that create them."""
+
+    def __init__(self, config: LiveConfig):
+        self.config = config
+        self.sessions: dict[str, Session] = {}
+        self._peers: dict[str, RTCPeerConnection] = {}
+        self._starting = 0  # offers being answered: they hold a place too
+
+    @property
+    def active(self) -> int:
+        return len(self.sessions) + self._starting
+
+    def app(self) -> web.Application:
+        """The aiohttp application: `/`, `/static/…`, `POST /offer`, `GET /healthz`, `/v1/realtime`."""
+        app = web.Application(client_max_size=MAX_OFFER_BYTES)
+        app.router.add_get("/", self.index)
+        app.router.add_post("/offer", self.offer)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_static("/static/", WEB_DIR, show_index=False)
+        if self.config.realtime_brain_factory is not None:
+            try:
+                from livehuman.brain.server import realtime_routes
+            except ImportError:
+                log.warning("the /v1/realtime endpoint is not available in this build")
+            else:
+                realtime_routes(app, self.config.realtime_brain_factory)
+        app.on_shutdown.append(self._shutdown)
+        return app
+
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        return web.FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        media = {sid: asdict(session.clock.stats) for sid, session in self.sessions.items()}
+        return web.json_response({"ok": True, "sessions": len(self.sessions),
+                                  "max_sessions": self.config.max_sessions, "media": media})
+
+    async def offer(self, request: web.Request) -> web.Response:
+        """Answer a WebRTC offer with a new session (ICE gathered in the answer, no trickle)."""
+        try:
+            params = await request.json()
+        except Exception:
+            return _bad("the body must be JSON: {\"sdp\": \"v=0…\", \"type\": \"offer\"}")
+        if not isinstance(params, dict) or params.get("type") != "offer" or not isinstance(params.get("sdp"), str):
+            return _bad("expected {\"sdp\": \"v=0…\", \"type\": \"offer\"}")
+        sdp = params["sdp"]
+        if not sdp.startswith("v=0"):
+            return _bad("the offer's sdp is not an SDP description (it must start with v=0)")
+        kinds = {line.split()[0][2:] for line in sdp.splitlines() if line.startswith("m=") and line.split()}
+        if not {"audio", "video"} <= kinds:
+            return _bad("the offer must have an audio and a video section (send the microphone, receive audio and video)")
+        if self.active >= self.config.max_sessions:
+            return web.json_response(
+                {"error": f"the server is busy ({self.config.max_sessions} conversations at once); try again in a minute"},
+                status=503)
+        self._starting += 1
+        try:
+            return await self._answer(sdp)
+        finally:
+            self._starting -= 1
+
+    async def _answer(self, sdp: str) -> web.Response:
+        session_id = secrets.token_hex(6)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.config.ice_servers)))
+        tracks: list = []
+        pc.on("track", tracks.append)  # fires inside setRemoteDescription, before the session exists
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        except Exception as exc:
+            await pc.close()
+            return _bad(f"the offer is not a valid SDP offer: {exc}")
+        try:
+            brain = self.config.brain_factory()
+            if inspect.isawaitable(brain):
+                brain = await brain
+            engine = await asyncio.to_thread(self.config.engine_factory)
+            renderer = FaceRenderer(engine, self.config.avatar, self.config.lipsync_factory, self.config.idle_factory)
+        except Exception as exc:  # a brain that cannot start (bad key, unreachable server): say so
+            log.warning("session %s: cannot start: %s", session_id, exc)
+            await pc.close()
+            message = str(exc) if isinstance(exc, LivehumanError) else f"cannot start a conversation: {exc}"
+            return web.json_response({"error": message}, status=500)
+        session = Session(session_id, brain, renderer, on_closed=self._forget,
+                          inactivity_timeout=self.config.inactivity_timeout)
+        self.sessions[session_id] = session
+        self._peers[session_id] = pc
+        for track in tracks:
+            if track.kind == "audio":
+                session.attach_microphone(track)
+
+        @pc.on("datachannel")
+        def on_datachannel(channel) -> None:
+            if channel.label == "events":
+                session.attach_channel(channel)
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            log.info("session %s: connection %s", session_id, pc.connectionState)
+            if pc.connectionState in ("failed", "closed"):
+                await session.close(f"connection {pc.connectionState}")
+
+        try:
+            pc.addTrack(session.audio_track)
+            pc.addTrack(session.video_track)
+            await pc.setLocalDescription(await pc.createAnswer())
+            await session.start()
+        except Exception as exc:
+            log.warning("session %s: cannot answer the offer: %s", session_id, exc)
+            await session.close(f"cannot answer the offer: {exc}")
+            return _bad(f"cannot answer this offer: {exc}")
+        log.info("session %s: started (%d of %d)", session_id, len(self.sessions), self.config.max_sessions)
+        return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type,
+                                  "session": session_id})
+
+    def _forget(self, session: Session) -> None:
+        self.sessions.pop(session.id, None)
+        pc = self._peers.pop(session.id, None)
+        if pc is not None:
+            asyncio.ensure_future(pc.close())
+
+    async def close(self) -> None:
+        """End every session."""
+        for session in list(self.sessions.values()):
+            await session.close("server shutdown")
+
+    async def _shutdown(self, app: web.Application) -> None:
+        await self.close()
+
+
+def _bad(message: str) -> web.Response:
+    return web.json_response({"error": message}, status=400)
+
+
+# -- building a server from options ----------------------------------------------------------------
+
+
+def local_brain_factory(persona: str | None = None, knowledge: str | None = None, voice: str | None = None,
+                        llm_url: str | None = None, llm_model: str | None = None,
+                        asr_model_dir: str | None = None) -> Callable[..., Awaitable[Any]]:
+    """A factory of offline brains that share one persona, knowledge base and embedder."""
+    from livehuman.brain.dialogue import Dialogue
+    from livehuman.brain.knowledge import load_embedder, load_knowledge
+    from livehuman.brain.local import LocalBrain
+    from livehuman.brain.persona import load_persona
+
+    the_persona = load_persona(persona)
+    the_knowledge = load_knowledge(knowledge)
+    shared: dict[str, Any] = {}
+    lock = asyncio.Lock()
+
+    async def make(*_request) -> LocalBrain:
+        async with lock:  # the embedder loads once, off the event loop
+            if llm_url is None and "embedder" not in shared:
+                shared["embedder"] = await asyncio.to_thread(load_embedder)
+        dialogue = await asyncio.to_thread(
+            Dialogue, the_persona, the_knowledge, llm_url, llm_model, embedder=shared.get("embedder"))
+        return LocalBrain(dialogue, voice=voice or getattr(the_persona, "voice", None), asr_model_dir=asr_model_dir)
+
+    return make
+
+
+def default_face_factories(avatar_name: str = "default", engine: str = "cpu", models_dir: str | None = None):
+    """(avatar, engine_factory, lipsync_factory, idle_factory) for the named avatar and engine."""
+    from livehuman.avatar.cache import load_avatar
+    from livehuman.motion.stream import IdleMotion, StreamingLipSync
+    from livehuman.render.engines import make_engine
+
+    avatar = load_avatar(avatar_name)
+    fps = 25.0
+
+    def engine_factory():
+        the_engine = make_engine(engine, models_dir)
+        the_engine.load(avatar)
+        return the_engine
+
+    def lipsync_factory():
+        return _construct(StreamingLipSync, fps=fps)
+
+    def idle_factory():
+        # Each session its own seed, so that two avatars side by side do not blink in step.
+        return _construct(IdleMotion, fps=fps, seed=secrets.randbelow(2**31))
+
+    return avatar, engine_factory, lipsync_factory, idle_factory
+
+
+def _construct(cls, **wanted):
+    """`cls` built with those of `wanted` that its constructor takes."""
+    params = inspect.signature(cls).parameters
+    return cls(**{k: v for k, v in wanted.items() if k in params})
+
+
+def build_live_server(avatar: str = "default", persona: str | None = None, brain: str = "local",
+                      max_sessions: int = 4, knowledge: str | None = None, voice: str | None = None,
+                      llm_url: str | None = None, llm_model: str | None = None, asr_model_dir: str | None = None,
+                      model: str = "gpt-realtime", realtime_url: str | None = None, engine: str = "cpu",
+                      models_dir: str | None = None, brain_options: dict | None = None) -> LiveServer:
+    """A LiveServer with the named avatar, engine and brain (local, openai or realtime).
+
+    `brain_options` go to the Realtime brain (turn detection, transcription model, noise
+    reduction, speed…; see brain/openai_brain.py).
+    """
+    if max_sessions < 1:
+        raise LivehumanError("--max-sessions must be at least 1")
+    local = local_brain_factory(persona, knowledge, voice, llm_url, llm_model, asr_model_dir)
+    if brain == "local":
+        factory: BrainFactory = local
+    elif brain in ("openai", "realtime"):
+        if brain == "realtime" and not realtime_url:
+            raise LivehumanError("--brain realtime needs --realtime-url ws://HOST:PORT/v1")
+        from livehuman.brain.openai_brain import remote_brain_factory
+
+        factory = remote_brain_factory(brain, model=model, voice=voice, realtime_url=realtime_url, persona=persona,
+                                       **(brain_options or {}))
+    else:
+        raise LivehumanError(f"unknown brain {brain!r}: choose local, openai or realtime")
+    the_avatar, engine_factory, lipsync_factory, idle_factory = default_face_factories(avatar, engine, models_dir)
+    return LiveServer(LiveConfig(brain_factory=factory, engine_factory=engine_factory, avatar=the_avatar,
+                                 lipsync_factory=lipsync_factory, idle_factory=idle_factory,
+                                 max_sessions=max_sessions, realtime_brain_factory=local))
+
+
+def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str = "default", persona: str | None = None,
+               brain: str = "local", max_sessions: int = 4, **options) -> None:
+    """Serve the page and its conversations until interrupted (`livehuman serve`)."""
+    server = build_live_server(avatar=avatar, persona=persona, brain=brain, max_sessions=max_sessions, **options)
+    print(f"livehuman: open http://{host}:{port}/ (brain: {brain}, avatar: {avatar}; Ctrl+C to stop)", flush=True)
+    web.run_app(server.app(), host=host, port=port, print=None)
+
+
+def serve_from_args(args) -> None:
+    """`livehuman serve` with the CLI's parsed arguments."""
+    logging.basicConfig(level=logging.DEBUG if getattr(args, "debug", False) else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run_server(host=args.host, port=args.port, avatar=args.avatar, persona=args.persona, brain=args.brain,
+               max_sessions=args.max_sessions, knowledge=args.knowledge, voice=args.voice,
+               llm_url=args.llm_url, llm_model=args.llm_model, asr_model_dir=args.asr_model,
+               model=args.model, realtime_url=args.realtime_url, engine=args.engine, models_dir=args.models)

@@ -1,0 +1,212 @@
+// The livehuman page: WebRTC to the server (mic up; avatar audio and video down) and the
+// "events" data channel for text, transcripts, state and errors. No build step.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  start: $("start"), video: $("avatar"), placeholder: $("placeholder"), status: $("status"),
+  mute: $("mute"), interrupt: $("interrupt"), hangup: $("hangup"), message: $("message"),
+  transcript: $("transcript"), composer: $("composer"), text: $("text"), send: $("send"),
+  metrics: $("metrics"),
+};
+
+const STATE_LABELS = {
+  idle: "not connected", connecting: "connecting…", listening: "listening", thinking: "thinking…",
+  speaking: "speaking", ended: "conversation ended", failed: "connection failed",
+};
+const ICE_GATHERING_TIMEOUT_MS = 5000;
+
+let pc = null;
+let channel = null;
+let mic = null;
+const bubbles = new Map(); // "role:item" → the bubble still being written
+
+// Exposed for tests and for curious people in the console.
+window.livehuman = { state: "idle", messages: [], errors: [] };
+
+function setState(state) {
+  window.livehuman.state = state;
+  ui.status.dataset.state = state;
+  ui.status.textContent = STATE_LABELS[state] || state;
+}
+
+function showMessage(text, kind = "error") {
+  ui.message.textContent = text;
+  ui.message.dataset.kind = kind;
+  ui.message.hidden = !text;
+  if (text && kind === "error") window.livehuman.errors.push(text);
+}
+
+function setConnected(connected) {
+  ui.mute.disabled = !connected || !mic;
+  ui.interrupt.disabled = !connected;
+  ui.hangup.disabled = !connected;
+  ui.text.disabled = !connected;
+  ui.send.disabled = !connected;
+  ui.start.disabled = connected;
+  ui.placeholder.hidden = connected;
+}
+
+function addTranscript(role, text, final, item) {
+  const key = item ? `${role}:${item}` : null;
+  let bubble = key ? bubbles.get(key) : null;
+  if (!bubble) {
+    bubble = document.createElement("li");
+    bubble.className = `bubble ${role}`;
+    const who = document.createElement("span");
+    who.className = "who";
+    who.textContent = role === "user" ? "You" : "Avatar";
+    const body = document.createElement("span");
+    body.className = "text";
+    bubble.append(who, body);
+    ui.transcript.append(bubble);
+    if (key) bubbles.set(key, bubble);
+  }
+  bubble.querySelector(".text").textContent = text;
+  bubble.classList.toggle("partial", !final);
+  if (final) {
+    if (key) bubbles.delete(key);
+    window.livehuman.messages.push({ role, text });
+  }
+  ui.transcript.scrollTop = ui.transcript.scrollHeight;
+}
+
+function showMetrics(m) {
+  if (m.first_frame_ms == null) return;
+  const parts = [];
+  if (m.asr_final_ms != null) parts.push(`heard ${Math.round(m.asr_final_ms)} ms`);
+  if (m.first_audio_ms != null) parts.push(`voice ${Math.round(m.first_audio_ms)} ms`);
+  parts.push(`face ${Math.round(m.first_frame_ms)} ms`);
+  ui.metrics.textContent = parts.join(" · ");
+  ui.metrics.hidden = false;
+}
+
+function onEvent(raw) {
+  let event;
+  try { event = JSON.parse(raw); } catch { return; }
+  switch (event.type) {
+    case "transcript": addTranscript(event.role, event.text, event.final, event.item); break;
+    case "state": setState(event.state); break;
+    case "error": showMessage(event.message); break;
+    case "notice": showMessage(event.message, "notice"); break;
+    case "metrics": showMetrics(event); break;
+  }
+}
+
+function send(message) {
+  if (channel && channel.readyState === "open") channel.send(JSON.stringify(message));
+}
+
+async function getMicrophone() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    showMessage("This page cannot use a microphone here (it needs https or localhost). You can still type.", "notice");
+    return null;
+  }
+  try {
+    return await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+  } catch (err) {
+    const refused = err && (err.name === "NotAllowedError" || err.name === "SecurityError");
+    showMessage(refused
+      ? "Microphone access was refused. Allow it in the address bar and start again, or type your messages."
+      : `No microphone could be opened (${err && err.name ? err.name : err}). You can still type.`, "notice");
+    return null;
+  }
+}
+
+function iceGatheringComplete(peer) {
+  if (peer.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { if (peer.iceGatheringState === "complete") { peer.removeEventListener("icegatheringstatechange", done); resolve(); } };
+    peer.addEventListener("icegatheringstatechange", done);
+    setTimeout(resolve, ICE_GATHERING_TIMEOUT_MS);
+  });
+}
+
+async function start() {
+  showMessage("");
+  setState("connecting");
+  ui.start.disabled = true;
+  mic = await getMicrophone();
+  try {
+    pc = new RTCPeerConnection({ iceServers: [] });
+    channel = pc.createDataChannel("events");
+    channel.onmessage = (e) => onEvent(e.data);
+    channel.onopen = () => { setConnected(true); if (window.livehuman.state === "connecting") setState("listening"); };
+    channel.onclose = () => { if (pc) hangup("ended"); };
+    if (mic) {
+      for (const track of mic.getAudioTracks()) pc.addTransceiver(track, { direction: "sendrecv", streams: [mic] });
+    } else {
+      pc.addTransceiver("audio", { direction: "recvonly" });
+    }
+    pc.addTransceiver("video", { direction: "recvonly" });
+    const stream = new MediaStream();
+    ui.video.srcObject = stream;
+    pc.ontrack = (e) => {
+      stream.addTrack(e.track);
+      // One play() for both tracks: a second call would abort the first one's promise.
+      if (stream.getTracks().length === 1) {
+        ui.video.play().catch((err) => {
+          if (err && err.name === "NotAllowedError") showMessage("Click the video to hear the avatar (the browser blocked autoplay).", "notice");
+        });
+      }
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc && pc.connectionState === "failed") {
+        showMessage("The connection to the server failed. Check your network and start again.");
+        hangup("failed");
+      }
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    await iceGatheringComplete(pc);
+    const response = await fetch("/offer", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
+    window.livehuman.session = answer.session;
+    await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
+  } catch (err) {
+    showMessage(`Could not connect: ${err.message || err}`);
+    hangup("failed");
+  }
+}
+
+function hangup(state = "ended") {
+  const peer = pc;
+  pc = null;
+  if (channel) { channel.onclose = null; channel = null; }
+  if (peer) peer.close();
+  if (mic) { for (const t of mic.getTracks()) t.stop(); mic = null; }
+  ui.video.srcObject = null;
+  bubbles.clear();
+  setConnected(false);
+  ui.start.textContent = "Start again";
+  ui.mute.textContent = "Mute";
+  ui.mute.setAttribute("aria-pressed", "false");
+  ui.metrics.hidden = true;
+  setState(state);
+}
+
+ui.start.addEventListener("click", start);
+ui.hangup.addEventListener("click", () => hangup("ended"));
+ui.interrupt.addEventListener("click", () => send({ type: "interrupt" }));
+ui.video.addEventListener("click", () => ui.video.play());
+ui.mute.addEventListener("click", () => {
+  if (!mic) return;
+  const muted = ui.mute.getAttribute("aria-pressed") !== "true";
+  for (const t of mic.getAudioTracks()) t.enabled = !muted;
+  ui.mute.setAttribute("aria-pressed", String(muted));
+  ui.mute.textContent = muted ? "Unmute" : "Mute";
+});
+ui.composer.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const text = ui.text.value.trim();
+  if (!text) return;
+  send({ type: "text", text });
+  ui.text.value = "";
+});
+window.addEventListener("beforeunload", () => { if (pc) pc.close(); });

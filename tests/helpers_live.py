@@ -1,0 +1,58 @@
+"""Shared pieces of the live tests: spoken questions, and a real server inside a namespace."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from livehuman.speech.audio import load_audio
+
+
+def speech_wav(text: str, path: Path, rate: int = 48000, lead_silence: float = 0.0) -> Path:
+    """Speak `text` with the espeak-ng command into a mono 16-bit WAV at `rate` (with silence first)."""
+    raw = path.with_suffix(".raw.wav")
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
+    subprocess.run(["sox", str(raw), "-r", str(rate), "-c", "1", "-b", "16", str(path),
+                    "pad", f"{lead_silence}", "0"], check=True)
+    raw.unlink()
+    return path
+
+
+def speech48(text: str, tmp: Path) -> np.ndarray:
+    """`text` spoken by espeak-ng as 48 kHz mono int16 samples."""
+    audio = load_audio(speech_wav(text, tmp / (str(abs(hash(text))) + ".wav")), rate=48000)
+    return np.round(np.clip(audio.samples, -1, 1) * 32767).astype(np.int16)
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def candidate_addresses(sdp: str) -> list[str]:
+    """The connection addresses of every ICE candidate in an SDP description."""
+    return [line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")]
+
+
+async def start_live_server(host: str, **config):
+    """A real LiveServer (offline brain, default avatar, cpu engine) listening on `host`.
+
+    Returns (server, runner); `server.url` is its base URL. Clean up with `await runner.cleanup()`.
+    """
+    from aiohttp import web
+
+    from livehuman.live.server import LiveConfig, LiveServer, default_face_factories, local_brain_factory
+
+    avatar, engine_factory, lipsync_factory, idle_factory = default_face_factories("default")
+    live = LiveServer(LiveConfig(brain_factory=local_brain_factory(), engine_factory=engine_factory, avatar=avatar,
+                                 lipsync_factory=lipsync_factory, idle_factory=idle_factory, **config))
+    runner = web.AppRunner(live.app())
+    await runner.setup()
+    port = free_port(host)
+    await web.TCPSite(runner, host, port).start()
+    live.url = f"http://{host}:{port}"
+    return live, runner

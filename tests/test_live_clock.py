@@ -1,0 +1,161 @@
+"""The media clock: pairing, pacing without drift, barge-in and heard_ms."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from livehuman.live.clock import (
+    PACKET_MS,
+    SAMPLES_PER_FRAME,
+    SAMPLES_PER_PACKET,
+    VIDEO_PTS_STEP,
+    MediaClock,
+    MediaUnit,
+)
+
+
+class FakeTime:
+    """A monotonic clock that only moves when the code under test sleeps (and oversleeps)."""
+
+    def __init__(self, oversleep: float = 0.0):
+        self.t = 1000.0
+        self.oversleep = oversleep
+        self.woke: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, delay: float) -> None:
+        self.t += max(delay, 0.0) + self.oversleep
+        self.woke.append(self.t)
+
+
+def frame(value: int) -> np.ndarray:
+    return np.full((8, 8, 3), value, np.uint8)
+
+
+def tone(k: int) -> np.ndarray:
+    """A unit of audio whose samples carry the unit's number, so pairing can be checked."""
+    return np.full(SAMPLES_PER_FRAME, 1000 + k, np.int16)
+
+
+def drain(clock: MediaClock) -> tuple[list, list]:
+    video, audio = [], []
+    while not clock._video_out.empty():
+        video.append(clock._video_out.get_nowait())
+    while not clock._audio_out.empty():
+        audio.append(clock._audio_out.get_nowait())
+    return video, audio
+
+
+async def test_each_frame_is_paired_with_its_two_audio_packets():
+    fake = FakeTime()
+    clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)
+    for k in range(1, 6):
+        clock.push(MediaUnit(frame=frame(k), audio=tone(k), item_id="item_a", item_ms=40 * k))
+    got_video, got_audio = [], []
+    for _ in range(7):  # 7 frames: 5 queued, then idle
+        await clock.run(ticks=2)
+        video, audio = drain(clock)
+        got_video += video
+        got_audio += audio
+    assert [int(f[0, 0, 0]) for f, _ in got_video] == [1, 2, 3, 4, 5, 0, 0]
+    assert [pts for _, pts in got_video] == [k * VIDEO_PTS_STEP for k in range(7)]
+    assert [pts for _, pts in got_audio] == [k * SAMPLES_PER_PACKET for k in range(14)]
+    values = [int(a[0]) for a, _ in got_audio]
+    assert values[:10] == [1001, 1001, 1002, 1002, 1003, 1003, 1004, 1004, 1005, 1005]
+    assert values[10:] == [0, 0, 0, 0]  # idle frames come with silence
+    assert all(len(a) == SAMPLES_PER_PACKET for a, _ in got_audio)
+    assert clock.stats.speech_frames == 5 and clock.stats.idle_frames == 2
+
+
+async def test_pacing_does_not_drift_when_every_sleep_runs_late():
+    fake = FakeTime(oversleep=0.004)  # every wake-up 4 ms late, as a busy event loop would
+    clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)
+    ticks = 10 * 60 * 50  # ten minutes of 20 ms packets
+    await clock.run(ticks=ticks)
+    start = clock.start_time
+    lateness = [t - (start + (n + 1) * PACKET_MS / 1000) for n, t in enumerate(fake.woke)]
+    # Sleeps happen only when a tick is early; the clock never falls further behind than one oversleep.
+    assert max(lateness) <= 0.004 + 1e-9
+    assert clock.tick == ticks
+    assert abs(fake.t - (start + ticks * PACKET_MS / 1000)) < 0.03
+    assert clock.stats.frames == ticks // 2
+    # Accumulating sleeps would be 10 min * 50/s * 4 ms = 120 s behind by now.
+
+
+async def test_a_stalled_loop_catches_up_on_schedule_instead_of_shifting():
+    fake = FakeTime()
+    clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)
+    await clock.run(ticks=10)
+    fake.t += 0.5  # the event loop was blocked for half a second
+    await clock.run(ticks=100)
+    assert clock.stats.late_ticks > 0
+    assert abs(fake.t - (clock.start_time + 109 * PACKET_MS / 1000)) < 1e-6  # tick 109 ran on time
+
+
+async def test_interrupt_drops_everything_queued_at_once():
+    fake = FakeTime()
+    clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)
+    for k in range(1, 51):
+        clock.push(MediaUnit(frame=frame(k), audio=tone(k), item_id="item_a", item_ms=40 * k))
+    await clock.run(ticks=3)  # frame 1 fully, frame 2's first packet
+    drain(clock)
+    assert clock.busy
+    dropped = clock.interrupt()
+    assert dropped == 48
+    assert not clock.busy
+    await clock.run(ticks=5)
+    video, audio = drain(clock)
+    assert all(int(a[0]) == 0 for a, _ in audio)  # frame 2's second half is not played either
+    assert all(int(f[0, 0, 0]) == 0 for f, _ in video)
+    assert clock.heard_ms("item_a") == 60
+
+
+async def test_heard_ms_counts_only_what_was_handed_out():
+    fake = FakeTime()
+    clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)
+    assert clock.heard_ms("item_b") == 0
+    for k in range(1, 11):
+        clock.push(MediaUnit(frame=frame(k), audio=tone(k), item_id="item_b", item_ms=40 * k))
+    await clock.run(ticks=7)
+    assert clock.heard_ms("item_b") == 140
+    await clock.run(ticks=13)
+    assert clock.heard_ms("item_b") == 400
+    await clock.run(ticks=10)  # idle after the reply: nothing more heard
+    assert clock.heard_ms("item_b") == 400
+    assert clock.heard_ms("other") == 0
+
+
+async def test_units_start_callback_and_voiced_time():
+    fake = FakeTime()
+    started: list[tuple[str | None, bool]] = []
+    clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep,
+                       on_unit=lambda unit, t: started.append((unit.item_id, unit.last)))
+    clock.push(MediaUnit(frame=frame(1), audio=tone(1) * 0, item_id="x", item_ms=40))
+    assert clock.last_voiced_at is None
+    clock.push(MediaUnit(frame=frame(2), audio=tone(2), item_id="x", item_ms=80, last=True))
+    await clock.run(ticks=6)
+    assert started == [("x", False), ("x", True), (None, False)]
+    assert clock.last_voiced_at is not None
+
+
+async def test_tracks_read_when_nobody_reads_do_not_pile_up():
+    fake = FakeTime()
+    clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)
+    await clock.run(ticks=200)
+    video, audio = drain(clock)
+    assert len(video) <= 5 and len(audio) <= 5
+    assert clock.stats.dropped_out > 0
+
+
+async def test_an_empty_queue_in_the_middle_of_a_reply_counts_as_an_underrun():
+    fake = FakeTime()
+    clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)
+    clock.push(MediaUnit(frame=frame(1), audio=tone(1), item_id="x", item_ms=40))
+    await clock.run(ticks=4)  # the renderer did not keep up: frame 2 shows the idle face
+    assert clock.stats.underruns == 1
+    clock.push(MediaUnit(frame=frame(2), audio=tone(2), item_id="x", item_ms=80, last=True))
+    await clock.run(ticks=6)  # the end of a reply followed by idle frames is no underrun
+    assert clock.stats.underruns == 1
+    assert clock.heard_ms("x") == 80

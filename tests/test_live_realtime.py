@@ -1,0 +1,121 @@
+"""The avatar session driven by a Realtime-protocol brain (`serve --brain realtime|openai`).
+
+The brain is livehuman's own Realtime client talking over WebSocket to a real server that speaks
+the protocol (the project's /v1/realtime, with the offline brain behind it): no phone timings cross
+the wire, so the lips move from the audio alone, as with OpenAI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from helpers_live import start_live_server
+from livehuman.live.client import LiveClient, rms
+from netns import NetNamespace
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+LONG_QUESTION = "What is livehuman?"
+SOUND = 30.0  # int16 RMS above decoded digital silence
+
+
+@pytest.fixture(scope="module")
+def netns():
+    with NetNamespace() as ns, ns.entered():
+        yield ns
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server(netns):
+    from livehuman.brain.openai_brain import remote_brain_factory
+    from livehuman.live.server import local_brain_factory
+
+    live, runner = await start_live_server(netns.addresses[0], max_sessions=2,
+                                           realtime_brain_factory=local_brain_factory())
+    ws_url = live.url.replace("http://", "ws://") + "/v1"
+    live.config.brain_factory = remote_brain_factory("realtime", realtime_url=ws_url, model="livehuman")
+    live.runner = runner
+    yield live
+    await runner.cleanup()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def client(server):
+    c = LiveClient(server.url, record_video=True)
+    await c.connect()
+    yield c
+    await c.close()
+
+
+def sounding_span(client: LiveClient, since: float) -> tuple[int, int]:
+    """Indices of the first and last packets with sound after `since`, up to a half-second silence."""
+    packets = [(t, rms(s)) for t, s in client.received.audio]
+    first = next(i for i, (t, level) in enumerate(packets) if t >= since and level > 500)
+    last = first
+    for i in range(first, len(packets)):
+        if packets[i][1] > SOUND:
+            last = i
+        elif i - last >= 25:
+            break
+    return first, last
+
+
+async def test_the_answer_arrives_with_lips_moving_from_the_audio_alone(server, client):
+    from livehuman.avatar.landmarks import FaceMeshDetector, lip_gap
+
+    await client.wait_for(lambda: client.received.video_count >= 15, 20)
+    t = time.monotonic()
+    client.send({"type": "text", "text": "Is it free?"})
+    answer = await client.wait_for(lambda: client.event("transcript", since=t, role="assistant", final=True), 40)
+    assert "free" in answer["text"].lower()
+    first = await client.wait_for(lambda: client.first_voiced_after(t), 30)
+    await client.wait_for(lambda: client.event("state", since=first, state="listening"), 40)
+    assert client.voiced_seconds(t) > 1.5
+    idle = [f for ft, f in client.received.video if ft < t][-8:]
+    talking = [f for ft, f in client.received.video if first <= ft][:80:2]
+    with FaceMeshDetector() as detector:
+        idle_gaps = [lip_gap(detector.detect(f.to_ndarray(format="bgr24")).points) for f in idle]
+        talk_gaps = [lip_gap(detector.detect(f.to_ndarray(format="bgr24")).points) for f in talking]
+    assert max(idle_gaps) < 0.08
+    assert max(talk_gaps) > max(idle_gaps) + 0.05 and np.std(talk_gaps) > 0.02, talk_gaps
+
+
+async def test_barge_in_truncates_at_what_the_client_received(server, client):
+    session = server.sessions[client.session]
+    t = time.monotonic()
+    client.send({"type": "text", "text": LONG_QUESTION})
+    await client.wait_for(lambda: client.first_voiced_after(t), 40)
+    await asyncio.sleep(1.5)
+    stop = time.monotonic()
+    client.send({"type": "interrupt"})
+    report = await client.wait_for(lambda: client.event("metrics", since=stop, barge_in="client"), 10)
+    await asyncio.sleep(1.5)
+    first, last = sounding_span(client, t)
+    received_ms = (last - first + 1) * 20
+    # audio_end_ms of the truncate (heard_ms) is what left the clock: the client got the same, ±100 ms.
+    assert abs(report["heard_ms"] - received_ms) <= 100, (report["heard_ms"], received_ms)
+    assert report["heard_ms"] == session.barge_ins[-1]["heard_ms"]
+    assert client.voiced_seconds(stop + 0.6) == 0.0
+    assert not [e for e in client.events("error", since=t)]
+
+
+async def test_a_dropped_realtime_connection_recovers(server, client):
+    from livehuman.brain.server import connections
+
+    app = server.runner.app
+    sockets = connections(app)
+    assert sockets  # this session's brain is connected over /v1/realtime
+    for ws in sockets:
+        await ws.close(code=1011, message=b"dropped by the test")
+    await asyncio.sleep(1.0)
+    t = time.monotonic()
+    client.send({"type": "text", "text": "Does it need a GPU?"})
+    answer = await client.wait_for(lambda: client.event("transcript", since=t, role="assistant", final=True), 40)
+    assert "graphics card" in answer["text"].lower()
+    await client.wait_for(lambda: client.first_voiced_after(t), 30)
+    assert client.session in server.sessions

@@ -1,0 +1,287 @@
+"""`livehuman serve` end to end: a real aiortc client against the real server, inside a namespace."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from helpers_live import candidate_addresses, speech48, start_live_server
+from livehuman.live.client import LiveClient, rms
+from netns import NetNamespace
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+MAX_SESSIONS = 3
+LONG_QUESTION = "What is livehuman?"  # its answer lasts about ten seconds
+SHORT_QUESTION = "Is it free?"
+
+
+@pytest.fixture(scope="module")
+def netns():
+    with NetNamespace() as ns, ns.entered():
+        yield ns
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server(netns):
+    live, runner = await start_live_server(netns.addresses[0], max_sessions=MAX_SESSIONS, inactivity_timeout=3.0)
+    yield live
+    await runner.cleanup()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def client(server):
+    c = LiveClient(server.url)
+    await c.connect()
+    yield c
+    await c.close()
+
+
+@pytest.fixture(scope="module")
+def question48(tmp_path_factory):
+    return speech48(LONG_QUESTION, tmp_path_factory.mktemp("speech"))
+
+
+async def wait_sessions(server, n: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(server.sessions) > n and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert len(server.sessions) <= n
+
+
+async def test_spoken_question_gets_a_voiced_answer_with_moving_lips(server, netns, question48):
+    from livehuman.avatar.landmarks import FaceMeshDetector, lip_gap
+
+    c = LiveClient(server.url, record_video=True)
+    await c.connect()
+    try:
+        # ICE only ever saw the namespace's own addresses.
+        addresses = candidate_addresses(c.answer_sdp) + candidate_addresses(c.pc.localDescription.sdp)
+        assert addresses and all(netns.owns(a) for a in addresses), addresses
+        await c.wait_for(lambda: c.received.video_count >= 20, 20)  # some listening (idle) frames first
+        spoken = time.monotonic()
+        sent_end = await c.say(question48)
+        heard = await c.wait_for(lambda: c.event("transcript", role="user", final=True), 30)
+        assert heard["text"].strip()
+        await c.wait_for(lambda: c.event("state", since=sent_end, state="speaking"), 30)
+        first = await c.wait_for(lambda: c.first_voiced_after(sent_end), 30)
+        await asyncio.sleep(3.0)  # three seconds of the answer
+        reply = c.event("transcript", role="assistant")
+        assert reply and reply["text"].strip()
+        metrics = await c.wait_for(lambda: c.event("metrics", since=sent_end, source="speech"), 10)
+        assert metrics["asr_final_ms"] is not None and metrics["first_frame_ms"] is not None
+        assert metrics["first_audio_ms"] <= metrics["first_frame_ms"]
+    finally:
+        await c.close()
+
+    audio = c.received.audio
+    times = np.array([t for t, _ in audio])
+    loud = np.array([rms(s) for _, s in audio])
+
+    def voiced_near(t: float) -> float:
+        window = (times > t - 0.06) & (times < t + 0.06)
+        return float(loud[window].max()) if window.any() else 0.0
+
+    idle = [(t, f) for t, f in c.received.video if t < spoken]
+    answer = [(t, f) for t, f in c.received.video if first <= t]
+    assert len(idle) >= 10 and len(answer) >= 40
+    with FaceMeshDetector(video=False) as detector:
+        def gaps(frames):
+            out = []
+            for t, frame in frames:
+                face = detector.detect(frame.to_ndarray(format="bgr24"))
+                assert face is not None, "no face in a received frame"
+                out.append((t, lip_gap(face.points)))
+            return out
+
+        idle_gaps = [g for _, g in gaps(idle[::2][:10])]
+        answer_gaps = gaps(answer[::2])
+    # For people to look at: the listening face, and the widest-open mouth of the answer.
+    import cv2
+
+    output = Path(__file__).resolve().parent.parent / "test-output"
+    output.mkdir(exist_ok=True)
+    widest = max(range(len(answer_gaps)), key=lambda i: answer_gaps[i][1])
+    cv2.imwrite(str(output / "live-listening.png"), idle[0][1].to_ndarray(format="bgr24"))
+    cv2.imwrite(str(output / "live-speaking.png"), answer[::2][widest][1].to_ndarray(format="bgr24"))
+    voiced_gaps = [g for t, g in answer_gaps if voiced_near(t) > 1500]
+    assert len(voiced_gaps) >= 10
+    # Listening: the mouth stays closed; answering: it opens while the voice is loud.
+    assert max(idle_gaps) < 0.08, idle_gaps
+    assert np.median(voiced_gaps) > max(idle_gaps) + 0.03, (np.median(voiced_gaps), idle_gaps)
+    assert np.std([g for _, g in answer_gaps]) > 0.02  # it moves, not just opens
+
+
+async def test_text_message_gets_transcripts_states_and_metrics(client):
+    t = time.monotonic()
+    client.send({"type": "text", "text": SHORT_QUESTION})
+    await client.wait_for(lambda: client.event("transcript", since=t, role="assistant", final=True), 30)
+    await client.wait_for(lambda: client.event("state", since=t, state="speaking"), 30)
+    await client.wait_for(lambda: client.event("state", since=t, state="listening"), 40)
+    user = client.event("transcript", since=t, role="user", final=True)
+    assert user["text"] == SHORT_QUESTION
+    answer = client.event("transcript", since=t, role="assistant", final=True)
+    assert "free" in answer["text"].lower()
+    states = [e["state"] for e in client.events("state", since=t)]
+    assert states[:3] == ["thinking", "speaking", "listening"], states
+    metrics = client.event("metrics", since=t, source="text")
+    assert metrics["first_text_ms"] is not None and metrics["first_frame_ms"] >= metrics["first_audio_ms"]
+    assert client.voiced_seconds(t) > 1.0
+    assert not client.events("error", since=t)
+
+
+async def test_interrupt_stops_the_answer_and_truncates_it(server, client):
+    session = server.sessions[client.session]
+    t = time.monotonic()
+    client.send({"type": "text", "text": LONG_QUESTION})
+    await client.wait_for(lambda: client.first_voiced_after(t), 30)
+    await asyncio.sleep(1.5)
+    stop = time.monotonic()
+    client.send({"type": "interrupt"})
+    report = await client.wait_for(lambda: client.event("metrics", since=stop, barge_in="client"), 10)
+    # About 1.5 s of the ten-second answer was heard: that is where the dialogue history is cut.
+    assert 1000 < report["heard_ms"] < 6000
+    await client.wait_for(lambda: client.event("state", since=stop, state="listening"), 5)
+    await asyncio.sleep(2.0)
+    # Nothing voiced arrives once the client's buffers have played out.
+    assert client.voiced_seconds(stop + 0.6) == 0.0
+    assert client.voiced_seconds(t) < 5.0
+    assert session.clock.queued == 0
+    # The next turn is answered normally.
+    t2 = time.monotonic()
+    client.send({"type": "text", "text": SHORT_QUESTION})
+    await client.wait_for(lambda: client.first_voiced_after(t2), 30)
+
+
+async def test_speaking_over_the_answer_barges_in(server, client, question48):
+    session = server.sessions[client.session]
+    t = time.monotonic()
+    client.send({"type": "text", "text": LONG_QUESTION})
+    await client.wait_for(lambda: client.first_voiced_after(t), 30)
+    await asyncio.sleep(1.0)
+    client.say(question48)
+    report = await client.wait_for(lambda: client.event("metrics", since=t, barge_in="speech"), 15)
+    assert report["heard_ms"] > 500
+    assert any(b["barge_in"] == "speech" for b in session.barge_ins)
+    # The user's new question is answered.
+    await client.wait_for(lambda: client.event("transcript", since=t, role="user", final=True), 30)
+    await client.wait_for(lambda: client.event("state", since=t + 1.0, state="speaking"), 30)
+
+
+async def test_two_sessions_at_once(server):
+    a, b = LiveClient(server.url), LiveClient(server.url)
+    await asyncio.gather(a.connect(), b.connect())
+    try:
+        assert a.session != b.session
+        t = time.monotonic()
+        a.send({"type": "text", "text": SHORT_QUESTION})
+        b.send({"type": "text", "text": "Does it need a GPU?"})
+        for c in (a, b):
+            await c.wait_for(lambda c=c: c.event("transcript", since=t, role="assistant", final=True), 30)
+            await c.wait_for(lambda c=c: c.voiced_seconds(t) > 1.0, 30)
+        assert "free" in a.event("transcript", since=t, role="assistant", final=True)["text"].lower()
+        assert "graphics card" in b.event("transcript", since=t, role="assistant", final=True)["text"].lower()
+        assert a.received.video_count > 25 and b.received.video_count > 25
+    finally:
+        await asyncio.gather(a.close(), b.close())
+
+
+async def test_malformed_offers_are_refused_and_the_server_keeps_serving(server):
+    bad_bodies = [b"not json", b"[]", json.dumps({"type": "offer"}).encode(),
+                  json.dumps({"sdp": "hello", "type": "offer"}).encode(),
+                  json.dumps({"sdp": "v=0\r\n", "type": "answer"}).encode(),
+                  json.dumps({"sdp": "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", "type": "offer"}).encode(),
+                  json.dumps({"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
+                              "type": "offer"}).encode()]
+    async with aiohttp.ClientSession() as http:
+        for body in bad_bodies:
+            async with http.post(f"{server.url}/offer", data=body) as response:
+                assert response.status == 400, body
+                assert (await response.json())["error"]
+        async with http.get(f"{server.url}/healthz") as response:
+            assert (await response.json())["ok"] is True
+        async with http.get(f"{server.url}/") as response:
+            assert response.status == 200 and "livehuman" in await response.text()
+    assert not server.sessions
+    c = LiveClient(server.url)
+    await c.connect()
+    await c.close()
+
+
+async def test_beyond_max_sessions_the_answer_is_busy(server):
+    await wait_sessions(server, 0)
+    clients = [LiveClient(server.url) for _ in range(MAX_SESSIONS)]
+    await asyncio.gather(*(c.connect() for c in clients))
+    extra = LiveClient(server.url)
+    try:
+        with pytest.raises(ConnectionError, match="503.*busy"):
+            await extra.connect()
+        await clients[0].close()
+        await wait_sessions(server, MAX_SESSIONS - 1)
+        again = LiveClient(server.url)
+        await again.connect()
+        clients[0] = again
+    finally:
+        await extra.close()
+        await asyncio.gather(*(c.close() for c in clients))
+
+
+async def test_garbage_on_the_data_channel_gets_errors_and_the_session_survives(client):
+    t = time.monotonic()
+    for garbage in ["not json", "[1, 2]", json.dumps({"type": "dance"}), json.dumps({"type": "text", "text": ""}),
+                    json.dumps({"type": "text", "text": 42}), json.dumps({"type": "text", "text": "x" * 5000})]:
+        client.send(garbage)
+    await client.wait_for(lambda: len(client.events("error", since=t)) >= 6, 10)
+    assert all(e["message"] for e in client.events("error", since=t))
+    client.send({"type": "text", "text": SHORT_QUESTION})
+    await client.wait_for(lambda: client.event("transcript", since=t, role="assistant", final=True), 30)
+
+
+VANISHING_CLIENT = """
+import asyncio, sys, time
+from livehuman.live.client import LiveClient
+async def main():
+    c = LiveClient(sys.argv[1])
+    await c.connect()
+    print(c.session, flush=True)
+    t = time.monotonic()
+    c.send({"type": "text", "text": "What is livehuman?"})
+    await c.wait_for(lambda: c.first_voiced_after(t), 30)
+    print("speaking", flush=True)
+    await asyncio.sleep(3600)
+asyncio.run(main())
+"""
+
+
+async def test_a_client_that_vanishes_mid_reply_ends_its_session_only(server, client):
+    proc = subprocess.Popen([sys.executable, "-c", VANISHING_CLIENT, server.url], stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).parent)
+    try:
+        loop = asyncio.get_running_loop()
+        session_id = (await loop.run_in_executor(None, proc.stdout.readline)).strip()
+        assert (await loop.run_in_executor(None, proc.stdout.readline)).strip() == "speaking"
+        assert session_id in server.sessions
+        os.kill(proc.pid, signal.SIGKILL)  # gone without a word, mid-reply
+    finally:
+        proc.kill()
+        proc.wait()
+    t = time.monotonic()
+    client.send({"type": "text", "text": SHORT_QUESTION})
+    await client.wait_for(lambda: client.event("transcript", since=t, role="assistant", final=True), 30)
+    await client.wait_for(lambda: client.voiced_seconds(t) > 1.0, 30)
+    deadline = time.monotonic() + 15
+    while session_id in server.sessions and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    assert session_id not in server.sessions
+    assert client.session in server.sessions

@@ -1,0 +1,160 @@
+"""The page in a real browser: Debian's Chromium with a fake microphone speaking a WAV, in a namespace."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from helpers_live import speech_wav, start_live_server
+from netns import NetNamespace
+
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed"),
+]
+
+CHROMIUM = "/usr/bin/chromium"
+OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
+QUIET = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--mute-audio"]
+
+
+@pytest.fixture(scope="module")
+def netns():
+    with NetNamespace() as ns, ns.entered():
+        yield ns
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server(netns):
+    live, runner = await start_live_server(netns.addresses[0], max_sessions=2)
+    # One session first, so the slow one-time loads (sentence embedder, ASR) are done before the
+    # browser's fake microphone starts speaking.
+    from livehuman.live.client import LiveClient
+
+    warm = LiveClient(live.url)
+    await warm.connect()
+    await warm.close()
+    yield live
+    await runner.cleanup()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def playwright(netns):
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        yield p
+
+
+def secure(server) -> list[str]:
+    # The microphone needs a secure context: localhost or https. The namespace's 10.x address is
+    # neither, so tell Chromium to treat it as secure (a real user opens http://127.0.0.1:8080).
+    return [f"--unsafely-treat-insecure-origin-as-secure={server.url}"]
+
+
+async def page_state(page) -> dict:
+    return await page.evaluate("() => ({...window.livehuman, video: (() => { const v = document.getElementById('avatar');"
+                               " return {w: v.videoWidth, h: v.videoHeight, t: v.currentTime, paused: v.paused,"
+                               " ready: v.readyState}; })()})")
+
+
+async def test_the_page_talks_with_the_microphone(server, playwright, tmp_path):
+    question = speech_wav("What is livehuman?", tmp_path / "question.wav", lead_silence=4.0)
+    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET + secure(server) + [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={question}%noloop"])
+    try:
+        page = await browser.new_page(viewport={"width": 1200, "height": 760})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(server.url)
+        assert await page.title() == "livehuman"
+        OUTPUT.mkdir(exist_ok=True)
+        await page.screenshot(path=str(OUTPUT / "page-start.png"))
+        await page.click("#start")
+        # The avatar's video plays: 512x512 frames, time moving.
+        await page.wait_for_function(
+            "() => { const v = document.getElementById('avatar'); return v.readyState >= 2 && v.videoWidth === 512"
+            " && !v.paused && v.currentTime > 0.5; }", timeout=30000)
+        await page.screenshot(path=str(OUTPUT / "page-connected.png"))
+        # The fake microphone asks; the transcript shows the user's words and the answer.
+        await page.wait_for_function(
+            "() => window.livehuman.messages.some(m => m.role === 'user' && m.text.length > 0)", timeout=40000)
+        await page.wait_for_function(
+            "() => window.livehuman.messages.some(m => m.role === 'assistant' && m.text.length > 0)", timeout=40000)
+        await page.wait_for_function("() => window.livehuman.state === 'speaking'", timeout=30000)
+        await page.wait_for_timeout(1500)
+        await page.screenshot(path=str(OUTPUT / "page-answer.png"))
+        state = await page_state(page)
+        user = [m["text"] for m in state["messages"] if m["role"] == "user"]
+        answer = [m["text"] for m in state["messages"] if m["role"] == "assistant"]
+        assert any("what" in u.lower() for u in user), user
+        assert any("livehuman" in a.lower() for a in answer), answer
+        assert state["video"]["w"] == 512 and state["video"]["h"] == 512
+        bubbles = await page.locator("#transcript .bubble").all_inner_texts()
+        assert len(bubbles) >= 2
+        assert not state["errors"] and not errors, (state["errors"], errors)
+        # Typing works too.
+        await page.fill("#text", "Is it free?")
+        await page.press("#text", "Enter")
+        await page.wait_for_function(
+            "() => window.livehuman.messages.some(m => m.role === 'assistant' && m.text.toLowerCase().includes('free'))",
+            timeout=40000)
+        await page.screenshot(path=str(OUTPUT / "page-typed.png"))
+        # Hanging up ends the session on the server too.
+        session = state["session"]
+        assert session in server.sessions
+        await page.click("#hangup")
+        await page.wait_for_function("() => window.livehuman.state === 'ended'", timeout=5000)
+        for _ in range(100):
+            if session not in server.sessions:
+                break
+            await page.wait_for_timeout(100)
+        assert session not in server.sessions
+    finally:
+        await browser.close()
+
+
+async def test_a_refused_microphone_gets_a_clear_message_and_typing_still_works(server, playwright):
+    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET + secure(server) + [
+        "--use-fake-device-for-media-stream", "--deny-permission-prompts"])
+    try:
+        page = await browser.new_page(viewport={"width": 1200, "height": 760})
+        await page.goto(server.url)
+        await page.click("#start")
+        message = page.locator("#message")
+        await message.wait_for(state="visible", timeout=15000)
+        assert "microphone access was refused" in (await message.inner_text()).lower()
+        await page.wait_for_function("() => window.livehuman.state === 'listening'", timeout=30000)
+        await page.fill("#text", "Does it need a GPU?")
+        await page.click("#send")
+        await page.wait_for_function(
+            "() => window.livehuman.messages.some(m => m.role === 'assistant' && m.text.length > 0)", timeout=40000)
+        assert await page.locator("#mute").is_disabled()
+        await page.screenshot(path=str(OUTPUT / "page-no-microphone.png"))
+    finally:
+        await browser.close()
+
+
+async def test_a_busy_server_is_reported_on_the_page(server, playwright):
+    from livehuman.live.client import LiveClient
+
+    holders = [LiveClient(server.url) for _ in range(server.config.max_sessions - len(server.sessions))]
+    for c in holders:
+        await c.connect()
+    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET + ["--deny-permission-prompts"])
+    try:
+        page = await browser.new_page(viewport={"width": 1200, "height": 760})
+        await page.goto(server.url)
+        await page.click("#start")
+        await page.wait_for_function("() => window.livehuman.state === 'failed'", timeout=20000)
+        assert "busy" in (await page.locator("#message").inner_text()).lower()
+        assert await page.locator("#start").is_enabled()
+        await page.screenshot(path=str(OUTPUT / "page-busy.png"))
+    finally:
+        await browser.close()
+        for c in holders:
+            await c.close()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from livehuman.motion.lipsync import audio_mouth_controls, mouth_controls, speec
 from livehuman.render.engine import AUDIO_RATE, Engine, FrameDrive
 from livehuman.render.video_file import Mp4Writer
 from livehuman.speech.audio import Speech, resample
+
+ENCODE_AHEAD = 8  # frames the engine may run ahead of the encoder (bounds memory)
 
 
 @dataclass
@@ -95,7 +99,10 @@ def render_video(
     t1 = time.perf_counter()
     engine.load(avatar)
     width, height = avatar.size
-    with Mp4Writer(out_path, width, height, fps, audio.rate) as writer:
+    with Mp4Writer(out_path, width, height, fps, audio.rate) as writer, ThreadPoolExecutor(1) as encoder:
+        # The encoder runs in its own thread (PyAV releases the GIL while encoding), one frame
+        # behind the engine; a single worker keeps the frames in order.
+        pending: deque[Future] = deque([encoder.submit(writer.write_audio, padded)])
         bar = tqdm(total=n, unit="frame", desc="render", disable=not progress, leave=False)
         # Engines that batch (musetalk on a GPU) get frames in chunks; the cpu engine one by one.
         chunk = getattr(engine, "batch_size", 1) if hasattr(engine, "render_batch") else 1
@@ -105,16 +112,19 @@ def render_video(
                 FrameDrive(controls[k], audio_window(samples16k, (k + 0.5) / fps, engine.audio_context) if wants_audio else None)
                 for k in ks
             ]
-            indices = [avatar.source_index(k) for k in ks]
+            indices = list(ks)  # output frame numbers: each engine maps them onto the source's loop
             if chunk > 1:
                 frames = engine.render_batch(avatar, indices, drives)
             else:
                 frames = [engine.render(avatar, indices[0], drives[0])]
             for frame in frames:
-                writer.write_frame(frame)
+                pending.append(encoder.submit(writer.write_frame, frame))
+            while len(pending) > ENCODE_AHEAD:
+                pending.popleft().result()  # also raises the encoder's errors here
             bar.update(len(frames))
+        for future in pending:
+            future.result()
         bar.close()
-        writer.write_audio(padded)
     render_seconds = time.perf_counter() - t1
     return RenderResult(
         path=Path(out_path),

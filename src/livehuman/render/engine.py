@@ -36,4 +36,5 @@ class Engine(Protocol):
         """Prepare (or load from the avatar's cache) what rendering this avatar needs."""
 
     def render(self, avatar: Avatar, index: int, drive: FrameDrive) -> np.ndarray:
-        """Output frame `index` (BGR uint8, the avatar's whole frame)."""
+        """Output frame `index` (BGR uint8, the avatar's whole frame); the engine maps `index` onto
+        the avatar's source frames with `avatar.source_index`, so any output length works."""

@@ -69,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--llm-model", help="model name at --llm-url")
     serve.add_argument("--asr-model", metavar="DIR", help="faster-whisper model directory (default: pocketsphinx)")
     serve.add_argument("--max-sessions", type=int, default=4, help="simultaneous sessions before new ones are told the server is busy")
+    realtime = serve.add_argument_group("Realtime API options (--brain openai/realtime)")
+    realtime.add_argument("--turn-detection", default="server_vad", choices=("server_vad", "semantic_vad", "none"))
+    realtime.add_argument("--vad-threshold", type=float, help="server_vad: speech probability threshold (0..1)")
+    realtime.add_argument("--silence-ms", type=int, help="server_vad: silence that ends a turn")
+    realtime.add_argument("--prefix-ms", type=int, help="server_vad: audio kept before detected speech")
+    realtime.add_argument("--eagerness", choices=("low", "medium", "high", "auto"), help="semantic_vad: how soon to answer")
+    realtime.add_argument("--transcription-model", help="model that transcribes the user's speech (default gpt-4o-mini-transcribe)")
+    realtime.add_argument("--noise-reduction", choices=("near_field", "far_field"), help="input noise reduction")
+    realtime.add_argument("--speed", type=float, help="speaking speed of the answer (0.25..1.5)")
     _engine_options(serve)
 
     bench = commands.add_parser("bench", help="measure speed and lip-sync quality")
@@ -148,10 +157,33 @@ def cmd_render(args: argparse.Namespace) -> None:
     _render_one(args, args.avatar, speech, output, args.bbox_shift)
 
 
-def cmd_serve(args: argparse.Namespace) -> None:
-    from livehuman.live.server import serve_from_args
+def _realtime_options(args: argparse.Namespace) -> dict:
+    """The Realtime session options a user set on the command line (the rest keep the API's defaults)."""
+    from livehuman.brain.openai_brain import turn_detection
 
-    serve_from_args(args)
+    options = {
+        "turn": turn_detection(
+            args.turn_detection, threshold=args.vad_threshold, silence_ms=args.silence_ms,
+            prefix_ms=args.prefix_ms, eagerness=args.eagerness,
+        ),
+        "transcription_model": args.transcription_model,
+        "noise_reduction": args.noise_reduction,
+        "speed": args.speed,
+    }
+    return {key: value for key, value in options.items() if value is not None or key == "turn"}
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from livehuman.live.server import run_server
+
+    logging.getLogger().handlers[0].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    run_server(
+        host=args.host, port=args.port, avatar=args.avatar, persona=args.persona, brain=args.brain,
+        max_sessions=args.max_sessions, knowledge=args.knowledge, voice=args.voice,
+        llm_url=args.llm_url, llm_model=args.llm_model, asr_model_dir=args.asr_model,
+        model=args.model, realtime_url=args.realtime_url, engine=args.engine, models_dir=args.models,
+        brain_options=_realtime_options(args) if args.brain != "local" else None,
+    )
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

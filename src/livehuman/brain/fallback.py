@@ -1,0 +1,79 @@
+"""A remote brain that hands the conversation to the offline brain when it cannot go on.
+
+The Realtime client already reconnects by itself after a dropped connection; it gives up only when
+the service refuses it (a bad key, a missing model) or keeps failing. Then the user should not be
+left facing a silent face: the offline brain takes over, says so out loud, and answers from then on.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from livehuman.brain.base import Brain
+
+log = logging.getLogger(__name__)
+
+FALLBACK_NOTICE = "I have lost my connection to the cloud, so I will answer offline for now."
+
+# The remote brain's session settings (its voice, model, transcription) mean nothing offline.
+REMOTE_ONLY_EVENTS = {"session.update"}
+
+
+class FallbackBrain:
+    """The primary brain until its events end on their own, then the offline brain."""
+
+    def __init__(self, primary: Brain, make_fallback: Callable[[], Brain | Awaitable[Brain]],
+                 notice: str = FALLBACK_NOTICE):
+        self.primary = primary
+        self.fallback: Brain | None = None
+        self._make_fallback = make_fallback
+        self._notice = notice
+        self._closed = False
+
+    @property
+    def active(self) -> Brain:
+        return self.fallback or self.primary
+
+    async def send(self, event: dict) -> None:
+        """Pass a client event to whichever brain holds the conversation now."""
+        if self.fallback is not None and event.get("type") in REMOTE_ONLY_EVENTS:
+            return
+        await self.active.send(event)
+
+    async def events(self) -> AsyncIterator[dict]:
+        """The primary's events; when they end without `close()`, the offline brain's."""
+        async for event in self.primary.events():
+            yield event
+        if self._closed:
+            return
+        log.warning("the remote brain gave up; the offline brain takes over")
+        fallback = self._make_fallback()
+        if inspect.isawaitable(fallback):
+            fallback = await fallback
+        self.fallback = fallback
+        if self._closed:  # closed while the offline brain was starting
+            await fallback.close()
+            return
+        say: Any = getattr(fallback, "say", None)
+        if say is not None:
+            await say(self._notice)
+        async for event in fallback.events():
+            yield event
+
+    async def close(self) -> None:
+        """Close both brains (the offline one only if it was started)."""
+        self._closed = True
+        await self.primary.close()
+        if self.fallback is not None:
+            await self.fallback.close()
+
+
+def with_fallback(make_primary: Callable[..., Brain], make_fallback: Callable[..., Any]) -> Callable[..., FallbackBrain]:
+    """A brain factory whose brains fall back to `make_fallback`'s when the primary gives up."""
+
+    def make(*request) -> FallbackBrain:
+        return FallbackBrain(make_primary(*request), lambda: make_fallback(*request))
+
+    return make

@@ -147,3 +147,21 @@ def test_help_lists_every_command():
     assert result.returncode == 0
     for command in ("prepare", "render", "serve", "bench"):
         assert command in result.stdout
+
+
+def test_video_avatar_at_another_frame_rate_plays_its_footage(tmp_path, speech_wav):
+    from livehuman.avatar.default import make_face_video
+
+    video = make_face_video(tmp_path / "face30.mp4", seconds=1.2, fps=30)  # a real face, moving slightly
+    out = tmp_path / "video.mp4"
+    result = livehuman("render", "--avatar", str(video), "--audio", str(speech_wav), "--no-head-motion", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    video_s, audio_s, frames, size = streams(out)
+    assert size == (512, 512) and abs(video_s - audio_s) < 0.05
+    with av.open(str(out)) as container:
+        pictures = [f.to_ndarray(format="gray").astype(np.float32) for f in container.decode(video=0)]
+    # The footage (30 frames at 25 fps) loops forward and back under the speech: the upper face,
+    # untouched by the mouth, moves between frames, and frame 30 returns to frame 28's picture.
+    top = [p[:200] for p in pictures]
+    assert np.abs(top[1] - top[0]).mean() > 0.5
+    assert np.abs(top[30] - top[28]).mean() < np.abs(top[30] - top[0]).mean()

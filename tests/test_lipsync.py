@@ -21,7 +21,8 @@ from helpers_motion import (
 )
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import FaceControls
-from livehuman.motion.lipsync import GAP_BRIDGE, Timeline, audio_mouth_controls, mouth_controls, speech_energy
+from livehuman.motion.audio_mouth import audio_mouth_controls, speech_energy
+from livehuman.motion.lipsync import GAP_BRIDGE, Timeline, mouth_controls
 from livehuman.speech.audio import Audio, Speech
 from livehuman.speech.phones import Phone
 

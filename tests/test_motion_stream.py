@@ -8,7 +8,8 @@ import pytest
 from helpers_motion import TEXTS, espeak_speech
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import FaceControls
-from livehuman.motion.lipsync import acoustic_mouth_controls, audio_mouth_controls, mouth_controls, speech_energy
+from livehuman.motion.audio_mouth import acoustic_mouth_controls, audio_mouth_controls, speech_energy
+from livehuman.motion.lipsync import mouth_controls
 from livehuman.motion.stream import MAX_LOOKAHEAD, IdleMotion, StreamingLipSync
 from livehuman.speech.audio import Audio, resample
 from livehuman.speech.phones import Phone

@@ -16,14 +16,8 @@ from livehuman.errors import LivehumanError
 from livehuman.motion.acoustics import WINDOW, FeatureStream
 from livehuman.motion.controls import FaceControls
 from livehuman.motion.idle import BROW_GAIN, Emphasis, LifeGenerator, smoothstep
-from livehuman.motion.lipsync import (
-    AUDIO_LOOKAHEAD_FRAMES,
-    AudioMouthTracker,
-    LoudnessTracker,
-    MouthTracker,
-    Timeline,
-    shape_to_controls,
-)
+from livehuman.motion.audio_mouth import AUDIO_LOOKAHEAD_FRAMES, AudioMouthTracker, LoudnessTracker
+from livehuman.motion.lipsync import MouthTracker, Timeline, shape_to_controls
 from livehuman.speech.phones import Phone
 
 MAX_LOOKAHEAD = 0.2  # s: the most a frame may wait for the audio after it

@@ -19,7 +19,8 @@ from tqdm import tqdm
 from livehuman.avatar.avatar import Avatar
 from livehuman.motion.controls import FaceControls
 from livehuman.motion.idle import add_life
-from livehuman.motion.lipsync import audio_mouth_controls, mouth_controls, speech_energy
+from livehuman.motion.audio_mouth import audio_mouth_controls, speech_energy
+from livehuman.motion.lipsync import mouth_controls
 from livehuman.render.engine import AUDIO_RATE, Engine, FrameDrive
 from livehuman.render.video_file import Mp4Writer
 from livehuman.speech.audio import Speech, resample

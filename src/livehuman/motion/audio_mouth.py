@@ -1,0 +1,293 @@
+"""Audio-only mouth motion: for speech whose phones nobody told us (any voice, any language).
+
+The sound itself says how open the mouth is (loudness, F1), how spread or rounded (F2 and
+spectral brightness, against the speaker's own averages) and where the lips close (short dips in
+loudness, nasal murmur). Where pocketsphinx recognizes English phones that agree with the sound,
+their mouth (through the same timing rules as exact phones) is blended in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from livehuman.errors import LivehumanError
+from livehuman.motion.acoustics import audio_features
+from livehuman.motion.controls import FaceControls
+from livehuman.motion.lipsync import (
+    MOUTH_FIELDS,
+    SETTLE,
+    Smoother,
+    energy_gain,
+    frame_count,
+    mouth_controls,
+    shape_to_controls,
+)
+from livehuman.motion.visemes import MouthShape, phone_visemes
+from livehuman.speech.phones import Phone
+
+AUDIO_LOOKAHEAD_FRAMES = 2  # frames of features after frame k that frame k may look at
+SILENCE_BELOW_PEAK = 35.0  # dB under the recent peak that counts as silence
+SILENCE_FLOOR = -58.0  # dBFS: quieter than this is silence whatever the peak
+PEAK_DECAY = 1.5  # dB per second the loudness reference forgets a peak
+FLOOR_RISE = 1.0  # dB per second the noise floor creeps up when nothing quieter is heard
+NOISE_MARGIN = 6.0  # dB above the noise floor that sound must reach to count
+MIN_SNR = 25.0  # dB: a "floor" closer than this to the peak is quiet speech, not noise
+CLOSURE_DIP = 12.0  # dB a 10 ms dip must fall under the loudest nearby frame to close the lips
+NASAL_DROP = 6.0  # dB a murmur with a low F1 must fall under its neighbours to close the lips
+NASAL_F1 = 260.0  # Hz: a murmur's first resonance lies under this
+VOICED = 0.5  # voicing (autocorrelation peak) above which a frame has a voice in it
+VOICELESS_REACH = 0.3  # s: voiceless sound this far from any voice is not speech
+HISTORY = 250  # voiced frames remembered for the speaker's own formant and brightness averages
+# Priors for a speaker not yet heard: F1 of close and open vowels, F2 centre, brightness centre.
+PRIOR_F1 = (280.0, 720.0)
+PRIOR_F2 = 1600.0
+PRIOR_BRIGHT = -18.0
+PRIOR_WEIGHT = 20  # how many voiced frames the priors count for
+
+
+class LoudnessTracker:
+    """Loudness 0..1 per frame against the speaker's recent peak and the background's level.
+
+    Causal, with a short look-ahead: the peak forgets slowly, and the noise floor is the quietest
+    recent level, rising slowly; steady background noise is not speech, so it does not open the
+    mouth.
+    """
+
+    def __init__(self, fps: float = 25.0) -> None:
+        self._decay = PEAK_DECAY / float(fps)
+        self._rise = FLOOR_RISE / float(fps)
+        self.reset()
+
+    def reset(self) -> None:
+        self.peak = -math.inf
+        self.floor = math.inf
+
+    def silence_level(self) -> float:
+        """dBFS under which a frame is silence, given the peak and the noise floor so far."""
+        # A floor near the peak is speech, not noise (speech started without a pause before it).
+        noise = min(self.floor, self.peak - MIN_SNR) + NOISE_MARGIN
+        return max(self.peak - SILENCE_BELOW_PEAK, SILENCE_FLOOR, noise)
+
+    def step(self, level: float, ahead: list[float]) -> float:
+        """Frame loudness 0..1 from its level (dBFS) and the levels of its look-ahead (itself first)."""
+        self.peak = max(self.peak - self._decay, max(ahead))
+        self.floor = min(self.floor + self._rise, min(ahead))
+        silence = self.silence_level()
+        if level < silence:
+            return 0.0
+        return min(1.0, (level - silence) / max(self.peak - 6.0 - silence, 6.0))
+
+
+def speech_energy(audio, fps: float = 25.0) -> np.ndarray:
+    """Per-frame loudness 0..1 of `audio`, exactly as the streaming lip sync computes it."""
+    n = frame_count(audio.duration, fps)
+    levels = [f.level for f in audio_features(audio, fps, frames=n)]
+    tracker = LoudnessTracker(fps)
+    out = np.zeros(n)
+    for k in range(n):
+        out[k] = tracker.step(levels[k], levels[k : k + AUDIO_LOOKAHEAD_FRAMES + 1])
+    return out
+
+
+class AudioMouthTracker:
+    """Frame-by-frame mouth controls from acoustic features alone (any language, any voice).
+
+    Frame k may look AUDIO_LOOKAHEAD_FRAMES frames of features ahead; everything else is causal, so
+    a whole file and a live stream give the same frames.
+    """
+
+    def __init__(self, fps: float = 25.0) -> None:
+        self.fps = float(fps)
+        self.smoother = Smoother(fps)
+        self.loudness = LoudnessTracker(fps)
+        self.reset()
+
+    def reset(self) -> None:
+        """Start again: no features, no momentum, no knowledge of the speaker."""
+        self.smoother.reset()
+        self.loudness.reset()
+        self._feats: list = []
+        self._first = 0  # index of self._feats[0]
+        self._next = 0
+        self._f1: list[float] = []
+        self._f2: list[float] = []
+        self._bright: list[float] = []
+        self.energy: list[float] = []  # loudness of each frame made so far
+        self.speaking: list[bool] = []  # whether each frame made so far was taken for speech
+        self._last_voiced = -math.inf  # the last frame with voice in it
+
+    def add(self, features: list) -> None:
+        """Append the next frames' acoustic features (motion.acoustics.FrameFeatures)."""
+        self._feats.extend(features)
+
+    @property
+    def available(self) -> int:
+        """Frames of features received so far."""
+        return self._first + len(self._feats)
+
+    def frames(self, final: bool = False) -> list[MouthShape]:
+        """Mouth shapes of the frames whose look-ahead has arrived (all of them when `final`)."""
+        out = []
+        total = self.available
+        while self._next < total and (final or self._next + AUDIO_LOOKAHEAD_FRAMES < total):
+            out.append(self._step(self._next))
+            self._next += 1
+        drop = self._next - AUDIO_LOOKAHEAD_FRAMES - self._first
+        if drop > 0:
+            del self._feats[:drop]
+            self._first += drop
+        return out
+
+    def _feat(self, k: int):
+        return self._feats[k - self._first]
+
+    def _step(self, k: int) -> MouthShape:
+        total = self.available
+        ahead = range(k, min(total, k + AUDIO_LOOKAHEAD_FRAMES + 1))
+        around = range(max(self._first, k - AUDIO_LOOKAHEAD_FRAMES), ahead.stop)
+        f = self._feat(k)
+        energy = self.loudness.step(f.level, [self._feat(j).level for j in ahead])
+        if energy > 0 and any(self._feat(j).voicing > VOICED for j in ahead):
+            self._last_voiced = k + AUDIO_LOOKAHEAD_FRAMES
+        # Voiceless sound far from any voice is noise or breath, not speech: the mouth rests.
+        near_voice = (k - self._last_voiced) / self.fps <= VOICELESS_REACH
+        if not near_voice:
+            energy = 0.0
+        self.energy.append(energy)
+        target = self._target(f, energy, max(self._feat(j).level for j in around), near_voice)
+        self.speaking.append(bool(target.any()))
+        self.smoother.follow(target)
+        y = self.smoother.state
+        if target[3] > 0.5:
+            y[0] = 0.0
+            y[4:] = 0.0
+        if not target.any() and y.max() < SETTLE:
+            y[:] = 0.0
+        if f.voicing > 0.5 and f.f1 > NASAL_F1:
+            self._remember(f)
+        return MouthShape(*np.clip(y, 0.0, 1.0))
+
+    def _remember(self, f) -> None:
+        for hist, value in ((self._f1, f.f1), (self._f2, f.f2), (self._bright, f.bright)):
+            if value:
+                hist.append(value)
+                if len(hist) > HISTORY:
+                    del hist[0]
+
+    @staticmethod
+    def _shrunk(values: list[float], q: float, prior: float) -> float:
+        if not values:
+            return prior
+        n = len(values)
+        return (n * float(np.percentile(values, q)) + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT)
+
+    def _target(self, f, energy: float, loudest_near: float, near_voice: bool) -> np.ndarray:
+        rounding = float(self.smoother.state[2])
+        closure = np.array([0.0, 0.0, rounding, 1.0, 0.0, 0.0, 0.0])
+        if energy <= 0.0:
+            # A short silence inside speech is a stop's closure: the lips shut at once.
+            if near_voice and loudest_near > self.loudness.silence_level() + CLOSURE_DIP:
+                return closure
+            return np.zeros(len(MOUTH_FIELDS))
+        gain = energy_gain(energy)
+        dipped = loudest_near - f.dip > CLOSURE_DIP
+        quieter = loudest_near - f.level > NASAL_DROP
+        murmur = quieter and (0 < f.f1 < NASAL_F1 or (f.f1 == 0 and f.voicing > 0.4))
+        if dipped or murmur:
+            return closure
+        if f.voicing < 0.4:  # a fricative, a burst or breath: teeth close, lips parted
+            return np.array([0.12 * gain, 0.25, 0.3 * rounding, 0.0, 0.0, 0.8 * gain, 0.0])
+        lo = self._shrunk(self._f1, 10, PRIOR_F1[0])
+        hi = max(lo + 150.0, self._shrunk(self._f1, 90, PRIOR_F1[1]))
+        openness = 0.3 if not f.f1 else float(np.clip((f.f1 - lo) / (hi - lo), 0.0, 1.0))
+        front = 0.0
+        if f.f2:
+            f2_mid = self._shrunk(self._f2, 50, PRIOR_F2)
+            front += 0.5 * float(np.clip((f.f2 / f2_mid - 1.0) / 0.3, -1.0, 1.0))
+        bright_mid = self._shrunk(self._bright, 50, PRIOR_BRIGHT)
+        front += 0.5 * float(np.clip((f.bright - bright_mid) / 7.0, -1.0, 1.0))
+        jaw = gain * (0.2 + 0.8 * openness)
+        spread = max(0.0, front) * 0.9
+        round_ = max(0.0, -front) * (1.0 - 0.7 * openness)
+        return np.array([jaw, spread, round_, 0.0, 0.0, 0.5 * gain, 0.0])
+
+
+def acoustic_mouth_controls(audio, fps: float = 25.0) -> list[FaceControls]:
+    """Per-frame mouth controls from the sound alone (no phones): any language, any voice."""
+    return _acoustic_tracked(audio, fps)[0]
+
+
+def _acoustic_tracked(audio, fps: float) -> tuple[list[FaceControls], AudioMouthTracker]:
+    n = frame_count(audio.duration, fps)
+    tracker = AudioMouthTracker(fps)
+    tracker.add(audio_features(audio, fps, frames=n))
+    return [shape_to_controls(s) for s in tracker.frames(final=True)], tracker
+
+
+# Recognized phones are trusted only when there are enough of them and they agree with the sound.
+MIN_PHONE_RATE = 4.0  # recognized phones per second of sound
+MIN_AGREEMENT = 0.2  # correlation of the two jaw tracks over the sounding frames
+RECOGNIZED_WEIGHT = 0.5  # share of the recognized-phone mouth in the blend
+
+
+def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True) -> list[FaceControls]:
+    """Per-frame mouth controls for speech known only as audio (any voice, any language).
+
+    The acoustic rules (loudness, formants, dips) always run. With `recognize`, pocketsphinx's
+    phones drive a second, phone-timed mouth; when they look reliable the two are blended: the
+    blend's closures are the recognized P/B/M plus the acoustic dips that fall outside
+    recognized vowels. For non-English speech or noise the recognizer's phones are few or at odds
+    with the sound, and the acoustic mouth is used alone.
+    """
+    if audio.rate <= 0 or len(audio.samples) == 0:
+        raise LivehumanError("the audio is empty: there is nothing to lip-sync")
+    acoustic, tracker = _acoustic_tracked(audio, fps)
+    if not recognize:
+        return acoustic
+    from livehuman.motion.recognize import recognize_phones
+
+    # The recognized phones open the mouth only where the sound tracker heard speech (it knows
+    # noise and breath from voice).
+    energy = np.array(tracker.energy) * np.array(tracker.speaking)
+    sounding = energy > 0
+    if sounding.sum() < 5:
+        return acoustic
+    phones = recognize_phones(audio)
+    if len(phones) < MIN_PHONE_RATE * sounding.sum() / fps:
+        return acoustic
+    heard = mouth_controls(phones, len(acoustic) / fps, fps, energy=energy)
+    a, r = _mouth_array(acoustic), _mouth_array(heard)
+    if np.std(a[sounding, 0]) == 0 or np.std(r[sounding, 0]) == 0:
+        return acoustic
+    if np.corrcoef(a[sounding, 0], r[sounding, 0])[0, 1] < MIN_AGREEMENT:
+        return acoustic
+    covered = _phone_frames(phones, len(a), fps, vowels_only=False)
+    vowel = _phone_frames(phones, len(a), fps, vowels_only=True)
+    # Per frame: blend where both speak; the sound alone where the recognizer heard nothing; the
+    # recognized vowel alone where the sound's dip would close the lips inside it.
+    w = np.where(covered, RECOGNIZED_WEIGHT, 0.0)
+    w[(a[:, 3] > 0.5) & vowel] = 1.0
+    blend = (1.0 - w[:, None]) * a + w[:, None] * r
+    closed = (r[:, 3] > 0.5) | ((a[:, 3] > 0.5) & ~vowel)
+    blend[closed, 0] = 0.0
+    blend[closed, 3] = np.maximum(a[closed, 3], r[closed, 3])
+    blend[closed, 4:] = 0.0
+    return [shape_to_controls(MouthShape(*row)) for row in np.clip(blend, 0.0, 1.0)]
+
+
+def _mouth_array(controls: list[FaceControls]) -> np.ndarray:
+    """(frames, 7) mouth values of `controls`, in MouthShape's field order."""
+    return np.array([[getattr(c, name) for name in MOUTH_FIELDS] for c in controls], dtype=np.float64)
+
+
+def _phone_frames(phones: list[Phone], n: int, fps: float, vowels_only: bool) -> np.ndarray:
+    """Which frames' centres fall inside a phone (a vowel, with `vowels_only`)."""
+    centres = (np.arange(n) + 0.5) / fps
+    mask = np.zeros(n, bool)
+    for p in phones:
+        parts = phone_visemes(p.symbol)
+        if parts and (parts[0].vowel or not vowels_only):
+            mask |= (centres >= p.start) & (centres < p.end)
+    return mask

@@ -165,3 +165,15 @@ def test_video_avatar_at_another_frame_rate_plays_its_footage(tmp_path, speech_w
     top = [p[:200] for p in pictures]
     assert np.abs(top[1] - top[0]).mean() > 0.5
     assert np.abs(top[30] - top[28]).mean() < np.abs(top[30] - top[0]).mean()
+
+
+def test_a_failing_task_does_not_stop_the_others(tmp_path, grace_hopper_path, speech_wav):
+    (tmp_path / "tasks.yaml").write_text(
+        f"task_0: {{video_path: {grace_hopper_path}, audio_path: missing.wav}}\n"
+        f"task_1: {{video_path: {grace_hopper_path}, audio_path: {speech_wav}, result_name: good.mp4}}\n"
+    )
+    result = livehuman("render", "--config", str(tmp_path / "tasks.yaml"), "--result-dir", str(tmp_path / "results"))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "task_0 failed" in result.stderr and "missing.wav" in result.stderr
+    assert "1 of 2 tasks failed (task_0)" in result.stderr
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["good.mp4"]

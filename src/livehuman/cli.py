@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--result-dir", default="results", help="where --config writes its videos (default: results/)")
     render.add_argument("--fps", type=float, help="output frame rate (default: the avatar's, 25 for a new one)")
     render.add_argument("--bbox-shift", type=int, help="as for prepare (default: as the avatar was prepared)")
-    render.add_argument("--voice", default="en-us", help="espeak-ng voice for --text (see `livehuman voices`)")
+    render.add_argument("--voice", help="voice: espeak-ng's for --text (default en-us; see `livehuman voices`), or the brain's")
     render.add_argument("--no-head-motion", action="store_true", help="keep the head still (blinks stay)")
     render.add_argument("--brain", choices=("none", "local", "openai", "realtime"), default="none",
                         help="answer --text/--audio with a brain and render its spoken answer (default: none, speak it as given)")
@@ -113,7 +113,7 @@ def _load_speech(args: argparse.Namespace, audio_path: str | None = None):
         return Speech(audio)
     from livehuman.speech.espeak import EspeakTTS
 
-    return EspeakTTS(voice=args.voice).synthesize(args.text)
+    return EspeakTTS(voice=args.voice or "en-us").synthesize(args.text)
 
 
 def _render_one(args, avatar_ref: str, speech, output: str | Path, bbox_shift: int | None) -> None:
@@ -132,29 +132,39 @@ def _render_one(args, avatar_ref: str, speech, output: str | Path, bbox_shift: i
 
 def cmd_render(args: argparse.Namespace) -> None:
     if args.config:
-        from livehuman.render.tasks import load_tasks
-
-        tasks = load_tasks(args.config)
-        Path(args.result_dir).mkdir(parents=True, exist_ok=True)
-        for task in tasks:
-            from livehuman.speech.audio import Speech, load_audio
-
-            print(f"{task.name}: {task.video_path} + {task.audio_path}")
-            speech = Speech(load_audio(task.audio_path))
-            shift = task.bbox_shift if args.bbox_shift is None else args.bbox_shift
-            _render_one(args, task.video_path, speech, Path(args.result_dir) / task.result_name, shift)
+        render_tasks(args)
         return
     if args.brain != "none":
         from livehuman.brain.render_answer import answer_speech
 
         speech = answer_speech(
             text=args.text, audio_path=args.audio, brain=args.brain, realtime_url=args.realtime_url,
-            model=args.model, voice=None if args.voice == "en-us" else args.voice, persona=args.persona,
+            model=args.model, voice=args.voice, persona=args.persona,
         )
     else:
         speech = _load_speech(args)
     output = args.output or f"out/{Path(args.avatar).stem}.mp4"
     _render_one(args, args.avatar, speech, output, args.bbox_shift)
+
+
+def render_tasks(args: argparse.Namespace) -> None:
+    """`render --config`: every task in turn; a task that fails is reported and the others still run."""
+    from livehuman.render.tasks import load_tasks
+
+    tasks = load_tasks(args.config)
+    Path(args.result_dir).mkdir(parents=True, exist_ok=True)
+    failed = []
+    for task in tasks:
+        print(f"{task.name}: {task.video_path} + {task.audio_path}")
+        shift = task.bbox_shift if args.bbox_shift is None else args.bbox_shift
+        try:
+            speech = _load_speech(args, task.audio_path)
+            _render_one(args, task.video_path, speech, Path(args.result_dir) / task.result_name, shift)
+        except LivehumanError as exc:
+            print(f"livehuman: {task.name} failed: {exc}", file=sys.stderr)
+            failed.append(task.name)
+    if failed:
+        raise LivehumanError(f"{len(failed)} of {len(tasks)} tasks failed ({', '.join(failed)}); the others were written to {args.result_dir}")
 
 
 def _realtime_options(args: argparse.Namespace) -> dict:

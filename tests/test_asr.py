@@ -195,3 +195,26 @@ def test_spoken_questions_reach_the_right_answer(hybrid):
         right += dialogue.topic is not None and dialogue.topic.question == entry
     print(f"\nflite speech -> ASR -> retrieval: {right}/{len(SPOKEN_QUESTIONS)} right answers")
     assert right >= len(SPOKEN_QUESTIONS) - 2
+
+
+def test_hypothesis_mid_utterance_is_what_finish_gives_without_second_pass():
+    # What a live brain relies on to prepare its reply during the user's pause.
+    asr = make_asr(None, vocabulary=kb_vocabulary(), second_pass=False)
+    assert asr.hypothesis() == ""  # no utterance yet
+    for text in ("what is livehuman", "what hardware does livehuman need", "how do I make a lip synced video"):
+        audio = espeak(text)
+        for i in range(0, len(audio), 320):
+            asr.accept(audio[i : i + 320])
+        asr.accept(silence(0.15))
+        early = asr.hypothesis()
+        assert early
+        asr.accept(silence(0.15))
+        assert asr.finish() == early
+        assert asr.hypothesis() == ""
+    # A hypothesis does not end the utterance: speech after it joins the same text.
+    asr.accept(espeak("what is livehuman"))
+    early = asr.hypothesis()
+    asr.accept(silence(0.3))
+    asr.accept(espeak("what hardware does livehuman need"))
+    final = asr.finish()
+    assert final.startswith(early) and len(final.split()) > len(early.split()) + 2

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from helpers_realtime import RATE, pcm16_decode
+from helpers_realtime import RATE, first_index, pcm16_b64, pcm16_decode, speech_24k
 from livehuman.brain.events import PHONES_EVENT, is_extension, validate_server_event
 from livehuman.brain.answer import answer
 from livehuman.brain.local import LocalBrain, LocalBrainFactory, _Segment, heard_text
@@ -164,3 +164,91 @@ async def test_say_speaks_verbatim_and_greets_on_an_empty_turn(factory):
     done = (await collect(brain, "response.done"))[-1]["response"]
     assert done["output"][0]["content"][0]["transcript"].endswith("?")
     await brain.close()
+
+
+# -- speculative replies: prepared during a pause, spoken only if the turn ends on the same words ----
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def live_factories(factory):
+    """Two brain factories alike but for speculation (first-pass ASR, as `livehuman serve` uses)."""
+    common = dict(persona=factory.persona, knowledge=factory.knowledge, asr_second_pass=False,
+                  turn_detection={"silence_duration_ms": 500})
+    plain = LocalBrainFactory(**common)
+    speculating = LocalBrainFactory(**common, speculate_ms=150)
+    speculating.asr_pool = plain.asr_pool  # the same recognizer settings; built once
+    await asyncio.to_thread(plain.warm_up)
+    return plain, speculating
+
+
+async def spoken_turn(brain: LocalBrain, audio: np.ndarray) -> list[dict]:
+    """Feed `audio` (24 kHz) in 20 ms chunks; the events up to the reply's response.done."""
+    await collect(brain, "session.created")
+    step = RATE // 50
+    for i in range(0, len(audio), step):
+        await brain.send({"type": "input_audio_buffer.append", "audio": pcm16_b64(audio[i:i + step])})
+    return await collect(brain, "response.done")
+
+
+def reply_of(events: list[dict]) -> tuple[str, str, np.ndarray]:
+    user = [e["transcript"] for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"]
+    text = [e["transcript"] for e in events if e["type"] == "response.output_audio_transcript.done"]
+    audio = [pcm16_decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta"]
+    assert len(user) == 1 and len(text) == 1 and audio
+    return user[0], text[0], np.concatenate(audio)
+
+
+def same_voice(a: np.ndarray, b: np.ndarray) -> bool:
+    """Two syntheses of the same words (espeak-ng varies its timing by a few ms from run to run)."""
+    rms = lambda x: float(np.sqrt(np.mean(x**2)))  # noqa: E731
+    return abs(len(a) - len(b)) <= 0.03 * len(b) and abs(rms(a) - rms(b)) <= 0.1 * rms(b)
+
+
+async def answer_both_ways(live_factories, audio: np.ndarray):
+    plain, speculating = live_factories
+    results = []
+    for make in (plain, speculating):
+        brain = make()
+        events = await spoken_turn(brain, audio)
+        results.append((brain, events, reply_of(events)))
+        history = list(brain.dialogue.history)
+        await brain.close()
+        results[-1] += (history,)
+    return results
+
+
+@in_module_loop
+async def test_a_prepared_reply_is_the_reply(live_factories, tmp_path):
+    audio = speech_24k(tmp_path, "Is it free?")
+    (plain, _, expected, plain_history), (brain, events, got, history) = await answer_both_ways(live_factories, audio)
+    assert brain.speculations == {"used": 1, "missed": 0, "discarded": 0}
+    assert plain.speculations == {"used": 0, "missed": 0, "discarded": 0}
+    # The same words and the same voice as without speculation, in one response.
+    assert got[0] == expected[0] and got[0].strip()
+    assert got[1] == expected[1] and got[1].strip()
+    assert same_voice(got[2], expected[2])
+    assert len([e for e in events if e["type"] == "response.created"]) == 1
+    # Nothing was said before the turn ended.
+    stopped = first_index(events, "input_audio_buffer.speech_stopped")
+    assert stopped < first_index(events, "response.created") < first_index(events, "response.output_audio.delta")
+    assert history == plain_history and [m["role"] for m in history] == ["user", "assistant"]
+
+
+@in_module_loop
+async def test_a_prepared_reply_is_thrown_away_when_the_user_speaks_on(live_factories, tmp_path):
+    first, second = speech_24k(tmp_path, "What is livehuman?", 0.5, 0.0), speech_24k(tmp_path, "Is it free?", 0.0, 1.2)
+    # Cut espeak's own trailing silence so that the pause is 300 ms: long enough to prepare a
+    # reply (150 ms), too short to end the turn (500 ms).
+    loud = np.flatnonzero(np.abs(first) > 0.01)
+    audio = np.concatenate([first[: loud[-1] + 1], np.zeros(int(0.3 * RATE), np.float32), second])
+    (_, _, expected, plain_history), (brain, events, got, history) = await answer_both_ways(live_factories, audio)
+    assert brain.speculations["discarded"] == 1
+    assert brain.speculations["used"] + brain.speculations["missed"] == 1  # the final pause's
+    # One turn, one reply: to the whole question, exactly as without speculation.
+    assert len([e for e in events if e["type"] == "input_audio_buffer.speech_stopped"]) == 1
+    assert len([e for e in events if e["type"] == "response.created"]) == 1
+    assert got[0] == expected[0] and len(got[0].split()) >= 4
+    assert got[1] == expected[1]
+    assert same_voice(got[2], expected[2])
+    # The reply prepared for the first half left no trace in the conversation.
+    assert history == plain_history and [m["role"] for m in history] == ["user", "assistant"]

@@ -88,3 +88,31 @@ def test_reset_restarts_the_clock(vad):
     assert [e.kind for e in events] == ["speech_started", "speech_stopped"]
     # Times count from the reset, not from the audio before it.
     assert events[0].time == pytest.approx(0.6 + voiced_span(hello)[0] - vad.prefix_padding, abs=TOLERANCE)
+
+
+def test_pause_events_mark_a_silence_inside_speech():
+    vad = SileroVAD(min_silence_ms=500, pause_ms=150)
+    a, b = espeak("Hello there."), espeak("How are you?")
+    a = a[: int(voiced_span(a)[1] * RATE)]
+    audio = np.concatenate([silence(0.5), a, silence(0.3), b, silence(1.0)])
+    events = feed(vad, audio, 320)
+    assert [e.kind for e in events] == ["speech_started", "speech_paused", "speech_resumed",
+                                        "speech_paused", "speech_stopped"]
+    # A pause is placed where its silence began; speech comes back after the gap.
+    assert events[1].time == pytest.approx(0.5 + len(a) / RATE, abs=TOLERANCE)
+    assert events[2].time == pytest.approx(0.5 + len(a) / RATE + 0.3 + voiced_span(b)[0], abs=TOLERANCE)
+    assert events[3].time == events[4].time == pytest.approx(0.5 + len(a) / RATE + 0.3 + voiced_span(b)[1],
+                                                             abs=TOLERANCE)
+
+
+def test_no_pause_events_unless_asked_or_when_the_silence_ends_speech(vad):
+    vad.reset()
+    a = espeak("Hello there.")
+    audio = np.concatenate([silence(0.5), a, silence(1.0)])
+    assert [e.kind for e in feed(vad, audio, 320)] == ["speech_started", "speech_stopped"]
+    # A pause as long as the end-of-speech silence is just the end.
+    same = SileroVAD(min_silence_ms=300, pause_ms=300)
+    assert [e.kind for e in feed(same, audio, 320)] == ["speech_started", "speech_stopped"]
+    # Noise never pauses or resumes anything.
+    noise = 0.05 * np.random.default_rng(1).standard_normal(RATE * 3).astype(np.float32)
+    assert feed(SileroVAD(pause_ms=100), noise, 320) == []

@@ -73,6 +73,42 @@ class _Response:
     started: bool = False  # content part added (output events begun)
     t0: float | None = None  # monotonic time of the first audio delta
     script: str | None = None  # words to say verbatim instead of the dialogue's reply
+    speculation: _Speculation | None = None  # prepared while the user paused
+
+
+@dataclass
+class _Speculation:
+    """A reply prepared while the user pauses; it is spoken only if the turn ends on the same words.
+
+    Nothing of it is emitted before then: the dialogue answers on a fork of its state, and the
+    first sentence's speech waits here.
+    """
+
+    transcript: str
+    modalities: list[str]
+    task: asyncio.Task | None = None
+    dialogue: Any = None  # the fork that answered
+    source: Any = None  # the reply's text stream, to go on with
+    pieces: list[str] = field(default_factory=list)  # its text so far
+    ended: bool = False
+    speech: dict[str, list] = field(default_factory=dict)  # sentence → its synthesized speech
+
+    async def resume(self) -> AsyncIterator[str]:
+        """The reply's text: what was prepared, then the rest as it comes."""
+        for piece in self.pieces:
+            yield piece
+        if not self.ended and self.source is not None:
+            async for piece in self.source:
+                yield piece
+
+
+def _fork(dialogue: Any) -> Any:
+    """A shallow copy of `dialogue` with its own containers (history, topics said): models are shared."""
+    clone = copy.copy(dialogue)
+    for name, value in vars(dialogue).items():
+        if isinstance(value, (list, dict, set)):
+            setattr(clone, name, copy.copy(value))
+    return clone
 
 
 @dataclass
@@ -100,6 +136,11 @@ class LocalBrain:
     `voice` (an espeak-ng voice) defaults to the dialogue's persona's. `pace_ahead_s` keeps the
     audio sent at most that far ahead of real time (None: as fast as it is made), so that a
     response stays "in flight" while it plays and a barge-in cancels what is still unsaid.
+    `turn_detection` overrides fields of the default server VAD settings (e.g. a shorter
+    `silence_duration_ms` for live conversations); a client's session.update still wins.
+    With `speculate_ms`, once the user has paused that long the reply is prepared (ASR hypothesis,
+    dialogue, first sentence's speech) but held; it goes out the moment the turn ends if the final
+    transcript is the same, and is thrown away if the user speaks on.
     """
 
     def __init__(
@@ -114,8 +155,13 @@ class LocalBrain:
         asr_model_dir: str | None = None,
         instructions: str | None = None,
         pace_ahead_s: float | None = None,
+        turn_detection: dict | None = None,
+        speculate_ms: int | None = None,
     ) -> None:
         self.pace_ahead_s = pace_ahead_s
+        self.speculate_ms = speculate_ms
+        self._spec: _Speculation | None = None
+        self.speculations = {"used": 0, "missed": 0, "discarded": 0}  # how prepared replies fared
         self._dialogue: Any = dialogue
         self._dialogue_factory = dialogue_factory or default_dialogue
         self._dialogue_lock = threading.Lock()
@@ -162,7 +208,7 @@ class LocalBrain:
                 "input": {
                     "format": {"type": "audio/pcm", "rate": AUDIO_RATE},
                     "transcription": {"model": "livehuman-asr"},
-                    "turn_detection": dict(DEFAULT_TURN_DETECTION),
+                    "turn_detection": {**DEFAULT_TURN_DETECTION, **(turn_detection or {})},
                 },
                 "output": {"format": {"type": "audio/pcm", "rate": AUDIO_RATE}, "voice": voice},
             },
@@ -204,6 +250,7 @@ class LocalBrain:
         if self._closed:
             return
         self._closed = True
+        self._discard_speculation(None)
         tasks = [t for t in (self._worker, self._response and self._response.task) if t]
         for task in tasks:
             task.cancel()
@@ -416,9 +463,11 @@ class LocalBrain:
             elif op[0] == "commit":
                 await self._commit(op[1])
             elif op[0] == "clear":
+                self._discard_speculation("discarded")
                 await asyncio.to_thread(self._clear_input)
                 self._emit({"type": "input_audio_buffer.cleared"})
             elif op[0] == "vad":
+                self._discard_speculation("discarded")
                 await asyncio.to_thread(self._configure_vad, op[1])
         except asyncio.CancelledError:
             raise
@@ -471,6 +520,7 @@ class LocalBrain:
             threshold=float(turn.get("threshold", 0.5)),
             min_silence_ms=int(silence),
             prefix_padding_ms=int(turn.get("prefix_padding_ms", 300)),
+            pause_ms=self.speculate_ms,
         )
         self._vad_offset = self._total
         self._speaking_item = None
@@ -486,8 +536,18 @@ class LocalBrain:
         for kind, value in results:
             if kind == "started":
                 await self._on_speech_started(*value)
+            elif kind == "feed":
+                # The speech's first audio goes to the recognizer only after speech_started is out:
+                # a barge-in must not wait for pocketsphinx.
+                partial = await asyncio.to_thread(self._feed_start, value)
+                if partial:
+                    self._emit_partial(partial)
             elif kind == "partial":
                 self._emit_partial(value)
+            elif kind == "paused":
+                await self._speculate()
+            elif kind == "resumed":
+                self._discard_speculation("discarded")
             elif kind == "stopped":
                 await self._end_turn(value)
 
@@ -520,16 +580,16 @@ class LocalBrain:
             t = self._vad_offset + int(round(ev.time * ASR_RATE))
             if ev.kind == "speech_started" and not speaking:
                 speaking, fed = True, True
-                self._asr.reset()
-                self._partial = ""
                 begin = max(t, self._buffer_start)
                 results.append(("started", (new_id("item"), int(begin * 1000 / ASR_RATE))))
-                partial = self._asr.accept(self._buffer[begin - self._buffer_start :])
-                if partial:
-                    results.append(("partial", partial))
+                results.append(("feed", self._buffer[begin - self._buffer_start :].copy()))
             elif ev.kind == "speech_stopped" and speaking:
                 speaking, stopped = False, True
                 results.append(("stopped", int(t * 1000 / ASR_RATE)))
+            elif ev.kind == "speech_paused" and speaking:
+                results.append(("paused", None))
+            elif ev.kind == "speech_resumed" and speaking:
+                results.append(("resumed", None))
         if speaking and not fed and not stopped:
             partial = self._asr.accept(samples)
             if partial:
@@ -541,8 +601,92 @@ class LocalBrain:
             self._buffer = self._buffer[-keep:]
         return results
 
+    def _feed_start(self, samples16: np.ndarray) -> str | None:
+        """Runs in a worker thread: a new utterance's recognition, from the speech's start."""
+        with self._asr_lock:
+            if self._closed or self._asr is None:
+                return None
+            self._asr.reset()
+            return self._asr.accept(samples16)
+
+    # -- speculative replies -----------------------------------------------------------------
+
+    async def _speculate(self) -> None:
+        """The user paused: prepare the reply to what they said so far, emitting nothing."""
+        turn = self.session["audio"]["input"]["turn_detection"] or {}
+        if (self._speaking_item is None or self._response is not None or self._pending_user
+                or not turn.get("create_response", True)):
+            return
+        self._discard_speculation(None)
+        transcript = (await asyncio.to_thread(self._hypothesis) or "").strip()
+        if not transcript or self._speaking_item is None:
+            return
+        spec = _Speculation(transcript, list(self.session.get("output_modalities") or ["audio"]))
+        spec.task = asyncio.get_running_loop().create_task(self._prepare(spec))
+        self._spec = spec
+
+    def _hypothesis(self) -> str | None:
+        with self._asr_lock:
+            if self._closed or self._asr is None:
+                return None
+            return self._asr.hypothesis()
+
+    async def _prepare(self, spec: _Speculation) -> None:
+        if self._dialogue is None:
+            await asyncio.to_thread(self._ensure_dialogue)
+        audio = "audio" in spec.modalities
+        if audio and self._tts is None:
+            self._tts = await asyncio.to_thread(self._make_tts, self.session["audio"]["output"].get("voice"))
+        spec.dialogue = _fork(self._dialogue)
+        spec.source = spec.dialogue.reply(spec.transcript)
+        pending = ""
+        while len(_SENTENCE_END.split(pending)) < 2:  # until the first sentence is whole
+            try:
+                piece = await spec.source.__anext__()
+            except StopAsyncIteration:
+                spec.ended = True
+                break
+            spec.pieces.append(piece)
+            pending += piece
+        first = _SENTENCE_END.split(pending)[0].strip()
+        if audio and first and re.search(r"\w", first) and len(first) <= MAX_SENTENCE_CHARS:
+            spec.speech[first] = await asyncio.to_thread(self._synthesize, first)
+
+    def _discard_speculation(self, outcome: str | None) -> None:
+        spec, self._spec = self._spec, None
+        if spec is None:
+            return
+        if spec.task is not None:
+            spec.task.cancel()
+        if outcome is not None:
+            self.speculations[outcome] += 1
+
+    async def _take_speculation(self, user_text: str) -> _Speculation | None:
+        """The prepared reply if it answers exactly `user_text` and is ready; else None (dropped)."""
+        spec, self._spec = self._spec, None
+        if spec is None:
+            return None
+        modalities = list(self.session.get("output_modalities") or ["audio"])
+        if spec.transcript != user_text.strip() or spec.task is None or spec.modalities != modalities:
+            self._spec = spec
+            self._discard_speculation("missed")
+            return None
+        try:
+            await spec.task
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise
+            return None
+        except Exception:  # noqa: BLE001 - the ordinary path will answer, and report any error
+            log.exception("speculative reply failed")
+            self.speculations["missed"] += 1
+            return None
+        return spec
+
     async def _on_speech_started(self, item_id: str, start_ms: int) -> None:
+        self._discard_speculation("discarded")
         self._speaking_item = item_id
+        self._partial = ""
         self._emit({"type": "input_audio_buffer.speech_started", "audio_start_ms": start_ms, "item_id": item_id})
         turn = self.session["audio"]["input"]["turn_detection"] or {}
         if self._response is not None and turn.get("interrupt_response", True):
@@ -569,7 +713,17 @@ class LocalBrain:
         self._user_audio_item(item_id, transcript)
         turn = self.session["audio"]["input"]["turn_detection"] or {}
         if transcript.strip() and turn.get("create_response", True) and self._response is None:
-            self._start_response(self.session.get("output_modalities") or ["audio"])
+            spec = await self._take_speculation(" ".join(self._pending_user))
+            if self._response is None:
+                if spec is not None:
+                    # The fork's state (history, name, topic) becomes the dialogue's.
+                    vars(self._dialogue).update(vars(spec.dialogue))
+                    self.speculations["used"] += 1
+                self._start_response(self.session.get("output_modalities") or ["audio"], speculation=spec)
+            elif spec is not None:
+                self.speculations["missed"] += 1
+        else:
+            self._discard_speculation("missed")
 
     async def _commit(self, event_id: str | None) -> None:
         if self._speaking_item is not None:
@@ -615,9 +769,10 @@ class LocalBrain:
 
     # -- responses ---------------------------------------------------------------------
 
-    def _start_response(self, modalities: list[str], script: str | None = None) -> None:
+    def _start_response(self, modalities: list[str], script: str | None = None,
+                        speculation: _Speculation | None = None) -> None:
         response = _Response(id=new_id("resp"), item_id=new_id("item"), modalities=list(modalities),
-                             script=script)
+                             script=script, speculation=speculation)
         self._response = response
         self._emit({"type": "response.created", "response": self._response_resource(response, "in_progress")})
         response.task = asyncio.get_running_loop().create_task(self._run_response(response))
@@ -677,7 +832,9 @@ class LocalBrain:
         if audio and self._tts is None:
             self._tts = await asyncio.to_thread(self._make_tts, self.session["audio"]["output"].get("voice"))
         pending = ""
-        async for piece in self._reply(user_text, response.script):
+        source = (response.speculation.resume() if response.speculation is not None
+                  else self._reply(user_text, response.script))
+        async for piece in source:
             if not audio:
                 response.text.append(piece)
                 self._emit({"type": "response.output_text.delta", **self._ids(response), "delta": piece})
@@ -727,7 +884,8 @@ class LocalBrain:
         sentence = sentence.strip()
         if not sentence or not re.search(r"\w", sentence):
             return
-        speeches = await asyncio.to_thread(self._synthesize, sentence)
+        prepared = response.speculation.speech.pop(sentence, None) if response.speculation else None
+        speeches = prepared if prepared is not None else await asyncio.to_thread(self._synthesize, sentence)
         item = self._items.get(response.item_id)
         step = AUDIO_RATE * DELTA_MS // 1000
         for speech, samples in speeches:
@@ -880,7 +1038,8 @@ class LocalBrainFactory:
 
     def __init__(self, persona: Any = None, knowledge: Any = None, *, llm_url: str | None = None,
                  llm_model: str | None = None, asr_model_dir: str | None = None, voice: str | None = None,
-                 pace_ahead_s: float | None = None, asr_second_pass: bool = True) -> None:
+                 pace_ahead_s: float | None = None, asr_second_pass: bool = True,
+                 turn_detection: dict | None = None, speculate_ms: int | None = None) -> None:
         from livehuman.brain.knowledge import load_knowledge
         from livehuman.brain.persona import load_persona
 
@@ -893,6 +1052,8 @@ class LocalBrainFactory:
         self.asr_model_dir = asr_model_dir
         # Without pocketsphinx's second pass, the final transcript comes ~150 ms sooner, a bit worse.
         self.asr_second_pass = asr_second_pass
+        self.turn_detection = turn_detection  # see LocalBrain
+        self.speculate_ms = speculate_ms
         self.asr_pool = AsrPool(self._make_asr)
 
     def _make_asr(self) -> Any:
@@ -916,7 +1077,8 @@ class LocalBrainFactory:
 
     def __call__(self, request: Any = None) -> LocalBrain:
         return LocalBrain(dialogue_factory=self.dialogue, voice=self.voice, asr_pool=self.asr_pool,
-                          instructions=self.persona.instructions, pace_ahead_s=self.pace_ahead_s)
+                          instructions=self.persona.instructions, pace_ahead_s=self.pace_ahead_s,
+                          turn_detection=self.turn_detection, speculate_ms=self.speculate_ms)
 
 
 def heard_text(segments: list[_Segment], end_ms: float) -> str:

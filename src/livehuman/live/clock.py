@@ -19,7 +19,10 @@ SAMPLES_PER_PACKET = AUDIO_RATE * PACKET_MS // 1000  # 960
 VIDEO_CLOCK_RATE = 90000
 VIDEO_PTS_STEP = VIDEO_CLOCK_RATE // FPS  # 3600
 VOICED_RMS = 300.0  # int16 RMS above which a packet counts as voiced (about -40 dBFS)
-OUT_DEPTH = 5  # packets/frames handed to the tracks but not yet taken (100-200 ms); more are dropped (oldest)
+OUT_DEPTH = 5  # frames handed to the video track but not yet taken (200 ms); more are dropped (oldest)
+# The audio track may fall as far behind (200 ms of packets): its encoder shares aiortc's thread
+# pool with the video encoders, and a busy pool must delay a packet, not drop it (a gap in the voice).
+AUDIO_OUT_DEPTH = OUT_DEPTH * FRAME_MS // PACKET_MS
 
 
 @dataclass
@@ -164,7 +167,7 @@ class MediaClock:
                 self.stats.speech_frames += 1
             self._current = unit
             self.stats.frames += 1
-            self._put(self._video_out, (unit.frame, (n // 2) * VIDEO_PTS_STEP))
+            self._put(self._video_out, (unit.frame, (n // 2) * VIDEO_PTS_STEP), OUT_DEPTH)
             if self._on_unit is not None:
                 self._on_unit(unit, self._now())
         unit = self._current
@@ -178,11 +181,11 @@ class MediaClock:
         if unit.item_id is not None:
             heard = unit.item_ms - (PACKET_MS if half == 0 else 0)
             self._heard[unit.item_id] = max(self._heard.get(unit.item_id, 0), heard)
-        self._put(self._audio_out, (packet, n * SAMPLES_PER_PACKET))
+        self._put(self._audio_out, (packet, n * SAMPLES_PER_PACKET), AUDIO_OUT_DEPTH)
 
-    def _put(self, out: asyncio.Queue, item) -> None:
+    def _put(self, out: asyncio.Queue, item, depth: int) -> None:
         # A track that is not reading (not connected yet, or gone) must not make media pile up.
-        while out.qsize() >= OUT_DEPTH:
+        while out.qsize() >= depth:
             out.get_nowait()
             self.stats.dropped_out += 1
         out.put_nowait(item)

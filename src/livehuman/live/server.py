@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import logging
 import secrets
@@ -21,6 +22,8 @@ from livehuman.live.session import FaceRenderer, Session
 log = logging.getLogger("livehuman.live")
 
 MAX_OFFER_BYTES = 256 * 1024  # an SDP offer is a few kB
+LIVE_SILENCE_MS = 300  # live turns end after this much silence (the protocol's default is 500)
+LIVE_PAUSE_MS = 150  # after this much silence the offline brain prepares its reply (held until the turn ends)
 WEB_DIR = Path(str(resources.files("livehuman") / "web"))
 
 BrainFactory = Callable[[], "Any | Awaitable[Any]"]
@@ -39,6 +42,8 @@ class LiveConfig:
     realtime_brain_factory: Callable[..., Any] | None = None  # serves /v1/realtime when set
     ice_servers: list = field(default_factory=list)  # none: host candidates only, no STUN lookups
     inactivity_timeout: float = 15.0  # a session whose microphone stops for this long has vanished
+    # Run once in a thread at start-up: whatever would otherwise stall the first sessions.
+    warm_up: Callable[[], None] | None = None
 
 
 class LiveServer:
@@ -68,8 +73,13 @@ class LiveServer:
                 log.warning("the /v1/realtime endpoint is not available in this build")
             else:
                 realtime_routes(app, self.config.realtime_brain_factory)
+        if self.config.warm_up is not None:
+            app.on_startup.append(self._warm_up)
         app.on_shutdown.append(self._shutdown)
         return app
+
+    async def _warm_up(self, app: web.Application) -> None:
+        await asyncio.to_thread(self.config.warm_up)
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
@@ -180,17 +190,36 @@ def _bad(message: str) -> web.Response:
 
 def local_brain_factory(persona: str | None = None, knowledge: str | None = None, voice: str | None = None,
                         llm_url: str | None = None, llm_model: str | None = None,
-                        asr_model_dir: str | None = None) -> Callable[..., Awaitable[Any]]:
-    """A factory of offline brains that share one persona, knowledge base and embedder."""
+                        asr_model_dir: str | None = None,
+                        silence_ms: int | None = None) -> Callable[..., Awaitable[Any]]:
+    """A factory of offline brains that share one persona, knowledge base, embedder and recognizers.
+
+    Tuned for conversation: the turn ends after LIVE_SILENCE_MS of silence, the reply is prepared
+    from LIVE_PAUSE_MS of silence on (held until the turn ends), and the recognizer skips
+    pocketsphinx's second pass (it costs ~170 ms at the end of every turn, holding the GIL).
+    """
     from livehuman.brain.dialogue import Dialogue
     from livehuman.brain.knowledge import load_embedder, load_knowledge
-    from livehuman.brain.local import LocalBrain
+    from livehuman.brain.local import AsrPool, LocalBrain
     from livehuman.brain.persona import load_persona
+    from livehuman.speech.asr import make_asr
 
     the_persona = load_persona(persona)
     the_knowledge = load_knowledge(knowledge)
     shared: dict[str, Any] = {}
     lock = asyncio.Lock()
+
+    def make_recognizer():
+        vocabulary = []
+        for entry in getattr(the_knowledge, "entries", None) or []:
+            vocabulary += [entry.question, *entry.also]
+        return make_asr(asr_model_dir, vocabulary=vocabulary or None, second_pass=False)
+
+    # Building a recognizer takes a few hundred ms holding the GIL: once per concurrent session.
+    pool = AsrPool(make_recognizer)
+    silence = int(LIVE_SILENCE_MS if silence_ms is None else silence_ms)
+    if silence < 100:
+        raise LivehumanError(f"the end-of-turn silence must be at least 100 ms, got {silence}")
 
     async def make(*_request) -> LocalBrain:
         async with lock:  # the embedder loads once, off the event loop
@@ -198,8 +227,21 @@ def local_brain_factory(persona: str | None = None, knowledge: str | None = None
                 shared["embedder"] = await asyncio.to_thread(load_embedder)
         dialogue = await asyncio.to_thread(
             Dialogue, the_persona, the_knowledge, llm_url, llm_model, embedder=shared.get("embedder"))
-        return LocalBrain(dialogue, voice=voice or getattr(the_persona, "voice", None), asr_model_dir=asr_model_dir)
+        return LocalBrain(dialogue, voice=voice or getattr(the_persona, "voice", None), asr_pool=pool,
+                          turn_detection={"silence_duration_ms": silence}, speculate_ms=min(LIVE_PAUSE_MS, silence // 2))
 
+    def warm_up(sessions: int = 1) -> None:
+        """Load the embedder and build `sessions` recognizers now (blocking), not mid-conversation.
+
+        Both hold the GIL for hundreds of ms: built while others talk, they stall their media.
+        """
+        if llm_url is None and "embedder" not in shared:
+            shared["embedder"] = load_embedder()
+        recognizers = [pool.acquire() for _ in range(max(1, sessions))]
+        for recognizer in recognizers:
+            pool.release(recognizer)
+
+    make.warm_up = warm_up  # type: ignore[attr-defined]
     return make
 
 
@@ -237,15 +279,17 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
                       max_sessions: int = 4, knowledge: str | None = None, voice: str | None = None,
                       llm_url: str | None = None, llm_model: str | None = None, asr_model_dir: str | None = None,
                       model: str = "gpt-realtime", realtime_url: str | None = None, engine: str = "cpu",
-                      models_dir: str | None = None, brain_options: dict | None = None) -> LiveServer:
+                      models_dir: str | None = None, brain_options: dict | None = None,
+                      silence_ms: int | None = None) -> LiveServer:
     """A LiveServer with the named avatar, engine and brain (local, openai or realtime).
 
     `brain_options` go to the Realtime brain (turn detection, transcription model, noise
-    reduction, speed…; see brain/openai_brain.py).
+    reduction, speed…; see brain/openai_brain.py). `silence_ms` is the offline brain's end-of-turn
+    silence (LIVE_SILENCE_MS by default; 250 answers ~50 ms sooner and cuts off more mid-sentence pauses).
     """
     if max_sessions < 1:
         raise LivehumanError("--max-sessions must be at least 1")
-    local = local_brain_factory(persona, knowledge, voice, llm_url, llm_model, asr_model_dir)
+    local = local_brain_factory(persona, knowledge, voice, llm_url, llm_model, asr_model_dir, silence_ms)
     if brain == "local":
         factory: BrainFactory = local
     elif brain in ("openai", "realtime"):
@@ -260,7 +304,8 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
     the_avatar, engine_factory, lipsync_factory, idle_factory = default_face_factories(avatar, engine, models_dir)
     return LiveServer(LiveConfig(brain_factory=factory, engine_factory=engine_factory, avatar=the_avatar,
                                  lipsync_factory=lipsync_factory, idle_factory=idle_factory,
-                                 max_sessions=max_sessions, realtime_brain_factory=local))
+                                 max_sessions=max_sessions, realtime_brain_factory=local,
+                                 warm_up=functools.partial(local.warm_up, max_sessions)))
 
 
 def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str = "default", persona: str | None = None,

@@ -26,7 +26,8 @@ from livehuman.speech.phones import Phone
 logger = logging.getLogger("livehuman.live")
 
 BRAIN_RATE = 24000  # PCM16 mono, both ways, as the Realtime protocol says
-MIC_CHUNK_MS = 40  # microphone audio is sent to the brain in chunks of this length
+MIC_CHUNK_MS = 20  # microphone audio goes to the brain as it comes (one WebRTC packet): no added wait
+DEFAULT_PREFIX_PADDING_MS = 300.0  # the Realtime protocol's default server-VAD prefix padding
 MAX_TEXT = 4000  # longest text message accepted from the page
 MOUTH = ("jaw", "spread", "round", "press", "tuck", "teeth", "tongue")
 EXPRESSION = ("smile", "brow", "squint")
@@ -328,6 +329,15 @@ class Session:
                 self._mic_ms += MIC_CHUNK_MS
                 self._mic_marks.append((self._mic_ms, time.monotonic()))
 
+    def _prefix_padding_ms(self) -> float:
+        """The brain's VAD prefix padding, when it shows its session; else the protocol's 300 ms."""
+        config = getattr(self.brain, "session", None)
+        try:
+            value = config["audio"]["input"]["turn_detection"]["prefix_padding_ms"]
+        except (KeyError, TypeError):
+            return DEFAULT_PREFIX_PADDING_MS
+        return float(value) if isinstance(value, (int, float)) else DEFAULT_PREFIX_PADDING_MS
+
     def _mic_time(self, audio_ms: float | None) -> float:
         """When the microphone audio at `audio_ms` (in the brain's input buffer) arrived here."""
         now = time.monotonic()
@@ -358,7 +368,12 @@ class Session:
         kind = event.get("type")
         now = time.monotonic()
         if kind == "input_audio_buffer.speech_started":
-            await self.barge_in("speech", self._mic_time(event.get("audio_start_ms")), now)
+            start_ms = event.get("audio_start_ms")
+            if start_ms is not None:
+                # audio_start_ms includes the VAD's prefix padding (the protocol says so): the
+                # speech itself begins that much later.
+                start_ms = float(start_ms) + self._prefix_padding_ms()
+            await self.barge_in("speech", self._mic_time(start_ms), now)
             self._set_state("listening")
         elif kind == "input_audio_buffer.speech_stopped":
             self._turn = Turn(number=len(self.turns) + 1, end=self._mic_time(event.get("audio_end_ms")), source="speech")

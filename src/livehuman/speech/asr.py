@@ -12,6 +12,7 @@ from livehuman.errors import LivehumanError
 
 SAMPLE_RATE = 16000
 PARTIAL_EVERY = 0.2  # seconds of new audio between partial hypotheses (pocketsphinx)
+FEED_BYTES = 2 * SAMPLE_RATE * 20 // 1000  # 20 ms of PCM16 per pocketsphinx call (see accept)
 # Words every conversation needs, whatever the knowledge base: they go into a biased LM.
 CONVERSATION = """\
 hello
@@ -78,6 +79,10 @@ class StreamingASR:
     def reset(self) -> None:
         """Drop the current utterance without a result."""
         raise NotImplementedError
+
+    def hypothesis(self) -> str | None:
+        """The best text for the audio so far, cheaply, without ending the utterance (None: unknown)."""
+        return None
 
     def _changed(self, text: str) -> str | None:
         """`text` when it is a new, non-empty partial (remembered in `_last`), else None."""
@@ -179,13 +184,21 @@ class PocketSphinxASR(StreamingASR):
                 d.start_utt()
             self._started = True
         pcm = _to_pcm16(samples16k)
-        for d in self._decoders:
-            d.process_raw(pcm, False, False)
+        # pocketsphinx holds the GIL for a whole process_raw call (about 140 ms per second of audio
+        # per decoder): short slices let the event loop and other sessions run in between.
+        for i in range(0, len(pcm), FEED_BYTES):
+            piece = pcm[i : i + FEED_BYTES]
+            for d in self._decoders:
+                d.process_raw(piece, False, False)
         self._pending += len(pcm) // 2
         if self._pending < PARTIAL_EVERY * SAMPLE_RATE:
             return None
         self._pending = 0
         return self._changed(self._best())
+
+    def hypothesis(self) -> str | None:
+        # Without the second pass, finish() keeps this first-pass hypothesis nearly always.
+        return self._best() if self._started else ""
 
     def finish(self) -> str:
         if not self._started:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
@@ -22,7 +23,7 @@ END_MARGIN = 0.15
 class VadEvent:
     """Speech started or stopped, at `time` seconds of audio since the start (or reset)."""
 
-    kind: Literal["speech_started", "speech_stopped"]
+    kind: Literal["speech_started", "speech_stopped", "speech_paused", "speech_resumed"]
     time: float
 
 
@@ -37,6 +38,23 @@ def model_path() -> str:
     return str(path)
 
 
+@functools.lru_cache(maxsize=1)
+def _shared_session():
+    """One onnxruntime session for every detector: each keeps its own state and passes it in.
+
+    Building a session holds the GIL for ~150 ms (a stall for every live session on the event
+    loop); `run` is thread-safe, so all detectors share one.
+    """
+    import onnxruntime
+
+    opts = onnxruntime.SessionOptions()
+    # Many sessions share two cores: one thread each, no spinning.
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(model_path(), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
 class SileroVAD:
     """Streaming speech start/stop detector over 16 kHz float32 audio of any chunk size.
 
@@ -45,6 +63,10 @@ class SileroVAD:
     of silence has followed it. `speech_pad_ms` is the audio after the end of speech that a
     recognizer should still be given (see `speech_pad`): the model's probability falls a little
     before soft word endings fade out.
+
+    With `pause_ms`, a silence inside speech that lasts that long (but not yet `min_silence_ms`)
+    is reported as speech_paused (its time: where the silence began), and speech coming back
+    after it as speech_resumed: a listener can start preparing its answer before the turn ends.
     """
 
     def __init__(
@@ -53,23 +75,16 @@ class SileroVAD:
         min_silence_ms: int = 500,
         speech_pad_ms: int = 300,
         prefix_padding_ms: int = 300,
+        pause_ms: int | None = None,
     ) -> None:
-        import onnxruntime
-
         if not 0.0 < threshold < 1.0:
             raise LivehumanError(f"VAD threshold must lie between 0 and 1, got {threshold}")
         self.threshold = threshold
         self.min_silence = min_silence_ms / 1000
         self.speech_pad = speech_pad_ms / 1000
         self.prefix_padding = prefix_padding_ms / 1000
-        opts = onnxruntime.SessionOptions()
-        # Many sessions share two cores: one thread each, no spinning.
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(
-            model_path(), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        self.pause = None if pause_ms is None else pause_ms / 1000
+        self._session = _shared_session()
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
         self.reset()
 
@@ -83,6 +98,7 @@ class SileroVAD:
         self.speaking = False
         self._speech_start = 0.0
         self._silence_since: float | None = None
+        self._paused = False
 
     @property
     def time(self) -> float:
@@ -118,6 +134,9 @@ class SileroVAD:
 
         if p >= self.threshold:
             self._silence_since = None
+            if self._paused:
+                self._paused = False
+                return VadEvent("speech_resumed", start)
             if not self.speaking:
                 self.speaking = True
                 self._speech_start = start
@@ -127,7 +146,11 @@ class SileroVAD:
                 self._silence_since = start
             if end - self._silence_since >= self.min_silence:
                 self.speaking = False
+                self._paused = False
                 stopped = self._silence_since
                 self._silence_since = None
                 return VadEvent("speech_stopped", stopped)
+            if self.pause is not None and not self._paused and end - self._silence_since >= self.pause:
+                self._paused = True
+                return VadEvent("speech_paused", self._silence_since)
         return None

@@ -76,3 +76,35 @@ def test_musetalk_moves_the_mouth_from_live_windows(tmp_path, speech24):
     rows = np.nonzero(changed.any(axis=1))[0]
     eyes_y = avatar.landmarks[0][[33, 133, 362, 263], 1].max()
     assert len(rows) and rows.min() > eyes_y  # speech changes the lower face only, never the eyes
+
+
+def test_a_session_renderer_gives_musetalk_the_reply_audio(tmp_path, speech24):
+    """The live session's renderer, fed a reply in 100 ms chunks as a brain streams it."""
+    from livehuman.live.session import FaceRenderer
+    from livehuman.motion.stream import IdleMotion, StreamingLipSync
+    from livehuman.render.cpu.engine import CpuEngine
+    from livehuman.render.musetalk.bench import photo_avatar
+    from livehuman.render.musetalk.engine import MuseTalkEngine
+    from livehuman.render.musetalk.tiny import write_tiny_models
+    from livehuman.speech.audio import StreamResampler
+
+    avatar = photo_avatar(grace_hopper_path(), tmp_path / "avatar")
+    assert FaceRenderer(CpuEngine(), avatar, StreamingLipSync, IdleMotion).reply_audio() is None
+    engine = MuseTalkEngine(write_tiny_models(tmp_path / "models"), device="cpu", batch_size=1)
+    engine.load(avatar)
+    renderer = FaceRenderer(engine, avatar, StreamingLipSync, IdleMotion)
+    listen = renderer.reply_audio()
+    resampler = StreamResampler(24000, 48000)
+    mouths = []
+    for start in range(0, len(speech24.samples), 2400):
+        controls, _ = renderer.motion(speech24.samples[start : start + 2400], None, resampler, listen)
+        mouths += controls
+    controls, _ = renderer.finish(resampler, listen)
+    mouths += controls
+    loud = max(range(len(mouths)), key=lambda k: np.abs(listen.window(k)).mean())
+    source = avatar.frames[0].astype(int)
+    lower = slice(int(avatar.landmarks[0][1][1]), None)
+    speaking = renderer.render(mouths[loud], listen, loud)
+    idle = renderer.render(None, listen, loud)  # listening: no reply audio reaches the engine
+    assert np.abs(speaking.astype(int) - source)[lower].mean() > 0.5
+    assert np.array_equal(idle, avatar.frames[0])

@@ -17,6 +17,7 @@ import numpy as np
 
 from livehuman.brain.base import Brain
 from livehuman.live.clock import AUDIO_RATE, FRAME_MS, SAMPLES_PER_FRAME, MediaClock, MediaUnit
+from livehuman.live.reply_audio import ReplyAudio
 from livehuman.live.tracks import ClockAudioTrack, ClockVideoTrack
 from livehuman.motion.controls import FaceControls
 from livehuman.render.engine import FrameDrive
@@ -71,6 +72,7 @@ class Reply:
     received_ms: float = 0.0  # 24 kHz audio received so far, in ms
     frames: int = 0  # frames made so far
     phones: list[Phone] = field(default_factory=list)
+    listen: ReplyAudio | None = None  # the reply's 16 kHz audio, for engines that listen (MuseTalk)
     done: bool = False  # response.done arrived
     flushed: bool = False
 
@@ -86,27 +88,39 @@ class FaceRenderer:
         self.index = 0
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="livehuman-render")
 
-    def render(self, mouth: FaceControls | None) -> np.ndarray:
-        """The next frame: idle motion (blinks, breathing, sway) with `mouth` when speaking."""
+    def reply_audio(self) -> ReplyAudio | None:
+        """A new reply's audio windows when the engine listens (MuseTalk); None for the cpu engine."""
+        context = tuple(getattr(self.engine, "audio_context", (0.0, 0.0)))
+        return ReplyAudio(context) if context != (0.0, 0.0) else None
+
+    def render(self, mouth: FaceControls | None, listen: ReplyAudio | None = None, reply_frame: int = 0) -> np.ndarray:
+        """The next frame: idle motion (blinks, breathing, sway) with `mouth` when speaking; a
+        listening engine also gets frame `reply_frame`'s window of the reply's audio."""
         controls = self.idle.next_frame(mouth is not None)
         if mouth is not None:
             for name in MOUTH:
                 setattr(controls, name, getattr(mouth, name))
             for name in EXPRESSION:  # the speech's emphasis on top of the idle expression
                 setattr(controls, name, max(getattr(controls, name), getattr(mouth, name)))
-        frame = self.engine.render(self.avatar, self.index, FrameDrive(controls))
+        # The window is cut here, in the render thread, as late as possible: more of it has arrived.
+        audio = listen.window(reply_frame) if listen is not None and mouth is not None else None
+        frame = self.engine.render(self.avatar, self.index, FrameDrive(controls, audio))
         self.index += 1
         return frame
 
-    def motion(self, samples24: np.ndarray, phones: list[Phone] | None,
-               resampler: StreamResampler) -> tuple[list[FaceControls], np.ndarray]:
+    def motion(self, samples24: np.ndarray, phones: list[Phone] | None, resampler: StreamResampler,
+               listen: ReplyAudio | None = None) -> tuple[list[FaceControls], np.ndarray]:
         """Feed a reply's next audio to the lip sync: (frames now ready, the audio at 48 kHz)."""
         self.lipsync.push(samples24, BRAIN_RATE, phones)
+        if listen is not None:
+            listen.push(samples24)
         return self.lipsync.frames(), resampler.process(samples24)
 
-    def finish(self, resampler: StreamResampler) -> tuple[list[FaceControls], np.ndarray]:
+    def finish(self, resampler: StreamResampler, listen: ReplyAudio | None = None) -> tuple[list[FaceControls], np.ndarray]:
         """The end of a reply's audio: its last frames and audio; the lip sync starts afresh."""
         tail = resampler.flush()
+        if listen is not None:
+            listen.finish()
         controls = list(self.lipsync.frames()) + list(self.lipsync.flush() or [])
         self.lipsync.reset()
         return controls, tail
@@ -393,7 +407,7 @@ class Session:
             response_id = (event.get("response") or {}).get("id") or f"resp_{self._generation}"
             if self._reply is not None and not self._reply.flushed:
                 await self._finish_reply(self._reply)
-            self._reply = Reply(response_id=response_id, generation=self._generation)
+            self._reply = Reply(response_id=response_id, generation=self._generation, listen=self.renderer.reply_audio())
             if self._turn is None or self._turn.first_audio is not None:
                 # A reply nobody asked for (a greeting): time it from now.
                 self._turn = Turn(number=len(self.turns) + 1, end=now, source="brain")
@@ -449,7 +463,8 @@ class Session:
             return
         reply = self._reply
         if reply is None or (response_id and response_id != reply.response_id):
-            reply = self._reply = Reply(response_id=response_id or f"resp_{self._generation}", generation=self._generation)
+            reply = self._reply = Reply(response_id=response_id or f"resp_{self._generation}",
+                                        generation=self._generation, listen=self.renderer.reply_audio())
         if reply.item_id is None:
             reply.item_id = event.get("item_id")
         if self._turn is not None and self._turn.first_audio is None:
@@ -460,7 +475,7 @@ class Session:
         phones = self._phones_for(reply, len(samples))
         reply.received_ms += len(samples) * 1000 / BRAIN_RATE
         # Lip-sync analysis runs in the session's worker thread, in order with its rendering.
-        controls, audio48 = await self._in_render_thread(self.renderer.motion, samples, phones, reply.resampler)
+        controls, audio48 = await self._in_render_thread(self.renderer.motion, samples, phones, reply.resampler, reply.listen)
         if reply.generation != self._generation:
             return  # interrupted meanwhile
         self._hold(reply, audio48)
@@ -501,9 +516,10 @@ class Session:
         """Pair each new frame of controls with its 40 ms of audio and queue it for rendering."""
         for i, mouth in enumerate(controls):
             audio = self._take(reply, SAMPLES_PER_FRAME)
+            listen = (reply.listen, reply.frames)
             reply.frames += 1
             item_ms = min(reply.frames * FRAME_MS, int(reply.received_ms))
-            self._render_queue.put_nowait((reply.generation, mouth, audio, reply.item_id, item_ms,
+            self._render_queue.put_nowait((reply.generation, mouth, listen, audio, reply.item_id, item_ms,
                                            last and i == len(controls) - 1))
 
     async def _finish_reply(self, reply: Reply) -> None:
@@ -511,7 +527,7 @@ class Session:
         if reply.flushed or reply.response_id in self._cancelled:
             return
         reply.flushed = True
-        controls, tail = await self._in_render_thread(self.renderer.finish, reply.resampler)
+        controls, tail = await self._in_render_thread(self.renderer.finish, reply.resampler, reply.listen)
         if reply.generation != self._generation:
             return
         self._hold(reply, tail)
@@ -526,10 +542,10 @@ class Session:
 
     async def _render_loop(self) -> None:
         while True:
-            generation, mouth, audio, item_id, item_ms, last = await self._render_queue.get()
+            generation, mouth, (listen, reply_frame), audio, item_id, item_ms, last = await self._render_queue.get()
             if generation != self._generation:
                 continue
-            frame = await self._in_render_thread(self.renderer.render, mouth)
+            frame = await self._in_render_thread(self.renderer.render, mouth, listen, reply_frame)
             if generation != self._generation:
                 continue  # interrupted while rendering
             self.clock.push(MediaUnit(frame=frame, audio=audio, item_id=item_id, item_ms=item_ms, last=last))

@@ -119,3 +119,33 @@ async def test_a_dropped_realtime_connection_recovers(server, client):
     assert "graphics card" in answer["text"].lower()
     await client.wait_for(lambda: client.first_voiced_after(t), 30)
     assert client.session in server.sessions
+
+
+
+async def test_a_refused_remote_brain_hands_the_session_to_the_offline_brain(server):
+    """A Realtime server that refuses the session (HTTP 404 here): the page hears why, then the
+    offline brain says so out loud and answers from then on."""
+    from livehuman.brain.fallback import FALLBACK_NOTICE, with_fallback
+    from livehuman.brain.openai_brain import remote_brain_factory
+    from livehuman.live.server import local_brain_factory
+
+    nowhere = server.url.replace("http://", "ws://") + "/v1/nowhere"
+    saved = server.config.brain_factory
+    server.config.brain_factory = with_fallback(
+        remote_brain_factory("realtime", realtime_url=nowhere, model="livehuman"), local_brain_factory())
+    try:
+        t = time.monotonic()
+        c = LiveClient(server.url, record_video=True)
+        await c.connect()
+        said = await c.wait_for(lambda: c.event("transcript", since=t, role="assistant", final=True), 60)
+        assert said["text"] == FALLBACK_NOTICE
+        why = c.event("notice", since=t) or c.event("error", since=t)  # why, in a short line
+        assert why and "404" in why["message"]
+        await c.wait_for(lambda: c.first_voiced_after(t), 30)
+        t = time.monotonic()
+        c.send({"type": "text", "text": "What is your name?"})
+        answer = await c.wait_for(lambda: c.event("transcript", since=t, role="assistant", final=True), 40)
+        assert "Ava" in answer["text"]
+        await c.close()
+    finally:
+        server.config.brain_factory = saved

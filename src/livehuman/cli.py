@@ -69,10 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--llm-model", help="model name at --llm-url")
     serve.add_argument("--asr-model", metavar="DIR", help="faster-whisper model directory (default: pocketsphinx)")
     serve.add_argument("--max-sessions", type=int, default=4, help="simultaneous sessions before new ones are told the server is busy")
-    realtime = serve.add_argument_group("Realtime API options (--brain openai/realtime)")
+    realtime = serve.add_argument_group("turn-taking and Realtime API options")
     realtime.add_argument("--turn-detection", default="server_vad", choices=("server_vad", "semantic_vad", "none"))
     realtime.add_argument("--vad-threshold", type=float, help="server_vad: speech probability threshold (0..1)")
-    realtime.add_argument("--silence-ms", type=int, help="server_vad: silence that ends a turn")
+    realtime.add_argument("--silence-ms", type=int, help="silence that ends a turn (server_vad; also the offline brain's, default 300)")
     realtime.add_argument("--prefix-ms", type=int, help="server_vad: audio kept before detected speech")
     realtime.add_argument("--eagerness", choices=("low", "medium", "high", "auto"), help="semantic_vad: how soon to answer")
     realtime.add_argument("--transcription-model", help="model that transcribes the user's speech (default gpt-4o-mini-transcribe)")
@@ -193,6 +193,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         llm_url=args.llm_url, llm_model=args.llm_model, asr_model_dir=args.asr_model,
         model=args.model, realtime_url=args.realtime_url, engine=args.engine, models_dir=args.models,
         brain_options=_realtime_options(args) if args.brain != "local" else None,
+        silence_ms=args.silence_ms if args.brain == "local" else None,
     )
 
 

@@ -289,16 +289,21 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
     """
     if max_sessions < 1:
         raise LivehumanError("--max-sessions must be at least 1")
-    local = local_brain_factory(persona, knowledge, voice, llm_url, llm_model, asr_model_dir, silence_ms)
+    # With a remote brain, --voice names one of its voices, not espeak-ng's: the offline brain
+    # (which serves /v1/realtime and takes over when the remote one gives up) keeps its own.
+    local_voice = voice if brain == "local" else None
+    local = local_brain_factory(persona, knowledge, local_voice, llm_url, llm_model, asr_model_dir, silence_ms)
     if brain == "local":
         factory: BrainFactory = local
     elif brain in ("openai", "realtime"):
         if brain == "realtime" and not realtime_url:
             raise LivehumanError("--brain realtime needs --realtime-url ws://HOST:PORT/v1")
+        from livehuman.brain.fallback import with_fallback
         from livehuman.brain.openai_brain import remote_brain_factory
 
-        factory = remote_brain_factory(brain, model=model, voice=voice, realtime_url=realtime_url, persona=persona,
-                                       **(brain_options or {}))
+        remote = remote_brain_factory(brain, model=model, voice=voice, realtime_url=realtime_url, persona=persona,
+                                      **(brain_options or {}))
+        factory = with_fallback(remote, local)
     else:
         raise LivehumanError(f"unknown brain {brain!r}: choose local, openai or realtime")
     the_avatar, engine_factory, lipsync_factory, idle_factory = default_face_factories(avatar, engine, models_dir)
@@ -314,13 +319,3 @@ def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str = "default
     server = build_live_server(avatar=avatar, persona=persona, brain=brain, max_sessions=max_sessions, **options)
     print(f"livehuman: open http://{host}:{port}/ (brain: {brain}, avatar: {avatar}; Ctrl+C to stop)", flush=True)
     web.run_app(server.app(), host=host, port=port, print=None)
-
-
-def serve_from_args(args) -> None:
-    """`livehuman serve` with the CLI's parsed arguments."""
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "debug", False) else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    run_server(host=args.host, port=args.port, avatar=args.avatar, persona=args.persona, brain=args.brain,
-               max_sessions=args.max_sessions, knowledge=args.knowledge, voice=args.voice,
-               llm_url=args.llm_url, llm_model=args.llm_model, asr_model_dir=args.asr_model,
-               model=args.model, realtime_url=args.realtime_url, engine=args.engine, models_dir=args.models)

@@ -30,6 +30,7 @@ BRAIN_RATE = 24000  # PCM16 mono, both ways, as the Realtime protocol says
 MIC_CHUNK_MS = 20  # microphone audio goes to the brain as it comes (one WebRTC packet): no added wait
 DEFAULT_PREFIX_PADDING_MS = 300.0  # the Realtime protocol's default server-VAD prefix padding
 MAX_TEXT = 4000  # longest text message accepted from the page
+OUTBOX_LIMIT = 64  # messages kept for a page whose data channel has not opened yet
 MOUTH = ("jaw", "spread", "round", "press", "tuck", "teeth", "tongue")
 EXPRESSION = ("smile", "brow", "squint")
 # Errors that only mean "nothing was playing any more": not worth a message on the page.
@@ -153,6 +154,9 @@ class Session:
         self.barge_ins: list[dict] = []
         self._on_closed = on_closed
         self._channel = None
+        # What the brain says before the page's data channel opens (a greeting, "cannot reach the
+        # Realtime API") waits here instead of being lost.
+        self._outbox: deque[dict] = deque(maxlen=OUTBOX_LIMIT)
         self._tasks: list[asyncio.Task] = []
         self._loop = asyncio.get_event_loop()
         self._reply: Reply | None = None
@@ -180,6 +184,13 @@ class Session:
     def attach_channel(self, channel) -> None:
         """Use this data channel for the `events` protocol."""
         self._channel = channel
+
+        @channel.on("open")
+        def on_open() -> None:
+            self._flush_outbox()
+
+        if channel.readyState == "open":
+            self._flush_outbox()
 
         @channel.on("message")
         def on_message(message) -> None:
@@ -232,13 +243,19 @@ class Session:
     # the page's data channel
 
     def send(self, message: dict) -> None:
-        """Send one JSON message to the page, if it is still there."""
+        """Send one JSON message to the page, if it is still there (held until its channel opens)."""
         channel = self._channel
-        if channel is not None and channel.readyState == "open":
+        if channel is None or channel.readyState == "connecting":
+            self._outbox.append(message)
+        elif channel.readyState == "open":
             try:
                 channel.send(json.dumps(message))
             except Exception as exc:  # the transport may be going away under us
                 self.log.debug("session %s: send failed: %s", self.id, exc)
+
+    def _flush_outbox(self) -> None:
+        while self._outbox:
+            self.send(self._outbox.popleft())
 
     async def handle_client_message(self, message) -> None:
         """One message from the page: text, interrupt; anything else is answered with an error."""

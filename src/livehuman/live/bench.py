@@ -28,6 +28,10 @@ BARGE_IN = "Wait, is it free?"
 LONG_QUESTION = "What is livehuman?"
 VOICED = 500.0  # int16 RMS of a 20 ms packet that counts as voiced
 SILENT_RUN_S = 0.4  # a pause this long ends the interrupted answer at the client
+AV_QUESTIONS = ["What is livehuman?", "How do I make a lip-synced video?", "What hardware does livehuman need?"]
+AV_RECORD_S = 5.0  # seconds of each answer recorded for the audio/video offset
+AV_MAX_LAG_S = 0.2
+AV_STEP_S = 0.005
 
 
 @contextlib.contextmanager
@@ -120,6 +124,109 @@ async def _run_turns(url: str, turns: int, workdir: Path) -> dict:
             "client_barge": client_barge, "metrics": [e for e in client.events("metrics") if "turn" in e]}
 
 
+def loudness_envelope(audio: list[tuple[float, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per received 20 ms packet: its arrival time and the loudness (dB) of the 40 ms it starts."""
+    times = np.array([t for t, _ in audio], float)
+    packets = [s.astype(np.float32) for _, s in audio]
+    loud = []
+    for i in range(len(packets)):
+        window = np.concatenate(packets[i : i + 2])
+        loud.append(20 * np.log10(np.sqrt(np.mean(window**2)) + 1.0))
+    return times, np.array(loud)
+
+
+def av_offset(video_times: np.ndarray, mouth: np.ndarray, audio_times: np.ndarray, loudness: np.ndarray,
+              max_lag: float = AV_MAX_LAG_S, step: float = AV_STEP_S) -> tuple[float, float]:
+    """The lag (s; positive: video late) that best correlates mouth opening with loudness, and that correlation.
+
+    Both curves are interpolated onto one `step` grid, so the lag is finer than a 40 ms frame; every
+    lag is judged on the same stretch of audio. (nan, nan) when less than a second overlaps.
+    """
+    video_times, mouth = np.asarray(video_times, float), np.asarray(mouth, float)
+    seen = ~np.isnan(mouth)
+    video_times, mouth = video_times[seen], mouth[seen]
+    audio_times, loudness = np.asarray(audio_times, float), np.asarray(loudness, float)
+    if len(video_times) < 2 or len(audio_times) < 2:
+        return float("nan"), float("nan")
+    start = max(video_times[0], audio_times[0]) + max_lag
+    end = min(video_times[-1], audio_times[-1]) - max_lag
+    if end - start < 1.0:
+        return float("nan"), float("nan")
+    grid = np.arange(start, end, step)
+    target = np.interp(grid, audio_times, loudness)
+    best_lag, best = float("nan"), -np.inf
+    for lag in np.arange(-round(max_lag / step), round(max_lag / step) + 1) * step:
+        shown = np.interp(grid + lag, video_times, mouth)  # the frame on screen `lag` after the sound
+        if np.std(shown) == 0 or np.std(target) == 0:
+            continue
+        corr = float(np.corrcoef(shown, target)[0, 1])
+        if corr > best:
+            best_lag, best = float(lag), corr
+    return best_lag, (best if np.isfinite(best) else float("nan"))
+
+
+def mouth_openings(frames: list) -> np.ndarray:
+    """Lip gap (landmarks 13-14 over the eye distance) re-detected on each received av.VideoFrame."""
+    from livehuman.avatar.landmarks import FaceMeshDetector, lip_gap
+
+    gaps = []
+    with FaceMeshDetector(video=True, max_faces=1) as detector:
+        for frame in frames:
+            face = detector.detect(frame.to_ndarray(format="bgr24"))
+            gaps.append(lip_gap(face.points) if face else np.nan)
+    return np.array(gaps)
+
+
+async def _record_answers(url: str, turns: int, seconds: float = AV_RECORD_S) -> list[dict]:
+    """Ask `turns` typed questions; keep each answer's received audio packets and video frames."""
+    from livehuman.live.client import LiveClient
+
+    client = LiveClient(url)
+    await client.connect()
+    captures = []
+    try:
+        await client.wait_for(lambda: client.received.video_count > 10, 20)
+        for i in range(turns):
+            a0, v0, n0 = len(client.received.audio), len(client.received.video), client.received.video_count
+            client.record_video = True
+            t = time.monotonic()
+            client.send({"type": "text", "text": AV_QUESTIONS[i % len(AV_QUESTIONS)]})
+            first = await client.wait_for(lambda t=t: client.first_voiced_after(t), 30)
+            with contextlib.suppress(TimeoutError):  # a short answer ends sooner
+                await client.wait_for(lambda f=first: client.event("state", since=f, state="listening"), seconds)
+            client.record_video = False
+            got = client.received
+            video = got.video[v0:]
+            captures.append({"audio": got.audio[a0:], "video": video, "audio_net": got.audio_net[a0:],
+                             "video_net": got.video_net[n0 : n0 + len(video)]})
+            t = time.monotonic()
+            client.send({"type": "interrupt"})
+            await client.wait_for(lambda t=t: client.event("state", since=t, state="listening"), 10)
+            await asyncio.sleep(0.5)
+    finally:
+        await client.close()
+    return captures
+
+
+def measure_av_offsets(captures: list[dict], shift: float = 0.0, net: bool = True) -> list[tuple[float, float]]:
+    """Per recorded answer: (offset s, correlation); `shift` delays the video.
+
+    net=True times each packet and frame by its RTP packets' arrival at the client; net=False by when
+    aiortc's receiver hands it over (after its jitter buffers: audio four packets, video one frame).
+    """
+    results = []
+    for capture in captures:
+        if capture.get("mouth") is None:
+            capture["mouth"] = mouth_openings([f for _, f in capture["video"]])
+        audio_times, loudness = loudness_envelope(capture["audio"])
+        video_times = np.array([t for t, _ in capture["video"]])
+        if net:
+            audio_times, video_times = np.array(capture["audio_net"]), np.array(capture["video_net"])
+        audio_ok = ~np.isnan(audio_times)
+        results.append(av_offset(video_times + shift, capture["mouth"], audio_times[audio_ok], loudness[audio_ok]))
+    return results
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -199,7 +306,29 @@ async def _media_stats(url: str) -> dict:
             return (await response.json()).get("media", {})
 
 
-async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, seconds: float) -> dict:
+def _av_figures(captures: list[dict]) -> dict:
+    """Audio/video offsets per answer (positive: video late), p50 and spread, and an 80 ms check."""
+    figures: dict = {
+        "av_offset_time_base": "arrival of each audio packet's / video frame's RTP packets at the client, before "
+                               "any jitter buffer; _aiortc_recv: when aiortc's receiver hands them over, after "
+                               "its jitter buffers (audio 4 packets, video 1 frame)",
+    }
+    for suffix, net in (("", True), ("_aiortc_recv", False)):
+        measured = measure_av_offsets(captures, net=net)
+        offsets = [lag * 1000 for lag, _ in measured if not np.isnan(lag)]
+        figures[f"av_offset{suffix}_turns_ms"] = [round(lag * 1000, 1) for lag, _ in measured]
+        figures[f"av_offset{suffix}_corr"] = [round(corr, 3) for _, corr in measured]
+        if offsets:
+            figures[f"av_offset{suffix}_p50_ms"] = float(np.median(offsets))
+            figures[f"av_offset{suffix}_spread_ms"] = float(max(offsets) - min(offsets))
+    # The method must see video made 80 ms late as 80 ms later.
+    figures["av_offset_check_video_late_80ms_turns_ms"] = [
+        round(lag * 1000, 1) for lag, _ in measure_av_offsets(captures, shift=0.08)]
+    return figures
+
+
+async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, seconds: float,
+                 av_turns: int = 3) -> dict:
     from livehuman.live.client import LiveClient
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -209,6 +338,7 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
         await warm.wait_for(lambda: warm.first_voiced_after(0), 60)
         await warm.close()
         turns_out = await _run_turns(url, turns, Path(tmp))
+    captures = await _record_answers(url, av_turns)
     results: dict = {}
     lat = np.array(turns_out["latencies"]) * 1000
     results["response_latency_p50_ms"] = float(np.percentile(lat, 50))
@@ -249,6 +379,7 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
             break
     results["sessions_at_25fps"] = holding
     results["sessions_at_25fps_video_only"] = holding_received  # the client's view alone
+    results.update(_av_figures(captures))  # last: re-detecting faces takes the CPU the sessions need
     return results
 
 
@@ -259,6 +390,9 @@ def bench_live(turns: int = 4, max_sessions: int = 4, seconds: float = 8.0, avat
     barge_in_server: the user's speech arriving → voiced audio no longer sent (the server's clock).
     barge_in_client: the user's voice starting → the answer's voice stopping at the client.
     sessions_at_25fps: how many simultaneous talking sessions all receive 25 fps, no frame dropped.
+    av_offset: per answer, the lag (positive: video late) that best correlates the re-detected mouth
+    opening of the received frames with the received audio's loudness, timed by the RTP packets' arrival
+    at the client (and, as av_offset_aiortc_recv, by aiortc's hand-over after its jitter buffers).
     """
     if shutil.which("espeak-ng") is None:
         raise LivehumanError("bench live needs the espeak-ng command (apt install espeak-ng)")

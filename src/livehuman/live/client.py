@@ -81,6 +81,10 @@ class Received:
     video_count: int = 0
     video_times: list[float] = field(default_factory=list)
     video_pts: list[int] = field(default_factory=list)  # RTP timestamps (1/90000 s) of the frames
+    # When each audio packet / video frame's last RTP packet reached the client's receiver, before
+    # aiortc's jitter buffers (which hold audio four packets, video until the next frame starts).
+    audio_net: list[float] = field(default_factory=list)
+    video_net: list[float] = field(default_factory=list)
     events: list[tuple[float, dict]] = field(default_factory=list)
 
 
@@ -104,6 +108,10 @@ class LiveClient:
         self.pc.addTrack(self.mic)
         self.pc.addTransceiver("video", direction="recvonly")
         self.pc.on("track", self._on_track)
+        self._rtp_arrivals: dict[str, dict[int, float]] = {}
+        self._rtp_origin: dict[str, int] = {}
+        for transceiver in self.pc.getTransceivers():
+            self._note_rtp_arrivals(transceiver.kind, transceiver.receiver)
 
     async def connect(self, timeout: float = 20.0) -> None:
         """Offer, get the answer, and wait for the data channel to open."""
@@ -186,6 +194,28 @@ class LiveClient:
         self.received.events.append((time.monotonic(), event))
         self._changed.set()
 
+    def _note_rtp_arrivals(self, kind: str, receiver) -> None:
+        """Note when each RTP timestamp's packets arrive, ahead of aiortc's jitter buffer.
+
+        aiortc has no public hook for this; its transport calls `receiver._handle_rtp_packet`.
+        """
+        arrivals = self._rtp_arrivals.setdefault(kind, {})
+        handle = receiver._handle_rtp_packet
+
+        async def noted(packet, arrival_time_ms: int) -> None:
+            arrivals[packet.timestamp] = time.monotonic()
+            self._rtp_origin.setdefault(kind, packet.timestamp)
+            await handle(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = noted
+
+    def _net_arrival(self, kind: str, pts) -> float:
+        # aiortc numbers a track's frames from its first RTP timestamp, which `noted` saw first.
+        origin = self._rtp_origin.get(kind)
+        if origin is None or pts is None:
+            return float("nan")
+        return self._rtp_arrivals[kind].pop((origin + int(pts)) % 2**32, float("nan"))
+
     def _on_track(self, track) -> None:
         reader = self._read_audio if track.kind == "audio" else self._read_video
         self._tasks.append(asyncio.ensure_future(reader(track)))
@@ -201,6 +231,7 @@ class LiveClient:
             if channels > 1:
                 x = x.reshape(-1, channels).mean(axis=1)
             self.received.audio.append((time.monotonic(), x.astype(np.int16)))
+            self.received.audio_net.append(self._net_arrival("audio", frame.pts))
             self._changed.set()
 
     async def _read_video(self, track) -> None:
@@ -213,6 +244,7 @@ class LiveClient:
             self.received.video_count += 1
             self.received.video_times.append(now)
             self.received.video_pts.append(int(frame.pts or 0))
+            self.received.video_net.append(self._net_arrival("video", frame.pts))
             if self.record_video:
                 self.received.video.append((now, frame))
             self._changed.set()

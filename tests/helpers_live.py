@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +38,21 @@ def free_port(host: str) -> int:
 def candidate_addresses(sdp: str) -> list[str]:
     """The connection addresses of every ICE candidate in an SDP description."""
     return [line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")]
+
+
+async def interrupt_answer(client, question: str, first_audio_timeout: float) -> tuple[float, float, dict]:
+    """Ask `question` as text and interrupt 1.5 s into its voiced answer.
+
+    Returns (when it was asked, when it was interrupted, the barge-in's metrics message).
+    """
+    asked = time.monotonic()
+    client.send({"type": "text", "text": question})
+    await client.wait_for(lambda: client.first_voiced_after(asked), first_audio_timeout)
+    await asyncio.sleep(1.5)
+    stop = time.monotonic()
+    client.send({"type": "interrupt"})
+    report = await client.wait_for(lambda: client.event("metrics", since=stop, barge_in="client"), 10)
+    return asked, stop, report
 
 
 async def start_live_server(host: str, **config):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from helpers_live import start_live_server
+from helpers_live import interrupt_answer, start_live_server
 from livehuman.live.client import LiveClient, rms
 from netns import NetNamespace
 
@@ -87,13 +87,7 @@ async def test_the_answer_arrives_with_lips_moving_from_the_audio_alone(server, 
 
 async def test_barge_in_truncates_at_what_the_client_received(server, client):
     session = server.sessions[client.session]
-    t = time.monotonic()
-    client.send({"type": "text", "text": LONG_QUESTION})
-    await client.wait_for(lambda: client.first_voiced_after(t), 40)
-    await asyncio.sleep(1.5)
-    stop = time.monotonic()
-    client.send({"type": "interrupt"})
-    report = await client.wait_for(lambda: client.event("metrics", since=stop, barge_in="client"), 10)
+    t, stop, report = await interrupt_answer(client, LONG_QUESTION, 40)
     await asyncio.sleep(1.5)
     first, last = sounding_span(client, t)
     received_ms = (last - first + 1) * 20

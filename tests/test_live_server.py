@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from helpers_live import candidate_addresses, speech48, start_live_server
+from helpers_live import candidate_addresses, interrupt_answer, speech48, start_live_server
 from livehuman.live.client import LiveClient, rms
 from netns import NetNamespace
 
@@ -143,13 +143,7 @@ async def test_text_message_gets_transcripts_states_and_metrics(client):
 
 async def test_interrupt_stops_the_answer_and_truncates_it(server, client):
     session = server.sessions[client.session]
-    t = time.monotonic()
-    client.send({"type": "text", "text": LONG_QUESTION})
-    await client.wait_for(lambda: client.first_voiced_after(t), 30)
-    await asyncio.sleep(1.5)
-    stop = time.monotonic()
-    client.send({"type": "interrupt"})
-    report = await client.wait_for(lambda: client.event("metrics", since=stop, barge_in="client"), 10)
+    t, stop, report = await interrupt_answer(client, LONG_QUESTION, 30)
     # About 1.5 s of the ten-second answer was heard: that is where the dialogue history is cut.
     assert 1000 < report["heard_ms"] < 6000
     await client.wait_for(lambda: client.event("state", since=stop, state="listening"), 5)

@@ -11,7 +11,8 @@ import pytest_asyncio
 from helpers_realtime import RATE, first_index, pcm16_b64, pcm16_decode, speech_24k
 from livehuman.brain.events import PHONES_EVENT, is_extension, validate_server_event
 from livehuman.brain.answer import answer
-from livehuman.brain.local import LocalBrain, LocalBrainFactory, _Segment, heard_text
+from livehuman.brain.heard import Segment
+from livehuman.brain.local import LocalBrain, LocalBrainFactory, heard_text
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 
@@ -107,7 +108,7 @@ async def test_truncate_keeps_the_words_heard(factory):
 
 
 def test_heard_text_counts_a_word_once_its_middle_played():
-    segments = [_Segment(0, 1000, "One two.", (100, 900)), _Segment(1000, 2000, "Three four five.", (1100, 1900))]
+    segments = [Segment(0, 1000, "One two.", (100, 900)), Segment(1000, 2000, "Three four five.", (1100, 1900))]
     assert heard_text(segments, 50) == ""
     assert heard_text(segments, 950) == "One two."
     assert heard_text(segments, 1000 + 100 + 800 * 3 / 17) == "One two. Three"

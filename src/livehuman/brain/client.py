@@ -12,7 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from livehuman.brain.events import AUDIO_RATE, NOTICE_EVENT, error_event, new_id
+from livehuman.brain.events import AUDIO_RATE, NOTICE_EVENT, error_event, merge_session, new_id, until_closed
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class RealtimeBrain:
             return
         self._start()
         if event.get("type") == "session.update":
-            _merge(self.session, copy.deepcopy(event.get("session") or {}))
+            merge_session(self.session, copy.deepcopy(event.get("session") or {}))
         conn = self._conn
         if not self._connected.is_set() or conn is None:
             # Audio from before the first connection is the start of the user's turn: keep it;
@@ -162,10 +162,7 @@ class RealtimeBrain:
     async def events(self) -> AsyncIterator[dict]:
         """Server events (plus livehuman notices) until `close()` or a connection given up on."""
         self._start()
-        while True:
-            event = await self._out.get()
-            if event is None:
-                return
+        async for event in until_closed(self._out):
             yield event
 
     async def close(self) -> None:
@@ -444,11 +441,3 @@ def _http_status(exc: BaseException) -> int | None:
     response = getattr(exc, "response", None)
     status = getattr(response, "status_code", None)
     return status if isinstance(status, int) else None
-
-
-def _merge(target: dict, update: dict) -> None:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict) and key != "turn_detection":
-            _merge(target[key], value)
-        else:
-            target[key] = value

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import itertools
 import json
 import secrets
 import typing
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
@@ -150,3 +152,18 @@ def decode_pcm16(data: str) -> np.ndarray:
         raise EventError("audio must be whole PCM16 samples (an even number of bytes)",
                          code="invalid_value", param="audio")
     return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+
+
+async def until_closed(queue: asyncio.Queue[dict | None]) -> AsyncIterator[dict]:
+    """The events put on `queue`, up to the None that closing the brain puts there."""
+    while (event := await queue.get()) is not None:
+        yield event
+
+
+def merge_session(target: dict, update: dict) -> None:
+    """Apply a session.update's fields to `target` in place (a new `turn_detection` replaces the old whole)."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict) and key != "turn_detection":
+            merge_session(target[key], value)
+        else:
+            target[key] = value

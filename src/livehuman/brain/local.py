@@ -22,8 +22,11 @@ from livehuman.brain.events import (
     decode_pcm16,
     encode_pcm16,
     error_event,
+    merge_session,
     new_id,
+    until_closed,
 )
+from livehuman.brain.heard import Segment, heard_text
 from livehuman.errors import LivehumanError
 from livehuman.speech.audio import StreamResampler, resample
 
@@ -46,17 +49,6 @@ DEFAULT_TURN_DETECTION = {
 FOLLOW_UP = "Is there anything else I can help you with?"
 SEMANTIC_SILENCE_MS = {"low": 1000, "medium": 600, "auto": 600, "high": 300}
 _SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|(?<=[。！？])")
-_WORD = re.compile(r"\S+")
-
-
-@dataclass
-class _Segment:
-    """One spoken sentence inside a reply: where its audio lies and the words it says."""
-
-    start_ms: float
-    end_ms: float
-    text: str
-    voiced: tuple[float, float]  # first phone start, last phone end (ms, absolute in the item)
 
 
 @dataclass
@@ -69,7 +61,7 @@ class _Response:
     task: asyncio.Task | None = None
     text: list[str] = field(default_factory=list)
     samples: int = 0  # 24 kHz samples sent
-    segments: list[_Segment] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
     started: bool = False  # content part added (output events begun)
     t0: float | None = None  # monotonic time of the first audio delta
     script: str | None = None  # words to say verbatim instead of the dialogue's reply
@@ -116,7 +108,7 @@ class _Item:
     """A conversation item as the protocol shows it, plus what truncation needs."""
 
     data: dict
-    segments: list[_Segment] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
     audio_ms: float = 0.0
 
 
@@ -239,10 +231,7 @@ class LocalBrain:
     async def events(self) -> AsyncIterator[dict]:
         """Server events until `close()`."""
         self._start()
-        while True:
-            event = await self._out.get()
-            if event is None:
-                return
+        async for event in until_closed(self._out):
             yield event
 
     async def close(self) -> None:
@@ -278,7 +267,20 @@ class LocalBrain:
             raise LivehumanError("nothing to say: the text is empty")
         self._start()
         await self._cancel("client_cancelled")
-        self._start_response(self.session.get("output_modalities") or ["audio"], script=text.strip())
+        self._start_response(self._modalities, script=text.strip())
+
+    @property
+    def _turn(self) -> dict | None:
+        """The session's turn detection (None: manual turns, the client commits)."""
+        return self.session["audio"]["input"]["turn_detection"]
+
+    @property
+    def _voice(self) -> str | None:
+        return self.session["audio"]["output"].get("voice")
+
+    @property
+    def _modalities(self) -> list[str]:
+        return list(self.session.get("output_modalities") or ["audio"])
 
     # -- client events ---------------------------------------------------------------------
 
@@ -287,7 +289,7 @@ class LocalBrain:
         if update.get("type", "realtime") != "realtime":
             raise EventError("only realtime sessions are supported", code="invalid_value", param="session.type")
         session = copy.deepcopy(self.session)
-        _merge(session, {k: v for k, v in update.items() if k != "type"})
+        merge_session(session, {k: v for k, v in update.items() if k != "type"})
         audio = session.get("audio", {})
         for side in ("input", "output"):
             fmt = (audio.get(side) or {}).get("format") or {}
@@ -299,18 +301,11 @@ class LocalBrain:
             raise EventError("output_modalities must be ['audio'] or ['text']", code="invalid_value",
                              param="session.output_modalities")
         voice = (audio.get("output") or {}).get("voice")
-        if voice != self.session["audio"]["output"].get("voice") and isinstance(voice, str):
+        if voice != self._voice and isinstance(voice, str):
             self._tts = await asyncio.to_thread(self._make_tts, voice)
         given = (update.get("audio") or {}).get("input") or {}
         if "turn_detection" in given:
-            turn = given["turn_detection"]
-            if turn is not None:
-                given_fields = {k: v for k, v in turn.items() if v is not None}
-                if turn.get("type") == "semantic_vad":
-                    turn = {"type": "semantic_vad", "eagerness": "auto", "create_response": True,
-                            "interrupt_response": True, **given_fields}
-                else:
-                    turn = {**DEFAULT_TURN_DETECTION, **given_fields}
+            turn = _with_defaults(given["turn_detection"])
             session["audio"]["input"]["turn_detection"] = turn
             if turn != self.session["audio"]["input"].get("turn_detection"):
                 await self._in.put(("vad", turn))
@@ -362,11 +357,7 @@ class LocalBrain:
         elif role == "assistant":
             # A replayed exchange (e.g. after a client reconnects): it is history, already answered.
             await asyncio.to_thread(self._ensure_dialogue)
-            history = getattr(self._dialogue, "history", None)
-            if isinstance(history, list):
-                if self._pending_user:
-                    history.append({"role": "user", "content": " ".join(self._pending_user)})
-                history.append({"role": "assistant", "content": text})
+            self._remember(" ".join(self._pending_user), text)
             self._pending_user.clear()
         else:
             await asyncio.to_thread(self._ensure_dialogue)
@@ -483,14 +474,8 @@ class LocalBrain:
         if self._asr_pool is not None:
             self._asr = self._asr_pool.acquire()
             return
-        from livehuman.speech.asr import make_asr
-
         self._ensure_dialogue()
-        knowledge = getattr(self._dialogue, "knowledge", None)
-        vocabulary = []
-        for entry in getattr(knowledge, "entries", None) or []:
-            vocabulary += [entry.question, *entry.also]
-        self._asr = make_asr(self._asr_model_dir, vocabulary=vocabulary or None)
+        self._asr = knowledge_asr(getattr(self._dialogue, "knowledge", None), self._asr_model_dir)
 
     @property
     def dialogue(self) -> Any:
@@ -529,7 +514,7 @@ class LocalBrain:
         self._buffer = np.zeros(0, np.float32)
         self._buffer_start = self._total
         if self._vad is not None:
-            self._configure_vad(self.session["audio"]["input"]["turn_detection"])
+            self._configure_vad(self._turn)
 
     async def _process_audio(self, samples24: np.ndarray) -> None:
         results = await asyncio.to_thread(self._analyse, samples24)
@@ -561,9 +546,9 @@ class LocalBrain:
     def _analyse_locked(self, samples24: np.ndarray) -> list[tuple[str, Any]]:
         self._ensure_asr()
         if self._tts is None:  # ready before the first reply, not during it
-            self._tts = self._make_tts(self.session["audio"]["output"].get("voice"))
+            self._tts = self._make_tts(self._voice)
         if not self._vad_ready:
-            self._configure_vad(self.session["audio"]["input"]["turn_detection"])
+            self._configure_vad(self._turn)
         samples = self._resampler.process(samples24)
         self._buffer = np.concatenate([self._buffer, samples])
         self._total += len(samples)
@@ -613,7 +598,7 @@ class LocalBrain:
 
     async def _speculate(self) -> None:
         """The user paused: prepare the reply to what they said so far, emitting nothing."""
-        turn = self.session["audio"]["input"]["turn_detection"] or {}
+        turn = self._turn or {}
         if (self._speaking_item is None or self._response is not None or self._pending_user
                 or not turn.get("create_response", True)):
             return
@@ -621,7 +606,7 @@ class LocalBrain:
         transcript = (await asyncio.to_thread(self._hypothesis) or "").strip()
         if not transcript or self._speaking_item is None:
             return
-        spec = _Speculation(transcript, list(self.session.get("output_modalities") or ["audio"]))
+        spec = _Speculation(transcript, self._modalities)
         spec.task = asyncio.get_running_loop().create_task(self._prepare(spec))
         self._spec = spec
 
@@ -635,8 +620,8 @@ class LocalBrain:
         if self._dialogue is None:
             await asyncio.to_thread(self._ensure_dialogue)
         audio = "audio" in spec.modalities
-        if audio and self._tts is None:
-            self._tts = await asyncio.to_thread(self._make_tts, self.session["audio"]["output"].get("voice"))
+        if audio:
+            await self._load_tts()
         spec.dialogue = _fork(self._dialogue)
         spec.source = spec.dialogue.reply(spec.transcript)
         pending = ""
@@ -666,7 +651,7 @@ class LocalBrain:
         spec, self._spec = self._spec, None
         if spec is None:
             return None
-        modalities = list(self.session.get("output_modalities") or ["audio"])
+        modalities = self._modalities
         if spec.transcript != user_text.strip() or spec.task is None or spec.modalities != modalities:
             self._spec = spec
             self._discard_speculation("missed")
@@ -688,7 +673,7 @@ class LocalBrain:
         self._speaking_item = item_id
         self._partial = ""
         self._emit({"type": "input_audio_buffer.speech_started", "audio_start_ms": start_ms, "item_id": item_id})
-        turn = self.session["audio"]["input"]["turn_detection"] or {}
+        turn = self._turn or {}
         if self._response is not None and turn.get("interrupt_response", True):
             await self._cancel("turn_detected")
 
@@ -711,7 +696,7 @@ class LocalBrain:
         self._emit({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": end_ms, "item_id": item_id})
         transcript = await asyncio.to_thread(self._finish_asr)
         self._user_audio_item(item_id, transcript)
-        turn = self.session["audio"]["input"]["turn_detection"] or {}
+        turn = self._turn or {}
         if transcript.strip() and turn.get("create_response", True) and self._response is None:
             spec = await self._take_speculation(" ".join(self._pending_user))
             if self._response is None:
@@ -719,7 +704,7 @@ class LocalBrain:
                     # The fork's state (history, name, topic) becomes the dialogue's.
                     vars(self._dialogue).update(vars(spec.dialogue))
                     self.speculations["used"] += 1
-                self._start_response(self.session.get("output_modalities") or ["audio"], speculation=spec)
+                self._start_response(self._modalities, speculation=spec)
             elif spec is not None:
                 self.speculations["missed"] += 1
         else:
@@ -829,8 +814,8 @@ class LocalBrain:
         part = {"type": "audio", "transcript": ""} if audio else {"type": "text", "text": ""}
         self._emit({"type": "response.content_part.added", **self._ids(response), "part": part})
         response.started = True
-        if audio and self._tts is None:
-            self._tts = await asyncio.to_thread(self._make_tts, self.session["audio"]["output"].get("voice"))
+        if audio:
+            await self._load_tts()
         pending = ""
         source = (response.speculation.resume() if response.speculation is not None
                   else self._reply(user_text, response.script))
@@ -851,7 +836,6 @@ class LocalBrain:
             await self._speak(response, pending)
 
     async def _reply(self, user_text: str, script: str | None) -> AsyncIterator[str]:
-        history = getattr(self._dialogue, "history", None)
         if script is not None or not user_text:
             if script is None:
                 # Nothing new from the user: greet first (a client's opening response.create),
@@ -860,14 +844,23 @@ class LocalBrain:
                 script = (FOLLOW_UP if any(i.data.get("role") == "assistant" and i.data["id"] != self._last_assistant
                                            for i in self._items.values())
                           else getattr(persona, "greeting", None) or "Hello!")
-            if isinstance(history, list):
-                if user_text:
-                    history.append({"role": "user", "content": user_text})
-                history.append({"role": "assistant", "content": script})
+            self._remember(user_text, script)
             yield script
             return
         async for piece in self._dialogue.reply(user_text):
             yield piece
+
+    async def _load_tts(self) -> None:
+        if self._tts is None:
+            self._tts = await asyncio.to_thread(self._make_tts, self._voice)
+
+    def _remember(self, user_text: str, reply: str) -> None:
+        """Put an exchange the dialogue did not answer itself (a script, a replayed reply) in its history."""
+        history = getattr(self._dialogue, "history", None)
+        if isinstance(history, list):
+            if user_text:
+                history.append({"role": "user", "content": user_text})
+            history.append({"role": "assistant", "content": reply})
 
     def _make_tts(self, voice: str | None) -> Any:
         from livehuman.speech.espeak import EspeakTTS
@@ -895,7 +888,7 @@ class LocalBrain:
             end_ms = start_ms + len(samples) * 1000 / AUDIO_RATE
             voiced = ((start_ms + phones[0].start * 1000, start_ms + phones[-1].end * 1000) if phones
                       else (start_ms, end_ms))
-            segment = _Segment(start_ms, end_ms, text, voiced)
+            segment = Segment(start_ms, end_ms, text, voiced)
             response.segments.append(segment)
             if item is not None:
                 item.segments.append(segment)
@@ -1003,6 +996,27 @@ class LocalBrain:
         self._out.put_nowait(event)
 
 
+def knowledge_asr(knowledge: Any, model_dir: str | None, *, second_pass: bool = True) -> Any:
+    """A StreamingASR biased to the knowledge base's questions (blocking: building one takes seconds)."""
+    from livehuman.speech.asr import make_asr
+
+    vocabulary = []
+    for entry in getattr(knowledge, "entries", None) or []:
+        vocabulary += [entry.question, *entry.also]
+    return make_asr(model_dir, vocabulary=vocabulary or None, second_pass=second_pass)
+
+
+def _with_defaults(turn: dict | None) -> dict | None:
+    """A session.update's turn_detection with its type's defaults filled in (None: manual turns)."""
+    if turn is None:
+        return None
+    given = {k: v for k, v in turn.items() if v is not None}
+    if turn.get("type") == "semantic_vad":
+        return {"type": "semantic_vad", "eagerness": "auto", "create_response": True, "interrupt_response": True,
+                **given}
+    return {**DEFAULT_TURN_DETECTION, **given}
+
+
 class AsrPool:
     """Recognizers shared by sessions: one per concurrent session, reused after a session ends.
 
@@ -1057,12 +1071,7 @@ class LocalBrainFactory:
         self.asr_pool = AsrPool(self._make_asr)
 
     def _make_asr(self) -> Any:
-        from livehuman.speech.asr import make_asr
-
-        vocabulary = []
-        for entry in self.knowledge.entries:
-            vocabulary += [entry.question, *entry.also]
-        return make_asr(self.asr_model_dir, vocabulary=vocabulary or None, second_pass=self.asr_second_pass)
+        return knowledge_asr(self.knowledge, self.asr_model_dir, second_pass=self.asr_second_pass)
 
     def dialogue(self) -> Any:
         """A fresh conversation over the shared knowledge base."""
@@ -1079,38 +1088,3 @@ class LocalBrainFactory:
         return LocalBrain(dialogue_factory=self.dialogue, voice=self.voice, asr_pool=self.asr_pool,
                           instructions=self.persona.instructions, pace_ahead_s=self.pace_ahead_s,
                           turn_detection=self.turn_detection, speculate_ms=self.speculate_ms)
-
-
-def heard_text(segments: list[_Segment], end_ms: float) -> str:
-    """The words of a reply heard by `end_ms`: whole sentences, then the words of the cut one.
-
-    Within a sentence, words are spread over its voiced span in proportion to their length (the
-    TTS reports phones, not words); a word counts as heard once its middle has played.
-    """
-    words: list[str] = []
-    for seg in segments:
-        if end_ms >= seg.voiced[1]:
-            words += seg.text.split()
-            continue
-        if end_ms <= seg.voiced[0]:
-            break
-        tokens = [m.group() for m in _WORD.finditer(seg.text)]
-        total = sum(len(t) + 1 for t in tokens) or 1
-        span = seg.voiced[1] - seg.voiced[0]
-        pos = 0.0
-        for token in tokens:
-            middle = seg.voiced[0] + span * (pos + len(token) / 2) / total
-            if middle > end_ms:
-                break
-            words.append(token)
-            pos += len(token) + 1
-        break
-    return " ".join(words)
-
-
-def _merge(target: dict, update: dict) -> None:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict) and key != "turn_detection":
-            _merge(target[key], value)
-        else:
-            target[key] = value

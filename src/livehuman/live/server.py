@@ -200,23 +200,16 @@ def local_brain_factory(persona: str | None = None, knowledge: str | None = None
     """
     from livehuman.brain.dialogue import Dialogue
     from livehuman.brain.knowledge import load_embedder, load_knowledge
-    from livehuman.brain.local import AsrPool, LocalBrain
+    from livehuman.brain.local import AsrPool, LocalBrain, knowledge_asr
     from livehuman.brain.persona import load_persona
-    from livehuman.speech.asr import make_asr
 
     the_persona = load_persona(persona)
     the_knowledge = load_knowledge(knowledge)
     shared: dict[str, Any] = {}
     lock = asyncio.Lock()
 
-    def make_recognizer():
-        vocabulary = []
-        for entry in getattr(the_knowledge, "entries", None) or []:
-            vocabulary += [entry.question, *entry.also]
-        return make_asr(asr_model_dir, vocabulary=vocabulary or None, second_pass=False)
-
     # Building a recognizer takes a few hundred ms holding the GIL: once per concurrent session.
-    pool = AsrPool(make_recognizer)
+    pool = AsrPool(functools.partial(knowledge_asr, the_knowledge, asr_model_dir, second_pass=False))
     silence = int(LIVE_SILENCE_MS if silence_ms is None else silence_ms)
     if silence < 100:
         raise LivehumanError(f"the end-of-turn silence must be at least 100 ms, got {silence}")

@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import av
 import numpy as np
@@ -76,6 +77,19 @@ class Reply:
     listen: ReplyAudio | None = None  # the reply's 16 kHz audio, for engines that listen (MuseTalk)
     done: bool = False  # response.done arrived
     flushed: bool = False
+
+
+class _RenderJob(NamedTuple):
+    """One frame waiting for the render thread: its mouth, its 40 ms of audio, its place in the reply."""
+
+    generation: int  # the session's generation when queued: a barge-in makes it stale
+    mouth: FaceControls
+    listen: ReplyAudio | None
+    reply_frame: int  # the frame's index in its reply (its window of `listen`)
+    audio: np.ndarray
+    item_id: str | None
+    item_ms: int  # the reply's audio played once this frame has
+    last: bool  # the reply's last frame
 
 
 class FaceRenderer:
@@ -284,13 +298,19 @@ class Session:
     async def say(self, text: str) -> None:
         """The user typed `text`: interrupt any reply, then ask the brain to answer it."""
         await self.barge_in("text")
-        self._turn = Turn(number=len(self.turns) + 1, end=time.monotonic(), source="text")
-        self.turns.append(self._turn)
+        self._new_turn(time.monotonic(), "text")
         self.send({"type": "transcript", "role": "user", "text": text, "final": True})
         await self.brain.send({"type": "conversation.item.create", "item": {
             "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})
         await self.brain.send({"type": "response.create"})
         self._set_state("thinking")
+
+    def _new_turn(self, end: float, source: str) -> None:
+        self._turn = Turn(number=len(self.turns) + 1, end=end, source=source)
+        self.turns.append(self._turn)
+
+    def _new_reply(self, response_id: str) -> Reply:
+        return Reply(response_id=response_id, generation=self._generation, listen=self.renderer.reply_audio())
 
     def _set_state(self, state: str) -> None:
         if state != self.state:
@@ -407,8 +427,7 @@ class Session:
             await self.barge_in("speech", self._mic_time(start_ms), now)
             self._set_state("listening")
         elif kind == "input_audio_buffer.speech_stopped":
-            self._turn = Turn(number=len(self.turns) + 1, end=self._mic_time(event.get("audio_end_ms")), source="speech")
-            self.turns.append(self._turn)
+            self._new_turn(self._mic_time(event.get("audio_end_ms")), "speech")
             self._set_state("thinking")
         elif kind == "conversation.item.input_audio_transcription.delta":
             item = event.get("item_id", "")
@@ -424,11 +443,10 @@ class Session:
             response_id = (event.get("response") or {}).get("id") or f"resp_{self._generation}"
             if self._reply is not None and not self._reply.flushed:
                 await self._finish_reply(self._reply)
-            self._reply = Reply(response_id=response_id, generation=self._generation, listen=self.renderer.reply_audio())
+            self._reply = self._new_reply(response_id)
             if self._turn is None or self._turn.first_audio is not None:
                 # A reply nobody asked for (a greeting): time it from now.
-                self._turn = Turn(number=len(self.turns) + 1, end=now, source="brain")
-                self.turns.append(self._turn)
+                self._new_turn(now, "brain")
             if self.state == "listening":
                 self._set_state("thinking")
         elif kind == "response.output_audio_transcript.delta":
@@ -480,8 +498,7 @@ class Session:
             return
         reply = self._reply
         if reply is None or (response_id and response_id != reply.response_id):
-            reply = self._reply = Reply(response_id=response_id or f"resp_{self._generation}",
-                                        generation=self._generation, listen=self.renderer.reply_audio())
+            reply = self._reply = self._new_reply(response_id or f"resp_{self._generation}")
         if reply.item_id is None:
             reply.item_id = event.get("item_id")
         if self._turn is not None and self._turn.first_audio is None:
@@ -533,11 +550,11 @@ class Session:
         """Pair each new frame of controls with its 40 ms of audio and queue it for rendering."""
         for i, mouth in enumerate(controls):
             audio = self._take(reply, SAMPLES_PER_FRAME)
-            listen = (reply.listen, reply.frames)
+            reply_frame = reply.frames
             reply.frames += 1
             item_ms = min(reply.frames * FRAME_MS, int(reply.received_ms))
-            self._render_queue.put_nowait((reply.generation, mouth, listen, audio, reply.item_id, item_ms,
-                                           last and i == len(controls) - 1))
+            self._render_queue.put_nowait(_RenderJob(reply.generation, mouth, reply.listen, reply_frame, audio,
+                                                     reply.item_id, item_ms, last and i == len(controls) - 1))
 
     async def _finish_reply(self, reply: Reply) -> None:
         """The reply's audio is complete: flush the lip sync and queue the rest, the last one marked."""
@@ -549,9 +566,7 @@ class Session:
             return
         self._hold(reply, tail)
         # Audio left over after the last frame of controls gets closed-mouth frames of its own.
-        while reply.held > 0 and reply.held >= SAMPLES_PER_FRAME // 4:
-            if len(controls) * SAMPLES_PER_FRAME >= reply.held:
-                break
+        while reply.held >= SAMPLES_PER_FRAME // 4 and len(controls) * SAMPLES_PER_FRAME < reply.held:
             controls.append(FaceControls())
         if not controls and reply.frames > 0:
             controls = [FaceControls()]
@@ -559,13 +574,14 @@ class Session:
 
     async def _render_loop(self) -> None:
         while True:
-            generation, mouth, (listen, reply_frame), audio, item_id, item_ms, last = await self._render_queue.get()
-            if generation != self._generation:
+            job: _RenderJob = await self._render_queue.get()
+            if job.generation != self._generation:
                 continue
-            frame = await self._in_render_thread(self.renderer.render, mouth, listen, reply_frame)
-            if generation != self._generation:
+            frame = await self._in_render_thread(self.renderer.render, job.mouth, job.listen, job.reply_frame)
+            if job.generation != self._generation:
                 continue  # interrupted while rendering
-            self.clock.push(MediaUnit(frame=frame, audio=audio, item_id=item_id, item_ms=item_ms, last=last))
+            self.clock.push(MediaUnit(frame=frame, audio=job.audio, item_id=job.item_id, item_ms=job.item_ms,
+                                      last=job.last))
 
     async def _in_render_thread(self, fn, *args):
         return await self._loop.run_in_executor(self.renderer.executor, fn, *args)

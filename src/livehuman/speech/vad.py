@@ -21,7 +21,7 @@ END_MARGIN = 0.15
 
 @dataclass
 class VadEvent:
-    """Speech started or stopped, at `time` seconds of audio since the start (or reset)."""
+    """Speech started, stopped, paused or resumed, at `time` seconds of audio since the start (or reset)."""
 
     kind: Literal["speech_started", "speech_stopped", "speech_paused", "speech_resumed"]
     time: float
@@ -96,7 +96,6 @@ class SileroVAD:
         self._samples = 0  # samples already run through the model
         self.probability = 0.0
         self.speaking = False
-        self._speech_start = 0.0
         self._silence_since: float | None = None
         self._paused = False
 
@@ -139,7 +138,6 @@ class SileroVAD:
                 return VadEvent("speech_resumed", start)
             if not self.speaking:
                 self.speaking = True
-                self._speech_start = start
                 return VadEvent("speech_started", max(0.0, start - self.prefix_padding))
         elif self.speaking and p < self.threshold - END_MARGIN:
             if self._silence_since is None:

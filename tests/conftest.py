@@ -38,3 +38,13 @@ def test_output() -> Path:
     path = Path(__file__).resolve().parent.parent / "test-output"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="module")
+def netns():
+    """A network namespace of this test module's own, entered for its whole run: WebRTC traffic
+    (ICE included) never leaves it, and it is removed afterwards."""
+    from netns import NetNamespace
+
+    with NetNamespace() as ns, ns.entered():
+        yield ns

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import pytest_asyncio
 from helpers_live import start_live_server
-from netns import NetNamespace
 
 from livehuman.live.bench import (
     _record_answers,
@@ -81,12 +80,6 @@ def test_a_batch_render_in_step_measures_near_zero(tmp_path):
     assert corr > 0.4 and abs(lag) <= 0.015, (lag, corr)
     late, _ = av_offset(frame_times + 0.08, mouth, *loudness_envelope(packets))
     assert abs(late - lag - 0.08) <= 0.01
-
-
-@pytest.fixture(scope="module")
-def netns():
-    with NetNamespace() as ns, ns.entered():
-        yield ns
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

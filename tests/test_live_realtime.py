@@ -16,18 +16,11 @@ import pytest_asyncio
 
 from helpers_live import interrupt_answer, start_live_server
 from livehuman.live.client import LiveClient, rms
-from netns import NetNamespace
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 LONG_QUESTION = "What is livehuman?"
 SOUND = 30.0  # int16 RMS above decoded digital silence
-
-
-@pytest.fixture(scope="module")
-def netns():
-    with NetNamespace() as ns, ns.entered():
-        yield ns
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -18,19 +18,12 @@ import pytest_asyncio
 
 from helpers_live import candidate_addresses, interrupt_answer, speech48, start_live_server
 from livehuman.live.client import LiveClient, rms
-from netns import NetNamespace
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 MAX_SESSIONS = 3
 LONG_QUESTION = "What is livehuman?"  # its answer lasts about ten seconds
 SHORT_QUESTION = "Is it free?"
-
-
-@pytest.fixture(scope="module")
-def netns():
-    with NetNamespace() as ns, ns.entered():
-        yield ns
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -9,7 +9,6 @@ import pytest
 import pytest_asyncio
 
 from helpers_live import speech_wav, start_live_server
-from netns import NetNamespace
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -19,12 +18,6 @@ pytestmark = [
 CHROMIUM = "/usr/bin/chromium"
 OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 QUIET = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--mute-audio"]
-
-
-@pytest.fixture(scope="module")
-def netns():
-    with NetNamespace() as ns, ns.entered():
-        yield ns
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

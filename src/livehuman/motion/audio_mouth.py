@@ -14,13 +14,12 @@ import numpy as np
 
 from livehuman.errors import LivehumanError
 from livehuman.motion.acoustics import audio_features
-from livehuman.motion.controls import FaceControls
+from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.lipsync import (
     MOUTH_FIELDS,
     SETTLE,
     Smoother,
     energy_gain,
-    frame_count,
     mouth_controls,
     shape_to_controls,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 
@@ -32,3 +33,8 @@ class FaceControls:
 
     def as_dict(self) -> dict[str, float]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def frame_count(duration: float, fps: float) -> int:
+    """Frames needed to show `duration` seconds at `fps` (the last partial frame included)."""
+    return max(0, math.ceil(duration * fps - 1e-6))

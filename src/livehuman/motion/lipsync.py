@@ -24,7 +24,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from livehuman.errors import LivehumanError
-from livehuman.motion.controls import FaceControls
+from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.visemes import (
     FLEXIBLE_JAW,
     FLEXIBLE_JAW_DEFAULT,
@@ -353,11 +353,6 @@ class MouthTracker:
 def shape_to_controls(shape: MouthShape) -> FaceControls:
     """FaceControls with the mouth of `shape` and everything else neutral."""
     return FaceControls(**{name: float(v) for name, v in zip(MOUTH_FIELDS, shape.values())})
-
-
-def frame_count(duration: float, fps: float) -> int:
-    """Frames needed to show `duration` seconds at `fps` (the last partial frame included)."""
-    return max(0, int(math.ceil(duration * fps - 1e-6)))
 
 
 def mouth_controls(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livehuman.errors import LivehumanError
+from livehuman.motion.controls import frame_count
 from livehuman.speech.arpabet import arpabet_to_ipa
 from livehuman.speech.audio import Audio, pcm16_bytes, resample
 from livehuman.speech.phones import Phone
@@ -211,7 +212,7 @@ def frame_levels_db(audio: Audio, fps: float) -> np.ndarray:
     """RMS level in dBFS per video frame (Hann window two frames wide, centred on the frame)."""
     if fps <= 0:
         raise LivehumanError(f"frames per second must be positive, got {fps}")
-    n = _frame_count(audio.duration, fps)
+    n = frame_count(audio.duration, fps)
     x = audio.samples.astype(np.float64)
     half = max(1, int(round(audio.rate / fps)))
     window = np.hanning(2 * half + 1)[1:-1]
@@ -247,7 +248,7 @@ def spectral_frames(audio: Audio, fps: float) -> SpectralFrames:
         raise LivehumanError(f"frames per second must be positive, got {fps}")
     a = audio if audio.rate == RECOGNIZER_RATE else resample(audio, RECOGNIZER_RATE)
     x = a.samples.astype(np.float64)
-    n = _frame_count(audio.duration, fps)
+    n = frame_count(audio.duration, fps)
     size = 512  # 32 ms at 16 kHz
     pad = np.concatenate([np.zeros(size), x, np.zeros(size)])
     window = np.hanning(size)
@@ -276,7 +277,3 @@ def _voicing(seg: np.ndarray) -> float:
         return 0.0
     lo, hi = RECOGNIZER_RATE // 400, RECOGNIZER_RATE // 70
     return float(max(0.0, r[lo:hi].max() / r[0]))
-
-
-def _frame_count(duration: float, fps: float) -> int:
-    return max(0, int(np.ceil(duration * fps - 1e-6)))

@@ -6,7 +6,6 @@ same engines, driven frame by frame as fast as they go.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,7 +16,7 @@ import numpy as np
 from tqdm import tqdm
 
 from livehuman.avatar.avatar import Avatar
-from livehuman.motion.controls import FaceControls
+from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.idle import add_life
 from livehuman.motion.audio_mouth import audio_mouth_controls, speech_energy
 from livehuman.motion.lipsync import mouth_controls
@@ -45,14 +44,9 @@ class RenderResult:
         return self.duration / max(self.motion_seconds + self.render_seconds, 1e-9)
 
 
-def frame_count(duration: float, fps: float) -> int:
-    """Frames needed to show `duration` seconds in full."""
-    return max(1, math.ceil(duration * fps - 1e-6))
-
-
 def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: int = 0) -> list[FaceControls]:
     """Per-frame controls for speech: exact phone timings when known, else recognized from audio."""
-    n = frame_count(speech.audio.duration, fps)
+    n = max(1, frame_count(speech.audio.duration, fps))
     if speech.phones:
         energy = speech_energy(speech.audio, fps)  # the same loudness measure as the live path
         controls = mouth_controls(speech.phones, n / fps, fps, energy=energy)

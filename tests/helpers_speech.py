@@ -55,3 +55,18 @@ def best_lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> int:
     ref = a[max_lag : max_lag + n]
     scores = [float(np.dot(ref, b[max_lag + k : max_lag + k + n])) for k in range(-max_lag, max_lag + 1)]
     return int(np.argmax(scores)) - max_lag
+
+
+def level_db(speech, t0: float, t1: float) -> float:
+    """RMS level of speech between t0 and t1, in dB below its loudest 20 ms."""
+    x, rate = speech.audio.samples.astype(np.float64), speech.audio.rate
+    win = int(0.02 * rate)
+    loudest = max(np.sqrt(np.mean(x[i : i + win] ** 2)) for i in range(0, len(x) - win, win // 2))
+    seg = x[int(t0 * rate) : max(int(t1 * rate), int(t0 * rate) + 1)]
+    return 20 * np.log10(np.sqrt(np.mean(seg**2)) / loudest + 1e-9)
+
+
+def quietest_db(speech, phone, win: float = 0.01) -> float:
+    """The quietest `win`-long stretch inside a phone, in dB below the speech's loudest 20 ms."""
+    starts = np.arange(phone.start, max(phone.start, phone.end - win) + 1e-9, 0.002)
+    return min(level_db(speech, t, t + win) for t in starts)

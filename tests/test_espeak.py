@@ -7,6 +7,7 @@ import threading
 
 import numpy as np
 import pytest
+from helpers_speech import level_db, quietest_db
 
 from livehuman.errors import LivehumanError
 from livehuman.speech.espeak import ESPEAK_RATE, EspeakTTS, list_voices, split_sentences
@@ -24,20 +25,6 @@ def tts():
 @pytest.fixture(scope="module")
 def bilabial(tts):
     return tts.synthesize(BILABIAL_TEXT)
-
-
-def level_db(speech, t0, t1):
-    """RMS level of speech between t0 and t1, in dB below its loudest 20 ms."""
-    x, rate = speech.audio.samples.astype(np.float64), speech.audio.rate
-    win = int(0.02 * rate)
-    loudest = max(np.sqrt(np.mean(x[i : i + win] ** 2)) for i in range(0, len(x) - win, win // 2))
-    seg = x[int(t0 * rate) : max(int(t1 * rate), int(t0 * rate) + 1)]
-    return 20 * np.log10(np.sqrt(np.mean(seg**2)) / loudest + 1e-9)
-
-
-def quietest_db(speech, phone, win=0.01):
-    starts = np.arange(phone.start, max(phone.start, phone.end - win) + 1e-9, 0.002)
-    return min(level_db(speech, t, t + win) for t in starts)
 
 
 def cli_ipa(text, voice="en-us", wpm=160):

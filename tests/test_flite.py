@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers_speech import level_db, quietest_db
 
 from livehuman.errors import LivehumanError
 from livehuman.speech.arpabet import ARPABET_TO_IPA, arpabet_to_ipa
@@ -16,19 +17,6 @@ OPEN_VOWELS = {"ɑː", "æ", "ʌ", "ɔː", "aɪ", "aʊ", "eɪ", "ɛ"}
 @pytest.fixture(scope="module", params=FLITE_VOICES)
 def speech(request):
     return flite_speech(TEXT, voice=request.param)
-
-
-def level_db(speech, t0, t1):
-    x, rate = speech.audio.samples.astype(np.float64), speech.audio.rate
-    win = int(0.02 * rate)
-    loudest = max(np.sqrt(np.mean(x[i : i + win] ** 2)) for i in range(0, len(x) - win, win // 2))
-    seg = x[int(t0 * rate) : max(int(t1 * rate), int(t0 * rate) + 1)]
-    return 20 * np.log10(np.sqrt(np.mean(seg**2)) / loudest + 1e-9)
-
-
-def quietest_db(speech, phone, win=0.01):
-    starts = np.arange(phone.start, max(phone.start, phone.end - win) + 1e-9, 0.002)
-    return min(level_db(speech, t, t + win) for t in starts)
 
 
 def test_speech_and_phones_are_well_formed(speech):

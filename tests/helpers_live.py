@@ -64,9 +64,10 @@ async def start_live_server(host: str, **config):
 
     from livehuman.live.server import LiveConfig, LiveServer, default_face_factories, local_brain_factory
 
-    avatar, engine_factory, lipsync_factory, idle_factory = default_face_factories("default")
-    live = LiveServer(LiveConfig(brain_factory=local_brain_factory(), engine_factory=engine_factory, avatar=avatar,
-                                 lipsync_factory=lipsync_factory, idle_factory=idle_factory, **config))
+    face = default_face_factories("default")
+    live = LiveServer(LiveConfig(brain_factory=local_brain_factory(), engine_factory=face.engine_factory,
+                                 avatar=face.avatar, lipsync_factory=face.lipsync_factory,
+                                 idle_factory=face.idle_factory, resources=face.resources, **config))
     runner = web.AppRunner(live.app())
     await runner.setup()
     port = free_port(host)

@@ -177,3 +177,8 @@ def test_a_failing_task_does_not_stop_the_others(tmp_path, grace_hopper_path, sp
     assert "task_0 failed" in result.stderr and "missing.wav" in result.stderr
     assert "1 of 2 tasks failed (task_0)" in result.stderr
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["good.mp4"]
+
+
+def test_serve_with_bad_numbers_says_which_option():
+    assert_one_line_error(livehuman("serve", "--render-workers", "-1", "--port", "0"), "--render-workers")
+    assert_one_line_error(livehuman("serve", "--max-sessions", "0", "--port", "0"), "--max-sessions")

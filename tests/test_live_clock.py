@@ -160,3 +160,17 @@ async def test_an_empty_queue_in_the_middle_of_a_reply_counts_as_an_underrun():
     await clock.run(ticks=6)  # the end of a reply followed by idle frames is no underrun
     assert clock.stats.underruns == 1
     assert clock.heard_ms("x") == 80
+
+
+def test_video_frames_keep_the_pictures_colours(astronaut_path):
+    import cv2
+
+    from livehuman.live.tracks import video_frame
+
+    photo = cv2.imread(str(astronaut_path))
+    for image in (photo[:512, :512], photo[:301, :299]):  # even: OpenCV converts; odd: the encoder will
+        frame = video_frame(image)
+        assert (frame.width, frame.height) == (image.shape[1], image.shape[0])
+        back = frame.to_ndarray(format="bgr24").astype(int)
+        assert np.abs(back - image).mean() < 3  # 4:2:0 loses only fine colour detail
+    assert video_frame(photo[:512, :512]).format.name == "yuv420p"

@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--llm-model", help="model name at --llm-url")
     serve.add_argument("--asr-model", metavar="DIR", help="faster-whisper model directory (default: pocketsphinx)")
     serve.add_argument("--max-sessions", type=int, default=4, help="simultaneous sessions before new ones are told the server is busy")
+    serve.add_argument("--render-workers", type=int, metavar="N",
+                       help="processes that draw the cpu engine's frames for every session (default: one per core; 0: none)")
     realtime = serve.add_argument_group("turn-taking and Realtime API options")
     realtime.add_argument("--turn-detection", default="server_vad", choices=("server_vad", "semantic_vad", "none"))
     realtime.add_argument("--vad-threshold", type=float, help="server_vad: speech probability threshold (0..1)")
@@ -86,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seconds", type=float, default=10.0, help="length of the speech to render (render bench)")
     bench.add_argument("--models", metavar="DIR", help="MuseTalk models (musetalk bench; tiny random weights when absent)")
     bench.add_argument("--plot", metavar="PNG", help="lipsync: also plot the mouth-opening curves")
+    bench.add_argument("--render-workers", type=int, metavar="N", help="live: the server's render processes (default: one per core)")
 
     commands.add_parser("voices", help="list the built-in voices")
     commands.add_parser("avatars", help="list the prepared avatars")
@@ -193,7 +196,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         llm_url=args.llm_url, llm_model=args.llm_model, asr_model_dir=args.asr_model,
         model=args.model, realtime_url=args.realtime_url, engine=args.engine, models_dir=args.models,
         brain_options=_realtime_options(args) if args.brain != "local" else None,
-        silence_ms=args.silence_ms if args.brain == "local" else None,
+        silence_ms=args.silence_ms if args.brain == "local" else None, render_workers=args.render_workers,
     )
 
 

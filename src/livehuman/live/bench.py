@@ -383,7 +383,8 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
     return results
 
 
-def bench_live(turns: int = 4, max_sessions: int = 4, seconds: float = 8.0, avatar: str = "default") -> dict:
+def bench_live(turns: int = 4, max_sessions: int = 4, seconds: float = 8.0, avatar: str = "default",
+               render_workers: int | None = None) -> dict:
     """Drive a live server (child process, loopback only) with real aiortc clients; return figures.
 
     response_latency: end of the user's speech as sent → first voiced answer audio received.
@@ -396,8 +397,11 @@ def bench_live(turns: int = 4, max_sessions: int = 4, seconds: float = 8.0, avat
     """
     if shutil.which("espeak-ng") is None:
         raise LivehumanError("bench live needs the espeak-ng command (apt install espeak-ng)")
-    proc = subprocess.Popen([sys.executable, "-m", "livehuman.live.bench", "--serve", "--avatar", avatar,
-                             "--max-sessions", str(max_sessions)], stdout=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "livehuman.live.bench", "--serve", "--avatar", avatar,
+               "--max-sessions", str(max_sessions)]
+    if render_workers is not None:
+        command += ["--render-workers", str(render_workers)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()
         if not line.startswith("http://"):
@@ -414,15 +418,15 @@ def bench_live(turns: int = 4, max_sessions: int = 4, seconds: float = 8.0, avat
 
 def bench_live_from_args(args) -> dict:
     """`livehuman bench live` (the CLI's parsed arguments)."""
-    return bench_live(seconds=getattr(args, "seconds", 8.0) or 8.0)
+    return bench_live(seconds=getattr(args, "seconds", 8.0) or 8.0, render_workers=getattr(args, "render_workers", None))
 
 
-async def _serve(avatar: str, max_sessions: int) -> None:
+async def _serve(avatar: str, max_sessions: int, render_workers: int | None = None) -> None:
     from aiohttp import web
 
     from livehuman.live.server import build_live_server
 
-    server = build_live_server(avatar=avatar, max_sessions=max_sessions)
+    server = build_live_server(avatar=avatar, max_sessions=max_sessions, render_workers=render_workers)
     runner = web.AppRunner(server.app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -439,11 +443,12 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true")
     parser.add_argument("--avatar", default="default")
     parser.add_argument("--max-sessions", type=int, default=4)
+    parser.add_argument("--render-workers", type=int)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.serve:
         with loopback_ice():
-            asyncio.run(_serve(args.avatar, args.max_sessions))
+            asyncio.run(_serve(args.avatar, args.max_sessions, args.render_workers))
     else:
         print(json.dumps(bench_live(), indent=2))
 

@@ -9,7 +9,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from importlib import resources
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ log = logging.getLogger("livehuman.live")
 MAX_OFFER_BYTES = 256 * 1024  # an SDP offer is a few kB
 LIVE_SILENCE_MS = 300  # live turns end after this much silence (the protocol's default is 500)
 LIVE_PAUSE_MS = 150  # after this much silence the offline brain prepares its reply (held until the turn ends)
-WEB_DIR = Path(str(resources.files("livehuman") / "web"))
+WEB_DIR = Path(str(files("livehuman") / "web"))
 
 BrainFactory = Callable[[], "Any | Awaitable[Any]"]
 
@@ -44,6 +44,7 @@ class LiveConfig:
     inactivity_timeout: float = 15.0  # a session whose microphone stops for this long has vanished
     # Run once in a thread at start-up: whatever would otherwise stall the first sessions.
     warm_up: Callable[[], None] | None = None
+    resources: list = field(default_factory=list)  # each one's close() is called when the server stops
 
 
 class LiveServer:
@@ -179,6 +180,8 @@ class LiveServer:
 
     async def _shutdown(self, app: web.Application) -> None:
         await self.close()
+        for resource in self.config.resources:
+            resource.close()
 
 
 def _bad(message: str) -> web.Response:
@@ -238,16 +241,36 @@ def local_brain_factory(persona: str | None = None, knowledge: str | None = None
     return make
 
 
-def default_face_factories(avatar_name: str = "default", engine: str = "cpu", models_dir: str | None = None):
-    """(avatar, engine_factory, lipsync_factory, idle_factory) for the named avatar and engine."""
+@dataclass
+class FaceParts:
+    """What every session's face is made of: one avatar, and makers of its engine, lip sync and idle motion."""
+
+    avatar: Any
+    engine_factory: Callable[[], Any]
+    lipsync_factory: Callable[[], Any]
+    idle_factory: Callable[[], Any]
+    resources: list = field(default_factory=list)  # closed with the server (a render pool)
+
+
+def default_face_factories(avatar_name: str = "default", engine: str = "cpu", models_dir: str | None = None,
+                           render_workers: int | None = None) -> FaceParts:
+    """The face parts for the named avatar and engine.
+
+    The cpu engine draws in `render_workers` processes shared by every session (one per core by
+    default); 0 draws in each session's own thread, inside the server's process.
+    """
     from livehuman.avatar.cache import load_avatar
     from livehuman.motion.stream import IdleMotion, StreamingLipSync
     from livehuman.render.engines import make_engine
+    from livehuman.render.pool import PooledEngine, RenderPool
 
     avatar = load_avatar(avatar_name)
     fps = 25.0
+    pool = RenderPool(avatar, render_workers) if engine == "cpu" and render_workers != 0 else None
 
     def engine_factory():
+        if pool is not None:
+            return PooledEngine(pool)
         the_engine = make_engine(engine, models_dir)
         the_engine.load(avatar)
         return the_engine
@@ -259,7 +282,7 @@ def default_face_factories(avatar_name: str = "default", engine: str = "cpu", mo
         # Each session its own seed, so that two avatars side by side do not blink in step.
         return _construct(IdleMotion, fps=fps, seed=secrets.randbelow(2**31))
 
-    return avatar, engine_factory, lipsync_factory, idle_factory
+    return FaceParts(avatar, engine_factory, lipsync_factory, idle_factory, [pool] if pool is not None else [])
 
 
 def _construct(cls, **wanted):
@@ -273,15 +296,18 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
                       llm_url: str | None = None, llm_model: str | None = None, asr_model_dir: str | None = None,
                       model: str = "gpt-realtime", realtime_url: str | None = None, engine: str = "cpu",
                       models_dir: str | None = None, brain_options: dict | None = None,
-                      silence_ms: int | None = None) -> LiveServer:
+                      silence_ms: int | None = None, render_workers: int | None = None) -> LiveServer:
     """A LiveServer with the named avatar, engine and brain (local, openai or realtime).
 
     `brain_options` go to the Realtime brain (turn detection, transcription model, noise
     reduction, speed…; see brain/openai_brain.py). `silence_ms` is the offline brain's end-of-turn
     silence (LIVE_SILENCE_MS by default; 250 answers ~50 ms sooner and cuts off more mid-sentence pauses).
+    `render_workers`: processes that draw the cpu engine's frames (default one per core; 0: none).
     """
     if max_sessions < 1:
         raise LivehumanError("--max-sessions must be at least 1")
+    if render_workers is not None and render_workers < 0:
+        raise LivehumanError("--render-workers must be 0 (draw in the server's process) or more")
     # With a remote brain, --voice names one of its voices, not espeak-ng's: the offline brain
     # (which serves /v1/realtime and takes over when the remote one gives up) keeps its own.
     local_voice = voice if brain == "local" else None
@@ -299,11 +325,11 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
         factory = with_fallback(remote, local)
     else:
         raise LivehumanError(f"unknown brain {brain!r}: choose local, openai or realtime")
-    the_avatar, engine_factory, lipsync_factory, idle_factory = default_face_factories(avatar, engine, models_dir)
-    return LiveServer(LiveConfig(brain_factory=factory, engine_factory=engine_factory, avatar=the_avatar,
-                                 lipsync_factory=lipsync_factory, idle_factory=idle_factory,
+    face = default_face_factories(avatar, engine, models_dir, render_workers)
+    return LiveServer(LiveConfig(brain_factory=factory, engine_factory=face.engine_factory, avatar=face.avatar,
+                                 lipsync_factory=face.lipsync_factory, idle_factory=face.idle_factory,
                                  max_sessions=max_sessions, realtime_brain_factory=local,
-                                 warm_up=functools.partial(local.warm_up, max_sessions)))
+                                 warm_up=functools.partial(local.warm_up, max_sessions), resources=face.resources))
 
 
 def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str = "default", persona: str | None = None,

@@ -1,0 +1,208 @@
+"""Render workers in their own processes, so a live server draws its faces beside its event loop.
+
+The cpu engine is numpy and OpenCV, but between those calls it takes Python's GIL hundreds of times
+a frame. Inside the server's process, four sessions' renders fight the event loop (WebRTC
+networking, the microphones) and the encoders for that lock, and every session's media stutters.
+In worker processes the same renders use both cores freely; each frame comes back through shared
+memory, so only a few bytes of controls and a reply cross the pipe.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import threading
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from multiprocessing.shared_memory import SharedMemory
+
+import numpy as np
+
+from livehuman.avatar.avatar import Avatar
+from livehuman.errors import LivehumanError
+from livehuman.render.engine import FrameDrive
+
+log = logging.getLogger("livehuman.render")
+
+START_TIMEOUT_S = 60.0  # a worker imports OpenCV and receives the avatar's frames
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+@dataclass
+class _Worker:
+    """One render process: its end of the pipe and the shared frame it draws into."""
+
+    process: multiprocessing.Process
+    conn: Connection
+    frame: SharedMemory
+
+
+class RenderPool:
+    """Renders frames of one avatar with the cpu engine in `workers` processes.
+
+    `render` may be called from many threads at once (one per live session); each call takes an idle
+    worker, so at most `workers` frames are drawn at a time and the rest wait their turn. A worker
+    that dies is replaced and the frame drawn again.
+    """
+
+    def __init__(self, avatar: Avatar, workers: int | None = None, head_motion: bool = True):
+        self.avatar = avatar
+        self.workers = default_workers() if workers is None else workers
+        if self.workers < 1:
+            raise LivehumanError(f"a render pool needs at least one worker, got {self.workers}")
+        self._head_motion = head_motion
+        self._shape = avatar.frames.shape[1:]
+        # Workers get the avatar without what engines cached in it (rigs are rebuilt per process).
+        self._portable = replace(avatar, extra={})
+        self._context = multiprocessing.get_context("spawn")  # never fork a process that has threads
+        self._idle: queue.Queue[_Worker] = queue.Queue()
+        self._all: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        starting = [self._spawn() for _ in range(self.workers)]
+        try:
+            for worker in starting:
+                self._await_ready(worker)
+                self._idle.put(worker)
+        except BaseException:
+            for worker in starting:
+                self._stop(worker)
+            raise
+
+    def render(self, index: int, drive: FrameDrive) -> np.ndarray:
+        """Output frame `index` of the pool's avatar (BGR uint8), as CpuEngine.render draws it."""
+        if self._closed:
+            raise LivehumanError("the render pool is closed")
+        worker = self._idle.get()
+        try:
+            try:
+                return self._ask(worker, index, drive)
+            except (EOFError, OSError):
+                log.warning("a render worker died (exit code %s); starting another", worker.process.exitcode)
+                self._stop(worker)
+                worker = self._spawn()
+                self._await_ready(worker)
+                return self._ask(worker, index, drive)
+        finally:
+            if self._closed:
+                self._stop(worker)
+            else:
+                self._idle.put(worker)
+
+    def close(self) -> None:
+        """Stop every worker (idle ones now, busy ones as they finish)."""
+        self._closed = True
+        while True:
+            try:
+                self._stop(self._idle.get_nowait())
+            except queue.Empty:
+                break
+
+    def __enter__(self) -> RenderPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _ask(self, worker: _Worker, index: int, drive: FrameDrive) -> np.ndarray:
+        worker.conn.send((index, drive.controls))
+        error = worker.conn.recv()
+        if error is not None:
+            raise LivehumanError(f"rendering frame {index} failed: {error}")
+        # Copied out before the worker is handed to the next caller, who overwrites the buffer.
+        return np.ndarray(self._shape, np.uint8, buffer=worker.frame.buf).copy()
+
+    def _spawn(self) -> _Worker:
+        frame = SharedMemory(create=True, size=int(np.prod(self._shape)))
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(
+            target=serve_renders, args=(theirs, self._portable, frame.name, self._head_motion),
+            name="livehuman-render", daemon=True)
+        process.start()
+        theirs.close()  # only the child holds it now: its death reads as EOF here
+        worker = _Worker(process, ours, frame)
+        with self._lock:
+            self._all.append(worker)
+        return worker
+
+    def _await_ready(self, worker: _Worker) -> None:
+        if not worker.conn.poll(START_TIMEOUT_S):
+            raise LivehumanError(f"a render worker did not start within {START_TIMEOUT_S:.0f} s")
+        try:
+            error = worker.conn.recv()
+        except EOFError:
+            raise LivehumanError(f"a render worker exited while starting (exit code {worker.process.exitcode})") from None
+        if error is not None:
+            raise LivehumanError(f"a render worker could not start: {error}")
+
+    def _stop(self, worker: _Worker) -> None:
+        worker.conn.close()
+        worker.process.join(2)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join()
+        worker.frame.close()
+        worker.frame.unlink()
+        with self._lock:
+            if worker in self._all:
+                self._all.remove(worker)
+
+
+class PooledEngine:
+    """The cpu engine, drawn by a RenderPool: an Engine that many live sessions can share."""
+
+    name = "cpu"
+    audio_context = (0.0, 0.0)
+
+    def __init__(self, pool: RenderPool):
+        self.pool = pool
+
+    def load(self, avatar: Avatar) -> None:
+        if avatar is not self.pool.avatar:
+            raise LivehumanError("a pooled engine renders only its pool's avatar")
+
+    def render(self, avatar: Avatar, index: int, drive: FrameDrive) -> np.ndarray:
+        return self.pool.render(index, drive)
+
+
+def serve_renders(conn: Connection, avatar: Avatar, frame_name: str, head_motion: bool) -> None:
+    """A worker's life: draw each asked frame into the shared buffer until the pipe closes."""
+    import cv2
+
+    from livehuman.render.cpu.engine import CpuEngine
+
+    cv2.setNumThreads(1)  # one worker is one core's worth; more threads would only contend
+    # Spawned workers share the pool's resource tracker, so attaching adds no second owner:
+    # the pool alone unlinks the buffer.
+    frame = SharedMemory(name=frame_name)
+    try:
+        _draw_until_closed(conn, avatar, np.ndarray(avatar.frames.shape[1:], np.uint8, buffer=frame.buf),
+                           CpuEngine(head_motion=head_motion))
+    finally:
+        frame.close()
+
+
+def _draw_until_closed(conn: Connection, avatar: Avatar, out: np.ndarray, engine) -> None:
+    try:
+        engine.load(avatar)
+    except Exception as exc:
+        conn.send(f"{type(exc).__name__}: {exc}")
+        return
+    conn.send(None)
+    while True:
+        try:
+            index, controls = conn.recv()
+        except (EOFError, OSError):  # the server has gone
+            return
+        try:
+            out[:] = engine.render(avatar, index, FrameDrive(controls))
+        except Exception as exc:  # one bad frame must not take the worker down
+            conn.send(f"{type(exc).__name__}: {exc}")
+        else:
+            conn.send(None)

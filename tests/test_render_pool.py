@@ -1,0 +1,94 @@
+"""The render pool: the cpu engine's frames, drawn in worker processes, exactly as drawn in-process."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livehuman.avatar.cache import load_avatar
+from livehuman.errors import LivehumanError
+from livehuman.render.cpu.bench import speech_like_controls
+from livehuman.render.cpu.engine import CpuEngine
+from livehuman.render.engine import FrameDrive
+from livehuman.render.pool import PooledEngine, RenderPool
+
+
+@pytest.fixture(scope="module")
+def avatar():
+    return load_avatar("default", progress=False)
+
+
+@pytest.fixture(scope="module")
+def pool(avatar):
+    with RenderPool(avatar, workers=2) as the_pool:
+        yield the_pool
+
+
+def reference(avatar, k: int) -> np.ndarray:
+    return CpuEngine().render(avatar, k, FrameDrive(speech_like_controls(k)))
+
+
+def test_frames_equal_the_engine_in_process(pool, avatar):
+    # Speech-like controls move the mouth, blink (k = 0..2 of every 90) and turn the head.
+    for k in (0, 1, 13, 40, 77):
+        frame = pool.render(k, FrameDrive(speech_like_controls(k)))
+        assert frame.shape == avatar.frames.shape[1:] and frame.dtype == np.uint8
+        np.testing.assert_array_equal(frame, reference(avatar, k))
+    # ...and they really move: an open jaw differs from the still avatar.
+    assert np.abs(pool.render(5, FrameDrive(speech_like_controls(5))).astype(int) - avatar.frames[0]).max() > 50
+
+
+def test_many_threads_at_once_each_get_their_own_frame(pool, avatar):
+    ks = list(range(0, 48, 3))
+    with ThreadPoolExecutor(6) as threads:
+        frames = list(threads.map(lambda k: pool.render(k, FrameDrive(speech_like_controls(k))), ks))
+    for k, frame in zip(ks, frames):
+        np.testing.assert_array_equal(frame, reference(avatar, k))
+
+
+def test_a_dead_worker_is_replaced_and_the_frame_drawn_again(avatar):
+    with RenderPool(avatar, workers=1) as one:
+        first = one._all[0].process
+        first.kill()
+        first.join()
+        frame = one.render(7, FrameDrive(speech_like_controls(7)))
+        np.testing.assert_array_equal(frame, reference(avatar, 7))
+        assert one._all[0].process is not first and one._all[0].process.is_alive()
+
+
+def test_a_failing_frame_is_a_clear_error_and_the_pool_goes_on(pool, avatar):
+    with pytest.raises(LivehumanError, match="rendering frame 3 failed"):
+        pool.render(3, FrameDrive(controls=None))
+    np.testing.assert_array_equal(pool.render(9, FrameDrive(speech_like_controls(9))), reference(avatar, 9))
+
+
+def test_close_stops_the_workers_and_frees_their_memory(avatar):
+    the_pool = RenderPool(avatar, workers=2)
+    workers = list(the_pool._all)
+    names = [w.frame.name for w in workers]
+    assert all(Path("/dev/shm", name.lstrip("/")).exists() for name in names)
+    the_pool.close()
+    deadline = time.monotonic() + 5
+    while any(w.process.is_alive() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(w.process.is_alive() for w in workers)
+    assert not any(Path("/dev/shm", name.lstrip("/")).exists() for name in names)
+    with pytest.raises(LivehumanError, match="closed"):
+        the_pool.render(0, FrameDrive(speech_like_controls(0)))
+
+
+def test_pooled_engine_draws_only_its_pools_avatar(pool, avatar, astronaut_path):
+    engine = PooledEngine(pool)
+    engine.load(avatar)
+    np.testing.assert_array_equal(engine.render(avatar, 11, FrameDrive(speech_like_controls(11))), reference(avatar, 11))
+    with pytest.raises(LivehumanError, match="only its pool's avatar"):
+        engine.load(load_avatar(astronaut_path, progress=False))
+
+
+def test_a_pool_needs_a_worker(avatar):
+    with pytest.raises(LivehumanError, match="at least one worker"):
+        RenderPool(avatar, workers=0)

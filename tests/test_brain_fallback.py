@@ -10,7 +10,8 @@ import pytest_asyncio
 from livehuman.brain.client import RealtimeBrain
 from livehuman.brain.events import NOTICE_EVENT, PHONES_EVENT, validate_server_event
 from livehuman.brain.fallback import FALLBACK_NOTICE, FallbackBrain, with_fallback
-from livehuman.brain.local import LocalBrain, LocalBrainFactory
+from livehuman.brain.local import LocalBrain
+from livehuman.brain.local_factory import LocalBrainFactory
 from livehuman.brain.server import start_realtime_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -13,7 +13,8 @@ from helpers_speech import espeak_wav
 from livehuman.brain.answer import answer
 from livehuman.brain.client import RealtimeBrain
 from livehuman.brain.events import NOTICE_EVENT, is_extension, validate_server_event
-from livehuman.brain.local import LocalBrain, LocalBrainFactory
+from livehuman.brain.local import LocalBrain
+from livehuman.brain.local_factory import LocalBrainFactory
 from livehuman.brain.server import start_realtime_server
 from livehuman.speech.audio import load_audio
 

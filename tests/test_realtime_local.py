@@ -11,8 +11,9 @@ import pytest_asyncio
 from helpers_realtime import RATE, first_index, pcm16_b64, pcm16_decode, speech_24k
 from livehuman.brain.events import PHONES_EVENT, is_extension, validate_server_event
 from livehuman.brain.answer import answer
-from livehuman.brain.heard import Segment
-from livehuman.brain.local import LocalBrain, LocalBrainFactory, heard_text
+from livehuman.brain.heard import Segment, heard_text
+from livehuman.brain.local import LocalBrain
+from livehuman.brain.local_factory import LocalBrainFactory
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 
@@ -173,8 +174,7 @@ async def test_say_speaks_verbatim_and_greets_on_an_empty_turn(factory):
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def live_factories(factory):
     """Two brain factories alike but for speculation (first-pass ASR, as `livehuman serve` uses)."""
-    common = dict(persona=factory.persona, knowledge=factory.knowledge, asr_second_pass=False,
-                  turn_detection={"silence_duration_ms": 500})
+    common = dict(persona=factory.persona, knowledge=factory.knowledge, asr_second_pass=False, silence_ms=500)
     plain = LocalBrainFactory(**common)
     speculating = LocalBrainFactory(**common, speculate_ms=150)
     speculating.asr_pool = plain.asr_pool  # the same recognizer settings; built once

@@ -11,7 +11,8 @@ from openai import AsyncOpenAI
 
 from helpers_listen import voiced_span
 from helpers_realtime import RATE, StrictConnection, first_index, of_type, pcm16_decode, speech_24k
-from livehuman.brain.local import LocalBrain, LocalBrainFactory
+from livehuman.brain.local import LocalBrain
+from livehuman.brain.local_factory import LocalBrainFactory
 from livehuman.brain.server import start_realtime_server
 from livehuman.speech.audio import Audio, resample
 

@@ -29,13 +29,9 @@ def answer_speech(text: str | None = None, audio_path: str | None = None, *, bra
 
 async def _ask(kind: str, text, audio, realtime_url, model, voice, persona) -> Speech:
     if kind == "local":
-        from livehuman.brain.local import LocalBrainFactory
-        from livehuman.brain.persona import load_persona
+        from livehuman.brain.local_factory import LocalBrainFactory
 
-        if isinstance(persona, str) or persona is None:
-            persona = load_persona(persona)
-        factory = LocalBrainFactory(persona, voice=voice)
-        brain = factory()
+        brain = LocalBrainFactory(persona, voice=voice)()
     else:
         from livehuman.brain.openai_brain import remote_brain_factory
 

@@ -11,13 +11,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from livehuman.errors import LivehumanError
 from livehuman.live.session import FaceRenderer, Session
+
+if TYPE_CHECKING:
+    from livehuman.brain.local_factory import LocalBrainFactory
 
 log = logging.getLogger("livehuman.live")
 
@@ -193,52 +196,20 @@ def _bad(message: str) -> web.Response:
 
 def local_brain_factory(persona: str | None = None, knowledge: str | None = None, voice: str | None = None,
                         llm_url: str | None = None, llm_model: str | None = None,
-                        asr_model_dir: str | None = None,
-                        silence_ms: int | None = None) -> Callable[..., Awaitable[Any]]:
-    """A factory of offline brains that share one persona, knowledge base, embedder and recognizers.
+                        asr_model_dir: str | None = None, silence_ms: int | None = None) -> LocalBrainFactory:
+    """The offline brains of `livehuman serve`: ready when their session starts, tuned for conversation.
 
-    Tuned for conversation: the turn ends after LIVE_SILENCE_MS of silence, the reply is prepared
-    from LIVE_PAUSE_MS of silence on (held until the turn ends), and the recognizer skips
-    pocketsphinx's second pass (it costs ~170 ms at the end of every turn, holding the GIL).
+    The turn ends after LIVE_SILENCE_MS of silence, the reply is prepared from LIVE_PAUSE_MS of
+    silence on (held until the turn ends), and the recognizer skips pocketsphinx's second pass (it
+    costs ~170 ms at the end of every turn, holding the GIL). Call its `warm_up(sessions)` at start-up.
     """
-    from livehuman.brain.dialogue import Dialogue
-    from livehuman.brain.knowledge import load_embedder, load_knowledge
-    from livehuman.brain.local import AsrPool, LocalBrain, knowledge_asr
-    from livehuman.brain.persona import load_persona
+    # Imported here: the brain package loads the openai package's types (~0.4 s).
+    from livehuman.brain.local_factory import LocalBrainFactory
 
-    the_persona = load_persona(persona)
-    the_knowledge = load_knowledge(knowledge)
-    shared: dict[str, Any] = {}
-    lock = asyncio.Lock()
-
-    # Building a recognizer takes a few hundred ms holding the GIL: once per concurrent session.
-    pool = AsrPool(functools.partial(knowledge_asr, the_knowledge, asr_model_dir, second_pass=False))
     silence = int(LIVE_SILENCE_MS if silence_ms is None else silence_ms)
-    if silence < 100:
-        raise LivehumanError(f"the end-of-turn silence must be at least 100 ms, got {silence}")
-
-    async def make(*_request) -> LocalBrain:
-        async with lock:  # the embedder loads once, off the event loop
-            if llm_url is None and "embedder" not in shared:
-                shared["embedder"] = await asyncio.to_thread(load_embedder)
-        dialogue = await asyncio.to_thread(
-            Dialogue, the_persona, the_knowledge, llm_url, llm_model, embedder=shared.get("embedder"))
-        return LocalBrain(dialogue, voice=voice or getattr(the_persona, "voice", None), asr_pool=pool,
-                          turn_detection={"silence_duration_ms": silence}, speculate_ms=min(LIVE_PAUSE_MS, silence // 2))
-
-    def warm_up(sessions: int = 1) -> None:
-        """Load the embedder and build `sessions` recognizers now (blocking), not mid-conversation.
-
-        Both hold the GIL for hundreds of ms: built while others talk, they stall their media.
-        """
-        if llm_url is None and "embedder" not in shared:
-            shared["embedder"] = load_embedder()
-        recognizers = [pool.acquire() for _ in range(max(1, sessions))]
-        for recognizer in recognizers:
-            pool.release(recognizer)
-
-    make.warm_up = warm_up  # type: ignore[attr-defined]
-    return make
+    return LocalBrainFactory(persona, knowledge, voice=voice, llm_url=llm_url, llm_model=llm_model,
+                             asr_model_dir=asr_model_dir, silence_ms=silence,
+                             speculate_ms=min(LIVE_PAUSE_MS, silence // 2), asr_second_pass=False, eager=True)
 
 
 @dataclass

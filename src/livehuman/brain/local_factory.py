@@ -1,0 +1,109 @@
+"""The one factory of offline brains: a LocalBrain per session, the slow parts shared between sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from livehuman.brain.local_input import AsrPool, knowledge_asr
+from livehuman.errors import LivehumanError
+
+if TYPE_CHECKING:
+    from livehuman.brain.dialogue import Dialogue
+    from livehuman.brain.local import LocalBrain
+
+MIN_SILENCE_MS = 100  # below this, every breath between two words would end the turn
+
+
+class LocalBrainFactory:
+    """Makes one LocalBrain per session, sharing the slow parts: persona, knowledge base, embedder, recognizers.
+
+    `persona` and `knowledge` are loaded objects or the paths of their files (None: the built-in
+    ones); `voice` is an espeak-ng voice (None: the persona's). `llm_url`/`llm_model` name an
+    OpenAI-compatible chat endpoint for the replies (None: offline retrieval over the knowledge
+    base); `asr_model_dir` a faster-whisper model (None: pocketsphinx).
+    `silence_ms` ends a turn after that much silence (None: the protocol's 500 ms); `speculate_ms`
+    prepares the reply after a pause that long, held until the turn ends (None: never);
+    `asr_second_pass=False` skips pocketsphinx's second pass: the final transcript comes ~150 ms
+    sooner, a bit worse. A client's session.update still overrides the turn settings.
+
+    Calling the factory (with the HTTP request, or nothing) makes a brain. Lazy (the default), the
+    brain comes at once and builds its dialogue and takes its recognizer on first use, in a worker
+    thread. `eager`, the call returns an awaitable brain whose dialogue is already built, so that a
+    live conversation never waits mid-turn for it. Either way, call `warm_up()` in a thread at
+    start-up so that the first sessions do not wait for the embedding model and the recognizers.
+    """
+
+    def __init__(self, persona: Any = None, knowledge: Any = None, *, voice: str | None = None,
+                 llm_url: str | None = None, llm_model: str | None = None, asr_model_dir: str | None = None,
+                 silence_ms: int | None = None, speculate_ms: int | None = None, asr_second_pass: bool = True,
+                 eager: bool = False) -> None:
+        from livehuman.brain.knowledge import load_knowledge
+        from livehuman.brain.persona import load_persona
+
+        self.persona = load_persona(persona) if _is_path(persona) else persona
+        self.knowledge = load_knowledge(knowledge) if _is_path(knowledge) else knowledge
+        self.voice = voice or self.persona.voice
+        self.llm_url = llm_url
+        self.llm_model = llm_model
+        self.asr_model_dir = asr_model_dir
+        self.asr_second_pass = asr_second_pass
+        self.silence_ms = None if silence_ms is None else int(silence_ms)
+        if self.silence_ms is not None and self.silence_ms < MIN_SILENCE_MS:
+            raise LivehumanError(f"the end-of-turn silence must be at least {MIN_SILENCE_MS} ms, got {self.silence_ms}")
+        self.speculate_ms = speculate_ms
+        self.eager = eager
+        self.asr_pool = AsrPool(self._make_asr)
+        self._embedder: Any = None  # loaded once, by warm_up() or the first eager brain
+        self._embedder_loading = asyncio.Lock()
+
+    def __call__(self, request: Any = None) -> LocalBrain | Awaitable[LocalBrain]:
+        """A brain for one session (`request` is not used): a LocalBrain, or an awaitable of one when eager."""
+        return self._ready_brain() if self.eager else self._brain(None)
+
+    def dialogue(self) -> Dialogue:
+        """A fresh conversation over the shared knowledge base (blocking: the first may load the embedder)."""
+        from livehuman.brain.dialogue import Dialogue
+
+        return Dialogue(self.persona, self.knowledge, self.llm_url, self.llm_model, embedder=self._embedder)
+
+    def warm_up(self, sessions: int = 1) -> None:
+        """Load the embedder, index the knowledge base and build `sessions` recognizers now (blocking).
+
+        Each holds the GIL for hundreds of ms: built while others talk, they would stall their media.
+        """
+        if self.llm_url is None and self._embedder is None:
+            from livehuman.brain.knowledge import load_embedder
+
+            self._embedder = load_embedder()
+        self.dialogue()
+        recognizers = [self.asr_pool.acquire() for _ in range(max(1, sessions))]
+        for recognizer in recognizers:
+            self.asr_pool.release(recognizer)
+
+    def _make_asr(self) -> Any:
+        return knowledge_asr(self.knowledge, self.asr_model_dir, second_pass=self.asr_second_pass)
+
+    def _brain(self, dialogue: Dialogue | None) -> LocalBrain:
+        # Imported here, not at the top: local.py re-exports this factory.
+        from livehuman.brain.local import LocalBrain
+
+        turn_detection = None if self.silence_ms is None else {"silence_duration_ms": self.silence_ms}
+        return LocalBrain(dialogue, dialogue_factory=self.dialogue, voice=self.voice, asr_pool=self.asr_pool,
+                          instructions=self.persona.instructions, turn_detection=turn_detection,
+                          speculate_ms=self.speculate_ms)
+
+    async def _ready_brain(self) -> LocalBrain:
+        from livehuman.brain.knowledge import load_embedder
+
+        async with self._embedder_loading:  # sessions starting together load it once, off the event loop
+            if self.llm_url is None and self._embedder is None:
+                self._embedder = await asyncio.to_thread(load_embedder)
+        return self._brain(await asyncio.to_thread(self.dialogue))
+
+
+def _is_path(value: Any) -> bool:
+    """Whether a persona or knowledge argument still has to be loaded (None: the built-in one)."""
+    return value is None or isinstance(value, (str, os.PathLike))

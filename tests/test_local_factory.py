@@ -1,0 +1,134 @@
+"""LocalBrainFactory: files loaded, settings passed on, slow parts shared, eager and lazy brains."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from livehuman.brain.local import LocalBrain
+from livehuman.brain.local_factory import LocalBrainFactory
+from livehuman.brain.local_input import AsrPool
+from livehuman.errors import LivehumanError
+
+in_module_loop = pytest.mark.asyncio(loop_scope="module")
+
+PERSONA = """\
+name: Rosa
+greeting: Hello, I am Rosa.
+instructions: Answer questions about Mars.
+voice: en-gb
+"""
+KNOWLEDGE = """\
+- q: What colour is the sky on Mars?
+  a: Butterscotch by day, and blue at sunset.
+- q: How long is a day on Mars?
+  a: A Martian day lasts twenty four hours and thirty nine minutes.
+"""
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("mars")
+    (folder / "persona.yaml").write_text(PERSONA)
+    (folder / "knowledge.yaml").write_text(KNOWLEDGE)
+    return folder / "persona.yaml", folder / "knowledge.yaml"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def live(files):
+    """An eager factory tuned like `livehuman serve`'s, from files, warmed up for two sessions."""
+    persona, knowledge = files
+    factory = LocalBrainFactory(str(persona), knowledge, silence_ms=300, speculate_ms=150, asr_second_pass=False,
+                                eager=True)
+    built = []
+
+    def counted():
+        built.append(factory._make_asr())
+        return built[-1]
+
+    factory.asr_pool = AsrPool(counted)
+    await asyncio.to_thread(factory.warm_up, 2)
+    return factory, built
+
+
+async def ask(brain: LocalBrain, question: str) -> str:
+    """The text reply to a typed question."""
+    await brain.send({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}})
+    await brain.send({"type": "conversation.item.create", "item": {
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": question}]}})
+    await brain.send({"type": "response.create"})
+
+    async def reply() -> str:
+        async for event in brain.events():
+            if event["type"] == "error":
+                raise AssertionError(event)
+            if event["type"] == "response.done":
+                return event["response"]["output"][0]["content"][0]["text"]
+        raise AssertionError("the events ended before the reply")
+
+    return await asyncio.wait_for(reply(), 30)
+
+
+@in_module_loop
+async def test_files_are_loaded_and_the_settings_reach_the_brain(live):
+    factory, _ = live
+    made = factory()
+    assert inspect.isawaitable(made)
+    brain = await made
+    assert isinstance(brain, LocalBrain)
+    assert brain.dialogue is not None  # eager: built before the session starts
+    assert brain.dialogue.persona.name == "Rosa"
+    assert brain.dialogue.knowledge is factory.knowledge
+    assert factory.knowledge.entries[0].question == "What colour is the sky on Mars?"
+    assert brain.session["instructions"] == "Answer questions about Mars."
+    assert brain.session["audio"]["output"]["voice"] == "en-gb"
+    assert brain.session["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 300
+    assert brain.speculate_ms == 150
+    await brain.close()
+
+
+@in_module_loop
+async def test_eager_brains_share_the_slow_parts_not_the_conversation(live):
+    factory, _ = live
+    first, second = await factory(), await factory("a request")
+    assert first.dialogue is not second.dialogue
+    assert first.dialogue._embedder is second.dialogue._embedder is not None
+    assert "Butterscotch" in await ask(first, "what colour is the sky on mars")
+    assert [m["role"] for m in first.dialogue.history] == ["user", "assistant"]
+    assert second.dialogue.history == []
+    await first.close()
+    await second.close()
+
+
+@in_module_loop
+async def test_warm_up_builds_a_recognizer_per_session(live):
+    factory, built = live
+    assert len(built) == 2
+    taken = [factory.asr_pool.acquire(), factory.asr_pool.acquire()]
+    assert len(built) == 2 and {id(r) for r in taken} == {id(r) for r in built}
+    for recognizer in taken:
+        factory.asr_pool.release(recognizer)
+
+
+@in_module_loop
+async def test_a_lazy_brain_builds_its_dialogue_on_first_use(live):
+    eager, _ = live
+    factory = LocalBrainFactory(eager.persona, eager.knowledge)
+    brain = factory()
+    assert isinstance(brain, LocalBrain) and brain.dialogue is None
+    assert brain.session["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 500  # the protocol's
+    assert "twenty four hours" in await ask(brain, "how long is a day on mars")
+    assert brain.dialogue.knowledge is eager.knowledge and brain.dialogue.persona.name == "Rosa"
+    await brain.close()
+
+
+def test_bad_settings_are_refused(files):
+    persona, knowledge = files
+    with pytest.raises(LivehumanError, match="at least 100 ms, got 50"):
+        LocalBrainFactory(persona, knowledge, silence_ms=50)
+    with pytest.raises(LivehumanError, match="persona file not found"):
+        LocalBrainFactory(persona.parent / "nobody.yaml", knowledge)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +12,15 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("transformers")
 
-from livehuman.avatar.avatar import Avatar  # noqa: E402
-from livehuman.avatar.default import grace_hopper_path  # noqa: E402
-from livehuman.errors import LivehumanError  # noqa: E402
-from livehuman.motion.controls import FaceControls  # noqa: E402
-from livehuman.render.engine import AUDIO_RATE, FrameDrive  # noqa: E402
-from livehuman.render.musetalk import MuseTalkEngine, bench_musetalk, find_weights  # noqa: E402
-from livehuman.render.musetalk.audio import (  # noqa: E402
+from helpers_musetalk import drives_for, espeak_16k, loud_frames
+
+from livehuman.avatar.avatar import Avatar
+from livehuman.avatar.default import grace_hopper_path
+from livehuman.errors import LivehumanError
+from livehuman.motion.controls import FaceControls
+from livehuman.render.engine import AUDIO_RATE, FrameDrive
+from livehuman.render.musetalk import MuseTalkEngine, bench_musetalk, find_weights
+from livehuman.render.musetalk.audio import (
     AUDIO_AFTER,
     AUDIO_BEFORE,
     FIRST_FEATURE,
@@ -32,9 +32,13 @@ from livehuman.render.musetalk.audio import (  # noqa: E402
     positional_encoding,
     speech_weight,
 )
-from livehuman.render.musetalk.bench import flatten, photo_avatar  # noqa: E402
-from livehuman.render.musetalk.crop import NOSE_RIDGE, crop_box, lower_face_mask  # noqa: E402
-from livehuman.render.musetalk.tiny import TINY_WHISPER_LAYERS, TINY_WHISPER_WIDTH, write_tiny_models  # noqa: E402
+from livehuman.render.musetalk.bench import flatten, photo_avatar
+from livehuman.render.musetalk.crop import NOSE_RIDGE, crop_box, lower_face_mask
+from livehuman.render.musetalk.tiny import (
+    TINY_WHISPER_LAYERS,
+    TINY_WHISPER_WIDTH,
+    write_tiny_models,
+)
 
 N_STATES = TINY_WHISPER_LAYERS + 1
 D = TINY_WHISPER_WIDTH
@@ -78,26 +82,7 @@ def fresh_avatar(base: Avatar, directory: Path, **changes) -> Avatar:
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> np.ndarray:
     """Real speech from espeak-ng, 16 kHz mono float32."""
-    d = tmp_path_factory.mktemp("speech")
-    raw, wav = d / "raw.wav", d / "speech.wav"
-    subprocess.run(["espeak-ng", "-w", str(raw), "Papa made a map of the moon."], check=True)
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(raw), "-ac", "1", "-ar", str(AUDIO_RATE), str(wav)],
-                   check=True)
-    with wave.open(str(wav)) as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16)
-    return pcm.astype(np.float32) / 32768.0
-
-
-def drives_for(windows: np.ndarray) -> list[FrameDrive]:
-    return [FrameDrive(FaceControls(), w) for w in windows]
-
-
-def loud_frames(speech: np.ndarray, n: int) -> list[int]:
-    """Indices of `n` frames whose audio is clearly speech."""
-    windows = clip_windows(speech)
-    loud = np.flatnonzero(speech_weight(windows) >= 1.0)
-    assert len(loud) >= n
-    return [int(i) for i in loud[np.linspace(0, len(loud) - 1, n).astype(int)]]
+    return espeak_16k("Papa made a map of the moon.", tmp_path_factory.mktemp("speech"))
 
 
 # -- weights: layout and errors ---------------------------------------------------------------------

@@ -92,7 +92,8 @@ def test_a_session_renderer_gives_musetalk_the_reply_audio(tmp_path, speech24):
     assert FaceRenderer(CpuEngine(), avatar, StreamingLipSync, IdleMotion).reply_audio() is None
     engine = MuseTalkEngine(write_tiny_models(tmp_path / "models"), device="cpu", batch_size=1)
     engine.load(avatar)
-    renderer = FaceRenderer(engine, avatar, StreamingLipSync, IdleMotion)
+    # No head sway, so that the listening frame's lower face can be compared pixel for pixel.
+    renderer = FaceRenderer(engine, avatar, StreamingLipSync, lambda: IdleMotion(head_motion=False))
     listen = renderer.reply_audio()
     resampler = StreamResampler(24000, 48000)
     mouths = []
@@ -107,4 +108,4 @@ def test_a_session_renderer_gives_musetalk_the_reply_audio(tmp_path, speech24):
     speaking = renderer.render(mouths[loud], listen, loud)
     idle = renderer.render(None, listen, loud)  # listening: no reply audio reaches the engine
     assert np.abs(speaking.astype(int) - source)[lower].mean() > 0.5
-    assert np.array_equal(idle, avatar.frames[0])
+    assert np.array_equal(idle[lower], avatar.frames[0][lower])  # the avatar's own mouth (eyes may blink)

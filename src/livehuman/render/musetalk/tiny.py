@@ -1,4 +1,6 @@
-"""Tiny random MuseTalk weights in MuseTalk's own file layout, for tests and benchmarks without a GPU."""
+"""Random MuseTalk weights in MuseTalk's own file layout: tiny ones for tests and benchmarks without a
+GPU, and full-size ones (MuseTalk's, sd-vae-ft-mse's and whisper-tiny's exact configurations) that
+cost a GPU exactly what the real weights cost, for timing where the real weights cannot be had."""
 
 from __future__ import annotations
 
@@ -34,8 +36,24 @@ def tiny_unet_config(cross_attention_dim: int = TINY_WHISPER_WIDTH) -> dict:
     }
 
 
-def write_tiny_models(root: str | Path, seed: int = 0, version: str = "v15", face_parse: bool = False) -> Path:
-    """Write random tiny weights under `root` exactly where MuseTalk's download script puts the real ones."""
+def full_unet_config() -> dict:
+    """MuseTalk 1.5's musetalkV15/musetalk.json: Stable Diffusion 1.x's UNet (about 850 M parameters)
+    with 8 input channels and whisper-tiny's width for cross-attention."""
+    return {
+        **tiny_unet_config(384),
+        "block_out_channels": [320, 640, 1280, 1280],
+        "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
+        "layers_per_block": 2,
+        "norm_num_groups": 32,
+        "sample_size": 64,
+    }
+
+
+def write_tiny_models(root: str | Path, seed: int = 0, version: str = "v15", face_parse: bool = False,
+                      full_size: bool = False) -> Path:
+    """Write random weights under `root` exactly where MuseTalk's download script puts the real ones:
+    tiny networks, or with `full_size` the real networks' shapes (a 1.7 GB UNet file, in float16)."""
     import torch
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
@@ -44,36 +62,44 @@ def write_tiny_models(root: str | Path, seed: int = 0, version: str = "v15", fac
     torch.manual_seed(seed)
     unet_dir = root / ("musetalkV15" if version == "v15" else "musetalk")
     unet_dir.mkdir(parents=True, exist_ok=True)
-    config = tiny_unet_config()
+    config = full_unet_config() if full_size else tiny_unet_config()
     (unet_dir / "musetalk.json").write_text(json.dumps(config, indent=2))
     unet = UNet2DConditionModel.from_config(config)
-    # Random init leaves some output layers at zero; perturb every weight so the UNet really computes.
-    with torch.no_grad():
-        for p in unet.parameters():
-            p.add_(torch.randn_like(p) * 0.05)
-    torch.save(unet.state_dict(), unet_dir / ("unet.pth" if version == "v15" else "pytorch_model.bin"))
+    state = unet.state_dict()
+    if full_size:
+        state = {k: v.half() for k, v in state.items()}  # half the file; the loader casts on loading
+    else:
+        # Random init leaves some output layers at zero; perturb every weight so the UNet really computes.
+        with torch.no_grad():
+            for p in unet.parameters():
+                p.add_(torch.randn_like(p) * 0.05)
+    torch.save(state, unet_dir / ("unet.pth" if version == "v15" else "pytorch_model.bin"))
+    del unet, state
 
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 8, 16, 16),
-        layers_per_block=1,
+        block_out_channels=(128, 256, 512, 512) if full_size else (8, 8, 16, 16),
+        layers_per_block=2 if full_size else 1,
         latent_channels=4,
-        norm_num_groups=4,
+        norm_num_groups=32 if full_size else 4,
         sample_size=256,
         scaling_factor=0.18215,
     )
     vae.save_pretrained(root / "sd-vae", safe_serialization=False)  # sd-vae-ft-mse ships a .bin
 
+    size = {  # whisper-tiny's encoder; the decoder is never loaded, so it stays small
+        "d_model": 384, "encoder_layers": 4, "encoder_attention_heads": 6, "encoder_ffn_dim": 1536,
+    } if full_size else {
+        "d_model": TINY_WHISPER_WIDTH, "encoder_layers": TINY_WHISPER_LAYERS, "encoder_attention_heads": 2,
+        "encoder_ffn_dim": 64,
+    }
     whisper_config = WhisperConfig(
         vocab_size=64,
         num_mel_bins=80,
-        d_model=TINY_WHISPER_WIDTH,
-        encoder_layers=TINY_WHISPER_LAYERS,
-        encoder_attention_heads=2,
-        encoder_ffn_dim=64,
+        **size,
         decoder_layers=1,
         decoder_attention_heads=2,
         decoder_ffn_dim=64,

@@ -20,7 +20,23 @@ DEFAULT_FPS = 25.0
 
 def _engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", default="cpu", choices=("cpu", "musetalk"), help="lip-sync engine (default: cpu)")
-    parser.add_argument("--models", metavar="DIR", help="MuseTalk's models/ directory (for --engine musetalk)")
+    musetalk = parser.add_argument_group("MuseTalk options (--engine musetalk)")
+    musetalk.add_argument("--models", metavar="DIR", help="MuseTalk's models/ directory")
+    _musetalk_tuning(musetalk)
+
+
+def _musetalk_tuning(parser) -> None:
+    parser.add_argument("--device", help="auto (default: the GPU when there is one), cpu, cuda or cuda:N")
+    parser.add_argument("--dtype", choices=("float16", "bfloat16", "float32"), help="default: float16 on a GPU, float32 on the CPU")
+    parser.add_argument("--compile", action="store_true", default=None, help="compile the networks with torch.compile")
+    parser.add_argument("--batch-size", type=int, metavar="N", help="frames per network call (default 8)")
+
+
+def _engine_from_args(args: argparse.Namespace, head_motion: bool = True):
+    from livehuman.render.engines import make_engine
+
+    return make_engine(args.engine, args.models, head_motion=head_motion, device=args.device, dtype=args.dtype,
+                       compile=bool(args.compile), batch_size=args.batch_size)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=("render", "lipsync", "live", "musetalk"))
     bench.add_argument("--json", action="store_true", help="print the results as JSON")
     bench.add_argument("--seconds", type=float, default=10.0, help="length of the speech to render (render bench)")
-    bench.add_argument("--models", metavar="DIR", help="MuseTalk models (musetalk bench; tiny random weights when absent)")
+    musetalk = bench.add_argument_group("musetalk bench")
+    musetalk.add_argument("--models", metavar="DIR", help="MuseTalk's models/ directory (tiny random weights when absent)")
+    musetalk.add_argument("--full-size", action="store_true", help="without --models: random weights of the real networks' sizes")
+    musetalk.add_argument("--batch-sizes", default="1,4,8,16", help="comma-separated batch sizes to time")
+    musetalk.add_argument("--sessions", help="comma-separated numbers of sessions sharing one engine")
+    musetalk.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    musetalk.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
+    musetalk.add_argument("--compile", action="store_true", help="compile the networks with torch.compile")
     bench.add_argument("--plot", metavar="PNG", help="lipsync: also plot the mouth-opening curves")
     bench.add_argument("--render-workers", type=int, metavar="N", help="live: the server's render processes (default: one per core)")
 
@@ -97,11 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_prepare(args: argparse.Namespace) -> None:
     from livehuman.avatar.prepare import prepare_avatar
-    from livehuman.render.engines import make_engine
 
+    engine = _engine_from_args(args)  # bad engine options fail before the slow preparation
     avatar = prepare_avatar(args.source, args.name, fps=args.fps, bbox_shift=args.bbox_shift, force=args.force)
     if args.engine != "cpu":
-        make_engine(args.engine, args.models).load(avatar)
+        engine.load(avatar)
     print(f"prepared avatar {avatar.name!r}: {avatar.n_frames} frame(s) at {avatar.size[0]}x{avatar.size[1]}, cached in {avatar.directory}")
 
 
@@ -122,10 +145,9 @@ def _load_speech(args: argparse.Namespace, audio_path: str | None = None):
 def _render_one(args, avatar_ref: str, speech, output: str | Path, bbox_shift: int | None) -> None:
     from livehuman.avatar.cache import load_avatar
     from livehuman.render.batch import render_video
-    from livehuman.render.engines import make_engine
 
     avatar = load_avatar(avatar_ref, fps=args.fps, bbox_shift=bbox_shift)
-    engine = make_engine(args.engine, args.models, head_motion=not args.no_head_motion)
+    engine = _engine_from_args(args, head_motion=not args.no_head_motion)
     result = render_video(avatar, engine, speech, output, fps=args.fps, head_motion=not args.no_head_motion)
     print(
         f"wrote {result.path}: {result.frames} frames, {result.duration:.2f} s, "
@@ -195,6 +217,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         max_sessions=args.max_sessions, knowledge=args.knowledge, voice=args.voice,
         llm_url=args.llm_url, llm_model=args.llm_model, asr_model_dir=args.asr_model,
         model=args.model, realtime_url=args.realtime_url, engine=args.engine, models_dir=args.models,
+        engine_options={"device": args.device, "dtype": args.dtype, "compile": bool(args.compile),
+                        "batch_size": args.batch_size},
         brain_options=_realtime_options(args) if args.brain != "local" else None,
         silence_ms=args.silence_ms if args.brain == "local" else None, render_workers=args.render_workers,
     )

@@ -37,7 +37,7 @@ class LiveConfig:
     """What every session of a server shares: how to make a brain, a face renderer, and limits."""
 
     brain_factory: BrainFactory
-    engine_factory: Callable[[], Any]  # a loaded engine, one per session (engines keep state)
+    engine_factory: Callable[[], Any]  # a loaded engine for a new session (may be shared by every session)
     avatar: Any
     lipsync_factory: Callable[[], Any]
     idle_factory: Callable[[], Any]
@@ -224,27 +224,35 @@ class FaceParts:
 
 
 def default_face_factories(avatar_name: str = "default", engine: str = "cpu", models_dir: str | None = None,
-                           render_workers: int | None = None) -> FaceParts:
+                           render_workers: int | None = None, engine_options: dict | None = None) -> FaceParts:
     """The face parts for the named avatar and engine.
 
-    The cpu engine draws in `render_workers` processes shared by every session (one per core by
-    default); 0 draws in each session's own thread, inside the server's process.
+    One engine serves every session. The cpu engine draws in `render_workers` processes (one per
+    core by default; 0: each session draws in its own thread, inside the server's process); the
+    musetalk engine is loaded once and batches the frames that sessions ask for together.
+    `engine_options` go to `make_engine` (musetalk's device, dtype, compile, batch_size).
     """
     from livehuman.avatar.cache import load_avatar
     from livehuman.motion.stream import IdleMotion, StreamingLipSync
     from livehuman.render.engines import make_engine
     from livehuman.render.pool import PooledEngine, RenderPool
 
+    options = {key: value for key, value in (engine_options or {}).items() if value is not None}
+    shared = make_engine(engine, models_dir, **options)  # bad options fail before the avatar loads
     avatar = load_avatar(avatar_name)
     fps = 25.0
-    pool = RenderPool(avatar, render_workers) if engine == "cpu" and render_workers != 0 else None
+    resources: list = []
+    if engine == "cpu" and render_workers != 0:
+        pool = RenderPool(avatar, render_workers)
+        resources.append(pool)
+        shared = PooledEngine(pool)
+    else:
+        shared.load(avatar)
 
     def engine_factory():
-        if pool is not None:
-            return PooledEngine(pool)
-        the_engine = make_engine(engine, models_dir)
-        the_engine.load(avatar)
-        return the_engine
+        # One engine serves every session: the cpu engine keeps its rigs in the avatar, the pool
+        # and MuseTalk's batcher take frames from many threads at once.
+        return shared
 
     def lipsync_factory():
         return _construct(StreamingLipSync, fps=fps)
@@ -253,7 +261,7 @@ def default_face_factories(avatar_name: str = "default", engine: str = "cpu", mo
         # Each session its own seed, so that two avatars side by side do not blink in step.
         return _construct(IdleMotion, fps=fps, seed=secrets.randbelow(2**31))
 
-    return FaceParts(avatar, engine_factory, lipsync_factory, idle_factory, [pool] if pool is not None else [])
+    return FaceParts(avatar, engine_factory, lipsync_factory, idle_factory, resources)
 
 
 def _construct(cls, **wanted):
@@ -267,13 +275,15 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
                       llm_url: str | None = None, llm_model: str | None = None, asr_model_dir: str | None = None,
                       model: str = "gpt-realtime", realtime_url: str | None = None, engine: str = "cpu",
                       models_dir: str | None = None, brain_options: dict | None = None,
-                      silence_ms: int | None = None, render_workers: int | None = None) -> LiveServer:
+                      silence_ms: int | None = None, render_workers: int | None = None,
+                      engine_options: dict | None = None) -> LiveServer:
     """A LiveServer with the named avatar, engine and brain (local, openai or realtime).
 
     `brain_options` go to the Realtime brain (turn detection, transcription model, noise
     reduction, speed…; see brain/openai_brain.py). `silence_ms` is the offline brain's end-of-turn
     silence (LIVE_SILENCE_MS by default; 250 answers ~50 ms sooner and cuts off more mid-sentence pauses).
     `render_workers`: processes that draw the cpu engine's frames (default one per core; 0: none).
+    `engine_options`: the musetalk engine's device, dtype, compile and batch_size.
     """
     if max_sessions < 1:
         raise LivehumanError("--max-sessions must be at least 1")
@@ -296,7 +306,7 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
         factory = with_fallback(remote, local)
     else:
         raise LivehumanError(f"unknown brain {brain!r}: choose local, openai or realtime")
-    face = default_face_factories(avatar, engine, models_dir, render_workers)
+    face = default_face_factories(avatar, engine, models_dir, render_workers, engine_options)
     return LiveServer(LiveConfig(brain_factory=factory, engine_factory=face.engine_factory, avatar=face.avatar,
                                  lipsync_factory=face.lipsync_factory, idle_factory=face.idle_factory,
                                  max_sessions=max_sessions, realtime_brain_factory=local,

@@ -48,3 +48,22 @@ def netns():
 
     with NetNamespace() as ns, ns.entered():
         yield ns
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread: on a shared 2-core machine more threads spin against each other."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> Path:
+    """Tiny random MuseTalk weights in MuseTalk's own file layout and key names."""
+    from livehuman.render.musetalk.tiny import write_tiny_models
+
+    return write_tiny_models(tmp_path_factory.mktemp("models"), seed=0)

@@ -41,3 +41,4 @@ def eye_opening(points: np.ndarray) -> float:
     """Both eyes' lid gaps over the inter-ocular distance (as the cpu engine's tests measure it)."""
     return float((np.linalg.norm(points[145] - points[159]) + np.linalg.norm(points[374] - points[386]))
                  / inter_ocular(points))
+

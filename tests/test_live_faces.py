@@ -34,13 +34,10 @@ def test_without_render_workers_sessions_draw_in_process():
     assert face.resources == []
 
 
-def test_musetalk_is_loaded_once_for_every_session_with_the_options_given(tmp_path):
+def test_musetalk_is_loaded_once_for_every_session_with_the_options_given(models_dir):
     import torch
 
-    from livehuman.render.musetalk.tiny import write_tiny_models
-
-    models = write_tiny_models(tmp_path / "models", seed=0)
-    face = default_face_factories("default", engine="musetalk", models_dir=str(models),
+    face = default_face_factories("default", engine="musetalk", models_dir=str(models_dir),
                                   engine_options={"device": "cpu", "dtype": "bfloat16", "batch_size": 3,
                                                   "compile": False})
     engine = face.engine_factory()

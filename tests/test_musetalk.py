@@ -7,11 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("diffusers")
-pytest.importorskip("transformers")
-
+import torch
 from helpers_musetalk import drives_for, espeak_16k, loud_frames
 
 from livehuman.avatar.avatar import Avatar
@@ -40,25 +36,13 @@ from livehuman.render.musetalk.tiny import (
     write_tiny_models,
 )
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 N_STATES = TINY_WHISPER_LAYERS + 1
 D = TINY_WHISPER_WIDTH
 
 
 # -- fixtures --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine more threads spin against each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory) -> Path:
-    return write_tiny_models(tmp_path_factory.mktemp("models"), seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
-pytest.importorskip("diffusers")
-pytest.importorskip("transformers")
-
 from helpers_musetalk import drives_for, espeak_16k, eye_opening, loud_frames
 
 from livehuman.avatar.avatar import Avatar
@@ -26,24 +20,11 @@ from livehuman.render.musetalk import MuseTalkEngine
 from livehuman.render.musetalk.audio import WINDOW_SAMPLES, clip_windows
 from livehuman.render.musetalk.bench import photo_avatar
 from livehuman.render.musetalk.scheduler import BatchScheduler
-from livehuman.render.musetalk.tiny import write_tiny_models
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 SENTENCES = ("Papa made a map of the moon.", "Where are we going today?", "I saw a big blue boat.")
 SILENT = np.zeros(WINDOW_SAMPLES, np.float32)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """One intra-op thread: on a shared 2-core machine more threads spin against each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory) -> Path:
-    return write_tiny_models(tmp_path_factory.mktemp("models"), seed=0)
 
 
 @pytest.fixture(scope="module")

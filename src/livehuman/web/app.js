@@ -22,7 +22,22 @@ let mic = null;
 const bubbles = new Map(); // "role:item" → the bubble still being written
 
 // Exposed for tests and for curious people in the console.
-window.livehuman = { state: "idle", messages: [], errors: [] };
+window.livehuman = { state: "idle", connection: "new", messages: [], errors: [] };
+// What the connection has received so far, per kind: packets, bytes, decoded frames and (audio) the
+// energy of what was heard. Not enumerable, so that the state above stays plain data.
+Object.defineProperty(window.livehuman, "receiving", {
+  value: async () => {
+    const out = {};
+    if (pc) {
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === "inbound-rtp") {
+          out[s.kind] = { packets: s.packetsReceived, bytes: s.bytesReceived, frames: s.framesDecoded, energy: s.totalAudioEnergy };
+        }
+      });
+    }
+    return out;
+  },
+});
 
 function setState(state) {
   window.livehuman.state = state;
@@ -128,22 +143,33 @@ async function start() {
   showMessage("");
   setState("connecting");
   ui.start.disabled = true;
+  if (typeof RTCPeerConnection === "undefined") {
+    showMessage("This browser has WebRTC turned off, and a live conversation needs it. Turn it on "
+      + "(in Firefox: media.peerconnection.enabled in about:config) and start again.");
+    hangup("failed");
+    return;
+  }
   mic = await getMicrophone();
+  // `peer` is this attempt's connection; once `pc` is no longer it, the attempt was ended (the
+  // connection failed while it was being set up, e.g. no network for ICE) and must stop quietly.
+  let peer = null;
+  const current = () => peer !== null && pc === peer;
   try {
-    pc = new RTCPeerConnection({ iceServers: [] });
-    channel = pc.createDataChannel("events");
+    peer = pc = new RTCPeerConnection({ iceServers: [] });
+    window.livehuman.connection = peer.connectionState;
+    channel = peer.createDataChannel("events");
     channel.onmessage = (e) => onEvent(e.data);
     channel.onopen = () => { setConnected(true); if (window.livehuman.state === "connecting") setState("listening"); };
-    channel.onclose = () => { if (pc) hangup("ended"); };
+    channel.onclose = () => { if (current()) hangup("ended"); };
     if (mic) {
-      for (const track of mic.getAudioTracks()) pc.addTransceiver(track, { direction: "sendrecv", streams: [mic] });
+      for (const track of mic.getAudioTracks()) peer.addTransceiver(track, { direction: "sendrecv", streams: [mic] });
     } else {
-      pc.addTransceiver("audio", { direction: "recvonly" });
+      peer.addTransceiver("audio", { direction: "recvonly" });
     }
-    pc.addTransceiver("video", { direction: "recvonly" });
+    peer.addTransceiver("video", { direction: "recvonly" });
     const stream = new MediaStream();
     ui.video.srcObject = stream;
-    pc.ontrack = (e) => {
+    peer.ontrack = (e) => {
       stream.addTrack(e.track);
       // One play() for both tracks: a second call would abort the first one's promise.
       if (stream.getTracks().length === 1) {
@@ -152,24 +178,29 @@ async function start() {
         });
       }
     };
-    pc.onconnectionstatechange = () => {
-      if (pc && pc.connectionState === "failed") {
+    peer.onconnectionstatechange = () => {
+      if (!current()) return;
+      window.livehuman.connection = peer.connectionState;
+      if (peer.connectionState === "failed") {
         showMessage("The connection to the server failed. Check your network and start again.");
         hangup("failed");
       }
     };
-    await pc.setLocalDescription(await pc.createOffer());
-    await iceGatheringComplete(pc);
+    await peer.setLocalDescription(await peer.createOffer());
+    await iceGatheringComplete(peer);
+    if (!current()) return;
     const response = await fetch("/offer", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type }),
+      body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type }),
     });
     const answer = await response.json().catch(() => ({}));
+    if (!current()) return;
     if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
     window.livehuman.session = answer.session;
-    await pc.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
+    await peer.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
   } catch (err) {
+    if (peer !== null && !current()) return;
     showMessage(`Could not connect: ${err.message || err}`);
     hangup("failed");
   }
@@ -179,7 +210,7 @@ function hangup(state = "ended") {
   const peer = pc;
   pc = null;
   if (channel) { channel.onclose = null; channel = null; }
-  if (peer) peer.close();
+  if (peer) { peer.close(); window.livehuman.connection = "closed"; }
   if (mic) { for (const t of mic.getTracks()) t.stop(); mic = null; }
   ui.video.srcObject = null;
   bubbles.clear();

@@ -279,7 +279,7 @@ async def _hold(url: str, n: int, seconds: float, server_pid: int) -> dict:
     finally:
         await asyncio.gather(*(c.close() for c in clients))
     server = {key: sum(media1.get(c.session, {}).get(key, 0) - media0.get(c.session, {}).get(key, 0) for c in clients)
-              for key in ("dropped_out", "underruns", "late_ticks")}
+              for key in ("dropped_frames", "dropped_packets", "underruns", "late_ticks")}
     return {"fps": fps, "max_gap": gaps, "dropped": dropped, "cpu": cpu / wall, "server": server, "lost": lost}
 
 
@@ -370,7 +370,8 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
         results[f"sessions_{n}_max_frame_gap_ms"] = float(max(hold["max_gap"]) * 1000)
         results[f"sessions_{n}_dropped_frames"] = int(sum(hold["dropped"]))
         results[f"sessions_{n}_server_cpu_per_session"] = float(hold["cpu"] / n)
-        results[f"sessions_{n}_server_frames_not_taken"] = int(hold["server"]["dropped_out"])
+        results[f"sessions_{n}_server_frames_not_taken"] = int(hold["server"]["dropped_frames"])
+        results[f"sessions_{n}_server_packets_not_taken"] = int(hold["server"]["dropped_packets"])
         results[f"sessions_{n}_server_underruns"] = int(hold["server"]["underruns"])
         results[f"sessions_{n}_server_late_ticks"] = int(hold["server"]["late_ticks"])
         # Lost RTP packets with a clean server clock point at the client's own load (it shares the cores).
@@ -378,7 +379,8 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
         # 25 fps held: every session received 25 frames a second and not one frame was lost, and
         # the server kept up: no frame or packet left untaken, no reply gap shown as the idle face.
         received = min(hold["fps"]) >= 24.0 and sum(hold["dropped"]) == 0
-        clean = hold["server"]["dropped_out"] == 0 and hold["server"]["underruns"] == 0
+        server = hold["server"]
+        clean = server["dropped_frames"] == 0 and server["dropped_packets"] == 0 and server["underruns"] == 0
         if received and holding_received == n - 1:
             holding_received = n
         if received and clean and holding == n - 1:

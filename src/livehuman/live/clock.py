@@ -45,7 +45,8 @@ class ClockStats:
     idle_frames: int = 0  # of which were idle (nothing queued)
     underruns: int = 0  # idle frames in the middle of a reply (rendering fell behind: a gap in the voice)
     late_ticks: int = 0  # ticks that ran more than one packet late
-    dropped_out: int = 0  # frames or packets dropped because a track did not take them
+    dropped_frames: int = 0  # video frames dropped because the video track did not take them in time
+    dropped_packets: int = 0  # audio packets dropped because the audio track did not take them in time
     interrupts: int = 0
 
 
@@ -167,7 +168,7 @@ class MediaClock:
                 self.stats.speech_frames += 1
             self._current = unit
             self.stats.frames += 1
-            self._put(self._video_out, (unit.frame, (n // 2) * VIDEO_PTS_STEP), OUT_DEPTH)
+            self.stats.dropped_frames += self._put(self._video_out, (unit.frame, (n // 2) * VIDEO_PTS_STEP), OUT_DEPTH)
             if self._on_unit is not None:
                 self._on_unit(unit, self._now())
         unit = self._current
@@ -181,11 +182,15 @@ class MediaClock:
         if unit.item_id is not None:
             heard = unit.item_ms - (PACKET_MS if half == 0 else 0)
             self._heard[unit.item_id] = max(self._heard.get(unit.item_id, 0), heard)
-        self._put(self._audio_out, (packet, n * SAMPLES_PER_PACKET), AUDIO_OUT_DEPTH)
+        self.stats.dropped_packets += self._put(self._audio_out, (packet, n * SAMPLES_PER_PACKET), AUDIO_OUT_DEPTH)
 
-    def _put(self, out: asyncio.Queue, item, depth: int) -> None:
+    @staticmethod
+    def _put(out: asyncio.Queue, item, depth: int) -> int:
+        """Queue `item`, first dropping the oldest beyond `depth`; returns how many were dropped."""
         # A track that is not reading (not connected yet, or gone) must not make media pile up.
+        dropped = 0
         while out.qsize() >= depth:
             out.get_nowait()
-            self.stats.dropped_out += 1
+            dropped += 1
         out.put_nowait(item)
+        return dropped

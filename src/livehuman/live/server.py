@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import inspect
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -27,6 +29,7 @@ log = logging.getLogger("livehuman.live")
 MAX_OFFER_BYTES = 256 * 1024  # an SDP offer is a few kB
 LIVE_SILENCE_MS = 300  # live turns end after this much silence (the protocol's default is 500)
 LIVE_PAUSE_MS = 150  # after this much silence the offline brain prepares its reply (held until the turn ends)
+THREADS_PER_SESSION = 6  # a session's encoders (audio, video) and its brain's blocking calls, all at once
 WEB_DIR = Path(str(files("livehuman") / "web"))
 
 BrainFactory = Callable[[], "Any | Awaitable[Any]"]
@@ -77,13 +80,32 @@ class LiveServer:
                 log.warning("the /v1/realtime endpoint is not available in this build")
             else:
                 realtime_routes(app, self.config.realtime_brain_factory)
+        app.on_startup.append(self._media_threads)
         if self.config.warm_up is not None:
             app.on_startup.append(self._warm_up)
+        app.on_startup.append(self._freeze_startup_objects)
         app.on_shutdown.append(self._shutdown)
         return app
 
+    async def _media_threads(self, app: web.Application) -> None:
+        # aiortc encodes every track's frames and packets in the loop's default executor, where the
+        # brains' blocking work (microphone analysis, speech synthesis) runs too. Python's default
+        # (cores + 4 threads) makes an Opus packet wait behind a sentence being synthesized and
+        # the audio track falls behind; enough threads for every session's work at once keeps
+        # the encoders' turn short (the cores, not the queue, then decide).
+        workers = THREADS_PER_SESSION * self.config.max_sessions + 4
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(workers, thread_name_prefix="livehuman-media"))
+
     async def _warm_up(self, app: web.Application) -> None:
         await asyncio.to_thread(self.config.warm_up)
+
+    async def _freeze_startup_objects(self, app: web.Application) -> None:
+        # The models loaded at start-up are millions of Python objects that live as long as the
+        # server. Left to the garbage collector, every full collection walks them all: a ~220 ms
+        # stop of every session's media (the audio tracks then drop packets). Frozen, they are
+        # never walked again; the collector still frees what sessions leave behind.
+        gc.collect()
+        gc.freeze()
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         return web.FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})

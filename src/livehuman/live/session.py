@@ -31,6 +31,7 @@ BRAIN_RATE = 24000  # PCM16 mono, both ways, as the Realtime protocol says
 MIC_CHUNK_MS = 20  # microphone audio goes to the brain as it comes (one WebRTC packet): no added wait
 DEFAULT_PREFIX_PADDING_MS = 300.0  # the Realtime protocol's default server-VAD prefix padding
 MAX_TEXT = 4000  # longest text message accepted from the page
+RENDER_BATCH = 4  # frames rendered per trip to the render thread, at most
 OUTBOX_LIMIT = 64  # messages kept for a page whose data channel has not opened yet
 MOUTH = ("jaw", "spread", "round", "press", "tuck", "teeth", "tongue")
 EXPRESSION = ("smile", "brow", "squint")
@@ -574,14 +575,29 @@ class Session:
 
     async def _render_loop(self) -> None:
         while True:
-            job: _RenderJob = await self._render_queue.get()
+            jobs: list[_RenderJob] = [await self._render_queue.get()]
+            # Frames that are already waiting go to the render thread together: one round trip
+            # through a busy event loop per frame made a reply's first frames trickle out slower
+            # than they play (the clock then showed the idle face for a frame).
+            while len(jobs) < RENDER_BATCH and not self._render_queue.empty():
+                jobs.append(self._render_queue.get_nowait())
+            jobs = [job for job in jobs if job.generation == self._generation]
+            if jobs:
+                await self._in_render_thread(self._render_jobs, jobs)
+
+    def _render_jobs(self, jobs: list[_RenderJob]) -> None:
+        """Render thread: draw each frame and hand it to the event loop as soon as it is drawn."""
+        for job in jobs:
             if job.generation != self._generation:
-                continue
-            frame = await self._in_render_thread(self.renderer.render, job.mouth, job.listen, job.reply_frame)
-            if job.generation != self._generation:
-                continue  # interrupted while rendering
-            self.clock.push(MediaUnit(frame=frame, audio=job.audio, item_id=job.item_id, item_ms=job.item_ms,
-                                      last=job.last))
+                return  # interrupted: the rest are stale too
+            frame = self.renderer.render(job.mouth, job.listen, job.reply_frame)
+            self._loop.call_soon_threadsafe(self._play_rendered, job, frame)
+
+    def _play_rendered(self, job: _RenderJob, frame: np.ndarray) -> None:
+        if job.generation != self._generation:
+            return  # interrupted while rendering
+        self.clock.push(MediaUnit(frame=frame, audio=job.audio, item_id=job.item_id, item_ms=job.item_ms,
+                                  last=job.last))
 
     async def _in_render_thread(self, fn, *args):
         return await self._loop.run_in_executor(self.renderer.executor, fn, *args)

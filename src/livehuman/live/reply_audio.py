@@ -47,6 +47,8 @@ class ReplyAudio:
         return self._length / AUDIO_RATE
 
     def _append(self, samples: np.ndarray) -> None:  # float32, as the resampler gives them
+        # The lip-sync thread appends while the render thread cuts windows: samples are written
+        # before the length grows, so a window never reads samples that are not there yet.
         end = self._length + len(samples)
         if end > len(self._buffer):
             grown = np.zeros(max(end, 2 * len(self._buffer)), dtype=np.float32)

@@ -94,7 +94,7 @@ class _RenderJob(NamedTuple):
 
 
 class FaceRenderer:
-    """A session's view of the shared engine and avatar; renders in one worker thread, in order."""
+    """A session's view of the shared engine and avatar: lip sync in one worker thread, drawing in another."""
 
     def __init__(self, engine, avatar, lipsync_factory: Callable[[], object], idle_factory: Callable[[], object]):
         self.engine = engine
@@ -102,6 +102,9 @@ class FaceRenderer:
         self.lipsync = lipsync_factory()
         self.idle = idle_factory()
         self.index = 0
+        # Two threads, each keeping its own order: lip sync of a reply's audio as it arrives, and
+        # drawing. Drawing never waits behind a whole sentence's lip sync, nor lip sync behind drawing.
+        self.lipsync_thread = ThreadPoolExecutor(1, thread_name_prefix="livehuman-lipsync")
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="livehuman-render")
 
     def reply_audio(self) -> ReplyAudio | None:
@@ -145,6 +148,7 @@ class FaceRenderer:
         self.lipsync.reset()
 
     def close(self) -> None:
+        self.lipsync_thread.shutdown(wait=False, cancel_futures=True)
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
@@ -337,7 +341,7 @@ class Session:
             self._cancelled.add(reply.response_id)
             self._reply = None
             # In the render thread, after any lip-sync work of the old reply still queued there.
-            self.renderer.executor.submit(self.renderer.reset)
+            self.renderer.lipsync_thread.submit(self.renderer.reset)
         if item_id is not None:
             heard = self.clock.heard_ms(item_id)
             await self.brain.send({"type": "conversation.item.truncate", "item_id": item_id,
@@ -509,10 +513,22 @@ class Session:
             return
         phones = self._phones_for(reply, len(samples))
         reply.received_ms += len(samples) * 1000 / BRAIN_RATE
-        # Lip-sync analysis runs in the session's worker thread, in order with its rendering.
-        controls, audio48 = await self._in_render_thread(self.renderer.motion, samples, phones, reply.resampler, reply.listen)
+        # Lip sync runs in the session's lip-sync thread, in the order the audio came, and is not
+        # waited for here: the brain's next events (a barge-in's speech_started among them) must
+        # not queue behind a whole sentence of lip-sync work.
+        work = self.renderer.lipsync_thread.submit(self.renderer.motion, samples, phones, reply.resampler, reply.listen)
+        work.add_done_callback(lambda done: self._loop.call_soon_threadsafe(self._motion_done, reply, done))
+
+    def _motion_done(self, reply: Reply, work) -> None:
+        """A delta's lip sync is ready (callbacks run in the order the deltas came): pair and render it."""
         if reply.generation != self._generation:
             return  # interrupted meanwhile
+        try:
+            controls, audio48 = work.result()
+        except Exception as exc:
+            self.log.exception("session %s: lip sync failed", self.id)
+            self.send({"type": "error", "message": f"could not animate the answer: {exc}"})
+            return
         self._hold(reply, audio48)
         self._pair(reply, controls)
 
@@ -562,7 +578,9 @@ class Session:
         if reply.flushed or reply.response_id in self._cancelled:
             return
         reply.flushed = True
-        controls, tail = await self._in_render_thread(self.renderer.finish, reply.resampler, reply.listen)
+        # After every delta's lip sync (the same thread, in order), whose results reach the loop first.
+        controls, tail = await self._loop.run_in_executor(self.renderer.lipsync_thread, self.renderer.finish,
+                                                          reply.resampler, reply.listen)
         if reply.generation != self._generation:
             return
         self._hold(reply, tail)

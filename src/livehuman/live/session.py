@@ -513,22 +513,13 @@ class Session:
             return
         phones = self._phones_for(reply, len(samples))
         reply.received_ms += len(samples) * 1000 / BRAIN_RATE
-        # Lip sync runs in the session's lip-sync thread, in the order the audio came, and is not
-        # waited for here: the brain's next events (a barge-in's speech_started among them) must
-        # not queue behind a whole sentence of lip-sync work.
-        work = self.renderer.lipsync_thread.submit(self.renderer.motion, samples, phones, reply.resampler, reply.listen)
-        work.add_done_callback(lambda done: self._loop.call_soon_threadsafe(self._motion_done, reply, done))
-
-    def _motion_done(self, reply: Reply, work) -> None:
-        """A delta's lip sync is ready (callbacks run in the order the deltas came): pair and render it."""
+        # Lip sync runs in the session's own lip-sync thread (never behind the drawing of frames),
+        # and is waited for: a sentence's burst of deltas then goes at the pace the lip sync takes
+        # it, rather than all at once into a thread that would compete with every session's media.
+        controls, audio48 = await self._loop.run_in_executor(
+            self.renderer.lipsync_thread, self.renderer.motion, samples, phones, reply.resampler, reply.listen)
         if reply.generation != self._generation:
             return  # interrupted meanwhile
-        try:
-            controls, audio48 = work.result()
-        except Exception as exc:
-            self.log.exception("session %s: lip sync failed", self.id)
-            self.send({"type": "error", "message": f"could not animate the answer: {exc}"})
-            return
         self._hold(reply, audio48)
         self._pair(reply, controls)
 

@@ -340,7 +340,7 @@ class Session:
         if reply is not None:
             self._cancelled.add(reply.response_id)
             self._reply = None
-            # In the render thread, after any lip-sync work of the old reply still queued there.
+            # In the lip-sync thread, after any work of the old reply still queued there.
             self.renderer.lipsync_thread.submit(self.renderer.reset)
         if item_id is not None:
             heard = self.clock.heard_ms(item_id)
@@ -569,7 +569,7 @@ class Session:
         if reply.flushed or reply.response_id in self._cancelled:
             return
         reply.flushed = True
-        # After every delta's lip sync (the same thread, in order), whose results reach the loop first.
+        # The same thread as the deltas' lip sync, so it runs after all of it.
         controls, tail = await self._loop.run_in_executor(self.renderer.lipsync_thread, self.renderer.finish,
                                                           reply.resampler, reply.listen)
         if reply.generation != self._generation:

@@ -29,7 +29,7 @@ log = logging.getLogger("livehuman.live")
 MAX_OFFER_BYTES = 256 * 1024  # an SDP offer is a few kB
 LIVE_SILENCE_MS = 300  # live turns end after this much silence (the protocol's default is 500)
 LIVE_PAUSE_MS = 150  # after this much silence the offline brain prepares its reply (held until the turn ends)
-THREADS_PER_SESSION = 6  # a session's encoders (audio, video) and its brain's blocking calls, all at once
+THREADS_PER_SESSION = 6  # a session's video encoder and its brain's blocking calls, all at once
 WEB_DIR = Path(str(files("livehuman") / "web"))
 
 BrainFactory = Callable[[], "Any | Awaitable[Any]"]
@@ -88,11 +88,10 @@ class LiveServer:
         return app
 
     async def _media_threads(self, app: web.Application) -> None:
-        # aiortc encodes every track's frames and packets in the loop's default executor, where the
-        # brains' blocking work (microphone analysis, speech synthesis) runs too. Python's default
-        # (cores + 4 threads) makes an Opus packet wait behind a sentence being synthesized and
-        # the audio track falls behind; enough threads for every session's work at once keeps
-        # the encoders' turn short (the cores, not the queue, then decide).
+        # aiortc encodes every video frame in the loop's default executor, where the brains'
+        # blocking work (microphone analysis, speech synthesis) runs too. Python's default size
+        # (cores + 4 threads) would make a frame wait behind other sessions' sentences being
+        # synthesized; with a thread for each piece of every session's work, the cores decide.
         workers = THREADS_PER_SESSION * self.config.max_sessions + 4
         asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(workers, thread_name_prefix="livehuman-media"))
 
@@ -102,8 +101,8 @@ class LiveServer:
     async def _freeze_startup_objects(self, app: web.Application) -> None:
         # The models loaded at start-up are millions of Python objects that live as long as the
         # server. Left to the garbage collector, every full collection walks them all: a ~220 ms
-        # stop of every session's media (the audio tracks then drop packets). Frozen, they are
-        # never walked again; the collector still frees what sessions leave behind.
+        # stop of every session's media. Frozen, they are never walked again; the collector still
+        # frees what sessions leave behind.
         gc.collect()
         gc.freeze()
 

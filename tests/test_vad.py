@@ -116,3 +116,19 @@ def test_no_pause_events_unless_asked_or_when_the_silence_ends_speech(vad):
     # Noise never pauses or resumes anything.
     noise = 0.05 * np.random.default_rng(1).standard_normal(RATE * 3).astype(np.float32)
     assert feed(SileroVAD(pause_ms=100), noise, 320) == []
+
+
+@pytest.mark.parametrize("min_silence", [0.3, 0.5])
+def test_the_turn_ends_at_the_window_nearest_the_asked_silence(min_silence):
+    vad = SileroVAD(min_silence_ms=round(min_silence * 1000))
+    window = 512  # the model's 32 ms
+    audio = np.concatenate([silence(0.5), espeak("What does it cost?"), silence(1.0)])
+    for i in range(0, len(audio), window):
+        events = vad.process(audio[i : i + window])
+        if any(e.kind == "speech_stopped" for e in events):
+            stopped = next(e for e in events if e.kind == "speech_stopped")
+            waited = (i + window) / RATE - stopped.time
+            break
+    else:
+        pytest.fail("the speech never stopped")
+    assert abs(waited - min_silence) <= window / RATE / 2  # 300 ms: 288, not 320; 500 ms: 512

@@ -120,6 +120,11 @@ class SileroVAD:
         self._pending = buf[n * WINDOW :].copy()
         return events
 
+    def _lasted(self, duration: float) -> bool:
+        """Whether the silence has lasted `duration` s, to the nearest 32 ms window (not the next one:
+        300 ms is 288 ms of windows, not 320)."""
+        return self._samples / SAMPLE_RATE - self._silence_since >= duration - WINDOW / SAMPLE_RATE / 2
+
     def _window(self, window: np.ndarray) -> VadEvent | None:
         x = np.concatenate([self._context, window])[None, :]
         out, self._state = self._session.run(
@@ -142,13 +147,13 @@ class SileroVAD:
         elif self.speaking and p < self.threshold - END_MARGIN:
             if self._silence_since is None:
                 self._silence_since = start
-            if end - self._silence_since >= self.min_silence:
+            if self._lasted(self.min_silence):
                 self.speaking = False
                 self._paused = False
                 stopped = self._silence_since
                 self._silence_since = None
                 return VadEvent("speech_stopped", stopped)
-            if self.pause is not None and not self._paused and end - self._silence_since >= self.pause:
+            if self.pause is not None and not self._paused and self._lasted(self.pause):
                 self._paused = True
                 return VadEvent("speech_paused", self._silence_since)
         return None

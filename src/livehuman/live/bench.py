@@ -393,7 +393,7 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
     return results
 
 
-def bench_live(turns: int = 4, max_sessions: int = 4, seconds: float = 8.0, avatar: str = "default",
+def bench_live(turns: int = 8, max_sessions: int = 4, seconds: float = 8.0, avatar: str = "default",
                render_workers: int | None = None) -> dict:
     """Drive a live server (child process, loopback only) with real aiortc clients; return figures.
 

@@ -173,10 +173,15 @@ class PooledEngine:
 
 def serve_renders(conn: Connection, avatar: Avatar, frame_name: str, head_motion: bool) -> None:
     """A worker's life: draw each asked frame into the shared buffer until the pipe closes."""
+    import signal
+
     import cv2
 
     from livehuman.render.cpu.engine import CpuEngine
 
+    # Ctrl+C in the terminal reaches every process of the group: the server stops the workers
+    # itself (it closes their pipes), so a worker must not die of it with a traceback first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)  # one worker is one core's worth; more threads would only contend
     # Spawned workers share the pool's resource tracker, so attaching adds no second owner:
     # the pool alone unlinks the buffer.

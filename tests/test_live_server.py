@@ -272,3 +272,23 @@ async def test_a_client_that_vanishes_mid_reply_ends_its_session_only(server, cl
         await asyncio.sleep(0.1)
     assert session_id not in server.sessions
     assert client.session in server.sessions
+
+
+async def test_an_offer_without_opus_is_refused_with_a_reason(server):
+    from aiortc import RTCPeerConnection, RTCRtpSender
+
+    pc = RTCPeerConnection()
+    try:
+        pc.createDataChannel("events")
+        audio = pc.addTransceiver("audio", direction="recvonly")
+        audio.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType == "audio/PCMU"])
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        assert "opus" not in pc.localDescription.sdp.lower()
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{server.url}/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"}) as response:
+                assert response.status == 400
+                assert "Opus" in (await response.json())["error"]
+    finally:
+        await pc.close()
+    await wait_sessions(server, 0)

@@ -92,3 +92,34 @@ def test_pooled_engine_draws_only_its_pools_avatar(pool, avatar, astronaut_path)
 def test_a_pool_needs_a_worker(avatar):
     with pytest.raises(LivehumanError, match="at least one worker"):
         RenderPool(avatar, workers=0)
+
+
+def test_closing_wakes_whoever_waits_for_a_worker(avatar):
+    the_pool = RenderPool(avatar, workers=1)
+    busy = the_pool._take()  # the only worker is drawing for someone else
+    with ThreadPoolExecutor(2) as threads:
+        waiting = [threads.submit(the_pool.render, k, FrameDrive(speech_like_controls(k))) for k in range(2)]
+        time.sleep(0.2)
+        the_pool.close()
+        for future in waiting:
+            with pytest.raises(LivehumanError, match="closed"):
+                future.result(timeout=5)
+    the_pool._give_back(busy)  # the busy one finishing after the close is stopped, not kept
+    assert not busy.process.is_alive() and the_pool._all == []
+
+
+def test_a_worker_that_cannot_be_replaced_leaves_its_place_for_a_later_one(avatar):
+    from dataclasses import replace
+
+    with RenderPool(avatar, workers=1) as one:
+        first = one._all[0].process
+        first.kill()
+        first.join()
+        # The replacement really fails to start: it is handed an avatar the engine refuses.
+        portable = one._portable
+        one._portable = replace(portable, landmarks=np.zeros((1, 10, 2), np.float32))
+        with pytest.raises(LivehumanError, match="could not start.*478-point landmarks"):
+            one.render(1, FrameDrive(speech_like_controls(1)))
+        assert one._all == []  # the dead one was stopped, nothing half-started is kept
+        one._portable = portable
+        np.testing.assert_array_equal(one.render(2, FrameDrive(speech_like_controls(2))), reference(avatar, 2))

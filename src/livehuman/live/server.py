@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from livehuman.errors import LivehumanError
 from livehuman.live.session import FaceRenderer, Session
@@ -31,6 +31,7 @@ LIVE_SILENCE_MS = 300  # live turns end after this much silence (the protocol's 
 LIVE_PAUSE_MS = 150  # after this much silence the offline brain prepares its reply (held until the turn ends)
 THREADS_PER_SESSION = 6  # a session's video encoder and its brain's blocking calls, all at once
 WEB_DIR = Path(str(files("livehuman") / "web"))
+OPUS = [codec for codec in RTCRtpSender.getCapabilities("audio").codecs if codec.mimeType.lower() == "audio/opus"]
 
 BrainFactory = Callable[[], "Any | Awaitable[Any]"]
 
@@ -128,6 +129,8 @@ class LiveServer:
         kinds = {line.split()[0][2:] for line in sdp.splitlines() if line.startswith("m=") and line.split()}
         if not {"audio", "video"} <= kinds:
             return _bad("the offer must have an audio and a video section (send the microphone, receive audio and video)")
+        if "opus/48000" not in sdp.lower():
+            return _bad("the offer must include the Opus audio codec (every browser offers it)")
         if self.active >= self.config.max_sessions:
             return web.json_response(
                 {"error": f"the server is busy ({self.config.max_sessions} conversations at once); try again in a minute"},
@@ -181,6 +184,10 @@ class LiveServer:
         try:
             pc.addTrack(session.audio_track)
             pc.addTrack(session.video_track)
+            # The voice track hands aiortc Opus packets it encoded itself: Opus it must be.
+            for transceiver in pc.getTransceivers():
+                if transceiver.kind == "audio":
+                    transceiver.setCodecPreferences(OPUS)
             await pc.setLocalDescription(await pc.createAnswer())
             await session.start()
         except Exception as exc:
@@ -205,7 +212,10 @@ class LiveServer:
     async def _shutdown(self, app: web.Application) -> None:
         await self.close()
         for resource in self.config.resources:
-            resource.close()
+            try:
+                resource.close()
+            except Exception:  # the others must still be closed
+                log.exception("could not close %r", resource)
 
 
 def _bad(message: str) -> web.Response:

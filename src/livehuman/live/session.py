@@ -242,6 +242,7 @@ class Session:
         if self._closing:
             return
         self._closing = True
+        self._generation += 1  # frames still being drawn for this session are dropped, not finished
         self.log.info("session %s ends: %s", self.id, reason)
         self.clock.stop()
         self.audio_track.stop()

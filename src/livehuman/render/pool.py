@@ -9,6 +9,7 @@ memory, so only a few bytes of controls and a reply cross the pipe.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -27,11 +28,14 @@ from livehuman.render.engine import FrameDrive
 log = logging.getLogger("livehuman.render")
 
 START_TIMEOUT_S = 60.0  # a worker imports OpenCV and receives the avatar's frames
+_CLOSED = object()  # in the idle queue once the pool is closed
 
 
 def default_workers() -> int:
     """One worker per core this process may run on."""
-    return max(1, len(os.sched_getaffinity(0)))
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)  # macOS has no affinity
 
 
 @dataclass
@@ -61,54 +65,79 @@ class RenderPool:
         # Workers get the avatar without what engines cached in it (rigs are rebuilt per process).
         self._portable = replace(avatar, extra={})
         self._context = multiprocessing.get_context("spawn")  # never fork a process that has threads
-        self._idle: queue.Queue[_Worker] = queue.Queue()
+        # Idle workers; None is a place whose worker died and could not be replaced (another is
+        # started when it is taken); _CLOSED wakes whoever waits once the pool is closed.
+        self._idle: queue.Queue = queue.Queue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
-        starting = [self._spawn() for _ in range(self.workers)]
         try:
+            starting = [self._spawn() for _ in range(self.workers)]
             for worker in starting:
                 self._await_ready(worker)
                 self._idle.put(worker)
         except BaseException:
-            for worker in starting:
+            for worker in list(self._all):
                 self._stop(worker)
             raise
 
     def render(self, index: int, drive: FrameDrive) -> np.ndarray:
         """Output frame `index` of the pool's avatar (BGR uint8), as CpuEngine.render draws it."""
-        if self._closed:
-            raise LivehumanError("the render pool is closed")
-        worker = self._idle.get()
+        worker = self._take()
         try:
             try:
                 return self._ask(worker, index, drive)
             except (EOFError, OSError):
                 log.warning("a render worker died (exit code %s); starting another", worker.process.exitcode)
                 self._stop(worker)
-                worker = self._spawn()
-                self._await_ready(worker)
+                worker = None
+                worker = self._start()
                 return self._ask(worker, index, drive)
+        except (EOFError, OSError):
+            self._stop(worker)
+            worker = None
+            raise LivehumanError(f"rendering frame {index} failed: a new render worker died too") from None
         finally:
-            if self._closed:
-                self._stop(worker)
-            else:
-                self._idle.put(worker)
+            self._give_back(worker)
 
     def close(self) -> None:
-        """Stop every worker (idle ones now, busy ones as they finish)."""
+        """Stop every worker (idle ones now, busy ones as they finish); later renders fail."""
         self._closed = True
         while True:
             try:
-                self._stop(self._idle.get_nowait())
+                worker = self._idle.get_nowait()
             except queue.Empty:
                 break
+            if isinstance(worker, _Worker):
+                self._stop(worker)
+        self._idle.put(_CLOSED)
 
     def __enter__(self) -> RenderPool:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def _take(self) -> _Worker:
+        worker = self._idle.get()
+        if worker is _CLOSED or self._closed:
+            self._idle.put(_CLOSED)  # for the next one waiting
+            if isinstance(worker, _Worker):
+                self._stop(worker)
+            raise LivehumanError("the render pool is closed")
+        if worker is None:
+            try:
+                return self._start()
+            except BaseException:
+                self._idle.put(None)
+                raise
+        return worker
+
+    def _give_back(self, worker: _Worker | None) -> None:
+        if not self._closed:
+            self._idle.put(worker)
+        elif worker is not None:
+            self._stop(worker)
 
     def _ask(self, worker: _Worker, index: int, drive: FrameDrive) -> np.ndarray:
         worker.conn.send((index, drive.controls))
@@ -117,6 +146,16 @@ class RenderPool:
             raise LivehumanError(f"rendering frame {index} failed: {error}")
         # Copied out before the worker is handed to the next caller, who overwrites the buffer.
         return np.ndarray(self._shape, np.uint8, buffer=worker.frame.buf).copy()
+
+    def _start(self) -> _Worker:
+        """A new worker, ready to draw (stopped again if it does not get ready)."""
+        worker = self._spawn()
+        try:
+            self._await_ready(worker)
+        except BaseException:
+            self._stop(worker)
+            raise
+        return worker
 
     def _spawn(self) -> _Worker:
         frame = SharedMemory(create=True, size=int(np.prod(self._shape)))
@@ -142,6 +181,10 @@ class RenderPool:
             raise LivehumanError(f"a render worker could not start: {error}")
 
     def _stop(self, worker: _Worker) -> None:
+        with self._lock:
+            if worker not in self._all:
+                return  # stopped already
+            self._all.remove(worker)
         worker.conn.close()
         worker.process.join(2)
         if worker.process.is_alive():
@@ -149,9 +192,6 @@ class RenderPool:
             worker.process.join()
         worker.frame.close()
         worker.frame.unlink()
-        with self._lock:
-            if worker in self._all:
-                self._all.remove(worker)
 
 
 class PooledEngine:
@@ -189,8 +229,11 @@ def serve_renders(conn: Connection, avatar: Avatar, frame_name: str, head_motion
     try:
         _draw_until_closed(conn, avatar, np.ndarray(avatar.frames.shape[1:], np.uint8, buffer=frame.buf),
                            CpuEngine(head_motion=head_motion))
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server has gone
     finally:
-        frame.close()
+        with contextlib.suppress(BufferError):  # a traceback may still hold the frame's view
+            frame.close()
 
 
 def _draw_until_closed(conn: Connection, avatar: Avatar, out: np.ndarray, engine) -> None:

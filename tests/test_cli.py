@@ -182,6 +182,8 @@ def test_a_failing_task_does_not_stop_the_others(tmp_path, grace_hopper_path, sp
 def test_serve_with_bad_numbers_says_which_option():
     assert_one_line_error(livehuman("serve", "--render-workers", "-1", "--port", "0"), "--render-workers")
     assert_one_line_error(livehuman("serve", "--max-sessions", "0", "--port", "0"), "--max-sessions")
+    assert_one_line_error(livehuman("serve", "--engine", "musetalk", "--render-workers", "2", "--port", "0"),
+                          "--render-workers", "cpu engine")
 
 
 def test_musetalk_options_with_the_cpu_engine_say_so(tmp_path):

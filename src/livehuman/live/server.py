@@ -320,6 +320,8 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
         raise LivehumanError("--max-sessions must be at least 1")
     if render_workers is not None and render_workers < 0:
         raise LivehumanError("--render-workers must be 0 (draw in the server's process) or more")
+    if render_workers and engine != "cpu":
+        raise LivehumanError("--render-workers is for the cpu engine (the musetalk engine batches on its GPU)")
     # With a remote brain, --voice names one of its voices, not espeak-ng's: the offline brain
     # (which serves /v1/realtime and takes over when the remote one gives up) keeps its own.
     local_voice = voice if brain == "local" else None

@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   ffmpeg sox                # media tools for checks and demos
   libgl1 libglib2.0-0       # needed by OpenCV's cv2 (pulled by mediapipe)
   iproute2                  # network namespaces for WebRTC tests
+  g++                       # torch.compile's CPU backend compiles C++ (musetalk --compile, its test)
   chromium firefox-esr      # browser tests (Chromium through Playwright, Firefox through WebDriver BiDi)
   python3-venv
 )

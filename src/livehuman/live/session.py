@@ -517,8 +517,8 @@ class Session:
         # Lip sync runs in the session's own lip-sync thread (never behind the drawing of frames),
         # and is waited for: a sentence's burst of deltas then goes at the pace the lip sync takes
         # it, rather than all at once into a thread that would compete with every session's media.
-        controls, audio48 = await self._loop.run_in_executor(
-            self.renderer.lipsync_thread, self.renderer.motion, samples, phones, reply.resampler, reply.listen)
+        controls, audio48 = await self._in_lipsync_thread(self.renderer.motion, samples, phones, reply.resampler,
+                                                          reply.listen)
         if reply.generation != self._generation:
             return  # interrupted meanwhile
         self._hold(reply, audio48)
@@ -571,8 +571,7 @@ class Session:
             return
         reply.flushed = True
         # The same thread as the deltas' lip sync, so it runs after all of it.
-        controls, tail = await self._loop.run_in_executor(self.renderer.lipsync_thread, self.renderer.finish,
-                                                          reply.resampler, reply.listen)
+        controls, tail = await self._in_lipsync_thread(self.renderer.finish, reply.resampler, reply.listen)
         if reply.generation != self._generation:
             return
         self._hold(reply, tail)
@@ -611,6 +610,9 @@ class Session:
 
     async def _in_render_thread(self, fn, *args):
         return await self._loop.run_in_executor(self.renderer.executor, fn, *args)
+
+    async def _in_lipsync_thread(self, fn, *args):
+        return await self._loop.run_in_executor(self.renderer.lipsync_thread, fn, *args)
 
     # idle
 

@@ -23,11 +23,6 @@ from livehuman.render.cpu.upper_face import (
 )
 
 
-def moves_face(c: FaceControls, head_motion: bool = True) -> bool:
-    """Whether the controls move the eyes, brows or head at all (neutral controls change nothing)."""
-    return eyes_move(c) or (head_motion and head_moves(c))
-
-
 class FaceMotion:
     """One avatar's eye and head motion; safe to share between render threads."""
 
@@ -48,5 +43,6 @@ class FaceMotion:
 
     def apply(self, image: np.ndarray, avatar: Avatar, i: int, c: FaceControls) -> None:
         """Move the eyes, brows and head of `image` (source frame `i`, mouth already pasted) in place."""
-        if moves_face(c, self.head_motion):
+        # Neutral controls change nothing, and need no rigs built.
+        if eyes_move(c) or (self.head_motion and head_moves(c)):
             move_upper_face(image, avatar.frames[i], self.rigs(avatar, i), c, self.head_motion)

@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from helpers_live import candidate_addresses, interrupt_answer, speech48, start_live_server
 from livehuman.live.client import LiveClient, rms
+from livehuman.live.microphone import PromptAudioBuffer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -62,6 +63,9 @@ async def test_spoken_question_gets_a_voiced_answer_with_moving_lips(server, net
         # ICE only ever saw the namespace's own addresses.
         addresses = candidate_addresses(c.answer_sdp) + candidate_addresses(c.pc.localDescription.sdp)
         assert addresses and all(netns.owns(a) for a in addresses), addresses
+        # The microphone reaches the brain without aiortc's playout buffering.
+        receivers = [t.receiver for t in server._peers[c.session].getTransceivers() if t.kind == "audio"]
+        assert receivers and all(isinstance(r._RTCRtpReceiver__jitter_buffer, PromptAudioBuffer) for r in receivers)
         await c.wait_for(lambda: c.received.video_count >= 20, 20)  # some listening (idle) frames first
         spoken = time.monotonic()
         sent_end = await c.say(question48)

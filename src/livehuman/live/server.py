@@ -19,6 +19,7 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from livehuman.errors import LivehumanError
+from livehuman.live.microphone import hear_promptly
 from livehuman.live.session import FaceRenderer, Session
 
 if TYPE_CHECKING:
@@ -184,10 +185,11 @@ class LiveServer:
         try:
             pc.addTrack(session.audio_track)
             pc.addTrack(session.video_track)
-            # The voice track hands aiortc Opus packets it encoded itself: Opus it must be.
             for transceiver in pc.getTransceivers():
                 if transceiver.kind == "audio":
+                    # The voice track hands aiortc Opus packets it encoded itself: Opus it must be.
                     transceiver.setCodecPreferences(OPUS)
+                    hear_promptly(transceiver.receiver)
             await pc.setLocalDescription(await pc.createAnswer())
             await session.start()
         except Exception as exc:

@@ -1,0 +1,78 @@
+"""The browser's microphone, read as soon as each packet arrives.
+
+aiortc's receiver puts incoming audio through a jitter buffer that holds four packets (80 ms)
+before handing one on, so that a loudspeaker plays smoothly. The server plays nothing: the
+microphone goes to the VAD and the recognizer, and every millisecond it waits there is a
+millisecond before the avatar can answer. So the server's audio receivers get `PromptAudioBuffer`:
+a packet goes on the moment it is next in order, and a missing one is waited for only briefly.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtp import RtpPacket
+
+log = logging.getLogger("livehuman.live")
+
+SEQUENCE_SPAN = 1 << 16  # RTP sequence numbers wrap at 16 bits
+# Packets that far ahead of the one expected mean the stream restarted, not that packets were lost.
+RESTART_AHEAD = 1000
+
+
+class PromptAudioBuffer:
+    """An audio jitter buffer for a listener, not a loudspeaker (same `add` as aiortc's JitterBuffer).
+
+    Rules, in order, for each packet that arrives:
+    - a packet before the one expected (late after being given up on, or a duplicate) is dropped;
+    - a packet far ahead of the one expected restarts the buffer from itself;
+    - the packet is held; while the expected packet is missing and more than `patience` later
+      ones are held, the missing ones are given up on (the recognizer copes better with 20 ms
+      lost than with a delay that every later packet inherits);
+    - the expected packet, if held, goes on.
+    aiortc hands on at most one frame per packet received, so after a loss the buffer stays at
+    most `patience` packets behind (aiortc's own stays up to 16 packets behind).
+    """
+
+    def __init__(self, patience: int = 2):
+        self.patience = patience
+        self._next: int | None = None  # the sequence number to hand on next
+        self._held: dict[int, RtpPacket] = {}
+
+    def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
+        """Take one packet; return (whether to ask for a key frame: never, for audio, frame or None)."""
+        seq = packet.sequence_number
+        if self._next is None:
+            self._next = seq
+        ahead = (seq - self._next) % SEQUENCE_SPAN
+        if ahead >= SEQUENCE_SPAN // 2:
+            return False, None
+        if ahead > RESTART_AHEAD:
+            self._held.clear()
+            self._next = seq
+        self._held[seq] = packet
+        if self._next not in self._held and len(self._held) > self.patience:
+            lost = self._oldest_held() - self._next
+            log.debug("microphone: gave up on %d lost packet(s)", lost % SEQUENCE_SPAN)
+            self._next = self._oldest_held()
+        ready = self._held.pop(self._next, None)
+        if ready is None:
+            return False, None
+        self._next = (self._next + 1) % SEQUENCE_SPAN
+        return False, JitterFrame(data=ready._data, timestamp=ready.timestamp)
+
+    def _oldest_held(self) -> int:
+        return min(self._held, key=lambda seq: (seq - self._next) % SEQUENCE_SPAN)
+
+
+def hear_promptly(receiver) -> bool:
+    """Give an aiortc audio receiver (before media flows) a PromptAudioBuffer; False, with
+    aiortc's buffer kept, when this aiortc keeps its buffer elsewhere."""
+    # aiortc has no public setting for this: its receiver keeps the buffer in a private attribute.
+    name = "_RTCRtpReceiver__jitter_buffer"
+    if not hasattr(receiver, name):
+        log.warning("this aiortc keeps its audio jitter buffer elsewhere: the microphone is read 80 ms late")
+        return False
+    setattr(receiver, name, PromptAudioBuffer())
+    return True

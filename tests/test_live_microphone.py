@@ -1,0 +1,61 @@
+"""The server reads the microphone packet by packet: in order, at once, never far behind after a loss."""
+
+from __future__ import annotations
+
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtp import RtpPacket
+
+from livehuman.live.microphone import PromptAudioBuffer
+
+
+def packet(seq: int) -> RtpPacket:
+    p = RtpPacket(payload_type=111, sequence_number=seq % 65536, timestamp=(seq * 960) % 2**32)
+    p._data = f"opus {seq}".encode()  # what aiortc's depayloader leaves for the buffer
+    return p
+
+
+def feed(buffer, seqs: list[int]) -> list[str | None]:
+    """What the buffer hands on after each packet: its data, or None."""
+    out = []
+    for seq in seqs:
+        pli, frame = buffer.add(packet(seq))
+        assert pli is False
+        out.append(None if frame is None else frame.data.decode())
+    return out
+
+
+def test_each_packet_in_order_goes_on_as_it_arrives():
+    buffer = PromptAudioBuffer()
+    assert feed(buffer, [100, 101, 102, 103]) == ["opus 100", "opus 101", "opus 102", "opus 103"]
+    _, frame = buffer.add(packet(104))
+    assert frame.timestamp == 104 * 960
+    # aiortc's own buffer holds the first four packets back (80 ms), for a loudspeaker.
+    assert [f for _, f in (JitterBuffer(capacity=16, prefetch=4).add(packet(s)) for s in range(4))] == [None] * 4
+
+
+def test_sequence_numbers_wrap_around():
+    assert feed(PromptAudioBuffer(), [65534, 65535, 65536, 65537]) == ["opus 65534", "opus 65535", "opus 65536", "opus 65537"]
+
+
+def test_a_reordered_packet_is_waited_for_and_nothing_is_lost():
+    buffer = PromptAudioBuffer()
+    assert feed(buffer, [10, 12, 11, 13, 14]) == ["opus 10", None, "opus 11", "opus 12", "opus 13"]
+
+
+def test_a_lost_packet_is_given_up_after_patience_and_a_late_one_dropped():
+    buffer = PromptAudioBuffer(patience=2)
+    got = feed(buffer, [1, 3, 4, 5, 6, 2, 7])
+    # 2 is missing: 3 and 4 wait for it, 5 makes three waiting and 2 is given up on.
+    assert got == ["opus 1", None, None, "opus 3", "opus 4", None, "opus 5"]
+    # Never more than `patience` packets behind afterwards.
+    assert feed(buffer, [8, 9]) == ["opus 6", "opus 7"]
+
+
+def test_duplicates_are_not_handed_on_twice():
+    buffer = PromptAudioBuffer()
+    assert feed(buffer, [5, 5, 6, 6, 7]) == ["opus 5", None, "opus 6", None, "opus 7"]
+
+
+def test_a_jump_far_ahead_restarts_from_the_new_packet():
+    buffer = PromptAudioBuffer()
+    assert feed(buffer, [1, 2, 5000, 5001]) == ["opus 1", "opus 2", "opus 5000", "opus 5001"]

@@ -69,6 +69,23 @@ async def test_each_frame_is_paired_with_its_two_audio_packets():
     assert clock.stats.speech_frames == 5 and clock.stats.idle_frames == 2
 
 
+async def test_a_reply_starts_on_the_next_tick_not_after_the_idle_frames_second_half():
+    fake = FakeTime()
+    clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)
+    await clock.run(ticks=3)  # two idle frames; the second has played only its first packet
+    drain(clock)
+    clock.push(MediaUnit(frame=frame(1), audio=tone(1), item_id="x", item_ms=40))
+    clock.push(MediaUnit(frame=frame(2), audio=tone(2), item_id="x", item_ms=80, last=True))
+    await clock.run(ticks=6)
+    video, audio = drain(clock)
+    # Frames now start on odd ticks: both tracks keep their timestamps from the tick.
+    assert [(int(f[0, 0, 0]), pts) for f, pts in video] == [(1, 3 * 1800), (2, 5 * 1800), (0, 7 * 1800)]
+    assert [(int(a[0]), pts) for a, pts in audio] == [
+        (1001, 3 * SAMPLES_PER_PACKET), (1001, 4 * SAMPLES_PER_PACKET), (1002, 5 * SAMPLES_PER_PACKET),
+        (1002, 6 * SAMPLES_PER_PACKET), (0, 7 * SAMPLES_PER_PACKET), (0, 8 * SAMPLES_PER_PACKET)]
+    assert clock.heard_ms("x") == 80 and clock.stats.underruns == 0
+
+
 async def test_pacing_does_not_drift_when_every_sleep_runs_late():
     fake = FakeTime(oversleep=0.004)  # every wake-up 4 ms late, as a busy event loop would
     clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)

@@ -18,6 +18,7 @@ SAMPLES_PER_FRAME = AUDIO_RATE * FRAME_MS // 1000  # 1920
 SAMPLES_PER_PACKET = AUDIO_RATE * PACKET_MS // 1000  # 960
 VIDEO_CLOCK_RATE = 90000
 VIDEO_PTS_STEP = VIDEO_CLOCK_RATE // FPS  # 3600
+VIDEO_PTS_PER_TICK = VIDEO_CLOCK_RATE * PACKET_MS // 1000  # 1800: a frame may start on any tick
 VOICED_RMS = 300.0  # int16 RMS above which a packet counts as voiced (about -40 dBFS)
 OUT_DEPTH = 5  # frames handed to the video track but not yet taken (200 ms); more are dropped (oldest)
 # The audio track may fall as far behind (200 ms of packets): its encoder shares aiortc's thread
@@ -56,6 +57,8 @@ class MediaClock:
     Producers `push` MediaUnits; the tracks await `video()` and `audio()`. When nothing is queued
     the clock shows `idle()`'s frame with silence, so media keeps flowing. Ticks are scheduled from
     one monotonic start time (tick n is due at start + n * 20 ms), so sleeping late never drifts.
+    Every timestamp comes from the tick (audio n * 960, video n * 1800), so a reply may start on
+    any 20 ms tick and its audio and video still share one timeline.
     """
 
     def __init__(
@@ -77,6 +80,7 @@ class MediaClock:
         self._task: asyncio.Task | None = None
         self.start_time: float | None = None
         self.tick = 0  # the next tick to run
+        self._half = 0  # which of the current unit's two packets the next tick plays
         self.stats = ClockStats()
         self.last_voiced_at: float | None = None  # when the last voiced packet was handed out
 
@@ -153,26 +157,16 @@ class MediaClock:
             self.step()
 
     def step(self) -> None:
-        """Run one tick now: on even ticks a new frame and its first packet, on odd ones the second."""
+        """Run one tick now: a unit plays over two ticks, its frame and first packet, then its second
+        packet. A reply's first unit does not wait out an idle frame's second half: it starts at once."""
         n = self.tick
         self.tick += 1
-        if n % 2 == 0:
-            unit = self._queue.popleft() if self._queue else None
-            if unit is None:
-                previous = self._current
-                if previous is not None and previous.item_id is not None and not previous.last:
-                    self.stats.underruns += 1
-                unit = MediaUnit(frame=self._idle())
-                self.stats.idle_frames += 1
-            elif unit.item_id is not None:
-                self.stats.speech_frames += 1
-            self._current = unit
-            self.stats.frames += 1
-            self.stats.dropped_frames += self._put(self._video_out, (unit.frame, (n // 2) * VIDEO_PTS_STEP), OUT_DEPTH)
-            if self._on_unit is not None:
-                self._on_unit(unit, self._now())
+        if self._half == 0 or self._reply_waits():
+            self._start_unit(n)
+            self._half = 0
         unit = self._current
-        half = n % 2
+        half = self._half
+        self._half = 1 - half
         if unit.audio is None:
             packet = np.zeros(SAMPLES_PER_PACKET, np.int16)
         else:
@@ -183,6 +177,28 @@ class MediaClock:
             heard = unit.item_ms - (PACKET_MS if half == 0 else 0)
             self._heard[unit.item_id] = max(self._heard.get(unit.item_id, 0), heard)
         self.stats.dropped_packets += self._put(self._audio_out, (packet, n * SAMPLES_PER_PACKET), AUDIO_OUT_DEPTH)
+
+    def _reply_waits(self) -> bool:
+        """Whether a reply is queued while the idle face plays: the voice should not wait 20 ms more."""
+        current = self._current
+        return current is not None and current.item_id is None and bool(self._queue) and self._queue[0].item_id is not None
+
+    def _start_unit(self, n: int) -> None:
+        """Tick `n` starts the next queued unit (or the idle face): its frame goes to the video track."""
+        unit = self._queue.popleft() if self._queue else None
+        if unit is None:
+            previous = self._current
+            if previous is not None and previous.item_id is not None and not previous.last:
+                self.stats.underruns += 1
+            unit = MediaUnit(frame=self._idle())
+            self.stats.idle_frames += 1
+        elif unit.item_id is not None:
+            self.stats.speech_frames += 1
+        self._current = unit
+        self.stats.frames += 1
+        self.stats.dropped_frames += self._put(self._video_out, (unit.frame, n * VIDEO_PTS_PER_TICK), OUT_DEPTH)
+        if self._on_unit is not None:
+            self._on_unit(unit, self._now())
 
     @staticmethod
     def _put(out: asyncio.Queue, item, depth: int) -> int:

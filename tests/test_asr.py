@@ -10,6 +10,7 @@ import pytest
 from helpers_listen import espeak, flite, silence, word_errors, words
 from livehuman.brain.knowledge import load_knowledge
 from livehuman.errors import LivehumanError
+from livehuman.speech.arpabet import ipa_to_pocketsphinx
 from livehuman.speech.asr import PocketSphinxASR, StreamingASR, WhisperASR, make_asr
 
 # Questions a visitor would ask about livehuman (not verbatim knowledge-base questions).
@@ -121,6 +122,23 @@ def test_hybrid_keeps_the_best_of_both(general, domain, hybrid):
 def test_compound_words_come_back_whole(hybrid):
     text, _ = transcribe(hybrid, flite("what is livehuman"))
     assert "livehuman" in text.split()
+
+
+def test_words_the_dictionary_lacks_are_said_as_espeak_says_them(hybrid):
+    # The knowledge base asks about "gpu", "ollama" and "openai": pocketsphinx's dictionary has
+    # none of them, and without a pronunciation they would be left out of the vocabulary LM.
+    for sentence, word in [("do i need a gpu", "gpu"), ("can i use ollama", "ollama"),
+                           ("does it work with openai", "openai")]:
+        for speak in (espeak, flite):
+            text, _ = transcribe(hybrid, speech(speak, sentence))
+            assert word in text.split(), (speak.__name__, sentence, text)
+
+
+def test_espeak_ipa_becomes_pocketsphinx_phones():
+    assert ipa_to_pocketsphinx(["dʒ", "iː", "p", "iː", "j", "uː"]) == ["JH", "IY", "P", "IY", "Y", "UW"]
+    assert ipa_to_pocketsphinx(["w", "ɛ", "b", "ɑːɹ"]) == ["W", "EH", "B", "AA", "R"]  # "ɑːɹ" is two
+    assert ipa_to_pocketsphinx(["b", "ʌ", "ʔ", "n̩"]) == ["B", "AH", "N"]  # glottal stop, syllabic mark
+    assert ipa_to_pocketsphinx(["k", "ɬ"]) is None  # no counterpart: the word is left out
 
 
 def test_partials_stream_and_utterances_are_independent(general):

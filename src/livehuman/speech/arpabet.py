@@ -23,3 +23,39 @@ def arpabet_to_ipa(name: str) -> str | None:
     if not base or base in SILENCE or base.startswith("+"):
         return None
     return ARPABET_TO_IPA.get(base)
+
+
+# espeak-ng's en-us IPA in pocketsphinx's 39 phones (its model has no flap, schwa or syllabic
+# consonants of its own: they fold into their nearest phones, as CMUdict writes them).
+IPA_TO_POCKETSPHINX: dict[str, str] = {
+    "ɑː": "AA", "ɑ": "AA", "æ": "AE", "a": "AE", "ʌ": "AH", "ə": "AH", "ɐ": "AH", "ɔː": "AO", "ɔ": "AO",
+    "oː": "AO", "aʊ": "AW", "aɪ": "AY", "ɛ": "EH", "e": "EH", "ɜː": "ER", "ɜ": "ER", "ɚ": "ER",
+    "eɪ": "EY", "ɪ": "IH", "ᵻ": "IH", "iː": "IY", "i": "IY", "oʊ": "OW", "o": "OW", "ɔɪ": "OY",
+    "ʊ": "UH", "uː": "UW", "u": "UW",
+    "b": "B", "tʃ": "CH", "d": "D", "ð": "DH", "ɾ": "T", "f": "F", "ɡ": "G", "g": "G", "h": "HH",
+    "dʒ": "JH", "k": "K", "x": "K", "l": "L", "m": "M", "n": "N", "ŋ": "NG", "p": "P", "ɹ": "R",
+    "r": "R", "s": "S", "ʃ": "SH", "t": "T", "θ": "TH", "v": "V", "w": "W", "j": "Y", "z": "Z",
+    "ʒ": "ZH",
+}  # fmt: skip
+_IGNORED = set("ˈˌːʔ\u0329\u0361")  # stress, a lone length mark, glottal stop, syllabic and tie marks
+
+
+def ipa_to_pocketsphinx(symbols: list[str]) -> list[str] | None:
+    """pocketsphinx phones for espeak-ng's IPA phones (some, like "ɑːɹ", are two); None when one
+    has no counterpart."""
+    out: list[str] = []
+    for symbol in symbols:
+        rest = symbol
+        while rest:
+            # The longest known prefix: "aɪ" before "a", "ɑː" before "ɑ".
+            for size in (2, 1):
+                phone = IPA_TO_POCKETSPHINX.get(rest[:size])
+                if phone is not None:
+                    out.append(phone)
+                    rest = rest[size:]
+                    break
+            else:
+                if rest[0] not in _IGNORED:
+                    return None
+                rest = rest[1:]
+    return out or None

@@ -140,6 +140,7 @@ class PocketSphinxASR(StreamingASR):
             for line in f:
                 known.setdefault(line.split(" ", 1)[0].split("(", 1)[0], []).append(line)
         joins: dict[str, str] = {}
+        guess = _Pronouncer()
 
         def spoken(word: str) -> list[str]:
             if word in known:
@@ -149,7 +150,12 @@ class PocketSphinxASR(StreamingASR):
                 if word[:i] in known and word[i:] in known:
                     joins[f"{word[:i]} {word[i:]}"] = word
                     return [word[:i], word[i:]]
-            return []  # unpronounceable words would make the LM unusable: drop them
+            # Any other word ("gpu", a product's name) is said as espeak-ng's rules say it.
+            phones = guess(word)
+            if phones is None:
+                return []  # unpronounceable words would make the LM unusable: drop them
+            known[word] = [f"{word} {' '.join(phones)}\n"]
+            return [word]
 
         corpus = list(vocabulary) + CONVERSATION.splitlines() + [f"my name is {n}" for n in NAMES]
         lines = []
@@ -214,6 +220,30 @@ class PocketSphinxASR(StreamingASR):
             for d in self._decoders:
                 d.end_utt()
         self._started, self._pending, self._last = False, 0, ""
+
+
+class _Pronouncer:
+    """Pronunciations of words the dictionary lacks, in pocketsphinx's phones, from espeak-ng."""
+
+    def __init__(self) -> None:
+        self._tts = None
+        self._failed = False
+
+    def __call__(self, word: str) -> list[str] | None:
+        from livehuman.speech.arpabet import ipa_to_pocketsphinx
+
+        if self._failed:
+            return None
+        try:
+            if self._tts is None:
+                from livehuman.speech.espeak import EspeakTTS
+
+                self._tts = EspeakTTS()
+            phones = self._tts.synthesize(word).phones
+        except (LivehumanError, OSError):  # no espeak-ng: such words are left out, as before
+            self._failed = True
+            return None
+        return ipa_to_pocketsphinx([p.symbol for p in phones])
 
 
 class WhisperASR(StreamingASR):

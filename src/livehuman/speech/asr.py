@@ -227,21 +227,22 @@ class _Pronouncer:
 
     def __init__(self) -> None:
         self._tts = None
-        self._failed = False
+        self._unavailable = False
 
     def __call__(self, word: str) -> list[str] | None:
         from livehuman.speech.arpabet import ipa_to_pocketsphinx
+        from livehuman.speech.espeak import EspeakTTS
 
-        if self._failed:
+        if self._tts is None and not self._unavailable:
+            try:
+                self._tts = EspeakTTS()
+            except (LivehumanError, OSError):  # no espeak-ng: such words are left out, as before
+                self._unavailable = True
+        if self._tts is None:
             return None
         try:
-            if self._tts is None:
-                from livehuman.speech.espeak import EspeakTTS
-
-                self._tts = EspeakTTS()
             phones = self._tts.synthesize(word).phones
-        except (LivehumanError, OSError):  # no espeak-ng: such words are left out, as before
-            self._failed = True
+        except LivehumanError:  # nothing espeak-ng can say
             return None
         return ipa_to_pocketsphinx([p.symbol for p in phones])
 

@@ -9,7 +9,6 @@ import inspect
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -30,7 +29,6 @@ log = logging.getLogger("livehuman.live")
 MAX_OFFER_BYTES = 256 * 1024  # an SDP offer is a few kB
 LIVE_SILENCE_MS = 300  # live turns end after this much silence (the protocol's default is 500)
 LIVE_PAUSE_MS = 150  # after this much silence the offline brain prepares its reply (held until the turn ends)
-THREADS_PER_SESSION = 6  # a session's video encoder and its brain's blocking calls, all at once
 WEB_DIR = Path(str(files("livehuman") / "web"))
 OPUS = [codec for codec in RTCRtpSender.getCapabilities("audio").codecs if codec.mimeType.lower() == "audio/opus"]
 
@@ -82,20 +80,11 @@ class LiveServer:
                 log.warning("the /v1/realtime endpoint is not available in this build")
             else:
                 realtime_routes(app, self.config.realtime_brain_factory)
-        app.on_startup.append(self._media_threads)
         if self.config.warm_up is not None:
             app.on_startup.append(self._warm_up)
         app.on_startup.append(self._freeze_startup_objects)
         app.on_shutdown.append(self._shutdown)
         return app
-
-    async def _media_threads(self, app: web.Application) -> None:
-        # aiortc encodes every video frame in the loop's default executor, where the brains'
-        # blocking work (microphone analysis, speech synthesis) runs too. Python's default size
-        # (cores + 4 threads) would make a frame wait behind other sessions' sentences being
-        # synthesized; with a thread for each piece of every session's work, the cores decide.
-        workers = THREADS_PER_SESSION * self.config.max_sessions + 4
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(workers, thread_name_prefix="livehuman-media"))
 
     async def _warm_up(self, app: web.Application) -> None:
         await asyncio.to_thread(self.config.warm_up)

@@ -41,7 +41,8 @@ class PromptAudioBuffer:
         self._held: dict[int, RtpPacket] = {}
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
-        """Take one packet; return (whether to ask for a key frame: never, for audio, frame or None)."""
+        """Take one packet; return aiortc's pair: (ask for a key frame? never for audio, the frame to
+        decode or None)."""
         seq = packet.sequence_number
         if self._next is None:
             self._next = seq
@@ -53,17 +54,14 @@ class PromptAudioBuffer:
             self._next = seq
         self._held[seq] = packet
         if self._next not in self._held and len(self._held) > self.patience:
-            lost = self._oldest_held() - self._next
-            log.debug("microphone: gave up on %d lost packet(s)", lost % SEQUENCE_SPAN)
-            self._next = self._oldest_held()
+            oldest = min(self._held, key=lambda held: (held - self._next) % SEQUENCE_SPAN)
+            log.debug("microphone: gave up on %d lost packet(s)", (oldest - self._next) % SEQUENCE_SPAN)
+            self._next = oldest
         ready = self._held.pop(self._next, None)
         if ready is None:
             return False, None
         self._next = (self._next + 1) % SEQUENCE_SPAN
         return False, JitterFrame(data=ready._data, timestamp=ready.timestamp)
-
-    def _oldest_held(self) -> int:
-        return min(self._held, key=lambda seq: (seq - self._next) % SEQUENCE_SPAN)
 
 
 def hear_promptly(receiver) -> bool:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +46,54 @@ def test_frames_equal_the_engine_in_process(pool, avatar):
     assert np.abs(pool.render(5, FrameDrive(speech_like_controls(5))).astype(int) - avatar.frames[0]).max() > 50
 
 
+def test_a_video_avatars_frames_reach_the_workers_through_shared_memory(avatar):
+    # A four-frame "video": the face a few pixels further right in each frame.
+    shifts = [0, 3, 6, 9]
+    video = replace(
+        avatar, kind="video", extra={},
+        frames=np.stack([np.roll(avatar.frames[0], s, axis=1) for s in shifts]),
+        landmarks=np.stack([avatar.landmarks[0] + [s, 0] for s in shifts]).astype(np.float32),
+        boxes=np.stack([avatar.boxes[0] + [s, 0, s, 0] for s in shifts]).astype(np.float32))
+    with RenderPool(video, workers=2) as pool:
+        assert pool._portable.frames.size == 0  # what a worker is sent: no copy of the frames
+        for k in (0, 1, 3, 5):  # 5 plays source frame 1 again (forward, then backward)
+            drive = FrameDrive(speech_like_controls(k))
+            np.testing.assert_array_equal(pool.render(k, drive), CpuEngine().render(replace(video, extra={}), k, drive))
+
+
+SMALL_SHM_CHECK = """
+import json, logging, numpy as np
+from dataclasses import replace
+from livehuman.avatar.cache import load_avatar
+from livehuman.render.cpu.bench import speech_like_controls
+from livehuman.render.cpu.engine import CpuEngine
+from livehuman.render.engine import FrameDrive
+from livehuman.render.pool import RenderPool
+if __name__ == "__main__":  # the workers are spawned: they import this file again
+    logging.basicConfig(level=logging.WARNING)
+    photo = load_avatar("default", progress=False)
+    # Sixteen frames: 12 MB, more than the 8 MB of /dev/shm.
+    avatar = replace(photo, kind="video", frames=np.repeat(photo.frames, 16, axis=0),
+                     landmarks=np.repeat(photo.landmarks, 16, axis=0), boxes=np.repeat(photo.boxes, 16, axis=0))
+    drive = FrameDrive(speech_like_controls(5))
+    with RenderPool(avatar, workers=2) as pool:
+        same = bool((pool.render(5, drive) == CpuEngine().render(avatar, 5, drive)).all())
+        print(json.dumps({"shared": pool._frames is not None, "same": same}))
+"""
+
+
+def test_with_little_shared_memory_each_worker_gets_its_own_copy_of_the_frames(tmp_path):
+    # As in a Docker container (64 MB of /dev/shm by default): a private, small /dev/shm in a mount
+    # namespace. Copying the frames there would kill the process with SIGBUS once it is full.
+    script = tmp_path / "check.py"
+    script.write_text(SMALL_SHM_CHECK)
+    shell = f"mount -t tmpfs -o size=8m tmpfs /dev/shm && exec {sys.executable} {script}"
+    run = subprocess.run(["unshare", "--mount", "sh", "-c", shell], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"shared": False, "same": True}
+    assert "/dev/shm has no room" in run.stderr and "--shm-size" in run.stderr
+
+
 def test_many_threads_at_once_each_get_their_own_frame(pool, avatar):
     ks = list(range(0, 48, 3))
     with ThreadPoolExecutor(6) as threads:
@@ -69,7 +121,7 @@ def test_a_failing_frame_is_a_clear_error_and_the_pool_goes_on(pool, avatar):
 def test_close_stops_the_workers_and_frees_their_memory(avatar):
     the_pool = RenderPool(avatar, workers=2)
     workers = list(the_pool._all)
-    names = [w.frame.name for w in workers]
+    names = [w.frame.name for w in workers] + [the_pool._frames.name]  # and the avatar's frames
     assert all(Path("/dev/shm", name.lstrip("/")).exists() for name in names)
     the_pool.close()
     deadline = time.monotonic() + 5

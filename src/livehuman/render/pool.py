@@ -4,7 +4,8 @@ The cpu engine is numpy and OpenCV, but between those calls it takes Python's GI
 a frame. Inside the server's process, four sessions' renders fight the event loop (WebRTC
 networking, the microphones) and the encoders for that lock, and every session's media stutters.
 In worker processes the same renders use both cores freely; each frame comes back through shared
-memory, so only a few bytes of controls and a reply cross the pipe.
+memory, so only a few bytes of controls and a reply cross the pipe. The avatar's own frames are in
+shared memory too, once for all workers: a minute of 720p video is about 4 GB.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import shutil
 import threading
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
@@ -27,7 +29,9 @@ from livehuman.render.engine import FrameDrive
 
 log = logging.getLogger("livehuman.render")
 
-START_TIMEOUT_S = 60.0  # a worker imports OpenCV and receives the avatar's frames
+START_TIMEOUT_S = 60.0  # a worker imports OpenCV and prepares the avatar
+SHM_DIR = "/dev/shm"  # where Linux keeps shared memory (a tmpfs of limited size)
+SHM_SPARE = 64 << 20  # room left in it for the frames workers draw into, and for others
 _CLOSED = object()  # in the idle queue once the pool is closed
 
 
@@ -62,8 +66,16 @@ class RenderPool:
             raise LivehumanError(f"a render pool needs at least one worker, got {self.workers}")
         self._head_motion = head_motion
         self._shape = avatar.frames.shape[1:]
-        # Workers get the avatar without what engines cached in it (rigs are rebuilt per process).
+        self._frames = _shared_copy(avatar.frames)
+        # Workers get the avatar without its frames when they can map the shared ones, and without
+        # what engines cached in it (rigs are rebuilt per process).
         self._portable = replace(avatar, extra={})
+        if self._frames is not None:
+            self._portable.frames = avatar.frames[:0]
+        else:
+            log.warning("/dev/shm has no room for the avatar's %d MB of frames: each render worker gets "
+                        "its own copy (in Docker, give the container more with --shm-size)",
+                        avatar.frames.nbytes >> 20)
         self._context = multiprocessing.get_context("spawn")  # never fork a process that has threads
         # Idle workers; None is a place whose worker died and could not be replaced (another is
         # started when it is taken); _CLOSED wakes whoever waits once the pool is closed.
@@ -79,6 +91,8 @@ class RenderPool:
         except BaseException:
             for worker in list(self._all):
                 self._stop(worker)
+            if self._frames is not None:
+                _free(self._frames)
             raise
 
     def render(self, index: int, drive: FrameDrive) -> np.ndarray:
@@ -111,6 +125,10 @@ class RenderPool:
             if isinstance(worker, _Worker):
                 self._stop(worker)
         self._idle.put(_CLOSED)
+        # Busy workers keep their mapping of the frames until they stop; the name goes now.
+        if self._frames is not None:
+            with contextlib.suppress(FileNotFoundError):
+                _free(self._frames)
 
     def __enter__(self) -> RenderPool:
         return self
@@ -159,9 +177,11 @@ class RenderPool:
 
     def _spawn(self) -> _Worker:
         frame = SharedMemory(create=True, size=int(np.prod(self._shape)))
+        frames_name = None if self._frames is None else self._frames.name
         ours, theirs = self._context.Pipe()
         process = self._context.Process(
-            target=serve_renders, args=(theirs, self._portable, frame.name, self._head_motion),
+            target=serve_renders,
+            args=(theirs, self._portable, frames_name, self.avatar.frames.shape, frame.name, self._head_motion),
             name="livehuman-render", daemon=True)
         process.start()
         theirs.close()  # only the child holds it now: its death reads as EOF here
@@ -190,8 +210,7 @@ class RenderPool:
         if worker.process.is_alive():
             worker.process.kill()
             worker.process.join()
-        worker.frame.close()
-        worker.frame.unlink()
+        _free(worker.frame)
 
 
 class PooledEngine:
@@ -211,8 +230,10 @@ class PooledEngine:
         return self.pool.render(index, drive)
 
 
-def serve_renders(conn: Connection, avatar: Avatar, frame_name: str, head_motion: bool) -> None:
-    """A worker's life: draw each asked frame into the shared buffer until the pipe closes."""
+def serve_renders(conn: Connection, avatar: Avatar, frames_name: str | None, frames_shape: tuple[int, ...],
+                  frame_name: str, head_motion: bool) -> None:
+    """A worker's life: draw each asked frame of `avatar` (its frames in shared memory `frames_name`,
+    or in `avatar` when None) into the shared buffer `frame_name` until the pipe closes."""
     import signal
 
     import cv2
@@ -224,16 +245,22 @@ def serve_renders(conn: Connection, avatar: Avatar, frame_name: str, head_motion
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cv2.setNumThreads(1)  # one worker is one core's worth; more threads would only contend
     # Spawned workers share the pool's resource tracker, so attaching adds no second owner:
-    # the pool alone unlinks the buffer.
-    frame = SharedMemory(name=frame_name)
+    # the pool alone unlinks the buffers.
+    blocks = [SharedMemory(name=frame_name)]
     try:
-        _draw_until_closed(conn, avatar, np.ndarray(avatar.frames.shape[1:], np.uint8, buffer=frame.buf),
+        if frames_name is not None:
+            blocks.append(SharedMemory(name=frames_name))
+            pictures = np.ndarray(frames_shape, np.uint8, buffer=blocks[1].buf)
+            pictures.flags.writeable = False  # every worker reads the same frames
+            avatar = replace(avatar, frames=pictures)
+        _draw_until_closed(conn, avatar, np.ndarray(frames_shape[1:], np.uint8, buffer=blocks[0].buf),
                            CpuEngine(head_motion=head_motion))
     except (BrokenPipeError, ConnectionResetError):
         pass  # the server has gone
     finally:
-        with contextlib.suppress(BufferError):  # a traceback may still hold the frame's view
-            frame.close()
+        for block in blocks:
+            with contextlib.suppress(BufferError):  # a view may still be held: the process ends anyway
+                block.close()
 
 
 def _draw_until_closed(conn: Connection, avatar: Avatar, out: np.ndarray, engine) -> None:
@@ -254,3 +281,18 @@ def _draw_until_closed(conn: Connection, avatar: Avatar, out: np.ndarray, engine
             conn.send(f"{type(exc).__name__}: {exc}")
         else:
             conn.send(None)
+
+
+def _shared_copy(array: np.ndarray) -> SharedMemory | None:
+    """A new block of shared memory holding a copy of `array`; None when /dev/shm has no room for it
+    (Docker gives a container 64 MB): writing past a full tmpfs kills the process with SIGBUS."""
+    if os.path.isdir(SHM_DIR) and shutil.disk_usage(SHM_DIR).free < array.nbytes + SHM_SPARE:
+        return None
+    block = SharedMemory(create=True, size=max(1, array.nbytes))
+    np.ndarray(array.shape, array.dtype, buffer=block.buf)[:] = array
+    return block
+
+
+def _free(block: SharedMemory) -> None:
+    block.close()
+    block.unlink()

@@ -110,8 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     musetalk.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
     musetalk.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
     musetalk.add_argument("--compile", action="store_true", help="compile the networks with torch.compile")
-    bench.add_argument("--plot", metavar="PNG", help="lipsync: also plot the mouth-opening curves")
-    bench.add_argument("--render-workers", type=int, metavar="N", help="live: the server's render processes (default: one per core)")
+    bench.add_argument("--plot", metavar="PNG",
+                       help="lipsync: also plot the mouth-opening curves; live: the latencies and sessions")
+    live = bench.add_argument_group("live bench")
+    live.add_argument("--render-workers", type=int, metavar="N", help="the server's render processes (default: one per core)")
+    live.add_argument("--turns", type=int, default=8, metavar="N", help="questions asked, each also barged into (default 8)")
+    live.add_argument("--max-sessions", type=int, default=4, metavar="N", help="most simultaneous sessions tried (default 4)")
 
     commands.add_parser("voices", help="list the built-in voices")
     commands.add_parser("avatars", help="list the prepared avatars")

@@ -345,13 +345,18 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
         warm.send({"type": "text", "text": "Hello"})
         await warm.wait_for(lambda: warm.first_voiced_after(0), 60)
         await warm.close()
+        await _wait_idle(url)  # with --max-sessions 1 the warm-up session would still hold the place
         turns_out = await _run_turns(url, turns, Path(tmp))
-    captures = await _record_answers(url, av_turns)
+    await _wait_idle(url)
+    captures = await _record_answers(url, min(av_turns, turns))
     results: dict = {}
     lat = np.array(turns_out["latencies"]) * 1000
     results["response_latency_p50_ms"] = float(np.percentile(lat, 50))
     results["response_latency_p95_ms"] = float(np.percentile(lat, 95))
     results["response_turns"] = len(lat)
+    results["response_latency_turns_ms"] = [round(float(x), 1) for x in lat]
+    results["barge_in_server_turns_ms"] = [round(x * 1000, 1) for x in turns_out["server_barge"]]
+    results["barge_in_client_turns_ms"] = [round(x * 1000, 1) for x in turns_out["client_barge"]]
     if turns_out["server_barge"]:
         results["barge_in_server_p50_ms"] = float(np.median(turns_out["server_barge"]) * 1000)
     if turns_out["server_reaction"]:
@@ -428,7 +433,17 @@ def bench_live(turns: int = 8, max_sessions: int = 4, seconds: float = 8.0, avat
 
 def bench_live_from_args(args) -> dict:
     """`livehuman bench live` (the CLI's parsed arguments)."""
-    return bench_live(seconds=getattr(args, "seconds", 8.0) or 8.0, render_workers=getattr(args, "render_workers", None))
+    turns, sessions = getattr(args, "turns", 8), getattr(args, "max_sessions", 4)
+    if turns < 1 or sessions < 1:
+        raise LivehumanError("bench live needs --turns and --max-sessions of at least 1")
+    results = bench_live(turns=turns, max_sessions=sessions, seconds=getattr(args, "seconds", 8.0) or 8.0,
+                         render_workers=getattr(args, "render_workers", None))
+    if getattr(args, "plot", None):
+        from livehuman.live.bench_plot import plot_live
+
+        plot_live(results, args.plot)
+        results["plot"] = args.plot
+    return results
 
 
 async def _serve(avatar: str, max_sessions: int, render_workers: int | None = None) -> None:

@@ -15,7 +15,7 @@ from netns import NetNamespace
 def test_bench_live_reports_every_figure_and_plots_them(tmp_path):
     png = tmp_path / "live.png"
     command = [str(Path(sys.executable).parent / "livehuman"), "bench", "live", "--json", "--turns", "1",
-               "--max-sessions", "1", "--seconds", "3", "--plot", str(png)]
+               "--max-sessions", "1", "--seconds", "3", "--drift-minutes", "0.5", "--plot", str(png)]
     with NetNamespace() as ns:  # the bench's server and clients talk over this namespace's loopback
         run = subprocess.run(ns.command(command), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
@@ -30,6 +30,10 @@ def test_bench_live_reports_every_figure_and_plots_them(tmp_path):
         assert key in results, key
     assert results["sessions_1_fps_min"] > 10  # media flowed (the cores are shared: no speed claim)
     assert results["sessions_at_25fps"] in (0, 1)
+    # Half a minute of one session: the timelines' first and last 20 s compared (they overlap here).
+    assert results["drift_questions"] >= 2
+    for key in ("drift_audio_ms", "drift_video_ms", "drift_av_ms"):
+        assert abs(results[key]) < 1000, (key, results[key])  # measured, finite (no figure is promised here)
     assert results["plot"] == str(png)
     image = cv2.imread(str(png))
     assert image is not None and image.shape == (336, 1200, 3)  # three panels, 15 × 4.2 in at 80 dpi

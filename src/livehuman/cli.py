@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--render-workers", type=int, metavar="N", help="the server's render processes (default: one per core)")
     live.add_argument("--turns", type=int, default=8, metavar="N", help="questions asked, each also barged into (default 8)")
     live.add_argument("--max-sessions", type=int, default=4, metavar="N", help="most simultaneous sessions tried (default 4)")
+    live.add_argument("--drift-minutes", type=float, default=0.0, metavar="M",
+                      help="also hold one talking session M minutes and measure A/V drift (default: no)")
 
     commands.add_parser("voices", help="list the built-in voices")
     commands.add_parser("avatars", help="list the prepared avatars")

@@ -28,6 +28,8 @@ BARGE_IN = "Wait, is it free?"
 LONG_QUESTION = "What is livehuman?"
 VOICED = 500.0  # int16 RMS of a 20 ms packet that counts as voiced
 SILENT_RUN_S = 0.4  # a pause this long ends the interrupted answer at the client
+DRIFT_QUESTION_EVERY_S = 12.0  # answers take 2-10 s: the drift run mixes speech and listening
+DRIFT_WINDOW_S = 20.0  # the first and last stretch of a drift run compared
 AV_QUESTIONS = ["What is livehuman?", "How do I make a lip-synced video?", "What hardware does livehuman need?"]
 AV_RECORD_S = 5.0  # seconds of each answer recorded for the audio/video offset
 AV_MAX_LAG_S = 0.2
@@ -283,6 +285,52 @@ async def _hold(url: str, n: int, seconds: float, server_pid: int) -> dict:
     return {"fps": fps, "max_gap": gaps, "dropped": dropped, "cpu": cpu / wall, "server": server, "lost": lost}
 
 
+async def _drift(url: str, minutes: float) -> dict:
+    """One session answering a question every few seconds for `minutes`: how far its audio and video
+    timelines move against the wall clock, and against each other, from the first to the last window."""
+    from livehuman.live.client import LiveClient
+
+    await _wait_idle(url)
+    client = LiveClient(url)
+    await client.connect()
+    try:
+        await client.wait_for(lambda: client.received.video_count > 10, 20)
+        media0 = await _media_stats(url)
+        t0, asked = time.monotonic(), 0
+        while time.monotonic() - t0 < minutes * 60:
+            client.send({"type": "text", "text": QUESTIONS[asked % len(QUESTIONS)]})
+            asked += 1
+            await asyncio.sleep(min(DRIFT_QUESTION_EVERY_S, max(0.0, t0 + minutes * 60 - time.monotonic())))
+        media1 = await _media_stats(url)
+    finally:
+        await client.close()
+    got = client.received
+    audio = _timeline_offsets(got.audio_net, got.audio_pts, 48000)
+    video = _timeline_offsets(got.video_net, got.video_pts, 90000)
+    clock = {key: media1.get(client.session, {}).get(key, 0) - media0.get(client.session, {}).get(key, 0)
+             for key in ("dropped_frames", "dropped_packets", "underruns", "late_ticks")}
+    return {"drift_minutes": minutes, "drift_questions": asked,
+            "drift_audio_ms": round((audio[1] - audio[0]) * 1000, 1),
+            "drift_video_ms": round((video[1] - video[0]) * 1000, 1),
+            "drift_av_ms": round(((video[1] - audio[1]) - (video[0] - audio[0])) * 1000, 1),
+            **{f"drift_server_{key}": value for key, value in clock.items()}}
+
+
+def _timeline_offsets(arrivals: list[float], pts: list[int], rate: int) -> tuple[float, float]:
+    """Arrival time minus media time (s), in the first and the last DRIFT_WINDOW_S of a stream.
+
+    The 5th percentile of each window: network and scheduling delays only ever add to an arrival.
+    """
+    arrival = np.array(arrivals, float)
+    media = np.array(pts, float) / rate
+    keep = ~np.isnan(arrival)
+    arrival, media = arrival[keep], media[keep]
+    offset = arrival - media
+    first = offset[media <= media[0] + DRIFT_WINDOW_S]
+    last = offset[media >= media[-1] - DRIFT_WINDOW_S]
+    return float(np.percentile(first, 5)), float(np.percentile(last, 5))
+
+
 async def _video_packets_lost(client) -> int:
     """RTP video packets the client's receiver counted as lost so far (not sent, or not read in time)."""
     from aiortc.stats import RTCInboundRtpStreamStats
@@ -336,7 +384,7 @@ def _av_figures(captures: list[dict]) -> dict:
 
 
 async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, seconds: float,
-                 av_turns: int = 3) -> dict:
+                 drift_minutes: float = 0.0, av_turns: int = 3) -> dict:
     from livehuman.live.client import LiveClient
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -394,12 +442,14 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
             break
     results["sessions_at_25fps"] = holding
     results["sessions_at_25fps_video_only"] = holding_received  # the client's view alone
+    if drift_minutes > 0:
+        results.update(await _drift(url, drift_minutes))
     results.update(_av_figures(captures))  # last: re-detecting faces takes the CPU the sessions need
     return results
 
 
 def bench_live(turns: int = 8, max_sessions: int = 4, seconds: float = 8.0, avatar: str = "default",
-               render_workers: int | None = None) -> dict:
+               render_workers: int | None = None, drift_minutes: float = 0.0) -> dict:
     """Drive a live server (child process, loopback only) with real aiortc clients; return figures.
 
     response_latency: end of the user's speech as sent → first voiced answer audio received.
@@ -409,6 +459,8 @@ def bench_live(turns: int = 8, max_sessions: int = 4, seconds: float = 8.0, avat
     av_offset: per answer, the lag (positive: video late) that best correlates the re-detected mouth
     opening of the received frames with the received audio's loudness, timed by the RTP packets' arrival
     at the client (and, as av_offset_aiortc_recv, by aiortc's hand-over after its jitter buffers).
+    drift (with drift_minutes): how far one talking session's audio and video timelines move against
+    the client's clock and each other over that long.
     """
     if shutil.which("espeak-ng") is None:
         raise LivehumanError("bench live needs the espeak-ng command (apt install espeak-ng)")
@@ -422,7 +474,7 @@ def bench_live(turns: int = 8, max_sessions: int = 4, seconds: float = 8.0, avat
         if not line.startswith("http://"):
             raise LivehumanError(f"the bench server did not start: {line or 'no output'}")
         with loopback_ice():
-            return asyncio.run(_bench(line, proc.pid, turns, max_sessions, seconds))
+            return asyncio.run(_bench(line, proc.pid, turns, max_sessions, seconds, drift_minutes))
     finally:
         proc.terminate()
         try:
@@ -436,8 +488,11 @@ def bench_live_from_args(args) -> dict:
     turns, sessions = getattr(args, "turns", 8), getattr(args, "max_sessions", 4)
     if turns < 1 or sessions < 1:
         raise LivehumanError("bench live needs --turns and --max-sessions of at least 1")
+    drift = getattr(args, "drift_minutes", 0.0) or 0.0
+    if drift < 0:
+        raise LivehumanError("bench live needs --drift-minutes of 0 (no drift run) or more")
     results = bench_live(turns=turns, max_sessions=sessions, seconds=getattr(args, "seconds", 8.0) or 8.0,
-                         render_workers=getattr(args, "render_workers", None))
+                         render_workers=getattr(args, "render_workers", None), drift_minutes=drift)
     if getattr(args, "plot", None):
         from livehuman.live.bench_plot import plot_live
 

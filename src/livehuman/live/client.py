@@ -84,6 +84,7 @@ class Received:
     # When each audio packet / video frame's last RTP packet reached the client's receiver, before
     # aiortc's jitter buffers (which hold audio four packets, video until the next frame starts).
     audio_net: list[float] = field(default_factory=list)
+    audio_pts: list[int] = field(default_factory=list)  # RTP timestamps (1/48000 s) of the packets
     video_net: list[float] = field(default_factory=list)
     events: list[tuple[float, dict]] = field(default_factory=list)
 
@@ -232,6 +233,7 @@ class LiveClient:
                 x = x.reshape(-1, channels).mean(axis=1)
             self.received.audio.append((time.monotonic(), x.astype(np.int16)))
             self.received.audio_net.append(self._net_arrival("audio", frame.pts))
+            self.received.audio_pts.append(int(frame.pts or 0))
             self._changed.set()
 
     async def _read_video(self, track) -> None:

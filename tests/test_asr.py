@@ -138,6 +138,8 @@ def test_espeak_ipa_becomes_pocketsphinx_phones():
     assert ipa_to_pocketsphinx(["dʒ", "iː", "p", "iː", "j", "uː"]) == ["JH", "IY", "P", "IY", "Y", "UW"]
     assert ipa_to_pocketsphinx(["w", "ɛ", "b", "ɑːɹ"]) == ["W", "EH", "B", "AA", "R"]  # "ɑːɹ" is two
     assert ipa_to_pocketsphinx(["b", "ʌ", "ʔ", "n̩"]) == ["B", "AH", "N"]  # glottal stop, syllabic mark
+    assert ipa_to_pocketsphinx(["h", "ɪɹ"]) == ["HH", "IY", "R"]  # CMUdict's "here"
+    assert ipa_to_pocketsphinx(["k", "j", "ʊɹ", "ɹ", "iə", "s"]) == ["K", "Y", "UH", "R", "IY", "AH", "S"]  # one R
     assert ipa_to_pocketsphinx(["k", "ɬ"]) is None  # no counterpart: the word is left out
 
 

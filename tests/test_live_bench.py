@@ -38,3 +38,11 @@ def test_bench_live_reports_every_figure_and_plots_them(tmp_path):
     image = cv2.imread(str(png))
     assert image is not None and image.shape == (336, 1200, 3)  # three panels, 15 × 4.2 in at 80 dpi
     assert image.std() > 20  # drawn, not blank
+
+
+def test_a_plot_that_cannot_be_written_is_refused_before_measuring(tmp_path):
+    livehuman = str(Path(sys.executable).parent / "livehuman")
+    run = subprocess.run([livehuman, "bench", "live", "--plot", str(tmp_path / "missing" / "live.png")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    assert run.stderr.strip().splitlines() == [f"livehuman: error: cannot write the plot to {tmp_path}/missing/live.png: its folder does not exist"]

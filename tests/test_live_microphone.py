@@ -56,6 +56,7 @@ def test_duplicates_are_not_handed_on_twice():
     assert feed(buffer, [5, 5, 6, 6, 7]) == ["opus 5", None, "opus 6", None, "opus 7"]
 
 
-def test_a_jump_far_ahead_restarts_from_the_new_packet():
-    buffer = PromptAudioBuffer()
-    assert feed(buffer, [1, 2, 5000, 5001]) == ["opus 1", "opus 2", "opus 5000", "opus 5001"]
+def test_a_jump_far_ahead_or_behind_restarts_from_the_new_packet():
+    assert feed(PromptAudioBuffer(), [1, 2, 5000, 5001]) == ["opus 1", "opus 2", "opus 5000", "opus 5001"]
+    # Numbering started again lower: not 50000 late packets in a row.
+    assert feed(PromptAudioBuffer(), [60000, 60001, 7, 8]) == ["opus 60000", "opus 60001", "opus 7", "opus 8"]

@@ -351,6 +351,7 @@ async def _wait_idle(url: str, timeout: float = 15.0) -> None:
                 if (await response.json()).get("sessions", 0) == 0:
                     return
             await asyncio.sleep(0.2)
+    raise LivehumanError(f"the bench server still holds earlier sessions after {timeout:g} s")
 
 
 async def _media_stats(url: str) -> dict:
@@ -491,13 +492,16 @@ def bench_live_from_args(args) -> dict:
     drift = getattr(args, "drift_minutes", 0.0) or 0.0
     if drift < 0:
         raise LivehumanError("bench live needs --drift-minutes of 0 (no drift run) or more")
+    plot = getattr(args, "plot", None)
+    if plot and not Path(plot).resolve().parent.is_dir():  # found out now, not after minutes of measuring
+        raise LivehumanError(f"cannot write the plot to {plot}: its folder does not exist")
     results = bench_live(turns=turns, max_sessions=sessions, seconds=getattr(args, "seconds", 8.0) or 8.0,
                          render_workers=getattr(args, "render_workers", None), drift_minutes=drift)
-    if getattr(args, "plot", None):
+    if plot:
         from livehuman.live.bench_plot import plot_live
 
-        plot_live(results, args.plot)
-        results["plot"] = args.plot
+        plot_live(results, plot)
+        results["plot"] = plot
     return results
 
 

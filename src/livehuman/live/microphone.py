@@ -17,7 +17,8 @@ from aiortc.rtp import RtpPacket
 log = logging.getLogger("livehuman.live")
 
 SEQUENCE_SPAN = 1 << 16  # RTP sequence numbers wrap at 16 bits
-# Packets that far ahead of the one expected mean the stream restarted, not that packets were lost.
+# Packets that far from the one expected (either way) mean the stream restarted, not that packets
+# were lost or came late.
 RESTART_AHEAD = 1000
 
 
@@ -25,14 +26,17 @@ class PromptAudioBuffer:
     """An audio jitter buffer for a listener, not a loudspeaker (same `add` as aiortc's JitterBuffer).
 
     Rules, in order, for each packet that arrives:
-    - a packet before the one expected (late after being given up on, or a duplicate) is dropped;
-    - a packet far ahead of the one expected restarts the buffer from itself;
+    - a packet shortly before the one expected (late after being given up on, or a duplicate) is
+      dropped;
+    - a packet far from the one expected, ahead or behind, restarts the buffer from itself (the
+      sender started its numbering again);
     - the packet is held; while the expected packet is missing and more than `patience` later
       ones are held, the missing ones are given up on (the recognizer copes better with 20 ms
       lost than with a delay that every later packet inherits);
     - the expected packet, if held, goes on.
-    aiortc hands on at most one frame per packet received, so after a loss the buffer stays at
-    most `patience` packets behind (aiortc's own stays up to 16 packets behind).
+    aiortc takes at most one frame per packet received, so packets held when one is given up on
+    (or after a reordering) stay held: from then on the buffer runs up to `patience` packets behind,
+    for the rest of the stream (aiortc's own runs up to 16 behind after a loss, and 4 always).
     """
 
     def __init__(self, patience: int = 2):
@@ -47,7 +51,7 @@ class PromptAudioBuffer:
         if self._next is None:
             self._next = seq
         ahead = (seq - self._next) % SEQUENCE_SPAN
-        if ahead >= SEQUENCE_SPAN // 2:
+        if ahead >= SEQUENCE_SPAN - RESTART_AHEAD:
             return False, None
         if ahead > RESTART_AHEAD:
             self._held.clear()

@@ -167,6 +167,8 @@ class RenderPool:
 
     def _start(self) -> _Worker:
         """A new worker, ready to draw (stopped again if it does not get ready)."""
+        if self._closed:  # its shared frames are gone: a worker could not start
+            raise LivehumanError("the render pool is closed")
         worker = self._spawn()
         try:
             self._await_ready(worker)

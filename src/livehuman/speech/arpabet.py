@@ -31,13 +31,15 @@ IPA_TO_POCKETSPHINX: dict[str, str] = {
     "ɑː": "AA", "ɑ": "AA", "æ": "AE", "a": "AE", "ʌ": "AH", "ə": "AH", "ɐ": "AH", "ɔː": "AO", "ɔ": "AO",
     "oː": "AO", "aʊ": "AW", "aɪ": "AY", "ɛ": "EH", "e": "EH", "ɜː": "ER", "ɜ": "ER", "ɚ": "ER",
     "eɪ": "EY", "ɪ": "IH", "ᵻ": "IH", "iː": "IY", "i": "IY", "oʊ": "OW", "o": "OW", "ɔɪ": "OY",
+    "ɪɹ": "IY R",  # "here", "ear": CMUdict's vowel before R
     "ʊ": "UH", "uː": "UW", "u": "UW",
     "b": "B", "tʃ": "CH", "d": "D", "ð": "DH", "ɾ": "T", "f": "F", "ɡ": "G", "g": "G", "h": "HH",
     "dʒ": "JH", "k": "K", "x": "K", "l": "L", "m": "M", "n": "N", "ŋ": "NG", "p": "P", "ɹ": "R",
     "r": "R", "s": "S", "ʃ": "SH", "t": "T", "θ": "TH", "v": "V", "w": "W", "j": "Y", "z": "Z",
     "ʒ": "ZH",
 }  # fmt: skip
-_IGNORED = set("ˈˌːʔ\u0329\u0361")  # stress, a lone length mark, glottal stop, syllabic and tie marks
+# Stress, a lone length mark, glottal stop; syllabic, tie and nasal marks.
+_IGNORED = set("ˈˌːʔ\u0329\u0361\u0303")
 
 
 def ipa_to_pocketsphinx(symbols: list[str]) -> list[str] | None:
@@ -49,9 +51,11 @@ def ipa_to_pocketsphinx(symbols: list[str]) -> list[str] | None:
         while rest:
             # The longest known prefix: "aɪ" before "a", "ɑː" before "ɑ".
             for size in (2, 1):
-                phone = IPA_TO_POCKETSPHINX.get(rest[:size])
-                if phone is not None:
-                    out.append(phone)
+                phones = IPA_TO_POCKETSPHINX.get(rest[:size])
+                if phones is not None:
+                    for phone in phones.split():
+                        if not (phone == "R" and out[-1:] == ["R"]):  # "ʊɹ" then "ɹ": one R
+                            out.append(phone)
                     rest = rest[size:]
                     break
             else:

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -517,7 +518,12 @@ async def _serve(avatar: str, max_sessions: int, render_workers: int | None = No
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     print(f"http://127.0.0.1:{port}", flush=True)
-    await asyncio.Event().wait()
+    # The bench ends its server with SIGTERM: shut down as `livehuman serve` does (render workers
+    # stopped, shared memory freed), not with the resource tracker's warnings about leaks.
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await runner.cleanup()
 
 
 def main() -> None:

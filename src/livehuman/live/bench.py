@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from livehuman.errors import LivehumanError
+from livehuman.live.clock import AUDIO_RATE, VIDEO_CLOCK_RATE
 
 QUESTIONS = ["What is livehuman?", "Is it free?", "Does it need a GPU?", "Does it work offline?",
              "How do I make a lip-synced video?", "What hardware does livehuman need?"]
@@ -281,9 +282,14 @@ async def _hold(url: str, n: int, seconds: float, server_pid: int) -> dict:
             dropped.append(int(np.sum(np.maximum(np.round(steps / 3600) - 1, 0))))
     finally:
         await asyncio.gather(*(c.close() for c in clients))
-    server = {key: sum(media1.get(c.session, {}).get(key, 0) - media0.get(c.session, {}).get(key, 0) for c in clients)
-              for key in ("dropped_frames", "dropped_packets", "underruns", "late_ticks")}
+    server = _clock_counters(media0, media1, [c.session for c in clients])
     return {"fps": fps, "max_gap": gaps, "dropped": dropped, "cpu": cpu / wall, "server": server, "lost": lost}
+
+
+def _clock_counters(before: dict, after: dict, sessions: list[str]) -> dict:
+    """What the sessions' media clocks counted between two `_media_stats` readings, summed."""
+    return {key: sum(after.get(s, {}).get(key, 0) - before.get(s, {}).get(key, 0) for s in sessions)
+            for key in ("dropped_frames", "dropped_packets", "underruns", "late_ticks")}
 
 
 async def _drift(url: str, minutes: float) -> dict:
@@ -297,19 +303,18 @@ async def _drift(url: str, minutes: float) -> dict:
     try:
         await client.wait_for(lambda: client.received.video_count > 10, 20)
         media0 = await _media_stats(url)
-        t0, asked = time.monotonic(), 0
-        while time.monotonic() - t0 < minutes * 60:
+        end, asked = time.monotonic() + minutes * 60, 0
+        while time.monotonic() < end:
             client.send({"type": "text", "text": QUESTIONS[asked % len(QUESTIONS)]})
             asked += 1
-            await asyncio.sleep(min(DRIFT_QUESTION_EVERY_S, max(0.0, t0 + minutes * 60 - time.monotonic())))
+            await asyncio.sleep(min(DRIFT_QUESTION_EVERY_S, max(0.0, end - time.monotonic())))
         media1 = await _media_stats(url)
     finally:
         await client.close()
     got = client.received
-    audio = _timeline_offsets(got.audio_net, got.audio_pts, 48000)
-    video = _timeline_offsets(got.video_net, got.video_pts, 90000)
-    clock = {key: media1.get(client.session, {}).get(key, 0) - media0.get(client.session, {}).get(key, 0)
-             for key in ("dropped_frames", "dropped_packets", "underruns", "late_ticks")}
+    audio = _timeline_offsets(got.audio_net, got.audio_pts, AUDIO_RATE)
+    video = _timeline_offsets(got.video_net, got.video_pts, VIDEO_CLOCK_RATE)
+    clock = _clock_counters(media0, media1, [client.session])
     return {"drift_minutes": minutes, "drift_questions": asked,
             "drift_audio_ms": round((audio[1] - audio[0]) * 1000, 1),
             "drift_video_ms": round((video[1] - video[0]) * 1000, 1),

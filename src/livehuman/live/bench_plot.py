@@ -28,7 +28,7 @@ def plot_live(results: dict, path: str) -> None:
     response.set_title("response: end of speech → first voiced answer (client)", fontsize=9)
     response.set_xlabel("turn")
     response.set_ylabel("ms")
-    response.set_ylim(0, max(max(latencies), 900) * 1.1)
+    response.set_ylim(0, max(*latencies, *RESPONSE_TARGETS_MS.values()) * 1.1)
     response.legend(fontsize=7, loc="lower right")
 
     for key, color, label in (("barge_in_server_turns_ms", "tab:green", "server"),

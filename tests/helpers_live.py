@@ -55,6 +55,14 @@ async def interrupt_answer(client, question: str, first_audio_timeout: float) ->
     return asked, stop, report
 
 
+async def wait_sessions(server, n: int, timeout: float = 15.0) -> None:
+    """Wait until the server holds at most `n` sessions: a closed one takes a moment to go."""
+    deadline = time.monotonic() + timeout
+    while len(server.sessions) > n and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert len(server.sessions) <= n, f"{len(server.sessions)} sessions still open, expected at most {n}"
+
+
 async def start_live_server(host: str, **config):
     """A real LiveServer (offline brain, default avatar, cpu engine) listening on `host`.
 

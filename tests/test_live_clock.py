@@ -44,7 +44,7 @@ def drain(clock: MediaClock) -> tuple[list, list]:
     while not clock._video_out.empty():
         video.append(clock._video_out.get_nowait())
     while not clock._audio_out.empty():
-        audio.append(clock._audio_out.get_nowait())
+        audio.append(clock._audio_out.get_nowait()[:2])  # (packet, pts), as the audio track gets them
     return video, audio
 
 
@@ -127,6 +127,19 @@ async def test_interrupt_drops_everything_queued_at_once():
     assert all(int(a[0]) == 0 for a, _ in audio)  # frame 2's second half is not played either
     assert all(int(f[0, 0, 0]) == 0 for f, _ in video)
     assert clock.heard_ms("item_a") == 60
+
+
+async def test_a_barge_in_takes_back_packets_the_track_had_not_taken():
+    fake = FakeTime()
+    clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)
+    for k in range(1, 11):
+        clock.push(MediaUnit(frame=frame(k), audio=tone(k), item_id="item_c", item_ms=40 * k))
+    await clock.run(ticks=5)  # five packets out of the clock; the audio track, busy, took two
+    clock._audio_out.get_nowait()
+    clock._audio_out.get_nowait()
+    assert clock.heard_ms("item_c") == 100
+    clock.interrupt()
+    assert clock.heard_ms("item_c") == 40
 
 
 async def test_heard_ms_counts_only_what_was_handed_out():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from helpers_live import speech_wav, start_live_server
+from helpers_live import speech_wav, start_live_server, wait_sessions
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -55,7 +55,7 @@ async def page_state(page) -> dict:
 
 
 async def test_the_page_talks_with_the_microphone(server, playwright, tmp_path):
-    question = speech_wav("What is livehuman?", tmp_path / "question.wav", lead_silence=4.0)
+    question = speech_wav("What is livehuman?", tmp_path / "question.wav", lead_silence=6.0)
     browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET + secure(server) + [
         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-audio-capture={question}%noloop"])
@@ -128,6 +128,8 @@ async def test_a_refused_microphone_gets_a_clear_message_and_typing_still_works(
             "() => window.livehuman.messages.some(m => m.role === 'assistant' && m.text.length > 0)", timeout=40000)
         assert await page.locator("#mute").is_disabled()
         await page.screenshot(path=str(OUTPUT / "page-no-microphone.png"))
+        # Without a microphone the server cannot notice silence: hanging up is what ends it at once.
+        await page.click("#hangup")
     finally:
         await browser.close()
 
@@ -135,7 +137,9 @@ async def test_a_refused_microphone_gets_a_clear_message_and_typing_still_works(
 async def test_a_busy_server_is_reported_on_the_page(server, playwright):
     from livehuman.live.client import LiveClient
 
-    holders = [LiveClient(server.url) for _ in range(server.config.max_sessions - len(server.sessions))]
+    # The last test's session must be gone, or its slot could free up after the browser was refused.
+    await wait_sessions(server, 0, timeout=40)
+    holders = [LiveClient(server.url) for _ in range(server.config.max_sessions)]
     for c in holders:
         await c.connect()
     browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET + ["--deny-permission-prompts"])

@@ -25,7 +25,7 @@ from helpers_firefox import (
     Firefox,
     firefox_executable,
 )
-from helpers_live import start_live_server
+from helpers_live import start_live_server, wait_sessions
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -194,7 +194,9 @@ async def test_a_blocked_microphone_in_firefox_gets_a_clear_message_and_typing_s
 async def test_a_busy_server_is_reported_in_firefox(firefox_path, server, tmp_path, test_output: Path):
     from livehuman.live.client import LiveClient
 
-    holders = [LiveClient(server.url) for _ in range(server.config.max_sessions - len(server.sessions))]
+    # The last test's session must be gone, or its slot could free up after the browser was refused.
+    await wait_sessions(server, 0, timeout=40)
+    holders = [LiveClient(server.url) for _ in range(server.config.max_sessions)]
     try:
         for c in holders:
             await c.connect()

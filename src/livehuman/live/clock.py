@@ -107,14 +107,18 @@ class MediaClock:
         # The second half of the playing unit must not be heard either.
         if self._current is not None and self._current.item_id is not None:
             self._current = MediaUnit(frame=self._current.frame)
-        for out in (self._video_out, self._audio_out):
-            while not out.empty():
-                out.get_nowait()
+        while not self._video_out.empty():
+            self._video_out.get_nowait()
+        while not self._audio_out.empty():
+            _, _, item_id, heard = self._audio_out.get_nowait()
+            if item_id is not None:
+                self._heard[item_id] = min(self._heard[item_id], heard - PACKET_MS)
         self.stats.interrupts += 1
         return dropped
 
     def heard_ms(self, item_id: str) -> int:
-        """How many ms of a reply item's audio have been handed to the transport so far."""
+        """How many ms of a reply item's audio have been handed to the transport (or are queued for
+        it: a barge-in takes back what it drops) so far."""
         return self._heard.get(item_id, 0)
 
     # consumers
@@ -127,7 +131,8 @@ class MediaClock:
     async def audio(self) -> tuple[np.ndarray, int]:
         """The next 20 ms audio packet (960 int16 samples at 48 kHz) and its pts in samples."""
         self.start()
-        return await self._audio_out.get()
+        packet, pts, _, _ = await self._audio_out.get()
+        return packet, pts
 
     # pacing
 
@@ -173,10 +178,14 @@ class MediaClock:
             packet = unit.audio[half * SAMPLES_PER_PACKET : (half + 1) * SAMPLES_PER_PACKET]
             if np.sqrt(np.mean(packet.astype(np.float32) ** 2)) > VOICED_RMS:
                 self.last_voiced_at = self._now()
+        heard = None
         if unit.item_id is not None:
             heard = unit.item_ms - (PACKET_MS if half == 0 else 0)
             self._heard[unit.item_id] = max(self._heard.get(unit.item_id, 0), heard)
-        self.stats.dropped_packets += self._put(self._audio_out, (packet, n * SAMPLES_PER_PACKET), AUDIO_OUT_DEPTH)
+        # The item and its heard-so-far travel with the packet: a barge-in that drops the packet
+        # before the audio track takes it takes back what it added.
+        entry = (packet, n * SAMPLES_PER_PACKET, unit.item_id, heard)
+        self.stats.dropped_packets += self._put(self._audio_out, entry, AUDIO_OUT_DEPTH)
 
     def _reply_waits(self) -> bool:
         """Whether a reply is queued while the idle face plays: the voice should not wait 20 ms more."""

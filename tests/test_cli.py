@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
@@ -191,3 +194,58 @@ def test_musetalk_options_with_the_cpu_engine_say_so(tmp_path):
     assert_one_line_error(livehuman("render", "--text", "Hello.", "--dtype", "float16", "-o", str(out)),
                           "--dtype", "musetalk")
     assert not out.exists()
+
+
+def start_serve(port: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "livehuman.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+
+
+def stop_serve(proc: subprocess.Popen) -> str:
+    """SIGTERM it, as a service manager or `docker stop` would; returns what it printed on stderr."""
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode in (0, 130), err  # 130: stopped before it began serving ("interrupted")
+    assert "Traceback" not in err
+    # The render workers' shared memory was freed by the server, not left to Python's resource tracker.
+    assert "leaked" not in err, err
+    return err
+
+
+def test_serve_serves_the_page_and_stops_cleanly_on_sigterm():
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = start_serve(port)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    health = json.loads(response.read())
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "serve did not answer /healthz"
+                time.sleep(0.2)
+        assert health["ok"] is True and health["sessions"] == 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            assert "livehuman" in response.read().decode()
+    finally:
+        if proc.poll() is None:
+            stop_serve(proc)
+        proc.kill()
+
+
+def test_serve_stopped_while_it_warms_up_frees_its_workers():
+    proc = start_serve(0)
+    try:
+        # The address line comes once the render workers run, just before the models warm up.
+        assert "open http://" in proc.stdout.readline()
+        time.sleep(1.0)  # into the warm-up (seconds long), where aiohttp runs no shutdown handlers
+        stop_serve(proc)
+    finally:
+        proc.kill()

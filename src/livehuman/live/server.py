@@ -8,6 +8,7 @@ import gc
 import inspect
 import logging
 import secrets
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
@@ -202,6 +203,10 @@ class LiveServer:
 
     async def _shutdown(self, app: web.Application) -> None:
         await self.close()
+        self.close_resources()
+
+    def close_resources(self) -> None:
+        """Close what the server holds beyond its sessions (a render pool); calling it again is harmless."""
         for resource in self.config.resources:
             try:
                 resource.close()
@@ -340,6 +345,17 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
 def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str = "default", persona: str | None = None,
                brain: str = "local", max_sessions: int = 4, **options) -> None:
     """Serve the page and its conversations until interrupted (`livehuman serve`)."""
+    # SIGTERM (a service manager, `docker stop`) stops the server as Ctrl+C does, whenever it comes:
+    # while the render workers start, while the models warm up (aiohttp then skips its shutdown
+    # handlers), or later; either way the finally below stops the workers and frees their memory.
+    signal.signal(signal.SIGTERM, _interrupt)
     server = build_live_server(avatar=avatar, persona=persona, brain=brain, max_sessions=max_sessions, **options)
-    print(f"livehuman: open http://{host}:{port}/ (brain: {brain}, avatar: {avatar}; Ctrl+C to stop)", flush=True)
-    web.run_app(server.app(), host=host, port=port, print=None)
+    try:
+        print(f"livehuman: open http://{host}:{port}/ (brain: {brain}, avatar: {avatar}; Ctrl+C to stop)", flush=True)
+        web.run_app(server.app(), host=host, port=port, print=None)
+    finally:
+        server.close_resources()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -54,11 +55,18 @@ def test_a_video_avatars_frames_reach_the_workers_through_shared_memory(avatar):
         frames=np.stack([np.roll(avatar.frames[0], s, axis=1) for s in shifts]),
         landmarks=np.stack([avatar.landmarks[0] + [s, 0] for s in shifts]).astype(np.float32),
         boxes=np.stack([avatar.boxes[0] + [s, 0, s, 0] for s in shifts]).astype(np.float32))
+    own = video.frames
     with RenderPool(video, workers=2) as pool:
         assert pool._portable.frames.size == 0  # what a worker is sent: no copy of the frames
+        # This process reads them from the shared memory too: its own copy can go.
+        assert not np.shares_memory(video.frames, own) and not video.frames.flags.writeable
+        np.testing.assert_array_equal(video.frames, own)
         for k in (0, 1, 3, 5):  # 5 plays source frame 1 again (forward, then backward)
             drive = FrameDrive(speech_like_controls(k))
             np.testing.assert_array_equal(pool.render(k, drive), CpuEngine().render(replace(video, extra={}), k, drive))
+    # Still there once the pool is closed and its shared memory unlinked.
+    np.testing.assert_array_equal(video.frames, own)
+    assert not [name for name in os.listdir("/dev/shm") if name == pool._frames.name]
 
 
 SMALL_SHM_CHECK = """

@@ -5,13 +5,14 @@ a frame. Inside the server's process, four sessions' renders fight the event loo
 networking, the microphones) and the encoders for that lock, and every session's media stutters.
 In worker processes the same renders use both cores freely; each frame comes back through shared
 memory, so only a few bytes of controls and a reply cross the pipe. The avatar's own frames are in
-shared memory too, once for all workers: a minute of 720p video is about 4 GB.
+shared memory too, once for the server and all workers: a minute of 720p video is about 4 GB.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import multiprocessing
 import os
 import queue
@@ -56,7 +57,8 @@ class RenderPool:
 
     `render` may be called from many threads at once (one per live session); each call takes an idle
     worker, so at most `workers` frames are drawn at a time and the rest wait their turn. A worker
-    that dies is replaced and the frame drawn again.
+    that dies is replaced and the frame drawn again. When the avatar's frames fit in shared memory,
+    `avatar.frames` becomes a read-only array on the shared copy (valid after `close`).
     """
 
     def __init__(self, avatar: Avatar, workers: int | None = None, head_motion: bool = True):
@@ -71,7 +73,9 @@ class RenderPool:
         # what engines cached in it (rigs are rebuilt per process).
         self._portable = replace(avatar, extra={})
         if self._frames is not None:
-            self._portable.frames = avatar.frames[:0]
+            self._portable.frames = np.empty((0, *self._shape), avatar.frames.dtype)
+            # This process reads them from there too, and its own copy (as big) is freed.
+            avatar.frames = _mapped(self._frames, avatar.frames)
         else:
             log.warning("/dev/shm has no room for the avatar's %d MB of frames: each render worker gets "
                         "its own copy (in Docker, give the container more with --shm-size)",
@@ -293,6 +297,18 @@ def _shared_copy(array: np.ndarray) -> SharedMemory | None:
     block = SharedMemory(create=True, size=max(1, array.nbytes))
     np.ndarray(array.shape, array.dtype, buffer=block.buf)[:] = array
     return block
+
+
+def _mapped(block: SharedMemory, like: np.ndarray) -> np.ndarray:
+    """The copy of `like` in `block`, read-only, through a mapping of its own: unlike a view of the
+    block's buffer it stays valid after the block is closed and unlinked, and goes with the array.
+    `like` itself where the block is not a file in SHM_DIR."""
+    path = os.path.join(SHM_DIR, block.name)
+    if not os.path.isfile(path):
+        return like
+    with open(path, "rb") as f:
+        pages = mmap.mmap(f.fileno(), like.nbytes, prot=mmap.PROT_READ)
+    return np.frombuffer(pages, like.dtype).reshape(like.shape)
 
 
 def _free(block: SharedMemory) -> None:

@@ -492,13 +492,11 @@ def bench_live(turns: int = 8, max_sessions: int = 4, seconds: float = 8.0, avat
 
 def bench_live_from_args(args) -> dict:
     """`livehuman bench live` (the CLI's parsed arguments)."""
-    turns, sessions = getattr(args, "turns", 8), getattr(args, "max_sessions", 4)
+    turns, sessions, drift, plot = args.turns, args.max_sessions, args.drift_minutes, args.plot
     if turns < 1 or sessions < 1:
         raise LivehumanError("bench live needs --turns and --max-sessions of at least 1")
-    drift = getattr(args, "drift_minutes", 0.0) or 0.0
     if drift < 0:
         raise LivehumanError("bench live needs --drift-minutes of 0 (no drift run) or more")
-    plot = getattr(args, "plot", None)
     if plot and not Path(plot).resolve().parent.is_dir():  # found out now, not after minutes of measuring
         raise LivehumanError(f"cannot write the plot to {plot}: its folder does not exist")
     results = bench_live(turns=turns, max_sessions=sessions, seconds=getattr(args, "seconds", 8.0) or 8.0,

@@ -80,7 +80,7 @@ def test_musetalk_moves_the_mouth_from_live_windows(tmp_path, speech24):
 
 def test_a_session_renderer_gives_musetalk_the_reply_audio(tmp_path, speech24):
     """The live session's renderer, fed a reply in 100 ms chunks as a brain streams it."""
-    from livehuman.live.session import FaceRenderer
+    from livehuman.live.face_renderer import FaceRenderer
     from livehuman.motion.stream import IdleMotion, StreamingLipSync
     from livehuman.render.cpu.engine import CpuEngine
     from livehuman.render.musetalk.bench import photo_avatar

@@ -20,7 +20,8 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 
 from livehuman.errors import LivehumanError
 from livehuman.live.microphone import hear_promptly
-from livehuman.live.session import FaceRenderer, Session
+from livehuman.live.face_renderer import FaceRenderer
+from livehuman.live.session import Session
 
 if TYPE_CHECKING:
     from livehuman.brain.local_factory import LocalBrainFactory

@@ -9,7 +9,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -17,24 +16,21 @@ import av
 import numpy as np
 
 from livehuman.brain.base import Brain
+from livehuman.live.face_renderer import BRAIN_RATE, FaceRenderer
 from livehuman.live.clock import AUDIO_RATE, FRAME_MS, SAMPLES_PER_FRAME, MediaClock, MediaUnit
 from livehuman.live.reply_audio import ReplyAudio
 from livehuman.live.tracks import ClockAudioTrack, ClockVideoTrack
 from livehuman.motion.controls import FaceControls
-from livehuman.render.engine import FrameDrive
 from livehuman.speech.audio import StreamResampler
 from livehuman.speech.phones import Phone
 
 logger = logging.getLogger("livehuman.live")
 
-BRAIN_RATE = 24000  # PCM16 mono, both ways, as the Realtime protocol says
 MIC_CHUNK_MS = 20  # microphone audio goes to the brain as it comes (one WebRTC packet): no added wait
 DEFAULT_PREFIX_PADDING_MS = 300.0  # the Realtime protocol's default server-VAD prefix padding
 MAX_TEXT = 4000  # longest text message accepted from the page
 RENDER_BATCH = 4  # frames rendered per trip to the render thread, at most
 OUTBOX_LIMIT = 64  # messages kept for a page whose data channel has not opened yet
-MOUTH = ("jaw", "spread", "round", "press", "tuck", "teeth", "tongue")
-EXPRESSION = ("smile", "brow", "squint")
 # Errors that only mean "nothing was playing any more": not worth a message on the page.
 QUIET_ERRORS = ("response_cancel_not_active", "cancel_not_active")
 
@@ -91,65 +87,6 @@ class _RenderJob(NamedTuple):
     item_id: str | None
     item_ms: int  # the reply's audio played once this frame has
     last: bool  # the reply's last frame
-
-
-class FaceRenderer:
-    """A session's view of the shared engine and avatar: lip sync in one worker thread, drawing in another."""
-
-    def __init__(self, engine, avatar, lipsync_factory: Callable[[], object], idle_factory: Callable[[], object]):
-        self.engine = engine
-        self.avatar = avatar
-        self.lipsync = lipsync_factory()
-        self.idle = idle_factory()
-        self.index = 0
-        # Two threads, each keeping its own order: lip sync of a reply's audio as it arrives, and
-        # drawing. Drawing never waits behind a whole sentence's lip sync, nor lip sync behind drawing.
-        self.lipsync_thread = ThreadPoolExecutor(1, thread_name_prefix="livehuman-lipsync")
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="livehuman-render")
-
-    def reply_audio(self) -> ReplyAudio | None:
-        """A new reply's audio windows when the engine listens (MuseTalk); None for the cpu engine."""
-        context = tuple(getattr(self.engine, "audio_context", (0.0, 0.0)))
-        return ReplyAudio(context) if context != (0.0, 0.0) else None
-
-    def render(self, mouth: FaceControls | None, listen: ReplyAudio | None = None, reply_frame: int = 0) -> np.ndarray:
-        """The next frame: idle motion (blinks, breathing, sway) with `mouth` when speaking; a
-        listening engine also gets frame `reply_frame`'s window of the reply's audio."""
-        controls = self.idle.next_frame(mouth is not None)
-        if mouth is not None:
-            for name in MOUTH:
-                setattr(controls, name, getattr(mouth, name))
-            for name in EXPRESSION:  # the speech's emphasis on top of the idle expression
-                setattr(controls, name, max(getattr(controls, name), getattr(mouth, name)))
-        # The window is cut here, in the render thread, as late as possible: more of it has arrived.
-        audio = listen.window(reply_frame) if listen is not None and mouth is not None else None
-        frame = self.engine.render(self.avatar, self.index, FrameDrive(controls, audio))
-        self.index += 1
-        return frame
-
-    def motion(self, samples24: np.ndarray, phones: list[Phone] | None, resampler: StreamResampler,
-               listen: ReplyAudio | None = None) -> tuple[list[FaceControls], np.ndarray]:
-        """Feed a reply's next audio to the lip sync: (frames now ready, the audio at 48 kHz)."""
-        self.lipsync.push(samples24, BRAIN_RATE, phones)
-        if listen is not None:
-            listen.push(samples24)
-        return self.lipsync.frames(), resampler.process(samples24)
-
-    def finish(self, resampler: StreamResampler, listen: ReplyAudio | None = None) -> tuple[list[FaceControls], np.ndarray]:
-        """The end of a reply's audio: its last frames and audio; the lip sync starts afresh."""
-        tail = resampler.flush()
-        if listen is not None:
-            listen.finish()
-        controls = list(self.lipsync.frames()) + list(self.lipsync.flush() or [])
-        self.lipsync.reset()
-        return controls, tail
-
-    def reset(self) -> None:
-        self.lipsync.reset()
-
-    def close(self) -> None:
-        self.lipsync_thread.shutdown(wait=False, cancel_futures=True)
-        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 class Session:

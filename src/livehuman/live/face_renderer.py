@@ -1,0 +1,77 @@
+"""A session's view of the shared engine and avatar: lip sync in one thread, drawing in another."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from livehuman.live.reply_audio import ReplyAudio
+from livehuman.motion.controls import FaceControls
+from livehuman.render.engine import FrameDrive
+from livehuman.speech.audio import StreamResampler
+from livehuman.speech.phones import Phone
+
+BRAIN_RATE = 24000  # PCM16 mono, both ways, as the Realtime protocol says
+MOUTH = ("jaw", "spread", "round", "press", "tuck", "teeth", "tongue")
+EXPRESSION = ("smile", "brow", "squint")
+
+
+class FaceRenderer:
+    """A session's view of the shared engine and avatar: lip sync in one worker thread, drawing in another."""
+
+    def __init__(self, engine, avatar, lipsync_factory: Callable[[], object], idle_factory: Callable[[], object]):
+        self.engine = engine
+        self.avatar = avatar
+        self.lipsync = lipsync_factory()
+        self.idle = idle_factory()
+        self.index = 0
+        # Two threads, each keeping its own order: lip sync of a reply's audio as it arrives, and
+        # drawing. Drawing never waits behind a whole sentence's lip sync, nor lip sync behind drawing.
+        self.lipsync_thread = ThreadPoolExecutor(1, thread_name_prefix="livehuman-lipsync")
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="livehuman-render")
+
+    def reply_audio(self) -> ReplyAudio | None:
+        """A new reply's audio windows when the engine listens (MuseTalk); None for the cpu engine."""
+        context = tuple(getattr(self.engine, "audio_context", (0.0, 0.0)))
+        return ReplyAudio(context) if context != (0.0, 0.0) else None
+
+    def render(self, mouth: FaceControls | None, listen: ReplyAudio | None = None, reply_frame: int = 0) -> np.ndarray:
+        """The next frame: idle motion (blinks, breathing, sway) with `mouth` when speaking; a
+        listening engine also gets frame `reply_frame`'s window of the reply's audio."""
+        controls = self.idle.next_frame(mouth is not None)
+        if mouth is not None:
+            for name in MOUTH:
+                setattr(controls, name, getattr(mouth, name))
+            for name in EXPRESSION:  # the speech's emphasis on top of the idle expression
+                setattr(controls, name, max(getattr(controls, name), getattr(mouth, name)))
+        # The window is cut here, in the render thread, as late as possible: more of it has arrived.
+        audio = listen.window(reply_frame) if listen is not None and mouth is not None else None
+        frame = self.engine.render(self.avatar, self.index, FrameDrive(controls, audio))
+        self.index += 1
+        return frame
+
+    def motion(self, samples24: np.ndarray, phones: list[Phone] | None, resampler: StreamResampler,
+               listen: ReplyAudio | None = None) -> tuple[list[FaceControls], np.ndarray]:
+        """Feed a reply's next audio to the lip sync: (frames now ready, the audio at 48 kHz)."""
+        self.lipsync.push(samples24, BRAIN_RATE, phones)
+        if listen is not None:
+            listen.push(samples24)
+        return self.lipsync.frames(), resampler.process(samples24)
+
+    def finish(self, resampler: StreamResampler, listen: ReplyAudio | None = None) -> tuple[list[FaceControls], np.ndarray]:
+        """The end of a reply's audio: its last frames and audio; the lip sync starts afresh."""
+        tail = resampler.flush()
+        if listen is not None:
+            listen.finish()
+        controls = list(self.lipsync.frames()) + list(self.lipsync.flush() or [])
+        self.lipsync.reset()
+        return controls, tail
+
+    def reset(self) -> None:
+        self.lipsync.reset()
+
+    def close(self) -> None:
+        self.lipsync_thread.shutdown(wait=False, cancel_futures=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -40,3 +40,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -n
   .venv/bin/pip install -q --no-deps silero-vad
   touch "$stamp"
 fi
+
+# The end-of-turn model (Smart Turn v3.2, BSD-2-Clause) lives inside the pipecat-ai wheel: copy it out.
+turn_model=.venv/share/livehuman/models/smart-turn-v3.2-cpu.onnx
+if [ ! -f "$turn_model" ]; then
+  echo "setup: extracting the end-of-turn model"
+  .venv/bin/python scripts/extract_turn_model.py "$(dirname "$turn_model")"
+fi

@@ -249,3 +249,35 @@ def test_serve_stopped_while_it_warms_up_frees_its_workers():
         stop_serve(proc)
     finally:
         proc.kill()
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path):
+    folder = tmp_path / "clip.mp4"
+    folder.mkdir()
+    result = livehuman("render", "--text", "Hello there.", "-o", str(folder))
+    assert_one_line_error(result, str(folder), "is a folder")
+    assert sorted(p.name for p in folder.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]  # no .partial file beside it
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = livehuman("render", "--text", "Hello there.", "-o", str(blocker / "out.mp4"))
+    assert_one_line_error(result, "cannot create the folder", str(blocker))
+    result = livehuman("render", "--config", str(tmp_path / "missing.yaml"), "--result-dir", str(blocker))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+
+
+def test_serve_refuses_an_unknown_voice_as_render_does():
+    result = livehuman("serve", "--voice", "xx-bad", "--port", "1")
+    assert_one_line_error(result, "unknown espeak-ng voice 'xx-bad'", "livehuman voices")
+
+
+def test_voices_shows_language_names_and_filters_by_language():
+    every = livehuman("voices")
+    assert every.returncode == 0
+    lines = every.stdout.splitlines()
+    assert any(line.split()[0] == "en-us" and "English (America)" in line for line in lines)
+    chinese = livehuman("voices", "--lang", "zh").stdout.splitlines()
+    assert chinese and all("Chinese" in line for line in chinese)
+    assert any(line.split()[0] == "cmn" for line in chinese)
+    assert len(chinese) < len(lines)
+    assert_one_line_error(livehuman("voices", "--lang", "xx"), "no voice speaks 'xx'")

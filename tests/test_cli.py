@@ -221,6 +221,11 @@ def test_serve_serves_the_page_and_stops_cleanly_on_sigterm():
         port = s.getsockname()[1]
     proc = start_serve(port)
     try:
+        assert "warming up" in proc.stdout.readline()
+        # The address is printed once the server answers: not a moment before.
+        assert f"open http://127.0.0.1:{port}/" in proc.stdout.readline()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            assert json.loads(response.read())["ok"] is True
         deadline = time.monotonic() + 120
         while True:
             assert proc.poll() is None, proc.communicate()[1]
@@ -243,8 +248,8 @@ def test_serve_serves_the_page_and_stops_cleanly_on_sigterm():
 def test_serve_stopped_while_it_warms_up_frees_its_workers():
     proc = start_serve(0)
     try:
-        # The address line comes once the render workers run, just before the models warm up.
-        assert "open http://" in proc.stdout.readline()
+        # This line comes once the render workers run, just before the models warm up.
+        assert "warming up" in proc.stdout.readline()
         time.sleep(1.0)  # into the warm-up (seconds long), where aiohttp runs no shutdown handlers
         stop_serve(proc)
     finally:
@@ -264,6 +269,18 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path):
     assert_one_line_error(result, "cannot create the folder", str(blocker))
     result = livehuman("render", "--config", str(tmp_path / "missing.yaml"), "--result-dir", str(blocker))
     assert result.returncode != 0 and "Traceback" not in result.stderr
+
+
+def test_serve_on_a_port_in_use_says_so_before_loading_anything():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = livehuman("serve", "--host", "127.0.0.1", "--port", str(port))
+    assert_one_line_error(result, f"port {port} on 127.0.0.1 is in use", "--port")
+    assert result.stdout == ""  # nothing was started, nothing announced
 
 
 def test_serve_refuses_an_unknown_voice_as_render_does():

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import gc
 import inspect
 import logging
 import secrets
 import signal
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
@@ -350,12 +352,45 @@ def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str = "default
     # while the render workers start, while the models warm up (aiohttp then skips its shutdown
     # handlers), or later; either way the finally below stops the workers and frees their memory.
     signal.signal(signal.SIGTERM, _interrupt)
-    server = build_live_server(avatar=avatar, persona=persona, brain=brain, max_sessions=max_sessions, **options)
+    sock = listen_socket(host, port)  # a port in use is said at once, not after the models load
     try:
-        print(f"livehuman: open http://{host}:{port}/ (brain: {brain}, avatar: {avatar}; Ctrl+C to stop)", flush=True)
-        web.run_app(server.app(), host=host, port=port, print=None)
+        server = build_live_server(avatar=avatar, persona=persona, brain=brain, max_sessions=max_sessions, **options)
+    except BaseException:
+        sock.close()
+        raise
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+    print(f"livehuman: warming up the models for {url} …", flush=True)
+
+    def ready(_message: str) -> None:  # aiohttp calls this once the models are warm and it answers
+        print(f"livehuman: open {url} (brain: {brain}, avatar: {avatar}; Ctrl+C to stop)", flush=True)
+
+    try:
+        web.run_app(server.app(), sock=sock, print=ready)
     finally:
+        sock.close()
         server.close_resources()
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, or one clear line saying why there cannot be one."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise LivehumanError(f"cannot listen on {host}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart at once after a stop
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise LivehumanError(f"port {port} on {host} is in use: stop what uses it or choose another "
+                                 f"with --port") from None
+        raise LivehumanError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
 
 
 def _interrupt(signum: int, frame: object) -> None:

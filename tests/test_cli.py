@@ -196,9 +196,9 @@ def test_musetalk_options_with_the_cpu_engine_say_so(tmp_path):
     assert not out.exists()
 
 
-def start_serve(port: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "livehuman.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+def start_serve(port: int, *options: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "livehuman.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
 
 
 def stop_serve(proc: subprocess.Popen) -> str:
@@ -281,6 +281,61 @@ def test_serve_on_a_port_in_use_says_so_before_loading_anything():
         result = livehuman("serve", "--host", "127.0.0.1", "--port", str(port))
     assert_one_line_error(result, f"port {port} on 127.0.0.1 is in use", "--port")
     assert result.stdout == ""  # nothing was started, nothing announced
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made with `cryptography` (aiortc's own dependency)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_serve_speaks_https_with_a_certificate(tmp_path):
+    import socket
+    import ssl
+    import urllib.request
+
+    cert, key = self_signed(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = start_serve(port, "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert "warming up" in proc.stdout.readline()
+        assert f"open https://127.0.0.1:{port}/" in proc.stdout.readline()
+        trusted = ssl.create_default_context(cafile=str(cert))  # the certificate really is the one served
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", timeout=5, context=trusted) as response:
+            assert json.loads(response.read())["ok"] is True
+        with pytest.raises(OSError):  # and plain http is not answered
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
+        stop_serve(proc)
+    finally:
+        proc.kill()
+
+
+def test_serve_with_a_bad_certificate_says_so_in_one_line(tmp_path):
+    cert, key = self_signed(tmp_path)
+    assert_one_line_error(livehuman("serve", "--tls-cert", str(tmp_path / "none.pem")), "none.pem", "no such file")
+    assert_one_line_error(livehuman("serve", "--tls-cert", str(key), "--tls-key", str(key)), "TLS certificate")
+    assert_one_line_error(livehuman("serve", "--tls-key", str(key)), "--tls-key needs --tls-cert")
 
 
 def test_serve_refuses_an_unknown_voice_as_render_does():

@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="talk to the digital human in the browser")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--tls-cert", metavar="PEM", help="serve https with this certificate (chain); browsers on other machines then allow the microphone")
+    serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key (if not in --tls-cert's file)")
     serve.add_argument("--avatar", default="default")
     serve.add_argument("--persona", help="persona YAML file (name, greeting, style, voice)")
     serve.add_argument("--knowledge", help="knowledge base (YAML questions and answers, or Markdown)")
@@ -231,7 +233,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     logging.getLogger().handlers[0].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     run_server(
-        host=args.host, port=args.port, avatar=args.avatar, persona=args.persona, brain=args.brain,
+        host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key, avatar=args.avatar, persona=args.persona, brain=args.brain,
         max_sessions=args.max_sessions, knowledge=args.knowledge, voice=args.voice,
         llm_url=args.llm_url, llm_model=args.llm_model, asr_model_dir=args.asr_model,
         model=args.model, realtime_url=args.realtime_url, engine=args.engine, models_dir=args.models,

@@ -15,6 +15,11 @@ DEBIAN_PACKAGES=(
   python3-venv
 )
 
+# A runtime image (the Dockerfile) needs neither the browsers nor the compiler of the test suite.
+if [ "${LIVEHUMAN_RUNTIME_ONLY:-0}" = 1 ]; then
+  DEBIAN_PACKAGES=($(printf '%s\n' "${DEBIAN_PACKAGES[@]}" | grep -vxE 'chromium|firefox-esr|g\+\+'))
+fi
+
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

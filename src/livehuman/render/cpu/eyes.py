@@ -17,9 +17,9 @@ GAZE_TRAVEL = (0.06, 0.03)  # iris travel (u, v) at gaze 1, face units
 LASH_MARGIN = 0.04  # face units: the upper lid's edge, lashes included, that slides down unstretched
 LID_SKIN = 0.06  # face units of skin above the lid's edge that stretch over the eye (glasses stay put)
 STREAK_BLUR = 0.025  # face units: blur across the most stretched lid skin
-LASH_WIDTH = 0.035  # face units: the shut lashes' line
-LASH_DARKNESS = 0.85  # its opacity at blink 1
-LID_OVERLAP = 1.12  # the shut lid's edge comes this far down the eye (x its opening): past the lower lid
+LASH_WIDTH = 0.04  # face units: the shut lashes' line
+LASH_DARKNESS = 0.9  # its opacity at blink 1
+LID_OVERLAP = 1.15  # the shut lid's edge comes this far down the eye (x its opening): past the lower lid
 
 
 @dataclass

@@ -37,6 +37,7 @@ class EyeRig:
     reference: np.ndarray  # (m + r, 2) pixels with the eyes opened a little (for triangulating)
 
     lids: tuple[tuple[np.ndarray, np.ndarray], ...] = ()  # per eye: rows of its upper, lower lid landmarks
+    grids: tuple["LidGrid | None", ...] = ()  # per eye: the pixels a blink may change
 
     def target_uv(self, c: FaceControls) -> np.ndarray:
         """Where the landmarks go (face units) for the squint, brow and gaze; a blink is slid on later."""
@@ -117,8 +118,9 @@ def build_eye_rig(points: np.ndarray, image_size: tuple[int, int]) -> EyeRig:
     reference = np.concatenate([frame.to_pixels(opened), ring])
     rows = {k: n for n, k in enumerate(index)}
     lids = tuple((np.array([rows[k] for k in up]), np.array([rows[k] for k in lo])) for up, lo in EYES)
+    grids = tuple(LidGrid.around(frame, base[up], base[lo], image_size) for up, lo in lids)
     return EyeRig(frame, index, source, base, close_upper, close_lower, brow, is_iris.astype(np.float64), reference,
-                  lids)
+                  lids, grids)
 
 
 def _ring(frame: FaceFrame, image_size: tuple[int, int]) -> np.ndarray:
@@ -134,78 +136,101 @@ def _ring(frame: FaceFrame, image_size: tuple[int, int]) -> np.ndarray:
     ])
     return clip_to_image(frame.to_pixels(box), image_size)
 
+@dataclass
+class LidGrid:
+    """The pixels around one eye that a blink may change, in face units (built once per frame)."""
+
+    x0: int
+    y0: int
+    u: np.ndarray  # (h, w) float32: each pixel's face coordinates
+    v: np.ndarray
+    lash: np.ndarray | None = None  # BGR of the lashes, sampled on first use
+
+    @classmethod
+    def around(cls, frame: FaceFrame, upper: np.ndarray, lower: np.ndarray,
+               image_size: tuple[int, int]) -> "LidGrid | None":
+        """The box from above the lid's moving skin (and a raised brow) to past the lower lid."""
+        gap = max(float(lower[:, 1].max() - upper[:, 1].min()), 0.0)
+        u0, u1 = min(upper[:, 0].min(), lower[:, 0].min()), max(upper[:, 0].max(), lower[:, 0].max())
+        v0 = upper[:, 1].min() - LASH_MARGIN - LID_SKIN - BROW_LIFT - 2 / frame.unit
+        v1 = lower[:, 1].max() + (LID_OVERLAP - 1) * gap + 2 / frame.unit
+        corners = frame.to_pixels(np.array([[u0, v0], [u1, v0], [u0, v1], [u1, v1]]))
+        width, height = image_size
+        x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, (width, height))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return None
+        xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
+        uv = frame.to_face(np.stack([xs, ys], -1)).astype(np.float32)
+        return cls(int(x0), int(y0), uv[..., 0].copy(), uv[..., 1].copy())
+
+
 def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls) -> None:
     """Close the eyes by `c.blink` in place: each upper lid slides down over its eye, lashes first.
 
     The eyeball stays where it is and the lid covers it from the top down (no cross-fade, no
     squeezed iris). The lid is the face's own skin above the eye: its edge (lashes included) moves
     down rigidly to the moving lid line, and the skin above it stretches to follow, less the
-    higher it is, as the lid unfolds. At blink 1 the edge reaches just past the lower lid.
+    higher it is, as the lid unfolds. Closing lashes gather into a dark line along the edge. At
+    blink 1 the edge reaches just past the lower lid.
     """
     blink = float(np.clip(c.blink, 0, 1))
     if blink <= 0:
         return
     uv = rig.target_uv(c)
-    height, width = image.shape[:2]
     frame = rig.frame
-    for upper_rows, lower_rows in rig.lids:
+    ex, ey = frame.ex.astype(np.float32), frame.ey.astype(np.float32)
+    unit = np.float32(frame.unit)
+    for (upper_rows, lower_rows), grid in zip(rig.lids, rig.grids):
+        if grid is None:
+            continue
         upper, lower = uv[upper_rows], uv[lower_rows]
-        gaps = _interp(upper[:, 0], lower[:, 0], lower[:, 1]) - upper[:, 1]
-        gap_max = float(np.nanmax(gaps, initial=0.0))
+        gap_max = float(np.nanmax(_interp(upper[:, 0], lower[:, 0], lower[:, 1]) - upper[:, 1], initial=0.0))
         if not gap_max > 0:
             continue  # already shut in the source frame
-        reach = LASH_MARGIN + LID_SKIN + 2 / frame.unit  # skin above the lid that moves
-        u0, u1 = min(upper[:, 0].min(), lower[:, 0].min()), max(upper[:, 0].max(), lower[:, 0].max())
-        v0, v1 = upper[:, 1].min() - reach, lower[:, 1].max() + LID_OVERLAP * gap_max + 2 / frame.unit
-        corners = frame.to_pixels(np.array([[u0, v0], [u1, v0], [u0, v1], [u1, v1]]))
-        x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
-        x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, (width, height))
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            continue
-        xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
-        pix_uv = frame.to_face(np.stack([xs, ys], -1))
-        u, v = pix_uv[..., 0], pix_uv[..., 1]
-        top = _interp(u, upper[:, 0], upper[:, 1])
-        bottom = _interp(u, lower[:, 0], lower[:, 1])
+        u, v = grid.u, grid.v
+        top = _interp(u, upper[:, 0], upper[:, 1]).astype(np.float32)
+        bottom = _interp(u, lower[:, 0], lower[:, 1]).astype(np.float32)
         gap = np.nan_to_num(np.maximum(bottom - top, 0))
         top = np.nan_to_num(top)
-        drop = blink * gap * LID_OVERLAP  # how far the lid's edge has come down in this column
-        edge = top + drop
-        t = edge - v  # height above the moving lid edge, face units
+        drop = np.float32(blink * LID_OVERLAP) * gap  # how far the lid's edge has come down in this column
+        t = top + drop - v  # height above the moving lid edge, face units
         # The lash margin moves down rigidly. The band of skin above it (height k) stretches over the
         # eye: a source height y*k above the margin lands at (y + r*smoothstep(y))*k, r = drop/k,
         # so the stretch fades out at both ends (no kink at the lashes or the still skin); inverted
         # here by Newton's method (the map is monotonic).
-        k = LID_SKIN
+        k = np.float32(LID_SKIN)
         r = drop / k
-        tau = np.clip((t - LASH_MARGIN) / k, 0, None)
+        tau = np.maximum((t - np.float32(LASH_MARGIN)) / k, 0)
         inside = tau < 1 + r
         y = np.clip(tau / (1 + r), 0, 1)
-        for _ in range(4):
+        for _ in range(3):
             f = y + r * y * y * (3 - 2 * y) - tau
             y = np.clip(y - f / (1 + 6 * r * y * (1 - y)), 0, 1)
         stretch = np.where(inside, 1 + 6 * r * y * (1 - y), 1)
-        moved = np.where(inside, drop - (tau - y) * k, 0)  # how far each pixel's skin came down
-        src = frame.to_pixels(np.stack([u, v - moved], -1)).astype(np.float32)
-        region = image[y0:y1, x0:x1]
-        lid = cv2.remap(image, src[..., 0], src[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        moved = np.where(inside, drop - (tau - y) * k, 0) * unit  # pixels each bit of skin came down
+        h, w = u.shape
+        map_x = np.arange(grid.x0, grid.x0 + w, dtype=np.float32)[None, :] - moved * ey[0]
+        map_y = np.arange(grid.y0, grid.y0 + h, dtype=np.float32)[:, None] - moved * ey[1]
+        region = image[grid.y0 : grid.y0 + h, grid.x0 : grid.x0 + w]
+        if grid.lash is None:  # the open eye's own lashes, before any lid covers them
+            grid.lash = _lash_colour(region, top - v, gap)
+        lid = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         # skin stretched several times over draws the photo's grain into streaks: blur them across
         sigma = max(0.6, STREAK_BLUR * frame.unit)
         smooth = cv2.GaussianBlur(lid, (0, 0), sigmaX=sigma, sigmaY=0.3 * sigma)
-        w = np.clip((stretch - 1.3) / 1.5, 0, 1)[..., None].astype(np.float32)
-        lid = lid * (1 - w) + smooth * w
-        # the lid covers what is below its edge, anti-aliased over a pixel; elsewhere the eye shows
-        cover = np.clip(t * frame.unit + 0.5, 0, 1)
-        cover[drop <= 0] = 0
+        wt = np.clip((stretch - 1.3) / 1.5, 0, 1)[..., None]
+        lid += (smooth - lid) * wt
         # closing lashes turn down and gather into one dark line along the lid's edge
-        thick = max(LASH_WIDTH, 0.6 / frame.unit)
-        line = np.exp(-0.5 * ((t - 0.5 * thick) / (0.5 * thick)) ** 2) * (cover > 0)
-        line *= LASH_DARKNESS * blink ** 2 * np.sqrt(np.clip(gap / gap_max, 0, 1))
-        lash = _lash_colour(region, top - v, gap)
-        a = cover[..., None].astype(np.float32)
-        b = line[..., None].astype(np.float32)
-        lid = lid * (1 - b) + lash * b
-        region[:] = (lid * a + region * (1 - a) + 0.5).astype(np.uint8)
+        thick = np.float32(max(LASH_WIDTH, 0.6 / frame.unit))
+        line = np.exp(-0.5 * ((t - 0.5 * thick) / (0.5 * thick)) ** 2)
+        line *= np.float32(LASH_DARKNESS * blink**2) * np.sqrt(gap / np.float32(gap_max))
+        lid += (grid.lash - lid) * line[..., None]
+        # the lid covers what is below its edge, anti-aliased over a pixel; elsewhere the eye shows
+        cover = np.clip(t * unit + 0.5, 0, 1)
+        cover[drop <= 0] = 0
+        a = cover[..., None]
+        region[:] = (region + (lid - region) * a + 0.5).astype(np.uint8)
 
 
 def _lash_colour(region: np.ndarray, above_top: np.ndarray, gap: np.ndarray) -> np.ndarray:

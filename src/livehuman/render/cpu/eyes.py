@@ -165,14 +165,15 @@ class LidGrid:
         return cls(int(x0), int(y0), uv[..., 0].copy(), uv[..., 1].copy())
 
 
-def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls) -> None:
+def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarray | None = None) -> None:
     """Close the eyes by `c.blink` in place: each upper lid slides down over its eye, lashes first.
 
     The eyeball stays where it is and the lid covers it from the top down (no cross-fade, no
     squeezed iris). The lid is the face's own skin above the eye: its edge (lashes included) moves
     down rigidly to the moving lid line, and the skin above it stretches to follow, less the
     higher it is, as the lid unfolds. Closing lashes gather into a dark line along the edge. At
-    blink 1 the edge reaches just past the lower lid.
+    blink 1 the edge reaches just past the lower lid. The lashes' colour is sampled from `source`
+    (the avatar's own frame; `image` when not given) once per rig, so every render agrees.
     """
     blink = float(np.clip(c.blink, 0, 1))
     if blink <= 0:
@@ -213,8 +214,9 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls) -> None:
         map_x = np.arange(grid.x0, grid.x0 + w, dtype=np.float32)[None, :] - moved * ey[0]
         map_y = np.arange(grid.y0, grid.y0 + h, dtype=np.float32)[:, None] - moved * ey[1]
         region = image[grid.y0 : grid.y0 + h, grid.x0 : grid.x0 + w]
-        if grid.lash is None:  # the open eye's own lashes, before any lid covers them
-            grid.lash = _lash_colour(region, top - v, gap)
+        if grid.lash is None:  # the open eye's own lashes (two threads may both sample them: same result)
+            grid.lash = _lash_colour(source if source is not None else image, grid, rig.base[upper_rows],
+                                     rig.base[lower_rows])
         lid = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         # skin stretched several times over draws the photo's grain into streaks: blur them across
         sigma = max(0.6, STREAK_BLUR * frame.unit)
@@ -233,9 +235,14 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls) -> None:
         region[:] = (region + (lid - region) * a + 0.5).astype(np.uint8)
 
 
-def _lash_colour(region: np.ndarray, above_top: np.ndarray, gap: np.ndarray) -> np.ndarray:
-    """The colour of the darkest pixels along the open lid's edge (lashes, or the pupil's shadow)."""
-    near = (gap > 0) & (above_top < 0.03) & (above_top > -0.5 * gap)
+def _lash_colour(image: np.ndarray, grid: LidGrid, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """The colour of the darkest pixels along the open upper lid (lashes, or the pupil's shadow)."""
+    h, w = grid.u.shape
+    region = image[grid.y0 : grid.y0 + h, grid.x0 : grid.x0 + w]
+    top = _interp(grid.u, upper[:, 0], upper[:, 1])
+    gap = np.nan_to_num(_interp(grid.u, lower[:, 0], lower[:, 1]) - top)
+    above = np.nan_to_num(top) - grid.v
+    near = (gap > 0) & (above < 0.03) & (above > -0.5 * gap)
     pixels = region[near].astype(np.float32)
     if len(pixels) < 4:
         return np.array([40.0, 35.0, 35.0], np.float32)

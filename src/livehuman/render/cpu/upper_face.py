@@ -52,7 +52,7 @@ def move_upper_face(image: np.ndarray, source: np.ndarray, rigs: UpperFaceRigs, 
     """Move the eyes and brows of `image` (drawn from `source`), then its head, in place."""
     if eyes_move(c):
         rigs.eye_warp.apply(image, rigs.eyes.target_pixels(c))
-        slide_lids(image, rigs.eyes, c)
+        slide_lids(image, rigs.eyes, c, source)
     if head_motion and head_moves(c):
         _move_head(image, rigs.head, c, rigs.eyes.frame.unit)
 

@@ -232,7 +232,7 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarr
         cover = np.clip(t * unit + 0.5, 0, 1)
         cover[drop <= 0] = 0
         a = cover[..., None]
-        region[:] = (region + (lid - region) * a + 0.5).astype(np.uint8)
+        region[:] = np.clip(region + (lid - region) * a + 0.5, 0, 255).astype(np.uint8)
 
 
 def _lash_colour(image: np.ndarray, grid: LidGrid, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:

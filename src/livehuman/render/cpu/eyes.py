@@ -1,4 +1,4 @@
-"""Eyelids and brows: blink, squint and brow raise as landmark targets, in face units."""
+"""Eyelids and brows: squint, brow raise and gaze as landmark targets (face units); blinks slide the lids."""
 
 from __future__ import annotations
 

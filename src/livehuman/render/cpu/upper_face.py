@@ -51,8 +51,8 @@ def move_upper_face(image: np.ndarray, source: np.ndarray, rigs: UpperFaceRigs, 
                     head_motion: bool = True) -> None:
     """Move the eyes and brows of `image` (drawn from `source`), then its head, in place."""
     if eyes_move(c):
-        rigs.eye_warp.apply(image, rigs.eyes.target_pixels(c))
-        slide_lids(image, rigs.eyes, c, source)
+        rigs.eye_warp.apply(image, rigs.eyes.target_pixels(c))  # squint, brows, gaze
+        slide_lids(image, rigs.eyes, c, source)  # then the lids come down over the eyes as they are
     if head_motion and head_moves(c):
         _move_head(image, rigs.head, c, rigs.eyes.frame.unit)
 

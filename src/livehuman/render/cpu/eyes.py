@@ -136,6 +136,7 @@ def _ring(frame: FaceFrame, image_size: tuple[int, int]) -> np.ndarray:
     ])
     return clip_to_image(frame.to_pixels(box), image_size)
 
+
 @dataclass
 class LidGrid:
     """The pixels around one eye that a blink may change, in face units (built once per frame)."""
@@ -180,7 +181,7 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarr
         return
     uv = rig.target_uv(c)
     frame = rig.frame
-    ex, ey = frame.ex.astype(np.float32), frame.ey.astype(np.float32)
+    ey = frame.ey.astype(np.float32)  # the lids come down the face, however it is tilted
     unit = np.float32(frame.unit)
     for (upper_rows, lower_rows), grid in zip(rig.lids, rig.grids):
         if grid is None:
@@ -226,7 +227,7 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarr
         # closing lashes turn down and gather into one dark line along the lid's edge
         thick = np.float32(max(LASH_WIDTH, 0.6 / frame.unit))
         line = np.exp(-0.5 * ((t - 0.5 * thick) / (0.5 * thick)) ** 2)
-        line *= np.float32(LASH_DARKNESS * blink**2) * np.sqrt(gap / np.float32(gap_max))
+        line *= np.float32(LASH_DARKNESS * blink**2) * np.sqrt(np.minimum(gap / np.float32(gap_max), 1))
         lid += (grid.lash - lid) * line[..., None]
         # the lid covers what is below its edge, anti-aliased over a pixel; elsewhere the eye shows
         cover = np.clip(t * unit + 0.5, 0, 1)

@@ -133,10 +133,10 @@ class IdleMotion:
     whether the avatar speaks or listens, and listening-only motion fades in and out.
     """
 
-    def __init__(self, fps: float = FPS, seed: int = 0, head_motion: bool = True) -> None:
+    def __init__(self, fps: float = FPS, seed: int | None = 0, head_motion: bool = True) -> None:
         self.fps = float(fps)
         self._life = LifeGenerator(fps, seed=seed, head_motion=head_motion)
-        self._rng = np.random.default_rng(seed + 7919)
+        self._rng = np.random.default_rng(None if seed is None else seed + 7919)
         self._head_motion = head_motion
         self._listening = 1.0  # 1 listening .. 0 speaking, eased
         self._frame = 0
@@ -148,7 +148,7 @@ class IdleMotion:
         target = 0.0 if speaking else 1.0
         self._listening += max(-step, min(step, target - self._listening))
         t = (self._frame + 0.5) / self.fps
-        out = self._life.next(0.0)
+        out = self._life.next(0.0, talking=speaking)  # blinks come faster while speaking
         if self._head_motion:
             out.pitch += self._nod(t) * smoothstep(self._listening)
         self._frame += 1

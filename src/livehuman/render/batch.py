@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from livehuman.avatar.avatar import Avatar
 from livehuman.motion.controls import FaceControls, frame_count
-from livehuman.motion.idle import add_life
+from livehuman.motion.idle import add_life, life_seed
 from livehuman.motion.audio_mouth import audio_mouth_controls, speech_energy
 from livehuman.motion.lipsync import mouth_controls
 from livehuman.render.engine import AUDIO_RATE, Engine, FrameDrive
@@ -76,11 +76,16 @@ def render_video(
     fps: float | None = None,
     head_motion: bool = True,
     progress: bool = True,
+    seed: int | None = 0,
 ) -> RenderResult:
-    """Render `speech` spoken by `avatar` into an MP4 at `out_path` (H.264 + AAC, same duration)."""
+    """Render `speech` spoken by `avatar` into an MP4 at `out_path` (H.264 + AAC, same duration).
+
+    `seed` makes the blinks and sway reproducible (None: new ones each time); each avatar blinks
+    on its own frames either way.
+    """
     fps = fps or avatar.fps
     t0 = time.perf_counter()
-    controls = speech_controls(speech, fps, head_motion=head_motion)
+    controls = speech_controls(speech, fps, head_motion=head_motion, seed=life_seed(avatar.name, seed))
     motion_seconds = time.perf_counter() - t0
 
     n = len(controls)

@@ -8,11 +8,10 @@ Everything is drawn from one seeded random generator, so a seed gives the same f
 from __future__ import annotations
 
 import math
-from dataclasses import replace
-
 import numpy as np
 
 from livehuman.errors import LivehumanError
+from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls
 
 BLINK_INTERVAL = (2.0, 6.0)  # s between blinks
@@ -176,8 +175,9 @@ def add_life(
 ) -> list[FaceControls]:
     """`controls` with blinks, glances, a faint head sway (unless `head_motion` is off) and emphasis.
 
-    `speaking` (0..1 per frame, e.g. the energy envelope) lifts the brows on loud, stressed
-    syllables; without it the mouth's own opening stands in for loudness.
+    `speaking` (0..1 per frame, e.g. the energy envelope) lifts the brows and dips the head on
+    loud, stressed syllables; without it the mouth's own opening stands in for loudness. Each
+    frame is merged by `motion.compose`, as the live and batch drivers merge theirs.
     """
     life = LifeGenerator(fps, seed=seed, head_motion=head_motion)
     out = []
@@ -186,17 +186,5 @@ def add_life(
             loud = float(speaking[k]) if k < len(speaking) else 0.0
         else:
             loud = c.jaw
-        extra = life.next(loud)
-        out.append(
-            replace(
-                c,
-                blink=max(c.blink, extra.blink),
-                brow=float(np.clip(c.brow + extra.brow, -1.0, 1.0)),
-                gaze_x=c.gaze_x + extra.gaze_x,
-                gaze_y=c.gaze_y + extra.gaze_y,
-                yaw=c.yaw + extra.yaw,
-                pitch=c.pitch + extra.pitch,
-                roll=c.roll + extra.roll,
-            )
-        )
+        out.append(compose(life.next(loud), mouth=c))
     return out

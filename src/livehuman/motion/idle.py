@@ -10,11 +10,11 @@ from __future__ import annotations
 import math
 import secrets
 import zlib
-from dataclasses import replace
 
 import numpy as np
 
 from livehuman.errors import LivehumanError
+from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls
 
 # Blinks: intervals are log-normal (a long right tail, as measured on people) with their mean
@@ -246,8 +246,9 @@ def add_life(
 ) -> list[FaceControls]:
     """`controls` with blinks, glances, a faint head sway (unless `head_motion` is off) and emphasis.
 
-    `speaking` (0..1 per frame, e.g. the energy envelope) lifts the brows on loud, stressed
-    syllables; without it the mouth's own opening stands in for loudness.
+    `speaking` (0..1 per frame, e.g. the energy envelope) lifts the brows and dips the head on
+    loud, stressed syllables; without it the mouth's own opening stands in for loudness. Each
+    frame is merged by `motion.compose`, as the live and batch drivers merge theirs.
     """
     life = LifeGenerator(fps, seed=seed, head_motion=head_motion)
     out = []
@@ -256,17 +257,5 @@ def add_life(
             loud = float(speaking[k]) if k < len(speaking) else 0.0
         else:
             loud = c.jaw
-        extra = life.next(loud)
-        out.append(
-            replace(
-                c,
-                blink=max(c.blink, extra.blink),
-                brow=float(np.clip(c.brow + extra.brow, -1.0, 1.0)),
-                gaze_x=c.gaze_x + extra.gaze_x,
-                gaze_y=c.gaze_y + extra.gaze_y,
-                yaw=c.yaw + extra.yaw,
-                pitch=c.pitch + extra.pitch,
-                roll=c.roll + extra.roll,
-            )
-        )
+        out.append(compose(life.next(loud), mouth=c))
     return out

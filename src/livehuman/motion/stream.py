@@ -9,6 +9,7 @@ delaying the audio as much (or, like the live session, by pairing each frame wit
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -121,9 +122,20 @@ class StreamingLipSync:
         return out
 
     def _with_brow(self, controls: FaceControls, energy: float) -> FaceControls:
-        # Brows lift a little on stressed, louder syllables (the live face's emphasis).
-        controls.brow = BROW_GAIN * self._emphasis.step(energy)
+        # Brows lift a little on stressed, louder syllables (the speech's emphasis).
+        controls.brow = max(controls.brow, BROW_GAIN * self._emphasis.step(energy))
         return controls
+
+
+def with_emphasis(controls: list[FaceControls], loudness: np.ndarray, fps: float = FPS) -> list[FaceControls]:
+    """A whole clip's mouth `controls` with the brows StreamingLipSync gives its frames: lifted on
+    loud, stressed syllables by the emphasis of each frame's loudness (0..1)."""
+    track = Emphasis(fps)
+    out = []
+    for k, c in enumerate(controls):
+        loud = float(loudness[k]) if k < len(loudness) else 0.0
+        out.append(replace(c, brow=max(c.brow, BROW_GAIN * track.step(loud))))
+    return out
 
 
 class IdleMotion:

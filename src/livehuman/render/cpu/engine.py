@@ -12,7 +12,7 @@ from livehuman.motion.controls import FaceControls
 from livehuman.render.cpu.deform import MouthRig, build_rig
 from livehuman.render.cpu.face import LOWER_INNER, UPPER_INNER
 from livehuman.render.cpu.footage import FootageMouths
-from livehuman.render.cpu.mouth import MouthColours, draw_mouth
+from livehuman.render.cpu.mouth import MouthColours, MouthPose, draw_mouth
 from livehuman.render.cpu.upper_face import (
     UpperFaceRigs,
     build_upper_face,
@@ -33,6 +33,7 @@ class _FrameRigs:
     mouth_warp: PiecewiseWarp
     upper_rows: np.ndarray
     lower_rows: np.ndarray
+    rest_line: np.ndarray  # (11, 2) pixels: the closed mouth's lip line, where the upper teeth hang
     upper: UpperFaceRigs  # eyes and head
 
 
@@ -68,7 +69,9 @@ def _build(avatar: Avatar, i: int) -> _FrameRigs:
     tri = triangulate(open_ref.astype(np.float64))
     all_targets = np.concatenate([rig.source, open_ref, rig.target_pixels(FaceControls(round=1.0, jaw=0.6))])
     mouth_warp = PiecewiseWarp(tri, rig.source, Crop.around(all_targets, size, pad=3))
-    return _FrameRigs(rig, mouth_warp, rig.position_of(UPPER_INNER), rig.position_of(LOWER_INNER),
+    upper_rows = rig.position_of(UPPER_INNER)
+    rest_line = rig.frame.to_pixels(rig.neutral[upper_rows])
+    return _FrameRigs(rig, mouth_warp, upper_rows, rig.position_of(LOWER_INNER), rest_line,
                       build_upper_face(points, size))
 
 
@@ -102,12 +105,10 @@ class CpuEngine:
         rigs.mouth_warp.apply(image, target)
         upper, lower = target[rigs.upper_rows].astype(np.float64), target[rigs.lower_rows].astype(np.float64)
         frame = rigs.mouth.frame
+        # the lower teeth ride on the jaw alone, not on what the lips do around them
+        jaw = frame.to_pixels(rigs.mouth.target_uv(FaceControls(jaw=c.jaw, press=c.press))[rigs.lower_rows])
+        pose = MouthPose(upper, lower, rigs.rest_line, jaw)
         interior = state.footage.painter(upper, lower) if state.footage is not None else None
-        draw_mouth(image, upper, lower, frame.unit, frame.ey, state.colours, _teeth(c), c.tongue, interior, c.tuck)
+        draw_mouth(image, pose, frame, state.colours, c, interior)
         move_upper_face(image, avatar.frames[i], rigs.upper, c, self.head_motion)
         return image
-
-
-def _teeth(c: FaceControls) -> float:
-    """Teeth show when asked, and at the top of an F/V tuck."""
-    return float(np.clip(max(c.teeth, c.tuck), 0, 1))

@@ -92,8 +92,8 @@ def darker_skin(image: np.ndarray) -> np.ndarray:
     """The photo as a darker-skinned face: lower lightness, warmer and richer colour (in Lab)."""
     lab = cv2.cvtColor(image, cv2.COLOR_BGR2LAB).astype(np.float32)
     lab[..., 0] = 0.48 * lab[..., 0] + 8
-    lab[..., 1] = 128 + 1.1 * (lab[..., 1] - 128) + 2
-    lab[..., 2] = 128 + 1.2 * (lab[..., 2] - 128) + 4
+    lab[..., 1] = 128 + 0.9 * (lab[..., 1] - 128) + 2
+    lab[..., 2] = 128 + 0.9 * (lab[..., 2] - 128) + 2
     return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
 
 

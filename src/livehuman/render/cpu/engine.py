@@ -12,7 +12,7 @@ from livehuman.motion.controls import FaceControls
 from livehuman.render.cpu.deform import MouthRig, build_rig
 from livehuman.render.cpu.face import LOWER_INNER, UPPER_INNER
 from livehuman.render.cpu.footage import FootageMouths
-from livehuman.render.cpu.mouth import MouthColours, MouthPose, draw_mouth
+from livehuman.render.cpu.mouth import MouthColours, MouthPose, clean_lips, draw_lip_line, draw_mouth
 from livehuman.render.cpu.upper_face import (
     UpperFaceRigs,
     build_upper_face,
@@ -34,6 +34,7 @@ class _FrameRigs:
     upper_rows: np.ndarray
     lower_rows: np.ndarray
     rest_line: np.ndarray  # (11, 2) pixels: the closed mouth's lip line, where the upper teeth hang
+    cleaned: tuple | None  # an open source mouth's lips without its teeth: (rows, cols), crop
     upper: UpperFaceRigs  # eyes and head
 
 
@@ -56,11 +57,11 @@ class _AvatarState:
     def rigs_for(self, avatar: Avatar, i: int) -> _FrameRigs:
         rigs = self.rigs.get(i)
         if rigs is None:
-            rigs = self.rigs[i] = _build(avatar, i)
+            rigs = self.rigs[i] = _build(avatar, i, self.colours)
         return rigs
 
 
-def _build(avatar: Avatar, i: int) -> _FrameRigs:
+def _build(avatar: Avatar, i: int, colours: MouthColours) -> _FrameRigs:
     points = avatar.landmarks[i].astype(np.float64)
     size = avatar.size
     rig = build_rig(points, size)
@@ -71,7 +72,8 @@ def _build(avatar: Avatar, i: int) -> _FrameRigs:
     mouth_warp = PiecewiseWarp(tri, rig.source, Crop.around(all_targets, size, pad=3))
     upper_rows = rig.position_of(UPPER_INNER)
     rest_line = rig.frame.to_pixels(rig.neutral[upper_rows])
-    return _FrameRigs(rig, mouth_warp, upper_rows, rig.position_of(LOWER_INNER), rest_line,
+    cleaned = clean_lips(avatar.frames[i], points, rig.frame.unit, colours)
+    return _FrameRigs(rig, mouth_warp, upper_rows, rig.position_of(LOWER_INNER), rest_line, cleaned,
                       build_upper_face(points, size))
 
 
@@ -101,6 +103,8 @@ class CpuEngine:
             gain = float(np.clip(1 + BBOX_SHIFT_GAIN * avatar.bbox_shift, 0.5, 1.5))
             c = replace(c, jaw=c.jaw * gain)
         image = avatar.frames[i].copy()
+        if rigs.cleaned is not None:  # an open source mouth: warp its lips without the teeth between
+            image[rigs.cleaned[0]] = rigs.cleaned[1]
         target = rigs.mouth.target_pixels(c)
         rigs.mouth_warp.apply(image, target)
         upper, lower = target[rigs.upper_rows].astype(np.float64), target[rigs.lower_rows].astype(np.float64)
@@ -110,5 +114,7 @@ class CpuEngine:
         pose = MouthPose(upper, lower, rigs.rest_line, jaw)
         interior = state.footage.painter(upper, lower) if state.footage is not None else None
         draw_mouth(image, pose, frame, state.colours, c, interior)
+        if rigs.cleaned is not None:  # the cleaned lips lost the line where they meet: draw it back
+            draw_lip_line(image, upper, lower, frame, state.colours)
         move_upper_face(image, avatar.frames[i], rigs.upper, c, self.head_motion)
         return image

@@ -64,10 +64,15 @@ class MouthColours:
         skin_luma = float(skin @ LUMA_BGR)
         level = np.clip(1.1 * skin_luma, 140, 215)
         # teeth take part of the photo's colour cast, as real ones would under the same light
-        teeth = level * (0.55 * DEFAULT_TEETH / DEFAULT_TEETH.mean() + 0.45 * skin / max(skin.mean(), 1.0))
+        teeth = level * (0.75 * DEFAULT_TEETH / DEFAULT_TEETH.mean() + 0.25 * skin / max(skin.mean(), 1.0))
         gap = np.linalg.norm(points[14] - points[13]) / unit
         inside = frame[inner_mask > 0].astype(np.float64)
+        # the cavity: the lips' colour deep in shadow, never quite black (a photo's blacks are lifted)
+        cavity = lip * np.array([0.16, 0.14, 0.25]) * np.clip(skin_luma / 150, 0.6, 1.3) + 6
         if gap > 0.06 and len(inside) > 30:
+            # an open source mouth shows its own shadows: the cavity matches them
+            shadows = inside[(inside @ LUMA_BGR) <= np.percentile(inside @ LUMA_BGR, 15)]
+            cavity = 0.5 * cavity + 0.5 * np.median(shadows, 0) * 1.15
             # an open source mouth: its brightest, least saturated pixels are the person's teeth
             luma = inside @ LUMA_BGR
             sat = inside.max(1) - inside.min(1)
@@ -79,8 +84,6 @@ class MouthColours:
         lumas = [float(s.mean(0) @ LUMA_BGR) if len(s) else skin_luma for s in sides]
         span = max(abs(float(points[280, 0] - points[50, 0])) / unit, 0.5)
         light = float(np.clip((lumas[1] - lumas[0]) / max(np.mean(lumas), 1.0) / span, -0.5, 0.5))
-        # the cavity: the lips' colour deep in shadow, never quite black (a photo's blacks are lifted)
-        cavity = lip * np.array([0.16, 0.14, 0.25]) * np.clip(skin_luma / 150, 0.6, 1.3) + 6
         tongue = 0.55 * lip + 0.45 * np.array([100.0, 105.0, 185.0]) * lip.mean() / 120.0
         gum = 0.7 * lip + 0.3 * np.array([120.0, 120.0, 200.0]) * lip.mean() / 130.0
         return cls(lip, cavity, np.clip(teeth, 0, 245), np.clip(tongue, 0, 255), np.clip(gum, 0, 255), light)
@@ -219,7 +222,7 @@ def _synthetic(at: _Coords, colours: MouthColours, c: FaceControls) -> np.ndarra
     t_alpha = np.clip((v - v_tongue) / (1.5 * px), 0, 1) * _smooth(dome * 4)
     t_shade = (0.6 + 0.4 * dome) * (1 - 0.12 * np.exp(-((u / 0.025) ** 2)))  # the central groove
     # the mound's top is its back, going into shadow; its front, near the teeth, catches the light
-    t_shade = t_shade * (0.4 + 0.5 * _smooth((v - v_tongue) / 0.07)) * (1 - 0.35 * rnd)
+    t_shade = t_shade * (0.5 + 0.45 * _smooth((v - v_tongue) / 0.05) + 0.3 * tongue * tip) * (1 - 0.35 * rnd)
     t_layer = colours.tongue.astype(np.float32) * (t_shade * light)[..., None]
     front = _smooth((tongue - 0.35) / 0.4)  # a high tongue comes forward, over the lower teeth
 
@@ -300,3 +303,59 @@ def _fill(shape: tuple[int, int], poly: np.ndarray, blur: float = 0.0) -> np.nda
     if blur > 0:
         out = cv2.GaussianBlur(out, (0, 0), blur)
     return out
+
+
+def clean_lips(frame: np.ndarray, points: np.ndarray, unit: float, colours: MouthColours) -> tuple[tuple[slice, slice], np.ndarray] | None:
+    """An open source mouth with its teeth and shadows painted out of the lips, for closing it.
+
+    The face mesh's inner-lip contour rarely hugs the visible lip edge of an open mouth: teeth and
+    dark corners just outside it would be warped along with the lips and show as a pale band and
+    dark wedges when the mouth closes. Pixels near the inner contour that are lighter or much darker
+    than the lips are inpainted from the lips around them. Returns (rows, cols) and the cleaned
+    crop, or None when the source mouth is closed."""
+    gap = float(np.linalg.norm(points[14] - points[13])) / unit
+    if gap < 0.03:
+        return None
+    inner = np.concatenate([points[UPPER_INNER], points[LOWER_INNER[::-1][1:-1]]])
+    outer = np.concatenate([points[UPPER_OUTER], points[LOWER_OUTER[::-1][1:-1]]])
+    height, width = frame.shape[:2]
+    pad = int(0.1 * unit) + 3
+    x0, y0 = np.maximum(np.floor(outer.min(0)).astype(int) - pad, 0)
+    x1, y1 = np.minimum(np.ceil(outer.max(0)).astype(int) + pad, (width, height))
+    crop = frame[y0:y1, x0:x1]
+    origin = np.array([x0, y0])
+    mask_inner = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(mask_inner, [np.round(inner - origin).astype(np.int32)], 1)
+    mask_outer = np.zeros_like(mask_inner)
+    cv2.fillPoly(mask_outer, [np.round(outer - origin).astype(np.int32)], 1)
+    r = max(int(round(0.06 * unit)), 1)
+    near = cv2.dilate(mask_inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    pixels = crop.astype(np.float32)
+    luma = pixels @ LUMA_BGR.astype(np.float32)
+    sat = pixels.max(2) - pixels.min(2)
+    lip_luma = float(colours.lip @ LUMA_BGR)
+    lip_sat = float(colours.lip.max() - colours.lip.min())
+    teeth_like = (luma > lip_luma + 15) & (sat < 0.7 * lip_sat)
+    dark = luma < 0.6 * lip_luma
+    bad = ((near > 0) & (mask_outer > 0) & (teeth_like | dark)) | (mask_inner > 0)
+    bad = cv2.dilate(bad.astype(np.uint8), np.ones((3, 3), np.uint8))
+    cleaned = cv2.inpaint(crop, bad, max(2.0, 0.04 * unit), cv2.INPAINT_TELEA)
+    return (slice(y0, y1), slice(x0, x1)), cleaned
+
+
+def draw_lip_line(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, frame: FaceFrame, colours: MouthColours) -> None:
+    """The soft dark line where closed lips meet, along the middle of the inner contours."""
+    line = (upper + lower) / 2
+    h, w = image.shape[:2]
+    x0, y0 = np.maximum(np.floor(line.min(0)).astype(int) - 3, 0)
+    x1, y1 = np.minimum(np.ceil(line.max(0)).astype(int) + 4, (w, h))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    region = image[y0:y1, x0:x1]
+    mask = np.zeros(region.shape[:2], np.uint8)
+    pts = np.round((line - (x0, y0)) * (1 << SHIFT)).astype(np.int32)
+    cv2.polylines(mask, [pts], False, 255, max(int(round(0.012 * frame.unit)), 1), cv2.LINE_AA, SHIFT)
+    # strongest in the middle of the mouth, fading into the corners
+    alpha = cv2.GaussianBlur(mask.astype(np.float32) * (0.55 / 255), (0, 0), max(0.01 * frame.unit, 0.5))
+    tone = (colours.lip * 0.55).astype(np.float32)
+    region[:] = np.clip(region + (tone - region) * alpha[..., None] + 0.5, 0, 255).astype(np.uint8)

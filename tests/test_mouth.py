@@ -23,6 +23,7 @@ from livehuman.render.cpu.appearance import (
     bright_lower_inner,
     darker_skin,
     inner_mouth_mask,
+    with_pen,
     lower_lip_thickness,
     strip,
     stray_dark_pixels,
@@ -49,6 +50,8 @@ def faces(detector, tmp_path_factory):
         "astronaut": astronaut,
         "grace_dark": darker_skin(grace),
         "astronaut_small": cv2.resize(astronaut, None, fx=0.45, fy=0.45, interpolation=cv2.INTER_AREA),
+        "grace_pen": with_pen(grace, detector.detect(grace).points),
+        "astronaut_pen": with_pen(astronaut, detector.detect(astronaut).points),
     }
     out = {}
     for name, image in images.items():
@@ -91,7 +94,7 @@ def test_lower_lip_keeps_its_thickness_when_the_jaw_opens(rendered, name):
         assert ratio >= 0.8, f"{name} {label}: lower lip {ratio:.2f} of its rest thickness"
 
 
-@pytest.mark.parametrize("name", ["grace", "astronaut", "grace_dark", "astronaut_small"])
+@pytest.mark.parametrize("name", ["grace", "astronaut", "grace_dark", "astronaut_small", "grace_pen", "astronaut_pen"])
 def test_no_dark_pixels_appear_around_the_lips(faces, detector, name):
     avatar = faces[name]
     engine = CpuEngine(head_motion=False)

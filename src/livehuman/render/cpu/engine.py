@@ -13,6 +13,7 @@ from livehuman.render.cpu.deform import MouthRig, build_rig
 from livehuman.render.cpu.face import LOWER_INNER, UPPER_INNER
 from livehuman.render.cpu.footage import FootageMouths
 from livehuman.render.cpu.mouth import MouthColours, MouthPose, clean_lips, draw_lip_line, draw_mouth
+from livehuman.render.cpu.occluders import Occluder, find_occluder
 from livehuman.render.cpu.upper_face import (
     UpperFaceRigs,
     build_upper_face,
@@ -35,6 +36,7 @@ class _FrameRigs:
     lower_rows: np.ndarray
     rest_line: np.ndarray  # (11, 2) pixels: the closed mouth's lip line, where the upper teeth hang
     cleaned: tuple | None  # an open source mouth's lips without its teeth: (rows, cols), crop
+    occluder: Occluder | None  # an object in front of the face near the mouth, kept still
     upper: UpperFaceRigs  # eyes and head
 
 
@@ -72,8 +74,13 @@ def _build(avatar: Avatar, i: int, colours: MouthColours) -> _FrameRigs:
     mouth_warp = PiecewiseWarp(tri, rig.source, Crop.around(all_targets, size, pad=3))
     upper_rows = rig.position_of(UPPER_INNER)
     rest_line = rig.frame.to_pixels(rig.neutral[upper_rows])
-    cleaned = clean_lips(avatar.frames[i], points, rig.frame.unit, colours)
-    return _FrameRigs(rig, mouth_warp, upper_rows, rig.position_of(LOWER_INNER), rest_line, cleaned,
+    source = avatar.frames[i]
+    cleaned = clean_lips(source, points, rig.frame.unit, colours)
+    if cleaned is not None:
+        source = source.copy()
+        source[cleaned[0]] = cleaned[1]
+    occluder = find_occluder(source, points, rig.frame, mouth_warp.crop)
+    return _FrameRigs(rig, mouth_warp, upper_rows, rig.position_of(LOWER_INNER), rest_line, cleaned, occluder,
                       build_upper_face(points, size))
 
 
@@ -105,6 +112,8 @@ class CpuEngine:
         image = avatar.frames[i].copy()
         if rigs.cleaned is not None:  # an open source mouth: warp its lips without the teeth between
             image[rigs.cleaned[0]] = rigs.cleaned[1]
+        if rigs.occluder is not None:  # the skin behind an object near the mouth is what moves
+            rigs.occluder.remove(image)
         target = rigs.mouth.target_pixels(c)
         rigs.mouth_warp.apply(image, target)
         upper, lower = target[rigs.upper_rows].astype(np.float64), target[rigs.lower_rows].astype(np.float64)
@@ -116,5 +125,7 @@ class CpuEngine:
         draw_mouth(image, pose, frame, state.colours, c, interior)
         if rigs.cleaned is not None:  # the cleaned lips lost the line where they meet: draw it back
             draw_lip_line(image, upper, lower, frame, state.colours)
+        if rigs.occluder is not None:
+            rigs.occluder.restore(image)
         move_upper_face(image, avatar.frames[i], rigs.upper, c, self.head_motion)
         return image

@@ -127,3 +127,25 @@ def strip(source: np.ndarray, frames: list[np.ndarray], points: np.ndarray, tile
         height = int(round(tile_width * crop.shape[0] / crop.shape[1]))
         tiles.append(cv2.resize(crop, (tile_width, height), interpolation=cv2.INTER_AREA if crop.shape[1] > tile_width else cv2.INTER_CUBIC))
     return np.hstack(tiles)
+
+
+def measure(avatar, engine, detector) -> dict:
+    """Re-detected lower-lip thickness ratios (open over rest) and stray dark pixels per viseme, and the frames."""
+    from livehuman.render.engine import FrameDrive
+
+    out, frames = {}, []
+    rest = None
+    for label, controls in VISEMES.items():
+        frame = engine.render(avatar, 0, FrameDrive(controls))
+        frames.append(frame)
+        face = detector.detect(frame)
+        if face is None:
+            out[label] = None
+            continue
+        thickness = lower_lip_thickness(face.points)
+        rest = thickness if label == "rest" else rest
+        out[label] = {
+            "thickness": round(thickness / rest, 3) if rest else None,
+            "stray_dark": int(stray_dark_pixels(frame, avatar.frames[0], face.points).sum()),
+        }
+    return {"visemes": out, "frames": frames}

@@ -26,6 +26,7 @@ from livehuman.render.cpu.face import (
 )
 
 JAW_GAP = 0.27  # lower-lip travel at jaw=1 (the inner-lip gap reaches ~1.1x this: an "ah")
+LIP_ROLL = 0.04  # the lower lip's inner edge lags the jaw by this much at jaw=1, face units
 UPPER_SHARE = 0.35  # the share of a source gap the upper lip travels when the mouth is closed
 MESH_TOP = -0.62  # landmarks above this (face units from the mouth) stay out of the lower-face mesh
 STILL_ABOVE = -0.5  # landmarks above this never move, so the mesh's top edge is seamless
@@ -85,6 +86,8 @@ class MouthRig:
         # The jaw: lower lip and chin drop, corners follow half-way, the upper lip lifts a little.
         lip_jaw = np.where(lo, 0.5 + 0.5 * r, 0.5 * (1 - r) - 0.12 * r)
         dv += JAW_GAP * jaw * np.where(lip, lip_jaw, wj)
+        # the lower lip's wet inside rolls out as it drops: its inner edge lags a little behind
+        dv -= np.where(lo, LIP_ROLL * jaw * (1 - f) * r, 0)
         du -= 0.05 * jaw * s * lateral
         # Corners: out (spread, smile) or in (round); smile and spread also lift them.
         du += s * lateral * (0.11 * spread + 0.06 * smile - 0.17 * rnd)

@@ -28,11 +28,11 @@ LOWER_TEETH = np.array([0.088, 0.095, 0.11, 0.11, 0.11, 0.17])
 UPPER_ARCH, LOWER_ARCH = 0.42, 0.38
 # How far each tooth's edge sits above the central incisors' (laterals are shorter, canines pointed).
 UPPER_STEP = np.array([0.0, 0.014, 0.006, 0.012, 0.016, 0.02])
-UPPER_SHOW = 0.04  # the upper incisors' edge below the closed lips' line at teeth=0, face units
+UPPER_SHOW = 0.025  # the upper incisors' edge below the closed lips' line at teeth=0, face units
 LOWER_SHOW = 0.02  # the lower incisors' edge above the jaw-carried lower lip, face units
 CROWN = 0.17  # crown height; above the upper crowns is gum
 TONGUE_HALF_WIDTH = 0.34
-WET_LIP = 0.025  # the lower lip's inside that shows when the lips part, face units
+WET_LIP = 0.04  # the lower lip's inside that shows when the lips part, face units
 
 
 @dataclass
@@ -240,10 +240,11 @@ def _synthetic(at: _Coords, colours: MouthColours, c: FaceControls) -> np.ndarra
 
     # Lower teeth ride on the jaw; the lower lip covers them unless spread, open or the teeth bared.
     k, q, facing = _arch(u, LOWER_ARCH, LOWER_TEETH)
-    show = (LOWER_SHOW + 0.03 * min(float(np.clip(c.jaw, 0, 1)), 1) + 0.03 * spread) * (0.3 + 0.7 * teeth) * (1 - 0.9 * rnd)
+    show = (LOWER_SHOW + 0.05 * min(float(np.clip(c.jaw, 0, 1)), 1) + 0.03 * spread) * (0.15 + 0.85 * teeth) * (1 - 0.9 * rnd)
     show = show * (1 - 0.8 * tuck) + 0.6 * WET_LIP * (show > 0.005)
     v_lt = v_jaw - show + 0.006 * (2 * q - 1) ** 4 + 0.08 * (1 - facing)
-    lt_alpha = np.clip((v - v_lt) / px + 0.5, 0, 1) * _smooth((facing - 0.45) / 0.3)
+    # the lower lip's wet inside is in front of the teeth' roots
+    lt_alpha = np.clip((v - v_lt) / px + 0.5, 0, 1) * _smooth((facing - 0.5) / 0.3) * (1 - wet)
     lt = _teeth_shade(q, facing, k, LOWER_TEETH, unit) * (1.0 - 0.45 * rnd)
     lt = lt * (0.8 + 0.2 * _smooth((v - v_lt) / 0.03))
     layer = over(layer, _tooth_colour(colours, lt, light), lt_alpha)
@@ -253,7 +254,7 @@ def _synthetic(at: _Coords, colours: MouthColours, c: FaceControls) -> np.ndarra
     # Upper teeth hang from the skull; `teeth` bares more, a tuck rests them on the lower lip.
     k, q, facing = _arch(u, UPPER_ARCH, UPPER_TEETH)
     step = UPPER_STEP[k] + 0.01 * (2 * q - 1) ** 4 - np.where(k == 2, 0.012 * (1 - np.abs(2 * q - 1)), 0)
-    v_ut = v_rest + (UPPER_SHOW + 0.025 * teeth) * (1 - 0.5 * rnd) - step - 0.06 * (1 - facing)
+    v_ut = v_rest + (UPPER_SHOW + 0.04 * teeth) * (1 - 0.5 * rnd) - step - 0.06 * (1 - facing)
     v_ut = v_ut + tuck * np.clip(v_lo + 0.01 - v_ut, 0, None)
     # a tongue between the teeth (/θ ð/) covers the upper incisors' edges
     v_ut = v_ut - front * tip * 0.5 * np.clip(v_ut - v_up, 0, None)

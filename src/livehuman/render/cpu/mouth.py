@@ -129,7 +129,8 @@ def draw_mouth(
     at = _coords(shape, origin, pose, frame)
     if interior is not None:
         layer, coverage = interior(origin, shape)
-        layer = layer.astype(np.float32)
+        # the person's own teeth recede into shadow behind rounded lips
+        layer = layer.astype(np.float32) * np.float32(1 - 0.35 * float(np.clip(controls.round, 0, 1)))
         if (coverage[mask > 0] < 1).any():
             synthetic = _synthetic(at, colours, controls)
             layer = synthetic + (layer - synthetic) * coverage[..., None]
@@ -137,6 +138,11 @@ def draw_mouth(
         layer = _synthetic(at, colours, controls)
     m = mask[..., None]
     region[:] = np.clip(region * (1 - m) + layer * m + 0.5, 0, 255).astype(np.uint8)
+
+
+def _over(base: np.ndarray, top: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """`top` laid over `base` with coverage `alpha` (h, w)."""
+    return base + (top - base) * alpha[..., None]
 
 
 def _smooth(x: np.ndarray) -> np.ndarray:
@@ -226,17 +232,14 @@ def _synthetic(at: _Coords, colours: MouthColours, c: FaceControls) -> np.ndarra
     t_layer = colours.tongue.astype(np.float32) * (t_shade * light)[..., None]
     front = _smooth((tongue - 0.35) / 0.4)  # a high tongue comes forward, over the lower teeth
 
-    def over(base, top, alpha):
-        return base + (top - base) * alpha[..., None]
-
     if front < 1:
-        layer = over(layer, t_layer, t_alpha * (1 - front))
+        layer = _over(layer, t_layer, t_alpha * (1 - front))
 
     # the lower lip's wet inside shows as it parts from the upper: a band of lip colour, so the lip
     # keeps its thickness instead of its crease's shadow reading as mouth
     wet = _smooth(1 - (v_lo - v) / WET_LIP) * min(gap / (3 * WET_LIP), 1.0)
     lip = colours.lip.astype(np.float32) * ((0.85 + 0.23 * wet) * (1 + colours.light * u))[..., None]
-    layer = over(layer, lip, 0.9 * wet)
+    layer = _over(layer, lip, 0.9 * wet)
 
     # Lower teeth ride on the jaw; the lower lip covers them unless spread, open or the teeth bared.
     k, q, facing = _arch(u, LOWER_ARCH, LOWER_TEETH)
@@ -247,9 +250,9 @@ def _synthetic(at: _Coords, colours: MouthColours, c: FaceControls) -> np.ndarra
     lt_alpha = np.clip((v - v_lt) / px + 0.5, 0, 1) * _smooth((facing - 0.5) / 0.3) * (1 - wet)
     lt = _teeth_shade(q, facing, k, LOWER_TEETH, unit) * (1.0 - 0.45 * rnd)
     lt = lt * (0.8 + 0.2 * _smooth((v - v_lt) / 0.03))
-    layer = over(layer, _tooth_colour(colours, lt, light), lt_alpha)
+    layer = _over(layer, _tooth_colour(colours, lt, light), lt_alpha)
     if front > 0:
-        layer = over(layer, t_layer, t_alpha * front)
+        layer = _over(layer, t_layer, t_alpha * front)
 
     # Upper teeth hang from the skull; `teeth` bares more, a tuck rests them on the lower lip.
     k, q, facing = _arch(u, UPPER_ARCH, UPPER_TEETH)
@@ -264,8 +267,8 @@ def _synthetic(at: _Coords, colours: MouthColours, c: FaceControls) -> np.ndarra
     ut = ut * (1 - 0.45 * rnd)
     gum_alpha = np.clip((v_ut - CROWN - v) / px + 0.5, 0, 1)
     u_layer = _tooth_colour(colours, ut, light)
-    u_layer = over(u_layer, colours.gum.astype(np.float32) * light[..., None], gum_alpha)
-    layer = over(layer, u_layer, ut_alpha)
+    u_layer = _over(u_layer, colours.gum.astype(np.float32) * light[..., None], gum_alpha)
+    layer = _over(layer, u_layer, ut_alpha)
 
     # The lips' inner edges shade what is just inside them, the upper lip most.
     lip_shadow = (0.5 + 0.5 * _smooth((v - v_up) / 0.05)) * (0.85 + 0.15 * _smooth((v_lo - v) / 0.02))

@@ -36,7 +36,7 @@ class Occluder:
     rows: slice
     cols: slice
     behind: np.ndarray  # the crop with the object inpainted away: the skin the warp moves
-    front: np.ndarray  # the crop's original pixels, float32
+    front: np.ndarray  # the crop's original pixels
     alpha: np.ndarray  # (h, w, 1) float32: how much of `front` goes back on top
 
     def remove(self, image: np.ndarray) -> None:
@@ -45,7 +45,7 @@ class Occluder:
     def restore(self, image: np.ndarray) -> None:
         region = image[self.rows, self.cols]
         now = region.astype(np.float32)
-        region[:] = np.clip(now + (self.front - now) * self.alpha + 0.5, 0, 255).astype(np.uint8)
+        region[:] = np.clip(now + (self.front.astype(np.float32) - now) * self.alpha + 0.5, 0, 255).astype(np.uint8)
 
 
 def find_occluder(frame: np.ndarray, points: np.ndarray, face: FaceFrame, crop: Crop) -> Occluder | None:
@@ -110,4 +110,10 @@ def find_occluder(frame: np.ndarray, points: np.ndarray, face: FaceFrame, crop: 
     grown = cv2.dilate(mask, np.ones((5, 5), np.uint8))
     behind = cv2.inpaint(crop, grown, max(3.0, 0.05 * face.unit), cv2.INPAINT_TELEA)
     alpha = cv2.GaussianBlur(cv2.dilate(mask, np.ones((3, 3), np.uint8)).astype(np.float32), (0, 0), 0.8)
-    return Occluder(slice(y0, y1), slice(x0, x1), behind, crop.astype(np.float32), np.clip(alpha, 0, 1)[..., None])
+    # keep only the object's own rectangle (a video keeps one per frame)
+    ys, xs = np.nonzero(cv2.dilate(grown, np.ones((5, 5), np.uint8)))
+    r0, r1, c0, c1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    return Occluder(
+        slice(y0 + r0, y0 + r1), slice(x0 + c0, x0 + c1), behind[r0:r1, c0:c1], crop[r0:r1, c0:c1].copy(),
+        np.clip(alpha[r0:r1, c0:c1], 0, 1)[..., None],
+    )

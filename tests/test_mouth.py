@@ -178,3 +178,20 @@ def test_open_smile_closes_without_teeth_or_dark_corners_in_the_lips(faces, dete
     dark = (luma < 0.5 * lip_luma).sum()
     # before the lips were cleaned of the photo's teeth: 12 % teeth-like and 2 % dark pixels
     assert teeth < 0.08 * len(pixels) and dark < 0.01 * len(pixels), (teeth, dark, len(pixels))
+
+
+def test_f_rests_the_upper_teeth_on_the_lower_lip(faces, detector):
+    """An F/V tuck fills the small opening with the upper teeth down to the lower lip."""
+    avatar = faces["grace"]
+
+    def teeth_share(controls):
+        frame = render(avatar, controls, own_mouth=False)
+        points = detector.detect(frame).points
+        pixels = frame[inner_mouth_mask(frame.shape, points) > 0].astype(np.float64)
+        return float(((pixels @ LUMA_BGR) > 110).mean())
+
+    tucked = teeth_share(FaceControls(jaw=0.2, tuck=1.0, teeth=0.7))
+    parted = teeth_share(FaceControls(jaw=0.2, teeth=0.7))
+    hidden = teeth_share(FaceControls(jaw=0.2))
+    assert tucked > 0.5 and tucked > parted + 0.1, (tucked, parted)
+    assert hidden < parted, (hidden, parted)  # `teeth` bares them

@@ -109,6 +109,12 @@ def find_occluder(frame: np.ndarray, points: np.ndarray, face: FaceFrame, crop: 
     mask = np.isin(labels2, touched[touched > 0]).astype(np.uint8)
     grown = cv2.dilate(mask, np.ones((5, 5), np.uint8))
     behind = cv2.inpaint(crop, grown, max(3.0, 0.05 * face.unit), cv2.INPAINT_TELEA)
+    # inpainting is smooth; the skin it stands for has grain: add the skin's own, at its strength
+    detail = crop.astype(np.float32) - cv2.GaussianBlur(crop, (0, 0), 1.5).astype(np.float32)
+    grain = float(np.median(np.abs(detail[search & (grown == 0)]))) * 1.4826
+    noise = np.random.default_rng(0).normal(0.0, grain, crop.shape[:2]).astype(np.float32)
+    noise = cv2.GaussianBlur(noise, (0, 0), 0.7) * 1.6  # skin grain is a little coarser than a pixel
+    behind = np.clip(behind + (noise * grown)[..., None], 0, 255).astype(np.uint8)
     alpha = cv2.GaussianBlur(cv2.dilate(mask, np.ones((3, 3), np.uint8)).astype(np.float32), (0, 0), 0.8)
     # keep only the object's own rectangle (a video keeps one per frame)
     ys, xs = np.nonzero(cv2.dilate(grown, np.ones((5, 5), np.uint8)))

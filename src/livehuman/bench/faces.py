@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from livehuman.avatar.default import default_portrait
+from livehuman.avatar.landmarks import face_width
 from livehuman.errors import LivehumanError
 
 # the face's width (mesh cheek to cheek) in the small faces, and the frame they sit in
@@ -65,11 +66,6 @@ def _landmarks(name: str) -> np.ndarray:
         raise LivehumanError(f"no face found in the {name!r} test face")
     face.points.setflags(write=False)
     return face.points
-
-
-def face_width(points: np.ndarray) -> float:
-    """A face's width in pixels: the face mesh from cheek (234) to cheek (454)."""
-    return float(np.linalg.norm(points[454] - points[234]))
 
 
 # --- the base faces -----------------------------------------------------------------------------
@@ -135,8 +131,19 @@ def small_closed() -> np.ndarray:
 
 
 def thumbnail() -> np.ndarray:
-    """The whole default portrait as a 112x112 photo (a face about 45 px wide): below what the
-    avatar preparation accepts for good quality."""
+    """A 112x112 head-and-shoulders photo of Grace Hopper (face about 55 px wide, eyes about 24 px
+    apart): animated, with a warning that it is small."""
+    points = _landmarks("grace")
+    centre = points.mean(0)
+    side = 400
+    x0 = int(np.clip(round(centre[0] - side / 2), 0, 512 - side))
+    y0 = int(np.clip(round(centre[1] - side / 2), 0, 512 - side))
+    return cv2.resize(grace()[y0 : y0 + side, x0 : x0 + side], (112, 112), interpolation=cv2.INTER_AREA)
+
+
+def tiny() -> np.ndarray:
+    """The whole default portrait as a 112x112 photo (a face about 42 px wide, eyes 18 px apart):
+    below the minimum an avatar is prepared from."""
     return cv2.resize(grace(), (112, 112), interpolation=cv2.INTER_AREA)
 
 
@@ -296,9 +303,10 @@ FACES: dict[str, Callable[[], np.ndarray]] = {
     "lighter": lighter,
     "group": group,
     "thumbnail": thumbnail,
+    "tiny": tiny,
 }
-# faces a good avatar preparation takes (the thumbnail is below the documented minimum on purpose)
-ANIMATABLE = tuple(name for name in FACES if name != "thumbnail")
+# faces an avatar is prepared from (tiny is below the documented minimum on purpose)
+ANIMATABLE = tuple(name for name in FACES if name != "tiny")
 
 
 def make_face(name: str) -> np.ndarray:

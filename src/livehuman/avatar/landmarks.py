@@ -106,8 +106,8 @@ class FaceMeshDetector:
             )
             # the graph starts its models (and logs) on other threads; a first frame waits for them
             self._mesh.process(np.zeros((64, 64, 3), dtype=np.uint8))
-        # the landmark calculators log once more on the first frame that holds a face
-        self._quiet = True
+        # the landmark calculators log once more on each mesh's first frame that holds a face
+        self._spoken: set[int] = set()
         self._finder = None  # the full-range detector and a one-face mesh for crops, started on need
         self._crop_mesh = None
         self._last_crops: list[tuple[int, int, int]] = []  # crops that held a face in the last frame
@@ -130,10 +130,11 @@ class FaceMeshDetector:
 
     def _meshed(self, mesh, rgb: np.ndarray) -> list[np.ndarray]:
         height, width = rgb.shape[:2]
-        if self._quiet:
+        if id(mesh) not in self._spoken:
             with _native_logs_silenced():
                 result = mesh.process(rgb)
-            self._quiet = not result.multi_face_landmarks
+            if result.multi_face_landmarks:
+                self._spoken.add(id(mesh))
         else:
             result = mesh.process(rgb)
         if not result.multi_face_landmarks:
@@ -153,6 +154,10 @@ class FaceMeshDetector:
                 self._crop_mesh = solutions.face_mesh.FaceMesh(
                     static_image_mode=True, max_num_faces=1, refine_landmarks=True, min_detection_confidence=0.5
                 )
+                # as in __init__: a first frame waits for the models' start (and their logs)
+                blank = np.zeros((64, 64, 3), dtype=np.uint8)
+                self._finder.process(blank)
+                self._crop_mesh.process(blank)
         faces: list[np.ndarray] = []
         if self._last_crops and not thorough:
             # a small face in a video: the crop that held it in the last frame most likely holds it now

@@ -11,7 +11,7 @@ import numpy as np
 
 from livehuman.avatar.avatar import Avatar
 from livehuman.avatar.boxes import bbox_shift_range, checked_face_boxes
-from livehuman.avatar.cache import (
+from livehuman.avatar.store import (
     CACHE_VERSION,
     avatar_root,
     check_name,

@@ -81,6 +81,10 @@ def _native_logs_silenced():
 # part of the frame): the faces of a group photo or a small face in a wide frame go unseen. Its
 # full-range detector finds those; each is then meshed in a crop this many times its box's size.
 CROP_SCALE = 2.4
+# A face the mesh finds directly but that spans less than this share of the frame's shorter side
+# is meshed again in such a crop: the short-range detector's box for it can be off, and so are the
+# points (in a group photo, a 136 px face came out 119 px wide with its open mouth a third shut).
+REFINE_BELOW = 0.25
 # Full-range detection sees the frame at 192x192; a frame larger than this is also searched in
 # overlapping tiles of this size when the whole frame shows no face.
 TILE = 640
@@ -123,7 +127,7 @@ class FaceMeshDetector:
         Small faces are searched for when the mesh alone finds none, or always when `thorough`
         (a photo: to find every face of a group and take the largest)."""
         rgb = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2RGB)
-        faces = self._meshed(self._mesh, rgb)
+        faces = [self._refined(rgb, points) for points in self._meshed(self._mesh, rgb)]
         if thorough or not faces:
             faces += self._small_faces(rgb, faces, thorough)
         return sorted(faces, key=lambda pts: -float(np.prod(pts.max(0) - pts.min(0))))
@@ -145,8 +149,27 @@ class FaceMeshDetector:
             for face in result.multi_face_landmarks
         ]
 
+    def _refined(self, rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """A face small in the frame, meshed again in a crop around it (as found when that fails)."""
+        if float((points.max(0) - points.min(0)).max()) >= REFINE_BELOW * min(rgb.shape[:2]):
+            return points
+        self._start_search()
+        again = self._crop_face(rgb, _crop_around(points))
+        return points if again is None else again
+
     def _small_faces(self, rgb: np.ndarray, found: list[np.ndarray], thorough: bool) -> list[np.ndarray]:
         """Faces the mesh's detector missed: each box of the full-range detector meshed in a crop."""
+        self._start_search()
+        faces: list[np.ndarray] = []
+        if self._last_crops and not thorough:
+            # a small face in a video: the crop that held it in the last frame most likely holds it now
+            faces = self._mesh_crops(rgb, self._last_crops, found)
+        if not faces:
+            faces = self._mesh_crops(rgb, self._find(rgb), found)
+        self._last_crops = [_crop_around(points) for points in faces]
+        return faces
+
+    def _start_search(self) -> None:
         if self._finder is None:
             with _native_logs_silenced():
                 solutions = self._mp.solutions
@@ -158,14 +181,6 @@ class FaceMeshDetector:
                 blank = np.zeros((64, 64, 3), dtype=np.uint8)
                 self._finder.process(blank)
                 self._crop_mesh.process(blank)
-        faces: list[np.ndarray] = []
-        if self._last_crops and not thorough:
-            # a small face in a video: the crop that held it in the last frame most likely holds it now
-            faces = self._mesh_crops(rgb, self._last_crops, found)
-        if not faces:
-            faces = self._mesh_crops(rgb, self._find(rgb), found)
-        self._last_crops = [_crop_around(points) for points in faces]
-        return faces
 
     def _mesh_crops(self, rgb: np.ndarray, crops: list[tuple[int, int, int]], found: list[np.ndarray]) -> list[np.ndarray]:
         faces: list[np.ndarray] = []

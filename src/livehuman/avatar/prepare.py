@@ -30,8 +30,8 @@ from livehuman.errors import LivehumanError
 # convincing can be drawn, and the avatar is refused.
 MIN_INTER_OCULAR = 20.0
 # Below this one (a face about 60 px wide) it is animated with a warning: measured with the face mesh
-# on rendered frames, an open-smile face closed for P/B/M to 0.3-0.5 of an "ah" with its eyes 21-23 px
-# apart, and to at most 0.12 from 27 px on (docs/avatars.md).
+# on rendered frames, an open-smile face closed for P/B/M to 0.2-0.3 of an "ah" with its eyes 19-23 px
+# apart, and to at most 0.14 from 27 px on (docs/avatars.md).
 GOOD_INTER_OCULAR = 27.0
 MAX_FACES = 4
 # Frames without a detected face inside a video are filled in when the gap is at most this long.

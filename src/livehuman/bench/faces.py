@@ -106,18 +106,26 @@ def open_at_rest() -> np.ndarray:
 
 def _small(image: np.ndarray, points: np.ndarray, width: float, frame: tuple[int, int], at=(0.5, 0.42)) -> np.ndarray:
     """`image` scaled so its face is `width` px wide, placed at `at` (fractions) of a larger frame
-    filled by the photo's own blurred edges (a plain wall behind the person)."""
+    whose rest continues the photo's own edges, blurred (a plain wall; never a second face)."""
     scale = width / face_width(points)
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     fw, fh = frame
     centre = points.mean(0) * scale
     dx, dy = int(round(at[0] * fw - centre[0])), int(round(at[1] * fh - centre[1]))
-    canvas = cv2.resize(cv2.GaussianBlur(image, (0, 0), 25), frame, interpolation=cv2.INTER_AREA)
     h, w = small.shape[:2]
     x0, y0 = max(dx, 0), max(dy, 0)
     x1, y1 = min(dx + w, fw), min(dy + h, fh)
-    canvas[y0:y1, x0:x1] = small[y0 - dy : y1 - dy, x0 - dx : x1 - dx]
-    return canvas
+    part = small[y0 - dy : y1 - dy, x0 - dx : x1 - dx]
+    wall = cv2.copyMakeBorder(part, y0, fh - y1, x0, fw - x1, cv2.BORDER_REPLICATE)
+    wall = cv2.GaussianBlur(wall, (0, 0), max(fw, fh) / 40)
+    # the photo fades into the wall over its edges inside the frame
+    margin = max(2, min(x1 - x0, y1 - y0) // 12)
+    alpha = np.zeros((fh, fw), np.float32)
+    alpha[y0 + margin * (y0 > 0) : y1 - margin * (y1 < fh), x0 + margin * (x0 > 0) : x1 - margin * (x1 < fw)] = 1
+    alpha = cv2.blur(alpha, (2 * margin + 1, 2 * margin + 1))[..., None]
+    photo = wall.copy()
+    photo[y0:y1, x0:x1] = part
+    return np.clip(photo * alpha + wall * (1 - alpha), 0, 255).astype(np.uint8)
 
 
 def small_smile() -> np.ndarray:

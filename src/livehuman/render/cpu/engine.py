@@ -14,6 +14,7 @@ from livehuman.render.cpu.face import LOWER_INNER, UPPER_INNER
 from livehuman.render.cpu.footage import FootageMouths
 from livehuman.render.cpu.mouth import MouthColours, MouthPose, clean_lips, draw_lip_line, draw_mouth
 from livehuman.render.cpu.occluders import Occluder, find_occluder
+from livehuman.render.cpu.rest import RestPose, rest_pose
 from livehuman.render.cpu.upper_face import (
     UpperFaceRigs,
     build_upper_face,
@@ -38,6 +39,7 @@ class _FrameRigs:
     cleaned: tuple | None  # an open source mouth's lips without its teeth: (rows, cols), crop
     occluder: Occluder | None  # an object in front of the face near the mouth, kept still
     upper: UpperFaceRigs  # eyes and head
+    rest: RestPose | None  # the frame with its mouth closed, when the source's is open
 
 
 class _AvatarState:
@@ -66,6 +68,12 @@ class _AvatarState:
 def _build(avatar: Avatar, i: int, colours: MouthColours) -> _FrameRigs:
     points = avatar.landmarks[i].astype(np.float64)
     size = avatar.size
+    source = avatar.frames[i]
+    # A small open source mouth is closed once into a rest photo, and the mouth is driven from that:
+    # at this size the lips are a few pixels thick, too few to clean of the teeth between them.
+    rest = rest_pose(source, points) if build_rig(points, size).frame.unit < REST_PHOTO_BELOW_PX else None
+    if rest is not None:
+        source, points = rest.frame(source), rest.points.astype(np.float64)
     rig = build_rig(points, size)
     # triangulate the mouth mesh wide open and spread, so every lip triangle keeps its orientation
     open_ref = rig.target_pixels(FaceControls(jaw=1.0, spread=0.5))
@@ -74,14 +82,16 @@ def _build(avatar: Avatar, i: int, colours: MouthColours) -> _FrameRigs:
     mouth_warp = PiecewiseWarp(tri, rig.source, Crop.around(all_targets, size, pad=3))
     upper_rows = rig.position_of(UPPER_INNER)
     rest_line = rig.frame.to_pixels(rig.neutral[upper_rows])
-    source = avatar.frames[i]
     cleaned = clean_lips(source, points, rig.frame.unit, colours)
     if cleaned is not None:
         source = source.copy()
         source[cleaned[0]] = cleaned[1]
     occluder = find_occluder(source, points, rig.frame, mouth_warp.crop)
     return _FrameRigs(rig, mouth_warp, upper_rows, rig.position_of(LOWER_INNER), rest_line, cleaned, occluder,
-                      build_upper_face(points, size))
+                      build_upper_face(avatar.landmarks[i].astype(np.float64), size), rest)
+
+
+REST_PHOTO_BELOW_PX = 40  # inter-ocular distance under which an open mouth is closed into a rest photo
 
 
 class CpuEngine:
@@ -110,6 +120,8 @@ class CpuEngine:
             gain = float(np.clip(1 + BBOX_SHIFT_GAIN * avatar.bbox_shift, 0.5, 1.5))
             c = replace(c, jaw=c.jaw * gain)
         image = avatar.frames[i].copy()
+        if rigs.rest is not None:  # an open source mouth, closed into its rest photo
+            image[rigs.rest.crop.slices] = rigs.rest.patch
         if rigs.cleaned is not None:  # an open source mouth: warp its lips without the teeth between
             image[rigs.cleaned[0]] = rigs.cleaned[1]
         if rigs.occluder is not None:  # the skin behind an object near the mouth is what moves

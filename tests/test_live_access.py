@@ -198,6 +198,7 @@ async def test_the_openai_sdk_connects_to_v1_realtime_with_the_token_only(serve)
                                    protocols=("realtime", f"openai-insecure-api-key.{TOKEN}")) as ws:
             event = json.loads((await ws.receive(timeout=30)).data)
             assert event["type"] == "session.created"
+            assert ws.protocol == "realtime"  # a browser drops a handshake that accepts none of its offers
         for protocols in ((), ("realtime", "openai-insecure-api-key.wrong")):
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await http.ws_connect(f"{server.url}/v1/realtime", protocols=protocols)
@@ -324,6 +325,12 @@ async def test_a_page_on_another_origin_connects_when_allowed_and_is_refused_oth
             ws.onopen = () => resolve(true); ws.onerror = () => resolve(false); })""",
                                      [closed.url.replace("http", "ws") + "/v1/realtime", TOKEN])
         assert opened is False
+        # The allowed page opens /v1/realtime with the token as a subprotocol (browsers cannot set headers).
+        event = await page.evaluate("""([url, token]) => new Promise((resolve) => {
+            const ws = new WebSocket(url, ["realtime", "openai-insecure-api-key." + token]);
+            ws.onmessage = (e) => { resolve({type: JSON.parse(e.data).type, protocol: ws.protocol}); ws.close(); };
+            ws.onerror = () => resolve(null); })""", [allowing.url.replace("http", "ws") + "/v1/realtime", TOKEN])
+        assert event == {"type": "session.created", "protocol": "realtime"}, event
         await page.evaluate("() => window.pc.close()")
         await wait_sessions(allowing, 0)
     finally:

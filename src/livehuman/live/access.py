@@ -87,6 +87,22 @@ def is_loopback(address: str) -> bool:
     return (mapped or ip).is_loopback
 
 
+def protect(app: web.Application, access: Access) -> None:
+    """Apply `access` to every request of `app` (before the app starts)."""
+    app.middlewares.append(access_middleware(access))
+    app.on_response_prepare.append(_choose_subprotocol)
+
+
+async def _choose_subprotocol(request: web.Request, response: web.StreamResponse) -> None:
+    # A browser that offered WebSocket subprotocols (the token's among them) drops a connection
+    # whose handshake accepts none; the Realtime handler names none, so one is accepted here.
+    if response.status != 101 or "Sec-WebSocket-Protocol" in response.headers:
+        return
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+    if offered:
+        response.headers["Sec-WebSocket-Protocol"] = "realtime" if "realtime" in offered else offered[0]
+
+
 def access_middleware(access: Access):
     """The aiohttp middleware that applies `access` to every request."""
 

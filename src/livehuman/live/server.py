@@ -22,7 +22,7 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from livehuman.errors import LivehumanError
-from livehuman.live.access import Access, access_middleware, access_settings, is_loopback
+from livehuman.live.access import Access, access_settings, is_loopback, protect
 from livehuman.live.microphone import hear_promptly
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.session import Session
@@ -79,7 +79,8 @@ class LiveServer:
 
     def app(self) -> web.Application:
         """The aiohttp application: `/`, `/static/…`, `POST /offer`, `GET /healthz`, `/v1/realtime`."""
-        app = web.Application(client_max_size=MAX_OFFER_BYTES, middlewares=[access_middleware(self.config.access)])
+        app = web.Application(client_max_size=MAX_OFFER_BYTES)
+        protect(app, self.config.access)
         app.router.add_get("/", self.index)
         app.router.add_post("/offer", self.offer)
         app.router.add_get("/healthz", self.healthz)

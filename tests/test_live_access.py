@@ -18,7 +18,7 @@ from aiohttp import web
 
 from helpers_live import free_port, wait_sessions
 from livehuman.errors import LivehumanError
-from livehuman.live.access import Access, access_settings
+from livehuman.live.access import Access, access_settings, is_loopback
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 
@@ -96,6 +96,9 @@ def test_beyond_loopback_a_token_or_no_auth_is_required(caplog):
         access_settings(loopback=False, token="two words")
     with pytest.raises(LivehumanError, match="no spaces"):
         access_settings(loopback=False, token="")
+    # What a bound socket reports, IPv4, IPv6 and mapped.
+    assert all(is_loopback(a) for a in ("127.0.0.1", "127.1.2.3", "::1", "::ffff:127.0.0.1"))
+    assert not any(is_loopback(a) for a in ("0.0.0.0", "::", "10.1.2.3", "192.168.1.5", "fe80::1%eth0", "localhost"))
 
 
 def test_cors_origins_are_checked_and_written_as_browsers_write_them():

@@ -196,9 +196,10 @@ def test_musetalk_options_with_the_cpu_engine_say_so(tmp_path):
     assert not out.exists()
 
 
-def start_serve(port: int, *options: str) -> subprocess.Popen:
+def start_serve(port: int, *options: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "livehuman.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+                             *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
 
 
 def stop_serve(proc: subprocess.Popen) -> str:
@@ -281,6 +282,63 @@ def test_serve_on_a_port_in_use_says_so_before_loading_anything():
         result = livehuman("serve", "--host", "127.0.0.1", "--port", str(port))
     assert_one_line_error(result, f"port {port} on 127.0.0.1 is in use", "--port")
     assert result.stdout == ""  # nothing was started, nothing announced
+
+
+def test_serve_beyond_this_machine_without_a_token_refuses_in_one_line():
+    env = {key: value for key, value in os.environ.items() if key != "LIVEHUMAN_TOKEN"}
+    result = subprocess.run([sys.executable, "-m", "livehuman.cli", "serve", "--host", "0.0.0.0", "--port", "0"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert_one_line_error(result, "needs an access token", "--token", "LIVEHUMAN_TOKEN", "--no-auth")
+    assert result.stdout == ""  # nothing was started, nothing announced
+    assert_one_line_error(livehuman("serve", "--port", "0", "--cors-origin", "*"), "'*'", "--token")
+    assert_one_line_error(livehuman("serve", "--port", "0", "--cors-origin", "example.com"),
+                          "'example.com' is not an origin", "https://example.com")
+    assert_one_line_error(livehuman("serve", "--port", "0", "--token", "two words"), "access token", "no spaces")
+    assert_one_line_error(livehuman("serve", "--port", "0", "--token", "abc", "--no-auth"), "--token and --no-auth")
+
+
+def offer_status(port: int, **headers: str) -> int:
+    """The status of a (deliberately not JSON) POST /offer: 401 before the token, 400 after it."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/offer", data=b"{", method="POST",
+                                     headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def wait_answering(proc: subprocess.Popen, port: int) -> None:
+    assert "warming up" in proc.stdout.readline()
+    assert f":{port}/" in proc.stdout.readline(), proc.communicate()[1]  # "open http://…": it answers
+
+
+def test_serve_takes_its_token_from_the_environment_or_runs_open_with_no_auth():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = start_serve(port, "--host", "0.0.0.0", env={"LIVEHUMAN_TOKEN": "from-the-env"})
+    try:
+        wait_answering(proc, port)
+        assert offer_status(port) == 401
+        assert offer_status(port, Authorization="Bearer wrong") == 401
+        assert offer_status(port, Authorization="Bearer from-the-env") == 400
+        stop_serve(proc)
+    finally:
+        proc.kill()
+    # --no-auth: open to anyone, and the log says so.
+    proc = start_serve(port, "--host", "0.0.0.0", "--no-auth", env={"LIVEHUMAN_TOKEN": "from-the-env"})
+    try:
+        wait_answering(proc, port)
+        assert offer_status(port) == 400
+        assert "without an access token (--no-auth)" in stop_serve(proc)
+    finally:
+        proc.kill()
 
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:

@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--tls-cert", metavar="PEM", help="serve https with this certificate (chain); browsers on other machines then allow the microphone")
     serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key (if not in --tls-cert's file)")
+    serve.add_argument("--token", help="access token that API clients send as 'Authorization: Bearer TOKEN' and the "
+                                       "page asks for (default: $LIVEHUMAN_TOKEN); needed beyond 127.0.0.1")
+    serve.add_argument("--no-auth", action="store_true", help="serve beyond 127.0.0.1 without a token: anyone who reaches it can use it")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="let pages on ORIGIN (https://example.com) connect; repeatable; '*' only with --token")
     serve.add_argument("--avatar", default="default")
     serve.add_argument("--persona", help="persona YAML file (name, greeting, style, voice)")
     serve.add_argument("--knowledge", help="knowledge base (YAML questions and answers, or Markdown)")
@@ -226,6 +231,7 @@ def _realtime_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    from livehuman.live.access import TOKEN_ENV
     from livehuman.live.server import run_server
 
     if args.brain == "local" and args.voice:
@@ -243,6 +249,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
                         "batch_size": args.batch_size},
         brain_options=_realtime_options(args) if args.brain != "local" else None,
         silence_ms=args.silence_ms if args.brain == "local" else None, render_workers=args.render_workers,
+        token=args.token if args.token is not None or args.no_auth else os.environ.get(TOKEN_ENV) or None,
+        no_auth=args.no_auth, cors_origins=args.cors_origin,
     )
 
 

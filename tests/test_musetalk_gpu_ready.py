@@ -81,6 +81,7 @@ def test_compile_without_a_compiler_falls_back_with_a_clear_message(models_dir, 
         assert engine.compiled is None
     assert "C++ compiler" in engine.compile_note and "eagerly" in engine.compile_note
     assert any("C++ compiler" in r.getMessage() for r in caplog.records)
+    # Nothing was compiled nor padded: the reference's own eager code on the same batch, pixel for pixel.
     assert differences(engine.render_batch(fresh(hopper), *job), reference)[0] == 0
 
 
@@ -94,9 +95,18 @@ def test_a_compiler_that_fails_falls_back_to_eager(models_dir, hopper, job, refe
     engine = MuseTalkEngine(models_dir, device="cpu", compile="livehuman_test_broken")
     with caplog.at_level(logging.WARNING):
         frames = engine.render_batch(fresh(hopper), *job)
-    assert differences(frames, reference)[0] == 0
+    # Each network runs eagerly from then on, and said so once, with the compiler's own reason.
     assert engine.compiled is None and "cannot build this graph" in engine.compile_note
     assert "UNet" in engine.compile_note
+    warnings = [r.getMessage() for r in caplog.records if "running it eagerly" in r.getMessage()]
+    assert [w.split(" failed")[0] for w in warnings] == [
+        "torch.compile (livehuman_test_broken) of the UNet", "torch.compile (livehuman_test_broken) of the VAE decoder"]
+    assert all("cannot build this graph" in w for w in warnings)
+    assert len(frames) == len(job[0])
+    # The same faces: the first batch had been padded to a compiled size before the compiler failed,
+    # and a batch of another size may round differently (by one grey level on an AMD EPYC).
+    largest, mean = differences(frames, reference)
+    assert largest <= 2 and mean < 0.01, (largest, mean)
 
 
 def test_compiled_networks_give_the_same_frames_in_padded_batches(models_dir, hopper, job, reference):

@@ -14,7 +14,8 @@ from livehuman.avatar.avatar import Avatar
 from livehuman.avatar.default import grace_hopper_path
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import FaceControls
-from livehuman.render.engine import AUDIO_RATE, FrameDrive
+from livehuman.rates import LISTEN_RATE
+from livehuman.render.engine import FrameDrive
 from livehuman.render.musetalk import MuseTalkEngine, bench_musetalk, find_weights
 from livehuman.render.musetalk.audio import (
     AUDIO_AFTER,
@@ -131,7 +132,7 @@ def test_loaded_networks_and_tensor_shapes(engine, hopper, speech):
     mel = f.log_mel(windows)
     assert mel.shape == (3, 80, 3000)
     # The shortened spectrogram equals whisper's own feature extractor on the 30 s padded input.
-    reference = m.feature_extractor(list(windows), sampling_rate=AUDIO_RATE, return_tensors="np").input_features
+    reference = m.feature_extractor(list(windows), sampling_rate=LISTEN_RATE, return_tensors="np").input_features
     np.testing.assert_allclose(mel.numpy(), reference, atol=1e-4)
 
     states = f.hidden_states(mel)
@@ -172,8 +173,8 @@ def test_positional_encoding_is_musetalks_sinusoid():
 def test_audio_window_for_first_middle_and_last_frames(speech):
     windows = clip_windows(speech)
     n = len(windows)
-    assert n == int(np.ceil(len(speech) / AUDIO_RATE * 25))
-    before = round(AUDIO_BEFORE * AUDIO_RATE)
+    assert n == int(np.ceil(len(speech) / LISTEN_RATE * 25))
+    before = round(AUDIO_BEFORE * LISTEN_RATE)
     # First frame: its centre is 20 ms in, so the window starts with 480 ms of zero padding.
     lead = before - 320
     assert not windows[0][:lead].any()
@@ -187,7 +188,7 @@ def test_audio_window_for_first_middle_and_last_frames(speech):
     tail = len(speech) - (centre - before)
     np.testing.assert_array_equal(windows[-1][:tail], speech[centre - before :])
     assert not windows[-1][tail:].any()
-    assert AUDIO_AFTER * AUDIO_RATE == WINDOW_SAMPLES - before
+    assert AUDIO_AFTER * LISTEN_RATE == WINDOW_SAMPLES - before
 
 
 def test_feature_frames_are_musetalks_two_frames_before_to_two_after(engine):
@@ -195,7 +196,7 @@ def test_feature_frames_are_musetalks_two_frames_before_to_two_after(engine):
     before its start, MuseTalk's 2 video frames of left context) to 80 ms after; checked on the
     encoder's convolutional stage, which sees only nearby audio."""
     f = engine.features
-    before = round(AUDIO_BEFORE * AUDIO_RATE)
+    before = round(AUDIO_BEFORE * LISTEN_RATE)
     silent = np.zeros((1, WINDOW_SAMPLES), np.float32)
     base = f.hidden_states(f.log_mel(silent + 1e-3))[0, :, 0]
     for k in (0, WINDOW_FEATURES - 1):
@@ -220,9 +221,9 @@ def test_stream_gives_the_batch_windows_once_the_lookahead_has_arrived(speech):
         ready = stream.push(speech[pos : pos + step])
         pos = min(pos + step, len(speech))
         for index, _ in ready:  # ready exactly when the audio to centre + look-ahead is in
-            assert (index + 0.5) / 25 + AUDIO_AFTER <= pos / AUDIO_RATE + 1e-9
+            assert (index + 0.5) / 25 + AUDIO_AFTER <= pos / LISTEN_RATE + 1e-9
         nxt = stream.next_frame
-        assert (nxt + 0.5) / 25 + AUDIO_AFTER > pos / AUDIO_RATE - 1 / AUDIO_RATE
+        assert (nxt + 0.5) / 25 + AUDIO_AFTER > pos / LISTEN_RATE - 1 / LISTEN_RATE
         got += ready
     got += stream.finish()
     assert [i for i, _ in got] == list(range(len(batch)))

@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 from livehuman.errors import LivehumanError
-
-DEFAULT_FPS = 25.0
+from livehuman.rates import FPS
 
 
 def _engine_options(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--name", required=True, help="the avatar's name, used by render and serve")
     prepare.add_argument("--source", required=True, help="a photo, a video, or a folder of images")
     prepare.add_argument("--bbox-shift", type=int, default=0, help="move the lower face region down (+) or up (-), pixels")
-    prepare.add_argument("--fps", type=float, default=DEFAULT_FPS, help="frame rate of the avatar (default 25)")
+    prepare.add_argument("--fps", type=float, default=float(FPS), help=f"frame rate of the avatar (default {FPS})")
     prepare.add_argument("--force", action="store_true", help="prepare again even if a cached avatar matches")
     _engine_options(prepare)
 

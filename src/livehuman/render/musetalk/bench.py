@@ -12,7 +12,8 @@ from livehuman.avatar.avatar import Avatar
 from livehuman.avatar.default import grace_hopper_path
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import FaceControls
-from livehuman.render.engine import AUDIO_RATE, FrameDrive
+from livehuman.rates import LISTEN_RATE
+from livehuman.render.engine import FrameDrive
 from livehuman.render.musetalk.audio import AUDIO_AFTER, clip_windows
 
 
@@ -56,9 +57,9 @@ def save_landmarks(path: str | Path, image: str | Path | None = None) -> Path:
 
 def _voiced(seconds: float, seed: int = 0) -> np.ndarray:
     """A voice-like test signal (a gliding harmonic tone with a syllable-rate envelope), never silent."""
-    t = np.arange(int(seconds * AUDIO_RATE)) / AUDIO_RATE
+    t = np.arange(int(seconds * LISTEN_RATE)) / LISTEN_RATE
     f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / AUDIO_RATE
+    phase = 2 * np.pi * np.cumsum(f0) / LISTEN_RATE
     tone = sum(np.sin(k * phase) / k for k in range(1, 8))
     envelope = 0.35 + 0.25 * np.sin(2 * np.pi * 4 * t)
     noise = np.random.default_rng(seed).normal(0, 0.01, len(t))
@@ -83,7 +84,7 @@ def _first_frame_after_audio(engine, avatar: Avatar, audio: np.ndarray, paced: b
     from livehuman.render.musetalk.audio import AudioStream
 
     stream = AudioStream()
-    chunk = AUDIO_RATE // 50
+    chunk = LISTEN_RATE // 50
     t0 = time.perf_counter()
     for k, pos in enumerate(range(0, len(audio), chunk)):
         if paced:

@@ -12,12 +12,12 @@ import pytest
 import pytest_asyncio
 from helpers_live import start_live_server
 
-from livehuman.live.bench import (
-    _record_answers,
+from livehuman.live.av_offset import (
     av_offset,
     loudness_envelope,
     measure_av_offsets,
     mouth_openings,
+    record_answers,
 )
 
 
@@ -86,7 +86,7 @@ def test_a_batch_render_in_step_measures_near_zero(tmp_path):
 async def captures(netns):
     live, runner = await start_live_server(netns.addresses[0], max_sessions=1)
     try:
-        yield await _record_answers(live.url, turns=1, seconds=4.0)
+        yield await record_answers(live.url, turns=1, seconds=4.0)
     finally:
         await runner.cleanup()
 

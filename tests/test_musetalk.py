@@ -12,11 +12,13 @@ from helpers_musetalk import drives_for, espeak_16k, loud_frames
 
 from livehuman.avatar.avatar import Avatar
 from livehuman.avatar.default import grace_hopper_path
+from livehuman.avatar.photo import photo_avatar
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import FaceControls
 from livehuman.rates import LISTEN_RATE
+from livehuman.render.batch import audio_window
 from livehuman.render.engine import FrameDrive
-from livehuman.render.musetalk import MuseTalkEngine, bench_musetalk, find_weights
+from livehuman.render.musetalk import MuseTalkEngine, find_weights
 from livehuman.render.musetalk.audio import (
     AUDIO_AFTER,
     AUDIO_BEFORE,
@@ -29,7 +31,6 @@ from livehuman.render.musetalk.audio import (
     positional_encoding,
     speech_weight,
 )
-from livehuman.render.musetalk.bench import flatten, photo_avatar
 from livehuman.render.musetalk.crop import NOSE_RIDGE, crop_box, lower_face_mask
 from livehuman.render.musetalk.tiny import (
     TINY_WHISPER_LAYERS,
@@ -236,9 +237,8 @@ def test_stream_gives_the_batch_windows_once_the_lookahead_has_arrived(speech):
 def test_windows_match_the_batch_renderers_frame_drives(speech, engine):
     """The batch renderer cuts each FrameDrive's audio by the engine's audio_context; the engine's
     own windows must be the same samples."""
-    batch = pytest.importorskip("livehuman.render.batch")
     for k in (0, 5, len(clip_windows(speech)) - 1):
-        drive_audio = batch.audio_window(speech, (k + 0.5) / 25, engine.audio_context)
+        drive_audio = audio_window(speech, (k + 0.5) / 25, engine.audio_context)
         np.testing.assert_array_equal(drive_audio, frame_window(speech, k))
 
 
@@ -398,14 +398,3 @@ def test_bad_input_is_a_livehuman_error(engine, hopper, models_dir):
     if not torch.cuda.is_available():
         with pytest.raises(LivehumanError, match="CUDA"):
             MuseTalkEngine(models_dir, device="cuda")
-
-
-def test_benchmark_runs_with_tiny_weights():
-    result = bench_musetalk(None, batch_sizes=(1, 2), device="cpu", repeats=1)
-    flat = flatten(result)
-    assert flat["batch2_fps"] == result["batches"][1]["fps"] and "batches" not in flat
-    assert result["weights"] == "tiny-random" and result["device"] == "cpu"
-    assert [r["batch_size"] for r in result["batches"]] == [1, 2]
-    for row in result["batches"]:
-        assert row["fps"] > 0 and row["unet_ms"] > 0 and row["vae_ms"] > 0
-    assert result["first_frame_after_audio_ms"] > result["lookahead_ms"]

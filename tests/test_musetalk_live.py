@@ -13,12 +13,12 @@ from helpers_musetalk import drives_for, espeak_16k, eye_opening, loud_frames
 
 from livehuman.avatar.avatar import Avatar
 from livehuman.avatar.landmarks import FaceMeshDetector
+from livehuman.avatar.photo import photo_avatar
 from livehuman.motion.controls import FaceControls
 from livehuman.render.cpu.engine import CpuEngine
 from livehuman.render.engine import FrameDrive
 from livehuman.render.musetalk import MuseTalkEngine
 from livehuman.render.musetalk.audio import WINDOW_SAMPLES, clip_windows
-from livehuman.render.musetalk.bench import photo_avatar
 from livehuman.render.musetalk.scheduler import BatchScheduler
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

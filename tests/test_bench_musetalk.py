@@ -14,6 +14,7 @@ from livehuman.errors import LivehumanError
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+@pytest.mark.slow
 def test_the_cli_runs_the_bench_with_its_options():
     args = build_parser().parse_args(["bench", "musetalk", "--device", "cpu", "--dtype", "bfloat16",
                                       "--batch-sizes", "1,2", "--sessions", "2"])
@@ -34,6 +35,7 @@ def test_flatten_names_each_row_by_its_batch_and_session_count():
     assert flatten(result) == {"engine": "musetalk", "batch4_fps": 9.5, "batch4_unet_ms": 3.0, "sessions2_fps": 7.0}
 
 
+@pytest.mark.slow
 def test_the_gpu_script_writes_json_lines(tmp_path, capsys):
     out = tmp_path / "bench.jsonl"
     assert main(["--device", "cpu", "--batch-sizes", "1", "--sessions", "", "--repeats", "1",

@@ -61,6 +61,7 @@ def test_loudness_envelope_is_louder_for_speech_than_silence():
     assert envelope[0] < 1 and envelope[2] > 70 and envelope[1] < envelope[2]
 
 
+@pytest.mark.slow
 def test_a_batch_render_in_step_measures_near_zero(tmp_path):
     """The method's own bias: on a render whose sound and picture are in step, mouth vs loudness peaks near 0."""
     video = tmp_path / "render.mp4"

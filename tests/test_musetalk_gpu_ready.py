@@ -83,6 +83,7 @@ def test_compile_without_a_compiler_falls_back_with_a_clear_message(models_dir, 
     assert differences(engine.render_batch(fresh(hopper), *job), reference)[0] == 0
 
 
+@pytest.mark.slow
 def test_a_compiler_that_fails_falls_back_to_eager(models_dir, hopper, job, reference, caplog):
     from torch._dynamo import register_backend
 
@@ -107,6 +108,7 @@ def test_a_compiler_that_fails_falls_back_to_eager(models_dir, hopper, job, refe
     assert largest <= 2 and mean < 0.01, (largest, mean)
 
 
+@pytest.mark.slow
 def test_compiled_networks_give_the_same_frames_in_padded_batches(models_dir, hopper, job, reference):
     """torch.compile through dynamo (its `eager` backend: no C compiler, so it runs anywhere); a batch of
     three runs as a compiled batch of four, and a lone frame as a batch of one."""
@@ -121,6 +123,7 @@ def test_compiled_networks_give_the_same_frames_in_padded_batches(models_dir, ho
     assert int(np.abs(one.astype(int) - reference[0]).max()) <= 1
 
 
+@pytest.mark.slow
 def test_inductor_compiles_on_the_cpu(models_dir, hopper, job, reference):
     """torch.compile's own backend, for real (about a minute of compiling C++ with g++ on 2 cores)."""
     engine = MuseTalkEngine(models_dir, device="cpu", compile=True, batch_size=4)

@@ -97,6 +97,7 @@ def test_recognizer_is_reusable(speech, recognized):
     assert recognizer.recognize(speech.audio) == recognized
 
 
+@pytest.mark.slow
 def test_streaming_phones_are_final_soon_and_match_batch(speech, recognized):
     stream = StreamingPhoneRecognizer(hop=0.25, holdback=0.3)
     x = resample(speech.audio, 16000).samples

@@ -58,6 +58,7 @@ def test_audio_not_yet_arrived_is_silence_and_reset_starts_afresh(speech24):
     assert reply.duration == 0 and np.abs(reply.window(0)).max() == 0.0
 
 
+@pytest.mark.slow
 def test_musetalk_moves_the_mouth_from_live_windows(tmp_path, speech24):
     from livehuman.avatar.photo import photo_avatar
     from livehuman.render.musetalk.engine import MuseTalkEngine

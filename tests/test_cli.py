@@ -58,6 +58,7 @@ def streams(path: Path) -> tuple[float, float, int, tuple[int, int]]:
         return len(frames) / fps, samples / audio.rate, len(frames), (frames[0].width, frames[0].height)
 
 
+@pytest.mark.slow
 def test_text_render_with_the_default_face(tmp_path):
     out = tmp_path / "hello.mp4"
     result = livehuman("render", "--text", "Hello! My name is Ava.", "-o", str(out))
@@ -69,6 +70,7 @@ def test_text_render_with_the_default_face(tmp_path):
     assert frames > 25
 
 
+@pytest.mark.slow
 def test_prepare_then_render_audio_by_name(tmp_path, grace_hopper_path, speech_wav):
     prepared = livehuman("prepare", "--name", "grace", "--source", str(grace_hopper_path))
     assert prepared.returncode == 0, prepared.stderr
@@ -85,6 +87,7 @@ def test_prepare_then_render_audio_by_name(tmp_path, grace_hopper_path, speech_w
     assert abs(video_s - audio_s) < 0.05
 
 
+@pytest.mark.slow
 def test_config_batch_renders_every_task(tmp_path, grace_hopper_path, astronaut_path, speech_wav):
     (tmp_path / "tasks.yaml").write_text(
         f"task_0: {{video_path: {grace_hopper_path}, audio_path: {speech_wav}, result_name: one.mp4}}\n"
@@ -152,6 +155,7 @@ def test_help_lists_every_command():
         assert command in result.stdout
 
 
+@pytest.mark.slow
 def test_video_avatar_at_another_frame_rate_plays_its_footage(tmp_path, speech_wav):
     from livehuman.avatar.default import make_face_video
 
@@ -170,6 +174,7 @@ def test_video_avatar_at_another_frame_rate_plays_its_footage(tmp_path, speech_w
     assert np.abs(top[30] - top[28]).mean() < np.abs(top[30] - top[0]).mean()
 
 
+@pytest.mark.slow
 def test_a_failing_task_does_not_stop_the_others(tmp_path, grace_hopper_path, speech_wav):
     (tmp_path / "tasks.yaml").write_text(
         f"task_0: {{video_path: {grace_hopper_path}, audio_path: missing.wav}}\n"
@@ -182,6 +187,7 @@ def test_a_failing_task_does_not_stop_the_others(tmp_path, grace_hopper_path, sp
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["good.mp4"]
 
 
+@pytest.mark.slow
 def test_serve_with_bad_numbers_says_which_option():
     assert_one_line_error(livehuman("serve", "--render-workers", "-1", "--port", "0"), "--render-workers")
     assert_one_line_error(livehuman("serve", "--max-sessions", "0", "--port", "0"), "--max-sessions")
@@ -189,6 +195,7 @@ def test_serve_with_bad_numbers_says_which_option():
                           "--render-workers", "cpu engine")
 
 
+@pytest.mark.slow
 def test_musetalk_options_with_the_cpu_engine_say_so(tmp_path):
     out = tmp_path / "x.mp4"
     assert_one_line_error(livehuman("render", "--text", "Hello.", "--dtype", "float16", "-o", str(out)),
@@ -213,6 +220,7 @@ def stop_serve(proc: subprocess.Popen) -> str:
     return err
 
 
+@pytest.mark.slow
 def test_serve_serves_the_page_and_stops_cleanly_on_sigterm():
     import socket
     import urllib.request
@@ -246,6 +254,7 @@ def test_serve_serves_the_page_and_stops_cleanly_on_sigterm():
         proc.kill()
 
 
+@pytest.mark.slow
 def test_serve_stopped_while_it_warms_up_frees_its_workers():
     proc = start_serve(0)
     try:

@@ -28,7 +28,7 @@ from livehuman.render.cpu.appearance import (
     strip,
     stray_dark_pixels,
 )
-from livehuman.render.cpu.bench import speech_like_controls
+from livehuman.motion.synthetic import speech_like_controls
 from livehuman.render.cpu.engine import CpuEngine
 from livehuman.render.cpu.face import LUMA_BGR
 from livehuman.render.engine import FrameDrive

@@ -141,7 +141,9 @@ class LipSyncScore:
     corr_best: float  # best correlation over lags within ±200 ms
     corr_best_lag_ms: float
     corr_within_40ms: float  # best correlation over lags within ±40 ms
+    corr_within_20ms: float  # best correlation over lags within ±20 ms (lag 0 only at 25 fps)
     silence_max_ratio: float  # largest gap in silence / open-vowel median gap
+    silence_open: float  # how open the mouth is in silence: 90th percentile gap / open-vowel median
     round_vs_spread: float  # P(width at a rounded vowel < width at a spread vowel)
     open_median_gap: float
     frames: int
@@ -164,6 +166,7 @@ def score(track: MouthTrack, phones: list[Phone]) -> LipSyncScore:
     corrs = {lag: lagged_correlation(gap, labels.openness, lag) for lag in lags}
     best_lag = max(lags, key=lambda lag: np.nan_to_num(corrs[lag], nan=-2))
     near = [lag for lag in lags if abs(lag) * frame_ms <= 40 + 1e-6]
+    nearer = [lag for lag in lags if abs(lag) * frame_ms <= 20 + 1e-6]
     silence = gap[kind == "silence"]
     silence = silence[~np.isnan(silence)]
     return LipSyncScore(
@@ -173,7 +176,9 @@ def score(track: MouthTrack, phones: list[Phone]) -> LipSyncScore:
         corr_best=corrs[best_lag],
         corr_best_lag_ms=best_lag * frame_ms,
         corr_within_40ms=max(np.nan_to_num(corrs[lag], nan=-2) for lag in near),
+        corr_within_20ms=max(np.nan_to_num(corrs[lag], nan=-2) for lag in nearer),
         silence_max_ratio=float(silence.max() / open_median) if len(silence) else float("nan"),
+        silence_open=float(np.percentile(silence, 90) / open_median) if len(silence) else float("nan"),
         round_vs_spread=prob_greater(width[kind == "spread"], width[kind == "rounded"]),
         open_median_gap=open_median,
         frames=len(gap),

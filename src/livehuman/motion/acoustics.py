@@ -19,6 +19,8 @@ LPC_WINDOW = 0.03  # s: formant analysis window
 LPC_RATE = 10000  # formants are found below 5 kHz: fewer poles to waste on high harmonics
 LPC_ORDER = 12
 SUB = 0.01  # s: sub-window for the short dips of closures
+SUB_PERIODS = 1.3  # ...at least this many pitch periods long, so a dip is never the gap between pulses
+PITCH_RANGE = (50.0, 500.0)  # Hz: the voice pitches looked for
 HOP_LOOKAHEAD = WINDOW / 2  # s of audio needed after a frame's centre
 FLOOR_DB = -100.0
 
@@ -88,19 +90,25 @@ def formants(x: np.ndarray, rate: int = RATE) -> tuple[float, float]:
     return float(f1), float(f2)
 
 
-def _voicing(x: np.ndarray, rate: int = RATE) -> float:
+def _voicing(x: np.ndarray, rate: int = RATE) -> tuple[float, float]:
+    """Periodicity 0..1 (normalised autocorrelation peak at a voice pitch) and the pitch period (s).
+
+    Pitches from PITCH_RANGE: a deep voice (espeak-ng at pitch 20 speaks at ~75 Hz) and a high one
+    (~400 Hz) must both read as voiced. Each lag is normalised by the energy of the two parts it
+    compares, so long lags (fewer products) are not penalised and loud onsets do not inflate it.
+    """
     x = x.astype(np.float64) - np.mean(x)
-    e = float(x @ x)
-    if e <= 1e-9:
-        return 0.0
     n = len(x)
+    if float(x @ x) <= 1e-9:
+        return 0.0, 0.0
     spec = np.fft.rfft(x, 2 * n)
     ac = np.fft.irfft(np.abs(spec) ** 2)[:n]
-    lo, hi = rate // 400, min(rate // 80, n - 1)
-    # Normalise by the overlap so long lags are not penalised for having fewer products.
+    lo, hi = int(rate / PITCH_RANGE[1]), min(int(rate / PITCH_RANGE[0]), n // 2)
     lags = np.arange(lo, hi)
-    norm = ac[lo:hi] / (e * (n - lags) / n)
-    return float(np.clip(norm.max(), 0.0, 1.0))
+    energy = np.concatenate([[0.0], np.cumsum(x * x)])
+    norm = ac[lo:hi] / np.sqrt((energy[n - lags]) * (energy[n] - energy[lags]) + 1e-12)
+    i = int(np.argmax(norm))
+    return float(np.clip(norm[i], 0.0, 1.0)), float(lags[i] / rate)
 
 
 def _spectral(x: np.ndarray, rate: int = RATE) -> tuple[float, float]:
@@ -125,16 +133,19 @@ def frame_features(samples: np.ndarray, centre: int, rate: int = RATE) -> FrameF
     if len(win) < hi - lo:
         win = np.concatenate([win, np.zeros(hi - lo - len(win), np.float32)])
     level = _db(win)
+    voicing, period = _voicing(win, rate) if level >= -60 else (0.0, 0.0)
     # The dip is looked for near the centre only: a closure at the window's edge belongs to the
-    # neighbouring frame.
-    sub = int(SUB * rate)
-    dip = min(_db(win[i : i + sub]) for i in range(half - sub, half + 1, sub // 2))
+    # neighbouring frame. A low voice's pulses are far apart (13 ms at 75 Hz): a 10 ms window
+    # between two of them would read as a closure, so in voiced sound it spans over a period.
+    sub = int(max(SUB, SUB_PERIODS * period if voicing > 0.5 else 0.0) * rate)
+    step = max(1, int(SUB * rate) // 2)
+    dip = min(_db(win[i : i + sub]) for i in range(max(0, half - sub), min(half, len(win) - sub) + 1, step))
     if level < -60:
         return FrameFeatures(level, dip, 0.0, 0.0, 0.0, 0.0, 0.0)
     lpc_half = int(LPC_WINDOW * rate / 2)
     f1, f2 = formants(win[half - lpc_half : half + lpc_half], rate)
     high, bright = _spectral(win, rate)
-    return FrameFeatures(level, dip, _voicing(win, rate), f1, f2, high, bright)
+    return FrameFeatures(level, dip, voicing, f1, f2, high, bright)
 
 
 class FeatureStream:

@@ -112,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
     musetalk.add_argument("--compile", action="store_true", help="compile the networks with torch.compile")
     bench.add_argument("--plot", metavar="PNG",
                        help="lipsync: also plot the mouth-opening curves; live: the latencies and sessions")
+    lipsync = bench.add_argument_group("lipsync bench (defaults: livehuman.bench.lipsync_matrix.LipsyncOptions)")
+    lipsync.add_argument("--faces", metavar="LIST", help="comma-separated faces: default, astronaut, a harder "
+                         "face of bench/faces.py (open_at_rest, small_smile, turned, ...) or a photo's path")
+    lipsync.add_argument("--voices", metavar="LIST", help="comma-separated voices: espeak:VOICE@WPM/PITCH, flite:NAME")
+    lipsync.add_argument("--natural", nargs="+", metavar="WAV", help="natural recordings that join the voices")
+    lipsync.add_argument("--real-video", metavar="MP4", help="instead of the matrix: drive this talking video with "
+                         "its own soundtrack and compare the rendered lips with the real ones")
     live = bench.add_argument_group("live bench")
     live.add_argument("--render-workers", type=int, metavar="N", help="the server's render processes (default: one per core)")
     live.add_argument("--turns", type=int, default=8, metavar="N", help="questions asked, each also barged into (default 8)")

@@ -213,16 +213,17 @@ def run_matrix(options: LipsyncOptions, engine=None) -> MatrixResult:
     engine = engine or make_engine("cpu")
     cells: list[Cell] = []
     tracks: dict = {}
-    bar = tqdm(total=len(specs) * (1 + len(options.faces)), unit="step", desc="lipsync matrix",
-               disable=not options.progress)  # fmt: skip
-    takes = []
-    for i, spec in enumerate(specs):
-        bar.set_postfix_str(f"motion {spec.label}")
-        takes.append(voice_take(spec, i, options))
-        bar.update(1)
     with tempfile.TemporaryDirectory(prefix="livehuman-lipsync-") as tmp:
-        for face in options.faces:
-            avatar = load_avatar(face_path(face, Path(tmp)), fps=options.fps, progress=False)
+        sources = {face: face_path(face, Path(tmp)) for face in options.faces}  # bad names fail first
+        bar = tqdm(total=len(specs) * (1 + len(sources)), unit="step", desc="lipsync matrix",
+                   disable=not options.progress)  # fmt: skip
+        takes = []
+        for i, spec in enumerate(specs):
+            bar.set_postfix_str(f"motion {spec.label}")
+            takes.append(voice_take(spec, i, options))
+            bar.update(1)
+        for face, source in sources.items():
+            avatar = load_avatar(source, fps=options.fps, progress=False)
             engine.load(avatar)
             for take in takes:
                 bar.set_postfix_str(f"{face} x {take.spec.label}")

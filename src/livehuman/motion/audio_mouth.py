@@ -275,7 +275,7 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True) -> li
         return acoustic
     if np.corrcoef(a[sounding, 0], r[sounding, 0])[0, 1] < MIN_AGREEMENT:
         return acoustic
-    covered = _phone_frames(phones, len(a), fps, vowels_only=False)
+    covered = _phone_frames(phones, len(a), fps)
     # Per frame: blend where both speak; the sound alone where the recognizer heard nothing.
     w = np.where(covered, RECOGNIZED_WEIGHT, 0.0)
     blend = (1.0 - w[:, None]) * a + w[:, None] * r
@@ -293,12 +293,12 @@ def _mouth_array(controls: list[FaceControls]) -> np.ndarray:
     return np.array([[getattr(c, name) for name in MOUTH_FIELDS] for c in controls], dtype=np.float64)
 
 
-def _phone_frames(phones: list[Phone], n: int, fps: float, vowels_only: bool) -> np.ndarray:
-    """Which frames' centres fall inside a phone (a vowel, with `vowels_only`)."""
+def _phone_frames(phones: list[Phone], n: int, fps: float) -> np.ndarray:
+    """Which frames' centres fall inside a phone."""
     centres = (np.arange(n) + 0.5) / fps
     mask = np.zeros(n, bool)
     for p in phones:
         parts = phone_visemes(p.symbol)
-        if parts and (parts[0].vowel or not vowels_only):
+        if parts:
             mask |= (centres >= p.start) & (centres < p.end)
     return mask

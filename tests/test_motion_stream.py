@@ -12,7 +12,6 @@ from livehuman.motion.audio_mouth import acoustic_mouth_controls, audio_mouth_co
 from livehuman.motion.lipsync import mouth_controls
 from livehuman.motion.stream import MAX_LOOKAHEAD, IdleMotion, StreamingLipSync
 from livehuman.speech.audio import Audio, resample
-from livehuman.speech.phones import Phone
 
 FPS = 25.0
 MOUTH = ("jaw", "spread", "round", "press", "tuck", "teeth", "tongue")
@@ -67,8 +66,8 @@ def test_phones_sliced_per_chunk_stay_close_to_the_batch_path(speech):
     s, audio24 = speech
     batch = as_array(mouth_controls(s.phones, audio24.duration, FPS, energy=speech_energy(audio24, FPS)))
 
-    def sliced(start, length):  # as the live session does: the phones starting in this chunk
-        return [Phone(p.symbol, p.start - start, p.end - start) for p in s.phones if start <= p.start < start + length]
+    def sliced(start, length):  # as the live session does: the phones starting in this chunk, timed
+        return [p for p in s.phones if start <= p.start < start + length]  # from the reply's start
 
     streamed = as_array(stream(audio24, iter(lambda: 0.02, None), sliced)[0])
     diff = np.abs(streamed - batch)
@@ -170,3 +169,13 @@ def test_streamed_speech_lifts_the_brows_on_stress_only(speech):
     brow = np.array([f.brow for f in frames])
     assert 0.05 < brow.max() <= 0.5
     assert brow[:10].max() == 0.0  # nothing to stress in the leading silence
+
+
+def test_idle_motion_blinks_faster_while_speaking():
+    def blinks_per_minute(speaking: bool) -> float:
+        idle = IdleMotion(FPS, seed=9)
+        blink = np.array([idle.next_frame(speaking).blink for _ in range(int(300 * FPS))])
+        return float(((blink[1:] > 0.05) & (blink[:-1] <= 0.05)).sum()) / 5
+
+    listening, speaking = blinks_per_minute(False), blinks_per_minute(True)
+    assert 10 <= listening <= 22 and speaking > 1.25 * listening, (listening, speaking)

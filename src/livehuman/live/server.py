@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import gc
 import inspect
 import logging
 import secrets
 import signal
+import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
@@ -50,6 +53,9 @@ class LiveConfig:
     realtime_brain_factory: Callable[..., Any] | None = None  # serves /v1/realtime when set
     ice_servers: list = field(default_factory=list)  # none: host candidates only, no STUN lookups
     inactivity_timeout: float = 15.0  # a session whose microphone stops for this long has vanished
+    # A peer that has not connected this long after its answer never will (no route, a hand-written
+    # offer): its place is given back instead of being held until shutdown.
+    connect_timeout: float = 20.0
     # Run once in a thread at start-up: whatever would otherwise stall the first sessions.
     warm_up: Callable[[], None] | None = None
     resources: list = field(default_factory=list)  # each one's close() is called when the server stops
@@ -66,7 +72,8 @@ class LiveServer:
 
     @property
     def active(self) -> int:
-        return len(self.sessions) + self._starting
+        """Places taken: sessions not yet ending, and offers being answered."""
+        return sum(1 for session in self.sessions.values() if not session.ending) + self._starting
 
     def app(self) -> web.Application:
         """The aiohttp application: `/`, `/static/…`, `POST /offer`, `GET /healthz`, `/v1/realtime`."""
@@ -109,8 +116,13 @@ class LiveServer:
 
     async def offer(self, request: web.Request) -> web.Response:
         """Answer a WebRTC offer with a new session (ICE gathered in the answer, no trickle)."""
+        if request.content_type != "application/json":
+            # JSON only: a page on another site cannot then post an offer without a CORS preflight.
+            return web.json_response({"error": "send the offer as application/json"}, status=415)
         try:
             params = await request.json()
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response({"error": f"the offer is larger than {MAX_OFFER_BYTES // 1024} kB"}, status=413)
         except Exception:
             return _bad("the body must be JSON: {\"sdp\": \"v=0…\", \"type\": \"offer\"}")
         if not isinstance(params, dict) or params.get("type") != "offer" or not isinstance(params.get("sdp"), str):
@@ -167,9 +179,13 @@ class LiveServer:
             if channel.label == "events":
                 session.attach_channel(channel)
 
+        connected = asyncio.Event()
+
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             log.info("session %s: connection %s", session_id, pc.connectionState)
+            if pc.connectionState == "connected":
+                connected.set()
             if pc.connectionState in ("failed", "closed"):
                 await session.close(f"connection {pc.connectionState}")
 
@@ -187,9 +203,17 @@ class LiveServer:
             log.warning("session %s: cannot answer the offer: %s", session_id, exc)
             await session.close(f"cannot answer the offer: {exc}")
             return _bad(f"cannot answer this offer: {exc}")
+        asyncio.ensure_future(self._expect_connection(session, connected))
         log.info("session %s: started (%d of %d)", session_id, len(self.sessions), self.config.max_sessions)
         return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type,
                                   "session": session_id})
+
+    async def _expect_connection(self, session: Session, connected: asyncio.Event) -> None:
+        timeout = self.config.connect_timeout
+        try:
+            await asyncio.wait_for(connected.wait(), timeout)
+        except asyncio.TimeoutError:
+            await session.close(f"the client did not connect within {timeout:g} s")
 
     def _forget(self, session: Session) -> None:
         self.sessions.pop(session.id, None)
@@ -344,18 +368,75 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
 
 
 def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str = "default", persona: str | None = None,
-               brain: str = "local", max_sessions: int = 4, **options) -> None:
-    """Serve the page and its conversations until interrupted (`livehuman serve`)."""
+               brain: str = "local", max_sessions: int = 4, tls_cert: str | None = None,
+               tls_key: str | None = None, **options) -> None:
+    """Serve the page and its conversations until interrupted (`livehuman serve`).
+
+    With `tls_cert` (and `tls_key`, unless the certificate file holds the key too) it serves https,
+    so browsers on other machines give the page their microphone.
+    """
     # SIGTERM (a service manager, `docker stop`) stops the server as Ctrl+C does, whenever it comes:
     # while the render workers start, while the models warm up (aiohttp then skips its shutdown
     # handlers), or later; either way the finally below stops the workers and frees their memory.
     signal.signal(signal.SIGTERM, _interrupt)
-    server = build_live_server(avatar=avatar, persona=persona, brain=brain, max_sessions=max_sessions, **options)
+    ssl_context = tls_context(tls_cert, tls_key)
+    sock = listen_socket(host, port)  # a port in use is said at once, not after the models load
     try:
-        print(f"livehuman: open http://{host}:{port}/ (brain: {brain}, avatar: {avatar}; Ctrl+C to stop)", flush=True)
-        web.run_app(server.app(), host=host, port=port, print=None)
+        server = build_live_server(avatar=avatar, persona=persona, brain=brain, max_sessions=max_sessions, **options)
+    except BaseException:
+        sock.close()
+        raise
+    url = f"{'https' if ssl_context else 'http'}://{'[' + host + ']' if ':' in host else host}:{port}/"
+    print(f"livehuman: warming up the models for {url} …", flush=True)
+
+    def ready(_message: str) -> None:  # aiohttp calls this once the models are warm and it answers
+        print(f"livehuman: open {url} (brain: {brain}, avatar: {avatar}; Ctrl+C to stop)", flush=True)
+
+    try:
+        web.run_app(server.app(), sock=sock, print=ready, ssl_context=ssl_context)
     finally:
+        sock.close()
         server.close_resources()
+
+
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """The server's TLS settings from a PEM certificate (chain) and key, or None for plain http."""
+    if cert is None:
+        if key is not None:
+            raise LivehumanError("--tls-key needs --tls-cert (the certificate it belongs to)")
+        return None
+    for path in (cert, key):
+        if path is not None and not Path(path).is_file():
+            raise LivehumanError(f"cannot read the TLS certificate or key {path}: no such file")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise LivehumanError(f"cannot use the TLS certificate {cert}"
+                             f"{' with the key ' + key if key else ''}: {exc.strerror or exc}") from None
+    return context
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, or one clear line saying why there cannot be one."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise LivehumanError(f"cannot listen on {host}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart at once after a stop
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise LivehumanError(f"port {port} on {host} is in use: stop what uses it or choose another "
+                                 f"with --port") from None
+        raise LivehumanError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -9,6 +9,7 @@ delaying the audio as much (or, like the live session, by pairing each frame wit
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from livehuman.motion.controls import FaceControls
 from livehuman.motion.idle import BROW_GAIN, Emphasis, LifeGenerator, smoothstep
 from livehuman.motion.audio_mouth import AUDIO_LOOKAHEAD_FRAMES, AudioMouthTracker, LoudnessTracker
 from livehuman.motion.lipsync import MouthTracker, Timeline, shape_to_controls
+from livehuman.rates import FPS
 from livehuman.speech.phones import Phone
 
 MAX_LOOKAHEAD = 0.2  # s: the most a frame may wait for the audio after it
@@ -30,12 +32,13 @@ NOD_DEG = 1.8  # pitch dip at a nod's deepest
 class StreamingLipSync:
     """Mouth controls for a live stream of speech audio, one FaceControls per video frame.
 
-    Push audio chunks (any rate) with the phones the brain knows for them (times in seconds from
-    the start of that chunk; they may run past its end). With phones, the phone timing rules
+    Push audio chunks (any rate) with the phones the brain knows for them, timed in seconds from
+    the first sample of the speech (the reply), as the brain times them; they may run past the
+    chunk's end. With phones, the phone timing rules
     drive the mouth and the audio's loudness gates it; without any, the audio alone does.
     """
 
-    def __init__(self, fps: float = 25.0) -> None:
+    def __init__(self, fps: float = FPS) -> None:
         if fps <= 0:
             raise LivehumanError(f"frames per second must be positive, got {fps}")
         self.fps = float(fps)
@@ -65,15 +68,15 @@ class StreamingLipSync:
         self._ended = False
 
     def push(self, samples: np.ndarray, rate: int, phones: list[Phone] | None = None) -> None:
-        """Add the next chunk of mono audio (float in -1..1 or int16) and, if known, its phones."""
+        """Add the next chunk of mono audio (float in -1..1 or int16) and, if known, its phones
+        (timed from the speech's first sample, not the chunk's)."""
         if rate <= 0:
             raise LivehumanError(f"audio sample rate must be positive, got {rate}")
         if self._ended:
             raise LivehumanError("the stream was flushed: call reset() before pushing new speech")
         samples = np.asarray(samples).reshape(-1)
         if phones:
-            offset = self._received
-            self._timeline.extend([Phone(p.symbol, p.start + offset, p.end + offset) for p in phones])
+            self._timeline.extend(list(phones))
             self._has_phones = True
         self._received += len(samples) / rate
         self._features.push(samples, rate)
@@ -119,9 +122,20 @@ class StreamingLipSync:
         return out
 
     def _with_brow(self, controls: FaceControls, energy: float) -> FaceControls:
-        # Brows lift a little on stressed, louder syllables (the live face's emphasis).
-        controls.brow = BROW_GAIN * self._emphasis.step(energy)
+        # Brows lift a little on stressed, louder syllables (the speech's emphasis).
+        controls.brow = max(controls.brow, BROW_GAIN * self._emphasis.step(energy))
         return controls
+
+
+def with_emphasis(controls: list[FaceControls], loudness: np.ndarray, fps: float = FPS) -> list[FaceControls]:
+    """A whole clip's mouth `controls` with the brows StreamingLipSync gives its frames: lifted on
+    loud, stressed syllables by the emphasis of each frame's loudness (0..1)."""
+    track = Emphasis(fps)
+    out = []
+    for k, c in enumerate(controls):
+        loud = float(loudness[k]) if k < len(loudness) else 0.0
+        out.append(replace(c, brow=max(c.brow, BROW_GAIN * track.step(loud))))
+    return out
 
 
 class IdleMotion:
@@ -131,10 +145,10 @@ class IdleMotion:
     whether the avatar speaks or listens, and listening-only motion fades in and out.
     """
 
-    def __init__(self, fps: float = 25.0, seed: int = 0, head_motion: bool = True) -> None:
+    def __init__(self, fps: float = FPS, seed: int | None = 0, head_motion: bool = True) -> None:
         self.fps = float(fps)
         self._life = LifeGenerator(fps, seed=seed, head_motion=head_motion)
-        self._rng = np.random.default_rng(seed + 7919)
+        self._rng = np.random.default_rng(None if seed is None else seed + 7919)
         self._head_motion = head_motion
         self._listening = 1.0  # 1 listening .. 0 speaking, eased
         self._frame = 0
@@ -146,7 +160,7 @@ class IdleMotion:
         target = 0.0 if speaking else 1.0
         self._listening += max(-step, min(step, target - self._listening))
         t = (self._frame + 0.5) / self.fps
-        out = self._life.next(0.0)
+        out = self._life.next(0.0, talking=speaking)  # blinks come faster while speaking
         if self._head_motion:
             out.pitch += self._nod(t) * smoothstep(self._listening)
         self._frame += 1

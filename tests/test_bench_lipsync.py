@@ -111,3 +111,19 @@ def test_reenactment_refuses_a_photo_and_a_missing_file(tmp_path):
         reenact(tmp_path / "missing.mp4", progress=False)
     with pytest.raises(LivehumanError):
         reenact(grace_hopper_path(), progress=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [(["--voices", "flite:nope"], "flite:nope"), (["--faces", "nobody", "--voices", "flite:slt"], "nobody"),
+     (["--real-video", "/no/such/clip.mp4"], "/no/such/clip.mp4")],
+)  # fmt: skip
+def test_cli_refuses_bad_matrix_arguments_in_one_line(args, named):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "livehuman.cli", "bench", "lipsync", *args],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(lines) == 1 and named in lines[0], result.stderr[-500:]

@@ -11,7 +11,9 @@ frame, and compare what the lips did with what was said:
 - rounded vowels must be narrower than spread ones.
 
 The reference classes below are plain phonetics, written apart from the motion stage's tables on
-purpose: the renderer is judged against the phones, not against its own rules.
+purpose: the renderer is judged against the phones, not against its own rules. `bench lipsync`
+runs these scores over every face x voice (bench/lipsync_matrix.py) or, with --real-video, compares
+with a real mouth (bench/reenact.py).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from livehuman.bench.lipsync import options_from_args
-from livehuman.bench.lipsync_matrix import LipsyncOptions, Targets, plot_matrix, run_matrix
+from livehuman.bench.lipsync_matrix import plot_matrix, run_matrix
+from livehuman.bench.options import LipsyncOptions, LipsyncTargets, from_args
 from livehuman.bench.voices import parse_voice
 from livehuman.errors import LivehumanError
 
@@ -26,12 +26,10 @@ def test_voice_names_parse_and_bad_ones_fail_in_one_line():
 
 
 def test_cli_options_fall_back_to_the_dataclass_defaults():
-    class Args:
-        faces = "default, astronaut"
-        voices = None
-        natural = None
+    import argparse
 
-    options = options_from_args(Args())
+    args = argparse.Namespace(faces="default, astronaut", voices=None, natural=None, real_video=None, plot=None)
+    options = from_args(LipsyncOptions, args)
     assert options.faces == ("default", "astronaut")
     assert options.voices == LipsyncOptions().voices
 
@@ -72,7 +70,7 @@ def test_tiny_matrix_reports_every_cell_the_mean_and_the_worst(tiny, tmp_path):
 
 
 def test_stricter_targets_make_the_same_cells_fail(tiny):
-    strict = Targets(open_vs_closure=1.01)
+    strict = LipsyncTargets(open_vs_closure=1.01)
     assert not any(c.passes(strict) for c in tiny.cells)
     assert all(c.margin(strict) < 0 for c in tiny.cells)
 
@@ -80,6 +78,8 @@ def test_stricter_targets_make_the_same_cells_fail(tiny):
 def test_unknown_face_fails_before_any_work():
     with pytest.raises(LivehumanError, match="unknown face"):
         run_matrix(LipsyncOptions(faces=("no-such-face",), voices=("flite:slt",), progress=False))
+    with pytest.raises(LivehumanError, match="one face and one voice"):
+        LipsyncOptions(faces="", voices=("flite:slt",))
 
 
 def test_self_reenactment_finds_a_mouth_driven_by_its_own_soundtrack(tmp_path):

@@ -96,6 +96,7 @@ async def ask(brain: RealtimeBrain, text: str) -> None:
     await brain.send({"type": "response.create"})
 
 
+@pytest.mark.slow
 async def test_text_turn_and_history(brain):
     brain, reader = brain
     await ask(brain, "What is your name?")
@@ -110,6 +111,7 @@ async def test_text_turn_and_history(brain):
     assert not reader.of_type("error") and not reader.of_type(NOTICE_EVENT)
 
 
+@pytest.mark.slow
 async def test_spoken_turn_then_interrupt_cancels_and_truncates(brain, served, tmp_path):
     brain, reader = brain
     _, brains = served

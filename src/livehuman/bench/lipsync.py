@@ -254,34 +254,23 @@ def face_source(face: str) -> str:
     return face
 
 
-def options_from_args(args):
-    """LipsyncOptions from the command line: only what was given replaces the defaults."""
-    from livehuman.bench.lipsync_matrix import LipsyncOptions
-
-    given = {}
-    if getattr(args, "faces", None):
-        given["faces"] = tuple(f.strip() for f in args.faces.split(",") if f.strip())
-    if getattr(args, "voices", None):
-        given["voices"] = tuple(v.strip() for v in args.voices.split(",") if v.strip())
-    if getattr(args, "natural", None):
-        given["natural"] = tuple(args.natural)
-    return LipsyncOptions(**given)
-
-
 def bench_lipsync(args) -> dict:
     """`livehuman bench lipsync`: the faces x voices matrix (or, with --real-video, self-reenactment)."""
-    if getattr(args, "real_video", None):
+    from livehuman.bench.options import LipsyncOptions, from_args
+
+    options = from_args(LipsyncOptions, args)
+    if options.real_video:
         from livehuman.bench.reenact import plot_reenact, reenact
 
-        result = reenact(args.real_video)
-        if getattr(args, "plot", None):
-            plot_reenact(result, args.plot)
-        return {**result.as_dict(), **({"plot": args.plot} if getattr(args, "plot", None) else {})}
+        result = reenact(options.real_video)
+        if options.plot:
+            plot_reenact(result, options.plot)
+        return {**result.as_dict(), **({"plot": options.plot} if options.plot else {})}
     from livehuman.bench.lipsync_matrix import plot_matrix, run_matrix
 
-    result = run_matrix(options_from_args(args))
-    if getattr(args, "plot", None):
-        plot_matrix(result, args.plot)
+    result = run_matrix(options)
+    if options.plot:
+        plot_matrix(result, options.plot)
     if getattr(args, "json", False):
         return result.as_dict()
     out: dict = {}
@@ -298,6 +287,6 @@ def bench_lipsync(args) -> dict:
     out["worst cell"] = summary["worst_cell"]
     out["cells passing"] = summary["cells_passing"]
     out["seconds"] = summary["seconds"]
-    if getattr(args, "plot", None):
-        out["plot"] = args.plot
+    if options.plot:
+        out["plot"] = options.plot
     return out

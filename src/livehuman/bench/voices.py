@@ -75,22 +75,6 @@ def parse_voice(name: str) -> VoiceSpec:
     )
 
 
-def espeak_variants() -> list[str]:
-    """espeak-ng at three rates and three pitches, and three other English voices."""
-    return [
-        "espeak:en-us@120/50", "espeak:en-us@175/50", "espeak:en-us@260/50",
-        "espeak:en-us@175/20", "espeak:en-us@175/90", "espeak:en-us@260/90",
-        "espeak:en-gb@175/50", "espeak:en-us+f3@175/50", "espeak:en-gb-scotland@200/70",
-    ]  # fmt: skip
-
-
-def flite_voices() -> list[str]:
-    """Every flite voice with usable segment times (`flite -lv` also lists awb_time, whose are broken)."""
-    from livehuman.speech.flite import FLITE_VOICES
-
-    return [f"flite:{v}" for v in FLITE_VOICES]
-
-
 def synthesize(spec: VoiceSpec, text: str) -> Speech:
     """`text` spoken by a synthetic voice, with the phone timings the voice itself reports."""
     if spec.kind == "flite":

@@ -56,3 +56,22 @@ def test_audio_only_render_from_untuned_voices(case, engine, workdir):
     assert s.corr_within_40ms >= 0.6
     assert s.silence_max_ratio < 0.25
     assert s.round_vs_spread >= 0.8
+
+
+def test_audio_only_fast_high_voice_on_an_open_smile_meets_issue_15s_targets(engine):
+    """One cell of `bench lipsync`'s matrix: espeak-ng's formant voice, fast (220 wpm) and high
+    (pitch 80), heard as audio only, on the astronaut's open smile. Issue 15's targets, every one."""
+    from livehuman.bench.lipsync_matrix import run_matrix
+    from livehuman.bench.options import LipsyncOptions
+
+    options = LipsyncOptions(faces=("astronaut",), voices=("espeak:en-us@220/80",), progress=False)
+    result = run_matrix(options, engine=engine)
+    (cell,) = result.cells
+    print(cell.face, cell.voice, cell.figures)
+    assert cell.score.undetected == 0
+    t = options.targets
+    assert cell.figures["open_vs_closure"] >= t.open_vs_closure
+    assert cell.figures["closure_closed"] >= t.closure_closed
+    assert cell.figures["corr_within_20ms"] >= t.corr_within_20ms
+    assert cell.figures["silence_open"] <= t.silence_open
+    assert abs(cell.score.corr_best_lag_ms) <= 40, "no early or late bias beyond one frame"

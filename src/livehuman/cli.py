@@ -118,7 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
 def _bench_options(bench: argparse.ArgumentParser) -> None:
     """The benches' flags. Their defaults are the benches' own (livehuman.bench.options): a flag left
     out is None here, so `python -m livehuman.bench.X` and this command measure the same thing."""
-    from livehuman.bench.options import LiveOptions, MuseTalkOptions, PrepareOptions, RealtimeOptions, RenderOptions
+    from livehuman.bench.options import (
+        LipsyncOptions,
+        LiveOptions,
+        MuseTalkOptions,
+        PrepareOptions,
+        RealtimeOptions,
+        RenderOptions,
+    )
 
     live, muse, prep = LiveOptions, MuseTalkOptions, PrepareOptions
     bench.add_argument("what", choices=BENCHES)
@@ -138,7 +145,16 @@ def _bench_options(bench: argparse.ArgumentParser) -> None:
     musetalk.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
     musetalk.add_argument("--compile", action="store_true", default=None, help="compile the networks with torch.compile")
     bench.add_argument("--plot", metavar="PNG",
-                       help="lipsync: also plot the mouth-opening curves; live: the latencies and sessions")
+                       help="lipsync: the matrix's heat maps (or the real and rendered lips); live: the latencies and sessions")
+    lip = LipsyncOptions
+    group = bench.add_argument_group("lipsync bench")
+    group.add_argument("--faces", metavar="LIST", help="comma-separated faces: default, astronaut, a harder face of "
+                       f"bench/faces.py or a photo's path (default {','.join(lip.faces)})")
+    group.add_argument("--voices", metavar="LIST", help="comma-separated voices: espeak:VOICE@WPM/PITCH, flite:NAME, "
+                       f"wav:PATH (default: {len(lip.voices)} espeak-ng and flite voices)")
+    group.add_argument("--natural", nargs="+", metavar="WAV", help="natural recordings that join the voices")
+    group.add_argument("--real-video", metavar="MP4", help="instead of the matrix: drive this talking video with "
+                       "its own soundtrack and compare the rendered lips with the real ones")
     group = bench.add_argument_group("live bench")
     group.add_argument("--render-workers", type=int, metavar="N", help="the server's render processes (default: one per core)")
     group.add_argument("--turns", type=int, metavar="N", help=f"questions asked, each also barged into (default {live.turns})")

@@ -11,7 +11,9 @@ frame, and compare what the lips did with what was said:
 - rounded vowels must be narrower than spread ones.
 
 The reference classes below are plain phonetics, written apart from the motion stage's tables on
-purpose: the renderer is judged against the phones, not against its own rules.
+purpose: the renderer is judged against the phones, not against its own rules. `bench lipsync`
+runs these scores over every face x voice (bench/lipsync_matrix.py) or, with --real-video, compares
+with a real mouth (bench/reenact.py).
 """
 
 from __future__ import annotations
@@ -141,7 +143,9 @@ class LipSyncScore:
     corr_best: float  # best correlation over lags within ±200 ms
     corr_best_lag_ms: float
     corr_within_40ms: float  # best correlation over lags within ±40 ms
+    corr_within_20ms: float  # best correlation over lags within ±20 ms (lag 0 only at 25 fps)
     silence_max_ratio: float  # largest gap in silence / open-vowel median gap
+    silence_open: float  # how open the mouth is in silence: 90th percentile gap / open-vowel median
     round_vs_spread: float  # P(width at a rounded vowel < width at a spread vowel)
     open_median_gap: float
     frames: int
@@ -164,6 +168,7 @@ def score(track: MouthTrack, phones: list[Phone]) -> LipSyncScore:
     corrs = {lag: lagged_correlation(gap, labels.openness, lag) for lag in lags}
     best_lag = max(lags, key=lambda lag: np.nan_to_num(corrs[lag], nan=-2))
     near = [lag for lag in lags if abs(lag) * frame_ms <= 40 + 1e-6]
+    nearer = [lag for lag in lags if abs(lag) * frame_ms <= 20 + 1e-6]
     silence = gap[kind == "silence"]
     silence = silence[~np.isnan(silence)]
     return LipSyncScore(
@@ -173,7 +178,9 @@ def score(track: MouthTrack, phones: list[Phone]) -> LipSyncScore:
         corr_best=corrs[best_lag],
         corr_best_lag_ms=best_lag * frame_ms,
         corr_within_40ms=max(np.nan_to_num(corrs[lag], nan=-2) for lag in near),
+        corr_within_20ms=max(np.nan_to_num(corrs[lag], nan=-2) for lag in nearer),
         silence_max_ratio=float(silence.max() / open_median) if len(silence) else float("nan"),
+        silence_open=float(np.percentile(silence, 90) / open_median) if len(silence) else float("nan"),
         round_vs_spread=prob_greater(width[kind == "spread"], width[kind == "rounded"]),
         open_median_gap=open_median,
         frames=len(gap),
@@ -236,20 +243,6 @@ def run_case(case: LipSyncCase, avatar, engine, workdir: Path) -> tuple[LipSyncS
     return score(track, speech.phones), track, speech.phones
 
 
-def default_cases() -> list[LipSyncCase]:
-    """Text renders with espeak-ng, audio-only renders with espeak-ng and flite voices, two faces."""
-    cases = [
-        LipSyncCase("default", "en-us", "text", 0),
-        LipSyncCase("astronaut", "en-gb", "text", 1),
-        LipSyncCase("default", "en-us", "audio", 2),
-        LipSyncCase("default", "flite:slt", "audio", 0),
-        LipSyncCase("astronaut", "flite:rms", "audio", 1),
-        LipSyncCase("default", "flite:awb", "audio", 1),
-        LipSyncCase("astronaut", "flite:kal", "audio", 2),
-    ]
-    return cases
-
-
 def face_source(face: str) -> str:
     """A face by short name: "default" (the built-in avatar) or "astronaut" (scikit-image's photo)."""
     if face == "default":
@@ -261,73 +254,39 @@ def face_source(face: str) -> str:
     return face
 
 
-def summarize(scores: list[tuple[LipSyncCase, LipSyncScore]]) -> dict:
-    """Worst case per mode for each figure with a target (what the targets are judged on)."""
-    out: dict = {}
-    for mode in ("text", "audio"):
-        chosen = [s for c, s in scores if c.mode == mode]
-        if not chosen:
-            continue
-        out[f"{mode}: min open>closure"] = min(s.open_vs_closure for s in chosen)
-        out[f"{mode}: min closure closed"] = min(s.closure_closed for s in chosen)
-        out[f"{mode}: min corr within 40ms"] = min(s.corr_within_40ms for s in chosen)
-        out[f"{mode}: min corr at lag 0"] = min(s.corr_lag0 for s in chosen)
-        out[f"{mode}: max silence/open"] = max(s.silence_max_ratio for s in chosen)
-        out[f"{mode}: min round<spread"] = min(s.round_vs_spread for s in chosen)
-    return out
-
-
 def bench_lipsync(args) -> dict:
-    """`livehuman bench lipsync`: every default case, one line per case and the worst figures."""
-    import tempfile
+    """`livehuman bench lipsync`: the faces x voices matrix (or, with --real-video, self-reenactment)."""
+    from livehuman.bench.options import LipsyncOptions, from_args
 
-    from livehuman.avatar.cache import load_avatar
-    from livehuman.render.engines import make_engine
+    options = from_args(LipsyncOptions, args)
+    if options.real_video:
+        from livehuman.bench.reenact import plot_reenact, reenact
 
-    engine = make_engine("cpu")
-    results: dict = {}
-    scores = []
-    tracks = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for case in default_cases():
-            avatar = load_avatar(face_source(case.face))
-            s, track, phones = run_case(case, avatar, engine, Path(tmp))
-            scores.append((case, s))
-            tracks.append((case, track, phones))
-            name = f"{case.face}/{case.voice}/{case.mode}"
-            results[name] = (
-                f"open>closure {s.open_vs_closure:.2f}  closed {s.closure_closed:.2f}  "
-                f"corr0 {s.corr_lag0:.2f} best {s.corr_best:.2f}@{s.corr_best_lag_ms:+.0f}ms  "
-                f"silence {s.silence_max_ratio:.2f}  round<spread {s.round_vs_spread:.2f}"
-            )
-    results.update(summarize(scores))
-    if getattr(args, "plot", None):
-        plot_tracks(tracks, args.plot)
-        results["plot"] = args.plot
-    return results
+        result = reenact(options.real_video)
+        if options.plot:
+            plot_reenact(result, options.plot)
+        return {**result.as_dict(), **({"plot": options.plot} if options.plot else {})}
+    from livehuman.bench.lipsync_matrix import plot_matrix, run_matrix
 
-
-def plot_tracks(tracks, path: str) -> None:
-    """Mouth gap against the expected openness of the phones, one panel per case."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(len(tracks), 1, figsize=(12, 2.2 * len(tracks)), squeeze=False)
-    for ax, (case, track, phones) in zip(axes[:, 0], tracks):
-        t = (np.arange(len(track.gap)) + 0.5) / track.fps
-        labels = label_frames(phones, len(track.gap), track.fps)
-        scale = np.nanmax(track.gap) or 1.0
-        ax.plot(t, track.gap / scale, label="lip gap (re-detected)", color="tab:red")
-        ax.step(t, labels.openness, where="mid", label="expected openness (phones)", color="tab:blue", alpha=0.6)
-        for p in phones:
-            if base_symbol(p.symbol) in CLOSURES:
-                ax.axvspan(p.start, p.end, color="grey", alpha=0.25)
-        ax.set_title(f"{case.face} · {case.voice} · {case.mode}", fontsize=9)
-        ax.set_ylim(-0.05, 1.1)
-    axes[0, 0].legend(loc="upper right", fontsize=8)
-    axes[-1, 0].set_xlabel("seconds (grey: P/B/M closures)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    result = run_matrix(options)
+    if options.plot:
+        plot_matrix(result, options.plot)
+    if getattr(args, "json", False):
+        return result.as_dict()
+    out: dict = {}
+    for c in result.cells:
+        f = c.figures
+        out[f"{c.face} x {c.voice}{'' if c.held_out else ' (tuned)'}"] = (
+            f"AUC {f['open_vs_closure']:.2f}  closed {f['closure_closed']:.2f}  "
+            f"corr {f['corr_within_20ms']:.2f}  silence {f['silence_open']:.2f}  "
+            f"{'pass' if c.passes(result.targets) else 'FAIL'}"
+        )
+    for name, figures in (("mean", result.mean()), ("worst", result.worst())):
+        out[name] = "  ".join(f"{k} {v:.2f}" for k, v in figures.items())
+    summary = result.as_dict()
+    out["worst cell"] = summary["worst_cell"]
+    out["cells passing"] = summary["cells_passing"]
+    out["seconds"] = summary["seconds"]
+    if options.plot:
+        out["plot"] = options.plot
+    return out

@@ -113,6 +113,60 @@ class RealtimeOptions:
             raise LivehumanError("bench realtime needs --silence-ms of 0 or more")
 
 
+@dataclass(frozen=True)
+class LipsyncTargets:
+    """Issue 15's targets for `livehuman bench lipsync`, met on every cell (audio-only path)."""
+
+    open_vs_closure: float = 0.9  # at least: P(open-vowel gap > P/B/M gap)
+    closure_closed: float = 0.8  # at least: share of P/B/M frames shut
+    corr_within_20ms: float = 0.75  # at least: gap against the phones' expected openness
+    silence_open: float = 0.15  # at most: 90th-percentile gap in silence / open-vowel median
+
+
+# espeak-ng at three rates and three pitches and three other English voices; every flite voice with
+# usable segment times (`flite -lv` also lists awb_time, whose are broken: speech/flite.py).
+LIPSYNC_VOICES = (
+    "espeak:en-us@120/50", "espeak:en-us@175/50", "espeak:en-us@260/50",
+    "espeak:en-us@175/20", "espeak:en-us@175/90", "espeak:en-us@260/90",
+    "espeak:en-gb@175/50", "espeak:en-us+f3@175/50", "espeak:en-gb-scotland@200/70",
+    "flite:kal", "flite:kal16", "flite:slt", "flite:rms", "flite:awb",
+)  # fmt: skip
+
+
+@dataclass
+class LipsyncOptions:
+    """`livehuman bench lipsync`: faces x voices through the audio-only path (bench/lipsync_matrix.py),
+    or with `real_video` a talking video driven by its own soundtrack (bench/reenact.py)."""
+
+    faces: tuple[str, ...] = ("default", "astronaut", "open_at_rest", "small_smile", "small_closed", "turned", "occluded")
+    voices: tuple[str, ...] = LIPSYNC_VOICES
+    natural: tuple[str, ...] = ()  # natural recordings (WAV paths) that join the voices
+    real_video: str | None = None
+    plot: str | None = None
+    mode: str = "audio"  # "audio": the motion stage hears the audio only; "text": it gets the phones
+    fps: float = float(FPS)
+    targets: LipsyncTargets = LipsyncTargets()
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.faces = _names(self.faces)
+        self.voices = _names(self.voices)
+        self.natural = _names(self.natural)
+        if self.mode not in ("audio", "text"):
+            raise LivehumanError(f"bench lipsync's mode is audio or text, not {self.mode!r}")
+        _positive("bench lipsync", "--fps", self.fps)
+        if not self.real_video and (not self.faces or not self.voices + self.natural):
+            raise LivehumanError("bench lipsync needs at least one face and one voice")
+        if self.plot and not Path(self.plot).resolve().parent.is_dir():
+            raise LivehumanError(f"cannot write the plot to {self.plot}: its folder does not exist")
+
+
+def _names(value) -> tuple[str, ...]:
+    """("a", "b") from "a,b", a list or a tuple."""
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(str(v).strip() for v in items if str(v).strip())
+
+
 def from_args(cls: type[T], args: argparse.Namespace) -> T:
     """`cls` from parsed arguments: each field the arguments set (not None); the rest keep their defaults."""
     given = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}

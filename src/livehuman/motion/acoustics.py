@@ -18,7 +18,9 @@ WINDOW = 0.04  # s: loudness window around each frame's centre
 LPC_WINDOW = 0.03  # s: formant analysis window
 LPC_RATE = 10000  # formants are found below 5 kHz: fewer poles to waste on high harmonics
 LPC_ORDER = 12
-SUB = 0.01  # s: sub-window for the short dips of closures
+SUB = 0.012  # s: the short window at a frame's centre where closures are looked for
+SUB_PERIODS = 1.3  # ...at least this many pitch periods long, so a dip is never the gap between pulses
+PITCH_RANGE = (50.0, 500.0)  # Hz: the voice pitches looked for
 HOP_LOOKAHEAD = WINDOW / 2  # s of audio needed after a frame's centre
 FLOOR_DB = -100.0
 
@@ -28,12 +30,13 @@ class FrameFeatures:
     """The sound around one video frame's centre."""
 
     level: float  # dBFS, RMS over WINDOW
-    dip: float  # dBFS, quietest SUB window within SUB of the frame's centre
+    dip: float  # dBFS, RMS over SUB (at least SUB_PERIODS pitch periods) at the frame's centre
     voicing: float  # 0..1, normalised autocorrelation peak at a voice pitch (80..400 Hz)
     f1: float  # Hz, 0 when not found
     f2: float  # Hz, 0 when not found
     high: float  # 0..1, share of the energy above 3 kHz (fricatives)
     bright: float  # dB, energy 2.5-5 kHz over 0.1-1.2 kHz: rounding darkens, spreading brightens
+    low: float = 0.0  # dB, energy 50-450 Hz over 450-4000 Hz: a nasal murmur or voice bar is all low
 
 
 def _db(x: np.ndarray) -> float:
@@ -88,31 +91,38 @@ def formants(x: np.ndarray, rate: int = RATE) -> tuple[float, float]:
     return float(f1), float(f2)
 
 
-def _voicing(x: np.ndarray, rate: int = RATE) -> float:
+def _voicing(x: np.ndarray, rate: int = RATE) -> tuple[float, float]:
+    """Periodicity 0..1 (normalised autocorrelation peak at a voice pitch) and the pitch period (s).
+
+    Pitches from PITCH_RANGE: a deep voice (espeak-ng at pitch 20 speaks at ~75 Hz) and a high one
+    (~400 Hz) must both read as voiced. Each lag is normalised by the energy of the two parts it
+    compares, so long lags (fewer products) are not penalised and loud onsets do not inflate it.
+    """
     x = x.astype(np.float64) - np.mean(x)
-    e = float(x @ x)
-    if e <= 1e-9:
-        return 0.0
     n = len(x)
+    if float(x @ x) <= 1e-9:
+        return 0.0, 0.0
     spec = np.fft.rfft(x, 2 * n)
     ac = np.fft.irfft(np.abs(spec) ** 2)[:n]
-    lo, hi = rate // 400, min(rate // 80, n - 1)
-    # Normalise by the overlap so long lags are not penalised for having fewer products.
+    lo, hi = int(rate / PITCH_RANGE[1]), min(int(rate / PITCH_RANGE[0]), n // 2)
     lags = np.arange(lo, hi)
-    norm = ac[lo:hi] / (e * (n - lags) / n)
-    return float(np.clip(norm.max(), 0.0, 1.0))
+    energy = np.concatenate([[0.0], np.cumsum(x * x)])
+    norm = ac[lo:hi] / np.sqrt((energy[n - lags]) * (energy[n] - energy[lags]) + 1e-12)
+    i = int(np.argmax(norm))
+    return float(np.clip(norm[i], 0.0, 1.0)), float(lags[i] / rate)
 
 
-def _spectral(x: np.ndarray, rate: int = RATE) -> tuple[float, float]:
+def _spectral(x: np.ndarray, rate: int = RATE) -> tuple[float, float, float]:
     spec = np.abs(np.fft.rfft(x.astype(np.float64) * np.hanning(len(x)))) ** 2
     total = spec.sum()
     if total <= 1e-12:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     bin_of = lambda hz: int(hz * len(x) / rate)  # noqa: E731
     high = float(spec[bin_of(3000) :].sum() / total)
     low = spec[bin_of(100) : bin_of(1200)].sum() + 1e-12
     bright = float(10.0 * np.log10(spec[bin_of(2500) : bin_of(5000)].sum() / low + 1e-12))
-    return high, bright
+    murmur = float(10.0 * np.log10((spec[bin_of(50) : bin_of(450)].sum() + 1e-12) / (spec[bin_of(450) : bin_of(4000)].sum() + 1e-12)))
+    return high, bright, murmur
 
 
 def frame_features(samples: np.ndarray, centre: int, rate: int = RATE) -> FrameFeatures:
@@ -125,16 +135,19 @@ def frame_features(samples: np.ndarray, centre: int, rate: int = RATE) -> FrameF
     if len(win) < hi - lo:
         win = np.concatenate([win, np.zeros(hi - lo - len(win), np.float32)])
     level = _db(win)
-    # The dip is looked for near the centre only: a closure at the window's edge belongs to the
-    # neighbouring frame.
-    sub = int(SUB * rate)
-    dip = min(_db(win[i : i + sub]) for i in range(half - sub, half + 1, sub // 2))
+    voicing, period = _voicing(win, rate) if level >= -60 else (0.0, 0.0)
+    # The dip is the level at the frame's centre itself, the instant its picture shows: a closure
+    # 10 ms beside the centre belongs to the neighbouring frame (looking wider closed the lips a
+    # frame early and late). A low voice's pulses are far apart (13 ms at 75 Hz): a short window
+    # between two of them would read as a closure, so in voiced sound it spans over a period.
+    sub = int(max(SUB, SUB_PERIODS * period if voicing > 0.5 else 0.0) * rate)
+    dip = _db(win[half - sub // 2 : half + sub - sub // 2])
     if level < -60:
         return FrameFeatures(level, dip, 0.0, 0.0, 0.0, 0.0, 0.0)
     lpc_half = int(LPC_WINDOW * rate / 2)
     f1, f2 = formants(win[half - lpc_half : half + lpc_half], rate)
-    high, bright = _spectral(win, rate)
-    return FrameFeatures(level, dip, _voicing(win, rate), f1, f2, high, bright)
+    high, bright, low = _spectral(win, rate)
+    return FrameFeatures(level, dip, voicing, f1, f2, high, bright, low)
 
 
 class FeatureStream:

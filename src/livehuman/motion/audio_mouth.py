@@ -36,6 +36,10 @@ MIN_SNR = 25.0  # dB: a "floor" closer than this to the peak is quiet speech, no
 CLOSURE_DIP = 12.0  # dB a 10 ms dip must fall under the loudest nearby frame to close the lips
 NASAL_DROP = 6.0  # dB a murmur with a low F1 must fall under its neighbours to close the lips
 NASAL_F1 = 260.0  # Hz: a murmur's first resonance lies under this
+DEEP_QUIET = 20.0  # dB under the speaker's recent peak: a frame this quiet at its centre is a closure...
+FRICATIVE_HIGH = 0.3  # ...unless this share of its energy lies above 3 kHz (a quiet fricative)
+MURMUR_LOW = 10.0  # dB more low-band dominance (FrameFeatures.low) than the speaker's vowels: a murmur...
+MURMUR_DROP = 4.0  # ...when also this much quieter than its loudest neighbour
 VOICED = 0.5  # voicing (autocorrelation peak) above which a frame has a voice in it
 VOICELESS_REACH = 0.3  # s: voiceless sound this far from any voice is not speech
 HISTORY = 250  # voiced frames remembered for the speaker's own formant and brightness averages
@@ -43,6 +47,7 @@ HISTORY = 250  # voiced frames remembered for the speaker's own formant and brig
 PRIOR_F1 = (280.0, 720.0)
 PRIOR_F2 = 1600.0
 PRIOR_BRIGHT = -18.0
+PRIOR_LOW = 0.0
 PRIOR_WEIGHT = 20  # how many voiced frames the priors count for
 
 
@@ -113,6 +118,7 @@ class AudioMouthTracker:
         self._f1: list[float] = []
         self._f2: list[float] = []
         self._bright: list[float] = []
+        self._low: list[float] = []
         self.energy: list[float] = []  # loudness of each frame made so far
         self.speaking: list[bool] = []  # whether each frame made so far was taken for speech
         self._last_voiced = -math.inf  # the last frame with voice in it
@@ -169,7 +175,7 @@ class AudioMouthTracker:
         return MouthShape(*np.clip(y, 0.0, 1.0))
 
     def _remember(self, f) -> None:
-        for hist, value in ((self._f1, f.f1), (self._f2, f.f2), (self._bright, f.bright)):
+        for hist, value in ((self._f1, f.f1), (self._f2, f.f2), (self._bright, f.bright), (self._low, f.low)):
             if value:
                 hist.append(value)
                 if len(hist) > HISTORY:
@@ -191,10 +197,18 @@ class AudioMouthTracker:
                 return closure
             return np.zeros(len(MOUTH_FIELDS))
         gain = energy_gain(energy)
+        # A stop's closure: near-silence at the frame's centre, far under the speaker's peak (a
+        # long /p/ outlasts the frames around it), or a short dip under its neighbours.
+        deep = f.dip < self.loudness.peak - DEEP_QUIET and f.high < FRICATIVE_HIGH
         dipped = loudest_near - f.dip > CLOSURE_DIP
+        # A nasal murmur or a voice bar (m, b): quieter, with F1 low or nearly all the energy under
+        # 450 Hz (against the speaker's own vowels: F1 is unreliable in a high voice's murmur).
         quieter = loudest_near - f.level > NASAL_DROP
-        murmur = quieter and (0 < f.f1 < NASAL_F1 or (f.f1 == 0 and f.voicing > 0.4))
-        if dipped or murmur:
+        low_vowels = self._shrunk(self._low, 50, PRIOR_LOW)
+        murmur = (quieter and (0 < f.f1 < NASAL_F1 or (f.f1 == 0 and f.voicing > 0.4))) or (
+            f.low - low_vowels > MURMUR_LOW and loudest_near - f.dip > MURMUR_DROP
+        )
+        if deep or dipped or murmur:
             return closure
         if f.voicing < 0.4:  # a fricative, a burst or breath: teeth close, lips parted
             return np.array([0.12 * gain, 0.25, 0.3 * rounding, 0.0, 0.0, 0.8 * gain, 0.0])
@@ -236,8 +250,7 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True) -> li
 
     The acoustic rules (loudness, formants, dips) always run. With `recognize`, pocketsphinx's
     phones drive a second, phone-timed mouth; when they look reliable the two are blended: the
-    blend's closures are the recognized P/B/M plus the acoustic dips that fall outside
-    recognized vowels. For non-English speech or noise the recognizer's phones are few or at odds
+    blend's closures are the recognized P/B/M and the sound's own closures. For non-English speech or noise the recognizer's phones are few or at odds
     with the sound, and the acoustic mouth is used alone.
     """
     if audio.rate <= 0 or len(audio.samples) == 0:
@@ -262,14 +275,13 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True) -> li
         return acoustic
     if np.corrcoef(a[sounding, 0], r[sounding, 0])[0, 1] < MIN_AGREEMENT:
         return acoustic
-    covered = _phone_frames(phones, len(a), fps, vowels_only=False)
-    vowel = _phone_frames(phones, len(a), fps, vowels_only=True)
-    # Per frame: blend where both speak; the sound alone where the recognizer heard nothing; the
-    # recognized vowel alone where the sound's dip would close the lips inside it.
+    covered = _phone_frames(phones, len(a), fps)
+    # Per frame: blend where both speak; the sound alone where the recognizer heard nothing.
     w = np.where(covered, RECOGNIZED_WEIGHT, 0.0)
-    w[(a[:, 3] > 0.5) & vowel] = 1.0
     blend = (1.0 - w[:, None]) * a + w[:, None] * r
-    closed = (r[:, 3] > 0.5) | ((a[:, 3] > 0.5) & ~vowel)
+    # Closures are the union: the recognizer misses most P/B/M of a formant voice (espeak-ng) and
+    # hears its closures as vowels, while the sound's closures now look at the frame's centre only.
+    closed = (r[:, 3] > 0.5) | (a[:, 3] > 0.5)
     blend[closed, 0] = 0.0
     blend[closed, 3] = np.maximum(a[closed, 3], r[closed, 3])
     blend[closed, 4:] = 0.0
@@ -281,12 +293,12 @@ def _mouth_array(controls: list[FaceControls]) -> np.ndarray:
     return np.array([[getattr(c, name) for name in MOUTH_FIELDS] for c in controls], dtype=np.float64)
 
 
-def _phone_frames(phones: list[Phone], n: int, fps: float, vowels_only: bool) -> np.ndarray:
-    """Which frames' centres fall inside a phone (a vowel, with `vowels_only`)."""
+def _phone_frames(phones: list[Phone], n: int, fps: float) -> np.ndarray:
+    """Which frames' centres fall inside a phone."""
     centres = (np.arange(n) + 0.5) / fps
     mask = np.zeros(n, bool)
     for p in phones:
         parts = phone_visemes(p.symbol)
-        if parts and (parts[0].vowel or not vowels_only):
+        if parts:
             mask |= (centres >= p.start) & (centres < p.end)
     return mask

@@ -1,0 +1,98 @@
+"""The voices the lip-sync benchmark speaks with, each with the phone timings it is judged against.
+
+A voice is written as one string, so that a command line can name any of them:
+- `espeak:VOICE@WPM/PITCH` — espeak-ng (formant synthesis), e.g. `espeak:en-us@260/90`; its phone
+  timings are its own phoneme events (exact);
+- `flite:NAME` — one of flite's built-in voices; its timings are flite's own segment times;
+- `wav:PATH` — recorded natural speech, no timings known. Its reference is pocketsphinx's all-phone
+  decoding with the decoder's *default* settings (not the tuned ones the audio-only path uses):
+  the only timing available for a recording without video, and one that shares its acoustic
+  model with the path under test, so those cells are a check on the path's acoustic side more
+  than on its recognizer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from livehuman.errors import LivehumanError
+from livehuman.speech.audio import Speech
+
+ESPEAK_DEFAULT_WPM = 175
+ESPEAK_DEFAULT_PITCH = 50
+_ESPEAK = re.compile(r"^espeak:([A-Za-z0-9+_-]+)(?:@(\d+)(?:/(\d+))?)?$")
+
+
+@dataclass(frozen=True)
+class VoiceSpec:
+    """One voice of the matrix, parsed from its name."""
+
+    name: str  # as written: espeak:en-us@175/50, flite:slt, wav:/path/clip.wav
+    kind: str  # "espeak", "flite" or "wav"
+    voice: str = ""  # espeak-ng or flite voice name
+    wpm: int = ESPEAK_DEFAULT_WPM
+    pitch: int = ESPEAK_DEFAULT_PITCH
+    path: str = ""
+
+    @property
+    def label(self) -> str:
+        """A short name for tables: `en-us 260/90`, `flite slt`, `RD_Radio31_000`."""
+        if self.kind == "espeak":
+            return f"{self.voice} {self.wpm}/{self.pitch}"
+        if self.kind == "flite":
+            return f"flite {self.voice}"
+        return Path(self.path).stem
+
+    @property
+    def natural(self) -> bool:
+        return self.kind == "wav"
+
+
+def parse_voice(name: str) -> VoiceSpec:
+    """A voice from its written name; one clear line for a name that is not one."""
+    text = name.strip()
+    if text.startswith("flite:"):
+        from livehuman.speech.flite import FLITE_VOICES
+
+        voice = text.split(":", 1)[1]
+        if voice not in FLITE_VOICES:
+            raise LivehumanError(f"unknown flite voice {voice!r} in {name!r}: choose one of {', '.join(FLITE_VOICES)}")
+        return VoiceSpec(text, "flite", voice)
+    if text.startswith("wav:"):
+        path = text.split(":", 1)[1]
+        if not Path(path).is_file():
+            raise LivehumanError(f"no such recording: {path!r} (voice {name!r})")
+        return VoiceSpec(text, "wav", path=path)
+    m = _ESPEAK.match(text)
+    if m:
+        wpm = int(m.group(2) or ESPEAK_DEFAULT_WPM)
+        pitch = int(m.group(3) or ESPEAK_DEFAULT_PITCH)
+        return VoiceSpec(f"espeak:{m.group(1)}@{wpm}/{pitch}", "espeak", m.group(1), wpm, pitch)
+    raise LivehumanError(
+        f"not a voice: {name!r}; write espeak:VOICE@WPM/PITCH (espeak:en-us@175/50), flite:NAME (flite:slt) or wav:PATH"
+    )
+
+
+def synthesize(spec: VoiceSpec, text: str) -> Speech:
+    """`text` spoken by a synthetic voice, with the phone timings the voice itself reports."""
+    if spec.kind == "flite":
+        from livehuman.speech.flite import flite_speech
+
+        return flite_speech(text, voice=spec.voice)
+    if spec.kind == "espeak":
+        from livehuman.speech.espeak import EspeakTTS
+
+        return EspeakTTS(voice=spec.voice, words_per_minute=spec.wpm, pitch=spec.pitch).synthesize(text)
+    raise LivehumanError(f"{spec.name} is a recording: it speaks its own words, not {text[:30]!r}")
+
+
+def recording(spec: VoiceSpec) -> Speech:
+    """A natural recording and its reference phones (pocketsphinx's defaults, see the module's notes)."""
+    from livehuman.motion.recognize import PhoneRecognizer
+    from livehuman.speech.audio import load_audio
+
+    audio = load_audio(spec.path)
+    reference = PhoneRecognizer(lw=6.5, beam=1e-48, pbeam=1e-48, pip=1.0, wip=0.65)
+    return Speech(audio=audio, phones=reference.recognize(audio), text="")

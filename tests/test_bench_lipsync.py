@@ -1,0 +1,129 @@
+"""The lip-sync benchmark's matrix, voices and self-reenactment, on tiny real inputs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from livehuman.bench.lipsync_matrix import plot_matrix, run_matrix
+from livehuman.bench.options import LipsyncOptions, LipsyncTargets, from_args
+from livehuman.bench.voices import parse_voice
+from livehuman.errors import LivehumanError
+
+
+def test_voice_names_parse_and_bad_ones_fail_in_one_line():
+    v = parse_voice("espeak:en-us@260/90")
+    assert (v.kind, v.voice, v.wpm, v.pitch, v.label) == ("espeak", "en-us", 260, 90, "en-us 260/90")
+    assert parse_voice("espeak:en-gb").name == "espeak:en-gb@175/50"
+    assert parse_voice("flite:slt").label == "flite slt"
+    for bad in ("flite:nope", "wav:/no/such.wav", "klingon", "espeak:en-us@fast"):
+        with pytest.raises(LivehumanError) as err:
+            parse_voice(bad)
+        assert "\n" not in str(err.value)
+
+
+def test_cli_options_fall_back_to_the_dataclass_defaults():
+    import argparse
+
+    args = argparse.Namespace(faces="default, astronaut", voices=None, natural=None, real_video=None, plot=None)
+    options = from_args(LipsyncOptions, args)
+    assert options.faces == ("default", "astronaut")
+    assert options.voices == LipsyncOptions().voices
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    options = LipsyncOptions(faces=("default",), voices=("espeak:en-us@260/90", "flite:kal"), progress=False)
+    return run_matrix(options)
+
+
+def test_tiny_matrix_reports_every_cell_the_mean_and_the_worst(tiny, tmp_path):
+    assert [(c.face, c.voice) for c in tiny.cells] == [("default", "en-us 260/90"), ("default", "flite kal")]
+    for cell in tiny.cells:
+        assert cell.score.undetected == 0
+        assert all(not math.isnan(v) for v in cell.figures.values())
+        # the render moves: open vowels show a visibly open mouth
+        assert cell.score.open_median_gap > 0.05
+    figures = [c.figures for c in tiny.cells]
+    for key, mean in tiny.mean().items():
+        assert mean == pytest.approx(np.mean([f[key] for f in figures]))
+    worst = tiny.worst()
+    assert worst["open_vs_closure"] == min(f["open_vs_closure"] for f in figures)
+    assert worst["silence_open"] == max(f["silence_open"] for f in figures)
+    margins = [c.margin(tiny.targets) for c in tiny.cells]
+    assert tiny.worst_cell() is tiny.cells[int(np.argmin(margins))]
+    # a cell passes exactly when every figure meets its target
+    t = tiny.targets
+    for c, f in zip(tiny.cells, figures):
+        meets = (f["open_vs_closure"] >= t.open_vs_closure and f["closure_closed"] >= t.closure_closed
+                 and f["corr_within_20ms"] >= t.corr_within_20ms and f["silence_open"] <= t.silence_open)  # fmt: skip
+        assert c.passes(t) == meets
+    summary = json.loads(json.dumps(tiny.as_dict()))
+    assert summary["worst_cell"] == f"{tiny.worst_cell().face} x {tiny.worst_cell().voice}"
+    assert summary["cells_passing"] == f"{sum(c.passes(t) for c in tiny.cells)}/2"
+    plot = tmp_path / "matrix.png"
+    plot_matrix(tiny, plot)
+    assert 5_000 < plot.stat().st_size < 300_000
+
+
+def test_stricter_targets_make_the_same_cells_fail(tiny):
+    strict = LipsyncTargets(open_vs_closure=1.01)
+    assert not any(c.passes(strict) for c in tiny.cells)
+    assert all(c.margin(strict) < 0 for c in tiny.cells)
+
+
+def test_unknown_face_fails_before_any_work():
+    with pytest.raises(LivehumanError, match="unknown face"):
+        run_matrix(LipsyncOptions(faces=("no-such-face",), voices=("flite:slt",), progress=False))
+    with pytest.raises(LivehumanError, match="one face and one voice"):
+        LipsyncOptions(faces="", voices=("flite:slt",))
+
+
+def test_self_reenactment_finds_a_mouth_driven_by_its_own_soundtrack(tmp_path):
+    """A talking video rendered from exact phones, then driven by its soundtrack alone: the rendered
+    lips follow the source's at lag 0 (a misaligned comparison would show a lag or a low r)."""
+    from livehuman.avatar.cache import load_avatar
+    from livehuman.bench.lipsync import pad_speech
+    from livehuman.bench.reenact import reenact
+    from livehuman.render.batch import render_video
+    from livehuman.render.engines import make_engine
+    from livehuman.speech.espeak import EspeakTTS
+
+    engine = make_engine("cpu")
+    speech = pad_speech(EspeakTTS("en-us").synthesize("Bob bought a big map of Paris, and my mother paid."), 0.4)
+    video = tmp_path / "talking.mp4"
+    render_video(load_avatar("default", progress=False), engine, speech, video, head_motion=False, progress=False)
+    result = reenact(video, engine=engine, progress=False)
+    assert result.frames >= 50
+    assert np.isnan(result.real_gap).sum() == 0 and np.isnan(result.rendered_gap).sum() == 0
+    assert result.corr_within_40ms >= 0.6
+    assert abs(result.best_lag_ms) <= 40
+
+
+def test_reenactment_refuses_a_photo_and_a_missing_file(tmp_path):
+    from livehuman.avatar.default import grace_hopper_path
+    from livehuman.bench.reenact import reenact
+
+    with pytest.raises(LivehumanError):
+        reenact(tmp_path / "missing.mp4", progress=False)
+    with pytest.raises(LivehumanError):
+        reenact(grace_hopper_path(), progress=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [(["--voices", "flite:nope"], "flite:nope"), (["--faces", "nobody", "--voices", "flite:slt"], "nobody"),
+     (["--real-video", "/no/such/clip.mp4"], "/no/such/clip.mp4")],
+)  # fmt: skip
+def test_cli_refuses_bad_matrix_arguments_in_one_line(args, named):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "livehuman.cli", "bench", "lipsync", *args],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if "error" in line]
+    assert len(lines) == 1 and named in lines[0], result.stderr[-500:]

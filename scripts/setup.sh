@@ -15,6 +15,11 @@ DEBIAN_PACKAGES=(
   python3-venv
 )
 
+# A runtime image (the Dockerfile) needs neither the browsers nor the compiler of the test suite.
+if [ "${LIVEHUMAN_RUNTIME_ONLY:-0}" = 1 ]; then
+  DEBIAN_PACKAGES=($(printf '%s\n' "${DEBIAN_PACKAGES[@]}" | grep -vxE 'chromium|firefox-esr|g\+\+'))
+fi
+
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -39,4 +44,11 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -n
   # silero-vad declares torch as a dependency, but we only use its ONNX model (through onnxruntime).
   .venv/bin/pip install -q --no-deps silero-vad
   touch "$stamp"
+fi
+
+# The end-of-turn model (Smart Turn v3.2, BSD-2-Clause) lives inside the pipecat-ai wheel: copy it out.
+turn_model=.venv/share/livehuman/models/smart-turn-v3.2-cpu.onnx
+if [ ! -f "$turn_model" ]; then
+  echo "setup: extracting the end-of-turn model"
+  .venv/bin/python scripts/extract_turn_model.py "$(dirname "$turn_model")"
 fi

@@ -196,9 +196,9 @@ def test_musetalk_options_with_the_cpu_engine_say_so(tmp_path):
     assert not out.exists()
 
 
-def start_serve(port: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "livehuman.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+def start_serve(port: int, *options: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "livehuman.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+                             *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
 
 
 def stop_serve(proc: subprocess.Popen) -> str:
@@ -221,6 +221,11 @@ def test_serve_serves_the_page_and_stops_cleanly_on_sigterm():
         port = s.getsockname()[1]
     proc = start_serve(port)
     try:
+        assert "warming up" in proc.stdout.readline()
+        # The address is printed once the server answers: not a moment before.
+        assert f"open http://127.0.0.1:{port}/" in proc.stdout.readline()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            assert json.loads(response.read())["ok"] is True
         deadline = time.monotonic() + 120
         while True:
             assert proc.poll() is None, proc.communicate()[1]
@@ -243,9 +248,108 @@ def test_serve_serves_the_page_and_stops_cleanly_on_sigterm():
 def test_serve_stopped_while_it_warms_up_frees_its_workers():
     proc = start_serve(0)
     try:
-        # The address line comes once the render workers run, just before the models warm up.
-        assert "open http://" in proc.stdout.readline()
+        # This line comes once the render workers run, just before the models warm up.
+        assert "warming up" in proc.stdout.readline()
         time.sleep(1.0)  # into the warm-up (seconds long), where aiohttp runs no shutdown handlers
         stop_serve(proc)
     finally:
         proc.kill()
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path):
+    folder = tmp_path / "clip.mp4"
+    folder.mkdir()
+    result = livehuman("render", "--text", "Hello there.", "-o", str(folder))
+    assert_one_line_error(result, str(folder), "is a folder")
+    assert sorted(p.name for p in folder.iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4"]  # no .partial file beside it
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = livehuman("render", "--text", "Hello there.", "-o", str(blocker / "out.mp4"))
+    assert_one_line_error(result, "cannot create the folder", str(blocker))
+    result = livehuman("render", "--config", str(tmp_path / "missing.yaml"), "--result-dir", str(blocker))
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+
+
+def test_serve_on_a_port_in_use_says_so_before_loading_anything():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = livehuman("serve", "--host", "127.0.0.1", "--port", str(port))
+    assert_one_line_error(result, f"port {port} on 127.0.0.1 is in use", "--port")
+    assert result.stdout == ""  # nothing was started, nothing announced
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made with `cryptography` (aiortc's own dependency)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_serve_speaks_https_with_a_certificate(tmp_path):
+    import socket
+    import ssl
+    import urllib.request
+
+    cert, key = self_signed(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = start_serve(port, "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert "warming up" in proc.stdout.readline()
+        assert f"open https://127.0.0.1:{port}/" in proc.stdout.readline()
+        trusted = ssl.create_default_context(cafile=str(cert))  # the certificate really is the one served
+        with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", timeout=5, context=trusted) as response:
+            assert json.loads(response.read())["ok"] is True
+        with pytest.raises(OSError):  # and plain http is not answered
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
+        stop_serve(proc)
+    finally:
+        proc.kill()
+
+
+def test_serve_with_a_bad_certificate_says_so_in_one_line(tmp_path):
+    cert, key = self_signed(tmp_path)
+    assert_one_line_error(livehuman("serve", "--tls-cert", str(tmp_path / "none.pem")), "none.pem", "no such file")
+    assert_one_line_error(livehuman("serve", "--tls-cert", str(key), "--tls-key", str(key)), "TLS certificate")
+    assert_one_line_error(livehuman("serve", "--tls-key", str(key)), "--tls-key needs --tls-cert")
+
+
+def test_serve_refuses_an_unknown_voice_as_render_does():
+    result = livehuman("serve", "--voice", "xx-bad", "--port", "1")
+    assert_one_line_error(result, "unknown espeak-ng voice 'xx-bad'", "livehuman voices")
+
+
+def test_voices_shows_language_names_and_filters_by_language():
+    every = livehuman("voices")
+    assert every.returncode == 0
+    lines = every.stdout.splitlines()
+    assert any(line.split()[0] == "en-us" and "English (America)" in line for line in lines)
+    chinese = livehuman("voices", "--lang", "zh").stdout.splitlines()
+    assert chinese and all("Chinese" in line for line in chinese)
+    assert any(line.split()[0] == "cmn" for line in chinese)
+    assert len(chinese) < len(lines)
+    assert_one_line_error(livehuman("voices", "--lang", "xx"), "no voice speaks 'xx'")

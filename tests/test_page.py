@@ -134,6 +134,46 @@ async def test_a_refused_microphone_gets_a_clear_message_and_typing_still_works(
         await browser.close()
 
 
+async def inside_viewport(page, selector: str, viewport: dict) -> dict:
+    box = await page.locator(selector).bounding_box()
+    assert box is not None, f"{selector} is not displayed"
+    assert box["x"] >= 0 and box["y"] >= 0, (selector, box)
+    assert box["x"] + box["width"] <= viewport["width"] + 0.5, (selector, box, viewport)
+    assert box["y"] + box["height"] <= viewport["height"] + 0.5, (selector, box, viewport)
+    return box
+
+
+@pytest.mark.parametrize("viewport", [{"width": 390, "height": 844}, {"width": 1280, "height": 800}],
+                         ids=["phone", "desktop"])
+async def test_the_page_fits_phones_and_desktops_through_a_conversation(server, playwright, viewport):
+    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET + ["--deny-permission-prompts"])
+    try:
+        page = await browser.new_page(viewport=viewport)
+        await page.goto(server.url)
+        await page.click("#start")
+        await page.wait_for_function("() => window.livehuman.state === 'listening'", timeout=30000)
+        for question in ("Is it free?", "Does it need a GPU?", "What is livehuman?"):
+            await page.fill("#text", question)
+            await page.click("#send")
+            await page.wait_for_function(
+                "n => window.livehuman.messages.filter(m => m.role === 'assistant').length >= n",
+                arg=1 + ("Is it free?", "Does it need a GPU?", "What is livehuman?").index(question), timeout=40000)
+        await page.wait_for_timeout(300)
+        OUTPUT.mkdir(exist_ok=True)
+        await page.screenshot(path=str(OUTPUT / f"page-{viewport['width']}x{viewport['height']}.png"))
+        # After three exchanges the text box, Send and the face are still all on screen, the page
+        # itself does not scroll, and the newest message is the one in view.
+        await inside_viewport(page, "#text", viewport)
+        await inside_viewport(page, "#send", viewport)
+        video = await inside_viewport(page, "#avatar", viewport)
+        assert video["height"] >= 0.25 * viewport["height"], video
+        assert await page.evaluate("() => document.scrollingElement.scrollHeight <= window.innerHeight + 1")
+        await inside_viewport(page, "#transcript .bubble:last-child", viewport)
+        await page.click("#hangup")
+    finally:
+        await browser.close()
+
+
 async def test_a_busy_server_is_reported_on_the_page(server, playwright):
     from livehuman.live.client import LiveClient
 

@@ -86,7 +86,6 @@ def test_a_session_renderer_gives_musetalk_the_reply_audio(tmp_path, speech24):
     from livehuman.render.musetalk.bench import photo_avatar
     from livehuman.render.musetalk.engine import MuseTalkEngine
     from livehuman.render.musetalk.tiny import write_tiny_models
-    from livehuman.speech.audio import StreamResampler
 
     avatar = photo_avatar(grace_hopper_path(), tmp_path / "avatar")
     assert FaceRenderer(CpuEngine(), avatar, StreamingLipSync, IdleMotion).reply_audio() is None
@@ -94,14 +93,11 @@ def test_a_session_renderer_gives_musetalk_the_reply_audio(tmp_path, speech24):
     engine.load(avatar)
     # No head sway, so that the listening frame's lower face can be compared pixel for pixel.
     renderer = FaceRenderer(engine, avatar, StreamingLipSync, lambda: IdleMotion(head_motion=False))
-    listen = renderer.reply_audio()
-    resampler = StreamResampler(24000, 48000)
+    listen = renderer.reply_audio(speech24.rate)
     mouths = []
     for start in range(0, len(speech24.samples), 2400):
-        controls, _ = renderer.motion(speech24.samples[start : start + 2400], None, resampler, listen)
-        mouths += controls
-    controls, _ = renderer.finish(resampler, listen)
-    mouths += controls
+        mouths += renderer.motion(speech24.samples[start : start + 2400], speech24.rate, None, listen)
+    mouths += renderer.finish(listen)
     loud = max(range(len(mouths)), key=lambda k: np.abs(listen.window(k)).mean())
     source = avatar.frames[0].astype(int)
     lower = slice(int(avatar.landmarks[0][1][1]), None)

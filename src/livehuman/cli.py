@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="talk to the digital human in the browser")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--tls-cert", metavar="PEM", help="serve https with this certificate (chain); browsers on other machines then allow the microphone")
+    serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key (if not in --tls-cert's file)")
     serve.add_argument("--avatar", default="default")
     serve.add_argument("--persona", help="persona YAML file (name, greeting, style, voice)")
     serve.add_argument("--knowledge", help="knowledge base (YAML questions and answers, or Markdown)")
@@ -119,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--drift-minutes", type=float, default=0.0, metavar="M",
                       help="also hold one talking session M minutes and measure A/V drift (default: no)")
 
-    commands.add_parser("voices", help="list the built-in voices")
+    voices = commands.add_parser("voices", help="list the built-in voices with their languages")
+    voices.add_argument("--lang", help="only voices that speak this language (e.g. en, zh, ja, en-gb)")
     commands.add_parser("avatars", help="list the prepared avatars")
     return parser
 
@@ -162,9 +165,12 @@ def _render_one(args, avatar_ref: str, speech, output: str | Path, bbox_shift: i
 
 
 def cmd_render(args: argparse.Namespace) -> None:
+    from livehuman.render.video_file import check_output
+
     if args.config:
         render_tasks(args)
         return
+    output = check_output(args.output or f"out/{Path(args.avatar).stem}.mp4")
     if args.brain != "none":
         from livehuman.brain.render_answer import answer_speech
 
@@ -174,23 +180,26 @@ def cmd_render(args: argparse.Namespace) -> None:
         )
     else:
         speech = _load_speech(args)
-    output = args.output or f"out/{Path(args.avatar).stem}.mp4"
     _render_one(args, args.avatar, speech, output, args.bbox_shift)
 
 
 def render_tasks(args: argparse.Namespace) -> None:
     """`render --config`: every task in turn; a task that fails is reported and the others still run."""
     from livehuman.render.tasks import load_tasks
+    from livehuman.render.video_file import check_output
 
     tasks = load_tasks(args.config)
-    Path(args.result_dir).mkdir(parents=True, exist_ok=True)
+    result_dir = Path(args.result_dir)
+    if result_dir.exists() and not result_dir.is_dir():
+        raise LivehumanError(f"--result-dir {result_dir} is a file: give a folder")
     failed = []
     for task in tasks:
         print(f"{task.name}: {task.video_path} + {task.audio_path}")
         shift = task.bbox_shift if args.bbox_shift is None else args.bbox_shift
         try:
+            output = check_output(result_dir / task.result_name)
             speech = _load_speech(args, task.audio_path)
-            _render_one(args, task.video_path, speech, Path(args.result_dir) / task.result_name, shift)
+            _render_one(args, task.video_path, speech, output, shift)
         except LivehumanError as exc:
             print(f"livehuman: {task.name} failed: {exc}", file=sys.stderr)
             failed.append(task.name)
@@ -217,9 +226,14 @@ def _realtime_options(args: argparse.Namespace) -> dict:
 def cmd_serve(args: argparse.Namespace) -> None:
     from livehuman.live.server import run_server
 
+    if args.brain == "local" and args.voice:
+        from livehuman.speech.espeak import EspeakTTS
+
+        EspeakTTS(voice=args.voice)  # a typo is refused now, as `render` does, not heard as en-us later
+
     logging.getLogger().handlers[0].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     run_server(
-        host=args.host, port=args.port, avatar=args.avatar, persona=args.persona, brain=args.brain,
+        host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key, avatar=args.avatar, persona=args.persona, brain=args.brain,
         max_sessions=args.max_sessions, knowledge=args.knowledge, voice=args.voice,
         llm_url=args.llm_url, llm_model=args.llm_model, asr_model_dir=args.asr_model,
         model=args.model, realtime_url=args.realtime_url, engine=args.engine, models_dir=args.models,
@@ -248,9 +262,13 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
 
 def cmd_voices(args: argparse.Namespace) -> None:
-    from livehuman.speech.espeak import list_voices
+    from livehuman.speech.espeak import describe_voices
 
-    print("\n".join(list_voices()))
+    voices = describe_voices(args.lang)
+    if not voices:
+        raise LivehumanError(f"no voice speaks {args.lang!r}: run `livehuman voices` to see them all")
+    width = max(len(code) for code, _ in voices)
+    print("\n".join(f"{code:<{width}}  {name}" for code, name in voices))
 
 
 def cmd_avatars(args: argparse.Namespace) -> None:

@@ -19,7 +19,9 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
-RATE = 48000
+from livehuman.rates import WEBRTC_RATE
+
+RATE = WEBRTC_RATE  # what the client sends and receives: Opus in WebRTC
 PACKET = 960  # 20 ms
 VOICED_RMS = 500.0  # int16 RMS of a received packet that counts as voiced
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FPS = 25
-FRAME_MS = 40  # one video frame
-AUDIO_RATE = 48000  # WebRTC's Opus rate
+from livehuman.rates import FPS, FRAME_MS, WEBRTC_RATE
+
+AUDIO_RATE = WEBRTC_RATE  # the old name, still imported by live/bench.py
 PACKET_MS = 20  # one audio packet; two per video frame
-SAMPLES_PER_FRAME = AUDIO_RATE * FRAME_MS // 1000  # 1920
-SAMPLES_PER_PACKET = AUDIO_RATE * PACKET_MS // 1000  # 960
+SAMPLES_PER_FRAME = WEBRTC_RATE * FRAME_MS // 1000  # 1920
+SAMPLES_PER_PACKET = WEBRTC_RATE * PACKET_MS // 1000  # 960
 VIDEO_CLOCK_RATE = 90000
 VIDEO_PTS_STEP = VIDEO_CLOCK_RATE // FPS  # 3600
 VIDEO_PTS_PER_TICK = VIDEO_CLOCK_RATE * PACKET_MS // 1000  # 1800: a frame may start on any tick

@@ -9,11 +9,10 @@ import numpy as np
 
 from livehuman.live.reply_audio import ReplyAudio
 from livehuman.motion.controls import FaceControls
+from livehuman.rates import REALTIME_RATE
 from livehuman.render.engine import FrameDrive
-from livehuman.speech.audio import StreamResampler
 from livehuman.speech.phones import Phone
 
-BRAIN_RATE = 24000  # PCM16 mono, both ways, as the Realtime protocol says
 MOUTH = ("jaw", "spread", "round", "press", "tuck", "teeth", "tongue")
 EXPRESSION = ("smile", "brow", "squint")
 
@@ -32,10 +31,11 @@ class FaceRenderer:
         self.lipsync_thread = ThreadPoolExecutor(1, thread_name_prefix="livehuman-lipsync")
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="livehuman-render")
 
-    def reply_audio(self) -> ReplyAudio | None:
-        """A new reply's audio windows when the engine listens (MuseTalk); None for the cpu engine."""
+    def reply_audio(self, rate: int = REALTIME_RATE) -> ReplyAudio | None:
+        """A new reply's audio windows (its audio at `rate`) when the engine listens (MuseTalk);
+        None for the cpu engine."""
         context = tuple(getattr(self.engine, "audio_context", (0.0, 0.0)))
-        return ReplyAudio(context) if context != (0.0, 0.0) else None
+        return ReplyAudio(context, rate=rate) if context != (0.0, 0.0) else None
 
     def render(self, mouth: FaceControls | None, listen: ReplyAudio | None = None, reply_frame: int = 0) -> np.ndarray:
         """The next frame: idle motion (blinks, breathing, sway) with `mouth` when speaking; a
@@ -52,22 +52,22 @@ class FaceRenderer:
         self.index += 1
         return frame
 
-    def motion(self, samples24: np.ndarray, phones: list[Phone] | None, resampler: StreamResampler,
-               listen: ReplyAudio | None = None) -> tuple[list[FaceControls], np.ndarray]:
-        """Feed a reply's next audio to the lip sync: (frames now ready, the audio at 48 kHz)."""
-        self.lipsync.push(samples24, BRAIN_RATE, phones)
+    def motion(self, samples: np.ndarray, rate: int, phones: list[Phone] | None,
+               listen: ReplyAudio | None = None) -> list[FaceControls]:
+        """Feed a reply's next audio (phones timed from the reply's first sample) to the lip sync;
+        returns the frames it completes."""
+        self.lipsync.push(samples, rate, phones)
         if listen is not None:
-            listen.push(samples24)
-        return self.lipsync.frames(), resampler.process(samples24)
+            listen.push(samples)
+        return self.lipsync.frames()
 
-    def finish(self, resampler: StreamResampler, listen: ReplyAudio | None = None) -> tuple[list[FaceControls], np.ndarray]:
-        """The end of a reply's audio: its last frames and audio; the lip sync starts afresh."""
-        tail = resampler.flush()
+    def finish(self, listen: ReplyAudio | None = None) -> list[FaceControls]:
+        """The end of a reply's audio: its last frames; the lip sync starts afresh."""
         if listen is not None:
             listen.finish()
         controls = list(self.lipsync.frames()) + list(self.lipsync.flush() or [])
         self.lipsync.reset()
-        return controls, tail
+        return controls
 
     def reset(self) -> None:
         self.lipsync.reset()

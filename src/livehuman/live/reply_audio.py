@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from livehuman.render.batch import audio_window
-from livehuman.render.engine import AUDIO_RATE
+from livehuman.rates import FPS, LISTEN_RATE, REALTIME_RATE
 from livehuman.speech.audio import StreamResampler
 
 
@@ -18,7 +18,7 @@ class ReplyAudio:
     practice the window is whole by the time its frame is due).
     """
 
-    def __init__(self, context: tuple[float, float], fps: float = 25.0, rate: int = 24000):
+    def __init__(self, context: tuple[float, float], fps: float = FPS, rate: int = REALTIME_RATE):
         self.context = context
         self.fps = fps
         self.rate = rate
@@ -26,8 +26,8 @@ class ReplyAudio:
 
     def reset(self) -> None:
         """Forget the reply: the next audio starts a new one."""
-        self._resampler = StreamResampler(self.rate, AUDIO_RATE)
-        self._buffer = np.zeros(AUDIO_RATE * 4, dtype=np.float32)  # grows by doubling
+        self._resampler = StreamResampler(self.rate, LISTEN_RATE)
+        self._buffer = np.zeros(LISTEN_RATE * 4, dtype=np.float32)  # grows by doubling
         self._length = 0
 
     def push(self, samples: np.ndarray) -> None:
@@ -44,7 +44,7 @@ class ReplyAudio:
 
     @property
     def duration(self) -> float:
-        return self._length / AUDIO_RATE
+        return self._length / LISTEN_RATE
 
     def _append(self, samples: np.ndarray) -> None:  # float32, as the resampler gives them
         # The lip-sync thread appends while the render thread cuts windows: samples are written

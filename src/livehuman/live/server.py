@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import gc
 import inspect
 import logging
 import secrets
 import signal
+import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
@@ -344,18 +347,75 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
 
 
 def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str = "default", persona: str | None = None,
-               brain: str = "local", max_sessions: int = 4, **options) -> None:
-    """Serve the page and its conversations until interrupted (`livehuman serve`)."""
+               brain: str = "local", max_sessions: int = 4, tls_cert: str | None = None,
+               tls_key: str | None = None, **options) -> None:
+    """Serve the page and its conversations until interrupted (`livehuman serve`).
+
+    With `tls_cert` (and `tls_key`, unless the certificate file holds the key too) it serves https,
+    so browsers on other machines give the page their microphone.
+    """
     # SIGTERM (a service manager, `docker stop`) stops the server as Ctrl+C does, whenever it comes:
     # while the render workers start, while the models warm up (aiohttp then skips its shutdown
     # handlers), or later; either way the finally below stops the workers and frees their memory.
     signal.signal(signal.SIGTERM, _interrupt)
-    server = build_live_server(avatar=avatar, persona=persona, brain=brain, max_sessions=max_sessions, **options)
+    ssl_context = tls_context(tls_cert, tls_key)
+    sock = listen_socket(host, port)  # a port in use is said at once, not after the models load
     try:
-        print(f"livehuman: open http://{host}:{port}/ (brain: {brain}, avatar: {avatar}; Ctrl+C to stop)", flush=True)
-        web.run_app(server.app(), host=host, port=port, print=None)
+        server = build_live_server(avatar=avatar, persona=persona, brain=brain, max_sessions=max_sessions, **options)
+    except BaseException:
+        sock.close()
+        raise
+    url = f"{'https' if ssl_context else 'http'}://{'[' + host + ']' if ':' in host else host}:{port}/"
+    print(f"livehuman: warming up the models for {url} …", flush=True)
+
+    def ready(_message: str) -> None:  # aiohttp calls this once the models are warm and it answers
+        print(f"livehuman: open {url} (brain: {brain}, avatar: {avatar}; Ctrl+C to stop)", flush=True)
+
+    try:
+        web.run_app(server.app(), sock=sock, print=ready, ssl_context=ssl_context)
     finally:
+        sock.close()
         server.close_resources()
+
+
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """The server's TLS settings from a PEM certificate (chain) and key, or None for plain http."""
+    if cert is None:
+        if key is not None:
+            raise LivehumanError("--tls-key needs --tls-cert (the certificate it belongs to)")
+        return None
+    for path in (cert, key):
+        if path is not None and not Path(path).is_file():
+            raise LivehumanError(f"cannot read the TLS certificate or key {path}: no such file")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise LivehumanError(f"cannot use the TLS certificate {cert}"
+                             f"{' with the key ' + key if key else ''}: {exc.strerror or exc}") from None
+    return context
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port, or one clear line saying why there cannot be one."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise LivehumanError(f"cannot listen on {host}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart at once after a stop
+    try:
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise LivehumanError(f"port {port} on {host} is in use: stop what uses it or choose another "
+                                 f"with --port") from None
+        raise LivehumanError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.setblocking(False)
+    return sock
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -9,9 +9,10 @@ import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, CodecContext, Packet, VideoFrame
 
-from livehuman.live.clock import AUDIO_RATE, VIDEO_CLOCK_RATE, MediaClock
+from livehuman.live.clock import VIDEO_CLOCK_RATE, MediaClock
+from livehuman.rates import WEBRTC_RATE
 
-AUDIO_TIME_BASE = fractions.Fraction(1, AUDIO_RATE)
+AUDIO_TIME_BASE = fractions.Fraction(1, WEBRTC_RATE)
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
 
 
@@ -46,14 +47,14 @@ class OpusPackets:
         self._codec.bit_rate = bit_rate
         self._codec.format = "s16"
         self._codec.layout = "mono"
-        self._codec.sample_rate = AUDIO_RATE
+        self._codec.sample_rate = WEBRTC_RATE
         self._codec.time_base = AUDIO_TIME_BASE
         self._codec.options = {"application": "voip"}  # tuned for speech
 
     def encode(self, samples: np.ndarray, pts: int) -> Packet:
         """The packet for `samples` (960 int16), timed at `pts` samples (the encoder's own delay aside)."""
         frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = AUDIO_RATE
+        frame.sample_rate = WEBRTC_RATE
         frame.pts = pts
         frame.time_base = AUDIO_TIME_BASE
         packets = self._codec.encode(frame)

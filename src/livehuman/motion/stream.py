@@ -18,6 +18,7 @@ from livehuman.motion.controls import FaceControls
 from livehuman.motion.idle import BROW_GAIN, Emphasis, LifeGenerator, smoothstep
 from livehuman.motion.audio_mouth import AUDIO_LOOKAHEAD_FRAMES, AudioMouthTracker, LoudnessTracker
 from livehuman.motion.lipsync import MouthTracker, Timeline, shape_to_controls
+from livehuman.rates import FPS
 from livehuman.speech.phones import Phone
 
 MAX_LOOKAHEAD = 0.2  # s: the most a frame may wait for the audio after it
@@ -30,12 +31,13 @@ NOD_DEG = 1.8  # pitch dip at a nod's deepest
 class StreamingLipSync:
     """Mouth controls for a live stream of speech audio, one FaceControls per video frame.
 
-    Push audio chunks (any rate) with the phones the brain knows for them (times in seconds from
-    the start of that chunk; they may run past its end). With phones, the phone timing rules
+    Push audio chunks (any rate) with the phones the brain knows for them, timed in seconds from
+    the first sample of the speech (the reply), as the brain times them; they may run past the
+    chunk's end. With phones, the phone timing rules
     drive the mouth and the audio's loudness gates it; without any, the audio alone does.
     """
 
-    def __init__(self, fps: float = 25.0) -> None:
+    def __init__(self, fps: float = FPS) -> None:
         if fps <= 0:
             raise LivehumanError(f"frames per second must be positive, got {fps}")
         self.fps = float(fps)
@@ -65,15 +67,15 @@ class StreamingLipSync:
         self._ended = False
 
     def push(self, samples: np.ndarray, rate: int, phones: list[Phone] | None = None) -> None:
-        """Add the next chunk of mono audio (float in -1..1 or int16) and, if known, its phones."""
+        """Add the next chunk of mono audio (float in -1..1 or int16) and, if known, its phones
+        (timed from the speech's first sample, not the chunk's)."""
         if rate <= 0:
             raise LivehumanError(f"audio sample rate must be positive, got {rate}")
         if self._ended:
             raise LivehumanError("the stream was flushed: call reset() before pushing new speech")
         samples = np.asarray(samples).reshape(-1)
         if phones:
-            offset = self._received
-            self._timeline.extend([Phone(p.symbol, p.start + offset, p.end + offset) for p in phones])
+            self._timeline.extend(list(phones))
             self._has_phones = True
         self._received += len(samples) / rate
         self._features.push(samples, rate)
@@ -131,7 +133,7 @@ class IdleMotion:
     whether the avatar speaks or listens, and listening-only motion fades in and out.
     """
 
-    def __init__(self, fps: float = 25.0, seed: int = 0, head_motion: bool = True) -> None:
+    def __init__(self, fps: float = FPS, seed: int = 0, head_motion: bool = True) -> None:
         self.fps = float(fps)
         self._life = LifeGenerator(fps, seed=seed, head_motion=head_motion)
         self._rng = np.random.default_rng(seed + 7919)

@@ -15,6 +15,27 @@ AAC_FRAME = 1024  # samples per AAC frame
 VIDEO_CRF = "18"  # visually lossless for faces; the mouth must not be smeared by the encoder
 
 
+def check_output(path: str | Path) -> Path:
+    """The MP4 path a render will write, checked before any work: an .mp4 in a folder we may write.
+
+    Creates the folder if needed. A render that fails here costs nothing and leaves nothing behind.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise LivehumanError(f"the output {path} is a folder: give a file name such as {path / 'out.mp4'}")
+    if path.suffix.lower() != ".mp4":
+        raise LivehumanError(f"the output must be an .mp4 file, not {path.name!r}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LivehumanError(f"cannot create the folder {path.parent} for the output: {exc.strerror or exc}") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise LivehumanError(f"cannot write the output {path}: the folder {path.parent} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise LivehumanError(f"cannot write the output {path}: the file exists and is read-only")
+    return path
+
+
 class Mp4Writer:
     """Writes BGR frames and one mono audio track to an MP4.
 
@@ -24,11 +45,7 @@ class Mp4Writer:
     """
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float, audio_rate: int | None):
-        self.path = Path(path)
-        if self.path.suffix.lower() != ".mp4":
-            raise LivehumanError(f"the output must be an .mp4 file, not {self.path.name!r}")
-        if not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = check_output(path)
         self._partial = self.path.with_name(f".{self.path.stem}.partial.mp4")
         # yuv420p needs even dimensions; an odd row or column is cropped off
         self.width, self.height = width - width % 2, height - height % 2

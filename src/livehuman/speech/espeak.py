@@ -122,29 +122,35 @@ class _Engine:
         self._callback = _SynthCallback(self._on_synth)  # kept referenced while the library holds it
         lib.espeak_SetSynthCallback(self._callback)
         self._voice: str | None = None
-        self._voice_table = self._read_voices()
+        self._voice_list = self._read_voices()
 
     def voices(self) -> list[str]:
         """Language codes of the installed voices, as `espeak-ng --voices` lists them."""
-        return sorted({langs[0] for langs, _ in self._voice_table if langs})
+        return sorted({langs[0] for langs, _, _ in self._voice_list if langs})
+
+    def described(self) -> list[tuple[str, str, list[str]]]:
+        """(language code, name such as "English (America)", every language it speaks) per voice."""
+        return sorted((langs[0], name, langs) for langs, _, name in self._voice_list if langs)
 
     def knows(self, voice: str) -> bool:
         """Whether `voice` ("en-us", "gmw/en-US", "English_(America)", with any "+variant") exists."""
         base = voice.split("+", 1)[0].strip().lower()
-        for langs, names in self._voice_table:
+        for langs, names, _ in self._voice_list:
             if base in langs or base in names:
                 return True
         return False
 
-    def _read_voices(self) -> list[tuple[list[str], set[str]]]:
+    def _read_voices(self) -> list[tuple[list[str], set[str], str]]:
+        """(languages, lower-case names it answers to, display name) of every installed voice."""
         table = []
         array = self._lib.espeak_ListVoices(None)
         i = 0
         while array[i]:
             voice = array[i].contents
             ident = (voice.identifier or b"").decode("utf-8", "replace").lower()
-            name = (voice.name or b"").decode("utf-8", "replace").lower()
-            table.append((_languages(voice.languages), {name, ident, ident.rsplit("/", 1)[-1]}))
+            name = (voice.name or b"").decode("utf-8", "replace")
+            table.append((_languages(voice.languages), {name.lower(), ident, ident.rsplit("/", 1)[-1]},
+                          name.replace("_", " ")))
             i += 1
         return table
 
@@ -159,7 +165,7 @@ class _Engine:
                 if not self.knows(voice) or not self._set_voice(voice):
                     self._voice = None
                     raise LivehumanError(
-                        f"unknown espeak-ng voice {voice!r}: run `espeak-ng --voices` to see the voices"
+                        f"unknown espeak-ng voice {voice!r}: run `livehuman voices` to see them (`--lang en` filters)"
                     )
                 self._voice = voice
             # Rate and pitch are global too: set them on every call, another session may differ.
@@ -242,12 +248,23 @@ def list_voices() -> list[str]:
     return _get_engine().voices()
 
 
+def describe_voices(language: str | None = None) -> list[tuple[str, str]]:
+    """(voice code, language name) of the installed voices; `language` ("zh", "en-gb") keeps the
+    voices that speak it (as a code or a code's prefix, so "en" finds every English voice)."""
+    wanted = language.strip().lower() if language else None
+    out = []
+    for code, name, langs in _get_engine().described():
+        if wanted is None or any(lang == wanted or lang.startswith(wanted + "-") for lang in langs):
+            out.append((code, name))
+    return out
+
+
 class EspeakTTS:
     """espeak-ng text to speech at 22050 Hz, with IPA phones timed to the sample."""
 
     def __init__(self, voice: str = "en-us", words_per_minute: int = 160, pitch: int | None = None) -> None:
         if not voice or not voice.strip():
-            raise LivehumanError("empty espeak-ng voice name: run `espeak-ng --voices` to see the voices")
+            raise LivehumanError("empty espeak-ng voice name: run `livehuman voices` to see the voices")
         if not 80 <= words_per_minute <= 450:
             raise LivehumanError(f"words per minute must be within 80..450, got {words_per_minute}")
         if pitch is not None and not 0 <= pitch <= 100:

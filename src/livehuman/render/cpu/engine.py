@@ -13,6 +13,7 @@ from livehuman.render.cpu.deform import MouthRig, build_rig
 from livehuman.render.cpu.face import LOWER_INNER, UPPER_INNER
 from livehuman.render.cpu.footage import FootageMouths
 from livehuman.render.cpu.mouth import MouthColours, draw_mouth
+from livehuman.render.cpu.rest import RestPose, rest_pose
 from livehuman.render.cpu.upper_face import (
     UpperFaceRigs,
     build_upper_face,
@@ -34,6 +35,7 @@ class _FrameRigs:
     upper_rows: np.ndarray
     lower_rows: np.ndarray
     upper: UpperFaceRigs  # eyes and head
+    rest: RestPose | None  # the frame with its mouth closed, when the source's is open
 
 
 class _AvatarState:
@@ -62,14 +64,16 @@ class _AvatarState:
 def _build(avatar: Avatar, i: int) -> _FrameRigs:
     points = avatar.landmarks[i].astype(np.float64)
     size = avatar.size
-    rig = build_rig(points, size)
+    # an open source mouth is closed once into a rest photo, and the mouth is driven from that
+    rest = rest_pose(avatar.frames[i], points)
+    rig = build_rig(rest.points.astype(np.float64) if rest is not None else points, size)
     # triangulate the mouth mesh wide open and spread, so every lip triangle keeps its orientation
     open_ref = rig.target_pixels(FaceControls(jaw=1.0, spread=0.5))
     tri = triangulate(open_ref.astype(np.float64))
     all_targets = np.concatenate([rig.source, open_ref, rig.target_pixels(FaceControls(round=1.0, jaw=0.6))])
     mouth_warp = PiecewiseWarp(tri, rig.source, Crop.around(all_targets, size, pad=3))
     return _FrameRigs(rig, mouth_warp, rig.position_of(UPPER_INNER), rig.position_of(LOWER_INNER),
-                      build_upper_face(points, size))
+                      build_upper_face(points, size), rest)
 
 
 class CpuEngine:
@@ -97,7 +101,7 @@ class CpuEngine:
         if avatar.bbox_shift:
             gain = float(np.clip(1 + BBOX_SHIFT_GAIN * avatar.bbox_shift, 0.5, 1.5))
             c = replace(c, jaw=c.jaw * gain)
-        image = avatar.frames[i].copy()
+        image = rigs.rest.frame(avatar.frames[i]) if rigs.rest is not None else avatar.frames[i].copy()
         target = rigs.mouth.target_pixels(c)
         rigs.mouth_warp.apply(image, target)
         upper, lower = target[rigs.upper_rows].astype(np.float64), target[rigs.lower_rows].astype(np.float64)

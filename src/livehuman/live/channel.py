@@ -1,0 +1,116 @@
+"""The page's `events` data channel: what the page may say, and what the session tells it.
+
+From the page: `{"type": "text", "text": "..."}` (say this) and `{"type": "interrupt"}`; anything
+else is answered with an error message. To the page: state, transcript, metrics, notice and error
+messages, all JSON objects. What is sent before the channel opens (a greeting, "cannot reach the
+Realtime API") waits in a small outbox instead of being lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MAX_TEXT = 4000  # longest text message accepted from the page
+OUTBOX_LIMIT = 64  # messages kept for a page whose data channel has not opened yet
+
+
+@dataclass(frozen=True)
+class SayText:
+    """The user typed this (stripped, non-empty)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    """The user asked the avatar to stop talking."""
+
+
+PageMessage = SayText | Interrupt
+
+
+class BadMessage(ValueError):
+    """A message from the page that cannot be used; its text is the answer for the page."""
+
+
+def parse_message(message: str | bytes | object) -> PageMessage:
+    """One message from the page, checked; raises BadMessage saying what is wrong."""
+    try:
+        data = json.loads(message) if isinstance(message, (str, bytes)) else None
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        raise BadMessage("messages must be JSON objects such as {\"type\": \"text\", \"text\": \"hello\"}")
+    kind = data.get("type")
+    if kind == "text":
+        text = data.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise BadMessage("a text message needs a non-empty \"text\" string")
+        if len(text) > MAX_TEXT:
+            raise BadMessage(f"text messages are limited to {MAX_TEXT} characters")
+        return SayText(text.strip())
+    if kind == "interrupt":
+        return Interrupt()
+    raise BadMessage(f"unknown message type {kind!r}: use \"text\" or \"interrupt\"")
+
+
+class PageChannel:
+    """The session's end of the page's data channel (an aiortc RTCDataChannel once attached)."""
+
+    def __init__(self, log: logging.LoggerAdapter | logging.Logger | None = None):
+        self.log = log or logging.getLogger("livehuman.live")
+        self._channel = None
+        self._outbox: deque[dict] = deque(maxlen=OUTBOX_LIMIT)
+
+    def attach(self, channel, on_message: Callable[[object], None], on_close: Callable[[], None]) -> None:
+        """Use `channel`: flush the outbox when it opens, hand on what the page sends."""
+        self._channel = channel
+
+        @channel.on("open")
+        def on_open() -> None:
+            self._flush()
+
+        if channel.readyState == "open":
+            self._flush()
+
+        @channel.on("message")
+        def on_channel_message(message) -> None:
+            on_message(message)
+
+        @channel.on("close")
+        def on_channel_close() -> None:
+            on_close()
+
+    def send(self, message: dict) -> None:
+        """Send one JSON message to the page, if it is still there (held until its channel opens)."""
+        channel = self._channel
+        if channel is None or channel.readyState == "connecting":
+            self._outbox.append(message)
+        elif channel.readyState == "open":
+            try:
+                channel.send(json.dumps(message))
+            except Exception as exc:  # the transport may be going away under us
+                self.log.debug("send failed: %s", exc)
+
+    def state(self, state: str) -> None:
+        self.send({"type": "state", "state": state})
+
+    def transcript(self, role: str, text: str, final: bool, item: str | None = None) -> None:
+        message = {"type": "transcript", "role": role, "text": text, "final": final}
+        if item is not None:
+            message["item"] = item
+        self.send(message)
+
+    def notice(self, message: str) -> None:
+        self.send({"type": "notice", "message": message})
+
+    def error(self, message: str) -> None:
+        self.send({"type": "error", "message": message})
+
+    def _flush(self) -> None:
+        while self._outbox:
+            self.send(self._outbox.popleft())

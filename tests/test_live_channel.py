@@ -1,0 +1,84 @@
+"""The page's data-channel protocol: what the page may send, and the outbox before the channel opens."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pyee.asyncio import AsyncIOEventEmitter
+
+from livehuman.live.channel import MAX_TEXT, OUTBOX_LIMIT, BadMessage, Interrupt, PageChannel, SayText, parse_message
+
+
+def test_text_and_interrupt_are_understood():
+    assert parse_message('{"type": "text", "text": "  hello there \\n"}') == SayText("hello there")
+    assert parse_message(b'{"type": "interrupt"}') == Interrupt()
+
+
+@pytest.mark.parametrize("message, answer", [
+    ("not json", "messages must be JSON objects"),
+    ("[1, 2]", "messages must be JSON objects"),
+    (b"\xff\xfe", "messages must be JSON objects"),
+    (42, "messages must be JSON objects"),
+    ('{"type": "text"}', "needs a non-empty \"text\" string"),
+    ('{"type": "text", "text": "   "}', "needs a non-empty \"text\" string"),
+    ('{"type": "text", "text": 7}', "needs a non-empty \"text\" string"),
+    (json.dumps({"type": "text", "text": "a" * (MAX_TEXT + 1)}), f"limited to {MAX_TEXT} characters"),
+    ('{"type": "dance"}', "unknown message type 'dance': use \"text\" or \"interrupt\""),
+])
+def test_bad_messages_get_one_clear_answer(message, answer):
+    with pytest.raises(BadMessage, match=answer.replace("(", r"\(").replace("[", r"\[")):
+        parse_message(message)
+
+
+class Channel(AsyncIOEventEmitter):
+    """The transport's side of a data channel as aiortc's RTCDataChannel shows it: events, a state, send."""
+
+    def __init__(self, state: str = "connecting"):
+        super().__init__()
+        self.readyState = state
+        self.sent: list[dict] = []
+
+    def send(self, data: str) -> None:
+        assert self.readyState == "open"
+        self.sent.append(json.loads(data))
+
+    def open(self) -> None:
+        self.readyState = "open"
+        self.emit("open")
+
+
+async def test_messages_wait_for_the_channel_to_open_and_keep_their_order():
+    page = PageChannel()
+    page.notice("a greeting before the page is there")
+    channel = Channel()
+    received, closed = [], []
+    page.attach(channel, on_message=received.append, on_close=lambda: closed.append(True))
+    page.state("thinking")
+    page.transcript("assistant", "Hi", final=False, item="item_1")
+    assert channel.sent == []
+    channel.open()
+    assert channel.sent == [
+        {"type": "notice", "message": "a greeting before the page is there"},
+        {"type": "state", "state": "thinking"},
+        {"type": "transcript", "role": "assistant", "text": "Hi", "final": False, "item": "item_1"},
+    ]
+    page.error("oops")
+    page.transcript("user", "hello", final=True)
+    assert channel.sent[-2:] == [{"type": "error", "message": "oops"},
+                                 {"type": "transcript", "role": "user", "text": "hello", "final": True}]
+    channel.emit("message", '{"type": "interrupt"}')
+    channel.emit("close")
+    assert received == ['{"type": "interrupt"}'] and closed == [True]
+
+
+async def test_the_outbox_keeps_only_the_latest_messages_and_a_closed_channel_drops_them():
+    page = PageChannel()
+    for k in range(OUTBOX_LIMIT + 10):
+        page.send({"type": "metrics", "turn": k})
+    channel = Channel("open")
+    page.attach(channel, on_message=lambda m: None, on_close=lambda: None)  # already open: flushed now
+    assert [m["turn"] for m in channel.sent] == list(range(10, OUTBOX_LIMIT + 10))
+    channel.readyState = "closed"
+    page.state("listening")
+    assert len(channel.sent) == OUTBOX_LIMIT

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from openai import AsyncOpenAI
 
-from livehuman.brain.local import LocalBrainFactory
+from livehuman.brain.local_factory import LocalBrainFactory
 from livehuman.brain.server import start_realtime_server
 from livehuman.speech.audio import load_audio
 

@@ -271,6 +271,10 @@ class LocalBrain:
         for task in tasks:
             with contextlib.suppress(BaseException):  # tasks end however they end
                 await task
+        while not self._in.empty():  # commands never taken: their callers stop waiting
+            op = self._in.get_nowait()
+            if op[0] == "commit" and not op[1].done():
+                op[1].set_result(None)
         await asyncio.to_thread(self.listener.close)
         self._out.put_nowait(None)
 
@@ -319,9 +323,10 @@ class LocalBrain:
         except Exception as exc:  # report it; the session goes on
             log.exception("local brain input failed")
             self._speaking_item = None
-            if op[0] == "commit" and not op[1].done():
-                op[1].set_result(None)
             self._emit(BrainError(f"speech input failed: {exc}"))
+        finally:
+            if op[0] == "commit" and not op[1].done():  # its caller must not wait for ever
+                op[1].set_result(None)
 
     def _listen(self, chunks: list[tuple[np.ndarray, int]]) -> list:
         """Worker thread: the chunks at 16 kHz, through the listener (the parts built on first use)."""

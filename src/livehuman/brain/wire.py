@@ -96,22 +96,13 @@ def turn_detection_of(data: dict | None) -> TurnDetection | None:
     return TurnDetection(kind=kind, **{key: given[key] for key in keys if key in given})
 
 
-def session_dict(settings: SessionSettings, *, model: str | None = MODEL_NAME,
-                 transcription_model: str | None = "livehuman-asr") -> dict:
-    """A GA session object for `settings`, PCM16 24 kHz both ways."""
-    audio_in: dict[str, Any] = {"format": {"type": "audio/pcm", "rate": REALTIME_RATE}}
-    if transcription_model:
-        audio_in["transcription"] = {"model": transcription_model}
-    audio_in["turn_detection"] = turn_detection_dict(settings.turn_detection)
-    audio_out: dict[str, Any] = {"format": {"type": "audio/pcm", "rate": REALTIME_RATE}}
-    if settings.voice:
-        audio_out["voice"] = settings.voice
-    session: dict[str, Any] = {"type": "realtime"}
-    if model:
-        session["model"] = model
-    session["output_modalities"] = ["audio" if settings.audio else "text"]
-    session["instructions"] = settings.instructions
-    session["audio"] = {"input": audio_in, "output": audio_out}
+def session_dict(settings: SessionSettings) -> dict:
+    """The session object `/v1/realtime` shows for a brain's settings."""
+    session = session_config(voice=settings.voice, instructions=settings.instructions,
+                             turn_detection=turn_detection_dict(settings.turn_detection),
+                             transcription_model="livehuman-asr", model=MODEL_NAME,
+                             output_modalities=["audio" if settings.audio else "text"])
+    session.setdefault("instructions", "")  # shown even when empty
     return session
 
 

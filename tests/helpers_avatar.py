@@ -8,13 +8,7 @@ import cv2
 import numpy as np
 
 from livehuman.avatar.default import grace_hopper_path
-
-
-def astronaut_path() -> Path:
-    """scikit-image's astronaut photo (Eileen Collins, NASA, public domain): an open smile with teeth."""
-    import skimage
-
-    return Path(skimage.__file__).parent / "data" / "astronaut.png"
+from livehuman.bench.faces import astronaut_path
 
 
 def no_face_path() -> Path:

@@ -23,9 +23,12 @@ from livehuman.avatar.landmarks import (
     RIGHT_EYE_CORNERS,
     UPPER_LIP_INNER_MID,
     FaceMeshDetector,
+    face_width,
+    inter_ocular,
     lip_gap,
 )
-from livehuman.avatar.prepare import MIN_INTER_OCULAR, prepare_avatar, smooth_landmarks
+from livehuman.avatar.prepare import GOOD_INTER_OCULAR, MIN_INTER_OCULAR, prepare_avatar, smooth_landmarks
+from livehuman.bench.faces import group, write_face
 from livehuman.errors import LivehumanError
 
 MOUTH = [UPPER_LIP_INNER_MID, LOWER_LIP_INNER_MID, MOUTH_LEFT, MOUTH_RIGHT]
@@ -237,6 +240,40 @@ def test_several_faces_takes_the_largest_and_says_so(root, tmp_path, capsys):
     assert any("2 faces" in note for note in read_meta(root / "two")["notes"])
 
 
+def test_group_photo_takes_the_largest_face_and_says_so(root, tmp_path, capsys):
+    # three faces far from the camera: the face mesh's own detector sees none of them
+    with FaceMeshDetector() as detector:
+        assert detector._meshed(detector._mesh, cv2.cvtColor(group(), cv2.COLOR_BGR2RGB)) == []
+    avatar = prepare_avatar(write_face("group", tmp_path), "group", cache_root=root, progress=False)
+    points = avatar.landmarks[0]
+    assert 0.4 < points[:, 0].mean() / 1280 < 0.6 and face_width(points) == pytest.approx(140, rel=0.1)
+    _check_face_geometry(points, avatar.boxes[0], haar_face(avatar.frames[0][150:450, 450:830]) + [450, 150, 450, 150])
+    err = capsys.readouterr().err
+    assert "3 faces visible; using the largest, in the middle" in err
+
+
+def test_group_video_follows_the_largest_face(root, tmp_path):
+    # in every frame the face mesh's own detector misses the faces: each is found in a crop
+    image = group()
+    video = make_face_video(tmp_path / "group.mp4", seconds=1.0, fps=25.0, source_image=image)
+    avatar = prepare_avatar(video, "group-video", cache_root=root, progress=False)
+    with FaceMeshDetector() as detector:
+        still = detector.detect(image, thorough=True).points
+    truth = np.stack([cv2.transform(still[None], m)[0] for m in head_motion(25, 25.0, (1280, 720))])
+    error = np.linalg.norm(avatar.landmarks - truth, axis=-1)
+    assert avatar.n_frames == 25 and np.median(error) < 0.03 * inter_ocular(still), np.median(error)
+
+
+def test_small_face_is_prepared_with_a_warning_naming_its_size(root, tmp_path, capsys):
+    avatar = prepare_avatar(write_face("thumbnail", tmp_path), "thumbnail", cache_root=root, progress=False)
+    err = capsys.readouterr().err
+    eyes = inter_ocular(avatar.landmarks[0])
+    assert avatar.size == (112, 112) and MIN_INTER_OCULAR <= eyes < GOOD_INTER_OCULAR
+    assert f"the face is small (eyes {eyes:.0f} px apart, about {face_width(avatar.landmarks[0]):.0f} px across)" in err
+    assert f"at least {GOOD_INTER_OCULAR:.0f} px apart" in err and err.count("\n") == 1
+    assert any("the face is small" in note for note in read_meta(root / "thumbnail")["notes"])
+
+
 def test_no_face(root):
     with pytest.raises(LivehumanError, match=r"no face found in .*coffee\.png"):
         prepare_avatar(no_face_path(), "cup", cache_root=root, progress=False)
@@ -248,6 +285,9 @@ def test_face_too_small(root, tmp_path):
     cv2.imwrite(str(path), cv2.resize(read(grace_hopper_path()), (100, 117), interpolation=cv2.INTER_AREA))
     with pytest.raises(LivehumanError, match=rf"too small.*at least {MIN_INTER_OCULAR:.0f} px"):
         prepare_avatar(path, "tiny", cache_root=root, progress=False)
+    with pytest.raises(LivehumanError, match=rf"too small to animate: its eyes are 1\d px apart, at least {MIN_INTER_OCULAR:.0f}"):
+        prepare_avatar(write_face("tiny", tmp_path), "tiny", cache_root=root, progress=False)
+    assert "tiny" not in list_avatars(root)
 
 
 def test_failed_prepare_keeps_the_old_avatar(root, grace):
@@ -324,9 +364,9 @@ def test_cache_root_from_environment(tmp_path, monkeypatch):
 
 
 def test_large_video_frames_are_stored_as_jpeg(root, tmp_path, monkeypatch, video_avatar):
-    from livehuman.avatar import cache
+    from livehuman.avatar import store
 
-    monkeypatch.setattr(cache, "FRAMES_NPY_MAX_BYTES", 1 << 20)
+    monkeypatch.setattr(store, "FRAMES_NPY_MAX_BYTES", 1 << 20)
     avatar = prepare_avatar(tmp_path_video := make_face_video(tmp_path / "v.mp4", 1.0, 25.0), "jpeg", cache_root=root, progress=False)
     assert read_meta(root / "jpeg")["frames_format"] == "jpg"
     assert len(os.listdir(root / "jpeg" / "frames")) == 25

@@ -191,11 +191,19 @@ async def test_malformed_offers_are_refused_and_the_server_keeps_serving(server)
                   json.dumps({"sdp": "v=0\r\no=- 0 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n", "type": "offer"}).encode(),
                   json.dumps({"sdp": "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
                               "type": "offer"}).encode()]
+    json_type = {"Content-Type": "application/json"}
     async with aiohttp.ClientSession() as http:
         for body in bad_bodies:
-            async with http.post(f"{server.url}/offer", data=body) as response:
+            async with http.post(f"{server.url}/offer", data=body, headers=json_type) as response:
                 assert response.status == 400, body
                 assert (await response.json())["error"]
+        # A form or text/plain post (which any page may send without asking) is not an offer,
+        # and a body beyond the limit is said to be too large, not "not JSON".
+        async with http.post(f"{server.url}/offer", data=bad_bodies[-1], headers={"Content-Type": "text/plain"}) as response:
+            assert response.status == 415 and "application/json" in (await response.json())["error"]
+        huge = json.dumps({"sdp": "v=0\r\n" + "a=x\r\n" * 100_000, "type": "offer"})
+        async with http.post(f"{server.url}/offer", data=huge, headers=json_type) as response:
+            assert response.status == 413 and "larger than" in (await response.json())["error"]
         async with http.get(f"{server.url}/healthz") as response:
             assert (await response.json())["ok"] is True
         async with http.get(f"{server.url}/") as response:
@@ -204,6 +212,29 @@ async def test_malformed_offers_are_refused_and_the_server_keeps_serving(server)
     c = LiveClient(server.url)
     await c.connect()
     await c.close()
+
+
+async def test_an_offer_whose_peer_never_connects_gives_its_place_back(server):
+    from aiortc import RTCPeerConnection
+
+    await wait_sessions(server, 0)
+    server.config.connect_timeout = 2.0
+    pc = RTCPeerConnection()
+    try:
+        pc.createDataChannel("events")
+        # No microphone (recvonly), so no silence timer either: only the connection deadline can end it.
+        pc.addTransceiver("audio", direction="recvonly")
+        pc.addTransceiver("video", direction="recvonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{server.url}/offer", json={"sdp": pc.localDescription.sdp, "type": "offer"}) as response:
+                assert response.status == 200
+                session = (await response.json())["session"]
+        assert session in server.sessions  # answered, and the answer is never used: no connection comes
+        await wait_sessions(server, 0, timeout=10)
+    finally:
+        server.config.connect_timeout = 20.0
+        await pc.close()
 
 
 async def test_beyond_max_sessions_the_answer_is_busy(server):

@@ -169,3 +169,13 @@ def test_streamed_speech_lifts_the_brows_on_stress_only(speech):
     brow = np.array([f.brow for f in frames])
     assert 0.05 < brow.max() <= 0.5
     assert brow[:10].max() == 0.0  # nothing to stress in the leading silence
+
+
+def test_idle_motion_blinks_faster_while_speaking():
+    def blinks_per_minute(speaking: bool) -> float:
+        idle = IdleMotion(FPS, seed=9)
+        blink = np.array([idle.next_frame(speaking).blink for _ in range(int(300 * FPS))])
+        return float(((blink[1:] > 0.05) & (blink[:-1] <= 0.05)).sum()) / 5
+
+    listening, speaking = blinks_per_minute(False), blinks_per_minute(True)
+    assert 10 <= listening <= 22 and speaking > 1.25 * listening, (listening, speaking)

@@ -64,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--bbox-shift", type=int, help="as for prepare (default: as the avatar was prepared)")
     render.add_argument("--voice", help="voice: espeak-ng's for --text (default en-us; see `livehuman voices`), or the brain's")
     render.add_argument("--no-head-motion", action="store_true", help="keep the head still (blinks stay)")
+    render.add_argument("--seed", type=int, help="make the blinks and sway reproducible (default: new each run)")
     render.add_argument("--brain", choices=("none", "local", "openai", "realtime"), default="none",
                         help="answer --text/--audio with a brain and render its spoken answer (default: none, speak it as given)")
     render.add_argument("--realtime-url", help="WebSocket base URL of a Realtime-compatible server (for --brain realtime)")
@@ -157,7 +158,8 @@ def _render_one(args, avatar_ref: str, speech, output: str | Path, bbox_shift: i
 
     avatar = load_avatar(avatar_ref, fps=args.fps, bbox_shift=bbox_shift)
     engine = _engine_from_args(args, head_motion=not args.no_head_motion)
-    result = render_video(avatar, engine, speech, output, fps=args.fps, head_motion=not args.no_head_motion)
+    result = render_video(avatar, engine, speech, output, fps=args.fps, head_motion=not args.no_head_motion,
+                          seed=args.seed)
     print(
         f"wrote {result.path}: {result.frames} frames, {result.duration:.2f} s, "
         f"{result.realtime_factor:.1f}x realtime (mouth from {result.audio_from})"

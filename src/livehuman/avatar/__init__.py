@@ -4,6 +4,7 @@
 - landmarks.py: mediapipe's face mesh (FaceMeshDetector) and face measures
 - boxes.py: MuseTalk-style face boxes and bbox_shift
 - prepare.py: prepare_avatar(source, name, ...) -> Avatar
-- cache.py: the on-disk cache (avatar_root, load_avatar, list_avatars, read_avatar)
+- store.py: avatars on disk (avatar_root, write_avatar, read_avatar, list_avatars)
 - default.py: the default avatar and make_face_video for tests and benchmarks
+- cache.py: avatars by name or path, prepared on the fly (load_avatar); the layer above the others
 """

@@ -14,6 +14,9 @@ import cv2
 import numpy as np
 
 from livehuman.avatar.avatar import Avatar
+from livehuman.avatar.landmarks import FaceMeshDetector
+from livehuman.avatar.prepare import prepare_avatar
+from livehuman.avatar.store import avatar_root, locked, read_avatar, read_meta
 from livehuman.errors import LivehumanError
 
 DEFAULT_NAME = "default"
@@ -34,8 +37,6 @@ def grace_hopper_path() -> Path:
 
 def portrait(image: np.ndarray, size: int = PORTRAIT_SIZE) -> np.ndarray:
     """A size x size head-and-shoulders crop of a photo with its face centred near FACE_CENTRE."""
-    from livehuman.avatar.landmarks import FaceMeshDetector
-
     with FaceMeshDetector(video=False) as detector:
         face = detector.detect(image)
     if face is None:
@@ -59,9 +60,6 @@ def default_portrait() -> np.ndarray:
 
 def default_avatar(cache_root: str | Path | None = None, progress: bool = False, force: bool = False) -> Avatar:
     """The avatar named "default", built from default_portrait() and cached on first use."""
-    from livehuman.avatar.cache import avatar_root, locked, read_avatar, read_meta
-    from livehuman.avatar.prepare import prepare_avatar
-
     root = Path(cache_root) if cache_root else avatar_root()
     if not force and read_meta(root / DEFAULT_NAME) is not None:
         try:

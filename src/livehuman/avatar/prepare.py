@@ -11,7 +11,7 @@ import numpy as np
 
 from livehuman.avatar.avatar import Avatar
 from livehuman.avatar.boxes import bbox_shift_range, checked_face_boxes
-from livehuman.avatar.cache import (
+from livehuman.avatar.store import (
     CACHE_VERSION,
     avatar_root,
     check_name,
@@ -22,12 +22,17 @@ from livehuman.avatar.cache import (
     source_signature,
     write_avatar,
 )
-from livehuman.avatar.landmarks import FaceMeshDetector, inter_ocular
+from livehuman.avatar.landmarks import FaceMeshDetector, face_width, inter_ocular
 from livehuman.avatar.source import SourceReader, open_source
 from livehuman.errors import LivehumanError
 
-# Below this eye-to-eye distance the mouth is a few pixels wide: nothing convincing can be drawn.
+# Below this eye-to-eye distance (a face about 45 px wide) the mouth is a few pixels wide: nothing
+# convincing can be drawn, and the avatar is refused.
 MIN_INTER_OCULAR = 20.0
+# Below this one (a face about 60 px wide) it is animated with a warning: measured with the face mesh
+# on rendered frames, an open-smile face closed for P/B/M to 0.2-0.3 of an "ah" with its eyes 19-23 px
+# apart, and to at most 0.14 from 27 px on (docs/avatars.md).
+GOOD_INTER_OCULAR = 27.0
 MAX_FACES = 4
 # Frames without a detected face inside a video are filled in when the gap is at most this long.
 MAX_GAP_SECONDS = 0.5
@@ -82,6 +87,11 @@ def _prepare(reader: SourceReader, name: str, directory: Path, fps: float, bbox_
         raise LivehumanError(
             f"the face in {reader.path} is too small to animate: its eyes are {eyes:.0f} px apart, at least "
             f"{MIN_INTER_OCULAR:.0f} px are needed; use a higher-resolution source or crop closer to the face"
+        )
+    if eyes < GOOD_INTER_OCULAR:
+        notes.append(
+            f"the face is small (eyes {eyes:.0f} px apart, about {np.median([face_width(p) for p in landmarks]):.0f} px across): lips may "
+            f"not close fully; faces with eyes at least {GOOD_INTER_OCULAR:.0f} px apart animate well"
         )
     if reader.kind != "photo":
         landmarks = smooth_landmarks(landmarks)
@@ -186,7 +196,9 @@ def _detect(reader: SourceReader, name: str, progress: bool) -> tuple[np.ndarray
     with bar, FaceMeshDetector(video=reader.kind != "photo", max_faces=MAX_FACES) as detector:
         for frame in _prefetched(reader):
             small, scale = _for_detection(frame)
-            faces = [pts / scale for pts in detector.detect_all(small)]
+            # a photo is searched for every face, however small, to take the largest of a group
+            thorough = reader.kind == "photo" or previous is None
+            faces = [pts / scale for pts in detector.detect_all(small, thorough)]
             chosen = None
             if faces:
                 if previous is None:

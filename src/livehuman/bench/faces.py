@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from livehuman.avatar.default import default_portrait
+from livehuman.avatar.landmarks import face_width
 from livehuman.errors import LivehumanError
 
 # the face's width (mesh cheek to cheek) in the small faces, and the frame they sit in
@@ -67,11 +68,6 @@ def _landmarks(name: str) -> np.ndarray:
     return face.points
 
 
-def face_width(points: np.ndarray) -> float:
-    """A face's width in pixels: the face mesh from cheek (234) to cheek (454)."""
-    return float(np.linalg.norm(points[454] - points[234]))
-
-
 # --- the base faces -----------------------------------------------------------------------------
 
 
@@ -110,18 +106,26 @@ def open_at_rest() -> np.ndarray:
 
 def _small(image: np.ndarray, points: np.ndarray, width: float, frame: tuple[int, int], at=(0.5, 0.42)) -> np.ndarray:
     """`image` scaled so its face is `width` px wide, placed at `at` (fractions) of a larger frame
-    filled by the photo's own blurred edges (a plain wall behind the person)."""
+    whose rest continues the photo's own edges, blurred (a plain wall; never a second face)."""
     scale = width / face_width(points)
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     fw, fh = frame
     centre = points.mean(0) * scale
     dx, dy = int(round(at[0] * fw - centre[0])), int(round(at[1] * fh - centre[1]))
-    canvas = cv2.resize(cv2.GaussianBlur(image, (0, 0), 25), frame, interpolation=cv2.INTER_AREA)
     h, w = small.shape[:2]
     x0, y0 = max(dx, 0), max(dy, 0)
     x1, y1 = min(dx + w, fw), min(dy + h, fh)
-    canvas[y0:y1, x0:x1] = small[y0 - dy : y1 - dy, x0 - dx : x1 - dx]
-    return canvas
+    part = small[y0 - dy : y1 - dy, x0 - dx : x1 - dx]
+    wall = cv2.copyMakeBorder(part, y0, fh - y1, x0, fw - x1, cv2.BORDER_REPLICATE)
+    wall = cv2.GaussianBlur(wall, (0, 0), max(fw, fh) / 40)
+    # the photo fades into the wall over its edges inside the frame
+    margin = max(2, min(x1 - x0, y1 - y0) // 12)
+    alpha = np.zeros((fh, fw), np.float32)
+    alpha[y0 + margin * (y0 > 0) : y1 - margin * (y1 < fh), x0 + margin * (x0 > 0) : x1 - margin * (x1 < fw)] = 1
+    alpha = cv2.blur(alpha, (2 * margin + 1, 2 * margin + 1))[..., None]
+    photo = wall.copy()
+    photo[y0:y1, x0:x1] = part
+    return np.clip(photo * alpha + wall * (1 - alpha), 0, 255).astype(np.uint8)
 
 
 def small_smile() -> np.ndarray:
@@ -135,8 +139,19 @@ def small_closed() -> np.ndarray:
 
 
 def thumbnail() -> np.ndarray:
-    """The whole default portrait as a 112x112 photo (a face about 45 px wide): below what the
-    avatar preparation accepts for good quality."""
+    """A 112x112 head-and-shoulders photo of Grace Hopper (face about 55 px wide, eyes about 24 px
+    apart): animated, with a warning that it is small."""
+    points = _landmarks("grace")
+    centre = points.mean(0)
+    side = 400
+    x0 = int(np.clip(round(centre[0] - side / 2), 0, 512 - side))
+    y0 = int(np.clip(round(centre[1] - side / 2), 0, 512 - side))
+    return cv2.resize(grace()[y0 : y0 + side, x0 : x0 + side], (112, 112), interpolation=cv2.INTER_AREA)
+
+
+def tiny() -> np.ndarray:
+    """The whole default portrait as a 112x112 photo (a face about 42 px wide, eyes 18 px apart):
+    below the minimum an avatar is prepared from."""
     return cv2.resize(grace(), (112, 112), interpolation=cv2.INTER_AREA)
 
 
@@ -296,9 +311,10 @@ FACES: dict[str, Callable[[], np.ndarray]] = {
     "lighter": lighter,
     "group": group,
     "thumbnail": thumbnail,
+    "tiny": tiny,
 }
-# faces a good avatar preparation takes (the thumbnail is below the documented minimum on purpose)
-ANIMATABLE = tuple(name for name in FACES if name != "thumbnail")
+# faces an avatar is prepared from (tiny is below the documented minimum on purpose)
+ANIMATABLE = tuple(name for name in FACES if name != "tiny")
 
 
 def make_face(name: str) -> np.ndarray:

@@ -8,13 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from livehuman.live.reply_audio import ReplyAudio
+from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls
 from livehuman.rates import REALTIME_RATE
 from livehuman.render.engine import FrameDrive
 from livehuman.speech.phones import Phone
 
-MOUTH = ("jaw", "spread", "round", "press", "tuck", "teeth", "tongue")
-EXPRESSION = ("smile", "brow", "squint")
 
 
 class FaceRenderer:
@@ -37,15 +36,15 @@ class FaceRenderer:
         context = tuple(getattr(self.engine, "audio_context", (0.0, 0.0)))
         return ReplyAudio(context, rate=rate) if context != (0.0, 0.0) else None
 
+    def face(self, mouth: FaceControls | None) -> FaceControls:
+        """The next frame's controls: the idle motion (blinks, breathing, sway; a listener's nods)
+        merged with `mouth`, the lip sync's frame, when speaking."""
+        return compose(self.idle.next_frame(mouth is not None), mouth)
+
     def render(self, mouth: FaceControls | None, listen: ReplyAudio | None = None, reply_frame: int = 0) -> np.ndarray:
-        """The next frame: idle motion (blinks, breathing, sway) with `mouth` when speaking; a
-        listening engine also gets frame `reply_frame`'s window of the reply's audio."""
-        controls = self.idle.next_frame(mouth is not None)
-        if mouth is not None:
-            for name in MOUTH:
-                setattr(controls, name, getattr(mouth, name))
-            for name in EXPRESSION:  # the speech's emphasis on top of the idle expression
-                setattr(controls, name, max(getattr(controls, name), getattr(mouth, name)))
+        """The next frame's picture (see `face`); a listening engine also gets frame `reply_frame`'s
+        window of the reply's audio."""
+        controls = self.face(mouth)
         # The window is cut here, in the render thread, as late as possible: more of it has arrived.
         audio = listen.window(reply_frame) if listen is not None and mouth is not None else None
         frame = self.engine.render(self.avatar, self.index, FrameDrive(controls, audio))

@@ -54,6 +54,9 @@ class LiveConfig:
     realtime_brain_factory: Callable[..., Any] | None = None  # serves /v1/realtime when set
     ice_servers: list = field(default_factory=list)  # none: host candidates only, no STUN lookups
     inactivity_timeout: float = 15.0  # a session whose microphone stops for this long has vanished
+    # A peer that has not connected this long after its answer never will (no route, a hand-written
+    # offer): its place is given back instead of being held until shutdown.
+    connect_timeout: float = 20.0
     # Run once in a thread at start-up: whatever would otherwise stall the first sessions.
     warm_up: Callable[[], None] | None = None
     resources: list = field(default_factory=list)  # each one's close() is called when the server stops
@@ -70,7 +73,8 @@ class LiveServer:
 
     @property
     def active(self) -> int:
-        return len(self.sessions) + self._starting
+        """Places taken: sessions not yet ending, and offers being answered."""
+        return sum(1 for session in self.sessions.values() if not session.ending) + self._starting
 
     def app(self) -> web.Application:
         """The aiohttp application: `/`, `/static/…`, `POST /offer`, `GET /healthz`, `/v1/realtime`."""
@@ -113,8 +117,13 @@ class LiveServer:
 
     async def offer(self, request: web.Request) -> web.Response:
         """Answer a WebRTC offer with a new session (ICE gathered in the answer, no trickle)."""
+        if request.content_type != "application/json":
+            # JSON only: a page on another site cannot then post an offer without a CORS preflight.
+            return web.json_response({"error": "send the offer as application/json"}, status=415)
         try:
             params = await request.json()
+        except web.HTTPRequestEntityTooLarge:
+            return web.json_response({"error": f"the offer is larger than {MAX_OFFER_BYTES // 1024} kB"}, status=413)
         except Exception:
             return _bad("the body must be JSON: {\"sdp\": \"v=0…\", \"type\": \"offer\"}")
         if not isinstance(params, dict) or params.get("type") != "offer" or not isinstance(params.get("sdp"), str):
@@ -171,9 +180,13 @@ class LiveServer:
             if channel.label == "events":
                 session.attach_channel(channel)
 
+        connected = asyncio.Event()
+
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             log.info("session %s: connection %s", session_id, pc.connectionState)
+            if pc.connectionState == "connected":
+                connected.set()
             if pc.connectionState in ("failed", "closed"):
                 await session.close(f"connection {pc.connectionState}")
 
@@ -191,9 +204,17 @@ class LiveServer:
             log.warning("session %s: cannot answer the offer: %s", session_id, exc)
             await session.close(f"cannot answer the offer: {exc}")
             return _bad(f"cannot answer this offer: {exc}")
+        asyncio.ensure_future(self._expect_connection(session, connected))
         log.info("session %s: started (%d of %d)", session_id, len(self.sessions), self.config.max_sessions)
         return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type,
                                   "session": session_id})
+
+    async def _expect_connection(self, session: Session, connected: asyncio.Event) -> None:
+        timeout = self.config.connect_timeout
+        try:
+            await asyncio.wait_for(connected.wait(), timeout)
+        except asyncio.TimeoutError:
+            await session.close(f"the client did not connect within {timeout:g} s")
 
     def _forget(self, session: Session) -> None:
         self.sessions.pop(session.id, None)

@@ -109,6 +109,11 @@ class Session:
             self.page.error(f"internal error: {type(exc).__name__}: {exc}")
             asyncio.ensure_future(self.close("a task failed"))
 
+    @property
+    def ending(self) -> bool:
+        """True from the moment the session starts to close: it no longer holds a place."""
+        return self._closing
+
     async def close(self, reason: str = "closed") -> None:
         """End the session: stop media and tasks, close the brain (idempotent)."""
         if self._closing:

@@ -9,6 +9,7 @@ delaying the audio as much (or, like the live session, by pairing each frame wit
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
@@ -121,9 +122,20 @@ class StreamingLipSync:
         return out
 
     def _with_brow(self, controls: FaceControls, energy: float) -> FaceControls:
-        # Brows lift a little on stressed, louder syllables (the live face's emphasis).
-        controls.brow = BROW_GAIN * self._emphasis.step(energy)
+        # Brows lift a little on stressed, louder syllables (the speech's emphasis).
+        controls.brow = max(controls.brow, BROW_GAIN * self._emphasis.step(energy))
         return controls
+
+
+def with_emphasis(controls: list[FaceControls], loudness: np.ndarray, fps: float = FPS) -> list[FaceControls]:
+    """A whole clip's mouth `controls` with the brows StreamingLipSync gives its frames: lifted on
+    loud, stressed syllables by the emphasis of each frame's loudness (0..1)."""
+    track = Emphasis(fps)
+    out = []
+    for k, c in enumerate(controls):
+        loud = float(loudness[k]) if k < len(loudness) else 0.0
+        out.append(replace(c, brow=max(c.brow, BROW_GAIN * track.step(loud))))
+    return out
 
 
 class IdleMotion:
@@ -133,10 +145,10 @@ class IdleMotion:
     whether the avatar speaks or listens, and listening-only motion fades in and out.
     """
 
-    def __init__(self, fps: float = FPS, seed: int = 0, head_motion: bool = True) -> None:
+    def __init__(self, fps: float = FPS, seed: int | None = 0, head_motion: bool = True) -> None:
         self.fps = float(fps)
         self._life = LifeGenerator(fps, seed=seed, head_motion=head_motion)
-        self._rng = np.random.default_rng(seed + 7919)
+        self._rng = np.random.default_rng(None if seed is None else seed + 7919)
         self._head_motion = head_motion
         self._listening = 1.0  # 1 listening .. 0 speaking, eased
         self._frame = 0
@@ -148,7 +160,7 @@ class IdleMotion:
         target = 0.0 if speaking else 1.0
         self._listening += max(-step, min(step, target - self._listening))
         t = (self._frame + 0.5) / self.fps
-        out = self._life.next(0.0)
+        out = self._life.next(0.0, talking=speaking)  # blinks come faster while speaking
         if self._head_motion:
             out.pitch += self._nod(t) * smoothstep(self._listening)
         self._frame += 1

@@ -16,10 +16,12 @@ import numpy as np
 from tqdm import tqdm
 
 from livehuman.avatar.avatar import Avatar
-from livehuman.motion.controls import FaceControls, frame_count
-from livehuman.motion.idle import add_life
+from livehuman.motion.idle import life_seed
 from livehuman.motion.audio_mouth import audio_mouth_controls, speech_energy
+from livehuman.motion.compose import compose
+from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.lipsync import mouth_controls
+from livehuman.motion.stream import IdleMotion, with_emphasis
 from livehuman.render.engine import AUDIO_RATE, Engine, FrameDrive
 from livehuman.render.video_file import Mp4Writer
 from livehuman.speech.audio import Speech, resample
@@ -45,15 +47,18 @@ class RenderResult:
 
 
 def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: int = 0) -> list[FaceControls]:
-    """Per-frame controls for speech: exact phone timings when known, else recognized from audio."""
+    """Per-frame controls for speech: exact phone timings when known, else recognized from audio;
+    merged with the idle life frame by frame as the live renderer merges them (motion.compose)."""
     n = max(1, frame_count(speech.audio.duration, fps))
+    energy = speech_energy(speech.audio, fps)  # the same loudness measure as the live path
     if speech.phones:
-        energy = speech_energy(speech.audio, fps)  # the same loudness measure as the live path
-        controls = mouth_controls(speech.phones, n / fps, fps, energy=energy)
+        mouths = mouth_controls(speech.phones, n / fps, fps, energy=energy)
     else:
-        controls = audio_mouth_controls(speech.audio, fps)
-    controls = (controls + [FaceControls() for _ in range(n)])[:n]
-    return add_life(controls, fps, seed=seed, head_motion=head_motion)
+        mouths = audio_mouth_controls(speech.audio, fps)
+    mouths = with_emphasis((mouths + [FaceControls() for _ in range(n)])[:n], energy, fps)
+    # The live face's idle motion, speaking from the first frame: the same life for the same seed.
+    idle = IdleMotion(fps, seed=seed, head_motion=head_motion)
+    return [compose(idle.next_frame(True), mouth) for mouth in mouths]
 
 
 def audio_window(samples16k: np.ndarray, centre: float, context: tuple[float, float]) -> np.ndarray:
@@ -76,11 +81,16 @@ def render_video(
     fps: float | None = None,
     head_motion: bool = True,
     progress: bool = True,
+    seed: int | None = 0,
 ) -> RenderResult:
-    """Render `speech` spoken by `avatar` into an MP4 at `out_path` (H.264 + AAC, same duration)."""
+    """Render `speech` spoken by `avatar` into an MP4 at `out_path` (H.264 + AAC, same duration).
+
+    `seed` makes the blinks and sway reproducible (None: new ones each time); each avatar blinks
+    on its own frames either way.
+    """
     fps = fps or avatar.fps
     t0 = time.perf_counter()
-    controls = speech_controls(speech, fps, head_motion=head_motion)
+    controls = speech_controls(speech, fps, head_motion=head_motion, seed=life_seed(avatar.name, seed))
     motion_seconds = time.perf_counter() - t0
 
     n = len(controls)

@@ -26,12 +26,14 @@ from livehuman.render.cpu.face import (
 )
 
 JAW_GAP = 0.27  # lower-lip travel at jaw=1 (the inner-lip gap reaches ~1.1x this: an "ah")
+LIP_ROLL = 0.04  # the lower lip's inner edge lags the jaw by this much at jaw=1, face units
 UPPER_SHARE = 0.35  # the share of a source gap the upper lip travels when the mouth is closed
 MESH_TOP = -0.62  # landmarks above this (face units from the mouth) stay out of the lower-face mesh
 STILL_ABOVE = -0.5  # landmarks above this never move, so the mesh's top edge is seamless
 RING_MARGIN = 0.32  # fixed boundary points this far outside the moving landmarks
 RING_BELOW = 0.4  # extra margin straight below the chin
 RING_POINTS = 32
+SKIN_FOLLOW = 0.12  # how far outside the lips the skin follows their thickening, face units
 
 
 def _ramp(x: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -84,6 +86,8 @@ class MouthRig:
         # The jaw: lower lip and chin drop, corners follow half-way, the upper lip lifts a little.
         lip_jaw = np.where(lo, 0.5 + 0.5 * r, 0.5 * (1 - r) - 0.12 * r)
         dv += JAW_GAP * jaw * np.where(lip, lip_jaw, wj)
+        # the lower lip's wet inside rolls out as it drops: its inner edge lags a little behind
+        dv -= np.where(lo, LIP_ROLL * jaw * (1 - f) * r, 0)
         du -= 0.05 * jaw * s * lateral
         # Corners: out (spread, smile) or in (round); smile and spread also lift them.
         du += s * lateral * (0.11 * spread + 0.06 * smile - 0.17 * rnd)
@@ -92,6 +96,8 @@ class MouthRig:
         thick = f * np.where(lip, r, 0)
         dv += np.where(up, 1, np.where(lo, -1, 0)) * thick * (0.02 * spread + 0.035 * press - 0.04 * rnd)
         dv += np.where(lo, 0.015, 0) * thick * rnd
+        # the skin just outside the lips makes way for a rounded lip, or its triangles would fold
+        dv += (0.055 * w["below"] - 0.04 * w["above"]) * r * rnd
         # Tuck: the upper lip lifts off the teeth, the lower lip rolls up under them.
         dv -= np.where(up, 0.05 * tuck * r, 0)
         dv -= np.where(lo, 0.07 * tuck * f * r, 0)
@@ -198,7 +204,15 @@ def build_rig(points: np.ndarray, image_size: tuple[int, int]) -> MouthRig:
     dist = np.min(np.linalg.norm(nu[:, None, :] - corners[None], axis=-1), axis=1)
     cheek = np.exp(-((dist / 0.3) ** 2))
     cheek[nu[:, 1] < STILL_ABOVE] = 0
+    # non-lip points close outside the lips' outer contours: they follow the lips' own thickening
+    lout = _contour_interp(nu[:, 0], neutral_all[LOWER_OUTER, 0], neutral_all[LOWER_OUTER, 1])
+    uout = _contour_interp(nu[:, 0], neutral_all[UPPER_OUTER, 0], neutral_all[UPPER_OUTER, 1])
+    beside = 1 - _ramp(np.abs(nu[:, 0]), 0.9 * half_width, 1.3 * half_width)
+    below = np.where(~lip & (nu[:, 1] > lout), np.exp(-(((nu[:, 1] - lout) / SKIN_FOLLOW) ** 2)), 0) * beside
+    above = np.where(~lip & (nu[:, 1] < uout), np.exp(-(((uout - nu[:, 1]) / SKIN_FOLLOW) ** 2)), 0) * beside
     w = {
+        "below": below,
+        "above": above,
         "sign": np.sign(nu[:, 0]),
         "t": t,
         "r": np.sqrt(np.clip(1 - t * t, 0, 1)),

@@ -12,7 +12,8 @@ from livehuman.motion.controls import FaceControls
 from livehuman.render.cpu.deform import MouthRig, build_rig
 from livehuman.render.cpu.face import LOWER_INNER, UPPER_INNER
 from livehuman.render.cpu.footage import FootageMouths
-from livehuman.render.cpu.mouth import MouthColours, draw_mouth
+from livehuman.render.cpu.mouth import MouthColours, MouthPose, clean_lips, draw_lip_line, draw_mouth
+from livehuman.render.cpu.occluders import Occluder, find_occluder
 from livehuman.render.cpu.rest import RestPose, rest_pose
 from livehuman.render.cpu.upper_face import (
     UpperFaceRigs,
@@ -34,6 +35,9 @@ class _FrameRigs:
     mouth_warp: PiecewiseWarp
     upper_rows: np.ndarray
     lower_rows: np.ndarray
+    rest_line: np.ndarray  # (11, 2) pixels: the closed mouth's lip line, where the upper teeth hang
+    cleaned: tuple | None  # an open source mouth's lips without its teeth: (rows, cols), crop
+    occluder: Occluder | None  # an object in front of the face near the mouth, kept still
     upper: UpperFaceRigs  # eyes and head
     rest: RestPose | None  # the frame with its mouth closed, when the source's is open
 
@@ -57,23 +61,37 @@ class _AvatarState:
     def rigs_for(self, avatar: Avatar, i: int) -> _FrameRigs:
         rigs = self.rigs.get(i)
         if rigs is None:
-            rigs = self.rigs[i] = _build(avatar, i)
+            rigs = self.rigs[i] = _build(avatar, i, self.colours)
         return rigs
 
 
-def _build(avatar: Avatar, i: int) -> _FrameRigs:
+def _build(avatar: Avatar, i: int, colours: MouthColours) -> _FrameRigs:
     points = avatar.landmarks[i].astype(np.float64)
     size = avatar.size
-    # an open source mouth is closed once into a rest photo, and the mouth is driven from that
-    rest = rest_pose(avatar.frames[i], points)
-    rig = build_rig(rest.points.astype(np.float64) if rest is not None else points, size)
+    source = avatar.frames[i]
+    # A small open source mouth is closed once into a rest photo, and the mouth is driven from that:
+    # at this size the lips are a few pixels thick, too few to clean of the teeth between them.
+    rest = rest_pose(source, points) if build_rig(points, size).frame.unit < REST_PHOTO_BELOW_PX else None
+    if rest is not None:
+        source, points = rest.frame(source), rest.points.astype(np.float64)
+    rig = build_rig(points, size)
     # triangulate the mouth mesh wide open and spread, so every lip triangle keeps its orientation
     open_ref = rig.target_pixels(FaceControls(jaw=1.0, spread=0.5))
     tri = triangulate(open_ref.astype(np.float64))
     all_targets = np.concatenate([rig.source, open_ref, rig.target_pixels(FaceControls(round=1.0, jaw=0.6))])
     mouth_warp = PiecewiseWarp(tri, rig.source, Crop.around(all_targets, size, pad=3))
-    return _FrameRigs(rig, mouth_warp, rig.position_of(UPPER_INNER), rig.position_of(LOWER_INNER),
-                      build_upper_face(points, size), rest)
+    upper_rows = rig.position_of(UPPER_INNER)
+    rest_line = rig.frame.to_pixels(rig.neutral[upper_rows])
+    cleaned = clean_lips(source, points, rig.frame.unit, colours)
+    if cleaned is not None:
+        source = source.copy()
+        source[cleaned[0]] = cleaned[1]
+    occluder = find_occluder(source, points, rig.frame, mouth_warp.crop)
+    return _FrameRigs(rig, mouth_warp, upper_rows, rig.position_of(LOWER_INNER), rest_line, cleaned, occluder,
+                      build_upper_face(avatar.landmarks[i].astype(np.float64), size), rest)
+
+
+REST_PHOTO_BELOW_PX = 40  # inter-ocular distance under which an open mouth is closed into a rest photo
 
 
 class CpuEngine:
@@ -101,17 +119,25 @@ class CpuEngine:
         if avatar.bbox_shift:
             gain = float(np.clip(1 + BBOX_SHIFT_GAIN * avatar.bbox_shift, 0.5, 1.5))
             c = replace(c, jaw=c.jaw * gain)
-        image = rigs.rest.frame(avatar.frames[i]) if rigs.rest is not None else avatar.frames[i].copy()
+        image = avatar.frames[i].copy()
+        if rigs.rest is not None:  # an open source mouth, closed into its rest photo
+            image[rigs.rest.crop.slices] = rigs.rest.patch
+        if rigs.cleaned is not None:  # an open source mouth: warp its lips without the teeth between
+            image[rigs.cleaned[0]] = rigs.cleaned[1]
+        if rigs.occluder is not None:  # the skin behind an object near the mouth is what moves
+            rigs.occluder.remove(image)
         target = rigs.mouth.target_pixels(c)
         rigs.mouth_warp.apply(image, target)
         upper, lower = target[rigs.upper_rows].astype(np.float64), target[rigs.lower_rows].astype(np.float64)
         frame = rigs.mouth.frame
+        # the lower teeth ride on the jaw alone, not on what the lips do around them
+        jaw = frame.to_pixels(rigs.mouth.target_uv(FaceControls(jaw=c.jaw, press=c.press))[rigs.lower_rows])
+        pose = MouthPose(upper, lower, rigs.rest_line, jaw)
         interior = state.footage.painter(upper, lower) if state.footage is not None else None
-        draw_mouth(image, upper, lower, frame.unit, frame.ey, state.colours, _teeth(c), c.tongue, interior, c.tuck)
+        draw_mouth(image, pose, frame, state.colours, c, interior)
+        if rigs.cleaned is not None:  # the cleaned lips lost the line where they meet: draw it back
+            draw_lip_line(image, upper, lower, frame, state.colours)
+        if rigs.occluder is not None:
+            rigs.occluder.restore(image)
         move_upper_face(image, avatar.frames[i], rigs.upper, c, self.head_motion)
         return image
-
-
-def _teeth(c: FaceControls) -> float:
-    """Teeth show when asked, and at the top of an F/V tuck."""
-    return float(np.clip(max(c.teeth, c.tuck), 0, 1))

@@ -1,4 +1,4 @@
-"""Eyelids and brows: blink, squint and brow raise as landmark targets, in face units."""
+"""Eyelids and brows: squint, brow raise and gaze as landmark targets (face units); blinks slide the lids."""
 
 from __future__ import annotations
 
@@ -14,6 +14,12 @@ REGION = (-1.25, 1.25, -0.8, 0.3)  # u0, u1, v0, v1 around the eyes' midpoint, f
 RING_MARGIN = 0.22
 BROW_LIFT = 0.07  # face units at brow=1
 GAZE_TRAVEL = (0.06, 0.03)  # iris travel (u, v) at gaze 1, face units
+LASH_MARGIN = 0.04  # face units: the upper lid's edge, lashes included, that slides down unstretched
+LID_SKIN = 0.06  # face units of skin above the lid's edge that stretch over the eye (glasses stay put)
+STREAK_BLUR = 0.025  # face units: blur across the most stretched lid skin
+LASH_WIDTH = 0.04  # face units: the shut lashes' line
+LASH_DARKNESS = 0.9  # its opacity at blink 1
+LID_OVERLAP = 1.15  # the shut lid's edge comes this far down the eye (x its opening): past the lower lid
 
 
 @dataclass
@@ -30,18 +36,24 @@ class EyeRig:
     iris: np.ndarray  # (m,) 1 for the iris landmarks, which follow the gaze
     reference: np.ndarray  # (m + r, 2) pixels with the eyes opened a little (for triangulating)
 
-    def target_pixels(self, c: FaceControls) -> np.ndarray:
-        blink = float(np.clip(c.blink, 0, 1))
-        squint = float(np.clip(c.squint, 0, 1)) * (1 - blink)
-        up = 0.9 * blink + 0.28 * squint
-        lo = 0.1 * blink + 0.22 * squint
-        dv = up * self.close_upper + lo * self.close_lower - float(np.clip(c.brow, -1, 1)) * BROW_LIFT * self.brow
+    lids: tuple[tuple[np.ndarray, np.ndarray], ...] = ()  # per eye: rows of its upper, lower lid landmarks
+    grids: tuple["LidGrid | None", ...] = ()  # per eye: the pixels a blink may change
+
+    def target_uv(self, c: FaceControls) -> np.ndarray:
+        """Where the landmarks go (face units) for the squint, brow and gaze; a blink is slid on later."""
+        squint = float(np.clip(c.squint, 0, 1)) * (1 - float(np.clip(c.blink, 0, 1)))
+        dv = 0.28 * squint * self.close_upper + 0.22 * squint * self.close_lower
+        dv -= float(np.clip(c.brow, -1, 1)) * BROW_LIFT * self.brow
         uv = self.base.copy()
         uv[:, 1] += dv
-        # gaze_y > 0 looks up; a blink hides the irises anyway, so they keep their travel
+        # gaze_y > 0 looks up; a blink slides the lids over the irises wherever they look
         uv[:, 0] += self.iris * GAZE_TRAVEL[0] * float(np.clip(c.gaze_x, -1, 1))
         uv[:, 1] -= self.iris * GAZE_TRAVEL[1] * float(np.clip(c.gaze_y, -1, 1))
-        moving = self.frame.to_pixels(uv)
+        return uv
+
+    def target_pixels(self, c: FaceControls) -> np.ndarray:
+        """The warp's target: the moving landmarks (`target_uv`) in pixels, then the fixed ring."""
+        moving = self.frame.to_pixels(self.target_uv(c))
         return np.concatenate([moving, self.source[len(self.index):]]).astype(np.float32)
 
 
@@ -104,7 +116,11 @@ def build_eye_rig(points: np.ndarray, image_size: tuple[int, int]) -> EyeRig:
     ring = _ring(frame, image_size)
     source = np.concatenate([points[index], ring])
     reference = np.concatenate([frame.to_pixels(opened), ring])
-    return EyeRig(frame, index, source, base, close_upper, close_lower, brow, is_iris.astype(np.float64), reference)
+    rows = {k: n for n, k in enumerate(index)}
+    lids = tuple((np.array([rows[k] for k in up]), np.array([rows[k] for k in lo])) for up, lo in EYES)
+    grids = tuple(LidGrid.around(frame, base[up], base[lo], image_size) for up, lo in lids)
+    return EyeRig(frame, index, source, base, close_upper, close_lower, brow, is_iris.astype(np.float64), reference,
+                  lids, grids)
 
 
 def _ring(frame: FaceFrame, image_size: tuple[int, int]) -> np.ndarray:
@@ -121,54 +137,115 @@ def _ring(frame: FaceFrame, image_size: tuple[int, int]) -> np.ndarray:
     return clip_to_image(frame.to_pixels(box), image_size)
 
 
-def closed_eyes(frame: np.ndarray, rig: EyeRig, warp) -> tuple[np.ndarray, np.ndarray]:
-    """The eye region with both eyes shut, cleaned: (BGR crop, feathered mask (h, w, 1) float32).
+@dataclass
+class LidGrid:
+    """The pixels around one eye that a blink may change, in face units (built once per frame)."""
 
-    Warping alone leaves whatever the landmarks missed of the iris under the lid line; here that is
-    filled from the surrounding lid skin, and a soft line of lashes is drawn where the lids meet.
+    x0: int
+    y0: int
+    u: np.ndarray  # (h, w) float32: each pixel's face coordinates
+    v: np.ndarray
+    lash: np.ndarray | None = None  # BGR of the lashes, sampled on first use
+
+    @classmethod
+    def around(cls, frame: FaceFrame, upper: np.ndarray, lower: np.ndarray,
+               image_size: tuple[int, int]) -> "LidGrid | None":
+        """The box from above the lid's moving skin (and a raised brow) to past the lower lid."""
+        gap = max(float(lower[:, 1].max() - upper[:, 1].min()), 0.0)
+        u0, u1 = min(upper[:, 0].min(), lower[:, 0].min()), max(upper[:, 0].max(), lower[:, 0].max())
+        v0 = upper[:, 1].min() - LASH_MARGIN - LID_SKIN - BROW_LIFT - 2 / frame.unit
+        v1 = lower[:, 1].max() + (LID_OVERLAP - 1) * gap + 2 / frame.unit
+        corners = frame.to_pixels(np.array([[u0, v0], [u1, v0], [u0, v1], [u1, v1]]))
+        width, height = image_size
+        x0, y0 = np.maximum(np.floor(corners.min(0)).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(corners.max(0)).astype(int) + 1, (width, height))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return None
+        xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
+        uv = frame.to_face(np.stack([xs, ys], -1)).astype(np.float32)
+        return cls(int(x0), int(y0), uv[..., 0].copy(), uv[..., 1].copy())
+
+
+def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarray | None = None) -> None:
+    """Close the eyes by `c.blink` in place: each upper lid slides down over its eye, lashes first.
+
+    The eyeball stays where it is and the lid covers it from the top down (no cross-fade, no
+    squeezed iris). The lid is the face's own skin above the eye: its edge (lashes included) moves
+    down rigidly to the moving lid line, and the skin above it stretches to follow, less the
+    higher it is, as the lid unfolds. Closing lashes gather into a dark line along the edge. At
+    blink 1 the edge reaches just past the lower lid. The lashes' colour is sampled from `source`
+    (the avatar's own frame; `image` when not given) once per rig, so every render agrees.
     """
-    crop = warp.crop
-    region = frame[crop.slices].copy()
-    target = rig.target_pixels(FaceControls(blink=1.0))
-    maps = warp.maps(target)
-    if maps is not None:
-        region = cv2.remap(region, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    origin = np.array([crop.x0, crop.y0], np.float64)
-    unit = rig.frame.unit
-    holes = np.zeros(region.shape[:2], np.uint8)
-    rows = {k: n for n, k in enumerate(rig.index)}
-    lashes = []
-    source = frame[crop.slices]
-    dark = []
-    for upper_ids, lower_ids in EYES:
-        lids = [rows[k] for k in upper_ids] + [rows[k] for k in lower_ids[::-1]]
-        opening = rig.source[lids] - origin
-        cv2.fillPoly(holes, [np.round(opening).astype(np.int32)], 255)
-        lashes.append(target[[rows[k] for k in lower_ids]] - origin)
-        eye_mask = np.zeros(holes.shape, np.uint8)
-        cv2.fillPoly(eye_mask, [np.round(opening).astype(np.int32)], 255)
-        dark.append(source[eye_mask > 0].reshape(-1, 3))
-    grow = max(int(round(0.05 * unit)), 1)
-    near = cv2.dilate(holes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
-    # only what is left of the iris and the eye's white needs filling: pixels unlike the lid skin
-    luma = cv2.cvtColor(region, cv2.COLOR_BGR2GRAY).astype(np.float32)
-    ring = cv2.dilate(near, np.ones((5, 5), np.uint8)) - near
-    skin = float(np.median(luma[ring > 0])) if (ring > 0).any() else float(np.median(luma))
-    odd = (np.abs(luma - skin) > 0.28 * skin).astype(np.uint8) * 255
-    holes = cv2.dilate(odd & near, np.ones((3, 3), np.uint8))
-    closed = cv2.inpaint(region, holes, max(3.0, 0.05 * unit), cv2.INPAINT_TELEA)
-    pixels = np.concatenate(dark).astype(np.float64)
-    if len(pixels):
-        luma = pixels @ LUMA_BGR
-        lash = pixels[luma <= np.percentile(luma, 15)].mean(0)
-    else:
-        lash = np.array([40.0, 35.0, 35.0])
-    line = np.zeros(holes.shape, np.uint8)
-    thickness = 1
-    for pts in lashes:
-        cv2.polylines(line, [np.round(pts * 16).astype(np.int32)], False, 255, thickness, cv2.LINE_AA, 4)
-    a = (cv2.GaussianBlur(line, (0, 0), max(0.5, 0.008 * unit)).astype(np.float32) / 255 * 0.55)[..., None]
-    closed = (closed * (1 - a) + lash * a).astype(np.uint8)
-    soft = cv2.GaussianBlur(np.maximum(near, line).astype(np.float32) / 255, (0, 0), max(1.0, 0.03 * unit))
-    mask = np.clip(soft * 1.5, 0, 1)[..., None]
-    return closed, mask
+    blink = float(np.clip(c.blink, 0, 1))
+    if blink <= 0:
+        return
+    uv = rig.target_uv(c)
+    frame = rig.frame
+    ey = frame.ey.astype(np.float32)  # the lids come down the face, however it is tilted
+    unit = np.float32(frame.unit)
+    for (upper_rows, lower_rows), grid in zip(rig.lids, rig.grids):
+        if grid is None:
+            continue
+        upper, lower = uv[upper_rows], uv[lower_rows]
+        gap_max = float(np.nanmax(_interp(upper[:, 0], lower[:, 0], lower[:, 1]) - upper[:, 1], initial=0.0))
+        if not gap_max > 0:
+            continue  # already shut in the source frame
+        u, v = grid.u, grid.v
+        top = _interp(u, upper[:, 0], upper[:, 1]).astype(np.float32)
+        bottom = _interp(u, lower[:, 0], lower[:, 1]).astype(np.float32)
+        gap = np.nan_to_num(np.maximum(bottom - top, 0))
+        top = np.nan_to_num(top)
+        drop = np.float32(blink * LID_OVERLAP) * gap  # how far the lid's edge has come down in this column
+        t = top + drop - v  # height above the moving lid edge, face units
+        # The lash margin moves down rigidly. The band of skin above it (height k) stretches over the
+        # eye: a source height y*k above the margin lands at (y + r*smoothstep(y))*k, r = drop/k,
+        # so the stretch fades out at both ends (no kink at the lashes or the still skin); inverted
+        # here by Newton's method (the map is monotonic).
+        k = np.float32(LID_SKIN)
+        r = drop / k
+        tau = np.maximum((t - np.float32(LASH_MARGIN)) / k, 0)
+        inside = tau < 1 + r
+        y = np.clip(tau / (1 + r), 0, 1)
+        for _ in range(3):
+            f = y + r * y * y * (3 - 2 * y) - tau
+            y = np.clip(y - f / (1 + 6 * r * y * (1 - y)), 0, 1)
+        stretch = np.where(inside, 1 + 6 * r * y * (1 - y), 1)
+        moved = np.where(inside, drop - (tau - y) * k, 0) * unit  # pixels each bit of skin came down
+        h, w = u.shape
+        map_x = np.arange(grid.x0, grid.x0 + w, dtype=np.float32)[None, :] - moved * ey[0]
+        map_y = np.arange(grid.y0, grid.y0 + h, dtype=np.float32)[:, None] - moved * ey[1]
+        region = image[grid.y0 : grid.y0 + h, grid.x0 : grid.x0 + w]
+        if grid.lash is None:  # the open eye's own lashes (two threads may both sample them: same result)
+            grid.lash = _lash_colour(source if source is not None else image, grid, rig.base[upper_rows],
+                                     rig.base[lower_rows])
+        lid = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        # skin stretched several times over draws the photo's grain into streaks: blur them across
+        sigma = max(0.6, STREAK_BLUR * frame.unit)
+        smooth = cv2.GaussianBlur(lid, (0, 0), sigmaX=sigma, sigmaY=0.3 * sigma)
+        wt = np.clip((stretch - 1.3) / 1.5, 0, 1)[..., None]
+        lid += (smooth - lid) * wt
+        # closing lashes turn down and gather into one dark line along the lid's edge
+        thick = np.float32(max(LASH_WIDTH, 0.6 / frame.unit))
+        line = np.exp(-0.5 * ((t - 0.5 * thick) / (0.5 * thick)) ** 2)
+        line *= np.float32(LASH_DARKNESS * blink**2) * np.sqrt(np.minimum(gap / np.float32(gap_max), 1))
+        lid += (grid.lash - lid) * line[..., None]
+        # the lid covers what is below its edge, anti-aliased over a pixel; elsewhere the eye shows
+        cover = np.clip(t * unit + 0.5, 0, 1)
+        cover[drop <= 0] = 0
+        a = cover[..., None]
+        region[:] = np.clip(region + (lid - region) * a + 0.5, 0, 255).astype(np.uint8)
+
+
+def _lash_colour(image: np.ndarray, grid: LidGrid, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """The colour of the darkest pixels along the open upper lid (lashes, or the pupil's shadow)."""
+    h, w = grid.u.shape
+    region = image[grid.y0 : grid.y0 + h, grid.x0 : grid.x0 + w]
+    top = _interp(grid.u, upper[:, 0], upper[:, 1])
+    gap = np.nan_to_num(_interp(grid.u, lower[:, 0], lower[:, 1]) - top)
+    above = np.nan_to_num(top) - grid.v
+    near = (gap > 0) & (above < 0.03) & (above > -0.5 * gap)
+    pixels = region[near].astype(np.float32)
+    if len(pixels) < 4:
+        return np.array([40.0, 35.0, 35.0], np.float32)
+    luma = pixels @ LUMA_BGR.astype(np.float32)
+    return pixels[luma <= np.percentile(luma, 15)].mean(0)

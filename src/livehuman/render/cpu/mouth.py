@@ -1,4 +1,12 @@
-"""The inner mouth drawn wherever the target lips part: cavity, teeth and tongue."""
+"""The inner mouth drawn wherever the target lips part: cavity, upper and lower teeth, tongue.
+
+An image-based model in the face's own axes (face units, see FaceFrame): the upper teeth hang from
+the skull (the closed mouth's lip line), the lower teeth ride on the jaw, the tongue lies behind the
+lower teeth and its tip rises with `tongue`. Each row of teeth is an arch of individual teeth seen
+in projection, so they narrow and fall into shadow toward the corners; everything is shaded with
+the face's own colours and its left-right lighting. One pass of array arithmetic over the small
+rectangle around the open lips: a millisecond or two on one core.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +15,36 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_INNER, UPPER_OUTER
+from livehuman.motion.controls import FaceControls
+from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_INNER, UPPER_OUTER, FaceFrame
 
 SHIFT = 4  # fixed-point bits for anti-aliased polygons
 DEFAULT_TEETH = np.array([158.0, 186.0, 206.0])  # BGR: warm off-white, not paper white
-TEETH_HEIGHT = 0.12  # the upper incisors' visible height at teeth=1, face units
-LOWER_TEETH_HEIGHT = 0.035
+
+# Teeth, in face units (inter-ocular distance ~63 mm): crown widths along the arch from the middle
+# outward (incisors, lateral incisors, canines, premolars, a molar), and the arches' radii.
+UPPER_TEETH = np.array([0.135, 0.105, 0.12, 0.11, 0.105, 0.16])
+LOWER_TEETH = np.array([0.088, 0.095, 0.11, 0.11, 0.11, 0.17])
+UPPER_ARCH, LOWER_ARCH = 0.42, 0.38
+# How far each tooth's edge sits above the central incisors' (laterals are shorter, canines pointed).
+UPPER_STEP = np.array([0.0, 0.014, 0.006, 0.012, 0.016, 0.02])
+UPPER_SHOW = 0.025  # the upper incisors' edge below the closed lips' line at teeth=0, face units
+LOWER_SHOW = 0.02  # the lower incisors' edge above the jaw-carried lower lip, face units
+CROWN = 0.17  # crown height; above the upper crowns is gum
+TONGUE_HALF_WIDTH = 0.34
+WET_LIP = 0.04  # the lower lip's inside that shows when the lips part, face units
 
 
 @dataclass
 class MouthColours:
-    """Colours (BGR float) sampled from the face: lips, cavity, teeth, tongue."""
+    """Colours (BGR float) sampled from the face, and its lighting across the mouth."""
 
     lip: np.ndarray
     cavity: np.ndarray
     teeth: np.ndarray
     tongue: np.ndarray
+    gum: np.ndarray
+    light: float = 0.0  # brightness slope across the face: +0.2 is 20 % brighter one unit image-right
 
     @classmethod
     def sample(cls, frame: np.ndarray, points: np.ndarray, unit: float) -> "MouthColours":
@@ -34,16 +56,23 @@ class MouthColours:
         inner_mask = np.zeros_like(lips_mask)
         cv2.fillPoly(inner_mask, [np.round(inner).astype(np.int32)], 255)
         lips_only = (lips_mask > 0) & (inner_mask == 0)
-        lip = frame[lips_only].astype(np.float64).mean(0) if lips_only.sum() > 10 else np.array([90.0, 90.0, 160.0])
+        lip = np.median(frame[lips_only].astype(np.float64), 0) if lips_only.sum() > 10 else np.array([90.0, 90.0, 160.0])
         # no teeth in the photo: an off-white as bright as the skin's highlights, tinted by the skin
-        cheeks = np.concatenate([_patch(frame, points[k], 0.12 * unit) for k in (50, 280, 151)])
+        sides = [_patch(frame, points[k], 0.12 * unit) for k in (50, 280)]
+        cheeks = np.concatenate(sides + [_patch(frame, points[151], 0.12 * unit)])
         skin = cheeks.mean(0) if len(cheeks) else np.array([140.0, 160.0, 200.0])
-        level = np.clip(1.1 * (skin @ LUMA_BGR), 140, 215)
+        skin_luma = float(skin @ LUMA_BGR)
+        level = np.clip(1.1 * skin_luma, 140, 215)
         # teeth take part of the photo's colour cast, as real ones would under the same light
-        teeth = level * (0.55 * DEFAULT_TEETH / DEFAULT_TEETH.mean() + 0.45 * skin / max(skin.mean(), 1.0))
+        teeth = level * (0.75 * DEFAULT_TEETH / DEFAULT_TEETH.mean() + 0.25 * skin / max(skin.mean(), 1.0))
         gap = np.linalg.norm(points[14] - points[13]) / unit
         inside = frame[inner_mask > 0].astype(np.float64)
+        # the cavity: the lips' colour deep in shadow, never quite black (a photo's blacks are lifted)
+        cavity = lip * np.array([0.16, 0.14, 0.25]) * np.clip(skin_luma / 150, 0.6, 1.3) + 6
         if gap > 0.06 and len(inside) > 30:
+            # an open source mouth shows its own shadows: the cavity matches them
+            shadows = inside[(inside @ LUMA_BGR) <= np.percentile(inside @ LUMA_BGR, 15)]
+            cavity = 0.5 * cavity + 0.5 * np.median(shadows, 0) * 1.15
             # an open source mouth: its brightest, least saturated pixels are the person's teeth
             luma = inside @ LUMA_BGR
             sat = inside.max(1) - inside.min(1)
@@ -51,30 +80,40 @@ class MouthColours:
             if len(bright) > 10 and bright.mean() > 120:
                 teeth = np.median(bright, 0)
                 teeth = 0.85 * teeth + 0.15 * DEFAULT_TEETH * teeth.mean() / DEFAULT_TEETH.mean()
-        cavity = lip * np.array([0.11, 0.10, 0.17]) + 4
-        tongue = (0.5 * lip + 0.5 * np.array([95.0, 100.0, 175.0]) * lip.mean() / 120.0) * 0.75
-        return cls(lip, cavity, np.clip(teeth, 0, 245), np.clip(tongue, 0, 255))
+        # left-right lighting from the two cheeks, per unit of distance between them
+        lumas = [float(s.mean(0) @ LUMA_BGR) if len(s) else skin_luma for s in sides]
+        span = max(abs(float(points[280, 0] - points[50, 0])) / unit, 0.5)
+        light = float(np.clip((lumas[1] - lumas[0]) / max(np.mean(lumas), 1.0) / span, -0.5, 0.5))
+        tongue = 0.55 * lip + 0.45 * np.array([100.0, 105.0, 185.0]) * lip.mean() / 120.0
+        gum = 0.7 * lip + 0.3 * np.array([120.0, 120.0, 200.0]) * lip.mean() / 130.0
+        return cls(lip, cavity, np.clip(teeth, 0, 245), np.clip(tongue, 0, 255), np.clip(gum, 0, 255), light)
+
+
+@dataclass
+class MouthPose:
+    """Where the inner mouth's parts go in one frame: 11-point contours in pixels, image-left first."""
+
+    upper: np.ndarray  # the upper inner lip
+    lower: np.ndarray  # the lower inner lip
+    rest: np.ndarray  # the closed mouth's lip line: fixed to the skull, the upper teeth hang from it
+    jaw: np.ndarray  # the lower inner lip as the jaw alone would carry it: the lower teeth ride on it
 
 
 def draw_mouth(
     image: np.ndarray,
-    upper: np.ndarray,
-    lower: np.ndarray,
-    unit: float,
-    down: np.ndarray,
+    pose: MouthPose,
+    frame: FaceFrame,
     colours: MouthColours,
-    teeth: float,
-    tongue: float,
+    controls: FaceControls,
     interior=None,
-    tuck: float = 0.0,
 ) -> None:
-    """Paint the inner mouth between the upper and lower inner-lip contours (11 points each, pixels).
+    """Paint the inner mouth between the pose's upper and lower inner lips, in place.
 
-    `down` is the face's downward unit vector; `interior`, when given, paints the person's own mouth
-    from their footage: interior(origin, (h, w)) -> (BGR layer, coverage); the synthetic mouth fills
-    whatever it does not cover.
+    `interior`, when given, paints the person's own mouth from their footage:
+    interior(origin, (h, w)) -> (BGR layer, coverage); the synthetic mouth fills whatever it does not cover.
     """
-    gaps = (lower - upper) @ down
+    upper, lower = pose.upper, pose.lower
+    gaps = (lower - upper) @ frame.ey
     if gaps.max() < 0.35:
         return
     poly = np.concatenate([upper, lower[::-1][1:-1]])
@@ -86,69 +125,170 @@ def draw_mouth(
     origin = np.array([x0, y0], np.float64)
     region = image[y0:y1, x0:x1]
     shape = region.shape[:2]
-    upper, lower, poly = upper - origin, lower - origin, poly - origin
-    mask = _fill(shape, poly)
+    mask = _fill(shape, poly - origin)
+    at = _coords(shape, origin, pose, frame)
     if interior is not None:
         layer, coverage = interior(origin, shape)
-        layer = layer.astype(np.float32)
+        # the person's own teeth recede into shadow behind rounded lips
+        layer = layer.astype(np.float32) * np.float32(1 - 0.35 * float(np.clip(controls.round, 0, 1)))
         if (coverage[mask > 0] < 1).any():
-            synthetic = _synthetic(shape, upper, lower, gaps, unit, down, colours, teeth, tongue, tuck)
+            synthetic = _synthetic(at, colours, controls)
             layer = synthetic + (layer - synthetic) * coverage[..., None]
     else:
-        layer = _synthetic(shape, upper, lower, gaps, unit, down, colours, teeth, tongue, tuck)
-    # the lips' inner edges cast a soft shadow into the mouth
-    soft = cv2.GaussianBlur(mask, (0, 0), max(0.025 * unit, 0.6))
-    layer = layer * (0.7 + 0.3 * np.clip(soft, 0, 1))[..., None]
+        layer = _synthetic(at, colours, controls)
     m = mask[..., None]
     region[:] = np.clip(region * (1 - m) + layer * m + 0.5, 0, 255).astype(np.uint8)
 
 
-def _synthetic(shape, upper, lower, gaps, unit, down, colours, teeth, tongue, tuck) -> np.ndarray:
+def _over(base: np.ndarray, top: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """`top` laid over `base` with coverage `alpha` (h, w)."""
+    return base + (top - base) * alpha[..., None]
+
+
+def _smooth(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * (3 - 2 * x)
+
+
+def _arch(u: np.ndarray, radius: float, widths: np.ndarray):
+    """Where a pixel column falls on an arch of teeth seen from the front.
+
+    Returns the tooth number from the middle, the position across that tooth (0..1) and the cosine
+    of the arch's turn (1 facing the camera, 0 at the side)."""
+    s = np.clip(np.abs(u) / radius, 0, 0.999)
+    phi = np.arcsin(s)
+    along = radius * phi  # arc length from the middle
+    bounds = np.concatenate([[0.0], np.cumsum(widths)])
+    k = np.clip(np.searchsorted(bounds, along, side="right") - 1, 0, len(widths) - 1)
+    q = np.clip((along - bounds[k]) / widths[k], 0, 1)
+    return k, q, np.sqrt(1 - s * s)
+
+
+@dataclass
+class _Coords:
+    """Every pixel of the mouth's rectangle in face units, and the contours under each pixel's column."""
+
+    u: np.ndarray  # across, from the mouth's middle
+    v: np.ndarray  # down the face
+    up: np.ndarray  # the upper inner lip
+    lo: np.ndarray  # the lower inner lip
+    rest: np.ndarray  # the closed mouth's lip line
+    jaw: np.ndarray  # the lower inner lip carried by the jaw alone
+    half: float  # half the inner mouth's width
+    gap: float  # the widest opening
+    px: float  # one pixel
+
+
+def _coords(shape, origin, pose: MouthPose, frame: FaceFrame) -> _Coords:
     h, w = shape
-    centre = (upper[5] + lower[5]) / 2
-    half_w = max(np.linalg.norm(upper[-1] - upper[0]) / 2, 1.0)
-    gap = max(gaps.max(), 1.0)
+    unit = frame.unit
+    px = 1.0 / unit  # one pixel in face units, for anti-aliased edges
+    # every pixel in face units (u across, v down) from the face frame's origin
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    qx = (xs - centre[0]) / half_w
-    order = np.argsort(upper[:, 0])
-    top = np.interp(xs[0], upper[order, 0], upper[order, 1])[None, :]  # the upper lip's edge per column
-    # soft shading: darker toward the corners and under the lips, lighter low in the middle
-    depth = np.clip((ys - top) / gap, 0, 1)
-    shade = np.clip(1.0 - 0.6 * qx * qx + 0.35 * depth, 0.3, 1.25)
-    layer = colours.cavity.astype(np.float32)[None, None, :] * shade[..., None]
-    t = np.abs(np.linspace(-1, 1, len(upper)))
-    edge = np.sqrt(np.clip(1 - t * t, 0, 1))
-    # tongue: a low mound filling the bottom of the cavity, raised toward the teeth for /θ l/
-    lift = (0.22 + 0.3 * tongue) * edge
-    tongue_top = lower - down * (gaps * lift)[:, None]
-    tongue_poly = np.concatenate([tongue_top[1:-1], lower[::-1][1:-1]])
-    tm = _fill(shape, tongue_poly, blur=max(0.03 * unit, 0.7))
-    tongue_alpha = (0.35 + 0.55 * tongue) * tm
-    tongue_shade = np.clip(1.0 - 0.7 * qx * qx, 0.3, 1.0)
-    tongue_layer = colours.tongue.astype(np.float32)[None, None, :] * tongue_shade[..., None]
-    layer = layer * (1 - tongue_alpha[..., None]) + tongue_layer * tongue_alpha[..., None]
-    if teeth > 0.01:
-        # lower teeth: a faint, shadowed row just above the lower lip in the middle
-        lo_h = np.minimum(LOWER_TEETH_HEIGHT * unit * teeth, 0.18 * gaps) * edge
-        lo_poly = np.concatenate([lower[2:-2], (lower - down * lo_h[:, None])[2:-2][::-1]])
-        lm = _fill(shape, lo_poly) * (0.35 * np.clip(1 - 1.5 * qx * qx, 0, 1))
-        lo_col = colours.teeth.astype(np.float32) * 0.55
-        layer = layer * (1 - lm[..., None]) + lo_col * lm[..., None]
-        # upper teeth: a band hanging from the upper lip, receding into shadow toward the corners
-        up_h = np.minimum(TEETH_HEIGHT * unit * teeth, 0.6 * gaps) * (0.35 + 0.65 * edge)
-        up_h = np.maximum(up_h, np.clip(tuck, 0, 1) * 1.05 * gaps)  # F/V: the teeth rest on the lower lip
-        bottom = upper + down * up_h[:, None]
-        # start the teeth a pixel under the lip, so the lip's anti-aliased edge blends into teeth
-        up_poly = np.concatenate([(upper - down)[1:-1], bottom[1:-1][::-1]])
-        um = _fill(shape, up_poly)
-        tooth_shade = np.clip(1.05 - 0.95 * qx * qx, 0.18, 1.0)
-        # a touch of shadow under the upper lip and faint gaps between the front teeth
-        top_shadow = np.clip(0.75 + 0.25 * (ys - top) / max(0.03 * unit, 1.0), 0.75, 1.0)
-        tooth_x = np.abs(qx) * half_w / unit
-        seams = 1 - 0.10 * np.exp(-(np.minimum(tooth_x % 0.09, 0.09 - tooth_x % 0.09) / 0.008) ** 2)
-        tooth_layer = colours.teeth.astype(np.float32)[None, None, :] * (tooth_shade * top_shadow * seams)[..., None]
-        layer = layer * (1 - um[..., None]) + tooth_layer * um[..., None]
-    return layer
+    dx = xs + np.float32(origin[0] - frame.origin[0])
+    dy = ys + np.float32(origin[1] - frame.origin[1])
+    ex, ey = frame.ex.astype(np.float32), frame.ey.astype(np.float32)
+    u = (dx * ex[0] + dy * ex[1]) * np.float32(px)
+    v = (dx * ey[0] + dy * ey[1]) * np.float32(px)
+    up, lo, rest, jaw = (frame.to_face(p) for p in (pose.upper, pose.lower, pose.rest, pose.jaw))
+    centre = 0.5 * (up[0, 0] + up[-1, 0])
+    half = max(0.5 * abs(up[-1, 0] - up[0, 0]), 2 * px)
+    u = u - np.float32(centre)
+
+    def along(contour):
+        order = np.argsort(contour[:, 0])
+        return np.interp(u, contour[order, 0] - centre, contour[order, 1]).astype(np.float32)
+
+    gap = float(np.max(lo[:, 1] - up[:, 1]))
+    return _Coords(u, v, along(up), along(lo), along(rest), along(jaw), half, gap, px)
+
+
+def _synthetic(at: _Coords, colours: MouthColours, c: FaceControls) -> np.ndarray:
+    u, v, v_up, v_lo, v_rest, v_jaw = at.u, at.v, at.up, at.lo, at.rest, at.jaw
+    half, gap, px, unit = at.half, at.gap, at.px, 1.0 / at.px
+    teeth = float(np.clip(max(c.teeth, c.tuck), 0, 1))
+    rnd, spread = float(np.clip(c.round, 0, 1)), float(np.clip(c.spread, 0, 1))
+    tuck, tongue = float(np.clip(c.tuck, 0, 1)), float(np.clip(c.tongue, 0, 1))
+    light = (1 + colours.light * u).astype(np.float32)
+    across = np.clip(u / half, -1, 1)
+
+    # Cavity: darkest at the corners and far back, deeper still when the lips are rounded.
+    open_light = 0.75 + 0.35 * min(gap / 0.3, 1.0)
+    # the throat, far back in the middle, is darker than the cheeks' insides near the teeth
+    throat = np.exp(-((u / 0.25) ** 2) - (((v - 0.5 * (v_up + v_lo)) / max(0.4 * gap, 0.02)) ** 2))
+    shade = (0.55 + 0.6 * (1 - across * across)) * open_light * (1 - 0.4 * rnd) * (1 - 0.45 * throat)
+    layer = colours.cavity.astype(np.float32) * (shade * light)[..., None]
+
+    # Tongue: a mound behind the lower teeth; its tip rises toward the upper teeth with `tongue`.
+    tw = TONGUE_HALF_WIDTH
+    dome = np.sqrt(np.clip(1 - (u / tw) ** 2, 0, 1))
+    rise = (0.04 + 0.22 * min(gap, 0.4)) * (1 - 0.6 * rnd) + tongue * max(gap - 0.04, 0.0) * 0.9
+    tip = np.exp(-((u / (0.12 + 0.1 * (1 - tongue))) ** 2))
+    v_tongue = v_jaw - (0.6 * dome + 0.4 * tip * dome) * rise
+    t_alpha = np.clip((v - v_tongue) / (1.5 * px), 0, 1) * _smooth(dome * 4)
+    t_shade = (0.6 + 0.4 * dome) * (1 - 0.12 * np.exp(-((u / 0.025) ** 2)))  # the central groove
+    # the mound's top is its back, going into shadow; its front, near the teeth, catches the light
+    t_shade = t_shade * (0.5 + 0.45 * _smooth((v - v_tongue) / 0.05) + 0.3 * tongue * tip) * (1 - 0.35 * rnd)
+    t_layer = colours.tongue.astype(np.float32) * (t_shade * light)[..., None]
+    front = _smooth((tongue - 0.35) / 0.4)  # a high tongue comes forward, over the lower teeth
+
+    if front < 1:
+        layer = _over(layer, t_layer, t_alpha * (1 - front))
+
+    # the lower lip's wet inside shows as it parts from the upper: a band of lip colour, so the lip
+    # keeps its thickness instead of its crease's shadow reading as mouth
+    wet = _smooth(1 - (v_lo - v) / WET_LIP) * min(gap / (3 * WET_LIP), 1.0)
+    lip = colours.lip.astype(np.float32) * ((0.85 + 0.23 * wet) * (1 + colours.light * u))[..., None]
+    layer = _over(layer, lip, 0.9 * wet)
+
+    # Lower teeth ride on the jaw; the lower lip covers them unless spread, open or the teeth bared.
+    k, q, facing = _arch(u, LOWER_ARCH, LOWER_TEETH)
+    show = (LOWER_SHOW + 0.05 * min(float(np.clip(c.jaw, 0, 1)), 1) + 0.03 * spread) * (0.15 + 0.85 * teeth) * (1 - 0.9 * rnd)
+    show = show * (1 - 0.8 * tuck) + 0.6 * WET_LIP * (show > 0.005)
+    v_lt = v_jaw - show + 0.006 * (2 * q - 1) ** 4 + 0.08 * (1 - facing)
+    # the lower lip's wet inside is in front of the teeth' roots
+    lt_alpha = np.clip((v - v_lt) / px + 0.5, 0, 1) * _smooth((facing - 0.5) / 0.3) * (1 - wet)
+    lt = _teeth_shade(q, facing, k, LOWER_TEETH, unit) * (1.0 - 0.45 * rnd)
+    lt = lt * (0.8 + 0.2 * _smooth((v - v_lt) / 0.03))
+    layer = _over(layer, _tooth_colour(colours, lt, light), lt_alpha)
+    if front > 0:
+        layer = _over(layer, t_layer, t_alpha * front)
+
+    # Upper teeth hang from the skull; `teeth` bares more, a tuck rests them on the lower lip.
+    k, q, facing = _arch(u, UPPER_ARCH, UPPER_TEETH)
+    step = UPPER_STEP[k] + 0.01 * (2 * q - 1) ** 4 - np.where(k == 2, 0.012 * (1 - np.abs(2 * q - 1)), 0)
+    v_ut = v_rest + (UPPER_SHOW + 0.04 * teeth) * (1 - 0.5 * rnd) - step - 0.06 * (1 - facing)
+    v_ut = v_ut + tuck * np.clip(v_lo + 0.01 - v_ut, 0, None)
+    # a tongue between the teeth (/θ ð/) covers the upper incisors' edges
+    v_ut = v_ut - front * tip * 0.5 * np.clip(v_ut - v_up, 0, None)
+    ut_alpha = np.clip((v_ut - v) / px + 0.5, 0, 1) * _smooth((facing - 0.3) / 0.3)
+    ut = _teeth_shade(q, facing, k, UPPER_TEETH, unit)
+    ut = ut * (1 - 0.25 * np.exp(-(np.clip(v_ut - v, 0, None) / 0.012) ** 2))  # translucent edge
+    ut = ut * (1 - 0.45 * rnd)
+    gum_alpha = np.clip((v_ut - CROWN - v) / px + 0.5, 0, 1)
+    u_layer = _tooth_colour(colours, ut, light)
+    u_layer = _over(u_layer, colours.gum.astype(np.float32) * light[..., None], gum_alpha)
+    layer = _over(layer, u_layer, ut_alpha)
+
+    # The lips' inner edges shade what is just inside them, the upper lip most.
+    lip_shadow = (0.5 + 0.5 * _smooth((v - v_up) / 0.05)) * (0.85 + 0.15 * _smooth((v_lo - v) / 0.02))
+    return layer * lip_shadow[..., None]
+
+
+def _tooth_colour(colours: MouthColours, shade: np.ndarray, light: np.ndarray) -> np.ndarray:
+    """Teeth at a brightness 0..1: in shadow they take the warm colour of the mouth around them."""
+    s = np.clip(shade * light, 0, 1.3)[..., None]
+    dark = np.clip(1 - s, 0, 1)
+    return colours.teeth.astype(np.float32) * s + colours.cavity.astype(np.float32) * dark
+
+
+def _teeth_shade(q: np.ndarray, facing: np.ndarray, k: np.ndarray, widths: np.ndarray, unit: float) -> np.ndarray:
+    """Brightness of each tooth: rounded faces, dark seams between them, shadow as the arch turns away."""
+    rounded = 0.8 + 0.2 * (1 - (2 * q - 1) ** 2)
+    seam_w = max(0.006, 0.6 / unit)  # at least a pixel wide, or small faces get no seams
+    edge = np.minimum(q, 1 - q) * widths[k] * facing
+    seam = 1 - 0.3 * np.exp(-((edge / seam_w) ** 2))
+    return (rounded * seam * (0.25 + 0.75 * facing**3)).astype(np.float32)
 
 
 def _patch(frame: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:
@@ -167,3 +307,59 @@ def _fill(shape: tuple[int, int], poly: np.ndarray, blur: float = 0.0) -> np.nda
     if blur > 0:
         out = cv2.GaussianBlur(out, (0, 0), blur)
     return out
+
+
+def clean_lips(frame: np.ndarray, points: np.ndarray, unit: float, colours: MouthColours) -> tuple[tuple[slice, slice], np.ndarray] | None:
+    """An open source mouth with its teeth and shadows painted out of the lips, for closing it.
+
+    The face mesh's inner-lip contour rarely hugs the visible lip edge of an open mouth: teeth and
+    dark corners just outside it would be warped along with the lips and show as a pale band and
+    dark wedges when the mouth closes. Pixels near the inner contour that are lighter or much darker
+    than the lips are inpainted from the lips around them. Returns (rows, cols) and the cleaned
+    crop, or None when the source mouth is closed."""
+    gap = float(np.linalg.norm(points[14] - points[13])) / unit
+    if gap < 0.03:
+        return None
+    inner = np.concatenate([points[UPPER_INNER], points[LOWER_INNER[::-1][1:-1]]])
+    outer = np.concatenate([points[UPPER_OUTER], points[LOWER_OUTER[::-1][1:-1]]])
+    height, width = frame.shape[:2]
+    pad = int(0.1 * unit) + 3
+    x0, y0 = np.maximum(np.floor(outer.min(0)).astype(int) - pad, 0)
+    x1, y1 = np.minimum(np.ceil(outer.max(0)).astype(int) + pad, (width, height))
+    crop = frame[y0:y1, x0:x1]
+    origin = np.array([x0, y0])
+    mask_inner = np.zeros(crop.shape[:2], np.uint8)
+    cv2.fillPoly(mask_inner, [np.round(inner - origin).astype(np.int32)], 1)
+    mask_outer = np.zeros_like(mask_inner)
+    cv2.fillPoly(mask_outer, [np.round(outer - origin).astype(np.int32)], 1)
+    r = max(int(round(0.06 * unit)), 1)
+    near = cv2.dilate(mask_inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+    pixels = crop.astype(np.float32)
+    luma = pixels @ LUMA_BGR.astype(np.float32)
+    sat = pixels.max(2) - pixels.min(2)
+    lip_luma = float(colours.lip @ LUMA_BGR)
+    lip_sat = float(colours.lip.max() - colours.lip.min())
+    teeth_like = (luma > lip_luma + 15) & (sat < 0.7 * lip_sat)
+    dark = luma < 0.6 * lip_luma
+    bad = ((near > 0) & (mask_outer > 0) & (teeth_like | dark)) | (mask_inner > 0)
+    bad = cv2.dilate(bad.astype(np.uint8), np.ones((3, 3), np.uint8))
+    cleaned = cv2.inpaint(crop, bad, max(2.0, 0.04 * unit), cv2.INPAINT_TELEA)
+    return (slice(y0, y1), slice(x0, x1)), cleaned
+
+
+def draw_lip_line(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, frame: FaceFrame, colours: MouthColours) -> None:
+    """The soft dark line where closed lips meet, along the middle of the inner contours."""
+    line = (upper + lower) / 2
+    h, w = image.shape[:2]
+    x0, y0 = np.maximum(np.floor(line.min(0)).astype(int) - 3, 0)
+    x1, y1 = np.minimum(np.ceil(line.max(0)).astype(int) + 4, (w, h))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    region = image[y0:y1, x0:x1]
+    mask = np.zeros(region.shape[:2], np.uint8)
+    pts = np.round((line - (x0, y0)) * (1 << SHIFT)).astype(np.int32)
+    cv2.polylines(mask, [pts], False, 255, max(int(round(0.012 * frame.unit)), 1), cv2.LINE_AA, SHIFT)
+    # strongest in the middle of the mouth, fading into the corners
+    alpha = cv2.GaussianBlur(mask.astype(np.float32) * (0.55 / 255), (0, 0), max(0.01 * frame.unit, 0.5))
+    tone = (colours.lip * 0.55).astype(np.float32)
+    region[:] = np.clip(region + (tone - region) * alpha[..., None] + 0.5, 0, 255).astype(np.uint8)

@@ -69,6 +69,10 @@ def rest_pose(image: np.ndarray, points: np.ndarray) -> RestPose | None:
     rest_points = points.copy()
     rest_points[rig.index] = target[: rig.n_moving]
     _draw_seam(closed, rest_points, rig.frame.unit)
+    # keep only the pixels that changed: a video avatar holds one patch per open-mouthed frame
+    ys, xs = np.nonzero((closed[crop.slices] != image[crop.slices]).any(2))
+    if len(xs):
+        crop = Crop(crop.x0 + int(xs.min()), crop.y0 + int(ys.min()), crop.x0 + int(xs.max()) + 1, crop.y0 + int(ys.max()) + 1)
     return RestPose(crop, np.ascontiguousarray(closed[crop.slices]), rest_points.astype(np.float32))
 
 

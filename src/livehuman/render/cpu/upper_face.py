@@ -13,14 +13,13 @@ import cv2
 import numpy as np
 
 from livehuman.motion.controls import FaceControls
-from livehuman.render.cpu.eyes import EyeRig, build_eye_rig, closed_eyes
+from livehuman.render.cpu.eyes import EyeRig, build_eye_rig, slide_lids
 from livehuman.render.cpu.warp import Crop, PiecewiseWarp, triangulate
 
 HEAD_PAD = 0.9  # the head region reaches this far (face units) beyond the landmarks
 HEAD_FEATHER = 0.45  # width of the head mask's soft edge, face units
 EYE_EPS = 1e-3
 HEAD_EPS = 0.01  # degrees: smaller head angles are no motion
-BLINK_CLEAN_FROM = 0.55  # blink value where the cleaned, shut lids start to show
 
 
 @dataclass
@@ -30,7 +29,6 @@ class UpperFaceRigs:
     eyes: EyeRig
     eye_warp: PiecewiseWarp
     head: tuple[Crop, np.ndarray, np.ndarray]  # crop, quarter-size feather mask float32, pivot (x, y)
-    shut: tuple[np.ndarray, np.ndarray] | None = None  # the eye crop shut and cleaned, its mask (uint8)
 
 
 def build_upper_face(points: np.ndarray, size: tuple[int, int]) -> UpperFaceRigs:
@@ -53,8 +51,8 @@ def move_upper_face(image: np.ndarray, source: np.ndarray, rigs: UpperFaceRigs, 
                     head_motion: bool = True) -> None:
     """Move the eyes and brows of `image` (drawn from `source`), then its head, in place."""
     if eyes_move(c):
-        rigs.eye_warp.apply(image, rigs.eyes.target_pixels(c))
-        _shut_lids(image, source, rigs, c.blink)
+        rigs.eye_warp.apply(image, rigs.eyes.target_pixels(c))  # squint, brows, gaze
+        slide_lids(image, rigs.eyes, c, source)  # then the lids come down over the eyes as they are
     if head_motion and head_moves(c):
         _move_head(image, rigs.head, c, rigs.eyes.frame.unit)
 
@@ -78,20 +76,6 @@ def _head(points: np.ndarray, size: tuple[int, int], unit: float) -> tuple[Crop,
     small = cv2.GaussianBlur(small, (0, 0), HEAD_FEATHER * unit / 8)
     pivot = points[152] + (0, 0.6 * unit)  # the neck, below the chin: the head turns about it
     return crop, small, pivot
-
-
-def _shut_lids(image: np.ndarray, source: np.ndarray, rigs: UpperFaceRigs, blink: float) -> None:
-    """Fade in the cleaned, shut lids as the eyes close (the warp alone leaves iris and white between them)."""
-    shut = float(np.clip((blink - BLINK_CLEAN_FROM) / (1 - BLINK_CLEAN_FROM), 0, 1))
-    if shut <= 0:
-        return
-    if rigs.shut is None:  # built on this frame's first blink (two threads may both build it: same result)
-        patch, mask = closed_eyes(source, rigs.eyes, rigs.eye_warp)
-        rigs.shut = (patch, np.round(mask * 255).astype(np.uint8))
-    patch, mask = rigs.shut
-    region = image[rigs.eye_warp.crop.slices]
-    a = mask * np.float32(shut / 255)
-    region[:] = (region * (1 - a) + patch * a + 0.5).astype(np.uint8)
 
 
 def _move_head(image: np.ndarray, head, c: FaceControls, unit: float) -> None:

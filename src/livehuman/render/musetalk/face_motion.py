@@ -2,7 +2,7 @@
 
 MuseTalk regenerates only the lower face from audio; the rest of the face would stay frozen, so a
 listening avatar would neither blink nor move. The eyes and the head are moved here exactly as the
-cpu engine moves them (the same rigs, warps and cleaned shut lids), after the generated mouth is
+cpu engine moves them (the same rigs, warps and sliding lids), after the generated mouth is
 pasted in: the head's motion then carries the new mouth with it.
 """
 

@@ -1,0 +1,50 @@
+"""One merge of a frame's face controls, for every driver: idle life, lip sync and expression.
+
+The live renderer, the batch render and `add_life` all call `compose` once per frame, so a
+sentence moves the face the same way whether it streams to a browser or renders to a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from livehuman.motion.controls import FaceControls
+
+MOUTH = ("jaw", "spread", "round", "press", "tuck", "teeth", "tongue")
+EXPRESSION = ("smile", "brow", "squint")
+MOTION = ("gaze_x", "gaze_y", "yaw", "pitch", "roll")
+
+
+def compose(life: FaceControls, mouth: FaceControls | None = None,
+            expression: FaceControls | None = None) -> FaceControls:
+    """One frame's face from its layers, each optional but the life.
+
+    - `life`: the idle motion (blinks, glances, sway, breathing, a listener's nods); its mouth is
+      ignored.
+    - `mouth`: the lip sync's frame while speaking (None while listening: the mouth rests closed).
+      Its mouth channels are taken as they are; its expression channels are the speech's emphasis
+      (brows that lift on stressed syllables), laid over the resting expression as a maximum.
+    - `expression`: the resting expression (an emotion; a later issue fills it in): added to the
+      life's expression, gaze and head, clipped to the channels' ranges.
+    Blinks are the maximum of every layer's; gaze and head angles add up.
+    """
+    out = replace(life, **{name: 0.0 for name in MOUTH})
+    if expression is not None:
+        for name in EXPRESSION + MOTION:
+            setattr(out, name, getattr(out, name) + getattr(expression, name))
+        out.blink = max(out.blink, expression.blink)
+    if mouth is not None:
+        for name in MOUTH:
+            setattr(out, name, getattr(mouth, name))
+        for name in EXPRESSION:
+            setattr(out, name, max(getattr(out, name), getattr(mouth, name)))
+        for name in MOTION:
+            setattr(out, name, getattr(out, name) + getattr(mouth, name))
+        out.blink = max(out.blink, mouth.blink)
+    out.smile = float(np.clip(out.smile, 0.0, 1.0))
+    out.squint = float(np.clip(out.squint, 0.0, 1.0))
+    out.brow = float(np.clip(out.brow, -1.0, 1.0))
+    return out
+

@@ -1,0 +1,175 @@
+"""The harder test faces (livehuman.bench.faces) and the cpu engine on them.
+
+Every face is made from the real photos the project ships with; every figure here is measured by
+re-detecting the face with mediapipe's face mesh, on the made face or on the engine's rendered frame.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from livehuman.avatar.avatar import Avatar
+from livehuman.avatar.landmarks import FaceMeshDetector, face_width, inter_ocular, lip_gap, mouth_width
+from livehuman.avatar.prepare import GOOD_INTER_OCULAR, MIN_INTER_OCULAR
+from livehuman.bench.faces import ANIMATABLE, FACES, make_face, write_face
+from livehuman.errors import LivehumanError
+from livehuman.motion.controls import FaceControls
+from livehuman.render.cpu.engine import CpuEngine
+from livehuman.render.cpu.face import LOWER_OUTER, UPPER_OUTER
+from livehuman.render.cpu.rest import rest_pose
+from livehuman.render.engine import FrameDrive
+
+# an open source mouth, the same grown open at rest, and a small open smile
+OPEN_FACES = ("astronaut", "open_at_rest", "small_smile")
+VISEMES = {
+    "silence": {},
+    "press": dict(press=1.0),
+    "press_on_jaw": dict(press=1.0, jaw=0.5),
+    "ah": dict(jaw=1.0, teeth=0.7),
+    "spread": dict(spread=1.0, jaw=0.3, teeth=0.8),
+    "round": dict(round=1.0, jaw=0.3),
+}
+
+
+@pytest.fixture(scope="module")
+def detector():
+    with FaceMeshDetector() as det:
+        yield det
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return {name: make_face(name) for name in FACES}
+
+
+@pytest.fixture(scope="module")
+def found(faces, detector):
+    """Every face each made image holds, searched as an avatar's photo is (largest first)."""
+    return {name: detector.detect_all(image, thorough=True) for name, image in faces.items()}
+
+
+def luma(image: np.ndarray, points: np.ndarray, landmarks=(50, 280, 205, 425)) -> float:
+    """Mean brightness of small patches on the cheeks."""
+    values = []
+    for k in landmarks:
+        x, y = np.round(points[k]).astype(int)
+        values.append(cv2.cvtColor(image[y - 3 : y + 4, x - 3 : x + 4], cv2.COLOR_BGR2GRAY).mean())
+    return float(np.mean(values))
+
+
+def test_every_face_is_a_bgr_photo_the_mesh_finds(faces, found):
+    for name, image in faces.items():
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3, name
+        assert found[name], f"no face found in {name}"
+    for name in ANIMATABLE:
+        assert inter_ocular(found[name][0]) >= MIN_INTER_OCULAR, name
+    assert inter_ocular(found["tiny"][0]) < MIN_INTER_OCULAR  # made to be refused
+    assert MIN_INTER_OCULAR <= inter_ocular(found["thumbnail"][0]) < GOOD_INTER_OCULAR  # made to be warned about
+    assert faces["thumbnail"].shape[:2] == (112, 112) == faces["tiny"].shape[:2]
+
+
+def test_each_face_is_what_its_name_says(faces, found):
+    grace = found["grace"][0]
+    # the open mouths are open, the others closed
+    assert lip_gap(found["astronaut"][0]) > 0.12 and lip_gap(found["small_smile"][0]) > 0.12
+    assert lip_gap(found["open_at_rest"][0]) > 0.12 and lip_gap(grace) < 0.03
+    # small: about 80 px across in a 640x480 frame
+    for name in ("small_smile", "small_closed"):
+        assert faces[name].shape[:2] == (480, 640) and 70 < face_width(found[name][0]) < 90, name
+    # turned: narrower than the frontal face, the nose off the middle of the cheeks toward the turn
+    turned = found["turned"][0]
+    assert face_width(turned) < 0.93 * face_width(grace)
+    offset = lambda p: (p[1, 0] - (p[234, 0] + p[454, 0]) / 2) / face_width(p)  # noqa: E731
+    assert offset(turned) < offset(grace) - 0.04
+    # occluded: the mouth's image-right corner is covered by something that was not there
+    corner = np.round(grace[291] + 0.08 * inter_ocular(grace) * np.array([1.0, 0.5])).astype(int)
+    patch = (slice(corner[1] - 3, corner[1] + 4), slice(corner[0] - 3, corner[0] + 4))
+    assert np.abs(faces["occluded"][patch].astype(float) - faces["grace"][patch]).mean() > 15
+    # skin: darker and lighter than the photo it came from, the background untouched
+    assert luma(faces["darker"], grace) < 0.7 * luma(faces["grace"], grace)
+    assert luma(faces["lighter"], grace) > 1.08 * luma(faces["grace"], grace)
+    assert np.abs(faces["darker"][:40, :40].astype(float) - faces["grace"][:40, :40]).mean() < 3
+
+
+def test_group_photo_holds_three_faces_of_different_sizes(found):
+    widths = [face_width(points) for points in found["group"]]
+    assert len(widths) == 3
+    assert widths[0] == pytest.approx(140, rel=0.1) and widths[1] == pytest.approx(110, rel=0.1)
+    assert widths[2] == pytest.approx(85, rel=0.1)
+    assert 0.4 < found["group"][0][:, 0].mean() / 1280 < 0.6  # the largest is in the middle
+
+
+def test_write_face_and_unknown_names(tmp_path):
+    path = write_face("grace", tmp_path)
+    assert path == tmp_path / "grace.png" and np.array_equal(cv2.imread(str(path)), make_face("grace"))
+    with pytest.raises(LivehumanError, match="unknown test face 'nobody'"):
+        make_face("nobody")
+
+
+# --- the cpu engine on open mouths ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def measured(faces, found, detector, tmp_path_factory, test_output):
+    """Re-detected lip gap and width of each open face under each viseme; a strip of them is saved."""
+    out = {}
+    for name in OPEN_FACES:
+        image, points = faces[name], found[name][0]
+        avatar = Avatar(
+            name=name, directory=tmp_path_factory.mktemp(name), fps=25, kind="photo", frames=image[None],
+            landmarks=points[None], boxes=np.concatenate([points.min(0), points.max(0)])[None],
+        )
+        engine = CpuEngine(head_motion=False)
+        out[name] = {}
+        frames = []
+        for viseme, controls in VISEMES.items():
+            frame = engine.render(avatar, 0, FrameDrive(FaceControls(**controls)))
+            face = detector.detect(frame)
+            assert face is not None, (name, viseme)
+            out[name][viseme] = (lip_gap(face.points), mouth_width(face.points))
+            frames.append(frame)
+        centre, half = points[[13, 14]].mean(0), int(0.5 * face_width(points))
+        crops = [f[int(centre[1]) - half : int(centre[1]) + half, int(centre[0]) - half : int(centre[0]) + half] for f in frames]
+        cv2.imwrite(str(test_output / f"hard_face_{name}.png"), np.hstack([cv2.resize(c, (128, 128)) for c in crops]))
+    return out
+
+
+@pytest.mark.parametrize("name", OPEN_FACES)
+def test_open_mouth_closes_in_silence_and_on_press(measured, name):
+    m = measured[name]
+    ah = m["ah"][0]
+    assert ah > 0.25, m
+    for viseme in ("silence", "press", "press_on_jaw"):
+        assert m[viseme][0] <= 0.15 * ah, (viseme, m)
+
+
+@pytest.mark.parametrize("name", OPEN_FACES)
+def test_visemes_have_their_own_shapes(measured, name):
+    m = measured[name]
+    # the jaw opens more than a spread or a round vowel; a spread mouth is the widest, a round one the narrowest
+    assert m["ah"][0] > 1.5 * max(m["spread"][0], m["round"][0] * 0.9), m
+    assert m["spread"][1] > m["ah"][1] + 0.08 > m["round"][1] + 0.16, m
+    assert m["spread"][0] > 2 * m["silence"][0] + 0.05 and m["round"][0] > 2 * m["silence"][0] + 0.05, m
+
+
+def test_rest_pose_closes_an_open_photo_without_teeth_between_the_lips(faces, found, detector):
+    assert rest_pose(faces["grace"], found["grace"][0]) is None  # a closed mouth is used as it is
+    for name in OPEN_FACES:
+        image, points = faces[name], found[name][0]
+        rest = rest_pose(image, points)
+        assert rest is not None, name
+        closed = rest.frame(image)
+        assert lip_gap(rest.points) < 0.01 and lip_gap(detector.detect(closed).points) < 0.03, name
+        # the photo's teeth (light, unsaturated) are gone from between the lips
+        lips = np.zeros(image.shape[:2], np.uint8)
+        cv2.fillPoly(lips, [np.round(np.concatenate([rest.points[UPPER_OUTER], rest.points[LOWER_OUTER[::-1]]])).astype(np.int32)], 1)
+        hsv = cv2.cvtColor(closed, cv2.COLOR_BGR2HSV)
+        teeth = (hsv[..., 2] > 170) & (hsv[..., 1] < 60) & (lips > 0)
+        before = (cv2.cvtColor(image, cv2.COLOR_BGR2HSV)[..., 2] > 170) & (lips > 0)
+        assert teeth.sum() <= 0.1 * max(before.sum(), 1) + 2, (name, int(teeth.sum()), int(before.sum()))
+        # outside the mouth's region the photo is untouched
+        outside = np.ones(image.shape[:2], bool)
+        outside[rest.crop.slices] = False
+        assert np.array_equal(closed[outside], image[outside])

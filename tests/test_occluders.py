@@ -1,0 +1,75 @@
+"""Objects in front of the face near the mouth stay still while the mouth moves (a dark pen on real photos)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers_avatar import astronaut_path, read
+from livehuman.avatar.avatar import Avatar
+from livehuman.avatar.default import grace_hopper_path
+from livehuman.avatar.landmarks import FaceMeshDetector
+from livehuman.motion.controls import FaceControls
+from livehuman.render.cpu.appearance import darker_skin, with_pen
+from livehuman.render.cpu.deform import build_rig
+from livehuman.render.cpu.engine import CpuEngine
+from livehuman.render.cpu.occluders import find_occluder
+from livehuman.render.cpu.warp import Crop
+from livehuman.render.engine import FrameDrive
+
+
+@pytest.fixture(scope="module")
+def photos():
+    with FaceMeshDetector() as detector:
+        out = {}
+        for name, image in (("grace", read(grace_hopper_path())), ("astronaut", read(astronaut_path()))):
+            points = detector.detect(image).points
+            out[name] = (image, points)
+            pen = with_pen(image, points)
+            out[name + "_pen"] = (pen, detector.detect(pen).points)
+            dark = darker_skin(image)
+            out[name + "_dark"] = (dark, detector.detect(dark).points)
+    return out
+
+
+def occluder_of(image, points):
+    rig = build_rig(points.astype(np.float64), (image.shape[1], image.shape[0]))
+    return find_occluder(image, points.astype(np.float64), rig.frame, Crop.around(rig.source, (image.shape[1], image.shape[0])))
+
+
+@pytest.mark.parametrize("name", ["grace", "astronaut", "grace_dark", "astronaut_dark"])
+def test_a_plain_face_has_no_object(photos, name):
+    assert occluder_of(*photos[name]) is None
+
+
+@pytest.mark.parametrize("name", ["grace", "astronaut"])
+def test_the_pen_is_found_whole(photos, name):
+    image, points = photos[name + "_pen"]
+    plain = photos[name][0]
+    occluder = occluder_of(image, points)
+    assert occluder is not None
+    pen = np.abs(image.astype(int) - plain).max(2) > 30  # where the pen was drawn
+    found = np.zeros(pen.shape, bool)
+    found[occluder.rows, occluder.cols] = occluder.alpha[..., 0] > 0.5
+    crop = np.zeros(pen.shape, bool)
+    crop[occluder.rows, occluder.cols] = True
+    assert (found & pen).sum() > 0.8 * (pen & crop).sum()  # most of the pen inside the warp's reach
+    assert (found & ~pen).sum() < 0.25 * found.sum()  # and little else
+
+
+@pytest.mark.parametrize("name", ["grace", "astronaut"])
+def test_the_pen_stays_still_while_the_mouth_opens(photos, name, tmp_path):
+    image, points = photos[name + "_pen"]
+    plain = photos[name][0]
+    pen = np.abs(image.astype(int) - plain).max(2) > 30
+    box = points.min(0), points.max(0)
+    avatar = Avatar(name=name, directory=Path(tmp_path), fps=25, kind="photo", frames=image[None],
+                    landmarks=points[None], boxes=np.concatenate(box)[None].astype(np.float32))
+    engine = CpuEngine(head_motion=False)
+    for controls in (FaceControls(jaw=1.0, spread=0.3, teeth=0.5), FaceControls(jaw=0.3, round=1.0)):
+        frame = engine.render(avatar, 0, FrameDrive(controls))
+        moved = np.abs(frame.astype(int) - image).max(2)
+        assert np.median(moved[pen]) < 8, controls
+        assert (moved[pen] > 40).mean() < 0.1, controls

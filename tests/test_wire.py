@@ -6,7 +6,6 @@ import asyncio
 from dataclasses import replace
 
 import numpy as np
-import pytest
 
 from livehuman.brain.base import RequestError, SessionSettings, TurnDetection
 from livehuman.brain.events import validate_client_event, validate_server_event

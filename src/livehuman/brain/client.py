@@ -56,10 +56,11 @@ def notice(message: str, level: str = "warning") -> Notice:
 class RealtimeBrain:
     """A Brain that talks to a Realtime server through the official openai SDK.
 
-    It keeps the conversation's items so that, when the connection drops, it reconnects, sends
-    its session.update again and re-creates the items (with their ids) before going on. Errors,
-    rate limits and connection trouble also come out as `livehuman.notice` events: short lines
-    for the user. The API key stays in this process.
+    Commands go out and speech events come in through brain/wire.py's ClientWire. It keeps the
+    conversation's items so that, when the connection drops, it reconnects, sends its
+    session.update again and re-creates the items (with their ids) before going on. Errors, rate
+    limits and connection trouble also come out as `Notice` events: short lines for the user.
+    The API key stays in this process.
     """
 
     def __init__(

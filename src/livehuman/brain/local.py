@@ -5,7 +5,8 @@ LocalBrain wires separate parts, each usable alone:
 - Listener (listener.py): VAD and the recognizer over the user's 16 kHz audio, turn by turn;
 - Responder (responder.py): the dialogue and the user's words it owes a reply;
 - Speculator (speculation.py): the reply prepared while the user pauses, held until the turn ends;
-- Speaker (speaker.py): the reply's sentences spoken by espeak-ng, paced.
+- Reply (reply.py): one reply in flight, its text spoken sentence by sentence by the Speaker
+  (speaker.py: espeak-ng, paced), as speech events.
 
 It keeps the conversation's timing: turns, the reply in flight, what each reply said where (for
 truncation). local_factory.py makes one per session, sharing the slow parts between sessions.
@@ -18,28 +19,21 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from livehuman.brain.base import RequestError, SessionSettings, TurnDetection
 from livehuman.brain.events import new_id
-from livehuman.brain.heard import Segment, heard_text
 from livehuman.brain.listener import Listener, Partial, Paused, Resumed, SpeechBegan, SpeechEnded
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
+from livehuman.brain.reply import Reply, Said
 from livehuman.brain.responder import Responder
-from livehuman.brain.speaker import Pacer, Sentences, Speaker, is_sayable
+from livehuman.brain.speaker import Speaker
 from livehuman.brain.speculation import Speculation, Speculator
 from livehuman.brain.speech_events import (
     BrainError,
     InputCleared,
-    ReplyAudio,
-    ReplyAudioDone,
-    ReplyDone,
-    ReplyStarted,
-    ReplyTranscriptDelta,
-    ReplyTranscriptDone,
     ReplyTruncated,
     SpeechEvent,
     UserSpeechStarted,
@@ -50,35 +44,8 @@ from livehuman.brain.speech_events import (
 from livehuman.errors import LivehumanError
 from livehuman.rates import LISTEN_RATE
 from livehuman.speech.audio import StreamResampler
-from livehuman.speech.phones import Phone
 
 log = logging.getLogger(__name__)
-
-DELTA_MS = 100  # reply audio per ReplyAudio: a cancel stops it within this
-
-
-@dataclass
-class _Said:
-    """What one reply said where: its sentences' audio spans, for truncation."""
-
-    segments: list[Segment] = field(default_factory=list)
-    audio_ms: float = 0.0
-
-
-@dataclass
-class _Response:
-    """A reply in flight."""
-
-    id: str
-    item_id: str
-    audio: bool
-    pacer: Pacer
-    task: asyncio.Task | None = None
-    text: list[str] = field(default_factory=list)
-    samples: int = 0  # audio sent, at the speaker's rate
-    script: str | None = None  # words to say verbatim instead of the dialogue's reply
-    speculation: Speculation | None = None  # prepared while the user paused
-
 
 class LocalBrain:
     """The offline cascade as a Brain: server VAD, streaming ASR, dialogue and espeak-ng TTS.
@@ -147,8 +114,8 @@ class LocalBrain:
         self._speaking_item: str | None = None
         self._partial = ""
         self._stopped_at: float | None = None  # monotonic time the last turn ended
-        self._response: _Response | None = None
-        self._said: dict[str, _Said] = {}  # reply item → what it said where
+        self._response: Reply | None = None
+        self._said: dict[str, Said] = {}  # reply item → what it said where
         self._replies = 0  # assistant items in the conversation (greet only before the first)
         self._last_assistant: str | None = None  # the latest reply, the one truncation may cut in the history
 
@@ -241,7 +208,7 @@ class LocalBrain:
                                param="audio_end_ms")
         if self._response is not None and self._response.item_id == item_id:
             await self._cancel("client_cancelled")
-        heard = heard_text(said.segments, audio_end_ms)
+        heard = said.heard(audio_end_ms)
         if item_id == self._last_assistant:
             self.responder.truncate_last_reply(heard)
         self._emit(ReplyTruncated(item_id, int(audio_end_ms), heard))
@@ -430,97 +397,39 @@ class LocalBrain:
         self._emit(UserTranscriptDone(item_id, transcript))
         self.responder.heard(transcript)
 
-    # -- the brain's side: one task per reply, so that a cancel can stop it between two chunks ------
+    # -- the brain's side: one reply at a time (reply.py) -------------------------------------------
 
     def _start_response(self, audio: bool, script: str | None = None, speculation: Speculation | None = None) -> None:
-        response = _Response(new_id("resp"), new_id("item"), audio, Pacer(self.pace_ahead_s), script=script,
-                             speculation=speculation)
-        self._response = response
+        reply = Reply(self._reply_text(script, speculation), self.speaker, self._emit, audio=audio,
+                      pace_ahead_s=self.pace_ahead_s, prepared=speculation.speech if speculation else None,
+                      on_audio=self._first_audio, on_end=self._reply_ended)
+        self._response = reply
         self._replies += 1
-        self._last_assistant = response.item_id
-        self._emit(ReplyStarted(response.id, response.item_id, audio))
-        response.task = asyncio.get_running_loop().create_task(self._run_response(response))
+        self._last_assistant = reply.item_id
+        self._said[reply.item_id] = reply.said
+        reply.start()
 
-    async def _run_response(self, response: _Response) -> None:
-        try:
-            await self._generate(response)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a failed reply must end the response, not the session
-            log.exception("local brain response failed")
-            self._finish(response, "failed", None)
-            self._emit(BrainError(f"the reply failed: {exc}"))
-            return
-        self._finish(response, "completed", None)
-
-    async def _cancel(self, reason: str) -> None:
-        response = self._response
-        if response is None:
-            return
-        task = response.task
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-        self._finish(response, "cancelled", reason)
-
-    def _finish(self, response: _Response, status: str, reason: str | None) -> None:
-        if self._response is not response:
-            return
-        self._response = None
-        if response.audio:
-            self._emit(ReplyAudioDone(response.id, response.item_id))
-        self._emit(ReplyTranscriptDone(response.id, response.item_id, "".join(response.text).strip()))
-        self._emit(ReplyDone(response.id, status, reason))
-
-    async def _generate(self, response: _Response) -> None:
+    async def _reply_text(self, script: str | None, speculation: Speculation | None) -> AsyncIterator[str]:
+        """The reply's text, taken from the responder when the reply starts speaking."""
         if self.responder.dialogue is None:
             await asyncio.to_thread(self.responder.ensure)
         user_text = self.responder.take()
-        if response.speculation is not None:
-            source = response.speculation.resume()
+        if speculation is not None:
+            source = speculation.resume()
         else:
-            source = self.responder.reply(user_text, response.script, greeted=self._replies > 1)
-        if not response.audio:
-            async for piece in source:
-                response.text.append(piece)
-                self._emit(ReplyTranscriptDelta(response.id, response.item_id, piece))
-            return
-        await asyncio.to_thread(self.speaker.load)
-        sentences = Sentences()
+            source = self.responder.reply(user_text, script, greeted=self._replies > 1)
         async for piece in source:
-            for sentence in sentences.feed(piece):
-                await self._speak(response, sentence)
-        await self._speak(response, sentences.rest())
+            yield piece
 
-    async def _speak(self, response: _Response, sentence: str) -> None:
-        sentence = sentence.strip()
-        if not sentence or not is_sayable(sentence):
-            return
-        prepared = response.speculation.speech.pop(sentence, None) if response.speculation else None
-        spoken = prepared if prepared is not None else await asyncio.to_thread(self.speaker.synthesize, sentence)
-        said = self._said.setdefault(response.item_id, _Said())
-        rate = self.speaker.rate
-        step = rate * DELTA_MS // 1000
-        for piece in spoken:
-            start_s = response.samples / rate
-            end_ms = (start_s + len(piece.samples) / rate) * 1000
-            phones = piece.phones
-            voiced = ((start_s + phones[0].start) * 1000, (start_s + phones[-1].end) * 1000) if phones else (start_s * 1000, end_ms)
-            said.segments.append(Segment(start_s * 1000, end_ms, piece.text, voiced))
-            delta = (" " if response.text else "") + piece.text
-            response.text.append(delta)
-            self._emit(ReplyTranscriptDelta(response.id, response.item_id, delta))
-            # Phones timed from the reply's first sample, with the first chunk of their sentence.
-            timed = tuple(Phone(p.symbol, start_s + p.start, start_s + p.end) for p in phones)
-            for i in range(0, len(piece.samples), step):
-                await response.pacer.wait(response.samples / rate)
-                if self._stopped_at is not None:
-                    self.turn_latencies.append(time.monotonic() - self._stopped_at)
-                    self._stopped_at = None
-                chunk = piece.samples[i : i + step]
-                self._emit(ReplyAudio(response.id, response.item_id, chunk, rate, timed if i == 0 else ()))
-                response.samples += len(chunk)
-                said.audio_ms = response.samples * 1000 / rate
-            # Let the consumer (and a barge-in) run between sentences.
-            await asyncio.sleep(0)
+    def _first_audio(self) -> None:
+        if self._stopped_at is not None:
+            self.turn_latencies.append(time.monotonic() - self._stopped_at)
+            self._stopped_at = None
+
+    def _reply_ended(self, reply: Reply) -> None:
+        if self._response is reply:
+            self._response = None
+
+    async def _cancel(self, reason: str) -> None:
+        if self._response is not None:
+            await self._response.cancel(reason)

@@ -115,7 +115,8 @@ class Reply:
                 self._words.append(piece)
                 self._emit(ReplyTranscriptDelta(self.id, self.item_id, piece))
             return
-        await asyncio.to_thread(self._speaker.load)
+        if not self._speaker.loaded:
+            await asyncio.to_thread(self._speaker.load)
         sentences = Sentences()
         async for piece in self._text:
             for sentence in sentences.feed(piece):

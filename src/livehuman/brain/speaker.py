@@ -75,6 +75,10 @@ class Speaker:
         self._tts = tts
         self.voice = voice or "en-us"
 
+    @property
+    def loaded(self) -> bool:
+        return self._tts is not None
+
     def load(self) -> None:
         """Build the voice now (blocking)."""
         if self._tts is None:

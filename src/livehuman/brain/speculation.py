@@ -72,7 +72,7 @@ class Speculator:
 
     async def _prepare(self, spec: Speculation, dialogue: Callable[[], Any]) -> None:
         spec.dialogue = fork_dialogue(await asyncio.to_thread(dialogue))
-        if spec.audio:
+        if spec.audio and not self._speaker.loaded:
             await asyncio.to_thread(self._speaker.load)
         spec.source = spec.dialogue.reply(spec.transcript)
         text = ""

@@ -2,7 +2,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo serve test bench clean
+.PHONY: setup demo serve test test-fast bench constraints clean
 
 setup:
 	@bash scripts/setup.sh
@@ -18,8 +18,18 @@ serve: setup
 test: setup
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# Everyday work: no root, no browser, no network namespace, no long test (see README, Tests).
+test-fast: setup
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not netns and not browser"
+
 bench: setup
 	$(BIN)/livehuman bench render
+
+# After moving a package's version on purpose and passing `make test` (see constraints.txt).
+constraints:
+	@head -4 constraints.txt > constraints.new
+	$(BIN)/pip freeze --all --exclude-editable | grep -v '^pip==' | sed -E 's/^(torch==[^+]+)\+.*/\1/' >> constraints.new
+	mv constraints.new constraints.txt
 
 clean:
 	rm -rf out .pytest_cache

@@ -36,13 +36,16 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 
+# constraints.txt pins every package to the versions the tests last passed with (see its header);
+# a change to it, to pyproject.toml or to this script installs again.
 stamp=.venv/.livehuman-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ scripts/setup.sh -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ] \
+    || [ scripts/setup.sh -nt "$stamp" ]; then
   echo "setup: installing Python packages into .venv (a few minutes the first time)"
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e ".[all,test]"
+  .venv/bin/pip install -q -c constraints.txt -e ".[all,test]"
   # silero-vad declares torch as a dependency, but we only use its ONNX model (through onnxruntime).
-  .venv/bin/pip install -q --no-deps silero-vad
+  .venv/bin/pip install -q -c constraints.txt --no-deps silero-vad
   touch "$stamp"
 fi
 

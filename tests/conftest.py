@@ -15,6 +15,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 SAMPLE_DIR = Path(__file__).parent
 
+# Tests that need what an everyday run may not have are marked by what they use, so that
+# `make test-fast` (-m "not slow and not netns and not browser") needs no list of files.
+NEEDS = {"netns": "netns", "playwright": "browser", "firefox_path": "browser"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture in NEEDS.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(NEEDS[fixture])
+
 
 @pytest.fixture(scope="session")
 def grace_hopper_path() -> Path:

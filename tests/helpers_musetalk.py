@@ -10,7 +10,8 @@ import numpy as np
 
 from livehuman.avatar.landmarks import inter_ocular
 from livehuman.motion.controls import FaceControls
-from livehuman.render.engine import AUDIO_RATE, FrameDrive
+from livehuman.rates import LISTEN_RATE
+from livehuman.render.engine import FrameDrive
 from livehuman.render.musetalk.audio import clip_windows, speech_weight
 
 
@@ -18,7 +19,7 @@ def espeak_16k(text: str, directory: Path, voice: str = "en") -> np.ndarray:
     """`text` spoken by espeak-ng, as 16 kHz mono float32."""
     raw, wav = directory / "raw.wav", directory / "speech.wav"
     subprocess.run(["espeak-ng", "-v", voice, "-w", str(raw), text], check=True)
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(raw), "-ac", "1", "-ar", str(AUDIO_RATE), str(wav)],
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(raw), "-ac", "1", "-ar", str(LISTEN_RATE), str(wav)],
                    check=True)
     with wave.open(str(wav)) as w:
         pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16)

@@ -102,6 +102,7 @@ def hybrid():
         ("hybrid", GENERAL, flite, 0.8),
     ],
 )
+@pytest.mark.slow
 def test_word_accuracy(request, lm, sentences, speak, floor):
     asr = request.getfixturevalue(lm)
     acc = accuracy(asr, sentences, speak)
@@ -110,6 +111,7 @@ def test_word_accuracy(request, lm, sentences, speak, floor):
     assert acc >= floor
 
 
+@pytest.mark.slow
 def test_hybrid_keeps_the_best_of_both(general, domain, hybrid):
     # The vocabulary LM alone wins in its domain and fails outside it...
     assert accuracy(domain, IN_DOMAIN, espeak) > accuracy(general, IN_DOMAIN, espeak) + 0.2
@@ -124,6 +126,7 @@ def test_compound_words_come_back_whole(hybrid):
     assert "livehuman" in text.split()
 
 
+@pytest.mark.slow
 def test_words_the_dictionary_lacks_are_said_as_espeak_says_them(hybrid):
     # The knowledge base asks about "gpu", "ollama" and "openai": pocketsphinx's dictionary has
     # none of them, and without a pronunciation they would be left out of the vocabulary LM.
@@ -143,6 +146,7 @@ def test_espeak_ipa_becomes_pocketsphinx_phones():
     assert ipa_to_pocketsphinx(["k", "ɬ"]) is None  # no counterpart: the word is left out
 
 
+@pytest.mark.slow
 def test_partials_stream_and_utterances_are_independent(general):
     audio = flite("please open the window and close the door")
     text, partials = transcribe(general, audio, chunk=480)
@@ -154,6 +158,7 @@ def test_partials_stream_and_utterances_are_independent(general):
     assert "window" not in text2 and "train" in text2
 
 
+@pytest.mark.slow
 def test_reset_and_empty_utterances(general):
     assert general.finish() == ""
     general.accept(flite("please open the window")[:16000])
@@ -183,6 +188,7 @@ def test_make_asr_defaults_to_pocketsphinx():
     assert isinstance(make_asr(None), PocketSphinxASR)
 
 
+@pytest.mark.slow
 def test_without_second_pass():
     acc = accuracy(make_asr(None, second_pass=False), GENERAL[:3], flite)
     print(f"\ngeneral LM without the second pass, general speech by flite: word accuracy {acc:.2f}")
@@ -202,6 +208,7 @@ SPOKEN_QUESTIONS = {
 }
 
 
+@pytest.mark.slow
 def test_spoken_questions_reach_the_right_answer(hybrid):
     from livehuman.brain.dialogue import Dialogue
     from livehuman.brain.knowledge import default_knowledge
@@ -217,6 +224,7 @@ def test_spoken_questions_reach_the_right_answer(hybrid):
     assert right >= len(SPOKEN_QUESTIONS) - 2
 
 
+@pytest.mark.slow
 def test_hypothesis_mid_utterance_is_what_finish_gives_without_second_pass():
     # What a live brain relies on to prepare its reply during the user's pause.
     asr = make_asr(None, vocabulary=kb_vocabulary(), second_pass=False)

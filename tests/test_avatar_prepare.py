@@ -414,6 +414,7 @@ def test_source_errors_reach_the_caller_through_prepare(root, tmp_path):
     assert not [p for p in root.iterdir() if ".tmp-" in p.name]
 
 
+@pytest.mark.slow
 def test_two_processes_preparing_one_avatar_do_it_once(tmp_path, video30):
     import subprocess
     import sys

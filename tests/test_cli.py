@@ -58,6 +58,7 @@ def streams(path: Path) -> tuple[float, float, int, tuple[int, int]]:
         return len(frames) / fps, samples / audio.rate, len(frames), (frames[0].width, frames[0].height)
 
 
+@pytest.mark.slow
 def test_text_render_with_the_default_face(tmp_path):
     out = tmp_path / "hello.mp4"
     result = livehuman("render", "--text", "Hello! My name is Ava.", "-o", str(out))
@@ -69,6 +70,7 @@ def test_text_render_with_the_default_face(tmp_path):
     assert frames > 25
 
 
+@pytest.mark.slow
 def test_prepare_then_render_audio_by_name(tmp_path, grace_hopper_path, speech_wav):
     prepared = livehuman("prepare", "--name", "grace", "--source", str(grace_hopper_path))
     assert prepared.returncode == 0, prepared.stderr
@@ -85,6 +87,7 @@ def test_prepare_then_render_audio_by_name(tmp_path, grace_hopper_path, speech_w
     assert abs(video_s - audio_s) < 0.05
 
 
+@pytest.mark.slow
 def test_config_batch_renders_every_task(tmp_path, grace_hopper_path, astronaut_path, speech_wav):
     (tmp_path / "tasks.yaml").write_text(
         f"task_0: {{video_path: {grace_hopper_path}, audio_path: {speech_wav}, result_name: one.mp4}}\n"
@@ -152,6 +155,7 @@ def test_help_lists_every_command():
         assert command in result.stdout
 
 
+@pytest.mark.slow
 def test_video_avatar_at_another_frame_rate_plays_its_footage(tmp_path, speech_wav):
     from livehuman.avatar.default import make_face_video
 
@@ -170,6 +174,7 @@ def test_video_avatar_at_another_frame_rate_plays_its_footage(tmp_path, speech_w
     assert np.abs(top[30] - top[28]).mean() < np.abs(top[30] - top[0]).mean()
 
 
+@pytest.mark.slow
 def test_a_failing_task_does_not_stop_the_others(tmp_path, grace_hopper_path, speech_wav):
     (tmp_path / "tasks.yaml").write_text(
         f"task_0: {{video_path: {grace_hopper_path}, audio_path: missing.wav}}\n"
@@ -182,6 +187,7 @@ def test_a_failing_task_does_not_stop_the_others(tmp_path, grace_hopper_path, sp
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["good.mp4"]
 
 
+@pytest.mark.slow
 def test_serve_with_bad_numbers_says_which_option():
     assert_one_line_error(livehuman("serve", "--render-workers", "-1", "--port", "0"), "--render-workers")
     assert_one_line_error(livehuman("serve", "--max-sessions", "0", "--port", "0"), "--max-sessions")
@@ -189,6 +195,7 @@ def test_serve_with_bad_numbers_says_which_option():
                           "--render-workers", "cpu engine")
 
 
+@pytest.mark.slow
 def test_musetalk_options_with_the_cpu_engine_say_so(tmp_path):
     out = tmp_path / "x.mp4"
     assert_one_line_error(livehuman("render", "--text", "Hello.", "--dtype", "float16", "-o", str(out)),
@@ -196,9 +203,10 @@ def test_musetalk_options_with_the_cpu_engine_say_so(tmp_path):
     assert not out.exists()
 
 
-def start_serve(port: int, *options: str) -> subprocess.Popen:
+def start_serve(port: int, *options: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "livehuman.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-                             *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+                             *options], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
 
 
 def stop_serve(proc: subprocess.Popen) -> str:
@@ -212,6 +220,7 @@ def stop_serve(proc: subprocess.Popen) -> str:
     return err
 
 
+@pytest.mark.slow
 def test_serve_serves_the_page_and_stops_cleanly_on_sigterm():
     import socket
     import urllib.request
@@ -245,6 +254,7 @@ def test_serve_serves_the_page_and_stops_cleanly_on_sigterm():
         proc.kill()
 
 
+@pytest.mark.slow
 def test_serve_stopped_while_it_warms_up_frees_its_workers():
     proc = start_serve(0)
     try:
@@ -281,6 +291,63 @@ def test_serve_on_a_port_in_use_says_so_before_loading_anything():
         result = livehuman("serve", "--host", "127.0.0.1", "--port", str(port))
     assert_one_line_error(result, f"port {port} on 127.0.0.1 is in use", "--port")
     assert result.stdout == ""  # nothing was started, nothing announced
+
+
+def test_serve_beyond_this_machine_without_a_token_refuses_in_one_line():
+    env = {key: value for key, value in os.environ.items() if key != "LIVEHUMAN_TOKEN"}
+    result = subprocess.run([sys.executable, "-m", "livehuman.cli", "serve", "--host", "0.0.0.0", "--port", "0"],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert_one_line_error(result, "needs an access token", "--token", "LIVEHUMAN_TOKEN", "--no-auth")
+    assert result.stdout == ""  # nothing was started, nothing announced
+    assert_one_line_error(livehuman("serve", "--port", "0", "--cors-origin", "*"), "'*'", "--token")
+    assert_one_line_error(livehuman("serve", "--port", "0", "--cors-origin", "example.com"),
+                          "'example.com' is not an origin", "https://example.com")
+    assert_one_line_error(livehuman("serve", "--port", "0", "--token", "two words"), "access token", "no spaces")
+    assert_one_line_error(livehuman("serve", "--port", "0", "--token", "abc", "--no-auth"), "--token and --no-auth")
+
+
+def offer_status(port: int, **headers: str) -> int:
+    """The status of a (deliberately not JSON) POST /offer: 401 before the token, 400 after it."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/offer", data=b"{", method="POST",
+                                     headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def wait_answering(proc: subprocess.Popen, port: int) -> None:
+    assert "warming up" in proc.stdout.readline()
+    assert f":{port}/" in proc.stdout.readline(), proc.communicate()[1]  # "open http://…": it answers
+
+
+def test_serve_takes_its_token_from_the_environment_or_runs_open_with_no_auth():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = start_serve(port, "--host", "0.0.0.0", env={"LIVEHUMAN_TOKEN": "from-the-env"})
+    try:
+        wait_answering(proc, port)
+        assert offer_status(port) == 401
+        assert offer_status(port, Authorization="Bearer wrong") == 401
+        assert offer_status(port, Authorization="Bearer from-the-env") == 400
+        stop_serve(proc)
+    finally:
+        proc.kill()
+    # --no-auth: open to anyone, and the log says so.
+    proc = start_serve(port, "--host", "0.0.0.0", "--no-auth", env={"LIVEHUMAN_TOKEN": "from-the-env"})
+    try:
+        wait_answering(proc, port)
+        assert offer_status(port) == 400
+        assert "without an access token (--no-auth)" in stop_serve(proc)
+    finally:
+        proc.kill()
 
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:

@@ -17,7 +17,6 @@ from livehuman.avatar.avatar import Avatar
 from livehuman.avatar.landmarks import FaceMeshDetector, inter_ocular, lip_gap, mouth_width
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import FaceControls
-from livehuman.render.cpu.bench import bench_engine
 from livehuman.render.cpu.engine import CpuEngine
 from livehuman.render.cpu.face import LOWER_INNER, UPPER_INNER
 from livehuman.render.engine import FrameDrive
@@ -286,9 +285,3 @@ def test_bad_avatar_is_a_clear_error(tmp_path):
     )
     with pytest.raises(LivehumanError, match="landmarks"):
         CpuEngine().load(avatar)
-
-
-def test_bench_reports_fps(avatars):
-    result = bench_engine(avatars["grace"], seconds=0.3)
-    assert result["frames"] > 0 and result["fps"] > 0
-    assert result["ms_per_frame"] == pytest.approx(1000 / result["fps"], rel=0.01)

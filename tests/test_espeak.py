@@ -52,6 +52,7 @@ def test_phones_are_the_ones_the_espeak_program_writes(tts):
     assert ours == cli_ipa(text)
 
 
+@pytest.mark.slow
 def test_bilabial_closures_are_quiet_and_open_vowels_loud(bilabial):
     phones = bilabial.phones
     closures = [level_db(bilabial, p.start, p.end) for p in phones if p.symbol in ("p", "b", "m")]

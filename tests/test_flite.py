@@ -30,6 +30,7 @@ def test_speech_and_phones_are_well_formed(speech):
     assert speech.text == TEXT
 
 
+@pytest.mark.slow
 def test_segment_times_match_the_waveform(speech):
     phones = speech.phones
     # flite starts and ends with a pause ("pau", dropped): silence outside the phones.

@@ -32,6 +32,7 @@ def measure(case: LipSyncCase, engine, workdir):
     return result
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", [LipSyncCase("default", "en-us", "text", 0), LipSyncCase("astronaut", "en-gb", "text", 1)], ids=str)
 def test_text_render_follows_exact_phone_timings(case, engine, workdir):
     s = measure(case, engine, workdir)
@@ -47,6 +48,7 @@ def test_text_render_follows_exact_phone_timings(case, engine, workdir):
     [LipSyncCase("default", "flite:slt", "audio", 0), LipSyncCase("astronaut", "flite:rms", "audio", 1), LipSyncCase("default", "en-us", "audio", 2)],
     ids=str,
 )
+@pytest.mark.slow
 def test_audio_only_render_from_untuned_voices(case, engine, workdir):
     s = measure(case, engine, workdir)
     assert s.open_vs_closure >= 0.85

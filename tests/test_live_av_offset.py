@@ -12,12 +12,12 @@ import pytest
 import pytest_asyncio
 from helpers_live import start_live_server
 
-from livehuman.live.bench import (
-    _record_answers,
+from livehuman.live.av_offset import (
     av_offset,
     loudness_envelope,
     measure_av_offsets,
     mouth_openings,
+    record_answers,
 )
 
 
@@ -61,6 +61,7 @@ def test_loudness_envelope_is_louder_for_speech_than_silence():
     assert envelope[0] < 1 and envelope[2] > 70 and envelope[1] < envelope[2]
 
 
+@pytest.mark.slow
 def test_a_batch_render_in_step_measures_near_zero(tmp_path):
     """The method's own bias: on a render whose sound and picture are in step, mouth vs loudness peaks near 0."""
     video = tmp_path / "render.mp4"
@@ -86,7 +87,7 @@ def test_a_batch_render_in_step_measures_near_zero(tmp_path):
 async def captures(netns):
     live, runner = await start_live_server(netns.addresses[0], max_sessions=1)
     try:
-        yield await _record_answers(live.url, turns=1, seconds=4.0)
+        yield await record_answers(live.url, turns=1, seconds=4.0)
     finally:
         await runner.cleanup()
 

@@ -75,6 +75,7 @@ async def ask(brain: LocalBrain, question: str) -> str:
     return await asyncio.wait_for(reply(), 30)
 
 
+@pytest.mark.slow
 @in_module_loop
 async def test_files_are_loaded_and_the_settings_reach_the_brain(live):
     factory, _ = live

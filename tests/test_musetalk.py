@@ -12,10 +12,13 @@ from helpers_musetalk import drives_for, espeak_16k, loud_frames
 
 from livehuman.avatar.avatar import Avatar
 from livehuman.avatar.default import grace_hopper_path
+from livehuman.avatar.photo import photo_avatar
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import FaceControls
-from livehuman.render.engine import AUDIO_RATE, FrameDrive
-from livehuman.render.musetalk import MuseTalkEngine, bench_musetalk, find_weights
+from livehuman.rates import LISTEN_RATE
+from livehuman.render.batch import audio_window
+from livehuman.render.engine import FrameDrive
+from livehuman.render.musetalk import MuseTalkEngine, find_weights
 from livehuman.render.musetalk.audio import (
     AUDIO_AFTER,
     AUDIO_BEFORE,
@@ -28,7 +31,6 @@ from livehuman.render.musetalk.audio import (
     positional_encoding,
     speech_weight,
 )
-from livehuman.render.musetalk.bench import flatten, photo_avatar
 from livehuman.render.musetalk.crop import NOSE_RIDGE, crop_box, lower_face_mask
 from livehuman.render.musetalk.tiny import (
     TINY_WHISPER_LAYERS,
@@ -131,7 +133,7 @@ def test_loaded_networks_and_tensor_shapes(engine, hopper, speech):
     mel = f.log_mel(windows)
     assert mel.shape == (3, 80, 3000)
     # The shortened spectrogram equals whisper's own feature extractor on the 30 s padded input.
-    reference = m.feature_extractor(list(windows), sampling_rate=AUDIO_RATE, return_tensors="np").input_features
+    reference = m.feature_extractor(list(windows), sampling_rate=LISTEN_RATE, return_tensors="np").input_features
     np.testing.assert_allclose(mel.numpy(), reference, atol=1e-4)
 
     states = f.hidden_states(mel)
@@ -172,8 +174,8 @@ def test_positional_encoding_is_musetalks_sinusoid():
 def test_audio_window_for_first_middle_and_last_frames(speech):
     windows = clip_windows(speech)
     n = len(windows)
-    assert n == int(np.ceil(len(speech) / AUDIO_RATE * 25))
-    before = round(AUDIO_BEFORE * AUDIO_RATE)
+    assert n == int(np.ceil(len(speech) / LISTEN_RATE * 25))
+    before = round(AUDIO_BEFORE * LISTEN_RATE)
     # First frame: its centre is 20 ms in, so the window starts with 480 ms of zero padding.
     lead = before - 320
     assert not windows[0][:lead].any()
@@ -187,7 +189,7 @@ def test_audio_window_for_first_middle_and_last_frames(speech):
     tail = len(speech) - (centre - before)
     np.testing.assert_array_equal(windows[-1][:tail], speech[centre - before :])
     assert not windows[-1][tail:].any()
-    assert AUDIO_AFTER * AUDIO_RATE == WINDOW_SAMPLES - before
+    assert AUDIO_AFTER * LISTEN_RATE == WINDOW_SAMPLES - before
 
 
 def test_feature_frames_are_musetalks_two_frames_before_to_two_after(engine):
@@ -195,7 +197,7 @@ def test_feature_frames_are_musetalks_two_frames_before_to_two_after(engine):
     before its start, MuseTalk's 2 video frames of left context) to 80 ms after; checked on the
     encoder's convolutional stage, which sees only nearby audio."""
     f = engine.features
-    before = round(AUDIO_BEFORE * AUDIO_RATE)
+    before = round(AUDIO_BEFORE * LISTEN_RATE)
     silent = np.zeros((1, WINDOW_SAMPLES), np.float32)
     base = f.hidden_states(f.log_mel(silent + 1e-3))[0, :, 0]
     for k in (0, WINDOW_FEATURES - 1):
@@ -220,9 +222,9 @@ def test_stream_gives_the_batch_windows_once_the_lookahead_has_arrived(speech):
         ready = stream.push(speech[pos : pos + step])
         pos = min(pos + step, len(speech))
         for index, _ in ready:  # ready exactly when the audio to centre + look-ahead is in
-            assert (index + 0.5) / 25 + AUDIO_AFTER <= pos / AUDIO_RATE + 1e-9
+            assert (index + 0.5) / 25 + AUDIO_AFTER <= pos / LISTEN_RATE + 1e-9
         nxt = stream.next_frame
-        assert (nxt + 0.5) / 25 + AUDIO_AFTER > pos / AUDIO_RATE - 1 / AUDIO_RATE
+        assert (nxt + 0.5) / 25 + AUDIO_AFTER > pos / LISTEN_RATE - 1 / LISTEN_RATE
         got += ready
     got += stream.finish()
     assert [i for i, _ in got] == list(range(len(batch)))
@@ -235,9 +237,8 @@ def test_stream_gives_the_batch_windows_once_the_lookahead_has_arrived(speech):
 def test_windows_match_the_batch_renderers_frame_drives(speech, engine):
     """The batch renderer cuts each FrameDrive's audio by the engine's audio_context; the engine's
     own windows must be the same samples."""
-    batch = pytest.importorskip("livehuman.render.batch")
     for k in (0, 5, len(clip_windows(speech)) - 1):
-        drive_audio = batch.audio_window(speech, (k + 0.5) / 25, engine.audio_context)
+        drive_audio = audio_window(speech, (k + 0.5) / 25, engine.audio_context)
         np.testing.assert_array_equal(drive_audio, frame_window(speech, k))
 
 
@@ -397,14 +398,3 @@ def test_bad_input_is_a_livehuman_error(engine, hopper, models_dir):
     if not torch.cuda.is_available():
         with pytest.raises(LivehumanError, match="CUDA"):
             MuseTalkEngine(models_dir, device="cuda")
-
-
-def test_benchmark_runs_with_tiny_weights():
-    result = bench_musetalk(None, batch_sizes=(1, 2), device="cpu", repeats=1)
-    flat = flatten(result)
-    assert flat["batch2_fps"] == result["batches"][1]["fps"] and "batches" not in flat
-    assert result["weights"] == "tiny-random" and result["device"] == "cpu"
-    assert [r["batch_size"] for r in result["batches"]] == [1, 2]
-    for row in result["batches"]:
-        assert row["fps"] > 0 and row["unet_ms"] > 0 and row["vae_ms"] > 0
-    assert result["first_frame_after_audio_ms"] > result["lookahead_ms"]

@@ -1,10 +1,8 @@
 """The musetalk engine's GPU options, checked on the CPU: half-precision dtypes, torch.compile (and its
-fallback when it cannot compile), warm-up, and the benchmark a GPU session runs."""
+fallback when it cannot compile) and warm-up. (The benchmark a GPU session runs: test_bench_musetalk.py.)"""
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 
 import numpy as np
@@ -13,10 +11,10 @@ import torch
 from helpers_musetalk import drives_for, espeak_16k, loud_frames
 
 from livehuman.avatar.avatar import Avatar
+from livehuman.avatar.photo import photo_avatar
 from livehuman.errors import LivehumanError
 from livehuman.render.musetalk import MuseTalkEngine
 from livehuman.render.musetalk.audio import clip_windows
-from livehuman.render.musetalk.bench import bench_musetalk_from_args, main, photo_avatar
 from livehuman.render.musetalk.compiling import bucket
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -81,9 +79,11 @@ def test_compile_without_a_compiler_falls_back_with_a_clear_message(models_dir, 
         assert engine.compiled is None
     assert "C++ compiler" in engine.compile_note and "eagerly" in engine.compile_note
     assert any("C++ compiler" in r.getMessage() for r in caplog.records)
+    # Nothing was compiled nor padded: the reference's own eager code on the same batch, pixel for pixel.
     assert differences(engine.render_batch(fresh(hopper), *job), reference)[0] == 0
 
 
+@pytest.mark.slow
 def test_a_compiler_that_fails_falls_back_to_eager(models_dir, hopper, job, reference, caplog):
     from torch._dynamo import register_backend
 
@@ -94,11 +94,21 @@ def test_a_compiler_that_fails_falls_back_to_eager(models_dir, hopper, job, refe
     engine = MuseTalkEngine(models_dir, device="cpu", compile="livehuman_test_broken")
     with caplog.at_level(logging.WARNING):
         frames = engine.render_batch(fresh(hopper), *job)
-    assert differences(frames, reference)[0] == 0
+    # Each network runs eagerly from then on, and said so once, with the compiler's own reason.
     assert engine.compiled is None and "cannot build this graph" in engine.compile_note
     assert "UNet" in engine.compile_note
+    warnings = [r.getMessage() for r in caplog.records if "running it eagerly" in r.getMessage()]
+    assert [w.split(" failed")[0] for w in warnings] == [
+        "torch.compile (livehuman_test_broken) of the UNet", "torch.compile (livehuman_test_broken) of the VAE decoder"]
+    assert all("cannot build this graph" in w for w in warnings)
+    assert len(frames) == len(job[0])
+    # The same faces: the first batch had been padded to a compiled size before the compiler failed,
+    # and a batch of another size may round differently (by one grey level on an AMD EPYC).
+    largest, mean = differences(frames, reference)
+    assert largest <= 2 and mean < 0.01, (largest, mean)
 
 
+@pytest.mark.slow
 def test_compiled_networks_give_the_same_frames_in_padded_batches(models_dir, hopper, job, reference):
     """torch.compile through dynamo (its `eager` backend: no C compiler, so it runs anywhere); a batch of
     three runs as a compiled batch of four, and a lone frame as a batch of one."""
@@ -113,6 +123,7 @@ def test_compiled_networks_give_the_same_frames_in_padded_batches(models_dir, ho
     assert int(np.abs(one.astype(int) - reference[0]).max()) <= 1
 
 
+@pytest.mark.slow
 def test_inductor_compiles_on_the_cpu(models_dir, hopper, job, reference):
     """torch.compile's own backend, for real (about a minute of compiling C++ with g++ on 2 cores)."""
     engine = MuseTalkEngine(models_dir, device="cpu", compile=True, batch_size=4)
@@ -141,25 +152,3 @@ def test_bad_options_are_livehuman_errors(models_dir):
         MuseTalkEngine(models_dir, device="cpu", compile="no-such-compiler")
     with pytest.raises(LivehumanError, match="batch wait"):
         MuseTalkEngine(models_dir, device="cpu", batch_wait=-1)
-    with pytest.raises(LivehumanError, match="batch sizes"):
-        bench_musetalk_from_args(argparse.Namespace(batch_sizes="1,x"))
-
-
-def test_benchmark_options_and_the_gpu_script(tmp_path, capsys):
-    """`livehuman bench musetalk`'s options, and the script a GPU session runs, on tiny weights."""
-    flat = bench_musetalk_from_args(argparse.Namespace(
-        models=None, device="cpu", dtype="bfloat16", compile=False, batch_sizes="1,2", sessions="2", repeats=1,
-        session_frames=4))
-    assert flat["dtype"] == "bfloat16" and flat["device"] == "cpu" and flat["compile"] is False
-    assert flat["batch2_fps"] > 0 and flat["batch2_unet_ms"] > 0 and flat["batch2_vae_ms"] > 0
-    assert flat["sessions2_fps"] > 0 and 1 <= flat["sessions2_mean_batch"] <= 2
-    assert flat["first_frame_after_audio_ms"] > flat["lookahead_ms"]  # streamed at real-time pace
-
-    out = tmp_path / "bench.jsonl"
-    assert main(["--device", "cpu", "--batch-sizes", "1", "--sessions", "", "--repeats", "1",
-                 "--compile", "no", "--out", str(out)]) == 0
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(rows) == 1 and rows[0]["device"] == "cpu" and rows[0]["batches"][0]["batch_size"] == 1
-    assert "date" in rows[0] and "torch" in rows[0]
-    printed = capsys.readouterr().out
-    assert "musetalk v15 (tiny-random weights) on cpu" in printed and "first frame after the first audio" in printed

@@ -13,12 +13,12 @@ from helpers_musetalk import drives_for, espeak_16k, eye_opening, loud_frames
 
 from livehuman.avatar.avatar import Avatar
 from livehuman.avatar.landmarks import FaceMeshDetector
+from livehuman.avatar.photo import photo_avatar
 from livehuman.motion.controls import FaceControls
 from livehuman.render.cpu.engine import CpuEngine
 from livehuman.render.engine import FrameDrive
 from livehuman.render.musetalk import MuseTalkEngine
 from livehuman.render.musetalk.audio import WINDOW_SAMPLES, clip_windows
-from livehuman.render.musetalk.bench import photo_avatar
 from livehuman.render.musetalk.scheduler import BatchScheduler
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -61,6 +61,7 @@ def loud_window(speech: np.ndarray) -> np.ndarray:
 # -- one engine, many sessions ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_concurrent_sessions_get_their_own_frames_batched_together(models_dir, hopper, astronaut, speeches):
     """Four sessions (two avatars, three voices, one listening and blinking) render through one engine
     from four threads at once: each gets the frames it gets alone, and the networks ran in batches."""
@@ -116,6 +117,7 @@ def test_concurrent_sessions_get_their_own_frames_batched_together(models_dir, h
     assert not np.array_equal(listener[-1], astronaut.frames[0])  # it blinked and moved meanwhile
 
 
+@pytest.mark.slow
 def test_sessions_starting_together_prepare_a_shared_avatar_once(models_dir, hopper, tmp_path, speeches):
     engine = MuseTalkEngine(models_dir, device="cpu", batch_size=2)
     avatar = Avatar(hopper.name, tmp_path / "avatar", hopper.fps, hopper.kind, hopper.frames, hopper.landmarks,
@@ -238,6 +240,7 @@ def photo_avatar_copy(avatar: Avatar) -> Avatar:
                   avatar.boxes)
 
 
+@pytest.mark.slow
 def test_neutral_controls_leave_musetalks_output_unchanged(engine, hopper, speeches):
     """With no eye or head motion the frame is exactly the generated face blended in; mouth
     controls (which MuseTalk takes from the audio) change nothing."""

@@ -105,6 +105,7 @@ async def ask(brain: RealtimeBrain, text: str) -> None:
     await brain.respond()
 
 
+@pytest.mark.slow
 async def test_text_turn_and_history(brain):
     brain, reader = brain
     await ask(brain, "What is your name?")
@@ -125,6 +126,7 @@ async def test_text_turn_and_history(brain):
     assert not reader.of_type(BrainError) and not reader.of_type(Notice)
 
 
+@pytest.mark.slow
 async def test_spoken_turn_then_interrupt_cancels_and_truncates(brain, served, tmp_path):
     brain, reader = brain
     _, brains = served

@@ -234,6 +234,7 @@ async def answer_both_ways(live_factories, audio: np.ndarray):
     return results
 
 
+@pytest.mark.slow
 @in_module_loop
 async def test_a_prepared_reply_is_the_reply(live_factories, tmp_path):
     audio = speech_24k(tmp_path, "Is it free?")
@@ -251,6 +252,7 @@ async def test_a_prepared_reply_is_the_reply(live_factories, tmp_path):
     assert history == plain_history and [m["role"] for m in history] == ["user", "assistant"]
 
 
+@pytest.mark.slow
 @in_module_loop
 async def test_a_prepared_reply_is_thrown_away_when_the_user_speaks_on(live_factories, tmp_path):
     first, second = speech_24k(tmp_path, "What is livehuman?", 0.5, 0.0), speech_24k(tmp_path, "Is it free?", 0.0, 1.2)

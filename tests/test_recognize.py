@@ -19,7 +19,7 @@ from livehuman.speech.audio import Audio, resample
 from livehuman.speech.espeak import EspeakTTS
 from livehuman.speech.flite import flite_speech
 
-# Not among the sentences the decoder settings were tuned on (bench/phone_recognition.py).
+# Not among the sentences the decoder settings were tuned on (`livehuman bench phones`).
 TEXT = "The box was thrown beside the parked truck. Four hours of steady work faced us."
 OPEN = {"a", "ɑ", "æ", "ɒ", "ɔ", "ʌ", "ɐ", "aɪ", "aʊ", "ɔɪ"}
 CLOSED = {"p", "b", "m"}
@@ -97,6 +97,7 @@ def test_recognizer_is_reusable(speech, recognized):
     assert recognizer.recognize(speech.audio) == recognized
 
 
+@pytest.mark.slow
 def test_streaming_phones_are_final_soon_and_match_batch(speech, recognized):
     stream = StreamingPhoneRecognizer(hop=0.25, holdback=0.3)
     x = resample(speech.audio, 16000).samples

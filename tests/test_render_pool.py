@@ -16,7 +16,7 @@ import pytest
 
 from livehuman.avatar.cache import load_avatar
 from livehuman.errors import LivehumanError
-from livehuman.render.cpu.bench import speech_like_controls
+from livehuman.motion.synthetic import speech_like_controls
 from livehuman.render.cpu.engine import CpuEngine
 from livehuman.render.engine import FrameDrive
 from livehuman.render.pool import PooledEngine, RenderPool
@@ -73,7 +73,7 @@ SMALL_SHM_CHECK = """
 import json, logging, numpy as np
 from dataclasses import replace
 from livehuman.avatar.cache import load_avatar
-from livehuman.render.cpu.bench import speech_like_controls
+from livehuman.motion.synthetic import speech_like_controls
 from livehuman.render.cpu.engine import CpuEngine
 from livehuman.render.engine import FrameDrive
 from livehuman.render.pool import RenderPool

@@ -58,8 +58,9 @@ def test_audio_not_yet_arrived_is_silence_and_reset_starts_afresh(speech24):
     assert reply.duration == 0 and np.abs(reply.window(0)).max() == 0.0
 
 
+@pytest.mark.slow
 def test_musetalk_moves_the_mouth_from_live_windows(tmp_path, speech24):
-    from livehuman.render.musetalk.bench import photo_avatar
+    from livehuman.avatar.photo import photo_avatar
     from livehuman.render.musetalk.engine import MuseTalkEngine
     from livehuman.render.musetalk.tiny import write_tiny_models
 
@@ -83,7 +84,7 @@ def test_a_session_renderer_gives_musetalk_the_reply_audio(tmp_path, speech24):
     from livehuman.live.face_renderer import FaceRenderer
     from livehuman.motion.stream import IdleMotion, StreamingLipSync
     from livehuman.render.cpu.engine import CpuEngine
-    from livehuman.render.musetalk.bench import photo_avatar
+    from livehuman.avatar.photo import photo_avatar
     from livehuman.render.musetalk.engine import MuseTalkEngine
     from livehuman.render.musetalk.tiny import write_tiny_models
 

@@ -14,8 +14,9 @@ import sys
 from pathlib import Path
 
 from livehuman.errors import LivehumanError
+from livehuman.rates import FPS
 
-DEFAULT_FPS = 25.0
+BENCHES = ("render", "lipsync", "live", "musetalk", "prepare", "phones", "realtime")  # livehuman.bench.<name>
 
 
 def _engine_options(parser: argparse.ArgumentParser) -> None:
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--name", required=True, help="the avatar's name, used by render and serve")
     prepare.add_argument("--source", required=True, help="a photo, a video, or a folder of images")
     prepare.add_argument("--bbox-shift", type=int, default=0, help="move the lower face region down (+) or up (-), pixels")
-    prepare.add_argument("--fps", type=float, default=DEFAULT_FPS, help="frame rate of the avatar (default 25)")
+    prepare.add_argument("--fps", type=float, default=float(FPS), help=f"frame rate of the avatar (default {FPS})")
     prepare.add_argument("--force", action="store_true", help="prepare again even if a cached avatar matches")
     _engine_options(prepare)
 
@@ -77,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--tls-cert", metavar="PEM", help="serve https with this certificate (chain); browsers on other machines then allow the microphone")
     serve.add_argument("--tls-key", metavar="PEM", help="the certificate's private key (if not in --tls-cert's file)")
+    serve.add_argument("--token", help="access token that API clients send as 'Authorization: Bearer TOKEN' and the "
+                                       "page asks for (default: $LIVEHUMAN_TOKEN); needed beyond 127.0.0.1")
+    serve.add_argument("--no-auth", action="store_true", help="serve beyond 127.0.0.1 without a token: anyone who reaches it can use it")
+    serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                       help="let pages on ORIGIN (https://example.com) connect; repeatable; '*' only with --token")
     serve.add_argument("--avatar", default="default")
     serve.add_argument("--persona", help="persona YAML file (name, greeting, style, voice)")
     serve.add_argument("--knowledge", help="knowledge base (YAML questions and answers, or Markdown)")
@@ -101,31 +107,53 @@ def build_parser() -> argparse.ArgumentParser:
     realtime.add_argument("--speed", type=float, help="speaking speed of the answer (0.25..1.5)")
     _engine_options(serve)
 
-    bench = commands.add_parser("bench", help="measure speed and lip-sync quality")
-    bench.add_argument("what", choices=("render", "lipsync", "live", "musetalk"))
-    bench.add_argument("--json", action="store_true", help="print the results as JSON")
-    bench.add_argument("--seconds", type=float, default=10.0, help="length of the speech to render (render bench)")
-    musetalk = bench.add_argument_group("musetalk bench")
-    musetalk.add_argument("--models", metavar="DIR", help="MuseTalk's models/ directory (tiny random weights when absent)")
-    musetalk.add_argument("--full-size", action="store_true", help="without --models: random weights of the real networks' sizes")
-    musetalk.add_argument("--batch-sizes", default="1,4,8,16", help="comma-separated batch sizes to time")
-    musetalk.add_argument("--sessions", help="comma-separated numbers of sessions sharing one engine")
-    musetalk.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
-    musetalk.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
-    musetalk.add_argument("--compile", action="store_true", help="compile the networks with torch.compile")
-    bench.add_argument("--plot", metavar="PNG",
-                       help="lipsync: also plot the mouth-opening curves; live: the latencies and sessions")
-    live = bench.add_argument_group("live bench")
-    live.add_argument("--render-workers", type=int, metavar="N", help="the server's render processes (default: one per core)")
-    live.add_argument("--turns", type=int, default=8, metavar="N", help="questions asked, each also barged into (default 8)")
-    live.add_argument("--max-sessions", type=int, default=4, metavar="N", help="most simultaneous sessions tried (default 4)")
-    live.add_argument("--drift-minutes", type=float, default=0.0, metavar="M",
-                      help="also hold one talking session M minutes and measure A/V drift (default: no)")
+    _bench_options(commands.add_parser("bench", help="measure speed and lip-sync quality"))
 
     voices = commands.add_parser("voices", help="list the built-in voices with their languages")
     voices.add_argument("--lang", help="only voices that speak this language (e.g. en, zh, ja, en-gb)")
     commands.add_parser("avatars", help="list the prepared avatars")
     return parser
+
+
+def _bench_options(bench: argparse.ArgumentParser) -> None:
+    """The benches' flags. Their defaults are the benches' own (livehuman.bench.options): a flag left
+    out is None here, so `python -m livehuman.bench.X` and this command measure the same thing."""
+    from livehuman.bench.options import LiveOptions, MuseTalkOptions, PrepareOptions, RealtimeOptions, RenderOptions
+
+    live, muse, prep = LiveOptions, MuseTalkOptions, PrepareOptions
+    bench.add_argument("what", choices=BENCHES)
+    bench.add_argument("--json", action="store_true", help="print the results as JSON")
+    bench.add_argument("--seconds", type=float,
+                       help=f"render: length of the speech rendered (default {RenderOptions.seconds:g}); live: how long "
+                            f"each number of sessions is held (default {live.seconds:g}); prepare: length of the "
+                            f"face video (default {prep.seconds:g})")
+    musetalk = bench.add_argument_group("musetalk bench")
+    musetalk.add_argument("--models", metavar="DIR", help="MuseTalk's models/ directory (tiny random weights when absent)")
+    musetalk.add_argument("--full-size", action="store_true", default=None,
+                          help="without --models: random weights of the real networks' sizes")
+    musetalk.add_argument("--batch-sizes", help=f"comma-separated batch sizes to time (default "
+                                                f"{','.join(map(str, muse.batch_sizes))})")
+    musetalk.add_argument("--sessions", help="comma-separated numbers of sessions sharing one engine")
+    musetalk.add_argument("--device", help=f"{muse.device} (default), cpu, cuda or cuda:N")
+    musetalk.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
+    musetalk.add_argument("--compile", action="store_true", default=None, help="compile the networks with torch.compile")
+    bench.add_argument("--plot", metavar="PNG",
+                       help="lipsync: also plot the mouth-opening curves; live: the latencies and sessions")
+    group = bench.add_argument_group("live bench")
+    group.add_argument("--render-workers", type=int, metavar="N", help="the server's render processes (default: one per core)")
+    group.add_argument("--turns", type=int, metavar="N", help=f"questions asked, each also barged into (default {live.turns})")
+    group.add_argument("--max-sessions", type=int, metavar="N",
+                       help=f"most simultaneous sessions tried (default {live.max_sessions})")
+    group.add_argument("--drift-minutes", type=float, metavar="M",
+                       help="also hold one talking session M minutes and measure A/V drift (default: no)")
+    group = bench.add_argument_group("prepare bench")
+    group.add_argument("--fps", type=float, help=f"frame rate of the face video (default {prep.fps:g})")
+    group.add_argument("--runs", type=int, metavar="N", help=f"fresh processes timed, the best reported (default {prep.runs})")
+    group = bench.add_argument_group("phones bench")
+    group.add_argument("--sweep", action="store_true", default=None, help="also search decoder settings")
+    group = bench.add_argument_group("realtime bench")
+    group.add_argument("--silence-ms", type=int, help=f"server_vad's silence (default {RealtimeOptions.silence_ms})")
+    group.add_argument("--fast-asr", action="store_true", default=None, help="skip pocketsphinx's second pass")
 
 
 def cmd_prepare(args: argparse.Namespace) -> None:
@@ -226,6 +254,7 @@ def _realtime_options(args: argparse.Namespace) -> dict:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
+    from livehuman.live.access import TOKEN_ENV
     from livehuman.live.server import run_server
 
     if args.brain == "local" and args.voice:
@@ -243,18 +272,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
                         "batch_size": args.batch_size},
         brain_options=_realtime_options(args) if args.brain != "local" else None,
         silence_ms=args.silence_ms if args.brain == "local" else None, render_workers=args.render_workers,
+        token=args.token if args.token is not None or args.no_auth else os.environ.get(TOKEN_ENV) or None,
+        no_auth=args.no_auth, cors_origins=args.cors_origin,
     )
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    if args.what == "render":
-        from livehuman.bench.render import bench_render as run
-    elif args.what == "lipsync":
+    if args.what == "lipsync":
         from livehuman.bench.lipsync import bench_lipsync as run
-    elif args.what == "live":
-        from livehuman.live.bench import bench_live_from_args as run
-    else:
-        from livehuman.render.musetalk.bench import bench_musetalk_from_args as run
+    else:  # livehuman.bench.<what>.bench_<what>_from_args
+        from importlib import import_module
+
+        run = getattr(import_module(f"livehuman.bench.{args.what}"), f"bench_{args.what}_from_args")
     results = run(args)
     if args.json:
         print(json.dumps(results, indent=2))

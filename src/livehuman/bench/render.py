@@ -1,4 +1,4 @@
-"""`livehuman bench render`: how fast the cpu engine and the whole batch render run."""
+"""`livehuman bench render`: how fast the cpu engine alone and the whole batch render run."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from livehuman.avatar.avatar import Avatar
 from livehuman.bench.lipsync import SENTENCES
+from livehuman.bench.options import RenderOptions, from_args
 
 PASSAGE = " ".join(SENTENCES)
 
@@ -24,22 +26,60 @@ def speech_of_length(seconds: float):
     return speech
 
 
-def bench_render(args) -> dict:
+def bench_engine(avatar: Avatar, seconds: float = RenderOptions.seconds, head_motion: bool = True) -> dict:
+    """The cpu engine alone: speech-like frames for `seconds` on one thread; fps and ms per frame."""
+    import cv2
+
+    from livehuman.motion.controls import FaceControls
+    from livehuman.motion.synthetic import speech_like_controls
+    from livehuman.render.cpu.engine import CpuEngine
+    from livehuman.render.engine import FrameDrive
+
+    engine = CpuEngine(head_motion=head_motion)
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        engine.load(avatar)
+        for k in range(avatar.n_frames):  # first use of a frame builds its rig: not timed
+            engine.render(avatar, k, FrameDrive(FaceControls()))
+        frames = 0
+        start = time.perf_counter()
+        while True:
+            engine.render(avatar, frames, FrameDrive(speech_like_controls(frames)))
+            frames += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds:
+                break
+    finally:
+        cv2.setNumThreads(threads)
+    width, height = avatar.size
+    return {
+        "engine": engine.name,
+        "frames": frames,
+        "seconds": round(elapsed, 3),
+        "fps": round(frames / elapsed, 1),
+        "ms_per_frame": round(1000 * elapsed / frames, 3),
+        "size": f"{width}x{height}",
+        "threads": 1,
+    }
+
+
+def bench_render(options: RenderOptions | None = None) -> dict:
     """Engine alone (one core), then whole renders from audio (with recognition) and from text."""
     import cv2
 
     from livehuman.avatar.cache import load_avatar
     from livehuman.render.batch import render_video
-    from livehuman.render.cpu.bench import bench_engine
     from livehuman.render.engines import make_engine
     from livehuman.speech.audio import Speech, load_audio, save_wav
 
+    seconds = (options or RenderOptions()).seconds
     cv2.setNumThreads(1)  # the target is per core: the live server runs one session per core
     avatar = load_avatar("default")
     results: dict = {"avatar": f"default ({avatar.size[0]}x{avatar.size[1]} photo)"}
-    results.update({f"engine {k}": v for k, v in bench_engine(avatar, seconds=args.seconds).items()})
+    results.update({f"engine {k}": v for k, v in bench_engine(avatar, seconds=seconds).items()})
 
-    speech = speech_of_length(args.seconds)
+    speech = speech_of_length(seconds)
     engine = make_engine("cpu")
     with tempfile.TemporaryDirectory() as tmp:
         wav = Path(tmp) / "speech.wav"
@@ -55,3 +95,14 @@ def bench_render(args) -> dict:
             results[f"render from {label}: fps"] = result.frames / total
             results[f"render from {label}: realtime factor"] = result.duration / total
     return results
+
+
+def bench_render_from_args(args) -> dict:
+    """`livehuman bench render [--seconds S]`."""
+    return bench_render(from_args(RenderOptions, args))
+
+
+if __name__ == "__main__":
+    from livehuman.bench import run_as_script
+
+    run_as_script("render")

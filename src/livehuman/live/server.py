@@ -22,6 +22,7 @@ from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
 from livehuman.errors import LivehumanError
+from livehuman.live.access import Access, access_settings, is_loopback, protect
 from livehuman.live.microphone import hear_promptly
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.session import Session
@@ -60,6 +61,7 @@ class LiveConfig:
     # Run once in a thread at start-up: whatever would otherwise stall the first sessions.
     warm_up: Callable[[], None] | None = None
     resources: list = field(default_factory=list)  # each one's close() is called when the server stops
+    access: Access = field(default_factory=Access)  # the token, the origins allowed (live/access.py)
 
 
 class LiveServer:
@@ -79,6 +81,7 @@ class LiveServer:
     def app(self) -> web.Application:
         """The aiohttp application: `/`, `/static/…`, `POST /offer`, `GET /healthz`, `/v1/realtime`."""
         app = web.Application(client_max_size=MAX_OFFER_BYTES)
+        protect(app, self.config.access)
         app.router.add_get("/", self.index)
         app.router.add_post("/offer", self.offer)
         app.router.add_get("/healthz", self.healthz)
@@ -108,7 +111,11 @@ class LiveServer:
         gc.freeze()
 
     async def index(self, request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(WEB_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+        html = (WEB_DIR / "index.html").read_text(encoding="utf-8")
+        if self.config.access.token is not None:  # the page then asks for the token before it connects
+            html = html.replace('<meta name="livehuman-access" content="open">',
+                                '<meta name="livehuman-access" content="token">', 1)
+        return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-cache"})
 
     async def healthz(self, request: web.Request) -> web.Response:
         media = {sid: asdict(session.clock.stats) for sid, session in self.sessions.items()}
@@ -329,7 +336,7 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
                       model: str = "gpt-realtime", realtime_url: str | None = None, engine: str = "cpu",
                       models_dir: str | None = None, brain_options: dict | None = None,
                       silence_ms: int | None = None, render_workers: int | None = None,
-                      engine_options: dict | None = None) -> LiveServer:
+                      engine_options: dict | None = None, access: Access | None = None) -> LiveServer:
     """A LiveServer with the named avatar, engine and brain (local, openai or realtime).
 
     `brain_options` go to the Realtime brain (turn detection, transcription model, noise
@@ -337,6 +344,7 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
     silence (LIVE_SILENCE_MS by default; 250 answers ~50 ms sooner and cuts off more mid-sentence pauses).
     `render_workers`: processes that draw the cpu engine's frames (default one per core; 0: none).
     `engine_options`: the musetalk engine's device, dtype, compile and batch_size.
+    `access`: the token and allowed origins (live/access.py; default: none, own origin only).
     """
     if max_sessions < 1:
         raise LivehumanError("--max-sessions must be at least 1")
@@ -365,16 +373,20 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
     return LiveServer(LiveConfig(brain_factory=factory, engine_factory=face.engine_factory, avatar=face.avatar,
                                  lipsync_factory=face.lipsync_factory, idle_factory=face.idle_factory,
                                  max_sessions=max_sessions, realtime_brain_factory=local,
-                                 warm_up=functools.partial(local.warm_up, max_sessions), resources=face.resources))
+                                 warm_up=functools.partial(local.warm_up, max_sessions), resources=face.resources,
+                                 access=access or Access()))
 
 
 def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str = "default", persona: str | None = None,
                brain: str = "local", max_sessions: int = 4, tls_cert: str | None = None,
-               tls_key: str | None = None, **options) -> None:
+               tls_key: str | None = None, token: str | None = None, no_auth: bool = False,
+               cors_origins: tuple[str, ...] | list[str] = (), **options) -> None:
     """Serve the page and its conversations until interrupted (`livehuman serve`).
 
     With `tls_cert` (and `tls_key`, unless the certificate file holds the key too) it serves https,
-    so browsers on other machines give the page their microphone.
+    so browsers on other machines give the page their microphone. Beyond a loopback address it
+    needs an access `token` or an explicit `no_auth`; `cors_origins` may use it from other sites
+    (live/access.py).
     """
     # SIGTERM (a service manager, `docker stop`) stops the server as Ctrl+C does, whenever it comes:
     # while the render workers start, while the models warm up (aiohttp then skips its shutdown
@@ -383,7 +395,10 @@ def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str = "default
     ssl_context = tls_context(tls_cert, tls_key)
     sock = listen_socket(host, port)  # a port in use is said at once, not after the models load
     try:
-        server = build_live_server(avatar=avatar, persona=persona, brain=brain, max_sessions=max_sessions, **options)
+        # The address bound, not the name asked for: "localhost" may be loopback, "0.0.0.0" is not.
+        access = access_settings(is_loopback(sock.getsockname()[0]), token, no_auth, cors_origins)
+        server = build_live_server(avatar=avatar, persona=persona, brain=brain, max_sessions=max_sessions,
+                                   access=access, **options)
     except BaseException:
         sock.close()
         raise

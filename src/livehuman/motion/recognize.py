@@ -22,7 +22,7 @@ from livehuman.speech.phones import Phone
 RECOGNIZER_RATE = 16000  # pocketsphinx's en-US model
 FRAME_S = 0.01  # pocketsphinx's frame step (frate 100)
 
-# Decoder settings, tuned for phone timing on flite voices (see bench/phone_recognition.py).
+# Decoder settings, tuned for phone timing on flite voices (see `livehuman bench phones`, livehuman/bench/phones.py).
 DECODER_SETTINGS: dict[str, float | bool] = {
     "beam": 1e-20,
     "pbeam": 1e-20,

@@ -22,7 +22,8 @@ from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.lipsync import mouth_controls
 from livehuman.motion.stream import IdleMotion, with_emphasis
-from livehuman.render.engine import AUDIO_RATE, Engine, FrameDrive
+from livehuman.rates import LISTEN_RATE
+from livehuman.render.engine import Engine, FrameDrive
 from livehuman.render.video_file import Mp4Writer
 from livehuman.speech.audio import Speech, resample
 
@@ -64,8 +65,8 @@ def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: 
 def audio_window(samples16k: np.ndarray, centre: float, context: tuple[float, float]) -> np.ndarray:
     """The 16 kHz audio from `centre - before` to `centre + after`, zero-padded at the edges."""
     before, after = context
-    start = int(round((centre - before) * AUDIO_RATE))
-    stop = int(round((centre + after) * AUDIO_RATE))
+    start = int(round((centre - before) * LISTEN_RATE))
+    stop = int(round((centre + after) * LISTEN_RATE))
     window = np.zeros(stop - start, dtype=np.float32)
     lo, hi = max(start, 0), min(stop, len(samples16k))
     if hi > lo:
@@ -99,7 +100,7 @@ def render_video(
     padded = np.zeros(int(round(n / fps * audio.rate)), dtype=np.float32)
     padded[: min(len(padded), len(audio.samples))] = audio.samples[: len(padded)]
     wants_audio = tuple(engine.audio_context) != (0, 0)
-    samples16k = resample(audio, AUDIO_RATE).samples if wants_audio else None
+    samples16k = resample(audio, LISTEN_RATE).samples if wants_audio else None
 
     t1 = time.perf_counter()
     engine.load(avatar)

@@ -9,8 +9,11 @@ import numpy as np
 
 from livehuman.avatar.avatar import Avatar
 from livehuman.motion.controls import FaceControls
+from livehuman.rates import LISTEN_RATE
 
-AUDIO_RATE = 16000  # the rate of every FrameDrive's audio
+# Every FrameDrive's audio is at LISTEN_RATE. The old name stays until live/reply_audio.py moves onto
+# livehuman.rates (another change owns that file).
+AUDIO_RATE = LISTEN_RATE
 
 
 @dataclass

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from livehuman.errors import LivehumanError
+from livehuman.rates import LISTEN_RATE
 
-SAMPLE_RATE = 16000
 PARTIAL_EVERY = 0.2  # seconds of new audio between partial hypotheses (pocketsphinx)
-FEED_BYTES = 2 * SAMPLE_RATE * 20 // 1000  # 20 ms of PCM16 per pocketsphinx call (see accept)
+FEED_BYTES = 2 * LISTEN_RATE * 20 // 1000  # 20 ms of PCM16 per pocketsphinx call (see accept)
 # Words every conversation needs, whatever the knowledge base: they go into a biased LM.
 CONVERSATION = """\
 hello
@@ -111,7 +111,7 @@ class PocketSphinxASR(StreamingASR):
         except ImportError:
             raise LivehumanError("speech recognition needs pocketsphinx: pip install pocketsphinx") from None
         model = Path(pocketsphinx.get_model_path()) / "en-us"
-        config = {"hmm": str(model / "en-us"), "samprate": SAMPLE_RATE, "loglevel": "FATAL"}
+        config = {"hmm": str(model / "en-us"), "samprate": LISTEN_RATE, "loglevel": "FATAL"}
         if not second_pass:
             # finish() then costs ~30 ms instead of ~200 ms, for a few points of word accuracy.
             config.update(fwdflat=False, bestpath=False)
@@ -197,7 +197,7 @@ class PocketSphinxASR(StreamingASR):
             for d in self._decoders:
                 d.process_raw(piece, False, False)
         self._pending += len(pcm) // 2
-        if self._pending < PARTIAL_EVERY * SAMPLE_RATE:
+        if self._pending < PARTIAL_EVERY * LISTEN_RATE:
             return None
         self._pending = 0
         return self._changed(self._best())
@@ -280,7 +280,7 @@ class WhisperASR(StreamingASR):
     def accept(self, samples16k: np.ndarray) -> str | None:
         self._chunks.append(_to_float(samples16k))
         self._samples += len(self._chunks[-1])
-        if self._samples - self._decoded_at < self.partial_every * SAMPLE_RATE:
+        if self._samples - self._decoded_at < self.partial_every * LISTEN_RATE:
             return None
         self._decoded_at = self._samples
         return self._changed(self._transcribe(np.concatenate(self._chunks)))
@@ -288,7 +288,7 @@ class WhisperASR(StreamingASR):
     def finish(self) -> str:
         audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
         self.reset()
-        return self._transcribe(audio) if len(audio) >= SAMPLE_RATE // 10 else ""
+        return self._transcribe(audio) if len(audio) >= LISTEN_RATE // 10 else ""
 
     def reset(self) -> None:
         self._chunks: list[np.ndarray] = []

@@ -10,8 +10,8 @@ from typing import Literal
 import numpy as np
 
 from livehuman.errors import LivehumanError
+from livehuman.rates import LISTEN_RATE
 
-SAMPLE_RATE = 16000
 WINDOW = 512  # samples per model call at 16 kHz (32 ms); the model accepts no other size
 CONTEXT = 64  # samples of the previous window the model sees before each new one
 # Speech ends when the probability falls this far below the start threshold (hysteresis,
@@ -85,7 +85,7 @@ class SileroVAD:
         self.prefix_padding = prefix_padding_ms / 1000
         self.pause = None if pause_ms is None else pause_ms / 1000
         self._session = _shared_session()
-        self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
+        self._sr = np.array(LISTEN_RATE, dtype=np.int64)
         self.reset()
 
     def reset(self) -> None:
@@ -102,7 +102,7 @@ class SileroVAD:
     @property
     def time(self) -> float:
         """Seconds of audio analysed so far."""
-        return self._samples / SAMPLE_RATE
+        return self._samples / LISTEN_RATE
 
     def process(self, samples: np.ndarray) -> list[VadEvent]:
         """Feed 16 kHz mono audio (float in [-1, 1], or int16); return the events it completes."""
@@ -123,7 +123,7 @@ class SileroVAD:
     def _lasted(self, duration: float) -> bool:
         """Whether the silence has lasted `duration` s, to the nearest 32 ms window (not the next one:
         300 ms is 288 ms of windows, not 320)."""
-        return self._samples / SAMPLE_RATE - self._silence_since >= duration - WINDOW / SAMPLE_RATE / 2
+        return self._samples / LISTEN_RATE - self._silence_since >= duration - WINDOW / LISTEN_RATE / 2
 
     def _window(self, window: np.ndarray) -> VadEvent | None:
         x = np.concatenate([self._context, window])[None, :]
@@ -131,9 +131,9 @@ class SileroVAD:
             None, {"input": x, "state": self._state, "sr": self._sr}
         )
         self._context = window[-CONTEXT:].copy()
-        start = self._samples / SAMPLE_RATE
+        start = self._samples / LISTEN_RATE
         self._samples += WINDOW
-        end = self._samples / SAMPLE_RATE
+        end = self._samples / LISTEN_RATE
         p = self.probability = float(out[0, 0])
 
         if p >= self.threshold:

@@ -7,7 +7,7 @@ const ui = {
   start: $("start"), video: $("avatar"), placeholder: $("placeholder"), status: $("status"),
   mute: $("mute"), interrupt: $("interrupt"), hangup: $("hangup"), message: $("message"),
   transcript: $("transcript"), composer: $("composer"), text: $("text"), send: $("send"),
-  metrics: $("metrics"),
+  metrics: $("metrics"), access: $("access"), accessLabel: $("access-label"), token: $("token"),
 };
 
 const STATE_LABELS = {
@@ -15,6 +15,9 @@ const STATE_LABELS = {
   speaking: "speaking", ended: "conversation ended", failed: "connection failed",
 };
 const ICE_GATHERING_TIMEOUT_MS = 5000;
+// The server says in the page whether it wants an access token; the one typed is kept for this tab.
+const TOKEN_REQUIRED = document.querySelector('meta[name="livehuman-access"]')?.content === "token";
+const TOKEN_KEY = "livehuman.token";
 
 let pc = null;
 let channel = null;
@@ -22,7 +25,7 @@ let mic = null;
 const bubbles = new Map(); // "role:item" → the bubble still being written
 
 // Exposed for tests and for curious people in the console.
-window.livehuman = { state: "idle", connection: "new", messages: [], errors: [] };
+window.livehuman = { state: "idle", connection: "new", messages: [], errors: [], tokenRequired: TOKEN_REQUIRED };
 // What the connection has received so far, per kind: packets, bytes, decoded frames and (audio) the
 // energy of what was heard. Not enumerable, so that the state above stays plain data.
 Object.defineProperty(window.livehuman, "receiving", {
@@ -50,6 +53,29 @@ function showMessage(text, kind = "error") {
   ui.message.dataset.kind = kind;
   ui.message.hidden = !text;
   if (text && kind === "error") window.livehuman.errors.push(text);
+}
+
+function storedToken() {
+  try { return sessionStorage.getItem(TOKEN_KEY); } catch { return null; } // storage may be blocked
+}
+
+function storeToken(token) {
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token); else sessionStorage.removeItem(TOKEN_KEY);
+  } catch { /* storage blocked: the token lasts as long as the page */ }
+  window.livehuman.token = token || null;
+}
+
+// Ask for the access token in place of the Start button (`refused`: the last one was wrong).
+function askForToken(refused = false) {
+  ui.accessLabel.textContent = refused
+    ? "The server refused that access token. Enter it again."
+    : "This server needs its access token.";
+  if (refused) ui.access.dataset.refused = ""; else delete ui.access.dataset.refused;
+  ui.access.hidden = false;
+  ui.start.hidden = true;
+  ui.token.value = "";
+  ui.token.focus();
 }
 
 function setConnected(connected) {
@@ -140,6 +166,8 @@ function iceGatheringComplete(peer) {
 }
 
 async function start() {
+  const token = window.livehuman.token || storedToken();
+  if (TOKEN_REQUIRED && !token) { askForToken(); return; }
   showMessage("");
   setState("connecting");
   ui.start.disabled = true;
@@ -189,13 +217,22 @@ async function start() {
     await peer.setLocalDescription(await peer.createOffer());
     await iceGatheringComplete(peer);
     if (!current()) return;
+    const headers = { "Content-Type": "application/json" };
+    if (token) headers.Authorization = `Bearer ${token}`;
     const response = await fetch("/offer", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers,
       body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type }),
     });
     const answer = await response.json().catch(() => ({}));
     if (!current()) return;
+    if (response.status === 401) {
+      storeToken(null);
+      showMessage("The server refused the access token. Enter the right one to start.");
+      hangup("failed");
+      askForToken(true);
+      return;
+    }
     if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
     window.livehuman.session = answer.session;
     await peer.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
@@ -223,6 +260,20 @@ function hangup(state = "ended") {
 }
 
 ui.start.addEventListener("click", start);
+ui.access.addEventListener("submit", (e) => {
+  e.preventDefault();
+  const token = ui.token.value.trim();
+  if (!token) return;
+  storeToken(token);
+  ui.token.value = "";
+  ui.access.hidden = true;
+  ui.start.hidden = false;
+  start();
+});
+if (TOKEN_REQUIRED) {
+  window.livehuman.token = storedToken();
+  if (!window.livehuman.token) askForToken();
+}
 ui.hangup.addEventListener("click", () => hangup("ended"));
 ui.interrupt.addEventListener("click", () => send({ type: "interrupt" }));
 ui.video.addEventListener("click", () => ui.video.play());

@@ -20,20 +20,20 @@ import math
 import numpy as np
 
 from livehuman.errors import LivehumanError
-from livehuman.render.engine import AUDIO_RATE
+from livehuman.rates import FPS, LISTEN_RATE
 
-FPS = 25  # MuseTalk's video rate; 2 whisper frames per video frame
+MUSETALK_FPS = 25  # the video rate MuseTalk was trained at: 2 whisper frames per video frame
 FEATURE_HZ = 50  # whisper encoder frames per second
 FRAMES_BEFORE = 2  # video frames of audio context before the frame (MuseTalk's audio_padding_length_left)
 FRAMES_AFTER = 2  # and after (audio_padding_length_right)
 WINDOW_FEATURES = 2 * (FRAMES_BEFORE + 1 + FRAMES_AFTER)  # 10 feature frames per video frame
 AUDIO_BEFORE = 0.5  # seconds of audio before a frame's centre given to the encoder
 AUDIO_AFTER = 0.12  # seconds after: the streaming look-ahead
-WINDOW_SAMPLES = round((AUDIO_BEFORE + AUDIO_AFTER) * AUDIO_RATE)
+WINDOW_SAMPLES = round((AUDIO_BEFORE + AUDIO_AFTER) * LISTEN_RATE)
 # The first of the 10 feature frames is centred 100 ms before the frame's centre (80 ms before its
 # start), as in MuseTalk; feature j of a window is centred j * 20 ms after the window's start.
-FIRST_FEATURE = round((AUDIO_BEFORE - (FRAMES_BEFORE + 0.5) / FPS) * FEATURE_HZ)
-WHISPER_SAMPLES = 30 * AUDIO_RATE  # whisper's fixed input length
+FIRST_FEATURE = round((AUDIO_BEFORE - (FRAMES_BEFORE + 0.5) / MUSETALK_FPS) * FEATURE_HZ)
+WHISPER_SAMPLES = 30 * LISTEN_RATE  # whisper's fixed input length
 SILENCE_DB = -50.0  # a frame whose central 120 ms is below this is silent (mouth closed) ...
 SPEECH_DB = -40.0  # ... and above this fully driven by the audio; in between, a blend
 _LEVEL_HALF_WIDTH = 0.06  # seconds either side of the centre measured for silence
@@ -41,13 +41,13 @@ _LEVEL_HALF_WIDTH = 0.06  # seconds either side of the centre measured for silen
 
 def n_frames_for(n_samples: int, fps: float = FPS) -> int:
     """How many video frames a clip of `n_samples` at 16 kHz lasts (the last partial one counts)."""
-    return int(math.ceil(n_samples * fps / AUDIO_RATE - 1e-9))
+    return int(math.ceil(n_samples * fps / LISTEN_RATE - 1e-9))
 
 
 def frame_window(audio: np.ndarray, index: int, fps: float = FPS, start: int = 0) -> np.ndarray:
     """Frame `index`'s audio window, zero-padded outside `audio` (which begins at sample `start`)."""
-    centre = round((index + 0.5) / fps * AUDIO_RATE)
-    lo = centre - round(AUDIO_BEFORE * AUDIO_RATE) - start
+    centre = round((index + 0.5) / fps * LISTEN_RATE)
+    lo = centre - round(AUDIO_BEFORE * LISTEN_RATE) - start
     out = np.zeros(WINDOW_SAMPLES, np.float32)
     a, b = max(lo, 0), min(lo + WINDOW_SAMPLES, len(audio))
     if b > a:
@@ -73,8 +73,8 @@ def fit_window(audio: np.ndarray | None) -> np.ndarray:
 
 def speech_weight(windows: np.ndarray) -> np.ndarray:
     """Per window, 0 when the audio around the frame's centre is silent, 1 when it is speech."""
-    centre = round(AUDIO_BEFORE * AUDIO_RATE)
-    half = round(_LEVEL_HALF_WIDTH * AUDIO_RATE)
+    centre = round(AUDIO_BEFORE * LISTEN_RATE)
+    half = round(_LEVEL_HALF_WIDTH * LISTEN_RATE)
     part = np.asarray(windows, np.float64)[..., centre - half : centre + half]
     rms = np.sqrt(np.mean(part**2, axis=-1))
     db = 20 * np.log10(np.maximum(rms, 1e-10))
@@ -112,14 +112,14 @@ class AudioStream:
         out = []
         last = n_frames_for(self._received, self.fps)
         while self.next_frame < last:
-            centre = round((self.next_frame + 0.5) / self.fps * AUDIO_RATE)
-            if not final and centre + WINDOW_SAMPLES - round(AUDIO_BEFORE * AUDIO_RATE) > self._received:
+            centre = round((self.next_frame + 0.5) / self.fps * LISTEN_RATE)
+            if not final and centre + WINDOW_SAMPLES - round(AUDIO_BEFORE * LISTEN_RATE) > self._received:
                 break
             out.append((self.next_frame, frame_window(self._buffer, self.next_frame, self.fps, self._buffer_start)))
             self.next_frame += 1
         # Keep only what later windows can still reach.
-        centre = round((self.next_frame + 0.5) / self.fps * AUDIO_RATE)
-        keep_from = max(centre - round(AUDIO_BEFORE * AUDIO_RATE), self._buffer_start)
+        centre = round((self.next_frame + 0.5) / self.fps * LISTEN_RATE)
+        keep_from = max(centre - round(AUDIO_BEFORE * LISTEN_RATE), self._buffer_start)
         drop = min(keep_from - self._buffer_start, len(self._buffer))
         if drop > 0:
             self._buffer = self._buffer[drop:]
@@ -149,8 +149,8 @@ class WhisperFeatures:
         self.device = device
         self.dtype = dtype
         fe = feature_extractor
-        if fe.sampling_rate != AUDIO_RATE:
-            raise LivehumanError(f"whisper's feature extractor expects {fe.sampling_rate} Hz audio, not 16000")
+        if fe.sampling_rate != LISTEN_RATE:
+            raise LivehumanError(f"whisper's feature extractor expects {fe.sampling_rate} Hz audio, not {LISTEN_RATE}")
         self.n_fft = fe.n_fft
         self.hop = fe.hop_length
         self.n_samples = fe.n_samples

@@ -1,6 +1,6 @@
-"""Time `livehuman prepare` on a 10 s, 25 fps, 512x512 face video (target: at most 10 s in all).
+"""`livehuman bench prepare`: `livehuman prepare` of a 10 s, 25 fps, 512x512 face video (target: at most 10 s in all).
 
-Run: .venv/bin/python bench/bench_prepare.py [--seconds 10] [--fps 25] [--json]
+Run: livehuman bench prepare [--seconds 10] [--fps 25] [--runs 3] [--json]
 The video is a real face (the default portrait) with synthetic head motion (avatar.default.make_face_video).
 Each figure is measured in a fresh process, so imports and model start-up count, as they do for a user;
 the best of --runs is shown, with the CPU time that process used (steadier when other jobs share the cores).
@@ -8,13 +8,14 @@ the best of --runs is shown, with the CPU time that process used (steadier when 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from livehuman.bench.options import PrepareOptions, from_args
 
 CHILD = """
 import sys, time
@@ -29,23 +30,18 @@ print(prepared, time.perf_counter() - started, avatar.n_frames)
 """
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--fps", type=float, default=25.0)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-
+def bench_prepare(options: PrepareOptions | None = None) -> dict:
+    """The best of `runs` preparations, each in a fresh process, and the load from the cache."""
     from livehuman.avatar.default import make_face_video
 
+    o = options or PrepareOptions()
     with tempfile.TemporaryDirectory() as folder:
-        video = make_face_video(Path(folder) / "face.mp4", args.seconds, args.fps)
+        video = make_face_video(Path(folder) / "face.mp4", o.seconds, o.fps)
         runs = []
-        for _ in range(args.runs):
+        for _ in range(o.runs):
             before = os.times()
             out = subprocess.run(
-                [sys.executable, "-c", CHILD, str(video), str(args.fps), str(Path(folder) / "cache")],
+                [sys.executable, "-c", CHILD, str(video), str(o.fps), str(Path(folder) / "cache")],
                 capture_output=True, text=True, check=True,
             ).stdout.split()
             after = os.times()
@@ -53,25 +49,25 @@ def main() -> None:
             runs.append((float(out[0]), float(out[1]), int(out[2]), cpu))
         frames_format = json.loads((Path(folder) / "cache" / "bench" / "meta.json").read_text())["frames_format"]
     best = min(runs)
-    result = {
-        "video": f"{args.seconds:g} s, {args.fps:g} fps, 512x512",
+    return {
+        "video": f"{o.seconds:g} s, {o.fps:g} fps, 512x512",
         "frames": best[2],
         "prepare_s": round(best[0], 2),
         "prepare_s_runs": [round(r[0], 2) for r in runs],
+        "frames_per_s": round(best[2] / best[0], 1),
         "cpu_s": round(best[3], 2),  # CPU seconds of the whole process, less sensitive to other jobs
         "load_s": round(best[1], 3),
         "frames_format": frames_format,
         "target_s": 10.0,
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(
-            f"prepare {result['video']}: {result['prepare_s']:.2f} s in a fresh process (runs: "
-            f"{', '.join(map(str, result['prepare_s_runs']))}; target {result['target_s']:.0f} s), "
-            f"{best[2] / best[0]:.0f} frames/s, {result['cpu_s']:.2f} CPU s; load from cache ({frames_format}): {result['load_s']:.3f} s"
-        )
+
+
+def bench_prepare_from_args(args) -> dict:
+    """`livehuman bench prepare [--seconds S] [--fps F] [--runs N]`."""
+    return bench_prepare(from_args(PrepareOptions, args))
 
 
 if __name__ == "__main__":
-    main()
+    from livehuman.bench import run_as_script
+
+    run_as_script("prepare")

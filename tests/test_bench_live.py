@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import cv2
+import pytest
 
 from netns import NetNamespace
 
 
+@pytest.mark.netns
 def test_bench_live_reports_every_figure_and_plots_them(tmp_path):
     png = tmp_path / "live.png"
     command = [str(Path(sys.executable).parent / "livehuman"), "bench", "live", "--json", "--turns", "1",
@@ -20,6 +22,7 @@ def test_bench_live_reports_every_figure_and_plots_them(tmp_path):
         run = subprocess.run(ns.command(command), capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     results = json.loads(run.stdout)
+    print(json.dumps(results))  # shown when an assertion fails
     # One question and the question that barges into its answer: two turns, one barge-in.
     assert results["response_turns"] == 2 and len(results["response_latency_turns_ms"]) == 2
     assert all(x > 0 for x in results["response_latency_turns_ms"])
@@ -28,12 +31,29 @@ def test_bench_live_reports_every_figure_and_plots_them(tmp_path):
     for key in ("server_asr_final_p50_ms", "server_first_audio_p50_ms", "server_first_frame_p50_ms",
                 "sessions_1_fps_min", "sessions_1_server_cpu_per_session", "av_offset_p50_ms"):
         assert key in results, key
-    assert results["sessions_1_fps_min"] > 10  # media flowed (the cores are shared: no speed claim)
-    assert results["sessions_at_25fps"] in (0, 1)
-    # Half a minute of one session: the timelines' first and last 20 s compared (they overlap here).
+    # The server's media clock sends 25 frames a second whatever the load; over 3 s the client may count
+    # a few more (a backlog delivered late) or fewer (frames lost, which it counts too).
+    fps, dropped = results["sessions_1_fps_min"], results["sessions_1_dropped_frames"]
+    assert 10 < fps < 35 and dropped >= 0, (fps, dropped)
+    # One session held: 25 fps counts as held exactly when the figures it is judged on say so.
+    server_clean = all(results[f"sessions_1_server_{key}"] == 0
+                       for key in ("frames_not_taken", "packets_not_taken", "underruns"))
+    received = fps >= 24.0 and dropped == 0
+    assert results["sessions_at_25fps_video_only"] == int(received)
+    assert results["sessions_at_25fps"] == int(received and server_clean)
+    # Half a minute of one session: every 20 ms packet of the media time it spans arrived (counted by the
+    # client, against the RTP timestamps); frames may be dropped by a busy server, never more than 25 a
+    # second of media time; and the timelines' first and last 20 s compared.
     assert results["drift_questions"] >= 2
-    for key in ("drift_audio_ms", "drift_video_ms", "drift_av_ms"):
-        assert abs(results[key]) < 1000, (key, results[key])  # measured, finite (no figure is promised here)
+    audio_span, video_span = results["drift_audio_span_s"], results["drift_video_span_s"]
+    assert 30 <= audio_span < 45 and abs(video_span - audio_span) < 1.0, (audio_span, video_span)
+    assert abs(results["drift_audio_packets"] - (audio_span / 0.020 + 1)) <= 0.02 * audio_span / 0.020
+    assert 0 < results["drift_video_frames"] <= 1.02 * (video_span / 0.040 + 1)
+    audio, video, av = results["drift_audio_ms"], results["drift_video_ms"], results["drift_av_ms"]
+    assert abs(av - (video - audio)) <= 0.15  # the A/V drift is the video's drift less the audio's
+    # The clock times every packet from one start: neither timeline drifts off the client's clock
+    # (250 ms leaves room for a loaded machine's late packets at either end).
+    assert max(abs(audio), abs(video)) < 250, (audio, video)
     assert results["plot"] == str(png)
     image = cv2.imread(str(png))
     assert image is not None and image.shape == (336, 1200, 3)  # three panels, 15 × 4.2 in at 80 dpi

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -21,8 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
+from livehuman.bench.options import LiveOptions, from_args
 from livehuman.errors import LivehumanError
-from livehuman.live.clock import AUDIO_RATE, VIDEO_CLOCK_RATE
+from livehuman.live.av_offset import measure_av_offsets, record_answers
+from livehuman.live.clock import VIDEO_CLOCK_RATE, VIDEO_PTS_STEP
+from livehuman.rates import WEBRTC_RATE
 
 QUESTIONS = ["What is livehuman?", "Is it free?", "Does it need a GPU?", "Does it work offline?",
              "How do I make a lip-synced video?", "What hardware does livehuman need?"]
@@ -32,10 +34,6 @@ VOICED = 500.0  # int16 RMS of a 20 ms packet that counts as voiced
 SILENT_RUN_S = 0.4  # a pause this long ends the interrupted answer at the client
 DRIFT_QUESTION_EVERY_S = 12.0  # answers take 2-10 s: the drift run mixes speech and listening
 DRIFT_WINDOW_S = 20.0  # the first and last stretch of a drift run compared
-AV_QUESTIONS = ["What is livehuman?", "How do I make a lip-synced video?", "What hardware does livehuman need?"]
-AV_RECORD_S = 5.0  # seconds of each answer recorded for the audio/video offset
-AV_MAX_LAG_S = 0.2
-AV_STEP_S = 0.005
 
 
 @contextlib.contextmanager
@@ -52,16 +50,16 @@ def loopback_ice():
 
 
 def speech(text: str, directory: Path) -> tuple[np.ndarray, float, float]:
-    """espeak-ng's `text` as 48 kHz int16, with its leading and trailing silence in seconds."""
+    """espeak-ng's `text` as WebRTC's 48 kHz int16, with its leading and trailing silence in seconds."""
     from livehuman.speech.audio import load_audio
 
     raw = directory / f"{abs(hash(text))}.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
-    samples = load_audio(raw, rate=48000).samples
+    samples = load_audio(raw, rate=WEBRTC_RATE).samples
     pcm = np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
     loud = np.flatnonzero(np.abs(pcm) > 1000)
-    lead = loud[0] / 48000 if len(loud) else 0.0
-    tail = (len(pcm) - loud[-1]) / 48000 if len(loud) else 0.0
+    lead = loud[0] / WEBRTC_RATE if len(loud) else 0.0
+    tail = (len(pcm) - loud[-1]) / WEBRTC_RATE if len(loud) else 0.0
     return pcm, lead, tail
 
 
@@ -128,109 +126,6 @@ async def _run_turns(url: str, turns: int, workdir: Path) -> dict:
             "client_barge": client_barge, "metrics": [e for e in client.events("metrics") if "turn" in e]}
 
 
-def loudness_envelope(audio: list[tuple[float, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Per received 20 ms packet: its arrival time and the loudness (dB) of the 40 ms it starts."""
-    times = np.array([t for t, _ in audio], float)
-    packets = [s.astype(np.float32) for _, s in audio]
-    loud = []
-    for i in range(len(packets)):
-        window = np.concatenate(packets[i : i + 2])
-        loud.append(20 * np.log10(np.sqrt(np.mean(window**2)) + 1.0))
-    return times, np.array(loud)
-
-
-def av_offset(video_times: np.ndarray, mouth: np.ndarray, audio_times: np.ndarray, loudness: np.ndarray,
-              max_lag: float = AV_MAX_LAG_S, step: float = AV_STEP_S) -> tuple[float, float]:
-    """The lag (s; positive: video late) that best correlates mouth opening with loudness, and that correlation.
-
-    Both curves are interpolated onto one `step` grid, so the lag is finer than a 40 ms frame; every
-    lag is judged on the same stretch of audio. (nan, nan) when less than a second overlaps.
-    """
-    video_times, mouth = np.asarray(video_times, float), np.asarray(mouth, float)
-    seen = ~np.isnan(mouth)
-    video_times, mouth = video_times[seen], mouth[seen]
-    audio_times, loudness = np.asarray(audio_times, float), np.asarray(loudness, float)
-    if len(video_times) < 2 or len(audio_times) < 2:
-        return float("nan"), float("nan")
-    start = max(video_times[0], audio_times[0]) + max_lag
-    end = min(video_times[-1], audio_times[-1]) - max_lag
-    if end - start < 1.0:
-        return float("nan"), float("nan")
-    grid = np.arange(start, end, step)
-    target = np.interp(grid, audio_times, loudness)
-    best_lag, best = float("nan"), -np.inf
-    for lag in np.arange(-round(max_lag / step), round(max_lag / step) + 1) * step:
-        shown = np.interp(grid + lag, video_times, mouth)  # the frame on screen `lag` after the sound
-        if np.std(shown) == 0 or np.std(target) == 0:
-            continue
-        corr = float(np.corrcoef(shown, target)[0, 1])
-        if corr > best:
-            best_lag, best = float(lag), corr
-    return best_lag, (best if np.isfinite(best) else float("nan"))
-
-
-def mouth_openings(frames: list) -> np.ndarray:
-    """Lip gap (landmarks 13-14 over the eye distance) re-detected on each received av.VideoFrame."""
-    from livehuman.avatar.landmarks import FaceMeshDetector, lip_gap
-
-    gaps = []
-    with FaceMeshDetector(video=True, max_faces=1) as detector:
-        for frame in frames:
-            face = detector.detect(frame.to_ndarray(format="bgr24"))
-            gaps.append(lip_gap(face.points) if face else np.nan)
-    return np.array(gaps)
-
-
-async def _record_answers(url: str, turns: int, seconds: float = AV_RECORD_S) -> list[dict]:
-    """Ask `turns` typed questions; keep each answer's received audio packets and video frames."""
-    from livehuman.live.client import LiveClient
-
-    client = LiveClient(url)
-    await client.connect()
-    captures = []
-    try:
-        await client.wait_for(lambda: client.received.video_count > 10, 20)
-        for i in range(turns):
-            a0, v0, n0 = len(client.received.audio), len(client.received.video), client.received.video_count
-            client.record_video = True
-            t = time.monotonic()
-            client.send({"type": "text", "text": AV_QUESTIONS[i % len(AV_QUESTIONS)]})
-            first = await client.wait_for(lambda t=t: client.first_voiced_after(t), 30)
-            with contextlib.suppress(TimeoutError):  # a short answer ends sooner
-                await client.wait_for(lambda f=first: client.event("state", since=f, state="listening"), seconds)
-            client.record_video = False
-            got = client.received
-            video = got.video[v0:]
-            captures.append({"audio": got.audio[a0:], "video": video, "audio_net": got.audio_net[a0:],
-                             "video_net": got.video_net[n0 : n0 + len(video)]})
-            t = time.monotonic()
-            client.send({"type": "interrupt"})
-            await client.wait_for(lambda t=t: client.event("state", since=t, state="listening"), 10)
-            await asyncio.sleep(0.5)
-    finally:
-        await client.close()
-    return captures
-
-
-def measure_av_offsets(captures: list[dict], shift: float = 0.0, net: bool = True) -> list[tuple[float, float]]:
-    """Per recorded answer: (offset s, correlation); `shift` delays the video.
-
-    net=True times each packet and frame by its RTP packets' arrival at the client; net=False by when
-    aiortc's receiver hands it over (after its jitter buffers: audio four packets, video one frame).
-    """
-    results = []
-    for capture in captures:
-        if capture.get("mouth") is None:
-            capture["mouth"] = mouth_openings([f for _, f in capture["video"]])
-        audio_times, loudness = loudness_envelope(capture["audio"])
-        video_times = np.array([t for t, _ in capture["video"]])
-        if net:
-            audio_times, video_times = np.array(capture["audio_net"]), np.array(capture["video_net"])
-        audio_ok = ~np.isnan(audio_times)
-        results.append(av_offset(video_times + shift, capture["mouth"], audio_times[audio_ok], loudness[audio_ok]))
-    return results
-
-
 def _cpu_seconds(pid: int) -> float:
     """CPU seconds used so far by process `pid` and its children (the server's render workers)."""
     total = 0.0
@@ -276,10 +171,8 @@ async def _hold(url: str, n: int, seconds: float, server_pid: int) -> dict:
         for c, n0 in zip(clients, counts):
             times = c.received.video_times[n0:]
             gaps.append(max(np.diff(times)) if len(times) > 1 else float("inf"))
-            # Frames the server never sent or the client could not decode leave holes in the RTP
-            # timestamps (one frame is 3600 ticks of 90 kHz).
-            steps = np.diff(np.array(c.received.video_pts[n0:], np.int64)) % 2**32
-            dropped.append(int(np.sum(np.maximum(np.round(steps / 3600) - 1, 0))))
+            # Frames the server never sent or the client could not decode leave holes in the RTP timestamps.
+            dropped.append(_missing(c.received.video_pts[n0:], VIDEO_PTS_STEP))
     finally:
         await asyncio.gather(*(c.close() for c in clients))
     server = _clock_counters(media0, media1, [c.session for c in clients])
@@ -312,14 +205,31 @@ async def _drift(url: str, minutes: float) -> dict:
     finally:
         await client.close()
     got = client.received
-    audio = _timeline_offsets(got.audio_net, got.audio_pts, AUDIO_RATE)
+    audio = _timeline_offsets(got.audio_net, got.audio_pts, WEBRTC_RATE)
     video = _timeline_offsets(got.video_net, got.video_pts, VIDEO_CLOCK_RATE)
     clock = _clock_counters(media0, media1, [client.session])
     return {"drift_minutes": minutes, "drift_questions": asked,
+            # What the figures stand on: the packets and frames received, and the media time they span.
+            "drift_audio_packets": len(got.audio_pts),
+            "drift_audio_span_s": round(_span(got.audio_pts) / WEBRTC_RATE, 3),
+            "drift_video_frames": len(got.video_pts),
+            "drift_video_span_s": round(_span(got.video_pts) / VIDEO_CLOCK_RATE, 3),
             "drift_audio_ms": round((audio[1] - audio[0]) * 1000, 1),
             "drift_video_ms": round((video[1] - video[0]) * 1000, 1),
             "drift_av_ms": round(((video[1] - audio[1]) - (video[0] - audio[0])) * 1000, 1),
             **{f"drift_server_{key}": value for key, value in clock.items()}}
+
+
+def _span(pts: list[int]) -> int:
+    """Media time (clock ticks) from the first timestamp to the last, across 32-bit wrap-arounds."""
+    steps = np.diff(np.array(pts, np.int64)) % 2**32
+    return int(steps.sum())
+
+
+def _missing(pts: list[int], step: int) -> int:
+    """Frames or packets never received between the first and the last: holes in the timestamps."""
+    steps = np.diff(np.array(pts, np.int64)) % 2**32
+    return int(np.sum(np.maximum(np.round(steps / step) - 1, 0)))
 
 
 def _timeline_offsets(arrivals: list[float], pts: list[int], rate: int) -> tuple[float, float]:
@@ -403,7 +313,7 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
         await _wait_idle(url)  # with --max-sessions 1 the warm-up session would still hold the place
         turns_out = await _run_turns(url, turns, Path(tmp))
     await _wait_idle(url)
-    captures = await _record_answers(url, min(av_turns, turns))
+    captures = await record_answers(url, min(av_turns, turns))
     results: dict = {}
     lat = np.array(turns_out["latencies"]) * 1000
     results["response_latency_p50_ms"] = float(np.percentile(lat, 50))
@@ -455,8 +365,7 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
     return results
 
 
-def bench_live(turns: int = 8, max_sessions: int = 4, seconds: float = 8.0, avatar: str = "default",
-               render_workers: int | None = None, drift_minutes: float = 0.0) -> dict:
+def bench_live(options: LiveOptions | None = None) -> dict:
     """Drive a live server (child process, loopback only) with real aiortc clients; return figures.
 
     response_latency: end of the user's speech as sent → first voiced answer audio received.
@@ -469,44 +378,37 @@ def bench_live(turns: int = 8, max_sessions: int = 4, seconds: float = 8.0, avat
     drift (with drift_minutes): how far one talking session's audio and video timelines move against
     the client's clock and each other over that long.
     """
+    o = options or LiveOptions()
     if shutil.which("espeak-ng") is None:
         raise LivehumanError("bench live needs the espeak-ng command (apt install espeak-ng)")
-    command = [sys.executable, "-m", "livehuman.live.bench", "--serve", "--avatar", avatar,
-               "--max-sessions", str(max_sessions)]
-    if render_workers is not None:
-        command += ["--render-workers", str(render_workers)]
+    command = [sys.executable, "-m", "livehuman.bench.live", "--serve", "--avatar", o.avatar,
+               "--max-sessions", str(o.max_sessions)]
+    if o.render_workers is not None:
+        command += ["--render-workers", str(o.render_workers)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()
         if not line.startswith("http://"):
             raise LivehumanError(f"the bench server did not start: {line or 'no output'}")
         with loopback_ice():
-            return asyncio.run(_bench(line, proc.pid, turns, max_sessions, seconds, drift_minutes))
+            results = asyncio.run(_bench(line, proc.pid, o.turns, o.max_sessions, o.seconds, o.drift_minutes))
     finally:
         proc.terminate()
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+    if o.plot:
+        from livehuman.bench.live_plot import plot_live
+
+        plot_live(results, o.plot)
+        results["plot"] = o.plot
+    return results
 
 
 def bench_live_from_args(args) -> dict:
     """`livehuman bench live` (the CLI's parsed arguments)."""
-    turns, sessions, drift, plot = args.turns, args.max_sessions, args.drift_minutes, args.plot
-    if turns < 1 or sessions < 1:
-        raise LivehumanError("bench live needs --turns and --max-sessions of at least 1")
-    if drift < 0:
-        raise LivehumanError("bench live needs --drift-minutes of 0 (no drift run) or more")
-    if plot and not Path(plot).resolve().parent.is_dir():  # found out now, not after minutes of measuring
-        raise LivehumanError(f"cannot write the plot to {plot}: its folder does not exist")
-    results = bench_live(turns=turns, max_sessions=sessions, seconds=getattr(args, "seconds", 8.0) or 8.0,
-                         render_workers=getattr(args, "render_workers", None), drift_minutes=drift)
-    if plot:
-        from livehuman.live.bench_plot import plot_live
-
-        plot_live(results, plot)
-        results["plot"] = plot
-    return results
+    return bench_live(from_args(LiveOptions, args))
 
 
 async def _serve(avatar: str, max_sessions: int, render_workers: int | None = None) -> None:
@@ -530,20 +432,22 @@ async def _serve(avatar: str, max_sessions: int, render_workers: int | None = No
 
 
 def main() -> None:
+    """`python -m livehuman.bench.live [flags of livehuman bench live]`; with --serve, the bench's own
+    server (what bench_live starts in a child process)."""
     import argparse
 
+    if "--serve" not in sys.argv[1:]:
+        from livehuman.bench import run_as_script
+
+        run_as_script("live")
     parser = argparse.ArgumentParser(description="the live bench's server (started by bench_live)")
     parser.add_argument("--serve", action="store_true")
-    parser.add_argument("--avatar", default="default")
-    parser.add_argument("--max-sessions", type=int, default=4)
+    parser.add_argument("--avatar", default=LiveOptions.avatar)
+    parser.add_argument("--max-sessions", type=int, default=LiveOptions.max_sessions)
     parser.add_argument("--render-workers", type=int)
-    parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if args.serve:
-        with loopback_ice():
-            asyncio.run(_serve(args.avatar, args.max_sessions, args.render_workers))
-    else:
-        print(json.dumps(bench_live(), indent=2))
+    with loopback_ice():
+        asyncio.run(_serve(args.avatar, args.max_sessions, args.render_workers))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from livehuman.rates import FPS
+
 # The targets, drawn as red lines.
 RESPONSE_TARGETS_MS = {"p50 target": 600, "p95 target": 900}
 BARGE_IN_TARGETS_MS = {"server target": 150, "client target": 450}
-FPS = 25
 
 
 def plot_live(results: dict, path: str) -> None:

@@ -1,20 +1,21 @@
-"""How well pocketsphinx's phones time the mouth: frame-level viseme agreement with flite's truth.
+"""`livehuman bench phones`: how well pocketsphinx's phones time the mouth, frame-level viseme
+agreement with flite's truth.
 
-Run: .venv/bin/python bench/phone_recognition.py [--sweep]
+Run: livehuman bench phones [--sweep] [--json]
 Speech comes from flite voices (and espeak-ng) whose own segment times are the ground truth; the
-recognizer never sees those times. Prints, per voice, the share of 10 ms frames whose viseme class
+recognizer never sees those times. Reports, per voice, the share of 10 ms frames whose viseme class
 (open vowel / closed P,B,M / other, silence included) agrees, and recall of the closed and open
 classes.
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import time
 
 import numpy as np
 
+from livehuman.bench.options import PhonesOptions, from_args
 from livehuman.motion.recognize import DECODER_SETTINGS, PhoneRecognizer
 from livehuman.speech.espeak import EspeakTTS
 from livehuman.speech.flite import flite_speech
@@ -94,18 +95,19 @@ def evaluate(items, **settings) -> dict[str, dict[str, float]]:
     return result
 
 
-def show(result) -> None:
-    for voice, s in result.items():
-        print(f"  {voice:14s} agree {s['agree']:.3f}  closed recall {s['closed_recall']:.3f}  "
-              f"open recall {s['open_recall']:.3f}  open heard as closed {s['open_as_closed']:.3f}")  # fmt: skip
+def shown(result) -> dict[str, str]:
+    """One line of figures per voice."""
+    return {voice: f"agree {s['agree']:.3f}  closed recall {s['closed_recall']:.3f}  open recall {s['open_recall']:.3f}  "
+                   f"open heard as closed {s['open_as_closed']:.3f}" for voice, s in result.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sweep", action="store_true", help="search decoder settings on the tuning half")
-    args = parser.parse_args()
+def bench_phones(options: PhonesOptions | None = None) -> dict:
+    """Held-out sentences per voice: what calling every frame 'other' would score, pocketsphinx's
+    defaults, the tuned settings, and the recognition speed; with `sweep`, the best settings first."""
+    o = options or PhonesOptions()
     voices = ["slt", "kal", "rms", "awb", "espeak:en-us"]
-    if args.sweep:
+    results: dict = {}
+    if o.sweep:
         tune = corpus(TUNE, ["slt", "kal"])
         grid = {"lw": [1.0, 2.0, 4.0, 6.5, 10.0], "pip": [0.5, 1.0, 2.0], "beam": [1e-48, 1e-20, 1e-10]}
         rows = []
@@ -113,23 +115,31 @@ def main() -> None:
             settings = dict(zip(grid, values))
             settings["pbeam"] = settings["beam"]
             rows.append((evaluate(tune, **settings)["all"]["agree"], settings))
-        for agree, settings in sorted(rows, key=lambda r: -r[0])[:10]:
-            print(f"{agree:.3f} {settings}")
+        for rank, (agree, settings) in enumerate(sorted(rows, key=lambda r: -r[0])[:10], 1):
+            results[f"sweep #{rank}"] = f"agree {agree:.3f} {settings}"
     items = corpus(TEST, voices)
-    print(f"held-out sentences ({len(TEST)} per voice), 10 ms frames")
+    results["held-out sentences per voice"] = len(TEST)
     for voice in voices:
         truth = np.concatenate([classes(s.phones, s.audio.duration) for v, s in items if v == voice])
-        print(f"  {voice:14s} all frames called 'other' would agree {np.mean(truth == 0):.3f}")
-    print("pocketsphinx's defaults (lw 6.5, beam 1e-48):")
-    show(evaluate(items, lw=6.5, beam=1e-48, pbeam=1e-48))
-    print(f"tuned: {DECODER_SETTINGS}")
+        results[f"all 'other': {voice} agree"] = float(np.mean(truth == 0))
+    defaults = evaluate(items, lw=6.5, beam=1e-48, pbeam=1e-48)
+    results.update({f"defaults (lw 6.5, beam 1e-48): {v}": line for v, line in shown(defaults).items()})
+    results["tuned settings"] = str(DECODER_SETTINGS)
     start = time.perf_counter()
-    result = evaluate(items)
+    tuned = evaluate(items)
     seconds = time.perf_counter() - start
+    results.update({f"tuned: {v}": line for v, line in shown(tuned).items()})
     audio = sum(s.audio.duration for _, s in items)
-    show(result)
-    print(f"recognition speed: {audio / seconds:.1f}x realtime ({audio:.1f} s of audio in {seconds:.1f} s)")
+    results["recognition speed (x realtime)"] = audio / seconds
+    return results
+
+
+def bench_phones_from_args(args) -> dict:
+    """`livehuman bench phones [--sweep]`."""
+    return bench_phones(from_args(PhonesOptions, args))
 
 
 if __name__ == "__main__":
-    main()
+    from livehuman.bench import run_as_script
+
+    run_as_script("phones")

@@ -1,15 +1,14 @@
-"""Turn latency of the offline brain over /v1/realtime, as the openai SDK sees it.
+"""`livehuman bench realtime`: turn latency of the offline brain over /v1/realtime, as the openai SDK sees it.
 
 Speaks espeak-ng questions into the server at real-time pace (20 ms chunks) and prints, per turn:
 end of speech → speech_stopped (the VAD's silence wait), speech_stopped → first audio delta
 (recognition + dialogue + first sentence of TTS), and end of speech → first audio delta.
 
-    .venv/bin/python bench/realtime_latency.py [--silence-ms 500] [--fast-asr]
+    livehuman bench realtime [--silence-ms 500] [--fast-asr] [--json]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import json
@@ -20,14 +19,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from openai import AsyncOpenAI
 
-from livehuman.brain.local_factory import LocalBrainFactory
-from livehuman.brain.server import start_realtime_server
+from livehuman.bench.options import RealtimeOptions, from_args
+from livehuman.rates import REALTIME_RATE
 from livehuman.speech.audio import load_audio
 
 QUESTIONS = ["What is your name?", "What can you do?", "How does it work?", "Thank you!", "Goodbye!"]
-RATE = 24000
+RATE = REALTIME_RATE
 CHUNK = RATE // 50
 
 
@@ -66,30 +64,47 @@ async def turn(conn, audio: np.ndarray, end_s: float) -> tuple[float, float, flo
     return marks["stopped"] - end, marks["audio"] - marks["stopped"], marks["audio"] - end
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--silence-ms", type=int, default=500, help="server_vad silence_duration_ms")
-    parser.add_argument("--fast-asr", action="store_true", help="skip pocketsphinx's second pass")
-    args = parser.parse_args()
-    make = LocalBrainFactory(asr_second_pass=not args.fast_asr)
+async def _bench(o: RealtimeOptions) -> dict:
+    from openai import AsyncOpenAI
+
+    from livehuman.brain.local_factory import LocalBrainFactory
+    from livehuman.brain.server import start_realtime_server
+
+    make = LocalBrainFactory(asr_second_pass=not o.fast_asr)
     await asyncio.to_thread(make.warm_up)
     server = await start_realtime_server(make)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        client = AsyncOpenAI(api_key="bench", websocket_base_url=server.url)
-        async with client.realtime.connect(model="livehuman") as conn:
-            await conn.session.update(session={"type": "realtime", "audio": {"input": {"turn_detection": {
-                "type": "server_vad", "silence_duration_ms": args.silence_ms}}}})
-            for text in QUESTIONS:
-                audio, end_s = speech(text, Path(tmp))
-                rows.append(await turn(conn, audio, end_s))
-                print(f"{text:24s} end→stopped {rows[-1][0]*1000:5.0f} ms   stopped→audio {rows[-1][1]*1000:5.0f} ms"
-                      f"   end→audio {rows[-1][2]*1000:5.0f} ms")
-    await server.stop()
+    results: dict = {"silence_duration_ms": o.silence_ms, "fast_asr": o.fast_asr}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            client = AsyncOpenAI(api_key="bench", websocket_base_url=server.url)
+            async with client.realtime.connect(model="livehuman") as conn:
+                await conn.session.update(session={"type": "realtime", "audio": {"input": {"turn_detection": {
+                    "type": "server_vad", "silence_duration_ms": o.silence_ms}}}})
+                for text in QUESTIONS:
+                    audio, end_s = speech(text, Path(tmp))
+                    rows.append(await turn(conn, audio, end_s))
+                    results[text] = (f"end→stopped {rows[-1][0]*1000:.0f} ms, stopped→audio {rows[-1][1]*1000:.0f} ms, "
+                                     f"end→audio {rows[-1][2]*1000:.0f} ms")
+    finally:
+        await server.stop()
     med = [statistics.median(col) * 1000 for col in zip(*rows)]
-    print(f"median (silence_duration_ms={args.silence_ms}, fast_asr={args.fast_asr}): end→stopped {med[0]:.0f} ms, "
-          f"stopped→first audio {med[1]:.0f} ms, end of speech→first audio {med[2]:.0f} ms")
+    results.update({"median end of speech→speech_stopped ms": med[0], "median speech_stopped→first audio ms": med[1],
+                    "median end of speech→first audio ms": med[2]})
+    return results
+
+
+def bench_realtime(options: RealtimeOptions | None = None) -> dict:
+    """Each question's three latencies, and their medians."""
+    return asyncio.run(_bench(options or RealtimeOptions()))
+
+
+def bench_realtime_from_args(args) -> dict:
+    """`livehuman bench realtime [--silence-ms N] [--fast-asr]`."""
+    return bench_realtime(from_args(RealtimeOptions, args))
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    from livehuman.bench import run_as_script
+
+    run_as_script("realtime")

@@ -4,49 +4,25 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from livehuman.avatar.avatar import Avatar
 from livehuman.avatar.default import grace_hopper_path
+from livehuman.avatar.photo import photo_avatar
+from livehuman.bench.options import MuseTalkOptions, from_args
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import FaceControls
-from livehuman.render.engine import AUDIO_RATE, FrameDrive
+from livehuman.rates import FPS, LISTEN_RATE
+from livehuman.render.engine import FrameDrive
 from livehuman.render.musetalk.audio import AUDIO_AFTER, clip_windows
-
-
-def photo_avatar(image: str | Path, directory: str | Path, fps: float = 25.0,
-                 landmarks: str | Path | None = None) -> Avatar:
-    """A one-frame avatar from a photo, with face-mesh landmarks (enough for engines and benchmarks);
-    `landmarks` names a .npy of its 478 points saved earlier (`save_landmarks`), for machines
-    without mediapipe."""
-    import cv2
-
-    frame = cv2.imread(str(image))
-    if frame is None:
-        raise LivehumanError(f"cannot read the image {image}")
-    if landmarks is not None:
-        points = np.load(landmarks).astype(np.float32)
-        if points.shape != (478, 2):
-            raise LivehumanError(f"{landmarks} holds {points.shape} points, not the face mesh's (478, 2)")
-        box = np.concatenate([points.min(0), points.max(0)]).astype(np.float32)  # as FaceLandmarks.box
-    else:
-        from livehuman.avatar.landmarks import FaceMeshDetector
-
-        with FaceMeshDetector() as detector:
-            face = detector.detect(frame)
-        if face is None:
-            raise LivehumanError(f"no face found in {image}")
-        points, box = face.points, face.box
-    return Avatar(Path(image).stem, Path(directory), fps, "photo", frame[None], points[None], np.asarray(box)[None])
 
 
 def save_landmarks(path: str | Path, image: str | Path | None = None) -> Path:
     """Detect the benchmark portrait's landmarks here (mediapipe) and save them for a machine without it."""
-    import tempfile as _tempfile
-
-    with _tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         avatar = photo_avatar(image or grace_hopper_path(), tmp)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,9 +32,9 @@ def save_landmarks(path: str | Path, image: str | Path | None = None) -> Path:
 
 def _voiced(seconds: float, seed: int = 0) -> np.ndarray:
     """A voice-like test signal (a gliding harmonic tone with a syllable-rate envelope), never silent."""
-    t = np.arange(int(seconds * AUDIO_RATE)) / AUDIO_RATE
+    t = np.arange(int(seconds * LISTEN_RATE)) / LISTEN_RATE
     f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / AUDIO_RATE
+    phase = 2 * np.pi * np.cumsum(f0) / LISTEN_RATE
     tone = sum(np.sin(k * phase) / k for k in range(1, 8))
     envelope = 0.35 + 0.25 * np.sin(2 * np.pi * 4 * t)
     noise = np.random.default_rng(seed).normal(0, 0.01, len(t))
@@ -83,7 +59,7 @@ def _first_frame_after_audio(engine, avatar: Avatar, audio: np.ndarray, paced: b
     from livehuman.render.musetalk.audio import AudioStream
 
     stream = AudioStream()
-    chunk = AUDIO_RATE // 50
+    chunk = LISTEN_RATE // 50
     t0 = time.perf_counter()
     for k, pos in enumerate(range(0, len(audio), chunk)):
         if paced:
@@ -135,11 +111,8 @@ def _concurrent(engine, avatar: Avatar, drives: list[FrameDrive], sessions: int,
     }
 
 
-def bench_musetalk(models_dir: str | Path | None = None, batch_sizes=(1, 4, 8, 16), device: str = "auto",
-                   dtype=None, repeats: int = 3, image: str | Path | None = None, compile: bool | str = False,
-                   sessions=(), session_frames: int = 25, latency: bool = True, full_size: bool = False,
-                   landmarks: str | Path | None = None) -> dict:
-    """Time the musetalk engine; with no `models_dir`, random weights in MuseTalk's layout: tiny ones
+def bench_musetalk(options: MuseTalkOptions | None = None) -> dict:
+    """Time the musetalk engine; with no `models`, random weights in MuseTalk's layout: tiny ones
     (the pipeline's cost without the real networks' arithmetic) or, with `full_size`, the real
     networks' shapes (the real weights' cost, without their faces). Returns a JSON-ready dict.
 
@@ -152,25 +125,26 @@ def bench_musetalk(models_dir: str | Path | None = None, batch_sizes=(1, 4, 8, 1
     from livehuman.render.musetalk.engine import MuseTalkEngine
     from livehuman.render.musetalk.tiny import write_tiny_models
 
-    batch_sizes = tuple(int(b) for b in batch_sizes)
+    o = options or MuseTalkOptions()
+    batch_sizes = o.batch_sizes
     with tempfile.TemporaryDirectory(prefix="livehuman-bench-musetalk-") as tmp:
         tmp = Path(tmp)
-        weights = "user" if models_dir is not None else "full-size-random" if full_size else "tiny-random"
-        if models_dir is None:
-            models_dir = write_tiny_models(tmp / "models", full_size=full_size)
+        weights = "user" if o.models is not None else "full-size-random" if o.full_size else "tiny-random"
+        models_dir = o.models if o.models is not None else write_tiny_models(tmp / "models", full_size=o.full_size)
         t0 = time.perf_counter()
-        engine = MuseTalkEngine(models_dir, device=device, dtype=dtype, batch_size=max(batch_sizes), compile=compile)
+        engine = MuseTalkEngine(models_dir, device=o.device, dtype=o.dtype, batch_size=max(batch_sizes),
+                                compile=o.compile)
         m = engine.models
         dev = m.device
         _sync(dev)
         load_s = time.perf_counter() - t0
         weights_mib = _mib(torch.cuda.memory_allocated(dev)) if dev.type == "cuda" else None
-        avatar = photo_avatar(image or grace_hopper_path(), tmp / "avatar", landmarks=landmarks)
+        avatar = photo_avatar(o.image or grace_hopper_path(), tmp / "avatar", landmarks=o.landmarks)
         t0 = time.perf_counter()
         engine.load(avatar)
         prepare_s = time.perf_counter() - t0
         prepared = avatar.extra[engine.name]
-        audio = _voiced(max(batch_sizes) / 25 + 1.0)
+        audio = _voiced(max(batch_sizes) / FPS + 1.0)
         windows = clip_windows(audio)
         drives = [FrameDrive(FaceControls(), w) for w in windows]
 
@@ -189,7 +163,7 @@ def bench_musetalk(models_dir: str | Path | None = None, batch_sizes=(1, 4, 8, 1
         _sync(dev)
         first_warm_ms = (time.perf_counter() - t0) * 1000
         after_audio = {}
-        if latency:
+        if o.latency:
             after_audio = {
                 "first_frame_after_audio_ms": round(_first_frame_after_audio(engine, avatar, audio, paced=True), 1),
                 "first_frame_after_audio_burst_ms": round(_first_frame_after_audio(engine, avatar, audio, False), 1),
@@ -204,11 +178,11 @@ def bench_musetalk(models_dir: str | Path | None = None, batch_sizes=(1, 4, 8, 1
                 torch.cuda.reset_peak_memory_stats(dev)
             stage = {"features": 0.0, "unet": 0.0, "vae": 0.0, "blend": 0.0}
             t_all = time.perf_counter()
-            for _ in range(repeats):
+            for _ in range(o.repeats):
                 engine.render_batch(avatar, idx, drives[:b])
             _sync(dev)
             total = time.perf_counter() - t_all
-            for _ in range(repeats):  # the same work again, stage by stage
+            for _ in range(o.repeats):  # the same work again, stage by stage
                 t = time.perf_counter()
                 tokens = engine.features(windows[:b])
                 _sync(dev)
@@ -226,18 +200,18 @@ def bench_musetalk(models_dir: str | Path | None = None, batch_sizes=(1, 4, 8, 1
                 stage["blend"] += time.perf_counter() - t
             row = {
                 "batch_size": b,
-                "fps": round(b * repeats / total, 2),
-                "batch_ms": round(total / repeats * 1000, 2),
-                **{f"{k}_ms": round(v / repeats * 1000, 2) for k, v in stage.items()},
-                "unet_fps": round(b * repeats / stage["unet"], 2),
-                "vae_fps": round(b * repeats / stage["vae"], 2),
+                "fps": round(b * o.repeats / total, 2),
+                "batch_ms": round(total / o.repeats * 1000, 2),
+                **{f"{k}_ms": round(v / o.repeats * 1000, 2) for k, v in stage.items()},
+                "unet_fps": round(b * o.repeats / stage["unet"], 2),
+                "vae_fps": round(b * o.repeats / stage["vae"], 2),
             }
             if dev.type == "cuda":
                 row["gpu_peak_mib"] = _mib(torch.cuda.max_memory_allocated(dev))
             results.append(row)
 
         engine.batch_size = max(batch_sizes)
-        shared = [_concurrent(engine, avatar, drives, int(n), session_frames) for n in sessions]
+        shared = [_concurrent(engine, avatar, drives, n, o.session_frames) for n in o.sessions]
 
     gpu = {}
     if dev.type == "cuda":
@@ -308,49 +282,37 @@ def flatten(result: dict) -> dict:
     return flat
 
 
-def _sizes(text) -> tuple[int, ...]:
-    if isinstance(text, (tuple, list)):
-        return tuple(int(v) for v in text)
-    try:
-        return tuple(int(v) for v in str(text).split(",") if v.strip())
-    except ValueError:
-        raise LivehumanError(f"batch sizes must be whole numbers separated by commas, not {text!r}") from None
-
-
 def bench_musetalk_from_args(args) -> dict:
     """`livehuman bench musetalk [--models DIR | --full-size] [--device D] [--dtype T] [--compile]
-    [--batch-sizes 1,4,8,16] [--sessions 4,8] [--json]`: random weights when no DIR is given. Unknown attributes take
-    their defaults, so the CLI can add these flags one by one."""
-    return flatten(bench_musetalk(
-        getattr(args, "models", None),
-        batch_sizes=_sizes(getattr(args, "batch_sizes", None) or (1, 4, 8, 16)),
-        device=getattr(args, "device", None) or "auto",
-        dtype=getattr(args, "dtype", None) or None,
-        compile=getattr(args, "compile", False) or False,
-        sessions=_sizes(getattr(args, "sessions", None) or ()),
-        repeats=int(getattr(args, "repeats", None) or 3),
-        session_frames=int(getattr(args, "session_frames", None) or 25),
-        full_size=bool(getattr(args, "full_size", False)),
-    ))
+    [--batch-sizes 1,4,8,16] [--sessions 4,8] [--json]`: random weights when no DIR is given."""
+    return flatten(bench_musetalk(from_args(MuseTalkOptions, args)))
+
+
+# What a GPU session runs (`python -m livehuman.bench.musetalk`): more sessions, frames and repeats
+# than the CLI's quick run, eagerly and then with torch.compile.
+GPU_RUN = MuseTalkOptions(sessions=(1, 4, 8), session_frames=50, repeats=5)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m livehuman.render.musetalk.bench --models DIR [--out FILE.json]`: the figures issue 5
+    """`python -m livehuman.bench.musetalk --models DIR [--out FILE.json]`: the figures issue 5
     asks for on a GPU, eager and then with torch.compile, each with the device's name, as JSON lines."""
     import argparse
     import json
     import platform
 
-    parser = argparse.ArgumentParser(prog="python -m livehuman.render.musetalk.bench", description=main.__doc__)
+    g = GPU_RUN
+    parser = argparse.ArgumentParser(prog="python -m livehuman.bench.musetalk", description=main.__doc__)
     parser.add_argument("--models", metavar="DIR", help="MuseTalk's models/ directory (random weights if absent)")
     parser.add_argument("--full-size", action="store_true",
                         help="without --models: random weights of the real networks' sizes (else tiny ones)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--dtype", default=None, help="float16 (CUDA's default), bfloat16 or float32")
-    parser.add_argument("--batch-sizes", default="1,4,8,16")
-    parser.add_argument("--sessions", default="1,4,8", help="threads sharing the engine, as live sessions")
-    parser.add_argument("--session-frames", type=int, default=50, help="frames each shared-engine thread renders")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", help=f"default {g.device}")
+    parser.add_argument("--dtype", help="float16 (CUDA's default), bfloat16 or float32")
+    parser.add_argument("--batch-sizes", help=f"default {','.join(map(str, g.batch_sizes))}")
+    parser.add_argument("--sessions", help=f"threads sharing the engine, as live sessions (default "
+                                           f"{','.join(map(str, g.sessions))})")
+    parser.add_argument("--session-frames", type=int, help=f"frames each shared-engine thread renders "
+                                                           f"(default {g.session_frames})")
+    parser.add_argument("--repeats", type=int, help=f"default {g.repeats}")
     parser.add_argument("--compile", choices=("no", "yes", "both"), default="both",
                         help="torch.compile the UNet and VAE decoder: no, yes, or both runs (default)")
     parser.add_argument("--out", metavar="FILE", help="append each run's JSON as one line to FILE")
@@ -361,12 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.save_landmarks:
         print(save_landmarks(args.save_landmarks))
         return 0
-    runs = {"no": [False], "yes": [True], "both": [False, True]}[args.compile]
-    for compiled in runs:
-        result = bench_musetalk(args.models, batch_sizes=_sizes(args.batch_sizes), device=args.device,
-                                dtype=args.dtype, repeats=args.repeats, compile=compiled,
-                                sessions=_sizes(args.sessions), session_frames=args.session_frames,
-                                full_size=args.full_size, landmarks=args.landmarks)
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in ("compile", "out", "save_landmarks")}
+    for compiled in {"no": [False], "yes": [True], "both": [False, True]}[args.compile]:
+        result = bench_musetalk(replace(g, **given, compile=compiled))
         result["host"] = platform.node()
         result["date"] = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
         print(format_bench(result), flush=True)

@@ -1,0 +1,134 @@
+"""Every benchmark's options, typed, with the one set of defaults every entry point uses.
+
+`livehuman bench X` and `python -m livehuman.bench.X` build these from their arguments with
+`from_args`: a flag left out takes the default written here (the CLI's flags default to None and
+their help quotes these defaults), so the same bench measures the same thing however it is started.
+Bad values fail here, as one LivehumanError line, before any measuring starts. Standard library
+only: the CLI imports this module to build its help.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TypeVar
+
+from livehuman.errors import LivehumanError
+from livehuman.rates import FPS
+
+T = TypeVar("T")
+
+
+@dataclass
+class RenderOptions:
+    """`livehuman bench render`: the cpu engine alone, then whole renders from audio and from text."""
+
+    seconds: float = 10.0  # length of the speech rendered (and of the engine's timing)
+
+    def __post_init__(self) -> None:
+        _positive("bench render", "--seconds", self.seconds)
+
+
+@dataclass
+class LiveOptions:
+    """`livehuman bench live`: real aiortc clients against a live server in a child process."""
+
+    turns: int = 8  # questions asked by voice, each also barged into
+    max_sessions: int = 4  # most simultaneous talking sessions tried
+    seconds: float = 10.0  # how long each number of sessions is held
+    drift_minutes: float = 0.0  # with more than 0: one talking session held this long, for A/V drift
+    render_workers: int | None = None  # the server's render processes (None: one per core)
+    avatar: str = "default"
+    plot: str | None = None  # a PNG of the latencies and sessions against the targets
+
+    def __post_init__(self) -> None:
+        if self.turns < 1 or self.max_sessions < 1:
+            raise LivehumanError("bench live needs --turns and --max-sessions of at least 1")
+        if self.drift_minutes < 0:
+            raise LivehumanError("bench live needs --drift-minutes of 0 (no drift run) or more")
+        _positive("bench live", "--seconds", self.seconds)
+        # Found out now, not after minutes of measuring.
+        if self.plot and not Path(self.plot).resolve().parent.is_dir():
+            raise LivehumanError(f"cannot write the plot to {self.plot}: its folder does not exist")
+
+
+@dataclass
+class MuseTalkOptions:
+    """`livehuman bench musetalk`: frames per second per batch size, stage times, first-frame latency."""
+
+    models: str | None = None  # MuseTalk's models/ directory; None: random weights in its layout
+    full_size: bool = False  # without models: random weights of the real networks' sizes (else tiny)
+    device: str = "auto"
+    dtype: str | None = None  # None: float16 on a GPU, float32 on the CPU
+    compile: bool | str = False  # torch.compile the UNet and the VAE decoder (True: inductor)
+    batch_sizes: tuple[int, ...] = (1, 4, 8, 16)
+    sessions: tuple[int, ...] = ()  # numbers of threads sharing the engine, as live sessions
+    repeats: int = 3
+    session_frames: int = 25  # frames each shared-engine thread renders
+    latency: bool = True  # time the first frame after the first audio sample
+    image: str | None = None  # the portrait (default: Grace Hopper)
+    landmarks: str | None = None  # its landmarks saved earlier, for a machine without mediapipe
+
+    def __post_init__(self) -> None:
+        self.batch_sizes = whole_numbers(self.batch_sizes, "batch sizes")
+        self.sessions = whole_numbers(self.sessions, "session counts")
+        if not self.batch_sizes or min(self.batch_sizes) < 1 or min(self.sessions, default=1) < 1:
+            raise LivehumanError("bench musetalk needs batch sizes (and session counts) of at least 1")
+        if self.repeats < 1 or self.session_frames < 1:
+            raise LivehumanError("bench musetalk needs --repeats and --session-frames of at least 1")
+
+
+@dataclass
+class PrepareOptions:
+    """`livehuman bench prepare`: `livehuman prepare` of a face video, each run in a fresh process."""
+
+    seconds: float = 10.0  # length of the face video
+    fps: float = float(FPS)
+    runs: int = 3  # the best run is reported (the cores are shared)
+
+    def __post_init__(self) -> None:
+        _positive("bench prepare", "--seconds", self.seconds)
+        _positive("bench prepare", "--fps", self.fps)
+        if self.runs < 1:
+            raise LivehumanError("bench prepare needs --runs of at least 1")
+
+
+@dataclass
+class PhonesOptions:
+    """`livehuman bench phones`: how well pocketsphinx's phones time the mouth, against flite's truth."""
+
+    sweep: bool = False  # also search decoder settings on the tuning half of the sentences
+
+
+@dataclass
+class RealtimeOptions:
+    """`livehuman bench realtime`: the offline brain's turn latency over /v1/realtime, through the openai SDK."""
+
+    silence_ms: int = 500  # server_vad's silence_duration_ms
+    fast_asr: bool = False  # skip pocketsphinx's second pass
+
+    def __post_init__(self) -> None:
+        if self.silence_ms < 0:
+            raise LivehumanError("bench realtime needs --silence-ms of 0 or more")
+
+
+def from_args(cls: type[T], args: argparse.Namespace) -> T:
+    """`cls` from parsed arguments: each field the arguments set (not None); the rest keep their defaults."""
+    given = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+    return cls(**given)
+
+
+def whole_numbers(value, what: str) -> tuple[int, ...]:
+    """(1, 4, 8) from "1,4,8", a list or a tuple ("" is none)."""
+    try:
+        if isinstance(value, str):
+            return tuple(int(v) for v in value.split(",") if v.strip())
+        return tuple(int(v) for v in value)
+    except (TypeError, ValueError):
+        raise LivehumanError(f"{what} must be whole numbers separated by commas, not {value!r}") from None
+
+
+def _positive(bench: str, flag: str, value: float) -> None:
+    if not value > 0:
+        raise LivehumanError(f"{bench} needs {flag} above 0, not {value:g}")

@@ -1,0 +1,16 @@
+"""`livehuman bench render`'s timing of the cpu engine alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from livehuman.avatar.photo import photo_avatar
+from livehuman.bench.render import bench_engine
+
+
+def test_the_engine_bench_counts_the_frames_it_timed(grace_hopper_path, tmp_path):
+    result = bench_engine(photo_avatar(grace_hopper_path, tmp_path), seconds=0.3)
+    assert result["engine"] == "cpu" and result["threads"] == 1 and result["frames"] > 0
+    assert result["seconds"] >= 0.3
+    assert result["fps"] == pytest.approx(result["frames"] / result["seconds"], rel=0.01)
+    assert result["ms_per_frame"] == pytest.approx(1000 / result["fps"], rel=0.01)

@@ -30,6 +30,7 @@ def hear_all(listener: Listener, audio: np.ndarray) -> list:
     return heard
 
 
+@pytest.mark.slow  # builds the recognizer the module shares
 def test_a_turn_is_found_where_the_speech_is_and_its_words_recognized(pool):
     listener = Listener(pool.acquire, pool.release, TurnDetection(silence_duration_ms=500))
     speech = espeak("What is your name?")

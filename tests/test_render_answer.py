@@ -10,6 +10,7 @@ from livehuman.brain.render_answer import answer_speech
 from livehuman.errors import LivehumanError
 
 
+@pytest.mark.slow
 def test_a_spoken_question_gets_the_whole_answer_with_its_phones(tmp_path):
     question = espeak_wav(tmp_path / "q.wav", "What is your name?")
     speech = answer_speech(audio_path=str(question), brain="local")

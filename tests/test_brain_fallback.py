@@ -7,12 +7,13 @@ import asyncio
 import pytest
 import pytest_asyncio
 
+from livehuman.brain.base import SessionSettings
 from livehuman.brain.client import RealtimeBrain
-from livehuman.brain.events import NOTICE_EVENT, PHONES_EVENT, validate_server_event
 from livehuman.brain.fallback import FALLBACK_NOTICE, FallbackBrain, with_fallback
 from livehuman.brain.local import LocalBrain
 from livehuman.brain.local_factory import LocalBrainFactory
 from livehuman.brain.server import start_realtime_server
+from livehuman.brain.speech_events import BrainError, Notice, ReplyAudio, ReplyDone, ReplyTranscriptDone
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -24,14 +25,12 @@ async def local_factory():
     return make
 
 
-async def collect_until(events, done, limit: float = 30.0) -> list[dict]:
+async def collect_until(events, done, limit: float = 30.0) -> list:
     """Events until `done(event)` is true (inclusive)."""
-    seen: list[dict] = []
+    seen: list = []
 
     async def run():
         async for event in events:
-            if not event["type"].startswith("livehuman."):
-                validate_server_event(event)
             seen.append(event)
             if done(event):
                 return
@@ -40,8 +39,12 @@ async def collect_until(events, done, limit: float = 30.0) -> list[dict]:
     return seen
 
 
-def transcripts(events: list[dict]) -> list[str]:
-    return [e["transcript"] for e in events if e["type"] == "response.output_audio_transcript.done"]
+def transcripts(events: list) -> list[str]:
+    return [e.transcript for e in events if isinstance(e, ReplyTranscriptDone)]
+
+
+def is_done(event) -> bool:
+    return isinstance(event, ReplyDone)
 
 
 async def test_refused_remote_hands_over_to_the_offline_brain(local_factory):
@@ -52,23 +55,23 @@ async def test_refused_remote_hands_over_to_the_offline_brain(local_factory):
         brain = with_fallback(remote, local_factory)()
         stream = brain.events().__aiter__()
         # The remote gives up (401): the user sees why, then hears the offline brain say so.
-        first = await collect_until(stream, lambda e: e["type"] == "response.done")
-        kinds = [e["type"] for e in first]
-        assert kinds[0] == "error" and NOTICE_EVENT in kinds
-        assert "401" in next(e for e in first if e["type"] == NOTICE_EVENT)["message"]
+        first = await collect_until(stream, is_done)
+        assert isinstance(first[0], BrainError)
+        assert "401" in next(e for e in first if isinstance(e, Notice)).message
         assert transcripts(first) == [FALLBACK_NOTICE]
-        assert any(e["type"] == "response.output_audio.delta" for e in first)
+        assert any(isinstance(e, ReplyAudio) for e in first)
         assert isinstance(brain.fallback, LocalBrain)
 
         # From then on the conversation goes on offline; remote-only settings are not passed on.
-        await brain.send({"type": "session.update", "session": {"type": "realtime", "audio": {"output": {"voice": "marin"}}}})
-        await brain.send({"type": "conversation.item.create", "item": {
-            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "What is your name?"}]}})
-        await brain.send({"type": "response.create"})
-        second = await collect_until(stream, lambda e: e["type"] == "response.done")
-        assert not [e for e in second if e["type"] == "error"]
+        voice = brain.settings.voice
+        await brain.update(SessionSettings(voice="marin"))
+        assert brain.settings.voice == voice
+        await brain.add_message("What is your name?")
+        await brain.respond()
+        second = await collect_until(stream, is_done)
+        assert not [e for e in second if isinstance(e, BrainError)]
         assert "Ava" in " ".join(transcripts(second))
-        assert any(e["type"] == PHONES_EVENT for e in second)  # the offline voice's exact timings
+        assert any(isinstance(e, ReplyAudio) and e.phones for e in second)  # the offline voice's exact timings
         await brain.close()
     finally:
         await server.stop()
@@ -83,8 +86,7 @@ async def test_closing_before_any_failure_never_starts_the_offline_brain(local_f
             lambda: started.append(1),
         )
         reader = asyncio.create_task(collect_until(brain.events(), lambda e: False, limit=10))
-        await brain.send({"type": "conversation.item.create", "item": {
-            "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello"}]}})
+        await brain.add_message("Hello")
         await asyncio.sleep(0.5)
         await brain.close()
         await asyncio.wait_for(reader, 10)  # the stream ends with the close, not with a hand-over

@@ -28,8 +28,9 @@ async def server(netns):
     from livehuman.brain.openai_brain import remote_brain_factory
     from livehuman.live.server import local_brain_factory
 
-    live, runner = await start_live_server(netns.addresses[0], max_sessions=2,
-                                           realtime_brain_factory=local_brain_factory())
+    offline = local_brain_factory()
+    await asyncio.to_thread(offline.warm_up)  # the server's brains load before any test's clock runs
+    live, runner = await start_live_server(netns.addresses[0], max_sessions=2, realtime_brain_factory=offline)
     ws_url = live.url.replace("http://", "ws://") + "/v1"
     live.config.brain_factory = remote_brain_factory("realtime", realtime_url=ws_url, model="livehuman")
     live.runner = runner

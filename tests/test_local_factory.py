@@ -11,7 +11,8 @@ import pytest_asyncio
 
 from livehuman.brain.local import LocalBrain
 from livehuman.brain.local_factory import LocalBrainFactory
-from livehuman.brain.local_input import AsrPool
+from livehuman.brain.recognizer import AsrPool
+from livehuman.brain.speech_events import BrainError, ReplyDone, ReplyTranscriptDone
 from livehuman.errors import LivehumanError
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
@@ -57,17 +58,18 @@ async def live(files):
 
 async def ask(brain: LocalBrain, question: str) -> str:
     """The text reply to a typed question."""
-    await brain.send({"type": "session.update", "session": {"type": "realtime", "output_modalities": ["text"]}})
-    await brain.send({"type": "conversation.item.create", "item": {
-        "type": "message", "role": "user", "content": [{"type": "input_text", "text": question}]}})
-    await brain.send({"type": "response.create"})
+    await brain.add_message(question)
+    await brain.respond(audio=False)
 
     async def reply() -> str:
+        text = None
         async for event in brain.events():
-            if event["type"] == "error":
+            if isinstance(event, BrainError):
                 raise AssertionError(event)
-            if event["type"] == "response.done":
-                return event["response"]["output"][0]["content"][0]["text"]
+            if isinstance(event, ReplyTranscriptDone):
+                text = event.transcript
+            if isinstance(event, ReplyDone):
+                return text
         raise AssertionError("the events ended before the reply")
 
     return await asyncio.wait_for(reply(), 30)
@@ -85,9 +87,9 @@ async def test_files_are_loaded_and_the_settings_reach_the_brain(live):
     assert brain.dialogue.persona.name == "Rosa"
     assert brain.dialogue.knowledge is factory.knowledge
     assert factory.knowledge.entries[0].question == "What colour is the sky on Mars?"
-    assert brain.session["instructions"] == "Answer questions about Mars."
-    assert brain.session["audio"]["output"]["voice"] == "en-gb"
-    assert brain.session["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 300
+    assert brain.settings.instructions == "Answer questions about Mars."
+    assert brain.settings.voice == "en-gb"
+    assert brain.settings.turn_detection.silence_duration_ms == 300
     assert brain.speculate_ms == 150
     await brain.close()
 
@@ -121,7 +123,7 @@ async def test_a_lazy_brain_builds_its_dialogue_on_first_use(live):
     factory = LocalBrainFactory(eager.persona, eager.knowledge)
     brain = factory()
     assert isinstance(brain, LocalBrain) and brain.dialogue is None
-    assert brain.session["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 500  # the protocol's
+    assert brain.settings.turn_detection.silence_duration_ms == 500  # the protocol's
     assert "twenty four hours" in await ask(brain, "how long is a day on mars")
     assert brain.dialogue.knowledge is eager.knowledge and brain.dialogue.persona.name == "Rosa"
     await brain.close()

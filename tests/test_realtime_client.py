@@ -1,4 +1,4 @@
-"""RealtimeBrain (the openai SDK's realtime client) against livehuman's own /v1/realtime server."""
+"""RealtimeBrain (the openai SDK's realtime client) against livehuman's own /v1/realtime server: typed events out."""
 
 from __future__ import annotations
 
@@ -8,14 +8,24 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from helpers_realtime import RATE, pcm16_b64, pcm16_decode, speech_24k
+from helpers_realtime import RATE, speech_24k
 from helpers_speech import espeak_wav
 from livehuman.brain.answer import answer
 from livehuman.brain.client import RealtimeBrain
-from livehuman.brain.events import NOTICE_EVENT, is_extension, validate_server_event
 from livehuman.brain.local import LocalBrain
 from livehuman.brain.local_factory import LocalBrainFactory
 from livehuman.brain.server import start_realtime_server
+from livehuman.brain.speech_events import (
+    BrainError,
+    Notice,
+    ReplyAudio,
+    ReplyDone,
+    ReplyTranscriptDelta,
+    ReplyTranscriptDone,
+    ReplyTruncated,
+    UserSpeechStopped,
+    UserTranscriptDone,
+)
 from livehuman.speech.audio import load_audio
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -37,25 +47,23 @@ async def served():
 
 
 class Reader:
-    """Collects a brain's events in the background, checking each standard one strictly."""
+    """Collects a brain's speech events in the background."""
 
     def __init__(self, brain: RealtimeBrain) -> None:
         self.brain = brain
-        self.events: list[dict] = []
+        self.events: list = []
         self._new = asyncio.Event()
         self.ended = False
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
         async for event in self.brain.events():
-            if not is_extension(event):
-                validate_server_event(event)
             self.events.append(event)
             self._new.set()
         self.ended = True
         self._new.set()
 
-    async def wait_for(self, predicate, timeout: float = 30.0, start: int = 0) -> dict:
+    async def wait_for(self, predicate, timeout: float = 30.0, start: int = 0):
         """The first event from index `start` on that satisfies `predicate`."""
         async def scan():
             seen = start
@@ -70,45 +78,52 @@ class Reader:
                 await self._new.wait()
         return await asyncio.wait_for(scan(), timeout)
 
-    def of_type(self, kind: str, start: int = 0) -> list[dict]:
-        return [e for e in self.events[start:] if e["type"] == kind]
+    def of_type(self, kind: type, start: int = 0) -> list:
+        return [e for e in self.events[start:] if isinstance(e, kind)]
 
 
-def is_type(kind: str):
-    return lambda event: event["type"] == kind
+def is_type(kind: type):
+    return lambda event: isinstance(event, kind)
 
 
 @pytest_asyncio.fixture(loop_scope="module")
 async def brain(served):
-    server, _ = served
+    server, brains = served
     brain = RealtimeBrain(api_key="sk-local", model="livehuman", websocket_base_url=server.url,
                           instructions="Be brief.", initial_delay=0.05)
-    reader = Reader(brain)
-    await reader.wait_for(is_type("session.updated"))
+    connected = len(brains) + 1
+    reader = Reader(brain)  # reading starts the connection
+    while len(brains) < connected:
+        await asyncio.sleep(0.01)
     yield brain, reader
     await brain.close()
     await asyncio.wait_for(reader._task, 5)
 
 
 async def ask(brain: RealtimeBrain, text: str) -> None:
-    await brain.send({"type": "conversation.item.create", "item": {
-        "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})
-    await brain.send({"type": "response.create"})
+    await brain.add_message(text)
+    await brain.respond()
 
 
 @pytest.mark.slow
 async def test_text_turn_and_history(brain):
     brain, reader = brain
     await ask(brain, "What is your name?")
-    done = await reader.wait_for(is_type("response.done"))
-    assert done["response"]["status"] == "completed"
-    audio = np.concatenate([pcm16_decode(e["delta"]) for e in reader.of_type("response.output_audio.delta")])
+    done = await reader.wait_for(is_type(ReplyDone))
+    assert done.status == "completed"
+    chunks = reader.of_type(ReplyAudio)
+    assert {c.response_id for c in chunks} == {done.response_id} and {c.rate for c in chunks} == {RATE}
+    audio = np.concatenate([c.samples for c in chunks])
     assert len(audio) / RATE > 0.5 and np.abs(audio).max() > 0.1
+    assert all(not c.phones for c in chunks)  # phones never cross the wire
     history = brain.history()
     assert [(i["role"], i["type"]) for i in history] == [("user", "message"), ("assistant", "message")]
     assert history[0]["content"][0]["text"] == "What is your name?"
     assert "Ava" in history[1]["content"][0]["transcript"]
-    assert not reader.of_type("error") and not reader.of_type(NOTICE_EVENT)
+    said = reader.of_type(ReplyTranscriptDone)[0].transcript
+    assert said == history[1]["content"][0]["transcript"]
+    assert "".join(d.delta for d in reader.of_type(ReplyTranscriptDelta)).strip() == said
+    assert not reader.of_type(BrainError) and not reader.of_type(Notice)
 
 
 @pytest.mark.slow
@@ -119,84 +134,83 @@ async def test_spoken_turn_then_interrupt_cancels_and_truncates(brain, served, t
     server_brain.pace_ahead_s = 1.0  # the reply streams as it would play, so it is still in flight
     question = speech_24k(tmp_path, "What can you do?")
     for i in range(0, len(question), 480):
-        await brain.send({"type": "input_audio_buffer.append", "audio": pcm16_b64(question[i:i + 480])})
+        await brain.push_audio(question[i:i + 480], RATE)
         await asyncio.sleep(0.004)
-    await reader.wait_for(is_type("input_audio_buffer.speech_stopped"))
-    completed = await reader.wait_for(is_type("conversation.item.input_audio_transcription.completed"))
-    assert completed["transcript"].strip()
-    first = await reader.wait_for(is_type("response.output_audio.delta"))
+    stopped = await reader.wait_for(is_type(UserSpeechStopped))
+    completed = await reader.wait_for(is_type(UserTranscriptDone))
+    assert completed.item_id == stopped.item_id and completed.transcript.strip()
+    first = await reader.wait_for(is_type(ReplyAudio))
     start = reader.events.index(first)
     # Let about a second of audio arrive, then the user (heard 700 ms of it) barges in.
-    while sum(len(pcm16_decode(e["delta"])) for e in reader.of_type("response.output_audio.delta", start)) < RATE:
-        await reader.wait_for(is_type("response.output_audio.delta"), start=len(reader.events))
+    while sum(len(e.samples) for e in reader.of_type(ReplyAudio, start)) < RATE:
+        await reader.wait_for(is_type(ReplyAudio), start=len(reader.events))
     assert brain.response_active
     mark = len(reader.events)
-    await brain.interrupt(heard_ms=700)
-    done = await reader.wait_for(is_type("response.done"), start=mark)
-    assert done["response"]["status"] == "cancelled"
-    assert done["response"]["status_details"]["reason"] == "client_cancelled"
-    truncated = await reader.wait_for(is_type("conversation.item.truncated"), start=mark)
-    assert truncated["audio_end_ms"] == 700 and truncated["item_id"] == first["item_id"]
-    full = done["response"]["output"][0]["content"][0]["transcript"]
+    await brain.interrupt(None, heard_ms=700)
+    done = await reader.wait_for(is_type(ReplyDone), start=mark)
+    assert done.status == "cancelled" and done.reason == "client_cancelled"
+    truncated = await reader.wait_for(is_type(ReplyTruncated), start=mark)
+    assert truncated.audio_end_ms == 700 and truncated.item_id == first.item_id
+    full = (await reader.wait_for(is_type(ReplyTranscriptDone), start=mark)).transcript
     history = server_brain.dialogue.history
     assert history[-1]["role"] == "assistant" and full.startswith(history[-1]["content"])
     assert 0 < len(history[-1]["content"].split()) < len(full.split())
+    assert truncated.transcript and full.startswith(truncated.transcript)
     # A second interrupt finds nothing in flight: the truncate goes out, no error comes back.
     mark = len(reader.events)
-    await brain.interrupt(heard_ms=500)
-    again = await reader.wait_for(is_type("conversation.item.truncated"), start=mark)
-    assert again["audio_end_ms"] == 500
+    await brain.interrupt(first.item_id, heard_ms=500)
+    again = await reader.wait_for(is_type(ReplyTruncated), start=mark)
+    assert again.audio_end_ms == 500
     await ask(brain, "Thanks!")
-    await reader.wait_for(is_type("response.done"), start=mark)
-    assert not reader.of_type("error") and not reader.of_type(NOTICE_EVENT)
+    await reader.wait_for(is_type(ReplyDone), start=mark)
+    assert not reader.of_type(BrainError) and not reader.of_type(Notice)
 
 
 async def test_dropped_connection_recovers_with_the_conversation(brain, served):
     brain, reader = brain
     server, brains = served
     await ask(brain, "What is your name?")
-    await reader.wait_for(is_type("response.done"))
+    await reader.wait_for(is_type(ReplyDone))
     old_brain = brains[-1]
     old_brain.pace_ahead_s = 0.5  # the next reply is still streaming when the connection drops
     mark = len(reader.events)
     await ask(brain, "What can you do?")
-    await reader.wait_for(is_type("response.output_audio_transcript.delta"), start=mark)
+    await reader.wait_for(is_type(ReplyTranscriptDelta), start=mark)
     before = {item["id"] for item in brain.history()}
     assert await server.drop_connections() >= 1
-    lost = await reader.wait_for(lambda e: e["type"] == NOTICE_EVENT and "lost" in e["message"], start=mark)
-    assert lost["level"] == "warning"
-    failed = await reader.wait_for(is_type("response.done"), start=mark)
-    assert failed["response"]["status"] == "failed"
-    await reader.wait_for(lambda e: e["type"] == NOTICE_EVENT and e["message"] == "Reconnected.", start=mark)
+    lost = await reader.wait_for(lambda e: isinstance(e, Notice) and "lost" in e.message, start=mark)
+    assert lost.level == "warning"
+    failed = await reader.wait_for(is_type(ReplyDone), start=mark)
+    assert failed.status == "failed"
+    await reader.wait_for(lambda e: isinstance(e, Notice) and e.message == "Reconnected.", start=mark)
     assert brains[-1] is not old_brain and brain.reconnects == 1
     # The new server session got the same settings and the whole conversation back.
     mark = len(reader.events)
     await ask(brain, "Thank you!")
-    done = await reader.wait_for(is_type("response.done"), start=mark)
-    assert done["response"]["status"] == "completed"
+    done = await reader.wait_for(is_type(ReplyDone), start=mark)
+    assert done.status == "completed"
     new_brain = brains[-1]
-    assert new_brain.session["instructions"] == "Be brief."
+    assert new_brain.settings.instructions == "Be brief."
     history = new_brain.dialogue.history
     assert [m["role"] for m in history] == ["user", "assistant"] * 3
     assert [m["content"] for m in history[0::2]] == ["What is your name?", "What can you do?", "Thank you!"]
     assert "Ava" in history[1]["content"] and history[3]["content"]  # the cut-off reply as far as it got
-    # Replayed items were not announced again; the new turn was.
-    added = [e["item"]["id"] for e in reader.of_type("conversation.item.added", mark)]
-    assert len(added) == 2 and not set(added) & before
-    assert not reader.of_type("error")
+    # The replayed items kept their ids; the new turn added two.
+    after = [item["id"] for item in brain.history()]
+    assert before <= set(after) and len(after) == len(before) + 2
+    assert not reader.of_type(BrainError)
 
 
 async def test_error_event_is_surfaced_as_a_short_notice(brain):
     brain, reader = brain
-    await brain.send({"type": "conversation.item.truncate", "event_id": "evt_bad", "item_id": "item_missing",
-                      "content_index": 0, "audio_end_ms": 100})
-    error = await reader.wait_for(is_type("error"))
-    assert error["error"]["event_id"] == "evt_bad" and error["error"]["code"] == "item_not_found"
-    shown = await reader.wait_for(lambda e: e["type"] == NOTICE_EVENT)
-    assert shown["level"] == "error" and "item_missing" in shown["message"] and len(shown["message"]) <= 160
+    await brain.truncate("item_missing", 100)
+    error = await reader.wait_for(is_type(BrainError))
+    assert error.code == "item_not_found" and "item_missing" in error.message
+    shown = await reader.wait_for(is_type(Notice))
+    assert shown.level == "error" and "item_missing" in shown.message and len(shown.message) <= 160
     # The session goes on.
     await ask(brain, "Hello!")
-    assert (await reader.wait_for(is_type("response.done")))["response"]["status"] == "completed"
+    assert (await reader.wait_for(is_type(ReplyDone))).status == "completed"
 
 
 async def test_refused_key_gives_up_with_a_message(served):
@@ -205,8 +219,8 @@ async def test_refused_key_gives_up_with_a_message(served):
                           initial_delay=0.05)
     reader = Reader(brain)
     await asyncio.wait_for(reader._task, 10)
-    assert reader.of_type("error")[0]["error"]["type"] == "connection_error"
-    assert "401" in reader.of_type(NOTICE_EVENT)[0]["message"]
+    assert reader.of_type(BrainError)[0].code == "connection_lost"
+    assert "401" in reader.of_type(Notice)[0].message
     await brain.close()
 
 
@@ -215,8 +229,8 @@ async def test_unreachable_server_gives_up_after_retries():
                           max_retries=2, initial_delay=0.05)
     reader = Reader(brain)
     await asyncio.wait_for(reader._task, 10)
-    assert [e["type"] for e in reader.events] == ["error", NOTICE_EVENT]
-    assert reader.events[1]["level"] == "error"
+    assert [type(e) for e in reader.events] == [BrainError, Notice]
+    assert reader.events[1].level == "error"
     await brain.close()
 
 
@@ -249,3 +263,4 @@ async def test_remote_brain_options_are_checked_up_front(monkeypatch):
     assert str(brain._client.websocket_base_url).rstrip("/") == "ws://127.0.0.1:1/v1"
     assert brain.session["audio"]["output"]["voice"] == "cedar"
     assert brain.session["audio"]["input"]["turn_detection"] == {"type": "semantic_vad"}
+    assert brain.settings.voice == "cedar" and brain.settings.turn_detection.kind == "semantic_vad"

@@ -1,19 +1,33 @@
-"""LocalBrain in-process: phone timings for its audio, and what truncation keeps."""
+"""LocalBrain in-process, typed: phone timings for its audio, truncation, turns, speculative replies."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import pytest_asyncio
 
-from helpers_realtime import RATE, first_index, pcm16_b64, pcm16_decode, speech_24k
-from livehuman.brain.events import PHONES_EVENT, is_extension, validate_server_event
+from helpers_realtime import RATE, speech_24k
 from livehuman.brain.answer import answer
+from livehuman.brain.base import RequestError, TurnDetection
 from livehuman.brain.heard import Segment, heard_text
 from livehuman.brain.local import LocalBrain
 from livehuman.brain.local_factory import LocalBrainFactory
+from livehuman.brain.speech_events import (
+    ReplyAudio,
+    ReplyAudioDone,
+    ReplyDone,
+    ReplyStarted,
+    ReplyTranscriptDelta,
+    ReplyTranscriptDone,
+    ReplyTruncated,
+    UserSpeechStarted,
+    UserSpeechStopped,
+    UserTranscriptDone,
+)
+from livehuman.speech.audio import Audio, resample
 
 in_module_loop = pytest.mark.asyncio(loop_scope="module")
 
@@ -25,86 +39,88 @@ async def factory():
     return make
 
 
-async def collect(brain: LocalBrain, until: str) -> list[dict]:
+async def collect(brain: LocalBrain, until: type) -> list:
+    """The brain's events up to the first of type `until`."""
     events = []
+
     async def run():
         async for event in brain.events():
-            if not is_extension(event):
-                validate_server_event(event)
             events.append(event)
-            if event["type"] == until:
+            if isinstance(event, until):
                 return
     await asyncio.wait_for(run(), 30)
     return events
 
 
+def of_type(events: list, kind: type) -> list:
+    return [e for e in events if isinstance(e, kind)]
+
+
+async def ask(brain: LocalBrain, question: str) -> list:
+    await brain.add_message(question)
+    await brain.respond()
+    return await collect(brain, ReplyDone)
+
+
 @in_module_loop
-async def test_phones_come_before_their_audio_and_match_it(factory):
+async def test_phones_come_with_their_audio_and_match_it(factory):
     brain = factory()
-    await collect(brain, "session.created")
-    await brain.send({"type": "conversation.item.create", "item": {
-        "type": "message", "role": "user", "content": [{"type": "input_text", "text": "What can you do?"}]}})
-    await brain.send({"type": "response.create"})
-    events = await collect(brain, "response.done")
+    events = await ask(brain, "What can you do?")
     await brain.close()
-    sent_ms = 0.0
-    chunks = []
-    phones_events = []
-    for event in events:
-        if event["type"] == PHONES_EVENT:
-            # It describes audio not sent yet, starting exactly where the audio so far ends.
-            assert abs(event["audio_start_ms"] - sent_ms) <= 1
-            phones_events.append(event)
-        elif event["type"] == "response.output_audio.delta":
-            chunks.append(pcm16_decode(event["delta"]))
-            sent_ms += len(chunks[-1]) * 1000 / RATE
-    assert len(phones_events) >= 2  # one per sentence
-    audio = np.concatenate(chunks)
+    started = of_type(events, ReplyStarted)[0]
+    chunks = of_type(events, ReplyAudio)
+    assert {(c.response_id, c.item_id) for c in chunks} == {(started.response_id, started.item_id)}
+    sent_s = 0.0
+    timed = []
+    for chunk in chunks:
+        assert chunk.rate == RATE
+        if chunk.phones:
+            # Timed from the reply's start: a sentence's phones begin where the audio so far ends.
+            assert chunk.phones[0].start >= sent_s - 0.001
+            timed.append(chunk.phones)
+        sent_s += len(chunk.samples) / chunk.rate
+    assert len(timed) >= 2  # one per sentence
+    audio = np.concatenate([c.samples for c in chunks])
     inside = np.zeros(len(audio), bool)
-    for event in phones_events:
-        item = event["item_id"]
-        assert item == events[-1]["response"]["output"][0]["id"]
-        for p in event["phones"]:
-            assert 0 <= p["start"] < p["end"]
-            a = int((event["audio_start_ms"] / 1000 + p["start"]) * RATE)
-            b = int((event["audio_start_ms"] / 1000 + p["end"]) * RATE)
+    for phones in timed:
+        for p in phones:
+            assert 0 <= p.start < p.end
+            a, b = int(p.start * RATE), int(p.end * RATE)
             assert b <= len(audio) + 1
             inside[a:b] = True
     # Sound lies where the phones say, silence where they leave gaps.
     rms_in = np.sqrt(np.mean(audio[inside] ** 2))
     rms_out = np.sqrt(np.mean(audio[~inside] ** 2)) if (~inside).any() else 0.0
     assert rms_in > 0.05 and rms_out < rms_in / 4
+    done = of_type(events, ReplyDone)[0]
+    assert done.status == "completed" and isinstance(events[-2], ReplyTranscriptDone)
+    assert isinstance(events[-3], ReplyAudioDone)
 
 
 @in_module_loop
 async def test_truncate_keeps_the_words_heard(factory):
     brain = factory()
-    await brain.send({"type": "conversation.item.create", "item": {
-        "type": "message", "role": "user", "content": [{"type": "input_text", "text": "What can you do?"}]}})
-    await brain.send({"type": "response.create"})
-    events = await collect(brain, "response.done")
-    item = events[-1]["response"]["output"][0]
-    full = item["content"][0]["transcript"]
-    phones = [e for e in events if e["type"] == PHONES_EVENT]
+    events = await ask(brain, "What can you do?")
+    item_id = of_type(events, ReplyStarted)[0].item_id
+    full = of_type(events, ReplyTranscriptDone)[0].transcript
+    sentences = [c.phones for c in of_type(events, ReplyAudio) if c.phones]
     # Cut in the middle of the second sentence: the first is kept whole, the second in part.
-    second = phones[1]
-    cut = second["audio_start_ms"] + int(1000 * (second["phones"][0]["start"] + second["phones"][-1]["end"]) / 2)
-    await brain.send({"type": "conversation.item.truncate", "item_id": item["id"], "content_index": 0,
-                      "audio_end_ms": cut})
-    truncated = (await collect(brain, "conversation.item.truncated"))[-1]
-    assert truncated["audio_end_ms"] == cut
-    await brain.send({"type": "conversation.item.retrieve", "item_id": item["id"]})
-    heard = (await collect(brain, "conversation.item.retrieved"))[-1]["item"]["content"][0]["transcript"]
-    first_sentence = next(e["delta"] for e in events if e["type"] == "response.output_audio_transcript.delta")
-    first_sentence = first_sentence.strip()
+    cut = int(1000 * (sentences[1][0].start + sentences[1][-1].end) / 2)
+    await brain.truncate(item_id, cut)
+    truncated = (await collect(brain, ReplyTruncated))[-1]
+    assert truncated.item_id == item_id and truncated.audio_end_ms == cut
+    heard = truncated.transcript
+    first_sentence = of_type(events, ReplyTranscriptDelta)[0].delta.strip()
     assert heard.startswith(first_sentence) and len(heard) > len(first_sentence)
     assert full.startswith(heard) and len(heard) < len(full)
     assert brain.dialogue.history[-1] == {"role": "assistant", "content": heard}
-    # Past the end of the audio is an error, and the session goes on.
-    await brain.send({"type": "conversation.item.truncate", "event_id": "e1", "item_id": item["id"],
-                      "content_index": 0, "audio_end_ms": 10**7})
-    error = (await collect(brain, "error"))[-1]["error"]
-    assert error["event_id"] == "e1" and error["param"] == "audio_end_ms"
+    # Past the end of the audio is refused, and the conversation goes on.
+    with pytest.raises(RequestError) as refused:
+        await brain.truncate(item_id, 10**7)
+    assert refused.value.param == "audio_end_ms"
+    with pytest.raises(RequestError) as refused:
+        await brain.cancel()
+    assert refused.value.code == "response_cancel_not_active"
     await brain.close()
 
 
@@ -118,24 +134,26 @@ def test_heard_text_counts_a_word_once_its_middle_played():
 
 
 @in_module_loop
-async def test_session_update_turn_detection(factory):
+async def test_manual_turns_and_a_new_turn_detection_apply(factory, tmp_path):
     brain = factory()
-    await brain.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
-        "turn_detection": {"type": "semantic_vad", "eagerness": "high"}}}}})
-    session = (await collect(brain, "session.updated"))[-1]["session"]
-    assert session["audio"]["input"]["turn_detection"] == {
-        "type": "semantic_vad", "eagerness": "high", "create_response": True, "interrupt_response": True}
-    await brain.send({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {
-        "turn_detection": {"type": "server_vad", "silence_duration_ms": 300}}}}})
-    turn = (await collect(brain, "session.updated"))[-1]["session"]["audio"]["input"]["turn_detection"]
-    assert turn["silence_duration_ms"] == 300 and turn["threshold"] == 0.5 and turn["create_response"] is True
-    # An update that leaves turn detection out keeps it.
-    await brain.send({"type": "session.update", "session": {"type": "realtime", "instructions": "Hi."}})
-    assert (await collect(brain, "session.updated"))[-1]["session"]["audio"]["input"]["turn_detection"] == turn
-    await brain.send({"type": "session.update", "event_id": "e9", "session": {"type": "realtime", "audio": {
-        "output": {"format": {"type": "audio/pcmu"}}}}})
-    error = (await collect(brain, "error"))[-1]["error"]
-    assert error["event_id"] == "e9" and error["param"] == "session.audio.output.format"
+    question = speech_24k(tmp_path, "What is your name?")
+    await brain.update(replace(brain.settings, turn_detection=None))
+    with pytest.raises(RequestError) as refused:
+        await brain.commit_audio()  # nothing heard yet
+    assert refused.value.code == "input_audio_buffer_commit_empty"
+    await brain.push_audio(question, RATE)
+    await brain.commit_audio()
+    events = await collect(brain, UserTranscriptDone)
+    assert not of_type(events, UserSpeechStarted)  # no VAD with manual turns
+    assert events[-1].transcript.startswith("what is your")
+    # Back to server VAD, with a long end-of-turn silence: the spoken question ends its turn.
+    await brain.update(replace(brain.settings, turn_detection=TurnDetection(silence_duration_ms=800)))
+    assert brain.settings.turn_detection.silence_duration_ms == 800
+    await brain.push_audio(resample(Audio(question, RATE), 16000).samples, 16000)
+    events = await collect(brain, ReplyDone)
+    started, stopped = of_type(events, UserSpeechStarted), of_type(events, UserSpeechStopped)
+    assert len(started) == 1 and len(stopped) == 1 and started[0].item_id == stopped[0].item_id
+    assert 0 < stopped[0].audio_end_ms - started[0].audio_start_ms < len(question) / RATE * 1000
     await brain.close()
 
 
@@ -156,15 +174,14 @@ async def test_answer_collects_a_whole_spoken_reply_with_phones(factory):
 async def test_say_speaks_verbatim_and_greets_on_an_empty_turn(factory):
     brain = factory()
     await brain.say("The network is down, so I will answer offline for now.")
-    events = await collect(brain, "response.done")
-    done = events[-1]["response"]
-    assert done["status"] == "completed"
-    assert done["output"][0]["content"][0]["transcript"] == "The network is down, so I will answer offline for now."
-    assert any(e["type"] == "response.output_audio.delta" for e in events)
+    events = await collect(brain, ReplyDone)
+    assert events[-1].status == "completed"
+    said = of_type(events, ReplyTranscriptDone)[0].transcript
+    assert said == "The network is down, so I will answer offline for now."
+    assert of_type(events, ReplyAudio)
     assert brain.dialogue.history[-1]["content"].startswith("The network is down")
-    await brain.send({"type": "response.create"})  # nothing new from the user: invite a question
-    done = (await collect(brain, "response.done"))[-1]["response"]
-    assert done["output"][0]["content"][0]["transcript"].endswith("?")
+    await brain.respond()  # nothing new from the user: invite a question
+    assert of_type(await collect(brain, ReplyDone), ReplyTranscriptDone)[0].transcript.endswith("?")
     await brain.close()
 
 
@@ -182,19 +199,18 @@ async def live_factories(factory):
     return plain, speculating
 
 
-async def spoken_turn(brain: LocalBrain, audio: np.ndarray) -> list[dict]:
-    """Feed `audio` (24 kHz) in 20 ms chunks; the events up to the reply's response.done."""
-    await collect(brain, "session.created")
+async def spoken_turn(brain: LocalBrain, audio: np.ndarray) -> list:
+    """Feed `audio` (24 kHz) in 20 ms chunks; the events up to the reply's end."""
     step = RATE // 50
     for i in range(0, len(audio), step):
-        await brain.send({"type": "input_audio_buffer.append", "audio": pcm16_b64(audio[i:i + step])})
-    return await collect(brain, "response.done")
+        await brain.push_audio(audio[i:i + step], RATE)
+    return await collect(brain, ReplyDone)
 
 
-def reply_of(events: list[dict]) -> tuple[str, str, np.ndarray]:
-    user = [e["transcript"] for e in events if e["type"] == "conversation.item.input_audio_transcription.completed"]
-    text = [e["transcript"] for e in events if e["type"] == "response.output_audio_transcript.done"]
-    audio = [pcm16_decode(e["delta"]) for e in events if e["type"] == "response.output_audio.delta"]
+def reply_of(events: list) -> tuple[str, str, np.ndarray]:
+    user = [e.transcript for e in of_type(events, UserTranscriptDone)]
+    text = [e.transcript for e in of_type(events, ReplyTranscriptDone)]
+    audio = [e.samples for e in of_type(events, ReplyAudio)]
     assert len(user) == 1 and len(text) == 1 and audio
     return user[0], text[0], np.concatenate(audio)
 
@@ -229,10 +245,10 @@ async def test_a_prepared_reply_is_the_reply(live_factories, tmp_path):
     assert got[0] == expected[0] and got[0].strip()
     assert got[1] == expected[1] and got[1].strip()
     assert same_voice(got[2], expected[2])
-    assert len([e for e in events if e["type"] == "response.created"]) == 1
+    assert len(of_type(events, ReplyStarted)) == 1
     # Nothing was said before the turn ended.
-    stopped = first_index(events, "input_audio_buffer.speech_stopped")
-    assert stopped < first_index(events, "response.created") < first_index(events, "response.output_audio.delta")
+    stopped = first_index(events, UserSpeechStopped)
+    assert stopped < first_index(events, ReplyStarted) < first_index(events, ReplyAudio)
     assert history == plain_history and [m["role"] for m in history] == ["user", "assistant"]
 
 
@@ -248,10 +264,14 @@ async def test_a_prepared_reply_is_thrown_away_when_the_user_speaks_on(live_fact
     assert brain.speculations["discarded"] == 1
     assert brain.speculations["used"] + brain.speculations["missed"] == 1  # the final pause's
     # One turn, one reply: to the whole question, exactly as without speculation.
-    assert len([e for e in events if e["type"] == "input_audio_buffer.speech_stopped"]) == 1
-    assert len([e for e in events if e["type"] == "response.created"]) == 1
+    assert len(of_type(events, UserSpeechStopped)) == 1
+    assert len(of_type(events, ReplyStarted)) == 1
     assert got[0] == expected[0] and len(got[0].split()) >= 4
     assert got[1] == expected[1]
     assert same_voice(got[2], expected[2])
     # The reply prepared for the first half left no trace in the conversation.
     assert history == plain_history and [m["role"] for m in history] == ["user", "assistant"]
+
+
+def first_index(events: list, kind: type) -> int:
+    return next(i for i, e in enumerate(events) if isinstance(e, kind))

@@ -11,7 +11,9 @@ from openai import AsyncOpenAI
 
 from helpers_listen import voiced_span
 from helpers_realtime import RATE, StrictConnection, first_index, of_type, pcm16_decode, speech_24k
+from livehuman.brain.base import SessionSettings
 from livehuman.brain.local import LocalBrain
+from livehuman.brain.speech_events import InputCleared, Notice, UserTranscriptDelta
 from livehuman.brain.local_factory import LocalBrainFactory
 from livehuman.brain.server import start_realtime_server
 from livehuman.speech.audio import Audio, resample
@@ -190,17 +192,20 @@ async def test_bad_events_get_errors_and_the_connection_survives(conn, message, 
 
 
 class _SloppyBrain:
-    """A brain with bugs of its own: the server must keep them off the wire."""
+    """A brain with a bug of its own (an event without its item's id): the server must keep it off the wire."""
+
+    input_rate = RATE
+    settings = SessionSettings()
 
     def __init__(self) -> None:
         self.queue: asyncio.Queue = asyncio.Queue()
-        self.got: list[dict] = []
+        self.got: list[str] = []
 
-    async def send(self, event: dict) -> None:
-        self.got.append(event)
-        self.queue.put_nowait({"type": "livehuman.output_audio.phones", "phones": []})
-        self.queue.put_nowait({"type": "input_audio_buffer.cleared"})  # no event_id: invalid
-        self.queue.put_nowait({"type": "input_audio_buffer.cleared", "event_id": "event_ok"})
+    async def clear_audio(self) -> None:
+        self.got.append("clear")
+        self.queue.put_nowait(Notice("for the page, not the wire"))
+        self.queue.put_nowait(UserTranscriptDelta(None, "oops"))  # no item id: invalid
+        self.queue.put_nowait(InputCleared())
 
     async def events(self):
         while (event := await self.queue.get()) is not None:
@@ -217,10 +222,11 @@ async def test_server_keeps_invalid_and_private_events_off_the_wire():
         client = AsyncOpenAI(api_key="test", websocket_base_url=server.url)
         async with client.realtime.connect(model="livehuman") as connection:
             conn = StrictConnection(connection)
+            assert (await conn.recv())["type"] == "session.created"
             await conn.send({"type": "input_audio_buffer.clear", "event_id": "c1"})
             first = await conn.recv()
             assert first["type"] == "error" and first["error"]["type"] == "server_error"
-            assert (await conn.recv())["event_id"] == "event_ok"
-        assert brains[0].got == [{"type": "input_audio_buffer.clear", "event_id": "c1"}]
+            assert (await conn.recv())["type"] == "input_audio_buffer.cleared"
+        assert brains[0].got == ["clear"]
     finally:
         await server.stop()

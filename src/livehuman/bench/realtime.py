@@ -67,7 +67,7 @@ async def turn(conn, audio: np.ndarray, end_s: float) -> tuple[float, float, flo
 async def _bench(o: RealtimeOptions) -> dict:
     from openai import AsyncOpenAI
 
-    from livehuman.brain.local import LocalBrainFactory
+    from livehuman.brain.local_factory import LocalBrainFactory
     from livehuman.brain.server import start_realtime_server
 
     make = LocalBrainFactory(asr_second_pass=not o.fast_asr)

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from livehuman.brain.base import Brain
-from livehuman.brain.events import AUDIO_RATE, NOTICE_EVENT, PHONES_EVENT, decode_pcm16, encode_pcm16
+from livehuman.brain.speech_events import (
+    BrainError,
+    Notice,
+    ReplyAudio,
+    ReplyDone,
+    ReplyStarted,
+    ReplyTranscriptDone,
+    UserTranscriptDone,
+)
 from livehuman.errors import LivehumanError
+from livehuman.rates import REALTIME_RATE
 from livehuman.speech.audio import Audio, Speech, resample
 from livehuman.speech.phones import Phone
 
-CHUNK_S = 0.5  # audio per input_audio_buffer.append when uploading a whole file
+CHUNK_S = 0.5  # audio per push when handing over a whole file
 
 
 @dataclass
 class Answer:
-    """The brain's spoken answer (24 kHz, phones when the brain knows them) and what it heard."""
+    """The brain's spoken answer (at its rate, phones when the brain knows them) and what it heard."""
 
     speech: Speech
     heard: str  # the question's transcript (the text itself for a text question)
@@ -40,62 +50,47 @@ async def answer(brain: Brain, *, text: str | None = None, audio: Audio | None =
 async def _answer(brain: Brain, text: str | None, audio: Audio | None) -> Answer:
     events = brain.events()
     # Manual turns: the whole question is one turn, answered once, in audio.
-    await brain.send({"type": "session.update", "session": {
-        "type": "realtime", "output_modalities": ["audio"], "audio": {"input": {"turn_detection": None}}}})
-    async for event in events:
-        if event["type"] == "session.updated":
-            break
-        if event["type"] == "error" or (event["type"] == NOTICE_EVENT and event.get("level") == "error"):
-            raise LivehumanError(event.get("message") or event["error"].get("message"))
-    else:
-        raise LivehumanError("the brain closed before answering")
+    await brain.update(dataclasses.replace(brain.settings, turn_detection=None, audio=True))
     heard = text or ""
     if text is not None:
-        await brain.send({"type": "conversation.item.create", "item": {
-            "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})
+        await brain.add_message(text)
+        await brain.respond()
     else:
-        samples = resample(audio, AUDIO_RATE).samples
-        step = int(CHUNK_S * AUDIO_RATE)
+        samples = resample(audio, brain.input_rate).samples
+        step = int(CHUNK_S * brain.input_rate)
         for i in range(0, len(samples), step):
-            await brain.send({"type": "input_audio_buffer.append", "audio": encode_pcm16(samples[i : i + step])})
-        await brain.send({"type": "input_audio_buffer.commit"})
-    asked = False
+            await brain.push_audio(samples[i : i + step], brain.input_rate)
+        await brain.commit_audio()
+    response_id = None
     chunks: list[np.ndarray] = []
+    rate = REALTIME_RATE
     phones: list[Phone] = []
     transcript: list[str] = []
-    response_id = None
     async for event in events:
-        kind = event["type"]
-        if kind == "error":
-            raise LivehumanError(f"the brain reported an error: {event['error'].get('message')}")
-        if kind == NOTICE_EVENT and event.get("level") == "error":
-            raise LivehumanError(event["message"])
-        if kind == "conversation.item.input_audio_transcription.completed":
-            heard = event.get("transcript") or ""
-        if not asked and (
-            (text is not None and kind == "conversation.item.done")
-            or (text is None and kind == "input_audio_buffer.committed")
-        ):
-            asked = True
-            await brain.send({"type": "response.create"})
-        elif kind == "response.created":
-            response_id = event["response"]["id"]
-        elif kind == PHONES_EVENT and event.get("response_id") == response_id:
-            offset = event["audio_start_ms"] / 1000
-            phones += [Phone(p["symbol"], offset + p["start"], offset + p["end"]) for p in event["phones"]]
-        elif kind == "response.output_audio.delta" and event.get("response_id") == response_id:
-            chunks.append(decode_pcm16(event["delta"]))
-        elif kind == "response.output_audio_transcript.done" and event.get("response_id") == response_id:
-            transcript.append(event.get("transcript", ""))
-        elif kind == "response.done" and event["response"].get("id") == response_id:
-            status = event["response"].get("status")
-            if status != "completed":
-                raise LivehumanError(f"the brain's answer ended with status {status!r}")
-            break
+        match event:
+            case BrainError(message=message):
+                raise LivehumanError(f"the brain reported an error: {message}")
+            case Notice(level="error", message=message):
+                raise LivehumanError(message)
+            case UserTranscriptDone(transcript=said) if text is None and response_id is None:
+                heard = said
+                await brain.respond()
+            case ReplyStarted(response_id=rid) if response_id is None:
+                response_id = rid
+            case ReplyAudio(response_id=rid) if rid == response_id:
+                chunks.append(event.samples)
+                rate = event.rate
+                phones += event.phones  # timed from the reply's start already
+            case ReplyTranscriptDone(response_id=rid) if rid == response_id:
+                transcript.append(event.transcript)
+            case ReplyDone(response_id=rid, status=status) if rid == response_id:
+                if status != "completed":
+                    raise LivehumanError(f"the brain's answer ended with status {status!r}")
+                break
     else:
         raise LivehumanError("the brain closed before answering")
     samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     if not len(samples):
         raise LivehumanError("the brain answered without audio")
-    speech = Speech(Audio(samples, AUDIO_RATE), phones or None, " ".join(transcript).strip())
+    speech = Speech(Audio(samples, rate), phones or None, " ".join(transcript).strip())
     return Answer(speech=speech, heard=heard)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
+import dataclasses
 import json
 import logging
 import os
@@ -12,7 +12,26 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from livehuman.brain.events import AUDIO_RATE, NOTICE_EVENT, error_event, merge_session, new_id, until_closed
+import numpy as np
+
+from livehuman.brain.base import RequestError, SessionSettings
+from livehuman.brain.speech_events import (
+    BrainError,
+    Notice,
+    ReplyAudio,
+    ReplyDone,
+    ReplyTruncated,
+    SpeechEvent,
+    UserSpeechStopped,
+)
+from livehuman.brain.wire import (
+    ClientWire,
+    merge_session,
+    session_config,
+    session_update,
+    settings_of,
+)
+from livehuman.rates import REALTIME_RATE
 
 log = logging.getLogger(__name__)
 
@@ -26,59 +45,22 @@ _FATAL_CLOSE_CODES = {1008}
 _FATAL_HTTP = {401, 403, 404}
 
 
-def session_config(
-    *,
-    voice: str | None = DEFAULT_VOICE,
-    instructions: str | None = None,
-    turn_detection: dict | None | str = "server_vad",
-    transcription_model: str | None = DEFAULT_TRANSCRIPTION_MODEL,
-    noise_reduction: str | None = None,
-    speed: float | None = None,
-    output_modalities: list[str] | None = None,
-    model: str | None = None,
-) -> dict:
-    """A GA `session.update` session object with PCM16 24 kHz both ways.
-
-    `turn_detection` is a dict as the protocol defines it, "server_vad" or "semantic_vad" for
-    their defaults, or None for manual turns (the client commits and asks for responses).
-    """
-    if isinstance(turn_detection, str):
-        turn_detection = {"type": turn_detection}
-    audio_in: dict[str, Any] = {"format": {"type": "audio/pcm", "rate": AUDIO_RATE}, "turn_detection": turn_detection}
-    if transcription_model:
-        audio_in["transcription"] = {"model": transcription_model}
-    if noise_reduction:
-        audio_in["noise_reduction"] = {"type": noise_reduction}
-    audio_out: dict[str, Any] = {"format": {"type": "audio/pcm", "rate": AUDIO_RATE}}
-    if voice:
-        audio_out["voice"] = voice
-    if speed is not None:
-        audio_out["speed"] = float(speed)
-    session: dict[str, Any] = {"type": "realtime", "audio": {"input": audio_in, "output": audio_out}}
-    if model:
-        session["model"] = model
-    if instructions:
-        session["instructions"] = instructions
-    if output_modalities:
-        session["output_modalities"] = list(output_modalities)
-    return session
-
-
-def notice(message: str, level: str = "warning") -> dict:
-    """livehuman's in-process event carrying one short line to show the user."""
+def notice(message: str, level: str = "warning") -> Notice:
+    """One short line to show the user."""
     message = " ".join(message.split())
     if len(message) > NOTICE_CHARS:
         message = message[: NOTICE_CHARS - 1] + "…"
-    return {"type": NOTICE_EVENT, "event_id": new_id("event"), "level": level, "message": message}
+    return Notice(message, level)
 
 
 class RealtimeBrain:
     """A Brain that talks to a Realtime server through the official openai SDK.
 
-    It keeps the conversation's items so that, when the connection drops, it reconnects, sends
-    its session.update again and re-creates the items (with their ids) before going on. Errors,
-    rate limits and connection trouble also come out as `livehuman.notice` events: short lines
-    for the user. The API key stays in this process.
+    Commands go out and speech events come in through brain/wire.py's ClientWire. It keeps the
+    conversation's items so that, when the connection drops, it reconnects, sends its
+    session.update again and re-creates the items (with their ids) before going on. Errors, rate
+    limits and connection trouble also come out as `Notice` events: short lines for the user.
+    The API key stays in this process.
     """
 
     def __init__(
@@ -117,7 +99,8 @@ class RealtimeBrain:
         self.max_retries = max_retries
         self.initial_delay = initial_delay
         self.max_delay = max_delay
-        self._out: asyncio.Queue[dict | None] = asyncio.Queue()
+        self._out: asyncio.Queue[SpeechEvent | None] = asyncio.Queue()
+        self._wire = ClientWire()
         self._conn: Any = None
         self._connected = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -138,31 +121,59 @@ class RealtimeBrain:
 
     # -- the Brain interface ---------------------------------------------------------------
 
-    async def send(self, event: dict) -> None:
-        """Send a client event; while reconnecting, input audio is dropped and the rest waits."""
-        if self._closed:
-            return
-        self._start()
-        if event.get("type") == "session.update":
-            merge_session(self.session, copy.deepcopy(event.get("session") or {}))
-        conn = self._conn
-        if not self._connected.is_set() or conn is None:
-            # Audio from before the first connection is the start of the user's turn: keep it;
-            # audio from a reconnection's gap is stale, and the new session starts afresh.
-            if event.get("type") != "input_audio_buffer.append" or not self._ever_connected:
-                self._backlog.append(event)
-            return
-        try:
-            await conn.send(event)
-        except Exception as exc:  # noqa: BLE001 - the reader notices the drop and reconnects
-            log.info("send failed (%s); it will be retried after reconnecting", exc)
-            if event.get("type") != "input_audio_buffer.append":
-                self._backlog.append(event)
+    input_rate = REALTIME_RATE
 
-    async def events(self) -> AsyncIterator[dict]:
-        """Server events (plus livehuman notices) until `close()` or a connection given up on."""
+    @property
+    def settings(self) -> SessionSettings:
+        return settings_of(self.session)
+
+    async def update(self, settings: SessionSettings) -> None:
+        event = session_update(self.session, settings)
+        if event is not None:
+            await self._send(event)
+
+    async def push_audio(self, samples: np.ndarray, rate: int) -> None:
+        await self._send(self._wire.append_audio(samples, rate))
+
+    async def commit_audio(self) -> None:
+        await self._send(self._wire.commit_audio())
+
+    async def clear_audio(self) -> None:
+        await self._send(self._wire.clear_audio())
+
+    async def add_message(self, text: str, role: str = "user", item_id: str | None = None) -> None:
+        await self._send(self._wire.add_message(text, role, item_id))
+
+    async def respond(self, audio: bool | None = None) -> None:
+        await self._send(self._wire.respond(audio))
+
+    async def cancel(self) -> None:
+        if self._response_id is None:
+            raise RequestError("there is no active response to cancel", code="response_cancel_not_active")
+        self._cancels_sent.add(self._response_id)
+        await self._send(self._wire.cancel(self._response_id))
+
+    async def truncate(self, item_id: str, audio_end_ms: int) -> None:
+        await self._send(self._wire.truncate(item_id, audio_end_ms))
+
+    async def interrupt(self, item_id: str | None, heard_ms: float | None) -> None:
+        """The user barged in: stop the response and cut the reply to what was heard.
+
+        Sends response.cancel while a response is in flight (a server that already cancelled it
+        answers `response_cancel_not_active`, which is swallowed), then conversation.item.truncate
+        with `audio_end_ms` = what the user actually heard, capped at the audio received.
+        """
+        if self._response_id is not None:
+            await self.cancel()
+        item_id = item_id or self._playing_item
+        if item_id is not None and heard_ms is not None and item_id in self._items:
+            end = int(max(0, min(float(heard_ms), self._audio_ms.get(item_id, 0.0))))
+            await self.truncate(item_id, end)
+
+    async def events(self) -> AsyncIterator[SpeechEvent]:
+        """The speech events (and notices) until `close()` or a connection given up on."""
         self._start()
-        async for event in until_closed(self._out):
+        while (event := await self._out.get()) is not None:
             yield event
 
     async def close(self) -> None:
@@ -184,23 +195,26 @@ class RealtimeBrain:
                 pass
         self._out.put_nowait(None)
 
-    # -- barge-in --------------------------------------------------------------------------
-
-    async def interrupt(self, heard_ms: float | None) -> None:
-        """The user barged in: stop the response and cut the reply to what was heard.
-
-        Sends response.cancel while a response is in flight (a server that already cancelled it
-        answers `response_cancel_not_active`, which is swallowed), then conversation.item.truncate
-        with `audio_end_ms` = what the user actually heard, capped at the audio received.
-        """
-        if self._response_id is not None:
-            self._cancels_sent.add(self._response_id)
-            await self.send({"type": "response.cancel", "response_id": self._response_id})
-        item_id = self._playing_item
-        if item_id is not None and heard_ms is not None and item_id in self._items:
-            end = int(max(0, min(float(heard_ms), self._audio_ms.get(item_id, 0.0))))
-            await self.send({"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0,
-                             "audio_end_ms": end})
+    async def _send(self, event: dict) -> None:
+        """Send a client event; while reconnecting, input audio is dropped and the rest waits."""
+        if self._closed:
+            return
+        self._start()
+        if event.get("type") == "session.update":
+            merge_session(self.session, copy.deepcopy(event.get("session") or {}))
+        conn = self._conn
+        if not self._connected.is_set() or conn is None:
+            # Audio from before the first connection is the start of the user's turn: keep it;
+            # audio from a reconnection's gap is stale, and the new session starts afresh.
+            if event.get("type") != "input_audio_buffer.append" or not self._ever_connected:
+                self._backlog.append(event)
+            return
+        try:
+            await conn.send(event)
+        except Exception as exc:  # noqa: BLE001 - the reader notices the drop and reconnects
+            log.info("send failed (%s); it will be retried after reconnecting", exc)
+            if event.get("type") != "input_audio_buffer.append":
+                self._backlog.append(event)
 
     @property
     def response_active(self) -> bool:
@@ -307,14 +321,11 @@ class RealtimeBrain:
         self._put(notice("Connection to the Realtime API lost; reconnecting…"))
         if self._response_id is not None:
             # The response died with the connection; tell the consumer so it can stop waiting.
-            self._put({"type": "response.done", "event_id": new_id("event"), "response": {
-                "id": self._response_id, "object": "realtime.response", "status": "failed",
-                "status_details": {"type": "failed", "error": {"type": "connection_error",
-                                                                "message": "connection lost"}}}})
+            self._put(ReplyDone(self._response_id, "failed", "connection lost"))
             self._response_id = None
 
     def _give_up(self, message: str) -> None:
-        self._put(error_event(message, type="connection_error", code="connection_lost"))
+        self._put(BrainError(message, "connection_lost"))
         self._put(notice(message, "error"))
         self._out.put_nowait(None)
 
@@ -336,6 +347,7 @@ class RealtimeBrain:
     # -- server events -------------------------------------------------------------------------
 
     def _on_event(self, event: dict) -> None:
+        """Keep the conversation's state from one server event; pass on the speech event it says."""
         kind = event.get("type", "")
         if kind in ("conversation.item.added", "conversation.item.done", "conversation.item.created"):
             item = event.get("item") or {}
@@ -350,7 +362,8 @@ class RealtimeBrain:
                 if old is not None:
                     _keep_transcripts(old, merged)
                 self._items[item_id] = merged
-        elif kind == "conversation.item.input_audio_transcription.completed":
+            return
+        if kind == "conversation.item.input_audio_transcription.completed":
             _set_part(self._items.get(event.get("item_id")), event.get("content_index", 0),
                       "transcript", event.get("transcript", ""))
         elif kind == "response.output_audio_transcript.done":
@@ -361,25 +374,6 @@ class RealtimeBrain:
         elif kind in ("response.output_audio_transcript.delta", "response.output_text.delta"):
             item_id = event.get("item_id")
             self._streamed[item_id] = self._streamed.get(item_id, "") + event.get("delta", "")
-        elif kind == "response.output_audio.delta":
-            item_id = event.get("item_id")
-            ms = len(base64.b64decode(event.get("delta", ""))) / 2 * 1000 / AUDIO_RATE
-            self._audio_ms[item_id] = self._audio_ms.get(item_id, 0.0) + ms
-            self._playing_item = item_id
-            if self._stopped_at is not None:
-                self.turn_latencies.append(time.monotonic() - self._stopped_at)
-                self._stopped_at = None
-        elif kind == "input_audio_buffer.speech_stopped":
-            self._stopped_at = time.monotonic()
-        elif kind == "conversation.item.truncated":
-            item = self._items.get(event.get("item_id"))
-            heard, total = event.get("audio_end_ms", 0), self._audio_ms.get(event.get("item_id"), 0.0)
-            if item is not None and total > 0:
-                # The server drops the unheard transcript; keep the share of words that was heard.
-                for part in item.get("content") or []:
-                    if part.get("transcript"):
-                        words = part["transcript"].split()
-                        part["transcript"] = " ".join(words[: int(len(words) * min(1.0, heard / total))])
         elif kind == "conversation.item.deleted":
             self._items.pop(event.get("item_id"), None)
         elif kind == "response.created":
@@ -393,17 +387,43 @@ class RealtimeBrain:
                     wait = limit.get("reset_seconds")
                     when = f"; it resets in {wait:.0f} s" if isinstance(wait, (int, float)) else ""
                     self._put(notice(f"Rate limit reached ({limit.get('name', 'requests')}){when}."))
+            return
         elif kind == "error":
             error = event.get("error") or {}
             if error.get("code") == "response_cancel_not_active" and self._cancels_sent:
                 self._cancels_sent.clear()
                 return  # our interrupt() raced the server's own cancel: nothing went wrong
-            self._put(event)
+            self._put(self._wire.decode(event))
             self._put(notice(_error_line(error), "error"))
             return
-        self._put(event)
+        said = self._wire.decode(event)
+        match said:
+            case None:
+                return
+            case ReplyAudio(item_id=item_id):
+                self._audio_ms[item_id] = self._audio_ms.get(item_id, 0.0) + said.duration_ms
+                self._playing_item = item_id
+                if self._stopped_at is not None:
+                    self.turn_latencies.append(time.monotonic() - self._stopped_at)
+                    self._stopped_at = None
+            case UserSpeechStopped():
+                self._stopped_at = time.monotonic()
+            case ReplyTruncated(item_id=item_id, audio_end_ms=heard):
+                said = dataclasses.replace(said, transcript=self._truncated(item_id, heard))
+        self._put(said)
 
-    def _put(self, event: dict) -> None:
+    def _truncated(self, item_id: str, heard_ms: float) -> str:
+        """The server drops the unheard transcript; keep the share of words that was heard."""
+        item, total = self._items.get(item_id), self._audio_ms.get(item_id, 0.0)
+        kept = ""
+        if item is not None and total > 0:
+            for part in item.get("content") or []:
+                if part.get("transcript"):
+                    words = part["transcript"].split()
+                    part["transcript"] = kept = " ".join(words[: int(len(words) * min(1.0, heard_ms / total))])
+        return kept
+
+    def _put(self, event: SpeechEvent) -> None:
         self._out.put_nowait(event)
 
 

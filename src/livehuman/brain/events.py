@@ -1,38 +1,25 @@
-"""Realtime protocol events: ids, strict validation with the openai SDK's types, and builders."""
+"""Realtime protocol events at the wire: ids, strict validation with the openai SDK's types, errors."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import itertools
 import json
 import secrets
 import typing
-from collections.abc import AsyncIterator
 from typing import Any
 
-import numpy as np
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from livehuman.brain.base import RequestError
 from openai.types.realtime import RealtimeClientEvent, RealtimeServerEvent
 
-AUDIO_RATE = 24000  # PCM16 mono, both ways, as the GA protocol says
 
-# Non-standard events a brain may emit in-process; never sent over the wire.
-PHONES_EVENT = "livehuman.output_audio.phones"
-NOTICE_EVENT = "livehuman.notice"
-EXTENSION_PREFIX = "livehuman."
-
-
-class EventError(ValueError):
+class EventError(RequestError):
     """A client event the protocol rejects; carries what the `error` event reports."""
 
     def __init__(self, message: str, *, code: str = "invalid_event", param: str | None = None,
                  event_id: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.param = param
+        super().__init__(message, code=code, param=param)
         self.event_id = event_id
 
 
@@ -113,11 +100,6 @@ def parse_client_message(text: str | bytes) -> dict:
     return data
 
 
-def is_extension(event: dict) -> bool:
-    """True for livehuman's own in-process events (not part of the Realtime protocol)."""
-    return str(event.get("type", "")).startswith(EXTENSION_PREFIX)
-
-
 _counter = itertools.count()
 
 
@@ -137,33 +119,3 @@ def error_event(message: str, *, type: str = "invalid_request_error", code: str 
     if event_id is not None:
         error["event_id"] = event_id
     return {"type": "error", "event_id": new_id("event"), "error": error}
-
-
-def encode_pcm16(samples: np.ndarray) -> str:
-    """float32 [-1, 1] samples → base64 little-endian PCM16."""
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
-    return base64.b64encode(pcm.tobytes()).decode("ascii")
-
-
-def decode_pcm16(data: str) -> np.ndarray:
-    """base64 little-endian PCM16 → float32 samples in [-1, 1]."""
-    raw = base64.b64decode(data, validate=True)
-    if len(raw) % 2:
-        raise EventError("audio must be whole PCM16 samples (an even number of bytes)",
-                         code="invalid_value", param="audio")
-    return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-
-
-async def until_closed(queue: asyncio.Queue[dict | None]) -> AsyncIterator[dict]:
-    """The events put on `queue`, up to the None that closing the brain puts there."""
-    while (event := await queue.get()) is not None:
-        yield event
-
-
-def merge_session(target: dict, update: dict) -> None:
-    """Apply a session.update's fields to `target` in place (a new `turn_detection` replaces the old whole)."""
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(target.get(key), dict) and key != "turn_detection":
-            merge_session(target[key], value)
-        else:
-            target[key] = value

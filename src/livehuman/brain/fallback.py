@@ -11,15 +11,14 @@ import inspect
 import logging
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-from livehuman.brain.base import Brain
+import numpy as np
+
+from livehuman.brain.base import Brain, SessionSettings
+from livehuman.brain.speech_events import SpeechEvent
 
 log = logging.getLogger(__name__)
 
 FALLBACK_NOTICE = "I have lost my connection to the cloud, so I will answer offline for now."
-
-# The remote brain's session settings (its voice, model, transcription) mean nothing offline.
-REMOTE_ONLY_EVENTS = {"session.update"}
-
 
 class FallbackBrain:
     """The primary brain until its events end on their own, then the offline brain."""
@@ -36,13 +35,46 @@ class FallbackBrain:
     def active(self) -> Brain:
         return self.fallback or self.primary
 
-    async def send(self, event: dict) -> None:
-        """Pass a client event to whichever brain holds the conversation now."""
-        if self.fallback is not None and event.get("type") in REMOTE_ONLY_EVENTS:
-            return
-        await self.active.send(event)
+    # Commands go to whichever brain holds the conversation now.
 
-    async def events(self) -> AsyncIterator[dict]:
+    @property
+    def input_rate(self) -> int:
+        return self.active.input_rate
+
+    @property
+    def settings(self) -> SessionSettings:
+        return self.active.settings
+
+    async def update(self, settings: SessionSettings) -> None:
+        # The remote brain's settings (its voice, its turn detection) mean nothing offline.
+        if self.fallback is None:
+            await self.primary.update(settings)
+
+    async def push_audio(self, samples: np.ndarray, rate: int) -> None:
+        await self.active.push_audio(samples, rate)
+
+    async def commit_audio(self) -> None:
+        await self.active.commit_audio()
+
+    async def clear_audio(self) -> None:
+        await self.active.clear_audio()
+
+    async def add_message(self, text: str, role: str = "user", item_id: str | None = None) -> None:
+        await self.active.add_message(text, role, item_id)
+
+    async def respond(self, audio: bool | None = None) -> None:
+        await self.active.respond(audio)
+
+    async def cancel(self) -> None:
+        await self.active.cancel()
+
+    async def truncate(self, item_id: str, audio_end_ms: int) -> None:
+        await self.active.truncate(item_id, audio_end_ms)
+
+    async def interrupt(self, item_id: str | None, heard_ms: float | None) -> None:
+        await self.active.interrupt(item_id, heard_ms)
+
+    async def events(self) -> AsyncIterator[SpeechEvent]:
         """The primary's events; when they end without `close()`, the offline brain's."""
         async for event in self.primary.events():
             yield event

@@ -1,88 +1,69 @@
-"""The built-in offline brain (VAD → ASR → dialogue → TTS) speaking the Realtime protocol.
+"""The built-in offline brain: voice activity and recognition → dialogue → speech, as a typed Brain.
 
-LocalBrain is one class, its methods in four modules by what they do:
+LocalBrain wires separate parts, each usable alone:
 
-- local.py (here): the Brain interface, the session, client events and the conversation's items;
-- local_input.py: the input side: VAD, the recognizer (and its lock), turns, committed user items;
-- local_speculation.py: the reply prepared while the user pauses, held until the turn ends;
-- local_responses.py: the response side: the dialogue's reply as text, speech and their events.
+- Listener (listener.py): VAD and the recognizer over the user's 16 kHz audio, turn by turn;
+- Responder (responder.py): the dialogue and the user's words it owes a reply;
+- Speculator (speculation.py): the reply prepared while the user pauses, held until the turn ends;
+- Reply (reply.py): one reply in flight, its text spoken sentence by sentence by the Speaker
+  (speaker.py: espeak-ng, paced), as speech events.
 
-local_factory.py makes one LocalBrain per session, sharing the slow parts between sessions.
+It keeps the conversation's timing: turns, the reply in flight, what each reply said where (for
+truncation). local_factory.py makes one per session, sharing the slow parts between sessions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
-import threading
+import logging
+import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from livehuman.brain.events import (
-    AUDIO_RATE,
-    CLIENT_EVENTS,
-    EventError,
-    decode_pcm16,
-    error_event,
-    merge_session,
-    new_id,
-    until_closed,
+import numpy as np
+
+from livehuman.brain.base import RequestError, SessionSettings, TurnDetection
+from livehuman.brain.events import new_id
+from livehuman.brain.listener import Listener, Partial, Paused, Resumed, SpeechBegan, SpeechEnded
+from livehuman.brain.recognizer import AsrPool, knowledge_asr
+from livehuman.brain.reply import Reply, Said
+from livehuman.brain.responder import Responder
+from livehuman.brain.speaker import Speaker
+from livehuman.brain.speculation import Speculation, Speculator
+from livehuman.brain.speech_events import (
+    BrainError,
+    InputCleared,
+    ReplyTruncated,
+    SpeechEvent,
+    UserSpeechStarted,
+    UserSpeechStopped,
+    UserTranscriptDelta,
+    UserTranscriptDone,
 )
-from livehuman.brain.heard import Segment, heard_text
-from livehuman.brain.local_factory import LocalBrainFactory
-from livehuman.brain.local_input import (
-    DEFAULT_TURN_DETECTION,
-    AsrPool,
-    InputSide,
-    knowledge_asr,
-    turn_detection_with_defaults,
-)
-from livehuman.brain.local_responses import ResponseSide
-from livehuman.brain.local_speculation import Speculating
 from livehuman.errors import LivehumanError
+from livehuman.rates import LISTEN_RATE
+from livehuman.speech.audio import StreamResampler
 
-# What other modules import from here (the factory and the recognizers have modules of their own).
-__all__ = ["AsrPool", "LocalBrain", "LocalBrainFactory", "default_dialogue", "heard_text", "knowledge_asr"]
+log = logging.getLogger(__name__)
 
-MODEL_NAME = "livehuman"
-
-
-@dataclass
-class _Item:
-    """A conversation item as the protocol shows it, plus what truncation needs."""
-
-    data: dict
-    segments: list[Segment] = field(default_factory=list)
-    audio_ms: float = 0.0
-
-
-def default_dialogue() -> Any:
-    """The built-in offline dialogue: the default persona and knowledge base."""
-    from livehuman.brain.dialogue import Dialogue
-
-    return Dialogue()
-
-
-class LocalBrain(InputSide, Speculating, ResponseSide):
+class LocalBrain:
     """The offline cascade as a Brain: server VAD, streaming ASR, dialogue and espeak-ng TTS.
 
     `dialogue` is a Dialogue, or `dialogue_factory` makes one (called in a worker thread: building
     one embeds its knowledge base); `tts` is any object with `.sentences(text) -> Iterator[Speech]`;
-    `asr` a StreamingASR. Left out, each is built from the defaults on first use, off the event loop.
-    `voice` (an espeak-ng voice) defaults to the dialogue's persona's. `pace_ahead_s` keeps the
-    audio sent at most that far ahead of real time (None: as fast as it is made), so that a
-    response stays "in flight" while it plays and a barge-in cancels what is still unsaid.
-    `turn_detection` overrides fields of the default server VAD settings (e.g. a shorter
-    `silence_duration_ms` for live conversations); a client's session.update still wins.
-    With `speculate_ms`, once the user has paused that long the reply is prepared (ASR hypothesis,
-    dialogue, first sentence's speech) but held; it goes out the moment the turn ends if the final
-    transcript is the same, and is thrown away if the user speaks on.
+    `asr` a StreamingASR, or `asr_pool` lends one. Left out, each is built from the defaults on
+    first use, off the event loop. `voice` (an espeak-ng voice) defaults to the dialogue's persona's.
+    `pace_ahead_s` keeps the audio at most that far ahead of real time (None: as fast as it is
+    made), so that a reply stays in flight while it plays and a barge-in cancels what is unsaid.
+    `turn_detection` is the session's start (None: manual turns). With `speculate_ms`, once the
+    user has paused that long the reply is prepared but held (see speculation.py).
 
     Everything runs on the event loop of its first call except the blocking work (VAD and
     recognizer, building the dialogue, text-to-speech), which runs in worker threads.
     """
+
+    input_rate = LISTEN_RATE
 
     def __init__(
         self,
@@ -96,23 +77,9 @@ class LocalBrain(InputSide, Speculating, ResponseSide):
         asr_model_dir: str | None = None,
         instructions: str | None = None,
         pace_ahead_s: float | None = None,
-        turn_detection: dict | None = None,
+        turn_detection: TurnDetection | None = TurnDetection(),
         speculate_ms: int | None = None,
     ) -> None:
-        self._dialogue: Any = dialogue
-        self._dialogue_factory = dialogue_factory or default_dialogue
-        self._dialogue_lock = threading.Lock()
-        self._out: asyncio.Queue[dict | None] = asyncio.Queue()
-        self._closed = False
-        self._items: dict[str, _Item] = {}
-        self._order: list[str] = []
-        self._pending_user: list[str] = []  # user texts not answered yet
-        self._stopped_at: float | None = None  # monotonic time of the last speech_stopped
-        self.turn_latencies: list[float] = []  # speech_stopped → first audio delta, seconds
-        # Each side's own state is set up next to the code that uses it.
-        self._init_input(asr, asr_pool, asr_model_dir)
-        self._init_speculation(speculate_ms)
-        self._init_responses(tts, pace_ahead_s)
         persona = getattr(dialogue, "persona", None)
         if persona is None and dialogue_factory is None:
             from livehuman.brain.persona import load_persona
@@ -121,266 +88,348 @@ class LocalBrain(InputSide, Speculating, ResponseSide):
         voice = voice or getattr(persona, "voice", None) or "en-us"
         if instructions is None:
             instructions = getattr(persona, "instructions", None)
-        self.session: dict = {
-            "type": "realtime",
-            "model": MODEL_NAME,
-            "output_modalities": ["audio"],
-            "instructions": instructions or "",
-            "audio": {
-                "input": {
-                    "format": {"type": "audio/pcm", "rate": AUDIO_RATE},
-                    "transcription": {"model": "livehuman-asr"},
-                    "turn_detection": {**DEFAULT_TURN_DETECTION, **(turn_detection or {})},
-                },
-                "output": {"format": {"type": "audio/pcm", "rate": AUDIO_RATE}, "voice": voice},
-            },
-        }
-        self._emit({"type": "session.created", "session": copy.deepcopy(self.session)})
+        self.settings = SessionSettings(instructions=instructions or "", voice=voice, turn_detection=turn_detection)
+        self.responder = Responder(dialogue, dialogue_factory, instructions)
+        self.speaker = Speaker(tts, voice)
+        self.speculator = Speculator(self.speaker)
+        self.speculate_ms = speculate_ms
 
-    # -- the Brain interface -------------------------------------------------------------
+        def recognizer() -> Any:
+            if asr is not None:
+                return asr
+            if asr_pool is not None:
+                return asr_pool.acquire()
+            return knowledge_asr(getattr(self.responder.ensure(), "knowledge", None), asr_model_dir)
 
-    async def send(self, event: dict) -> None:
-        """Handle one client event; problems become `error` events, never exceptions."""
+        self.listener = Listener(recognizer, asr_pool.release if asr_pool is not None else None,
+                                 turn_detection, pause_ms=speculate_ms)
+        self.pace_ahead_s = pace_ahead_s
+        self.turn_latencies: list[float] = []  # speech stopped → first reply audio, seconds
+        self._out: asyncio.Queue[SpeechEvent | None] = asyncio.Queue()
+        self._in: asyncio.Queue[tuple] = asyncio.Queue()
+        self._worker: asyncio.Task | None = None
+        self._closed = False
+        self._prepared = False  # the recognizer, VAD and voice are built
+        self._resamplers: dict[int, StreamResampler] = {}
+        self._speaking_item: str | None = None
+        self._partial = ""
+        self._stopped_at: float | None = None  # monotonic time the last turn ended
+        self._response: Reply | None = None
+        self._said: dict[str, Said] = {}  # reply item → what it said where
+        self._replies = 0  # assistant items in the conversation (greet only before the first)
+        self._last_assistant: str | None = None  # the latest reply, the one truncation may cut in the history
+
+    @property
+    def dialogue(self) -> Any:
+        """The Dialogue behind this brain (None until first needed)."""
+        return self.responder.dialogue
+
+    @property
+    def speculations(self) -> dict[str, int]:
+        """How prepared replies fared: used, missed, discarded."""
+        return self.speculator.counts
+
+    # -- commands ----------------------------------------------------------------------------
+
+    async def update(self, settings: SessionSettings) -> None:
+        if self._closed:
+            return
+        if settings.voice and settings.voice != self.settings.voice:
+            await asyncio.to_thread(self.speaker.set_voice, settings.voice)
+        if settings.turn_detection != self.settings.turn_detection:
+            await self._in.put(("turn", settings.turn_detection))
+            self._start()
+        if settings.instructions and settings.instructions != self.settings.instructions:
+            self.responder.set_instructions(settings.instructions)
+        self.settings = settings
+
+    async def push_audio(self, samples: np.ndarray, rate: int) -> None:
         if self._closed:
             return
         self._start()
-        kind = event.get("type")
-        event_id = event.get("event_id")
-        handler = getattr(self, "_client_" + str(kind).replace(".", "_"), None) if kind in CLIENT_EVENTS else None
-        try:
-            if handler is None:
-                raise EventError(f"unsupported event type {kind!r}", code="invalid_event_type", param="type")
-            await handler(event)
-        except EventError as exc:
-            self._emit(error_event(exc.message, code=exc.code, param=exc.param, event_id=event_id))
-        except LivehumanError as exc:
-            self._emit(error_event(str(exc), code="invalid_value", event_id=event_id))
-        except (KeyError, TypeError, ValueError) as exc:
-            self._emit(error_event(f"invalid {kind}: {exc}", code="invalid_value", event_id=event_id))
+        await self._in.put(("audio", samples, rate))
 
-    async def events(self) -> AsyncIterator[dict]:
-        """Server events until `close()`."""
+    async def commit_audio(self) -> None:
+        if self._closed:
+            return
         self._start()
-        async for event in until_closed(self._out):
+        done = asyncio.get_running_loop().create_future()
+        await self._in.put(("commit", done))
+        await done
+
+    async def clear_audio(self) -> None:
+        if self._closed:
+            return
+        self._start()
+        await self._in.put(("clear",))
+
+    async def add_message(self, text: str, role: str = "user", item_id: str | None = None) -> None:
+        if role == "user":
+            self.responder.heard(text)
+        elif role == "assistant":
+            await asyncio.to_thread(self.responder.ensure)
+            self.responder.replayed(text)
+            self._replies += 1
+        elif role == "system":
+            await asyncio.to_thread(self.responder.ensure)
+            self.responder.set_instructions(text)
+        else:
+            raise RequestError(f"unknown role {role!r}: use user, assistant or system", param="item.role")
+
+    async def respond(self, audio: bool | None = None) -> None:
+        if self._response is not None:
+            raise RequestError(f"conversation already has an active response {self._response.id}",
+                               code="conversation_already_has_active_response")
+        if self._closed:
+            return
+        self._start()
+        self._start_response(self.settings.audio if audio is None else audio)
+
+    async def say(self, text: str) -> None:
+        """Speak `text` verbatim as a reply (a greeting, a notice); it cancels the reply in flight
+        and joins the dialogue's history."""
+        if not text.strip():
+            raise LivehumanError("nothing to say: the text is empty")
+        self._start()
+        await self._cancel("client_cancelled")
+        self._start_response(self.settings.audio, script=text.strip())
+
+    async def cancel(self) -> None:
+        if self._response is None:
+            raise RequestError("there is no active response to cancel", code="response_cancel_not_active")
+        await self._cancel("client_cancelled")
+
+    async def truncate(self, item_id: str, audio_end_ms: int) -> None:
+        said = self._said.get(item_id)
+        if said is None:
+            raise RequestError(f"no reply with audio has id {item_id!r}", code="item_not_found", param="item_id")
+        if audio_end_ms < 0 or audio_end_ms > said.audio_ms + 1:
+            raise RequestError(f"audio_end_ms {audio_end_ms} is past the item's audio ({int(said.audio_ms)} ms)",
+                               param="audio_end_ms")
+        if self._response is not None and self._response.item_id == item_id:
+            await self._cancel("client_cancelled")
+        heard = said.heard(audio_end_ms)
+        if item_id == self._last_assistant:
+            self.responder.truncate_last_reply(heard)
+        self._emit(ReplyTruncated(item_id, int(audio_end_ms), heard))
+
+    async def interrupt(self, item_id: str | None, heard_ms: float | None) -> None:
+        if self._response is not None:
+            await self._cancel("client_cancelled")
+        said = self._said.get(item_id) if item_id is not None else None
+        if said is not None and heard_ms is not None:
+            await self.truncate(item_id, int(max(0.0, min(float(heard_ms), said.audio_ms))))
+
+    async def events(self) -> AsyncIterator[SpeechEvent]:
+        """The brain's speech events until `close()`."""
+        self._start()
+        while (event := await self._out.get()) is not None:
             yield event
 
     async def close(self) -> None:
-        """Cancel the response in flight and the input worker; end `events()`."""
+        """Cancel the reply in flight and the input worker; give the recognizer back; end `events()`."""
         if self._closed:
             return
         self._closed = True
-        self._discard_speculation(None)
+        self.speculator.discard(None)
         tasks = [t for t in (self._worker, self._response and self._response.task) if t]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(BaseException):  # tasks end however they end
                 await task
-        if self._asr_pool is not None and self._asr is not None:
-            await asyncio.to_thread(self._release_asr)
+        while not self._in.empty():  # commands never taken: their callers stop waiting
+            op = self._in.get_nowait()
+            if op[0] == "commit" and not op[1].done():
+                op[1].set_result(None)
+        await asyncio.to_thread(self.listener.close)
         self._out.put_nowait(None)
 
-    async def say(self, text: str) -> None:
-        """Speak `text` verbatim as a response (a greeting, a notice), in the usual events.
-
-        It cancels the response in flight, if any, and joins the dialogue's history.
-        """
-        if not text.strip():
-            raise LivehumanError("nothing to say: the text is empty")
-        self._start()
-        await self._cancel("client_cancelled")
-        self._start_response(self._modalities, script=text.strip())
-
-    @property
-    def _turn(self) -> dict | None:
-        """The session's turn detection (None: manual turns, the client commits)."""
-        return self.session["audio"]["input"]["turn_detection"]
-
-    @property
-    def _voice(self) -> str | None:
-        return self.session["audio"]["output"].get("voice")
-
-    @property
-    def _modalities(self) -> list[str]:
-        return list(self.session.get("output_modalities") or ["audio"])
-
-    @property
-    def dialogue(self) -> Any:
-        """The Dialogue behind this brain (None until first needed)."""
-        return self._dialogue
-
-    def _ensure_dialogue(self) -> None:
-        """Build the dialogue on first use (blocking: in a worker thread, whichever side needs it first)."""
-        with self._dialogue_lock:
-            if self._dialogue is None:
-                dialogue = self._dialogue_factory()
-                if self.session.get("instructions") and hasattr(dialogue, "instructions"):
-                    dialogue.instructions = self.session["instructions"]
-                self._dialogue = dialogue
-
-    # -- client events ---------------------------------------------------------------------
-
-    async def _client_session_update(self, event: dict) -> None:
-        update = event["session"]
-        if update.get("type", "realtime") != "realtime":
-            raise EventError("only realtime sessions are supported", code="invalid_value", param="session.type")
-        session = copy.deepcopy(self.session)
-        merge_session(session, {k: v for k, v in update.items() if k != "type"})
-        audio = session.get("audio", {})
-        for side in ("input", "output"):
-            fmt = (audio.get(side) or {}).get("format") or {}
-            if fmt.get("type", "audio/pcm") != "audio/pcm" or fmt.get("rate", AUDIO_RATE) != AUDIO_RATE:
-                raise EventError("only audio/pcm at 24000 Hz is supported", code="invalid_value",
-                                 param=f"session.audio.{side}.format")
-        modalities = session.get("output_modalities") or ["audio"]
-        if len(modalities) != 1:
-            raise EventError("output_modalities must be ['audio'] or ['text']", code="invalid_value",
-                             param="session.output_modalities")
-        voice = (audio.get("output") or {}).get("voice")
-        if voice != self._voice and isinstance(voice, str):
-            self._tts = await asyncio.to_thread(self._make_tts, voice)
-        given = (update.get("audio") or {}).get("input") or {}
-        if "turn_detection" in given:
-            turn = turn_detection_with_defaults(given["turn_detection"])
-            session["audio"]["input"]["turn_detection"] = turn
-            if turn != self.session["audio"]["input"].get("turn_detection"):
-                await self._in.put(("vad", turn))
-        if session.get("instructions") and self._dialogue is not None and hasattr(self._dialogue, "instructions"):
-            try:
-                self._dialogue.instructions = session["instructions"]
-            except AttributeError:
-                pass
-        self.session = session
-        self._emit({"type": "session.updated", "session": copy.deepcopy(session)})
-
-    async def _client_input_audio_buffer_append(self, event: dict) -> None:
-        try:
-            samples = decode_pcm16(event["audio"])
-        except (ValueError, TypeError) as exc:
-            raise EventError(f"audio is not valid base64 PCM16: {exc}", code="invalid_value", param="audio") from None
-        await self._in.put(("audio", samples))
-
-    async def _client_input_audio_buffer_commit(self, event: dict) -> None:
-        await self._in.put(("commit", event.get("event_id")))
-
-    async def _client_input_audio_buffer_clear(self, event: dict) -> None:
-        await self._in.put(("clear", event.get("event_id")))
-
-    async def _client_conversation_item_create(self, event: dict) -> None:
-        item = copy.deepcopy(event["item"])
-        role = item.get("role")
-        if item.get("type") != "message" or role not in ("user", "system", "assistant"):
-            raise EventError("only messages can be created here", code="invalid_value", param="item.type")
-        kinds = ("output_text", "output_audio") if role == "assistant" else ("input_text",)
-        texts = []
-        for part in item.get("content") or []:
-            if part.get("type") not in kinds:
-                raise EventError(f"unsupported content type {part.get('type')!r} for a {role} message "
-                                 f"(use {' or '.join(kinds)})", code="invalid_value", param="item.content")
-            texts.append(part.get("text") or part.get("transcript") or "")
-        item.setdefault("id", new_id("item"))
-        if item["id"] in self._items:
-            raise EventError(f"item {item['id']!r} already exists", code="invalid_value", param="item.id")
-        item["object"] = "realtime.item"
-        item["status"] = "completed"
-        self._add_item(item, event.get("previous_item_id"))
-        self._emit({"type": "conversation.item.done", "item": copy.deepcopy(item),
-                    "previous_item_id": self._previous(item["id"])})
-        text = " ".join(t for t in texts if t).strip()
-        if role == "user":
-            if text:
-                self._pending_user.append(text)
-        elif role == "assistant":
-            # A replayed exchange (e.g. after a client reconnects): it is history, already answered.
-            await asyncio.to_thread(self._ensure_dialogue)
-            self._remember(" ".join(self._pending_user), text)
-            self._pending_user.clear()
-        else:
-            await asyncio.to_thread(self._ensure_dialogue)
-            if hasattr(self._dialogue, "instructions"):
-                self._dialogue.instructions = text
-
-    async def _client_conversation_item_truncate(self, event: dict) -> None:
-        item = self._items.get(event["item_id"])
-        if item is None:
-            raise EventError(f"no item with id {event['item_id']!r}", code="item_not_found", param="item_id")
-        if item.data.get("role") != "assistant" or not item.segments and item.audio_ms == 0:
-            raise EventError("only an assistant item with audio can be truncated", code="invalid_value",
-                             param="item_id")
-        if event["content_index"] != 0:
-            raise EventError("content_index must be 0", code="invalid_value", param="content_index")
-        end_ms = event["audio_end_ms"]
-        if end_ms < 0 or end_ms > item.audio_ms + 1:
-            raise EventError(f"audio_end_ms {end_ms} is past the item's audio ({int(item.audio_ms)} ms)",
-                             code="invalid_value", param="audio_end_ms")
-        response = self._response
-        if response is not None and response.item_id == item.data["id"]:
-            await self._cancel("client_cancelled")
-        heard = heard_text(item.segments, end_ms)
-        content = item.data["content"][0]
-        content["transcript"] = heard
-        if self._dialogue is not None and item.data["id"] == self._last_assistant:
-            self._dialogue.truncate_last_reply(heard)
-        self._emit({"type": "conversation.item.truncated", "item_id": item.data["id"], "content_index": 0,
-                    "audio_end_ms": end_ms})
-
-    async def _client_response_create(self, event: dict) -> None:
-        if self._response is not None:
-            raise EventError(f"conversation already has an active response {self._response.id}",
-                             code="conversation_already_has_active_response")
-        params = event.get("response") or {}
-        modalities = params.get("output_modalities") or self.session.get("output_modalities") or ["audio"]
-        if len(modalities) != 1:
-            raise EventError("output_modalities must be ['audio'] or ['text']", code="invalid_value",
-                             param="response.output_modalities")
-        self._start_response(modalities)
-
-    async def _client_response_cancel(self, event: dict) -> None:
-        response = self._response
-        wanted = event.get("response_id")
-        if response is None or (wanted and wanted != response.id):
-            raise EventError("there is no active response to cancel", code="response_cancel_not_active")
-        await self._cancel("client_cancelled")
-
-    async def _client_conversation_item_delete(self, event: dict) -> None:
-        item_id = event["item_id"]
-        if item_id not in self._items:
-            raise EventError(f"no item with id {item_id!r}", code="item_not_found", param="item_id")
-        del self._items[item_id]
-        self._order.remove(item_id)
-        self._emit({"type": "conversation.item.deleted", "item_id": item_id})
-
-    async def _client_conversation_item_retrieve(self, event: dict) -> None:
-        item = self._items.get(event["item_id"])
-        if item is None:
-            raise EventError(f"no item with id {event['item_id']!r}", code="item_not_found", param="item_id")
-        self._emit({"type": "conversation.item.retrieved", "item": copy.deepcopy(item.data)})
-
-    async def _client_output_audio_buffer_clear(self, event: dict) -> None:
-        # Over a WebSocket the client holds the output buffer; stopping generation is what's left.
-        if self._response is not None:
-            await self._cancel("client_cancelled")
-
-    # -- conversation bookkeeping ------------------------------------------------------------
-
-    def _add_item(self, item: dict, previous_item_id: str | None) -> None:
-        item_id = item["id"]
-        if previous_item_id and previous_item_id in self._order:
-            self._order.insert(self._order.index(previous_item_id) + 1, item_id)
-        elif previous_item_id == "root":
-            self._order.insert(0, item_id)
-        else:
-            self._order.append(item_id)
-        self._items[item_id] = _Item(copy.deepcopy(item))
-        self._emit({"type": "conversation.item.added", "item": copy.deepcopy(item),
-                    "previous_item_id": self._previous(item_id)})
-
-    def _previous(self, item_id: str) -> str | None:
-        i = self._order.index(item_id) if item_id in self._order else 0
-        return self._order[i - 1] if i > 0 else None
-
-    def _emit(self, event: dict) -> None:
-        if "event_id" not in event:
-            event = {"event_id": new_id("event"), **event}
+    def _emit(self, event: SpeechEvent) -> None:
         self._out.put_nowait(event)
 
+    # -- the user's side: one input task takes audio and turn commands in order -------------------
+
+    def _start(self) -> None:
+        if self._worker is None and not self._closed:
+            self._worker = asyncio.get_running_loop().create_task(self._input_loop())
+
+    async def _input_loop(self) -> None:
+        while True:
+            ops = [await self._in.get()]
+            while not self._in.empty():  # take what piled up while the last batch ran
+                ops.append(self._in.get_nowait())
+            audio: list[tuple[np.ndarray, int]] = []
+            for i, op in enumerate(ops):
+                if op[0] == "audio":
+                    audio.append(op[1:])
+                    # One thread hop for a run of 20 ms chunks, not one per chunk.
+                    if i + 1 < len(ops) and ops[i + 1][0] == "audio":
+                        continue
+                    op, audio = ("audio", audio), []
+                await self._input_op(op)
+
+    async def _input_op(self, op: tuple) -> None:
+        try:
+            match op:
+                case ("audio", chunks):
+                    await self._hear(chunks)
+                case ("commit", done):
+                    await self._commit(done)
+                case ("clear",):
+                    self.speculator.discard("discarded")
+                    self._speaking_item = None
+                    await asyncio.to_thread(self.listener.clear)
+                    self._emit(InputCleared())
+                case ("turn", turn):
+                    self.speculator.discard("discarded")
+                    self._speaking_item = None
+                    self.listener.configure(turn)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # report it; the session goes on
+            log.exception("local brain input failed")
+            self._speaking_item = None
+            self._emit(BrainError(f"speech input failed: {exc}"))
+        finally:
+            if op[0] == "commit" and not op[1].done():  # its caller must not wait for ever
+                op[1].set_result(None)
+
+    def _listen(self, chunks: list[tuple[np.ndarray, int]]) -> list:
+        """Worker thread: the chunks at 16 kHz, through the listener (the parts built on first use)."""
+        if not self._prepared:
+            self.listener.prepare()
+            self.speaker.load()  # ready before the first reply, not during it
+            self._prepared = True
+        samples = []
+        for chunk, rate in chunks:
+            if rate != LISTEN_RATE:
+                resampler = self._resamplers.get(rate) or self._resamplers.setdefault(rate, StreamResampler(rate, LISTEN_RATE))
+                chunk = resampler.process(chunk)
+            samples.append(np.asarray(chunk, np.float32))
+        return self.listener.hear(np.concatenate(samples))
+
+    async def _hear(self, chunks: list[tuple[np.ndarray, int]]) -> None:
+        for heard in await asyncio.to_thread(self._listen, chunks):
+            match heard:
+                case SpeechBegan(start_ms=start_ms, audio=audio):
+                    await self._speech_started(new_id("item"), start_ms)
+                    # The speech's first audio goes to the recognizer only after the start is out:
+                    # a barge-in must not wait for pocketsphinx.
+                    self._partial_transcript(await asyncio.to_thread(self.listener.begin, audio))
+                case Partial(text=text):
+                    self._partial_transcript(text)
+                case Paused():
+                    await self._speculate()
+                case Resumed():
+                    self.speculator.discard("discarded")
+                case SpeechEnded(end_ms=end_ms):
+                    await self._end_turn(end_ms)
+
+    async def _speech_started(self, item_id: str, start_ms: int) -> None:
+        self.speculator.discard("discarded")
+        self._speaking_item = item_id
+        self._partial = ""
+        self._emit(UserSpeechStarted(item_id, start_ms))
+        turn = self.settings.turn_detection
+        if self._response is not None and (turn is None or turn.interrupt_response):
+            await self._cancel("turn_detected")
+
+    def _partial_transcript(self, partial: str | None) -> None:
+        if self._speaking_item is None or not partial:
+            return
+        # Deltas only ever append; a revised partial waits for the final transcript.
+        if partial.startswith(self._partial) and len(partial) > len(self._partial):
+            delta = partial[len(self._partial) :]
+            self._partial = partial
+            self._emit(UserTranscriptDelta(self._speaking_item, delta))
+
+    async def _speculate(self) -> None:
+        """The user paused: prepare the reply to what they said so far, saying nothing."""
+        turn = self.settings.turn_detection
+        if (self._speaking_item is None or self._response is not None or self.responder.waiting
+                or turn is None or not turn.create_response):
+            return
+        self.speculator.discard(None)
+        transcript = (await asyncio.to_thread(self.listener.hypothesis) or "").strip()
+        if transcript and self._speaking_item is not None:
+            self.speculator.start(transcript, self.responder.ensure, self.settings.audio)
+
+    async def _end_turn(self, end_ms: int) -> None:
+        item_id = self._speaking_item
+        if item_id is None:
+            return
+        self._speaking_item = None
+        self._stopped_at = time.monotonic()
+        self._emit(UserSpeechStopped(item_id, end_ms))
+        transcript = await asyncio.to_thread(self.listener.finish)
+        self._user_turn(item_id, transcript)
+        turn = self.settings.turn_detection
+        if not transcript.strip() or (turn is not None and not turn.create_response) or self._response is not None:
+            self.speculator.discard("missed")
+            return
+        spec = await self.speculator.take(self.responder.owed(), self.settings.audio)
+        if self._response is None:
+            if spec is not None:
+                self.responder.adopt(spec.dialogue)
+                self.speculator.counts["used"] += 1
+            self._start_response(self.settings.audio, speculation=spec)
+        elif spec is not None:
+            self.speculator.counts["missed"] += 1
+
+    async def _commit(self, done: asyncio.Future) -> None:
+        if self._speaking_item is not None:
+            done.set_result(None)
+            await self._end_turn(self.listener.heard_ms)
+            return
+        audio = await asyncio.to_thread(self.listener.take_manual)
+        if done.done():
+            return
+        if audio is None:
+            done.set_exception(RequestError("input audio buffer is empty or shorter than 100 ms",
+                                            code="input_audio_buffer_commit_empty"))
+            return
+        done.set_result(None)
+        self._stopped_at = time.monotonic()
+        self._user_turn(new_id("item"), await asyncio.to_thread(self.listener.recognize, audio))
+
+    def _user_turn(self, item_id: str, transcript: str) -> None:
+        self._emit(UserTranscriptDone(item_id, transcript))
+        self.responder.heard(transcript)
+
+    # -- the brain's side: one reply at a time (reply.py) -------------------------------------------
+
+    def _start_response(self, audio: bool, script: str | None = None, speculation: Speculation | None = None) -> None:
+        reply = Reply(self._reply_text(script, speculation), self.speaker, self._emit, audio=audio,
+                      pace_ahead_s=self.pace_ahead_s, prepared=speculation.speech if speculation else None,
+                      on_audio=self._first_audio, on_end=self._reply_ended)
+        self._response = reply
+        self._replies += 1
+        self._last_assistant = reply.item_id
+        self._said[reply.item_id] = reply.said
+        reply.start()
+
+    async def _reply_text(self, script: str | None, speculation: Speculation | None) -> AsyncIterator[str]:
+        """The reply's text, taken from the responder when the reply starts speaking."""
+        if self.responder.dialogue is None:
+            await asyncio.to_thread(self.responder.ensure)
+        user_text = self.responder.take()
+        if speculation is not None:
+            source = speculation.resume()
+        else:
+            source = self.responder.reply(user_text, script, greeted=self._replies > 1)
+        async for piece in source:
+            yield piece
+
+    def _first_audio(self) -> None:
+        if self._stopped_at is not None:
+            self.turn_latencies.append(time.monotonic() - self._stopped_at)
+            self._stopped_at = None
+
+    def _reply_ended(self, reply: Reply) -> None:
+        if self._response is reply:
+            self._response = None
+
+    async def _cancel(self, reason: str) -> None:
+        if self._response is not None:
+            await self._response.cancel(reason)

@@ -7,12 +7,13 @@ import os
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
-from livehuman.brain.local_input import AsrPool, knowledge_asr
+from livehuman.brain.base import TurnDetection
+from livehuman.brain.local import LocalBrain
+from livehuman.brain.recognizer import AsrPool, knowledge_asr
 from livehuman.errors import LivehumanError
 
 if TYPE_CHECKING:
     from livehuman.brain.dialogue import Dialogue
-    from livehuman.brain.local import LocalBrain
 
 MIN_SILENCE_MS = 100  # below this, every breath between two words would end the turn
 
@@ -27,7 +28,7 @@ class LocalBrainFactory:
     `silence_ms` ends a turn after that much silence (None: the protocol's 500 ms); `speculate_ms`
     prepares the reply after a pause that long, held until the turn ends (None: never);
     `asr_second_pass=False` skips pocketsphinx's second pass: the final transcript comes ~150 ms
-    sooner, a bit worse. A client's session.update still overrides the turn settings.
+    sooner, a bit worse. A client's settings update still overrides the turn settings.
 
     Calling the factory (with the HTTP request, or nothing) makes a brain. Lazy (the default), the
     brain comes at once and builds its dialogue and takes its recognizer on first use, in a worker
@@ -87,10 +88,7 @@ class LocalBrainFactory:
         return knowledge_asr(self.knowledge, self.asr_model_dir, second_pass=self.asr_second_pass)
 
     def _brain(self, dialogue: Dialogue | None) -> LocalBrain:
-        # Imported here, not at the top: local.py re-exports this factory.
-        from livehuman.brain.local import LocalBrain
-
-        turn_detection = None if self.silence_ms is None else {"silence_duration_ms": self.silence_ms}
+        turn_detection = TurnDetection() if self.silence_ms is None else TurnDetection(silence_duration_ms=self.silence_ms)
         return LocalBrain(dialogue, dialogue_factory=self.dialogue, voice=self.voice, asr_pool=self.asr_pool,
                           instructions=self.persona.instructions, turn_detection=turn_detection,
                           speculate_ms=self.speculate_ms)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from aiohttp import WSMsgType, web
 
 from livehuman.brain.base import Brain
-from livehuman.brain.events import EventError, error_event, is_extension, parse_client_message, validate_server_event
+from livehuman.brain.events import EventError, error_event, parse_client_message, validate_server_event
+from livehuman.brain.wire import ServerWire
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,9 @@ def realtime_routes(app: web.Application, brain_factory: BrainFactory, *, path: 
     """Add the Realtime WebSocket endpoint to `app`; one brain per connection from `brain_factory`.
 
     `brain_factory(request)` may be sync or async. With `api_key` set, clients must send it as a
-    bearer token (the SDK does); without it any token is accepted. Non-standard `livehuman.*`
-    events never go out, and every event that does is checked against the SDK's types.
+    bearer token (the SDK does); without it any token is accepted. The brain's speech events go
+    out as the protocol's (livehuman's own, such as notices, do not), each checked against the
+    SDK's types.
     """
     connections: weakref.WeakSet = app.setdefault(_CONNECTIONS, weakref.WeakSet())
 
@@ -69,27 +71,28 @@ def connections(app: web.Application) -> list[web.WebSocketResponse]:
 async def serve_brain(ws: web.WebSocketResponse, brain: Brain) -> None:
     """Pump one brain through one prepared WebSocket until either side ends."""
     lock = asyncio.Lock()
+    wire = ServerWire(brain)
 
     async def send(event: dict) -> None:
+        try:
+            validate_server_event(event)
+        except EventError as exc:
+            # A bug in a brain must not break strict clients: report it and drop the event.
+            log.error("invalid %s event for the wire: %s", event.get("type"), exc.message)
+            event = error_event(f"internal error: {exc.message}", type="server_error")
         async with lock:
             if not ws.closed:
                 await ws.send_str(json.dumps(event))
 
     async def pump() -> None:
-        async for event in brain.events():
-            if is_extension(event):
-                continue
-            try:
-                validate_server_event(event)
-            except EventError as exc:
-                # A bug in a brain must not break strict clients: report it and drop the event.
-                log.error("brain emitted an invalid %s event: %s", event.get("type"), exc.message)
-                event = error_event(f"internal error: {exc.message}", type="server_error")
-            await send(event)
+        async for speech_event in brain.events():
+            for event in wire.encode(speech_event):
+                await send(event)
         # The brain ended by itself (e.g. its upstream connection was given up): hang up too.
         if not ws.closed:
             await ws.close()
 
+    await send(wire.created())
     pumping = asyncio.create_task(pump())
     try:
         async for msg in ws:
@@ -99,7 +102,8 @@ async def serve_brain(ws: web.WebSocketResponse, brain: Brain) -> None:
                 except EventError as exc:
                     await send(error_event(exc.message, code=exc.code, param=exc.param, event_id=exc.event_id))
                     continue
-                await brain.send(event)
+                for answer in await wire.handle(event):
+                    await send(answer)
             elif msg.type == WSMsgType.ERROR:
                 break
             if pumping.done():

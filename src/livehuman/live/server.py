@@ -28,6 +28,7 @@ from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.session import Session
 
 if TYPE_CHECKING:
+    from livehuman.brain.base import Brain
     from livehuman.brain.local_factory import LocalBrainFactory
 
 log = logging.getLogger("livehuman.live")
@@ -38,7 +39,7 @@ LIVE_PAUSE_MS = 150  # after this much silence the offline brain prepares its re
 WEB_DIR = Path(str(files("livehuman") / "web"))
 OPUS = [codec for codec in RTCRtpSender.getCapabilities("audio").codecs if codec.mimeType.lower() == "audio/opus"]
 
-BrainFactory = Callable[[], "Any | Awaitable[Any]"]
+BrainFactory = Callable[[], "Brain | Awaitable[Brain]"]  # one typed brain per session
 
 
 @dataclass

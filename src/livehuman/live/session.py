@@ -3,13 +3,12 @@
 The parts live in their own modules: the page's data-channel protocol in live/channel.py, the
 pairing of reply audio with drawn frames on the media clock in live/synchronizer.py, lip sync and
 drawing in live/face_renderer.py, turn latency marks in live/turns.py. The session dispatches the
-brain's events (Realtime protocol dicts) to them and handles barge-in.
+brain's typed speech events (brain/speech_events.py) to them and handles barge-in.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from collections import deque
@@ -18,20 +17,32 @@ from collections.abc import Callable
 import av
 import numpy as np
 
-from livehuman.brain.base import Brain
+from livehuman.brain.base import Brain, RequestError
+from livehuman.brain.speech_events import (
+    BrainError,
+    Notice,
+    ReplyAudio,
+    ReplyAudioDone,
+    ReplyDone,
+    ReplyStarted,
+    ReplyTranscriptDelta,
+    ReplyTranscriptDone,
+    SpeechEvent,
+    UserSpeechStarted,
+    UserSpeechStopped,
+    UserTranscriptDelta,
+    UserTranscriptDone,
+)
 from livehuman.live.channel import BadMessage, PageChannel, SayText, parse_message
 from livehuman.live.clock import MediaUnit
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.synchronizer import AVSynchronizer, Reply
 from livehuman.live.tracks import ClockAudioTrack, ClockVideoTrack
 from livehuman.live.turns import Turn
-from livehuman.rates import REALTIME_RATE
-from livehuman.speech.phones import Phone
 
 logger = logging.getLogger("livehuman.live")
 
 MIC_CHUNK_MS = 20  # microphone audio goes to the brain as it comes (one WebRTC packet): no added wait
-DEFAULT_PREFIX_PADDING_MS = 300.0  # the Realtime protocol's default server-VAD prefix padding
 # Errors that only mean "nothing was playing any more": not worth a message on the page.
 QUIET_ERRORS = ("response_cancel_not_active", "cancel_not_active")
 
@@ -144,9 +155,12 @@ class Session:
         await self.barge_in("text")
         self._new_turn(time.monotonic(), "text")
         self.page.transcript("user", text, final=True)
-        await self.brain.send({"type": "conversation.item.create", "item": {
-            "type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}})
-        await self.brain.send({"type": "response.create"})
+        await self.brain.add_message(text)
+        try:
+            await self.brain.respond()
+        except RequestError as exc:
+            self._brain_error(exc.message, exc.code)
+            return
         self._set_state("thinking")
 
     def _new_turn(self, end: float, source: str) -> None:
@@ -169,11 +183,7 @@ class Session:
         stopped = time.monotonic()
         if cut.response_id is not None:
             self._cancelled.add(cut.response_id)
-        if cut.item_id is not None:
-            await self.brain.send({"type": "conversation.item.truncate", "item_id": cut.item_id,
-                                   "content_index": 0, "audio_end_ms": int(cut.heard_ms)})
-        if cut.response_id is not None and not cut.response_done:
-            await self.brain.send({"type": "response.cancel"})
+        await self.brain.interrupt(cut.item_id, cut.heard_ms if cut.item_id is not None else None)
         record = {"type": "metrics", "barge_in": cause, "dropped_frames": cut.dropped, "heard_ms": cut.heard_ms,
                   "stop_ms": round((stopped - started) * 1000, 1)}
         if speech_at is not None:  # from the speech's start in the mic audio, as the brain's VAD places it
@@ -188,9 +198,8 @@ class Session:
     # microphone → brain
 
     async def _mic_loop(self, track) -> None:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=REALTIME_RATE)
-        pending = bytearray()
-        chunk = REALTIME_RATE * 2 * MIC_CHUNK_MS // 1000
+        rate = resampler = None
+        pending = np.zeros(0, np.float32)
         while True:
             try:
                 frame = await asyncio.wait_for(track.recv(), self.inactivity_timeout)
@@ -199,23 +208,22 @@ class Session:
                 return
             except Exception:  # MediaStreamError: the browser's track ended
                 return
-            for out in resampler.resample(frame):
-                pending += out.to_ndarray().tobytes()
+            if rate != self.brain.input_rate:  # once, or when a fallback brain takes over
+                rate = self.brain.input_rate
+                resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+            # Straight to the rate the brain listens at: one resampling, float32 as the brain takes it.
+            pending = np.concatenate([pending, *(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))])
+            chunk = rate * MIC_CHUNK_MS // 1000
             while len(pending) >= chunk:
-                data, pending = bytes(pending[:chunk]), pending[chunk:]
-                await self.brain.send({"type": "input_audio_buffer.append",
-                                       "audio": base64.b64encode(data).decode("ascii")})
+                samples, pending = pending[:chunk], pending[chunk:]
+                await self.brain.push_audio(samples, rate)
                 self._mic_ms += MIC_CHUNK_MS
                 self._mic_marks.append((self._mic_ms, time.monotonic()))
 
     def _prefix_padding_ms(self) -> float:
-        """The brain's VAD prefix padding, when it shows its session; else the protocol's 300 ms."""
-        config = getattr(self.brain, "session", None)
-        try:
-            value = config["audio"]["input"]["turn_detection"]["prefix_padding_ms"]
-        except (KeyError, TypeError):
-            return DEFAULT_PREFIX_PADDING_MS
-        return float(value) if isinstance(value, (int, float)) else DEFAULT_PREFIX_PADDING_MS
+        """The brain's VAD prefix padding (audio before the speech that its turns include)."""
+        turn = self.brain.settings.turn_detection
+        return float(turn.prefix_padding_ms) if turn is not None else 0.0
 
     def _mic_time(self, audio_ms: float | None) -> float:
         """When the microphone audio at `audio_ms` (in the brain's input buffer) arrived here."""
@@ -231,113 +239,97 @@ class Session:
 
     async def _brain_loop(self) -> None:
         async for event in self.brain.events():
-            # A sentence's audio arrives as a burst of deltas: let the clock and the renderer run
+            # A sentence's audio arrives as a burst of chunks: let the clock and the renderer run
             # between them, or the burst's lip-sync work would stall the media for its length.
             await asyncio.sleep(0)
             try:
                 await self._on_brain_event(event)
             except Exception as exc:
-                self.log.exception("session %s: bad brain event %s", self.id, event.get("type"))
-                self.page.error(f"could not handle {event.get('type')}: {exc}")
+                name = type(event).__name__
+                self.log.exception("session %s: bad brain event %s", self.id, name)
+                self.page.error(f"could not handle {name}: {exc}")
         if not self._closing:
             self.page.error("the conversation ended")
             await self.close("the brain ended")
 
-    def _current(self, response_id: str | None) -> Reply | None:
-        """The reply being received, if `response_id` (when given) is its response."""
+    def _current(self, response_id: str) -> Reply | None:
+        """The reply being received, if it is `response_id`'s (and was not cut short)."""
         reply = self.sync.reply
-        if reply is not None and (response_id is None or response_id == reply.response_id):
+        if reply is not None and response_id == reply.response_id and response_id not in self._cancelled:
             return reply
         return None
 
-    async def _on_brain_event(self, event: dict) -> None:
-        kind = event.get("type")
+    async def _on_brain_event(self, event: SpeechEvent) -> None:
         now = time.monotonic()
-        if kind == "input_audio_buffer.speech_started":
-            start_ms = event.get("audio_start_ms")
-            if start_ms is not None:
+        match event:
+            case UserSpeechStarted(audio_start_ms=start_ms):
                 # audio_start_ms includes the VAD's prefix padding (the protocol says so): the
                 # speech itself begins that much later.
-                start_ms = float(start_ms) + self._prefix_padding_ms()
-            await self.barge_in("speech", self._mic_time(start_ms), now)
-            self._set_state("listening")
-        elif kind == "input_audio_buffer.speech_stopped":
-            self._new_turn(self._mic_time(event.get("audio_end_ms")), "speech")
-            self._set_state("thinking")
-        elif kind == "conversation.item.input_audio_transcription.delta":
-            item = event.get("item_id", "")
-            self._user_text[item] = self._user_text.get(item, "") + event.get("delta", "")
-            self.page.transcript("user", self._user_text[item], final=False, item=item)
-        elif kind == "conversation.item.input_audio_transcription.completed":
-            item = event.get("item_id", "")
-            self._user_text.pop(item, None)
-            self.page.transcript("user", event.get("transcript", ""), final=True, item=item)
-            if self._turn is not None and self._turn.asr_final is None:
-                self._turn.asr_final = now
-        elif kind == "response.created":
-            response_id = (event.get("response") or {}).get("id") or f"resp_{self.sync.generation}"
-            previous = self.sync.reply
-            if previous is not None and not previous.flushed:
-                await self.sync.end_audio(previous)
-            self.sync.begin(response_id)
-            if self._turn is None or self._turn.first_audio is not None:
-                # A reply nobody asked for (a greeting): time it from now.
-                self._new_turn(now, "brain")
-            if self.state == "listening":
+                await self.barge_in("speech", self._mic_time(start_ms + self._prefix_padding_ms()), now)
+                self._set_state("listening")
+            case UserSpeechStopped(audio_end_ms=end_ms):
+                self._new_turn(self._mic_time(end_ms), "speech")
                 self._set_state("thinking")
-        elif kind == "response.output_audio_transcript.delta":
-            if event.get("response_id") in self._cancelled:
-                return
-            item = event.get("item_id", "")
-            self._assistant_text[item] = self._assistant_text.get(item, "") + event.get("delta", "")
-            self.page.transcript("assistant", self._assistant_text[item], final=False, item=item)
-            if self._turn is not None and self._turn.first_text is None:
-                self._turn.first_text = now
-        elif kind == "response.output_audio_transcript.done":
-            item = event.get("item_id", "")
-            text = event.get("transcript") or self._assistant_text.get(item, "")
-            self._assistant_text.pop(item, None)
-            if event.get("response_id") not in self._cancelled:
-                self.page.transcript("assistant", text, final=True, item=item)
-        elif kind == "livehuman.output_audio.phones":
-            reply = self._current(event.get("response_id"))
-            if reply is not None:
-                # The wire times phones from their chunk's start; the synchronizer from the reply's.
-                offset = float(event.get("audio_start_ms", 0)) / 1000
-                reply.phones += [Phone(p["symbol"], offset + float(p["start"]), offset + float(p["end"]))
-                                 for p in event.get("phones", [])]
-        elif kind == "response.output_audio.delta":
-            await self._on_audio(event, now)
-        elif kind == "response.output_audio.done":
-            reply = self._current(event.get("response_id"))
-            if reply is not None and reply.response_id not in self._cancelled:
-                await self.sync.end_audio(reply)
-        elif kind == "response.done":
-            reply = self._current((event.get("response") or {}).get("id"))
-            if reply is not None and reply.response_id not in self._cancelled:
-                if await self.sync.end_reply(reply):
+            case UserTranscriptDelta(item_id=item, delta=delta):
+                self._user_text[item] = self._user_text.get(item, "") + delta
+                self.page.transcript("user", self._user_text[item], final=False, item=item)
+            case UserTranscriptDone(item_id=item, transcript=transcript):
+                self._user_text.pop(item, None)
+                self.page.transcript("user", transcript, final=True, item=item)
+                if self._turn is not None and self._turn.asr_final is None:
+                    self._turn.asr_final = now
+            case ReplyStarted(response_id=response_id, item_id=item):
+                previous = self.sync.reply
+                if previous is not None and not previous.flushed:
+                    await self.sync.end_audio(previous)
+                self.sync.begin(response_id).item_id = item
+                if self._turn is None or self._turn.first_audio is not None:
+                    # A reply nobody asked for (a greeting): time it from now.
+                    self._new_turn(now, "brain")
+                if self.state == "listening":
+                    self._set_state("thinking")
+            case ReplyTranscriptDelta(response_id=response_id, item_id=item, delta=delta):
+                if response_id in self._cancelled:
+                    return
+                self._assistant_text[item] = self._assistant_text.get(item, "") + delta
+                self.page.transcript("assistant", self._assistant_text[item], final=False, item=item)
+                if self._turn is not None and self._turn.first_text is None:
+                    self._turn.first_text = now
+            case ReplyTranscriptDone(response_id=response_id, item_id=item, transcript=transcript):
+                text = transcript or self._assistant_text.get(item, "")
+                self._assistant_text.pop(item, None)
+                if response_id not in self._cancelled:
+                    self.page.transcript("assistant", text, final=True, item=item)
+            case ReplyAudio():
+                await self._on_audio(event, now)
+            case ReplyAudioDone(response_id=response_id):
+                if (reply := self._current(response_id)) is not None:
+                    await self.sync.end_audio(reply)
+            case ReplyDone(response_id=response_id):
+                if (reply := self._current(response_id)) is not None and await self.sync.end_reply(reply):
                     self._set_state("listening")
-        elif kind == "error":
-            error = event.get("error") or {}
-            if error.get("code") not in QUIET_ERRORS:
-                self.log.warning("session %s: brain error: %s", self.id, error)
-                self.page.error(error.get("message", "the brain reported an error"))
-        elif kind == "livehuman.notice":
-            self.page.notice(event.get("message") or event.get("text", ""))
+            case BrainError(message=message, code=code):
+                self._brain_error(message, code)
+            case Notice(message=message):
+                self.page.notice(message)
 
-    async def _on_audio(self, event: dict, now: float) -> None:
-        response_id = event.get("response_id")
-        if response_id in self._cancelled:
+    def _brain_error(self, message: str, code: str | None) -> None:
+        if code not in QUIET_ERRORS:
+            self.log.warning("session %s: brain error (%s): %s", self.id, code, message)
+            self.page.error(message or "the brain reported an error")
+
+    async def _on_audio(self, event: ReplyAudio, now: float) -> None:
+        if event.response_id in self._cancelled:
             return
         reply = self.sync.reply
-        if reply is None or (response_id and response_id != reply.response_id):
-            reply = self.sync.begin(response_id or f"resp_{self.sync.generation}")
+        if reply is None or event.response_id != reply.response_id:
+            reply = self.sync.begin(event.response_id)
         if reply.item_id is None:
-            reply.item_id = event.get("item_id")
+            reply.item_id = event.item_id
         if self._turn is not None and self._turn.first_audio is None:
             self._turn.first_audio = now
-        samples = np.frombuffer(base64.b64decode(event.get("delta", "")), dtype="<i2").astype(np.float32) / 32768.0
-        await self.sync.push_audio(reply, samples, REALTIME_RATE)
+        # Phones come timed from the reply's first sample, as the synchronizer takes them.
+        await self.sync.push_audio(reply, event.samples, event.rate, list(event.phones))
 
     # the clock's report of each unit of a reply starting to play
 

@@ -1,0 +1,224 @@
+"""The offline brain's ears: voice activity and speech recognition over the user's 16 kHz audio.
+
+Blocking: each method runs in a worker thread, one at a time (the brain awaits each step), while
+the event loop streams the reply in flight. The lock still matters: `close()` hands the recognizer
+back to its pool while a cancelled step's thread may be using it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from livehuman.brain.base import TurnDetection
+from livehuman.rates import LISTEN_RATE
+
+MANUAL_MAX_S = 600  # longest input kept for a manual commit
+PREFIX_KEEP_S = 3.0  # audio kept before speech starts (covers any prefix_padding_ms)
+MIN_COMMIT_S = 0.1  # the protocol refuses to commit less
+SEMANTIC_SILENCE_MS = {"low": 1000, "medium": 600, "auto": 600, "high": 300}
+
+
+@dataclass(frozen=True, eq=False)
+class SpeechBegan:
+    """Speech began `start_ms` into the input; `audio` is it so far, for the recognizer (`begin`)."""
+
+    start_ms: int
+    audio: np.ndarray
+
+
+@dataclass(frozen=True)
+class Partial:
+    """The recognizer's partial transcript of the speech so far."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Paused:
+    """The speaker paused (shorter than a turn's end): time to prepare a reply."""
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """The speaker went on after a pause."""
+
+
+@dataclass(frozen=True)
+class SpeechEnded:
+    """The turn ended `end_ms` into the input."""
+
+    end_ms: int
+
+
+Heard = SpeechBegan | Partial | Paused | Resumed | SpeechEnded
+
+
+class Listener:
+    """Turns the user's audio into turns and their words.
+
+    `recognizer()` gives the StreamingASR on first need (from a pool, or built); `release(asr)`
+    gives it back on close. `pause_ms` makes the VAD report pauses that long (speculative replies).
+    """
+
+    def __init__(self, recognizer: Callable[[], Any], release: Callable[[Any], None] | None = None,
+                 turn: TurnDetection | None = TurnDetection(), pause_ms: int | None = None) -> None:
+        self._make_asr = recognizer
+        self._release = release
+        self._asr: Any = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._turn = turn
+        self.pause_ms = pause_ms
+        self._vad: Any = None
+        self._vad_ready = False
+        self._vad_offset = 0  # samples heard before the current VAD was made
+        self._buffer = np.zeros(0, np.float32)  # recent audio
+        self._buffer_start = 0  # sample index of _buffer[0]
+        self._total = 0  # samples heard
+        self.speaking = False
+
+    @property
+    def heard_ms(self) -> int:
+        """How much audio has been heard."""
+        return int(self._total * 1000 / LISTEN_RATE)
+
+    def prepare(self) -> None:
+        """Take the recognizer and build the VAD now, before the first audio needs them."""
+        with self._lock:
+            self._ensure()
+
+    def configure(self, turn: TurnDetection | None) -> None:
+        """New turn detection (None: manual turns); a turn in progress is dropped."""
+        with self._lock:
+            self._turn = turn
+            self._vad_ready = False
+            self.speaking = False
+
+    def hear(self, samples: np.ndarray) -> list[Heard]:
+        """The next 16 kHz samples: what they started, ended or said."""
+        with self._lock:
+            if self._closed:
+                return []
+            self._ensure()
+            return self._hear(samples)
+
+    def _hear(self, samples: np.ndarray) -> list[Heard]:
+        self._buffer = np.concatenate([self._buffer, samples])
+        self._total += len(samples)
+        if self._vad is None:
+            # Manual turns: keep everything until commit (up to a limit, the oldest audio dropped).
+            limit = MANUAL_MAX_S * LISTEN_RATE
+            if len(self._buffer) > limit:
+                self._buffer_start += len(self._buffer) - limit
+                self._buffer = self._buffer[-limit:]
+            return []
+        results: list[Heard] = []
+        began = ended = False
+        for ev in self._vad.process(samples):
+            t = self._vad_offset + int(round(ev.time * LISTEN_RATE))  # noqa: RUF046 - numpy<2 rounds to a float
+            if ev.kind == "speech_started" and not self.speaking:
+                self.speaking, began = True, True
+                start = max(t, self._buffer_start)
+                results.append(SpeechBegan(int(start * 1000 / LISTEN_RATE), self._buffer[start - self._buffer_start :].copy()))
+            elif ev.kind == "speech_stopped" and self.speaking:
+                self.speaking, ended = False, True
+                results.append(SpeechEnded(int(t * 1000 / LISTEN_RATE)))
+            elif ev.kind == "speech_paused" and self.speaking:
+                results.append(Paused())
+            elif ev.kind == "speech_resumed" and self.speaking:
+                results.append(Resumed())
+        if self.speaking and not began and not ended:
+            partial = self._asr.accept(samples)
+            if partial:
+                results.append(Partial(partial))
+        # Keep only recent audio while nobody speaks; the recognizer already has the rest.
+        keep = int(PREFIX_KEEP_S * LISTEN_RATE)
+        if len(self._buffer) > keep:
+            self._buffer_start += len(self._buffer) - keep
+            self._buffer = self._buffer[-keep:]
+        return results
+
+    def begin(self, audio: np.ndarray) -> str | None:
+        """A new utterance's recognition, from the speech's start; its first partial transcript.
+
+        Separate from `hear` so that the speech's start is announced before pocketsphinx runs.
+        """
+        with self._lock:
+            if self._closed or self._asr is None:
+                return None
+            self._asr.reset()
+            return self._asr.accept(audio)
+
+    def hypothesis(self) -> str | None:
+        """The recognizer's best guess so far, mid-utterance (what a speculative reply answers)."""
+        with self._lock:
+            if self._closed or self._asr is None:
+                return None
+            return self._asr.hypothesis()
+
+    def finish(self) -> str:
+        """The utterance's final transcript."""
+        with self._lock:
+            self.speaking = False
+            return self._asr.finish() if self._asr is not None and not self._closed else ""
+
+    def take_manual(self) -> np.ndarray | None:
+        """Manual turns: the audio heard since the last commit, or None if there is too little."""
+        with self._lock:
+            if self._vad is not None or len(self._buffer) < MIN_COMMIT_S * LISTEN_RATE:
+                return None
+            audio, self._buffer, self._buffer_start = self._buffer, np.zeros(0, np.float32), self._total
+            return audio
+
+    def recognize(self, audio: np.ndarray) -> str:
+        """A whole committed utterance's transcript."""
+        with self._lock:
+            if self._closed:
+                return ""
+            self._ensure()
+            self._asr.reset()
+            self._asr.accept(audio)
+            return self._asr.finish()
+
+    def clear(self) -> None:
+        """Forget the audio not yet committed (and the turn in progress)."""
+        with self._lock:
+            self._buffer = np.zeros(0, np.float32)
+            self._buffer_start = self._total
+            self._vad_ready = False
+            self.speaking = False
+
+    def close(self) -> None:
+        """Give the recognizer back (waits for a step still running in another thread)."""
+        with self._lock:
+            self._closed = True
+            asr, self._asr = self._asr, None
+        if asr is not None and self._release is not None:
+            self._release(asr)
+
+    def _ensure(self) -> None:
+        """The recognizer and the VAD, built on first need (the caller holds the lock)."""
+        if self._asr is None:
+            self._asr = self._make_asr()
+        if not self._vad_ready:
+            self._vad_ready = True
+            self._vad = _make_vad(self._turn, self.pause_ms)
+            self._vad_offset = self._total
+
+
+def _make_vad(turn: TurnDetection | None, pause_ms: int | None) -> Any:
+    if turn is None:
+        return None
+    from livehuman.speech.vad import SileroVAD
+
+    silence = turn.silence_duration_ms
+    if turn.kind == "semantic_vad":
+        # No model judges whether a sentence is finished here: eagerness sets the silence wait.
+        silence = SEMANTIC_SILENCE_MS.get(turn.eagerness, 500)
+    return SileroVAD(threshold=float(turn.threshold), min_silence_ms=int(silence),
+                     prefix_padding_ms=int(turn.prefix_padding_ms), pause_ms=pause_ms)

@@ -1,0 +1,32 @@
+"""`render --brain local`: one question, the offline brain's whole spoken answer as Speech, from typed events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers_speech import espeak_wav, write_wav
+from livehuman.brain.render_answer import answer_speech
+from livehuman.errors import LivehumanError
+
+
+@pytest.mark.slow
+def test_a_spoken_question_gets_the_whole_answer_with_its_phones(tmp_path):
+    question = espeak_wav(tmp_path / "q.wav", "What is your name?")
+    speech = answer_speech(audio_path=str(question), brain="local")
+    assert speech.audio.rate == 24000 and speech.audio.duration > 1.0
+    assert len(speech.text.split()) >= 3  # what it says depends on what pocketsphinx heard
+    # Phones across the whole answer, in order, inside its audio (each sentence's from the reply's start).
+    assert speech.phones and speech.phones[-1].end <= speech.audio.duration + 0.01
+    starts = [p.start for p in speech.phones]
+    assert starts == sorted(starts) and starts[-1] > speech.audio.duration / 2
+    a, b = int(speech.phones[0].start * 24000), int(speech.phones[-1].end * 24000)
+    assert np.sqrt(np.mean(speech.audio.samples[a:b] ** 2)) > 0.05
+
+
+def test_bad_questions_are_refused_in_one_line(tmp_path):
+    with pytest.raises(LivehumanError, match="exactly one question"):
+        answer_speech(brain="local")
+    silent = write_wav(tmp_path / "silent.wav", np.zeros(16000, np.float32), 16000)
+    with pytest.raises(LivehumanError, match="silent"):
+        answer_speech(audio_path=str(silent), brain="local")

@@ -295,7 +295,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     if args.what == "lipsync":
-        from livehuman.bench.lipsync import bench_lipsync as run
+        from livehuman.bench.lipsync_matrix import bench_lipsync as run
     else:  # livehuman.bench.<what>.bench_<what>_from_args
         from importlib import import_module
 

@@ -257,3 +257,39 @@ def plot_matrix(result: MatrixResult, path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=72)
     plt.close(fig)
+
+
+def bench_lipsync(args) -> dict:
+    """`livehuman bench lipsync`: the faces x voices matrix (or, with --real-video, self-reenactment)."""
+    from livehuman.bench.options import from_args
+
+    options = from_args(LipsyncOptions, args)
+    if options.real_video:
+        from livehuman.bench.reenact import plot_reenact, reenact
+
+        result = reenact(options.real_video)
+        if options.plot:
+            plot_reenact(result, options.plot)
+        return {**result.as_dict(), **({"plot": options.plot} if options.plot else {})}
+    result = run_matrix(options)
+    if options.plot:
+        plot_matrix(result, options.plot)
+    if getattr(args, "json", False):
+        return result.as_dict()
+    out: dict = {}
+    for c in result.cells:
+        f = c.figures
+        out[f"{c.face} x {c.voice}{'' if c.held_out else ' (tuned)'}"] = (
+            f"AUC {f['open_vs_closure']:.2f}  closed {f['closure_closed']:.2f}  "
+            f"corr {f['corr_within_20ms']:.2f}  silence {f['silence_open']:.2f}  "
+            f"{'pass' if c.passes(result.targets) else 'FAIL'}"
+        )
+    for name, figures in (("mean", result.mean()), ("worst", result.worst())):
+        out[name] = "  ".join(f"{k} {v:.2f}" for k, v in figures.items())
+    summary = result.as_dict()
+    out["worst cell"] = summary["worst_cell"]
+    out["cells passing"] = summary["cells_passing"]
+    out["seconds"] = summary["seconds"]
+    if options.plot:
+        out["plot"] = options.plot
+    return out

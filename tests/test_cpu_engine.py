@@ -17,6 +17,7 @@ from livehuman.avatar.avatar import Avatar
 from livehuman.avatar.landmarks import FaceMeshDetector, inter_ocular, lip_gap, mouth_width
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import FaceControls
+from livehuman.render.cpu.appearance import expression_measures
 from livehuman.render.cpu.engine import CpuEngine
 from livehuman.render.cpu.face import LOWER_INNER, UPPER_INNER
 from livehuman.render.engine import FrameDrive
@@ -197,6 +198,23 @@ def test_eye_controls_move_the_eyes_and_leave_the_mouth_alone(avatars, engine):
     assert np.array_equal(blink[mouth_top:], rest[mouth_top:])
     eye_rows = slice(int(points[[159, 386]][:, 1].min()) - 2, int(points[[145, 374]][:, 1].max()) + 2)
     assert not np.array_equal(blink[eye_rows], avatar.frames[0][eye_rows])
+
+
+@pytest.mark.parametrize("name", ["grace", "astronaut"])
+def test_inner_brow_raise_lifts_the_inner_ends_and_leaves_the_mouth_alone(avatars, engine, detector, name):
+    avatar = avatars[name]
+    points = avatar.landmarks[0]
+    rest, sad = render(engine, avatar), render(engine, avatar, brow_inner=1.0)
+    mouth_top = int(points[1, 1])
+    assert np.array_equal(sad[mouth_top:], rest[mouth_top:])
+    between = slice(int(points[[107, 336], 1].min()) - 10, int(points[[33, 263], 1].min()))
+    assert np.abs(sad[between].astype(int) - rest[between]).mean() > 0.5
+    if name == "grace":
+        return  # her brows hide behind her glasses' frames, where the mesh cannot find them
+    before, after = (expression_measures(detector.detect(f).points) for f in (rest, sad))
+    inner = after["inner_brows"] - before["inner_brows"]
+    outer = after["outer_brows"] - before["outer_brows"]
+    assert inner > 0.02 and outer < 0.5 * inner, (inner, outer)
 
 
 def test_gaze_moves_the_irises(avatars, engine, detector):

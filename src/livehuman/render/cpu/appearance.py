@@ -1,4 +1,5 @@
-"""How the rendered mouth looks, measured on pixels: lip thickness, stray dark pixels, inner-mouth brightness.
+"""How the rendered face looks, measured on pixels: lip thickness, stray dark pixels, inner-mouth brightness,
+the expression (mouth corners, brows).
 
 Measurements re-detect the face mesh on the rendered frame, so they judge what a viewer (and a face
 tracker) sees, not what the engine meant to draw. Also the harder faces and the side-by-side strips
@@ -12,7 +13,7 @@ import numpy as np
 
 from livehuman.avatar.landmarks import inter_ocular
 from livehuman.motion.controls import FaceControls
-from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_INNER, UPPER_OUTER
+from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_INNER, UPPER_OUTER, FaceFrame
 
 # Mouth shapes for the strips and checks, as motion/visemes.py gives them.
 VISEMES = {
@@ -26,6 +27,25 @@ VISEMES = {
 NEAR_BLACK = 40  # every channel below this
 LIP_MARGIN = 0.04  # the outer lip contour is dilated this much (face units) before counting
 AROUND = 0.3  # dark pixels are counted this far around the lips (face units)
+
+
+INNER_BROWS = [107, 336, 55, 285]  # the brows' inner ends, upper and lower edge, both sides
+OUTER_BROWS = [70, 300, 46, 276]
+EYE_CORNERS = [33, 133, 362, 263]
+
+
+def expression_measures(points: np.ndarray) -> dict[str, float]:
+    """The expression of 478 landmarks, in inter-ocular units along the face's own axes (a tilted
+    head reads the same): `corners` is how far the mouth corners sit above the lips' meeting point,
+    `inner_brows` and `outer_brows` how far those brow points sit above the eye corners' line."""
+    frame = FaceFrame.of(points, points[EYE_CORNERS].mean(0))
+    uv = frame.to_face(points)
+    centre = (uv[13] + uv[14]) / 2
+    return {
+        "corners": float(centre[1] - uv[[61, 291], 1].mean()),
+        "inner_brows": float(-uv[INNER_BROWS, 1].mean()),
+        "outer_brows": float(-uv[OUTER_BROWS, 1].mean()),
+    }
 
 
 def lower_lip_thickness(points: np.ndarray) -> float:

@@ -13,6 +13,8 @@ from livehuman.render.cpu.face import BROWS, EYES, IRISES, LUMA_BGR, N_MESH, Fac
 REGION = (-1.25, 1.25, -0.8, 0.3)  # u0, u1, v0, v1 around the eyes' midpoint, face units
 RING_MARGIN = 0.22
 BROW_LIFT = 0.07  # face units at brow=1
+INNER_LIFT = 0.08  # face units the brows' inner ends rise at brow_inner=1
+INNER_IN = 0.02  # face units they are drawn towards each other (the corrugator's pull)
 GAZE_TRAVEL = (0.06, 0.03)  # iris travel (u, v) at gaze 1, face units
 LASH_MARGIN = 0.04  # face units: the upper lid's edge, lashes included, that slides down unstretched
 LID_SKIN = 0.06  # face units of skin above the lid's edge that stretch over the eye (glasses stay put)
@@ -38,6 +40,7 @@ class EyeRig:
 
     lids: tuple[tuple[np.ndarray, np.ndarray], ...] = ()  # per eye: rows of its upper, lower lid landmarks
     grids: tuple["LidGrid | None", ...] = ()  # per eye: the pixels a blink may change
+    inner: np.ndarray | None = None  # (m,) dv per unit of inner-brow raise (None: no such motion)
 
     def target_uv(self, c: FaceControls) -> np.ndarray:
         """Where the landmarks go (face units) for the squint, brow and gaze; a blink is slid on later."""
@@ -45,6 +48,11 @@ class EyeRig:
         dv = 0.28 * squint * self.close_upper + 0.22 * squint * self.close_lower
         dv -= float(np.clip(c.brow, -1, 1)) * BROW_LIFT * self.brow
         uv = self.base.copy()
+        inner = float(np.clip(c.brow_inner, 0, 1))
+        if inner > 0 and self.inner is not None:
+            # sadness and concern: the inner ends rise and draw together, the outer ends stay
+            dv -= inner * INNER_LIFT * self.inner
+            uv[:, 0] -= inner * INNER_IN * self.inner * np.sign(self.base[:, 0])
         uv[:, 1] += dv
         # gaze_y > 0 looks up; a blink slides the lids over the irises wherever they look
         uv[:, 0] += self.iris * GAZE_TRAVEL[0] * float(np.clip(c.gaze_x, -1, 1))
@@ -105,12 +113,16 @@ def build_eye_rig(points: np.ndarray, image_size: tuple[int, int]) -> EyeRig:
         close_lower -= np.where(mine, f * gap, 0)
         opened[:, 1] += np.where(on_lower, 0.06, 0)  # triangulate as if open, even on a blink frame
     brow_v = uv[BROWS, 1].mean()
-    brow = np.exp(-(((base[:, 1] - brow_v) / 0.22) ** 2)) * np.clip(1.35 - np.abs(base[:, 0]) / 1.0, 0, 1)
-    brow[base[:, 1] > brow_v] *= np.exp(-((base[base[:, 1] > brow_v, 1] - brow_v) / 0.12) ** 2)
+    band = np.exp(-(((base[:, 1] - brow_v) / 0.22) ** 2))
+    band[base[:, 1] > brow_v] *= np.exp(-((base[base[:, 1] > brow_v, 1] - brow_v) / 0.12) ** 2)
+    brow = band * np.clip(1.35 - np.abs(base[:, 0]) / 1.0, 0, 1)
+    # the inner-brow raise: the same band, strongest between the eyes, gone past the brows' middle
+    inner = band * _ramp_down(np.abs(base[:, 0]), 0.2, 0.7)
     # the cheeks below the eyes never move, and motion too small to see is none at all
     low = base[:, 1] > 0.2
     brow[is_iris] = 0
-    for field in (close_upper, close_lower, brow):
+    inner[is_iris] = 0
+    for field in (close_upper, close_lower, brow, inner):
         field[low] = 0
         field[np.abs(field) < 2e-3] = 0
     ring = _ring(frame, image_size)
@@ -120,7 +132,13 @@ def build_eye_rig(points: np.ndarray, image_size: tuple[int, int]) -> EyeRig:
     lids = tuple((np.array([rows[k] for k in up]), np.array([rows[k] for k in lo])) for up, lo in EYES)
     grids = tuple(LidGrid.around(frame, base[up], base[lo], image_size) for up, lo in lids)
     return EyeRig(frame, index, source, base, close_upper, close_lower, brow, is_iris.astype(np.float64), reference,
-                  lids, grids)
+                  lids, grids, inner)
+
+
+def _ramp_down(x: np.ndarray, a: float, b: float) -> np.ndarray:
+    """1 below `a`, 0 above `b`, eased in between."""
+    t = np.clip((x - a) / (b - a), 0.0, 1.0)
+    return 1 - t * t * (3 - 2 * t)
 
 
 def _ring(frame: FaceFrame, image_size: tuple[int, int]) -> np.ndarray:
@@ -153,7 +171,7 @@ class LidGrid:
         """The box from above the lid's moving skin (and a raised brow) to past the lower lid."""
         gap = max(float(lower[:, 1].max() - upper[:, 1].min()), 0.0)
         u0, u1 = min(upper[:, 0].min(), lower[:, 0].min()), max(upper[:, 0].max(), lower[:, 0].max())
-        v0 = upper[:, 1].min() - LASH_MARGIN - LID_SKIN - BROW_LIFT - 2 / frame.unit
+        v0 = upper[:, 1].min() - LASH_MARGIN - LID_SKIN - max(BROW_LIFT, INNER_LIFT) - 2 / frame.unit
         v1 = lower[:, 1].max() + (LID_OVERLAP - 1) * gap + 2 / frame.unit
         corners = frame.to_pixels(np.array([[u0, v0], [u1, v0], [u0, v1], [u1, v1]]))
         width, height = image_size

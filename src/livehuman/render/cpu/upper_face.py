@@ -40,7 +40,7 @@ def build_upper_face(points: np.ndarray, size: tuple[int, int]) -> UpperFaceRigs
 
 
 def eyes_move(c: FaceControls) -> bool:
-    return max(abs(c.blink), abs(c.squint), abs(c.brow), abs(c.gaze_x), abs(c.gaze_y)) > EYE_EPS
+    return max(abs(c.blink), abs(c.squint), abs(c.brow), abs(c.brow_inner), abs(c.gaze_x), abs(c.gaze_y)) > EYE_EPS
 
 
 def head_moves(c: FaceControls) -> bool:

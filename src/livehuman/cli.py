@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--voice", help="voice: espeak-ng's for --text (default en-us; see `livehuman voices`), or the brain's")
     render.add_argument("--no-head-motion", action="store_true", help="keep the head still (blinks stay)")
     render.add_argument("--seed", type=int, help="make the blinks and sway reproducible (default: new each run)")
+    render.add_argument("--emotion", metavar="NAME[:STRENGTH]",
+                        help="the face's expression for the whole render: neutral, joy, sadness, concern, surprise, anger "
+                             "or fear, at a strength 0..1 (default 1), e.g. joy:0.6")
     render.add_argument("--brain", choices=("none", "local", "openai", "realtime"), default="none",
                         help="answer --text/--audio with a brain and render its spoken answer (default: none, speak it as given)")
     render.add_argument("--realtime-url", help="WebSocket base URL of a Realtime-compatible server (for --brain realtime)")
@@ -203,15 +206,23 @@ def _render_one(args, avatar_ref: str, speech, output: str | Path, bbox_shift: i
     avatar = load_avatar(avatar_ref, fps=args.fps, bbox_shift=bbox_shift)
     engine = _engine_from_args(args, head_motion=not args.no_head_motion)
     result = render_video(avatar, engine, speech, output, fps=args.fps, head_motion=not args.no_head_motion,
-                          seed=args.seed)
+                          seed=args.seed, emotion=_emotion(args))
     print(
         f"wrote {result.path}: {result.frames} frames, {result.duration:.2f} s, "
         f"{result.realtime_factor:.1f}x realtime (mouth from {result.audio_from})"
     )
 
 
+def _emotion(args: argparse.Namespace) -> tuple[str, float] | None:
+    from livehuman.motion.expression import parse_emotion
+
+    return parse_emotion(args.emotion) if getattr(args, "emotion", None) else None
+
+
 def cmd_render(args: argparse.Namespace) -> None:
     from livehuman.render.video_file import check_output
+
+    _emotion(args)  # a bad emotion fails before the slow speech and avatar
 
     if args.config:
         render_tasks(args)

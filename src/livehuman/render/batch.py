@@ -20,6 +20,7 @@ from livehuman.motion.idle import life_seed
 from livehuman.motion.audio_mouth import audio_mouth_controls, speech_energy
 from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls, frame_count
+from livehuman.motion.expression import expression_track
 from livehuman.motion.lipsync import mouth_controls
 from livehuman.motion.stream import IdleMotion, with_emphasis
 from livehuman.rates import LISTEN_RATE
@@ -47,9 +48,11 @@ class RenderResult:
         return self.duration / max(self.motion_seconds + self.render_seconds, 1e-9)
 
 
-def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: int = 0) -> list[FaceControls]:
+def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: int = 0,
+                    emotion: tuple[str, float] | None = None) -> list[FaceControls]:
     """Per-frame controls for speech: exact phone timings when known, else recognized from audio;
-    merged with the idle life frame by frame as the live renderer merges them (motion.compose)."""
+    merged with the idle life frame by frame as the live renderer merges them (motion.compose).
+    `emotion` (name, strength) is eased in from the first frame and held to the end."""
     n = max(1, frame_count(speech.audio.duration, fps))
     energy = speech_energy(speech.audio, fps)  # the same loudness measure as the live path
     if speech.phones:
@@ -59,7 +62,8 @@ def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: 
     mouths = with_emphasis((mouths + [FaceControls() for _ in range(n)])[:n], energy, fps)
     # The live face's idle motion, speaking from the first frame: the same life for the same seed.
     idle = IdleMotion(fps, seed=seed, head_motion=head_motion)
-    return [compose(idle.next_frame(True), mouth) for mouth in mouths]
+    expressions = expression_track(n, fps, *emotion) if emotion else [None] * n
+    return [compose(idle.next_frame(True), mouth, expression) for mouth, expression in zip(mouths, expressions)]
 
 
 def audio_window(samples16k: np.ndarray, centre: float, context: tuple[float, float]) -> np.ndarray:
@@ -83,15 +87,18 @@ def render_video(
     head_motion: bool = True,
     progress: bool = True,
     seed: int | None = 0,
+    emotion: tuple[str, float] | None = None,
 ) -> RenderResult:
     """Render `speech` spoken by `avatar` into an MP4 at `out_path` (H.264 + AAC, same duration).
 
     `seed` makes the blinks and sway reproducible (None: new ones each time); each avatar blinks
-    on its own frames either way.
+    on its own frames either way. `emotion` (name, strength; motion.expression) is the face's
+    expression for the whole render.
     """
     fps = fps or avatar.fps
     t0 = time.perf_counter()
-    controls = speech_controls(speech, fps, head_motion=head_motion, seed=life_seed(avatar.name, seed))
+    controls = speech_controls(speech, fps, head_motion=head_motion, seed=life_seed(avatar.name, seed),
+                               emotion=emotion)
     motion_seconds = time.perf_counter() - t0
 
     n = len(controls)

@@ -217,6 +217,17 @@ def test_inner_brow_raise_lifts_the_inner_ends_and_leaves_the_mouth_alone(avatar
     assert inner > 0.02 and outer < 0.5 * inner, (inner, outer)
 
 
+@pytest.mark.parametrize("name", ["grace", "astronaut"])
+def test_smile_lifts_and_frown_lowers_the_corners_with_the_lips_still_closed(avatars, engine, detector, name):
+    measures = {}
+    for label, controls in (("rest", {}), ("smile", dict(smile=1.0)), ("frown", dict(frown=1.0))):
+        found = detector.detect(render(engine, avatars[name], **controls))
+        measures[label] = (expression_measures(found.points)["corners"], lip_gap(found.points))
+    (rest, rest_gap), (smile, smile_gap), (frown, frown_gap) = (measures[k] for k in ("rest", "smile", "frown"))
+    assert smile - rest > 0.03 and rest - frown > 0.015, measures
+    assert max(smile_gap, frown_gap) < rest_gap + 0.015, measures
+
+
 def test_gaze_moves_the_irises(avatars, engine, detector):
     avatar = avatars["astronaut"]
 

@@ -54,7 +54,8 @@ def test_an_expression_uses_only_its_own_channels_and_scales_with_strength():
             assert getattr(half, channel) == pytest.approx(0.5 * getattr(full, channel))
     assert expression_controls("neutral") == FaceControls()
     joy, sad, surprise, anger = (expression_controls(n) for n in ("joy", "sadness", "surprise", "anger"))
-    assert joy.smile > 0.5 and joy.squint > 0 and sad.brow_inner > 0.5 and surprise.brow > 0.5 and anger.brow < -0.5
+    assert joy.smile > 0.5 and joy.squint > 0 and surprise.brow > 0.5 and anger.brow < -0.5
+    assert sad.brow_inner > 0.5 and sad.frown > 0.5 and sad.smile == 0
 
 
 def _steps(track: list[FaceControls]) -> np.ndarray:
@@ -130,6 +131,12 @@ def emotions_measured(avatars, engine, detector):  # noqa: F811
 def test_joy_raises_the_mouth_corners(emotions_measured, face):
     lift = emotions_measured[face, "joy"]["corners"] - emotions_measured[face, "neutral"]["corners"]
     assert lift > 0.025, lift
+
+
+@pytest.mark.parametrize("face", FACES)
+def test_sadness_lowers_the_mouth_corners(emotions_measured, face):
+    drop = emotions_measured[face, "neutral"]["corners"] - emotions_measured[face, "sadness"]["corners"]
+    assert drop > 0.01, drop
 
 
 @pytest.mark.parametrize("name", ["sadness", "concern", "fear"])

@@ -13,7 +13,7 @@ import numpy as np
 from livehuman.motion.controls import FaceControls
 
 MOUTH = ("jaw", "spread", "round", "press", "tuck", "teeth", "tongue")
-EXPRESSION = ("smile", "brow", "brow_inner", "squint")
+EXPRESSION = ("smile", "frown", "brow", "brow_inner", "squint")
 SMILE_YIELD = 0.7  # how much of the emotion's smile a rounded mouth (/u/, /o/, /w/) takes back: it draws the corners in
 MOTION = ("gaze_x", "gaze_y", "yaw", "pitch", "roll")
 
@@ -48,6 +48,7 @@ def compose(life: FaceControls, mouth: FaceControls | None = None,
             setattr(out, name, getattr(out, name) + getattr(mouth, name))
         out.blink = max(out.blink, mouth.blink)
     out.smile = float(np.clip(out.smile, 0.0, 1.0))
+    out.frown = float(np.clip(out.frown, 0.0, 1.0))
     out.squint = float(np.clip(out.squint, 0.0, 1.0))
     out.brow = float(np.clip(out.brow, -1.0, 1.0))
     out.brow_inner = float(np.clip(out.brow_inner, 0.0, 1.0))

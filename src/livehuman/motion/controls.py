@@ -22,6 +22,7 @@ class FaceControls:
     teeth: float = 0.0  # how much of the teeth shows when the lips part
     tongue: float = 0.0  # tongue tip visible between the teeth (/θ/, /ð/, /l/)
     smile: float = 0.0  # mouth corners up and out, cheeks with them
+    frown: float = 0.0  # mouth corners pulled down (sadness), 0..1
     brow: float = 0.0  # both brows: -1 lowered and drawn in (anger) .. 1 raised (surprise)
     brow_inner: float = 0.0  # the brows' inner ends raised (sadness, concern, fear), 0..1
     squint: float = 0.0

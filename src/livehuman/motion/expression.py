@@ -1,7 +1,7 @@
 """Emotion out: a named emotion at a strength becomes the face's expression channels, ramped in time.
 
-The expression lives on its own channels (smile, brow, brow_inner, squint, and a little head
-angle), apart from the lip sync's mouth channels: `motion.compose` lays it under the mouth, so a
+The expression lives on its own channels (smile, frown, brow, brow_inner, squint, and a little
+head angle), apart from the lip sync's mouth channels: `motion.compose` lays it under the mouth, so a
 smiling face still closes its lips on /p b m/ and opens them on an "ah".
 """
 
@@ -17,13 +17,13 @@ from livehuman.motion.controls import FaceControls
 EMOTIONS: dict[str, FaceControls] = {
     "neutral": FaceControls(),
     "joy": FaceControls(smile=0.85, squint=0.35, brow=0.1, pitch=1.0, roll=1.5),
-    "sadness": FaceControls(brow_inner=0.9, brow=-0.2, squint=0.1, pitch=-2.0, roll=-1.0),
-    "concern": FaceControls(brow_inner=0.7, brow=-0.25, pitch=-0.8, roll=2.5),
+    "sadness": FaceControls(brow_inner=0.9, brow=-0.2, frown=0.9, squint=0.1, pitch=-2.0, roll=-1.0),
+    "concern": FaceControls(brow_inner=0.7, brow=-0.25, frown=0.3, pitch=-0.8, roll=2.5),
     "surprise": FaceControls(brow=0.9, pitch=1.5),
-    "anger": FaceControls(brow=-0.9, squint=0.45, pitch=-1.5),
+    "anger": FaceControls(brow=-0.9, squint=0.45, frown=0.25, pitch=-1.5),
     "fear": FaceControls(brow=0.45, brow_inner=0.6, pitch=-1.0, yaw=-1.0),
 }
-CHANNELS = ("smile", "brow", "brow_inner", "squint", "yaw", "pitch", "roll")
+CHANNELS = ("smile", "frown", "brow", "brow_inner", "squint", "yaw", "pitch", "roll")
 RAMP_IN = 0.35  # s an expression takes to come on (a few hundred ms, as faces do)
 RAMP_OUT = 0.6  # s it takes to go: expressions fade slower than they appear
 LISTEN_KEEP = 0.5  # the share of the expression the face keeps while it listens
@@ -125,7 +125,7 @@ class ExpressionRamp:
 
 
 def _size(c: FaceControls) -> float:
-    return sum(abs(getattr(c, name)) for name in ("smile", "brow", "brow_inner", "squint"))
+    return sum(abs(getattr(c, name)) for name in CHANNELS[:5])
 
 
 def expression_track(n: int, fps: float, name: str, strength: float = 1.0) -> list[FaceControls]:

@@ -33,6 +33,7 @@ STILL_ABOVE = -0.5  # landmarks above this never move, so the mesh's top edge is
 RING_MARGIN = 0.32  # fixed boundary points this far outside the moving landmarks
 RING_BELOW = 0.4  # extra margin straight below the chin
 RING_POINTS = 32
+CORNER_DROP = 0.045  # face units the mouth corners come down at frown=1 (the inner lips stay where they are)
 SKIN_FOLLOW = 0.12  # how far outside the lips the skin follows their thickening, face units
 
 
@@ -80,6 +81,7 @@ class MouthRig:
         jaw = float(np.clip(c.jaw, 0, 1.3)) * (1 - press)
         spread, rnd, tuck = (float(np.clip(x, 0, 1)) for x in (c.spread, c.round, c.tuck))
         teeth, smile = float(np.clip(c.teeth, 0, 1)), float(np.clip(c.smile, 0, 1))
+        frown = float(np.clip(c.frown, 0, 1))
         lateral = np.where(lip, t, cheek)  # how much a point follows the mouth corners sideways
         du = np.zeros_like(t)
         dv = np.zeros_like(t)
@@ -89,9 +91,9 @@ class MouthRig:
         # the lower lip's wet inside rolls out as it drops: its inner edge lags a little behind
         dv -= np.where(lo, LIP_ROLL * jaw * (1 - f) * r, 0)
         du -= 0.05 * jaw * s * lateral
-        # Corners: out (spread, smile) or in (round); smile and spread also lift them.
+        # Corners: out (spread, smile) or in (round); smile and spread also lift them, a frown lowers them.
         du += s * lateral * (0.11 * spread + 0.06 * smile - 0.17 * rnd)
-        dv -= np.where(lip, t * t, cheek) * (0.02 * spread + 0.07 * smile)
+        dv -= np.where(lip, t * t, cheek) * (0.02 * spread + 0.07 * smile - CORNER_DROP * frown)
         # Lip thickness: spread and press thin the lips, round makes them taller and pushed out.
         thick = f * np.where(lip, r, 0)
         dv += np.where(up, 1, np.where(lo, -1, 0)) * thick * (0.02 * spread + 0.035 * press - 0.04 * rnd)

@@ -206,3 +206,22 @@ def test_render_rejects_an_unknown_emotion_in_one_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "joy" in lines[0] and "concern" in lines[0] and "Traceback" not in result.stderr
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_a_batch_render_carries_the_emotion_to_the_end(avatars, engine, detector, tmp_path):  # noqa: F811
+    from helpers_avatar import decode_all
+    from livehuman.render.batch import render_video
+
+    speech = espeak_speech("Mm, hmm.")
+    corners = {}
+    for emotion in (None, ("joy", 1.0), ("sadness", 1.0)):
+        out = tmp_path / f"{emotion}.mp4"
+        render_video(avatars["grace"], engine, speech, out, progress=False, seed=2, emotion=emotion)
+        frames, _ = decode_all(out)
+        first, last = (detector.detect(frames[k]).points for k in (0, -1))
+        corners[emotion and emotion[0]] = (expression_measures(first)["corners"], expression_measures(last)["corners"])
+    print(corners)
+    # the first frame is still neutral (the expression eases in); by the last it shows
+    assert abs(corners["joy"][0] - corners[None][0]) < 0.01
+    assert corners["joy"][1] - corners[None][1] > 0.025
+    assert corners[None][1] - corners["sadness"][1] > 0.01

@@ -225,3 +225,16 @@ def test_a_batch_render_carries_the_emotion_to_the_end(avatars, engine, detector
     assert abs(corners["joy"][0] - corners[None][0]) < 0.01
     assert corners["joy"][1] - corners[None][1] > 0.025
     assert corners[None][1] - corners["sadness"][1] > 0.01
+
+
+def test_render_flag_puts_the_emotion_on_the_face(detector, tmp_path):  # noqa: F811
+    from helpers_avatar import decode_all
+
+    corners = {}
+    for flag in ([], ["--emotion", "joy:0.8"]):
+        out = tmp_path / f"{len(flag)}.mp4"
+        subprocess.run([sys.executable, "-m", "livehuman.cli", "render", "--text", "Hello there, Sam.", "--seed", "4",
+                        "--no-head-motion", "-o", str(out), *flag], check=True, capture_output=True, timeout=300)
+        frames, _ = decode_all(out)
+        corners[bool(flag)] = expression_measures(detector.detect(frames[-1]).points)["corners"]
+    assert corners[True] - corners[False] > 0.02, corners

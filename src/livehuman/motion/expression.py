@@ -75,17 +75,15 @@ class ExpressionRamp:
     listens it keeps LISTEN_KEEP of the expression, eased the same way.
     """
 
-    def __init__(self, fps: float, name: str = "neutral", strength: float = 1.0, start_on: bool = False) -> None:
+    def __init__(self, fps: float, name: str = "neutral", strength: float = 1.0) -> None:
         if fps <= 0:
             raise LivehumanError(f"frames per second must be positive, got {fps}")
         self.fps = float(fps)
         self._frame = 0
         self._target = expression_controls(name, strength)
         self._listening = False
-        now = self._target if start_on else FaceControls()
-        self._ramp = _Ramp(now, now, 0.0, 0.0)
-        if not start_on:
-            self._retarget()
+        self._ramp = _Ramp(FaceControls(), FaceControls(), 0.0, 0.0)
+        self._retarget()  # the face starts neutral and eases into the first expression
 
     @property
     def time(self) -> float:
@@ -125,6 +123,7 @@ class ExpressionRamp:
 
 
 def _size(c: FaceControls) -> float:
+    """How much expression a face shows (head angles aside): a larger one grows, a smaller one fades."""
     return sum(abs(getattr(c, name)) for name in CHANNELS[:5])
 
 

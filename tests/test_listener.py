@@ -9,6 +9,7 @@ from helpers_listen import RATE, espeak, flite, silence, voiced_span
 from livehuman.brain.base import TurnDetection
 from livehuman.brain.listener import Listener, Partial, Paused, SpeechBegan, SpeechEnded
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
+from livehuman.brain.turn_end import ModelTurns
 
 CHUNK = RATE // 50  # 20 ms, as a microphone sends it
 
@@ -94,3 +95,82 @@ def test_a_new_turn_detection_drops_the_turn_in_progress_and_close_returns_the_r
     assert listener.hear(speech) == [] and listener.hypothesis() is None  # closed: deaf
     assert pool.acquire() is taken[0]  # back in the pool for the next session
     pool.release(taken[0])
+
+
+# -- model turn-taking: the end-of-turn model and the word rule (brain/turn_end.py) ------------------
+
+
+@pytest.fixture(scope="module")
+def end_of_turn():
+    from livehuman.speech.end_of_turn import EndOfTurnModel
+
+    return EndOfTurnModel()
+
+
+def _trimmed(speech: np.ndarray) -> np.ndarray:
+    loud = np.flatnonzero(np.abs(speech) > 0.01)
+    return speech[: loud[-1] + 1]
+
+
+def _ends(heard: list) -> list[SpeechEnded]:
+    return [e for e in heard if isinstance(e, SpeechEnded)]
+
+
+@pytest.mark.slow
+def test_a_thinking_pause_after_a_function_word_ends_the_turn_by_silence_but_not_by_the_model(pool, end_of_turn):
+    first, second = _trimmed(espeak("I would like to book a")), espeak("table for two")
+    audio = np.concatenate([silence(0.5), first, silence(0.7), second, silence(3.0)])
+    pause_at_ms = (0.5 * RATE + len(first)) * 1000 / RATE
+    resumed_at_ms = pause_at_ms + 700
+
+    fixed = Listener(pool.acquire, pool.release, TurnDetection(silence_duration_ms=300))
+    ends = _ends(hear_all(fixed, audio))
+    fixed.close()
+    assert len(ends) == 2 and ends[0].end_ms < resumed_at_ms  # the fixed silence cut the user off
+
+    turns = ModelTurns(end_of_turn)
+    patient = Listener(pool.acquire, pool.release, TurnDetection(), pause_ms=150, model_turns=turns)
+    heard = hear_all(patient, audio)
+    ends = _ends(heard)
+    assert len(ends) == 1 and ends[0].end_ms > resumed_at_ms  # one turn: the whole sentence
+    assert patient.verdicts[0] is False  # judged at the pause, and found unfinished
+    assert Paused in [type(e) for e in heard]  # so the brain may prepare a reply it will drop
+    words = patient.finish().split()  # both halves, in one transcript
+    assert words[:3] == ["i", "would", "like"] and words[-1] == "two"
+    patient.close()
+
+
+@pytest.mark.slow
+def test_a_completed_question_ends_the_turn_in_model_mode(pool, end_of_turn):
+    turns = ModelTurns(end_of_turn)
+    for text in ("What is livehuman?", "Tell me about your price."):
+        speech = _trimmed(espeak(text))
+        listener = Listener(pool.acquire, pool.release, TurnDetection(), model_turns=turns)
+        heard = hear_all(listener, np.concatenate([silence(0.5), speech, silence(3.0)]))
+        ends = _ends(heard)
+        assert len(ends) == 1 and not listener.speaking, text
+        spoken_ms = (0.5 * RATE + len(speech)) * 1000 / RATE
+        assert ends[0].end_ms == pytest.approx(spoken_ms, abs=150)
+        listener.close()
+    # The sure one ends at the first pause, not after the long limit.
+    assert listener.verdicts == [True]
+
+
+@pytest.mark.slow
+def test_after_a_turn_the_model_ended_the_next_speech_is_a_new_turn(pool, end_of_turn):
+    listener = Listener(pool.acquire, pool.release, TurnDetection(), model_turns=ModelTurns(end_of_turn))
+    first, second = _trimmed(espeak("Tell me about your price.")), espeak("And is it free?")
+    heard = hear_all(listener, np.concatenate([silence(0.5), first, silence(0.6), second, silence(3.0)]))
+    kinds = [type(e) for e in heard if not isinstance(e, Partial)]
+    assert kinds.count(SpeechBegan) == 2 and kinds.count(SpeechEnded) == 2
+    assert kinds[-1] is SpeechEnded and not listener.speaking
+    listener.close()
+
+
+def test_model_turns_refuse_a_pause_not_shorter_than_the_limit(end_of_turn):
+    from livehuman.errors import LivehumanError
+
+    with pytest.raises(LivehumanError, match="shorter than the limit"):
+        ModelTurns(end_of_turn, pause_ms=2000, limit_ms=1500)
+    with pytest.raises(LivehumanError, match="at least"):
+        ModelTurns(end_of_turn, pause_ms=20)

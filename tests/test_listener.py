@@ -19,10 +19,10 @@ def pool() -> AsrPool:
     return AsrPool(lambda: knowledge_asr(None, None, second_pass=False))
 
 
-def hear_all(listener: Listener, audio: np.ndarray) -> list:
+def hear_all(listener: Listener, audio: np.ndarray, chunk: int = CHUNK) -> list:
     heard = []
-    for i in range(0, len(audio), CHUNK):
-        for event in listener.hear(audio[i : i + CHUNK]):
+    for i in range(0, len(audio), chunk):
+        for event in listener.hear(audio[i : i + chunk]):
             heard.append(event)
             if isinstance(event, SpeechBegan):
                 first = listener.begin(event.audio)
@@ -164,6 +164,23 @@ def test_after_a_turn_the_model_ended_the_next_speech_is_a_new_turn(pool, end_of
     kinds = [type(e) for e in heard if not isinstance(e, Partial)]
     assert kinds.count(SpeechBegan) == 2 and kinds.count(SpeechEnded) == 2
     assert kinds[-1] is SpeechEnded and not listener.speaking
+    assert listener.verdicts[0] is True
+    listener.close()
+
+
+@pytest.mark.slow
+def test_the_model_judges_a_pause_by_what_was_heard_then_even_when_the_audio_comes_in_one_piece(pool, end_of_turn):
+    """Chunks pile up while a step runs: the audio after the pause must not sway the verdict, and
+    a turn ended mid-batch leaves the rest of the batch to the next turn."""
+    first, second = _trimmed(espeak("Tell me about your price.")), _trimmed(espeak("And is it free?"))
+    audio = np.concatenate([silence(0.5), first, silence(0.6), second, silence(3.0)])
+    listener = Listener(pool.acquire, pool.release, TurnDetection(), model_turns=ModelTurns(end_of_turn))
+    heard = hear_all(listener, audio, chunk=len(audio))
+    began, ends = [e for e in heard if isinstance(e, SpeechBegan)], _ends(heard)
+    assert len(began) == 2 and len(ends) == 2 and listener.verdicts[0] is True
+    spoken_ms = (0.5 * RATE + len(first)) * 1000 / RATE
+    assert ends[0].end_ms == pytest.approx(spoken_ms, abs=150)
+    assert began[1].start_ms == pytest.approx(spoken_ms + 600 - 300, abs=150)  # with its prefix padding
     listener.close()
 
 

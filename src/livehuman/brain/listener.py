@@ -68,9 +68,9 @@ class Listener:
 
     With `model_turns` (turn_end.py), VAD turns end the model's way rather than after the fixed
     silence: at each pause of `model_turns.pause_ms` the turn's audio and words are judged; a
-    complete turn ends there, an unfinished one is reported as Paused (if `pause_ms` is set: the
-    reply may be prepared) and ends only when the user goes on and finishes, or after
-    `model_turns.limit_ms` of silence.
+    complete turn ends there, an unfinished one ends only when the user goes on and finishes, or
+    after `model_turns.limit_ms` of silence. With `pause_ms` set, each such pause is also reported
+    as Paused, before the verdict (the reply may be prepared); `pause_ms` itself is then unused.
     """
 
     def __init__(self, recognizer: Callable[[], Any], release: Callable[[Any], None] | None = None,
@@ -131,32 +131,50 @@ class Listener:
             return []
         results: list[Heard] = []
         began = ended = False
-        for ev in self._vad.process(samples):
-            t = self._vad_offset + int(round(ev.time * LISTEN_RATE))  # noqa: RUF046 - numpy<2 rounds to a float
-            if ev.kind == "speech_started" and not self.speaking:
-                self.speaking, began = True, True
-                start = self._turn_start = max(t, self._buffer_start)
-                results.append(SpeechBegan(int(start * 1000 / LISTEN_RATE), self._buffer[start - self._buffer_start :].copy()))
-            elif ev.kind == "speech_stopped" and self.speaking:
-                self.speaking, ended = False, True
-                results.append(SpeechEnded(int(t * 1000 / LISTEN_RATE)))
-            elif ev.kind == "speech_paused" and self.speaking and self.model_turns is not None:
-                if self._judge():
+        batch_start = self._total - len(samples)
+        fed = 0  # samples of this batch the recognizer has (model mode gives it those up to a pause)
+        rest: np.ndarray | None = samples
+        while rest is not None:  # twice when the model ends a turn mid-batch: a fresh VAD hears the rest
+            events, rest = self._vad.process(rest), None
+            for ev in events:
+                t = self._vad_offset + int(round(ev.time * LISTEN_RATE))  # noqa: RUF046 - numpy<2 rounds to a float
+                if ev.kind == "speech_started" and not self.speaking:
+                    self.speaking, began = True, True
+                    start = self._turn_start = max(t, self._buffer_start)
+                    results.append(SpeechBegan(int(start * 1000 / LISTEN_RATE), self._buffer[start - self._buffer_start :].copy()))
+                elif ev.kind == "speech_stopped" and self.speaking:
                     self.speaking, ended = False, True
                     results.append(SpeechEnded(int(t * 1000 / LISTEN_RATE)))
-                    # The VAD still counts this silence as a pause inside speech: a fresh one
-                    # hears whatever comes next as a new turn.
-                    self._vad.reset()
-                    self._vad_offset = self._total
-                    break
-                if self.pause_ms is not None:
+                elif ev.kind == "speech_paused" and self.speaking and self.model_turns is not None:
+                    # Judged on what was heard when the pause was long enough, not on the batch's
+                    # later audio (chunks pile up while a step runs).
+                    cut = min(max(t + self.model_turns.pause_ms * LISTEN_RATE // 1000 - batch_start, fed), len(samples))
+                    words = ""
+                    if not began:  # (else the recognizer has not begun this turn: the model judges alone)
+                        partial = self._asr.accept(samples[fed:cut]) if cut > fed else None
+                        fed = cut
+                        if partial:
+                            results.append(Partial(partial))
+                        words = self._asr.hypothesis() or ""
+                    if self.pause_ms is not None:
+                        # Before the verdict, so that the brain prepares its reply whatever it is:
+                        # taken at once if the turn ends here, dropped if the user goes on.
+                        results.append(Paused())
+                    if self._judge(batch_start + cut, words):
+                        self.speaking, ended = False, True
+                        results.append(SpeechEnded(int(t * 1000 / LISTEN_RATE)))
+                        # The VAD still counts this silence as a pause inside speech: a fresh one
+                        # hears the rest as whatever comes next.
+                        self._vad.reset()
+                        self._vad_offset = batch_start + cut
+                        rest = samples[cut:]
+                        break
+                elif ev.kind == "speech_paused" and self.speaking:
                     results.append(Paused())
-            elif ev.kind == "speech_paused" and self.speaking:
-                results.append(Paused())
-            elif ev.kind == "speech_resumed" and self.speaking:
-                results.append(Resumed())
+                elif ev.kind == "speech_resumed" and self.speaking:
+                    results.append(Resumed())
         if self.speaking and not began and not ended:
-            partial = self._asr.accept(samples)
+            partial = self._asr.accept(samples[fed:])
             if partial:
                 results.append(Partial(partial))
         # Keep only recent audio while nobody speaks; the recognizer already has the rest (the
@@ -167,10 +185,10 @@ class Listener:
             self._buffer = self._buffer[-keep:]
         return results
 
-    def _judge(self) -> bool:
-        """Model mode, at a pause: whether the turn is complete, from its audio and its words so far."""
-        audio = self._buffer[max(0, self._turn_start - self._buffer_start) :]
-        words = self._asr.hypothesis() or ""
+    def _judge(self, upto: int, words: str) -> bool:
+        """Model mode, at a pause: whether the turn is complete, from its audio up to sample `upto`
+        and its words so far."""
+        audio = self._buffer[max(0, self._turn_start - self._buffer_start) : max(0, upto - self._buffer_start)]
         verdict = self.model_turns.complete(audio, words)
         self.verdicts.append(verdict)
         return verdict

@@ -4,9 +4,12 @@
 Run from the repository root: `PYTHONPATH=src .venv/bin/python scripts/probe_turns.py` (a few minutes).
 The Listener alone, fixed silence (300 ms) against the end-of-turn model; see docs/benchmarks.md.
 """
-import sys; sys.path.insert(0, "tests")  # the speech helpers of the tests
+import sys
+
 import numpy as np
-from helpers_listen import espeak, flite, silence, RATE
+
+sys.path.insert(0, "tests")  # the speech helpers of the tests
+from helpers_listen import RATE, espeak, flite, silence  # noqa: E402
 from livehuman.brain.base import TurnDetection
 from livehuman.brain.knowledge import load_knowledge
 from livehuman.brain.listener import Listener, SpeechBegan, SpeechEnded
@@ -25,7 +28,8 @@ PAUSES = [0.5, 0.7, 0.9]
 
 def say(text, v, s):
     a = flite(text) if v == "flite" else espeak(text, v, s)
-    loud = np.flatnonzero(np.abs(a) > 0.01); return a[loud[0]: loud[-1] + 1]
+    loud = np.flatnonzero(np.abs(a) > 0.01)
+    return a[loud[0]: loud[-1] + 1]
 
 def run(audio, model):
     lis = Listener(lambda: asr, None, TurnDetection(silence_duration_ms=300), pause_ms=150,
@@ -33,8 +37,11 @@ def run(audio, model):
     ends = []
     for i in range(0, len(audio), 320):
         for e in lis.hear(audio[i:i + 320]):
-            if isinstance(e, SpeechBegan): lis.begin(e.audio)
-            if isinstance(e, SpeechEnded): ends.append((e.end_ms, lis.heard_ms)); lis.finish()
+            if isinstance(e, SpeechBegan):
+                lis.begin(e.audio)
+            if isinstance(e, SpeechEnded):
+                ends.append((e.end_ms, lis.heard_ms))
+                lis.finish()
     return ends, lis.verdicts
 
 cut = {False: 0, True: 0}; n = 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Patience and promptness of the offline brain's turn-taking on synthetic speech (issue 14 probe).
 
-Run from the repository root: `PYTHONPATH=src .venv/bin/python scripts/probe_turns.py` (a few minutes).
+Run from the repository root: `PYTHONPATH=src .venv/bin/python scripts/probe_turns.py [PAUSE_MS]` (a few minutes).
 The Listener alone, fixed silence (300 ms) against the end-of-turn model; see docs/benchmarks.md.
 """
 import sys
@@ -14,11 +14,11 @@ from livehuman.brain.base import TurnDetection
 from livehuman.brain.knowledge import load_knowledge
 from livehuman.brain.listener import Listener, SpeechBegan, SpeechEnded
 from livehuman.brain.recognizer import knowledge_asr
-from livehuman.brain.turn_end import ModelTurns
+from livehuman.brain.turn_end import PAUSE_MS, ModelTurns
 from livehuman.speech.end_of_turn import EndOfTurnModel
 
 asr = knowledge_asr(load_knowledge(None), None, second_pass=False)
-turns = ModelTurns(EndOfTurnModel())
+turns = ModelTurns(EndOfTurnModel(), pause_ms=int(sys.argv[1]) if len(sys.argv) > 1 else PAUSE_MS)  # optional: the pause, ms
 VOICES = [("en-us", 160), ("en-gb", 140), ("en-us", 200), ("en-us+f3", 170), ("flite", 0)]
 PAUSED = [("I would like to book a", "table for two"), ("Can you tell me about the", "price of the pro plan"),
           ("What is the price of", "the pro plan?"), ("I want to know if", "it runs offline."),

@@ -9,6 +9,7 @@ from helpers_listen import RATE, espeak, flite, silence, voiced_span
 from livehuman.brain.base import TurnDetection
 from livehuman.brain.listener import Listener, Partial, Paused, SpeechBegan, SpeechEnded
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
+from livehuman.brain.turn_end import ModelTurns
 
 CHUNK = RATE // 50  # 20 ms, as a microphone sends it
 
@@ -18,10 +19,10 @@ def pool() -> AsrPool:
     return AsrPool(lambda: knowledge_asr(None, None, second_pass=False))
 
 
-def hear_all(listener: Listener, audio: np.ndarray) -> list:
+def hear_all(listener: Listener, audio: np.ndarray, chunk: int = CHUNK) -> list:
     heard = []
-    for i in range(0, len(audio), CHUNK):
-        for event in listener.hear(audio[i : i + CHUNK]):
+    for i in range(0, len(audio), chunk):
+        for event in listener.hear(audio[i : i + chunk]):
             heard.append(event)
             if isinstance(event, SpeechBegan):
                 first = listener.begin(event.audio)
@@ -94,3 +95,99 @@ def test_a_new_turn_detection_drops_the_turn_in_progress_and_close_returns_the_r
     assert listener.hear(speech) == [] and listener.hypothesis() is None  # closed: deaf
     assert pool.acquire() is taken[0]  # back in the pool for the next session
     pool.release(taken[0])
+
+
+# -- model turn-taking: the end-of-turn model and the word rule (brain/turn_end.py) ------------------
+
+
+@pytest.fixture(scope="module")
+def end_of_turn():
+    from livehuman.speech.end_of_turn import EndOfTurnModel
+
+    return EndOfTurnModel()
+
+
+def _trimmed(speech: np.ndarray) -> np.ndarray:
+    loud = np.flatnonzero(np.abs(speech) > 0.01)
+    return speech[: loud[-1] + 1]
+
+
+def _ends(heard: list) -> list[SpeechEnded]:
+    return [e for e in heard if isinstance(e, SpeechEnded)]
+
+
+@pytest.mark.slow
+def test_a_thinking_pause_after_a_function_word_ends_the_turn_by_silence_but_not_by_the_model(pool, end_of_turn):
+    first, second = _trimmed(espeak("I would like to book a")), espeak("table for two")
+    audio = np.concatenate([silence(0.5), first, silence(0.7), second, silence(3.0)])
+    pause_at_ms = (0.5 * RATE + len(first)) * 1000 / RATE
+    resumed_at_ms = pause_at_ms + 700
+
+    fixed = Listener(pool.acquire, pool.release, TurnDetection(silence_duration_ms=300))
+    ends = _ends(hear_all(fixed, audio))
+    fixed.close()
+    assert len(ends) == 2 and ends[0].end_ms < resumed_at_ms  # the fixed silence cut the user off
+
+    turns = ModelTurns(end_of_turn)
+    patient = Listener(pool.acquire, pool.release, TurnDetection(), pause_ms=150, model_turns=turns)
+    heard = hear_all(patient, audio)
+    ends = _ends(heard)
+    assert len(ends) == 1 and ends[0].end_ms > resumed_at_ms  # one turn: the whole sentence
+    assert patient.verdicts[0] is False  # judged at the pause, and found unfinished
+    assert Paused in [type(e) for e in heard]  # so the brain may prepare a reply it will drop
+    words = patient.finish().split()  # both halves, in one transcript
+    assert words[:3] == ["i", "would", "like"] and words[-1] == "two"
+    patient.close()
+
+
+@pytest.mark.slow
+def test_a_completed_question_ends_the_turn_in_model_mode(pool, end_of_turn):
+    turns = ModelTurns(end_of_turn)
+    for text in ("What is livehuman?", "Tell me about your price."):
+        speech = _trimmed(espeak(text))
+        listener = Listener(pool.acquire, pool.release, TurnDetection(), model_turns=turns)
+        heard = hear_all(listener, np.concatenate([silence(0.5), speech, silence(3.0)]))
+        ends = _ends(heard)
+        assert len(ends) == 1 and not listener.speaking, text
+        spoken_ms = (0.5 * RATE + len(speech)) * 1000 / RATE
+        assert ends[0].end_ms == pytest.approx(spoken_ms, abs=150)
+        listener.close()
+    # The sure one ends at the first pause, not after the long limit.
+    assert listener.verdicts == [True]
+
+
+@pytest.mark.slow
+def test_after_a_turn_the_model_ended_the_next_speech_is_a_new_turn(pool, end_of_turn):
+    listener = Listener(pool.acquire, pool.release, TurnDetection(), model_turns=ModelTurns(end_of_turn))
+    first, second = _trimmed(espeak("Tell me about your price.")), espeak("And is it free?")
+    heard = hear_all(listener, np.concatenate([silence(0.5), first, silence(0.6), second, silence(3.0)]))
+    kinds = [type(e) for e in heard if not isinstance(e, Partial)]
+    assert kinds.count(SpeechBegan) == 2 and kinds.count(SpeechEnded) == 2
+    assert kinds[-1] is SpeechEnded and not listener.speaking
+    assert listener.verdicts[0] is True
+    listener.close()
+
+
+@pytest.mark.slow
+def test_the_model_judges_a_pause_by_what_was_heard_then_even_when_the_audio_comes_in_one_piece(pool, end_of_turn):
+    """Chunks pile up while a step runs: the audio after the pause must not sway the verdict, and
+    a turn ended mid-batch leaves the rest of the batch to the next turn."""
+    first, second = _trimmed(espeak("Tell me about your price.")), _trimmed(espeak("And is it free?"))
+    audio = np.concatenate([silence(0.5), first, silence(0.6), second, silence(3.0)])
+    listener = Listener(pool.acquire, pool.release, TurnDetection(), model_turns=ModelTurns(end_of_turn))
+    heard = hear_all(listener, audio, chunk=len(audio))
+    began, ends = [e for e in heard if isinstance(e, SpeechBegan)], _ends(heard)
+    assert len(began) == 2 and len(ends) == 2 and listener.verdicts[0] is True
+    spoken_ms = (0.5 * RATE + len(first)) * 1000 / RATE
+    assert ends[0].end_ms == pytest.approx(spoken_ms, abs=150)
+    assert began[1].start_ms == pytest.approx(spoken_ms + 600 - 300, abs=150)  # with its prefix padding
+    listener.close()
+
+
+def test_model_turns_refuse_a_pause_not_shorter_than_the_limit(end_of_turn):
+    from livehuman.errors import LivehumanError
+
+    with pytest.raises(LivehumanError, match="shorter than the limit"):
+        ModelTurns(end_of_turn, pause_ms=2000, limit_ms=1500)
+    with pytest.raises(LivehumanError, match="at least"):
+        ModelTurns(end_of_turn, pause_ms=20)

@@ -135,3 +135,22 @@ def test_bad_settings_are_refused(files):
         LocalBrainFactory(persona, knowledge, silence_ms=50)
     with pytest.raises(LivehumanError, match="persona file not found"):
         LocalBrainFactory(persona.parent / "nobody.yaml", knowledge)
+
+
+def test_the_end_of_turn_mode_reaches_the_brain_and_a_missing_model_is_refused(files, tmp_path, monkeypatch):
+    from livehuman.speech.end_of_turn import MODEL_ENV
+
+    persona, knowledge = files
+    assert LocalBrainFactory(persona, knowledge)().listener.model_turns is None  # the protocol's fixed silence
+    factory = LocalBrainFactory(persona, knowledge, end_of_turn="model", turn_pause_ms=200, turn_limit_ms=2500)
+    first, second = factory(), factory()
+    turns = first.listener.model_turns
+    assert (turns.pause_ms, turns.limit_ms) == (200, 2500)
+    assert second.listener.model_turns.model is turns.model  # one model for every session
+    with pytest.raises(LivehumanError, match="unknown end-of-turn mode 'smart'"):
+        LocalBrainFactory(persona, knowledge, end_of_turn="smart")
+    with pytest.raises(LivehumanError, match="shorter than the limit"):
+        LocalBrainFactory(persona, knowledge, end_of_turn="model", turn_pause_ms=3000)
+    monkeypatch.setenv(MODEL_ENV, str(tmp_path / "nowhere.onnx"))
+    with pytest.raises(LivehumanError, match="end-of-turn model .*nowhere.onnx is missing.*--end-of-turn vad"):
+        LocalBrainFactory(persona, knowledge, end_of_turn="model")

@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS
 from livehuman.errors import LivehumanError
 from livehuman.rates import FPS
 
@@ -102,7 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     realtime = serve.add_argument_group("turn-taking and Realtime API options")
     realtime.add_argument("--turn-detection", default="server_vad", choices=("server_vad", "semantic_vad", "none"))
     realtime.add_argument("--vad-threshold", type=float, help="server_vad: speech probability threshold (0..1)")
-    realtime.add_argument("--silence-ms", type=int, help="silence that ends a turn (server_vad; also the offline brain's, default 300)")
+    realtime.add_argument("--silence-ms", type=int, help="silence that ends a turn (server_vad; also the offline brain's "
+                          "with --end-of-turn vad, default 300)")
+    realtime.add_argument("--end-of-turn", choices=MODES, default="model",
+                          help="the offline brain's turn ends: model: when the end-of-turn model and the last words "
+                          "say it is complete (default); vad: after --silence-ms of silence")
+    realtime.add_argument("--turn-pause-ms", type=int, metavar="MS",
+                          help=f"--end-of-turn model: silence after which the model judges the turn (default {PAUSE_MS})")
+    realtime.add_argument("--turn-limit-ms", type=int, metavar="MS",
+                          help=f"--end-of-turn model: silence that ends even an unfinished turn (default {LIMIT_MS})")
     realtime.add_argument("--prefix-ms", type=int, help="server_vad: audio kept before detected speech")
     realtime.add_argument("--eagerness", choices=("low", "medium", "high", "auto"), help="semantic_vad: how soon to answer")
     realtime.add_argument("--transcription-model", help="model that transcribes the user's speech (default gpt-4o-mini-transcribe)")
@@ -299,6 +308,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
                         "batch_size": args.batch_size},
         brain_options=_realtime_options(args) if args.brain != "local" else None,
         silence_ms=args.silence_ms if args.brain == "local" else None, render_workers=args.render_workers,
+        turn_options={"end_of_turn": args.end_of_turn, "turn_pause_ms": args.turn_pause_ms,
+                      "turn_limit_ms": args.turn_limit_ms},
         token=args.token if args.token is not None or args.no_auth else os.environ.get(TOKEN_ENV) or None,
         no_auth=args.no_auth, cors_origins=args.cors_origin,
     )

@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 
 from livehuman.brain.base import TurnDetection
+from livehuman.brain.turn_end import ModelTurns
 from livehuman.rates import LISTEN_RATE
 
 MANUAL_MAX_S = 600  # longest input kept for a manual commit
 PREFIX_KEEP_S = 3.0  # audio kept before speech starts (covers any prefix_padding_ms)
+MODEL_KEEP_S = 8.0  # model mode: the turn's audio kept for the end-of-turn model (it hears the last 8 s)
 MIN_COMMIT_S = 0.1  # the protocol refuses to commit less
 SEMANTIC_SILENCE_MS = {"low": 1000, "medium": 600, "auto": 600, "high": 300}
 
@@ -63,10 +65,17 @@ class Listener:
 
     `recognizer()` gives the StreamingASR on first need (from a pool, or built); `release(asr)`
     gives it back on close. `pause_ms` makes the VAD report pauses that long (speculative replies).
+
+    With `model_turns` (turn_end.py), VAD turns end the model's way rather than after the fixed
+    silence: at each pause of `model_turns.pause_ms` the turn's audio and words are judged; a
+    complete turn ends there, an unfinished one ends only when the user goes on and finishes, or
+    after `model_turns.limit_ms` of silence. With `pause_ms` set, each such pause is also reported
+    as Paused, before the verdict (the reply may be prepared); `pause_ms` itself is then unused.
     """
 
     def __init__(self, recognizer: Callable[[], Any], release: Callable[[Any], None] | None = None,
-                 turn: TurnDetection | None = TurnDetection(), pause_ms: int | None = None) -> None:
+                 turn: TurnDetection | None = TurnDetection(), pause_ms: int | None = None,
+                 model_turns: ModelTurns | None = None) -> None:
         self._make_asr = recognizer
         self._release = release
         self._asr: Any = None
@@ -74,6 +83,9 @@ class Listener:
         self._closed = False
         self._turn = turn
         self.pause_ms = pause_ms
+        self.model_turns = model_turns
+        self.verdicts: list[bool] = []  # model mode: each pause's verdict (complete or not), in order
+        self._turn_start = 0  # sample index where the current turn's speech began
         self._vad: Any = None
         self._vad_ready = False
         self._vad_offset = 0  # samples heard before the current VAD was made
@@ -119,29 +131,67 @@ class Listener:
             return []
         results: list[Heard] = []
         began = ended = False
-        for ev in self._vad.process(samples):
-            t = self._vad_offset + int(round(ev.time * LISTEN_RATE))  # noqa: RUF046 - numpy<2 rounds to a float
-            if ev.kind == "speech_started" and not self.speaking:
-                self.speaking, began = True, True
-                start = max(t, self._buffer_start)
-                results.append(SpeechBegan(int(start * 1000 / LISTEN_RATE), self._buffer[start - self._buffer_start :].copy()))
-            elif ev.kind == "speech_stopped" and self.speaking:
-                self.speaking, ended = False, True
-                results.append(SpeechEnded(int(t * 1000 / LISTEN_RATE)))
-            elif ev.kind == "speech_paused" and self.speaking:
-                results.append(Paused())
-            elif ev.kind == "speech_resumed" and self.speaking:
-                results.append(Resumed())
+        batch_start = self._total - len(samples)
+        fed = 0  # samples of this batch the recognizer has (model mode gives it those up to a pause)
+        rest: np.ndarray | None = samples
+        while rest is not None:  # twice when the model ends a turn mid-batch: a fresh VAD hears the rest
+            events, rest = self._vad.process(rest), None
+            for ev in events:
+                t = self._vad_offset + int(round(ev.time * LISTEN_RATE))  # noqa: RUF046 - numpy<2 rounds to a float
+                if ev.kind == "speech_started" and not self.speaking:
+                    self.speaking, began = True, True
+                    start = self._turn_start = max(t, self._buffer_start)
+                    results.append(SpeechBegan(int(start * 1000 / LISTEN_RATE), self._buffer[start - self._buffer_start :].copy()))
+                elif ev.kind == "speech_stopped" and self.speaking:
+                    self.speaking, ended = False, True
+                    results.append(SpeechEnded(int(t * 1000 / LISTEN_RATE)))
+                elif ev.kind == "speech_paused" and self.speaking and self.model_turns is not None:
+                    # Judged on what was heard when the pause was long enough, not on the batch's
+                    # later audio (chunks pile up while a step runs).
+                    cut = min(max(t + self.model_turns.pause_ms * LISTEN_RATE // 1000 - batch_start, fed), len(samples))
+                    words = ""
+                    if not began:  # (else the recognizer has not begun this turn: the model judges alone)
+                        partial = self._asr.accept(samples[fed:cut]) if cut > fed else None
+                        fed = cut
+                        if partial:
+                            results.append(Partial(partial))
+                        words = self._asr.hypothesis() or ""
+                    if self.pause_ms is not None:
+                        # Before the verdict, so that the brain prepares its reply whatever it is:
+                        # taken at once if the turn ends here, dropped if the user goes on.
+                        results.append(Paused())
+                    if self._judge(batch_start + cut, words):
+                        self.speaking, ended = False, True
+                        results.append(SpeechEnded(int(t * 1000 / LISTEN_RATE)))
+                        # The VAD still counts this silence as a pause inside speech: a fresh one
+                        # hears the rest as whatever comes next.
+                        self._vad.reset()
+                        self._vad_offset = batch_start + cut
+                        rest = samples[cut:]
+                        break
+                elif ev.kind == "speech_paused" and self.speaking:
+                    results.append(Paused())
+                elif ev.kind == "speech_resumed" and self.speaking:
+                    results.append(Resumed())
         if self.speaking and not began and not ended:
-            partial = self._asr.accept(samples)
+            partial = self._asr.accept(samples[fed:])
             if partial:
                 results.append(Partial(partial))
-        # Keep only recent audio while nobody speaks; the recognizer already has the rest.
-        keep = int(PREFIX_KEEP_S * LISTEN_RATE)
+        # Keep only recent audio while nobody speaks; the recognizer already has the rest (the
+        # end-of-turn model needs the turn's audio itself).
+        keep = int((PREFIX_KEEP_S if self.model_turns is None else MODEL_KEEP_S) * LISTEN_RATE)
         if len(self._buffer) > keep:
             self._buffer_start += len(self._buffer) - keep
             self._buffer = self._buffer[-keep:]
         return results
+
+    def _judge(self, upto: int, words: str) -> bool:
+        """Model mode, at a pause: whether the turn is complete, from its audio up to sample `upto`
+        and its words so far."""
+        audio = self._buffer[max(0, self._turn_start - self._buffer_start) : max(0, upto - self._buffer_start)]
+        verdict = self.model_turns.complete(audio, words)
+        self.verdicts.append(verdict)
+        return verdict
 
     def begin(self, audio: np.ndarray) -> str | None:
         """A new utterance's recognition, from the speech's start; its first partial transcript.
@@ -207,17 +257,20 @@ class Listener:
             self._asr = self._make_asr()
         if not self._vad_ready:
             self._vad_ready = True
-            self._vad = _make_vad(self._turn, self.pause_ms)
+            self._vad = _make_vad(self._turn, self.pause_ms, self.model_turns)
             self._vad_offset = self._total
 
 
-def _make_vad(turn: TurnDetection | None, pause_ms: int | None) -> Any:
+def _make_vad(turn: TurnDetection | None, pause_ms: int | None, model_turns: ModelTurns | None = None) -> Any:
     if turn is None:
         return None
     from livehuman.speech.vad import SileroVAD
 
     silence = turn.silence_duration_ms
-    if turn.kind == "semantic_vad":
+    if model_turns is not None:
+        # The VAD's silence is only the longest wait; the model decides at the pause.
+        silence, pause_ms = model_turns.limit_ms, model_turns.pause_ms
+    elif turn.kind == "semantic_vad":
         # No model judges whether a sentence is finished here: eagerness sets the silence wait.
         silence = SEMANTIC_SILENCE_MS.get(turn.eagerness, 500)
     return SileroVAD(threshold=float(turn.threshold), min_silence_ms=int(silence),

@@ -31,6 +31,7 @@ from livehuman.brain.reply import Reply, Said
 from livehuman.brain.responder import Responder
 from livehuman.brain.speaker import Speaker
 from livehuman.brain.speculation import Speculation, Speculator
+from livehuman.brain.turn_end import ModelTurns
 from livehuman.brain.speech_events import (
     BrainError,
     InputCleared,
@@ -57,7 +58,9 @@ class LocalBrain:
     `pace_ahead_s` keeps the audio at most that far ahead of real time (None: as fast as it is
     made), so that a reply stays in flight while it plays and a barge-in cancels what is unsaid.
     `turn_detection` is the session's start (None: manual turns). With `speculate_ms`, once the
-    user has paused that long the reply is prepared but held (see speculation.py).
+    user has paused that long the reply is prepared but held (see speculation.py). With
+    `model_turns` (turn_end.py) a VAD turn ends when the end-of-turn model and the user's words say
+    it is complete, not after the fixed silence.
 
     Everything runs on the event loop of its first call except the blocking work (VAD and
     recognizer, building the dialogue, text-to-speech), which runs in worker threads.
@@ -79,6 +82,7 @@ class LocalBrain:
         pace_ahead_s: float | None = None,
         turn_detection: TurnDetection | None = TurnDetection(),
         speculate_ms: int | None = None,
+        model_turns: ModelTurns | None = None,
     ) -> None:
         persona = getattr(dialogue, "persona", None)
         if persona is None and dialogue_factory is None:
@@ -102,7 +106,7 @@ class LocalBrain:
             return knowledge_asr(getattr(self.responder.ensure(), "knowledge", None), asr_model_dir)
 
         self.listener = Listener(recognizer, asr_pool.release if asr_pool is not None else None,
-                                 turn_detection, pause_ms=speculate_ms)
+                                 turn_detection, pause_ms=speculate_ms, model_turns=model_turns)
         self.pace_ahead_s = pace_ahead_s
         self.turn_latencies: list[float] = []  # speech stopped → first reply audio, seconds
         self._out: asyncio.Queue[SpeechEvent | None] = asyncio.Queue()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from livehuman.brain.base import TurnDetection
 from livehuman.brain.local import LocalBrain
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
+from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS, ModelTurns
 from livehuman.errors import LivehumanError
 
 if TYPE_CHECKING:
@@ -29,6 +30,11 @@ class LocalBrainFactory:
     prepares the reply after a pause that long, held until the turn ends (None: never);
     `asr_second_pass=False` skips pocketsphinx's second pass: the final transcript comes ~150 ms
     sooner, a bit worse. A client's settings update still overrides the turn settings.
+    `end_of_turn` "vad" (the default here, the protocol's meaning) ends a VAD turn after
+    `silence_ms`; "model" (`livehuman serve`'s default) when the end-of-turn model, asked after
+    `turn_pause_ms` of silence, and the user's last words say it is complete, or after
+    `turn_limit_ms` (see turn_end.py; `silence_ms` is then unused). The model is loaded once,
+    here: a missing file fails now, not in the first session.
 
     Calling the factory (with the HTTP request, or nothing) makes a brain. Lazy (the default), the
     brain comes at once and builds its dialogue and takes its recognizer on first use, in a worker
@@ -40,7 +46,8 @@ class LocalBrainFactory:
     def __init__(self, persona: Any = None, knowledge: Any = None, *, voice: str | None = None,
                  llm_url: str | None = None, llm_model: str | None = None, asr_model_dir: str | None = None,
                  silence_ms: int | None = None, speculate_ms: int | None = None, asr_second_pass: bool = True,
-                 eager: bool = False) -> None:
+                 eager: bool = False, end_of_turn: str = "vad", turn_pause_ms: int = PAUSE_MS,
+                 turn_limit_ms: int = LIMIT_MS) -> None:
         from livehuman.brain.knowledge import load_knowledge
         from livehuman.brain.persona import load_persona
 
@@ -55,6 +62,13 @@ class LocalBrainFactory:
         if self.silence_ms is not None and self.silence_ms < MIN_SILENCE_MS:
             raise LivehumanError(f"the end-of-turn silence must be at least {MIN_SILENCE_MS} ms, got {self.silence_ms}")
         self.speculate_ms = speculate_ms
+        if end_of_turn not in MODES:
+            raise LivehumanError(f"unknown end-of-turn mode {end_of_turn!r}: use {' or '.join(MODES)}")
+        self.model_turns: ModelTurns | None = None
+        if end_of_turn == "model":
+            from livehuman.speech.end_of_turn import EndOfTurnModel
+
+            self.model_turns = ModelTurns(EndOfTurnModel(), int(turn_pause_ms), int(turn_limit_ms))
         self.eager = eager
         self.asr_pool = AsrPool(self._make_asr)
         self._embedder: Any = None  # loaded once, by warm_up() or the first eager brain
@@ -91,7 +105,7 @@ class LocalBrainFactory:
         turn_detection = TurnDetection() if self.silence_ms is None else TurnDetection(silence_duration_ms=self.silence_ms)
         return LocalBrain(dialogue, dialogue_factory=self.dialogue, voice=self.voice, asr_pool=self.asr_pool,
                           instructions=self.persona.instructions, turn_detection=turn_detection,
-                          speculate_ms=self.speculate_ms)
+                          speculate_ms=self.speculate_ms, model_turns=self.model_turns)
 
     async def _ready_brain(self) -> LocalBrain:
         from livehuman.brain.knowledge import load_embedder

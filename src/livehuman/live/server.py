@@ -256,20 +256,27 @@ def _bad(message: str) -> web.Response:
 
 def local_brain_factory(persona: str | None = None, knowledge: str | None = None, voice: str | None = None,
                         llm_url: str | None = None, llm_model: str | None = None,
-                        asr_model_dir: str | None = None, silence_ms: int | None = None) -> LocalBrainFactory:
+                        asr_model_dir: str | None = None, silence_ms: int | None = None,
+                        end_of_turn: str = "model", turn_pause_ms: int | None = None,
+                        turn_limit_ms: int | None = None) -> LocalBrainFactory:
     """The offline brains of `livehuman serve`: ready when their session starts, tuned for conversation.
 
-    The turn ends after LIVE_SILENCE_MS of silence, the reply is prepared from LIVE_PAUSE_MS of
-    silence on (held until the turn ends), and the recognizer skips pocketsphinx's second pass (it
-    costs ~170 ms at the end of every turn, holding the GIL). Call its `warm_up(sessions)` at start-up.
+    `end_of_turn` "model": the turn ends when the end-of-turn model and the user's words say it is
+    complete after `turn_pause_ms` of silence, or after `turn_limit_ms` (brain/turn_end.py's
+    defaults); "vad": after `silence_ms` (LIVE_SILENCE_MS). The reply is prepared from
+    LIVE_PAUSE_MS of silence on (model mode: from `turn_pause_ms`), held until the turn ends, and the recognizer skips pocketsphinx's
+    second pass (it costs ~170 ms at the end of every turn, holding the GIL). Call its
+    `warm_up(sessions)` at start-up.
     """
     # Imported here: the brain package loads the openai package's types (~0.4 s).
     from livehuman.brain.local_factory import LocalBrainFactory
 
     silence = int(LIVE_SILENCE_MS if silence_ms is None else silence_ms)
+    turns = {k: v for k, v in (("turn_pause_ms", turn_pause_ms), ("turn_limit_ms", turn_limit_ms)) if v is not None}
     return LocalBrainFactory(persona, knowledge, voice=voice, llm_url=llm_url, llm_model=llm_model,
                              asr_model_dir=asr_model_dir, silence_ms=silence,
-                             speculate_ms=min(LIVE_PAUSE_MS, silence // 2), asr_second_pass=False, eager=True)
+                             speculate_ms=min(LIVE_PAUSE_MS, silence // 2), asr_second_pass=False, eager=True,
+                             end_of_turn=end_of_turn, **turns)
 
 
 @dataclass
@@ -336,12 +343,15 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
                       model: str = "gpt-realtime", realtime_url: str | None = None, engine: str = "cpu",
                       models_dir: str | None = None, brain_options: dict | None = None,
                       silence_ms: int | None = None, render_workers: int | None = None,
-                      engine_options: dict | None = None, access: Access | None = None) -> LiveServer:
+                      engine_options: dict | None = None, access: Access | None = None,
+                      turn_options: dict | None = None) -> LiveServer:
     """A LiveServer with the named avatar, engine and brain (local, openai or realtime).
 
     `brain_options` go to the Realtime brain (turn detection, transcription model, noise
     reduction, speed…; see brain/openai_brain.py). `silence_ms` is the offline brain's end-of-turn
-    silence (LIVE_SILENCE_MS by default; 250 answers ~50 ms sooner and cuts off more mid-sentence pauses).
+    silence in "vad" mode (LIVE_SILENCE_MS by default; 250 answers ~50 ms sooner and cuts off more
+    mid-sentence pauses); `turn_options` its end_of_turn, turn_pause_ms and turn_limit_ms
+    (see local_brain_factory; default: the end-of-turn model).
     `render_workers`: processes that draw the cpu engine's frames (default one per core; 0: none).
     `engine_options`: the musetalk engine's device, dtype, compile and batch_size.
     `access`: the token and allowed origins (live/access.py; default: none, own origin only).
@@ -355,7 +365,8 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
     # With a remote brain, --voice names one of its voices, not espeak-ng's: the offline brain
     # (which serves /v1/realtime and takes over when the remote one gives up) keeps its own.
     local_voice = voice if brain == "local" else None
-    local = local_brain_factory(persona, knowledge, local_voice, llm_url, llm_model, asr_model_dir, silence_ms)
+    local = local_brain_factory(persona, knowledge, local_voice, llm_url, llm_model, asr_model_dir, silence_ms,
+                                **(turn_options or {}))
     if brain == "local":
         factory: BrainFactory = local
     elif brain in ("openai", "realtime"):

@@ -39,7 +39,7 @@ def find_model(path: str | os.PathLike | None = None) -> Path:
     if not candidate.is_file():
         raise LivehumanError(
             f"the end-of-turn model {candidate} is missing: run `make setup` (it extracts {MODEL_NAME} "
-            f"from the pipecat-ai wheel), point {MODEL_ENV} at the file, or use --turn-detection vad")
+            f"from the pipecat-ai wheel), point {MODEL_ENV} at the file, or use --end-of-turn vad")
     return candidate
 
 

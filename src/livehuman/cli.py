@@ -105,9 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     realtime.add_argument("--vad-threshold", type=float, help="server_vad: speech probability threshold (0..1)")
     realtime.add_argument("--silence-ms", type=int, help="silence that ends a turn (server_vad; also the offline brain's "
                           "with --end-of-turn vad, default 300)")
-    realtime.add_argument("--end-of-turn", choices=MODES, default="model",
-                          help="the offline brain's turn ends: model: when the end-of-turn model and the last words "
-                          "say it is complete (default); vad: after --silence-ms of silence")
+    realtime.add_argument("--end-of-turn", choices=MODES, default="vad",
+                          help="the offline brain's turn ends: vad: after --silence-ms of silence (default); model: "
+                          "when the end-of-turn model and the last words say it is complete (see docs/offline-brain.md)")
     realtime.add_argument("--turn-pause-ms", type=int, metavar="MS",
                           help=f"--end-of-turn model: silence after which the model judges the turn (default {PAUSE_MS})")
     realtime.add_argument("--turn-limit-ms", type=int, metavar="MS",

@@ -257,7 +257,7 @@ def _bad(message: str) -> web.Response:
 def local_brain_factory(persona: str | None = None, knowledge: str | None = None, voice: str | None = None,
                         llm_url: str | None = None, llm_model: str | None = None,
                         asr_model_dir: str | None = None, silence_ms: int | None = None,
-                        end_of_turn: str = "model", turn_pause_ms: int | None = None,
+                        end_of_turn: str = "vad", turn_pause_ms: int | None = None,
                         turn_limit_ms: int | None = None) -> LocalBrainFactory:
     """The offline brains of `livehuman serve`: ready when their session starts, tuned for conversation.
 

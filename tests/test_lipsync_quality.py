@@ -14,6 +14,14 @@ from livehuman.bench.lipsync import LipSyncCase, face_source, run_case
 from livehuman.render.engines import make_engine
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_avatars(tmp_path_factory):
+    """Faces prepared here, from their sources: not an avatar another test left in the shared cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LIVEHUMAN_HOME", str(tmp_path_factory.mktemp("lipsync-home")))
+        yield
+
+
 @pytest.fixture(scope="module")
 def engine():
     return make_engine("cpu")

@@ -25,6 +25,7 @@ from livehuman.render.engine import FrameDrive
 
 EXTRA_KEY = "cpu"
 BBOX_SHIFT_GAIN = 0.03  # jaw gain per pixel of bbox_shift: + opens wider, - less, as in MuseTalk
+REST_PHOTO_BELOW_PX = 40  # inter-ocular distance under which an open mouth is closed into a rest photo
 
 
 @dataclass
@@ -71,10 +72,11 @@ def _build(avatar: Avatar, i: int, colours: MouthColours) -> _FrameRigs:
     source = avatar.frames[i]
     # A small open source mouth is closed once into a rest photo, and the mouth is driven from that:
     # at this size the lips are a few pixels thick, too few to clean of the teeth between them.
-    rest = rest_pose(source, points) if build_rig(points, size).frame.unit < REST_PHOTO_BELOW_PX else None
+    rig = build_rig(points, size)
+    rest = rest_pose(source, points) if rig.frame.unit < REST_PHOTO_BELOW_PX else None
     if rest is not None:
         source, points = rest.frame(source), rest.points.astype(np.float64)
-    rig = build_rig(points, size)
+        rig = build_rig(points, size)
     # triangulate the mouth mesh wide open and spread, so every lip triangle keeps its orientation
     open_ref = rig.target_pixels(FaceControls(jaw=1.0, spread=0.5))
     tri = triangulate(open_ref.astype(np.float64))
@@ -90,8 +92,6 @@ def _build(avatar: Avatar, i: int, colours: MouthColours) -> _FrameRigs:
     return _FrameRigs(rig, mouth_warp, upper_rows, rig.position_of(LOWER_INNER), rest_line, cleaned, occluder,
                       build_upper_face(avatar.landmarks[i].astype(np.float64), size), rest)
 
-
-REST_PHOTO_BELOW_PX = 40  # inter-ocular distance under which an open mouth is closed into a rest photo
 
 
 class CpuEngine:

@@ -276,8 +276,8 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarr
         # photo's grain drawn into streaks): keep its colour, smoothed, and give it back the grain
         # of the skin above the lashes (a band reflected down the lid, not stretched), shaded as a
         # lid curving over the eyeball: lighter mid-lid, darker towards its edge and the corners.
-        # Rims, glints and lashes would smear over the lid: its colour comes from the skin alone (of
-        # the source frame: squints and brows barely move the skin right above the eye)
+        # The colour is the source frame's skin alone, or rims, glints and lashes would smear over
+        # the lid (squints and brows barely move the skin right above the eye).
         skin = cv2.remap(grid.skin, map_x - grid.x0, map_y - grid.y0, cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_REPLICATE)
         # stretched down its columns, the skin's colour varies from column to column: smooth across them

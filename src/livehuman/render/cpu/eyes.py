@@ -18,7 +18,15 @@ INNER_IN = 0.02  # face units they are drawn towards each other (the corrugator'
 GAZE_TRAVEL = (0.06, 0.03)  # iris travel (u, v) at gaze 1, face units
 LASH_MARGIN = 0.04  # face units: the upper lid's edge, lashes included, that slides down unstretched
 LID_SKIN = 0.06  # face units of skin above the lid's edge that stretch over the eye (glasses stay put)
-STREAK_BLUR = 0.025  # face units: blur across the most stretched lid skin
+GRAIN_SIGMA = 0.02  # face units: finer than this is the skin's grain, coarser its colour
+LID_SMOOTH = 0.05  # face units: the stretched lid's colour is smoothed this much across the eye
+GRAIN_LIMIT = 12.0  # grey levels: grain stronger than this is an edge (glasses, lashes), not skin
+LID_HIGHLIGHT = 0.04  # the lid's middle is this much brighter: it curves over the eyeball
+LID_SHADOW = 0.14  # and this much darker at its edge, where it turns in under the lashes
+CORNER_SHADOW = 0.1  # and darker towards the eye's corners
+DARK_SKIN = 0.75  # around the eye, pixels darker than this share of the median are not skin
+GLINT = 1.5  # nor those brighter than this share and nearly colourless (the glints of glasses)
+GLINT_CHROMA = 0.25  # "colourless": the channels' spread under this share of the brightness
 LASH_WIDTH = 0.04  # face units: the shut lashes' line
 LASH_DARKNESS = 0.9  # its opacity at blink 1
 LID_OVERLAP = 1.15  # the shut lid's edge comes this far down the eye (x its opening): past the lower lid
@@ -163,7 +171,10 @@ class LidGrid:
     y0: int
     u: np.ndarray  # (h, w) float32: each pixel's face coordinates
     v: np.ndarray
+    centre: float = 0.0  # u of the eye's middle, face units
+    half_width: float = 1.0  # half the eye's width, face units
     lash: np.ndarray | None = None  # BGR of the lashes, sampled on first use
+    skin: np.ndarray | None = None  # (h, w, 3) float32: the source's box, skin alone, sampled with them
 
     @classmethod
     def around(cls, frame: FaceFrame, upper: np.ndarray, lower: np.ndarray,
@@ -181,18 +192,42 @@ class LidGrid:
             return None
         xs, ys = np.meshgrid(np.arange(x0, x1, dtype=np.float64), np.arange(y0, y1, dtype=np.float64))
         uv = frame.to_face(np.stack([xs, ys], -1)).astype(np.float32)
-        return cls(int(x0), int(y0), uv[..., 0].copy(), uv[..., 1].copy())
+        return cls(int(x0), int(y0), uv[..., 0].copy(), uv[..., 1].copy(), (u0 + u1) / 2, max((u1 - u0) / 2, 1e-3))
+
+    def sample(self, image: np.ndarray, upper: np.ndarray, lower: np.ndarray, unit: float) -> None:
+        """The open eye's lash colour and the box's skin alone (`_skin_only`)."""
+        h, w = self.u.shape
+        region = image[self.y0 : self.y0 + h, self.x0 : self.x0 + w]
+        self.skin = _skin_only(region, unit)
+        self.lash = _lash_colour(region, self, upper, lower)  # last: the skin is ready once it is set
+
+
+def _skin_only(region: np.ndarray, unit: float) -> np.ndarray:
+    """`region` (float32) with what is not skin (glasses' rims and glints, lashes, a crease's shadow,
+    the eye itself) filled in from the skin around it: the lid that stretches over the eye is made of it."""
+    pixels = region.astype(np.float32)
+    luma = pixels @ LUMA_BGR.astype(np.float32)
+    median = np.median(luma)
+    # a glint is bright and colourless; bright skin keeps its colour
+    glint = (luma > GLINT * median) & (pixels.max(-1) - pixels.min(-1) < GLINT_CHROMA * luma)
+    odd = cv2.dilate(((luma < DARK_SKIN * median) | glint).astype(np.uint8), np.ones((3, 3), np.uint8))
+    if odd.any():
+        region = cv2.inpaint(np.ascontiguousarray(region), odd, max(2.0, 0.03 * unit), cv2.INPAINT_TELEA)
+    return region.astype(np.float32)
 
 
 def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarray | None = None) -> None:
     """Close the eyes by `c.blink` in place: each upper lid slides down over its eye, lashes first.
 
     The eyeball stays where it is and the lid covers it from the top down (no cross-fade, no
-    squeezed iris). The lid is the face's own skin above the eye: its edge (lashes included) moves
-    down rigidly to the moving lid line, and the skin above it stretches to follow, less the
-    higher it is, as the lid unfolds. Closing lashes gather into a dark line along the edge. At
-    blink 1 the edge reaches just past the lower lid. The lashes' colour is sampled from `source`
-    (the avatar's own frame; `image` when not given) once per rig, so every render agrees.
+    squeezed iris). The lid's edge (lashes included) moves down rigidly; the face's own skin above
+    it stretches to follow, less the higher it is, as the lid unfolds. Where it stretches, the lid
+    is that skin's colour (glasses' rims and glints, lashes and creases left out) with the grain of
+    the skin above the lashes, shaded as a lid curving over the eyeball: lighter mid-lid, darker
+    towards its edge and the eye's corners. Closing lashes gather into a dark crescent along the
+    edge, thickest mid-eye, their tips soft below it. At blink 1 the edge reaches just past the
+    lower lid. The lashes' colour is sampled from `source` (the avatar's own frame; `image` when
+    not given) once per rig, so every render agrees.
     """
     blink = float(np.clip(c.blink, 0, 1))
     if blink <= 0:
@@ -208,6 +243,9 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarr
         gap_max = float(np.nanmax(_interp(upper[:, 0], lower[:, 0], lower[:, 1]) - upper[:, 1], initial=0.0))
         if not gap_max > 0:
             continue  # already shut in the source frame
+        if grid.lash is None:  # sampled from the open eye (two threads may both sample: same result)
+            grid.sample(source if source is not None else image, rig.base[upper_rows], rig.base[lower_rows],
+                        frame.unit)
         u, v = grid.u, grid.v
         top = _interp(u, upper[:, 0], upper[:, 1]).astype(np.float32)
         bottom = _interp(u, lower[:, 0], lower[:, 1]).astype(np.float32)
@@ -233,31 +271,52 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarr
         map_x = np.arange(grid.x0, grid.x0 + w, dtype=np.float32)[None, :] - moved * ey[0]
         map_y = np.arange(grid.y0, grid.y0 + h, dtype=np.float32)[:, None] - moved * ey[1]
         region = image[grid.y0 : grid.y0 + h, grid.x0 : grid.x0 + w]
-        if grid.lash is None:  # the open eye's own lashes (two threads may both sample them: same result)
-            grid.lash = _lash_colour(source if source is not None else image, grid, rig.base[upper_rows],
-                                     rig.base[lower_rows])
         lid = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
-        # skin stretched several times over draws the photo's grain into streaks: blur them across
-        sigma = max(0.6, STREAK_BLUR * frame.unit)
-        smooth = cv2.GaussianBlur(lid, (0, 0), sigmaX=sigma, sigmaY=0.3 * sigma)
-        wt = np.clip((stretch - 1.3) / 1.5, 0, 1)[..., None]
-        lid += (smooth - lid) * wt
-        # closing lashes turn down and gather into one dark line along the lid's edge
-        thick = np.float32(max(LASH_WIDTH, 0.6 / frame.unit))
-        line = np.exp(-0.5 * ((t - 0.5 * thick) / (0.5 * thick)) ** 2)
-        line *= np.float32(LASH_DARKNESS * blink**2) * np.sqrt(np.minimum(gap / np.float32(gap_max), 1))
-        lid += (grid.lash - lid) * line[..., None]
+        # Skin stretched several times over is the skin's colour without its grain (or with the
+        # photo's grain drawn into streaks): keep its colour, smoothed, and give it back the grain
+        # of the skin above the lashes (a band reflected down the lid, not stretched), shaded as a
+        # lid curving over the eyeball: lighter mid-lid, darker towards its edge and the corners.
+        # The colour is the source frame's skin alone, or rims, glints and lashes would smear over
+        # the lid (squints and brows barely move the skin right above the eye).
+        skin = cv2.remap(grid.skin, map_x - grid.x0, map_y - grid.y0, cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_REPLICATE)
+        # stretched down its columns, the skin's colour varies from column to column: smooth across them
+        sigma = max(0.8, GRAIN_SIGMA * frame.unit)
+        smooth = cv2.GaussianBlur(skin, (0, 0), max(sigma, LID_SMOOTH * frame.unit))
+        pixels = region.astype(np.float32)
+        detail = np.clip(pixels - cv2.GaussianBlur(pixels, (0, 0), sigma), -GRAIN_LIMIT, GRAIN_LIMIT)
+        depth = np.maximum(t - np.float32(LASH_MARGIN), 0)  # height above the lash margin
+        reflected = k - np.abs(np.mod(depth, 2 * k) - k)
+        shift = (drop - depth + reflected) * unit  # how far below its place in the band each grain lies
+        grain = cv2.remap(detail, np.arange(w, dtype=np.float32)[None, :] - shift * ey[0],
+                          np.arange(h, dtype=np.float32)[:, None] - shift * ey[1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT)
+        s = np.clip(1 - depth / np.maximum(drop, np.float32(1e-4)), 0, 1)  # 0 at the lid's top, 1 at its edge
+        across = np.clip(np.abs(u - np.float32(grid.centre)) / np.float32(grid.half_width), 0, 1)
+        shade = (1 + np.float32(LID_HIGHLIGHT) * np.sin(np.pi * s) * (1 - across**2)
+                 - np.float32(LID_SHADOW) * s**3 - np.float32(CORNER_SHADOW) * across**4)
+        # this lid takes over from the stretched photo where the skin stretches more than a little
+        wt = np.clip((stretch - 1.2) / 1.0, 0, 1)
+        lid += (smooth * shade[..., None] + grain - lid) * wt[..., None]
+        # closing lashes turn down and gather into one dark line along the lid's edge: a crescent,
+        # thickest mid-eye, sharp above (the lid's rim) and soft below (the lashes' tips)
+        taper = np.sqrt(np.minimum(gap / np.float32(gap_max), 1))
+        thick = np.float32(max(LASH_WIDTH, 0.6 / frame.unit)) * (0.35 + 0.65 * taper)
+        x = (t - 0.5 * thick) / (0.5 * thick)
+        line = np.exp(-0.5 * np.where(x > 0, 2 * x, x) ** 2)
+        line *= np.float32(LASH_DARKNESS * blink**2) * taper
+        line[(line < 0.02) | (drop <= 0)] = 0
         # the lid covers what is below its edge, anti-aliased over a pixel; elsewhere the eye shows
         cover = np.clip(t * unit + 0.5, 0, 1)
         cover[drop <= 0] = 0
         a = cover[..., None]
-        region[:] = np.clip(region + (lid - region) * a + 0.5, 0, 255).astype(np.uint8)
+        out = region + (lid - region) * a
+        out += (grid.lash - out) * line[..., None]  # the lashes' tips hang over what is below the edge
+        region[:] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def _lash_colour(image: np.ndarray, grid: LidGrid, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+def _lash_colour(region: np.ndarray, grid: LidGrid, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
     """The colour of the darkest pixels along the open upper lid (lashes, or the pupil's shadow)."""
-    h, w = grid.u.shape
-    region = image[grid.y0 : grid.y0 + h, grid.x0 : grid.x0 + w]
     top = _interp(grid.u, upper[:, 0], upper[:, 1])
     gap = np.nan_to_num(_interp(grid.u, lower[:, 0], lower[:, 1]) - top)
     above = np.nan_to_num(top) - grid.v

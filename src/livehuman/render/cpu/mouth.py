@@ -130,7 +130,7 @@ def draw_mouth(
     if interior is not None:
         layer, coverage = interior(origin, shape)
         # the person's own teeth recede into shadow behind rounded lips
-        layer = layer.astype(np.float32) * np.float32(1 - 0.35 * float(np.clip(controls.round, 0, 1)))
+        layer = layer.astype(np.float32) * np.float32(1 - 0.35 * _unit(controls.round))
         if (coverage[mask > 0] < 1).any():
             synthetic = _synthetic(at, colours, controls)
             layer = synthetic + (layer - synthetic) * coverage[..., None]

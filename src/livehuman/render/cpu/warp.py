@@ -112,11 +112,35 @@ class PiecewiseWarp:
         self.crop = crop
         self.source = (source - (crop.x0, crop.y0)).astype(np.float64)
 
-    def maps(self, target: np.ndarray, moved_eps: float = 0.02,
-             scratch: Scratch | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-        """remap() maps for the crop taking target positions back to the source; None if nothing moved.
+    def maps(self, target: np.ndarray, moved_eps: float = 0.02) -> tuple[np.ndarray, np.ndarray] | None:
+        """remap() maps for the crop taking target positions back to the source; None if nothing moved."""
+        moving = self._moving_maps(target, moved_eps, Scratch())
+        if moving is None:
+            return None
+        (y0, y1, x0, x1), part_x, part_y = moving
+        h, w = self.crop.shape
+        map_x, map_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        map_x[y0:y1, x0:x1] = part_x
+        map_y[y0:y1, x0:x1] = part_y
+        return map_x, map_y
 
-        With `scratch` the maps are the thread's own arrays, valid until its next call."""
+    def apply(self, image: np.ndarray, target: np.ndarray, scratch: Scratch | None = None) -> bool:
+        """Warp the crop of `image` in place; False when nothing moved.
+
+        `scratch`: the calling thread's reusable arrays, if it keeps some."""
+        moving = self._moving_maps(target, 0.02, scratch or Scratch())
+        if moving is None:
+            return False
+        (y0, y1, x0, x1), map_x, map_y = moving
+        region = image[self.crop.slices]
+        dst = scratch.array("warp.out", map_x.shape + region.shape[2:], np.uint8) if scratch is not None else None
+        # the moving part's pixels come from anywhere in the crop
+        region[y0:y1, x0:x1] = cv2.remap(region, map_x, map_y, cv2.INTER_LINEAR, dst=dst, borderMode=cv2.BORDER_REPLICATE)
+        return True
+
+    def _moving_maps(self, target: np.ndarray, moved_eps: float, scratch: Scratch):
+        """The rectangle (y0, y1, x0, x1) of the crop that moves and its remap() maps (the thread's own
+        arrays, in the crop's coordinates), or None if nothing moved: outside it the warp is the identity."""
         target = (np.asarray(target, np.float64) - (self.crop.x0, self.crop.y0))
         moved = np.abs(target - self.source).max(1) > moved_eps
         tri = self.triangles[moved[self.triangles].any(1)]
@@ -124,38 +148,35 @@ class PiecewiseWarp:
             return None
         affines, ok = _affines(target[tri], self.source[tri])
         affines = affines[ok]  # a collapsed triangle covers no pixel
-        scratch = scratch or Scratch()
-        shape = self.crop.shape
+        corners = target[tri[ok]]
+        if len(corners) == 0:
+            return None
+        # the moving triangles' pixels, and one more around them that the gaps' filling below may take
+        h, w = self.crop.shape
+        x0, y0 = np.maximum(np.floor(corners.reshape(-1, 2).min(0)).astype(int) - 2, 0)
+        x1, y1 = np.minimum(np.ceil(corners.reshape(-1, 2).max(0)).astype(int) + 3, (w, h))
+        if x1 <= x0 or y1 <= y0:
+            return None
+        shape = (y1 - y0, x1 - x0)
         # each pixel's triangle (0: none, 1 + k: the k-th), later ones over earlier ones
         ids = scratch.array("warp.ids", shape)
         ids.fill(0)
-        for k, pts in enumerate(np.round(target[tri[ok]] * (1 << SUBPIXEL_BITS)).astype(np.int32), 1):
+        for k, pts in enumerate(np.round((corners - (x0, y0)) * (1 << SUBPIXEL_BITS)).astype(np.int32), 1):
             cv2.fillConvexPoly(ids, pts, k, cv2.LINE_8, SUBPIXEL_BITS)
         # collapsed triangles (a closed eye or mouth) leave hairline gaps: let neighbours cover them
         grown = cv2.dilate(ids, _CROSS, dst=scratch.array("warp.grown", shape))
         np.copyto(ids, grown, where=ids == 0)
         # each pixel's affine, looked up by its triangle's number (remap is a fast gather), applied to
-        # the pixel's (x, y, 1)
-        h, w = shape
-        xy1 = scratch.constant(("warp.xy1", h, w), lambda: _xy1(h, w))
-        zeros = scratch.constant(("warp.zeros", h, w), lambda: np.zeros(shape, np.float32))
-        out = []
+        # the pixel's (x, y, 1) in the crop
+        xy1 = scratch.constant(("warp.xy1", h, w), lambda: _xy1(h, w))[y0:y1, x0:x1]
+        zeros = scratch.constant(("warp.zeros", h, w), lambda: np.zeros((h, w), np.float32))[:shape[0], :shape[1]]
+        maps = []
         for axis in (0, 1):
             table = np.concatenate([_IDENTITY[axis], affines[:, axis]])[None]  # (1, 1 + k, 3)
-            coef = cv2.remap(table, ids, zeros, cv2.INTER_NEAREST, dst=scratch.array(f"warp.coef{axis}", (h, w, 3)))
+            coef = cv2.remap(table, ids, zeros, cv2.INTER_NEAREST, dst=scratch.array(f"warp.coef{axis}", shape + (3,)))
             cv2.multiply(coef, xy1, dst=coef)
-            out.append(cv2.transform(coef, _SUM, dst=scratch.array(f"warp.map{axis}", shape)))
-        return out[0], out[1]
-
-    def apply(self, image: np.ndarray, target: np.ndarray, scratch: Scratch | None = None) -> bool:
-        """Warp the crop of `image` in place; False when nothing moved."""
-        maps = self.maps(target, scratch=scratch)
-        if maps is None:
-            return False
-        region = image[self.crop.slices]
-        dst = scratch.array("warp.out", region.shape, np.uint8) if scratch is not None else None
-        region[:] = cv2.remap(region, maps[0], maps[1], cv2.INTER_LINEAR, dst=dst, borderMode=cv2.BORDER_REPLICATE)
-        return True
+            maps.append(cv2.transform(coef, _SUM, dst=scratch.array(f"warp.map{axis}", shape)))
+        return (y0, y1, x0, x1), maps[0], maps[1]
 
 
 _IDENTITY = np.array([[[1, 0, 0]], [[0, 1, 0]]], np.float32)  # per axis: no triangle, no motion

@@ -44,7 +44,7 @@ def _ramp(x: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 def _clip(x: float, lo: float, hi: float) -> float:
-    """A control clipped to its range (np.clip on a number costs microseconds: twice a frame's worth here)."""
+    """A control clipped to its range (np.clip on a number costs ~10 us, more than all of target_uv)."""
     return min(max(float(x), lo), hi)
 
 

@@ -161,8 +161,9 @@ class PiecewiseWarp:
         # each pixel's triangle (0: none, 1 + k: the k-th), later ones over earlier ones
         ids = scratch.array("warp.ids", shape)
         ids.fill(0)
-        for k, pts in enumerate(np.round((corners - (x0, y0)) * (1 << SUBPIXEL_BITS)).astype(np.int32), 1):
-            cv2.fillConvexPoly(ids, pts, k, cv2.LINE_8, SUBPIXEL_BITS)
+        fill = cv2.fillConvexPoly  # hundreds of calls a frame: each lookup and conversion saved counts
+        for k, pts in enumerate(list(np.round((corners - (x0, y0)) * (1 << SUBPIXEL_BITS)).astype(np.int32)), 1):
+            fill(ids, pts, (k,), cv2.LINE_8, SUBPIXEL_BITS)
         # collapsed triangles (a closed eye or mouth) leave hairline gaps: let neighbours cover them
         grown = cv2.dilate(ids, _CROSS, dst=scratch.array("warp.grown", shape))
         np.copyto(ids, grown, where=ids == 0)

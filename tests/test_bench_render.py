@@ -14,3 +14,6 @@ def test_the_engine_bench_counts_the_frames_it_timed(grace_hopper_path, tmp_path
     assert result["seconds"] >= 0.3
     assert result["fps"] == pytest.approx(result["frames"] / result["seconds"], rel=0.01)
     assert result["ms_per_frame"] == pytest.approx(1000 / result["fps"], rel=0.01)
+    # the thread's CPU time: some of the wall-clock time, never more (one thread)
+    assert 0 < result["cpu_ms_per_frame"] <= result["ms_per_frame"] * 1.01
+    assert result["fps_per_cpu_second"] == pytest.approx(1000 / result["cpu_ms_per_frame"], rel=0.01)

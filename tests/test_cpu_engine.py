@@ -6,6 +6,7 @@ small face. Every frame checked here is the engine's real output, re-detected fr
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from livehuman.avatar.avatar import Avatar
 from livehuman.avatar.landmarks import FaceMeshDetector, inter_ocular, lip_gap, mouth_width
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import FaceControls
+from livehuman.motion.synthetic import speech_like_controls
 from livehuman.render.cpu.appearance import expression_measures
 from livehuman.render.cpu.engine import CpuEngine
 from livehuman.render.cpu.face import LOWER_INNER, UPPER_INNER
@@ -140,6 +142,20 @@ def test_output_is_a_whole_bgr_frame_and_leaves_the_source_alone(avatars, engine
         assert frame.dtype == np.uint8 and frame.shape == avatar.frames[0].shape
         assert np.array_equal(avatar.frames, before)
         assert np.abs(frame.astype(int) - before[0]).max() > 40  # the face did move
+
+
+@pytest.mark.parametrize("name", ["grace", "astronaut"])
+def test_threads_drawing_at_once_draw_what_one_thread_draws(avatars, engine, name):
+    # the engine keeps per-thread arrays between frames; sessions drawing in threads must not share them
+    avatar = avatars[name]
+    controls = [speech_like_controls(k) for k in range(16)]
+    alone = [engine.render(avatar, k, FrameDrive(c)) for k, c in enumerate(controls)]
+    jobs = list(enumerate(controls)) * 4
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda job: engine.render(avatar, job[0], FrameDrive(job[1])), jobs))
+    assert len({frame.tobytes() for frame in alone}) == len(alone)  # every frame differs: a mix-up would show
+    for (k, _), frame in zip(jobs, together):
+        assert np.abs(frame.astype(int) - alone[k]).max() <= 1
 
 
 @pytest.mark.parametrize("name", ["grace", "astronaut"])

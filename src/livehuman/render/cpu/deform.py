@@ -10,6 +10,7 @@ source shows an open smile.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -40,6 +41,11 @@ SKIN_FOLLOW = 0.12  # how far outside the lips the skin follows their thickening
 def _ramp(x: np.ndarray, a: float, b: float) -> np.ndarray:
     t = np.clip((x - a) / (b - a), 0.0, 1.0)
     return t * t * (3 - 2 * t)
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    """A control clipped to its range (np.clip on a number costs ~10 us, more than all of target_uv)."""
+    return min(max(float(x), lo), hi)
 
 
 def _contour_interp(u: np.ndarray, cu: np.ndarray, cv: np.ndarray) -> np.ndarray:
@@ -73,43 +79,53 @@ class MouthRig:
 
     def target_uv(self, c: FaceControls) -> np.ndarray:
         """Target positions of the mesh landmarks in face units."""
+        press = _clip(c.press, 0, 1)
+        jaw = _clip(c.jaw, 0, 1.3) * (1 - press)
+        spread, rnd, tuck = (_clip(x, 0, 1) for x in (c.spread, c.round, c.tuck))
+        teeth, smile, frown = _clip(c.teeth, 0, 1), _clip(c.smile, 0, 1), _clip(c.frown, 0, 1)
+        # every control moves each landmark along its own fixed direction: one small product per frame
+        amounts = np.array([jaw, spread, smile, rnd, frown, press, tuck, teeth])
+        basis = self.basis
+        return self.neutral + (amounts @ basis.reshape(len(basis), -1)).reshape(basis.shape[1:])
+
+    @cached_property
+    def basis(self) -> np.ndarray:
+        """(8, m, 2): how far each landmark moves (face units) per unit of jaw, spread, smile, round,
+        frown, press, tuck and teeth (the order of `target_uv`'s amounts)."""
         w = self.w
         s, t, r, f = w["sign"], w["t"], w["r"], w["f"]
         up, lo, lip = w["upper"], w["lower"], w["lip"]
         cheek, wj = w["cheek"], w["jaw"]
-        press = float(np.clip(c.press, 0, 1))
-        jaw = float(np.clip(c.jaw, 0, 1.3)) * (1 - press)
-        spread, rnd, tuck = (float(np.clip(x, 0, 1)) for x in (c.spread, c.round, c.tuck))
-        teeth, smile = float(np.clip(c.teeth, 0, 1)), float(np.clip(c.smile, 0, 1))
-        frown = float(np.clip(c.frown, 0, 1))
         lateral = np.where(lip, t, cheek)  # how much a point follows the mouth corners sideways
-        du = np.zeros_like(t)
-        dv = np.zeros_like(t)
+        zero = np.zeros_like(t)
+        du = {k: zero for k in ("jaw", "spread", "smile", "round", "frown", "press", "tuck", "teeth")}
+        dv = dict(du)
         # The jaw: lower lip and chin drop, corners follow half-way, the upper lip lifts a little.
         lip_jaw = np.where(lo, 0.5 + 0.5 * r, 0.5 * (1 - r) - 0.12 * r)
-        dv += JAW_GAP * jaw * np.where(lip, lip_jaw, wj)
+        dv["jaw"] = JAW_GAP * np.where(lip, lip_jaw, wj)
         # the lower lip's wet inside rolls out as it drops: its inner edge lags a little behind
-        dv -= np.where(lo, LIP_ROLL * jaw * (1 - f) * r, 0)
-        du -= 0.05 * jaw * s * lateral
+        dv["jaw"] = dv["jaw"] - np.where(lo, LIP_ROLL * (1 - f) * r, 0)
+        du["jaw"] = -0.05 * s * lateral
         # Corners: out (spread, smile) or in (round); smile and spread also lift them, a frown lowers them.
-        du += s * lateral * (0.11 * spread + 0.06 * smile - 0.17 * rnd)
-        dv -= np.where(lip, t * t, cheek) * (0.02 * spread + 0.07 * smile - CORNER_DROP * frown)
+        du["spread"], du["smile"], du["round"] = 0.11 * s * lateral, 0.06 * s * lateral, -0.17 * s * lateral
+        lift = np.where(lip, t * t, cheek)
+        dv["spread"], dv["smile"], dv["frown"] = -0.02 * lift, -0.07 * lift, CORNER_DROP * lift
         # Lip thickness: spread and press thin the lips, round makes them taller and pushed out.
         thick = f * np.where(lip, r, 0)
-        dv += np.where(up, 1, np.where(lo, -1, 0)) * thick * (0.02 * spread + 0.035 * press - 0.04 * rnd)
-        dv += np.where(lo, 0.015, 0) * thick * rnd
+        apart = np.where(up, 1, np.where(lo, -1, 0)) * thick
+        dv["spread"] = dv["spread"] + 0.02 * apart
+        dv["press"] = 0.035 * apart
+        dv["round"] = -0.04 * apart + np.where(lo, 0.015, 0) * thick
         # the skin just outside the lips makes way for a rounded lip, or its triangles would fold
-        dv += (0.055 * w["below"] - 0.04 * w["above"]) * r * rnd
+        dv["round"] = dv["round"] + (0.055 * w["below"] - 0.04 * w["above"]) * r
         # Tuck: the upper lip lifts off the teeth, the lower lip rolls up under them.
-        dv -= np.where(up, 0.05 * tuck * r, 0)
-        dv -= np.where(lo, 0.07 * tuck * f * r, 0)
-        dv -= np.where(up, 0.015 * teeth * r, 0)
+        dv["tuck"] = -np.where(up, 0.05 * r, 0) - np.where(lo, 0.07 * f * r, 0)
+        dv["teeth"] = -np.where(up, 0.015 * r, 0)
         # Press squeezes the chin up a touch.
-        dv -= np.where(~lip & (w["v"] > 0), 0.012 * press * wj, 0)
-        still = w["v"] < STILL_ABOVE
-        du[still] = 0
-        dv[still] = 0
-        return self.neutral + np.stack([du, dv], -1)
+        dv["press"] = dv["press"] - np.where(~lip & (w["v"] > 0), 0.012 * wj, 0)
+        basis = np.stack([np.stack([du[k], dv[k]], -1) for k in du])
+        basis[:, w["v"] < STILL_ABOVE] = 0
+        return basis
 
     def target_pixels(self, c: FaceControls) -> np.ndarray:
         """Target positions of mesh landmarks then ring points, in pixels."""

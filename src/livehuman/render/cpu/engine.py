@@ -20,7 +20,7 @@ from livehuman.render.cpu.upper_face import (
     build_upper_face,
     move_upper_face,
 )
-from livehuman.render.cpu.warp import Crop, PiecewiseWarp, triangulate
+from livehuman.render.cpu.warp import Crop, PiecewiseWarp, Scratch, triangulate
 from livehuman.render.engine import FrameDrive
 
 EXTRA_KEY = "cpu"
@@ -58,6 +58,7 @@ class _AvatarState:
         self.rigs: dict[int, _FrameRigs] = {}
         # a video's open-mouth frames (or a photo's open mouth) lend the person's own teeth
         self.footage = FootageMouths.collect(avatar) if own_mouth else None
+        self.scratch = Scratch()  # each drawing thread's reusable per-frame arrays
 
     def rigs_for(self, avatar: Avatar, i: int) -> _FrameRigs:
         rigs = self.rigs.get(i)
@@ -127,7 +128,7 @@ class CpuEngine:
         if rigs.occluder is not None:  # the skin behind an object near the mouth is what moves
             rigs.occluder.remove(image)
         target = rigs.mouth.target_pixels(c)
-        rigs.mouth_warp.apply(image, target)
+        rigs.mouth_warp.apply(image, target, state.scratch)
         upper, lower = target[rigs.upper_rows].astype(np.float64), target[rigs.lower_rows].astype(np.float64)
         frame = rigs.mouth.frame
         # the lower teeth ride on the jaw alone, not on what the lips do around them
@@ -139,5 +140,5 @@ class CpuEngine:
             draw_lip_line(image, upper, lower, frame, state.colours)
         if rigs.occluder is not None:
             rigs.occluder.restore(image)
-        move_upper_face(image, avatar.frames[i], rigs.upper, c, self.head_motion)
+        move_upper_face(image, avatar.frames[i], rigs.upper, c, self.head_motion, state.scratch)
         return image

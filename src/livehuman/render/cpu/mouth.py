@@ -130,7 +130,7 @@ def draw_mouth(
     if interior is not None:
         layer, coverage = interior(origin, shape)
         # the person's own teeth recede into shadow behind rounded lips
-        layer = layer.astype(np.float32) * np.float32(1 - 0.35 * float(np.clip(controls.round, 0, 1)))
+        layer = layer.astype(np.float32) * np.float32(1 - 0.35 * _unit(controls.round))
         if (coverage[mask > 0] < 1).any():
             synthetic = _synthetic(at, colours, controls)
             layer = synthetic + (layer - synthetic) * coverage[..., None]
@@ -142,26 +142,52 @@ def draw_mouth(
 
 def _over(base: np.ndarray, top: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """`top` laid over `base` with coverage `alpha` (h, w)."""
-    return base + (top - base) * alpha[..., None]
+    out = top - base
+    out *= alpha[..., None]
+    out += base
+    return out
+
+
+# The mouth's rectangle is small (a thousand pixels or so): each array operation costs more in
+# numpy's call overhead than in arithmetic, so this module clips with two ufuncs (np.clip's
+# wrapper alone costs several of them) and keeps everything float32.
+def _clip(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return np.minimum(np.maximum(x, lo), hi)
+
+
+def _unit(x: float) -> float:
+    """A control clipped to 0..1."""
+    return min(max(float(x), 0.0), 1.0)
 
 
 def _smooth(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
+    x = _clip(x, 0.0, 1.0)
     return x * x * (3 - 2 * x)
 
 
-def _arch(u: np.ndarray, radius: float, widths: np.ndarray):
+def _arch(u: np.ndarray, radius: float, widths: np.ndarray, bounds: np.ndarray):
     """Where a pixel column falls on an arch of teeth seen from the front.
 
-    Returns the tooth number from the middle, the position across that tooth (0..1) and the cosine
-    of the arch's turn (1 facing the camera, 0 at the side)."""
-    s = np.clip(np.abs(u) / radius, 0, 0.999)
-    phi = np.arcsin(s)
-    along = radius * phi  # arc length from the middle
-    bounds = np.concatenate([[0.0], np.cumsum(widths)])
-    k = np.clip(np.searchsorted(bounds, along, side="right") - 1, 0, len(widths) - 1)
-    q = np.clip((along - bounds[k]) / widths[k], 0, 1)
-    return k, q, np.sqrt(1 - s * s)
+    Returns the width of the tooth there, the position across that tooth (0..1), the cosine of the
+    arch's turn (1 facing the camera, 0 at the side) and the tooth's number from the middle."""
+    s = _clip(np.abs(u) * np.float32(1 / radius), 0.0, 0.999)
+    along = np.arcsin(s)
+    along *= np.float32(radius)  # arc length from the middle
+    k = np.searchsorted(bounds, along, side="right")
+    k -= 1
+    k = _clip(k, 0, len(widths) - 1)
+    width = widths[k]
+    q = _clip((along - bounds[k]) / width, 0.0, 1.0)
+    return width, q, np.sqrt(1 - s * s), k
+
+
+def _cumulative(widths: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0.0], np.cumsum(widths)]).astype(np.float32)
+
+
+_UPPER = (UPPER_TEETH.astype(np.float32), _cumulative(UPPER_TEETH))
+_LOWER = (LOWER_TEETH.astype(np.float32), _cumulative(LOWER_TEETH))
+_UPPER_STEP = UPPER_STEP.astype(np.float32)
 
 
 @dataclass
@@ -184,16 +210,15 @@ def _coords(shape, origin, pose: MouthPose, frame: FaceFrame) -> _Coords:
     unit = frame.unit
     px = 1.0 / unit  # one pixel in face units, for anti-aliased edges
     # every pixel in face units (u across, v down) from the face frame's origin
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    dx = xs + np.float32(origin[0] - frame.origin[0])
-    dy = ys + np.float32(origin[1] - frame.origin[1])
-    ex, ey = frame.ex.astype(np.float32), frame.ey.astype(np.float32)
-    u = (dx * ex[0] + dy * ex[1]) * np.float32(px)
-    v = (dx * ey[0] + dy * ey[1]) * np.float32(px)
+    ex, ey = frame.ex * px, frame.ey * px
     up, lo, rest, jaw = (frame.to_face(p) for p in (pose.upper, pose.lower, pose.rest, pose.jaw))
     centre = 0.5 * (up[0, 0] + up[-1, 0])
     half = max(0.5 * abs(up[-1, 0] - up[0, 0]), 2 * px)
-    u = u - np.float32(centre)
+    dx = np.arange(w, dtype=np.float32) + np.float32(origin[0] - frame.origin[0])
+    dy = np.arange(h, dtype=np.float32)[:, None] + np.float32(origin[1] - frame.origin[1])
+    # u is measured from the mouth's middle
+    u = dx * np.float32(ex[0]) + (dy * np.float32(ex[1]) - np.float32(centre))
+    v = dx * np.float32(ey[0]) + dy * np.float32(ey[1])
 
     def along(contour):
         order = np.argsort(contour[:, 0])
@@ -206,89 +231,102 @@ def _coords(shape, origin, pose: MouthPose, frame: FaceFrame) -> _Coords:
 def _synthetic(at: _Coords, colours: MouthColours, c: FaceControls) -> np.ndarray:
     u, v, v_up, v_lo, v_rest, v_jaw = at.u, at.v, at.up, at.lo, at.rest, at.jaw
     half, gap, px, unit = at.half, at.gap, at.px, 1.0 / at.px
-    teeth = float(np.clip(max(c.teeth, c.tuck), 0, 1))
-    rnd, spread = float(np.clip(c.round, 0, 1)), float(np.clip(c.spread, 0, 1))
-    tuck, tongue = float(np.clip(c.tuck, 0, 1)), float(np.clip(c.tongue, 0, 1))
-    light = (1 + colours.light * u).astype(np.float32)
-    across = np.clip(u / half, -1, 1)
+    teeth = _unit(max(c.teeth, c.tuck))
+    rnd, spread = _unit(c.round), _unit(c.spread)
+    tuck, tongue = _unit(c.tuck), _unit(c.tongue)
+    cavity, tongue_colour, lip_colour, gum_colour = (
+        x.astype(np.float32) for x in (colours.cavity, colours.tongue, colours.lip, colours.gum))
+    light = 1 + np.float32(colours.light) * u
+    across = _clip(u * np.float32(1 / half), -1.0, 1.0)
 
     # Cavity: darkest at the corners and far back, deeper still when the lips are rounded.
     open_light = 0.75 + 0.35 * min(gap / 0.3, 1.0)
     # the throat, far back in the middle, is darker than the cheeks' insides near the teeth
-    throat = np.exp(-((u / 0.25) ** 2) - (((v - 0.5 * (v_up + v_lo)) / max(0.4 * gap, 0.02)) ** 2))
-    shade = (0.55 + 0.6 * (1 - across * across)) * open_light * (1 - 0.4 * rnd) * (1 - 0.45 * throat)
-    layer = colours.cavity.astype(np.float32) * (shade * light)[..., None]
+    throat = np.exp(-np.square(u * np.float32(1 / 0.25))
+                    - np.square((v - 0.5 * (v_up + v_lo)) * np.float32(1 / max(0.4 * gap, 0.02))))
+    shade = (0.55 + 0.6 * (1 - across * across)) * np.float32(open_light * (1 - 0.4 * rnd)) * (1 - 0.45 * throat)
+    layer = cavity * (shade * light)[..., None]
 
     # Tongue: a mound behind the lower teeth; its tip rises toward the upper teeth with `tongue`.
-    tw = TONGUE_HALF_WIDTH
-    dome = np.sqrt(np.clip(1 - (u / tw) ** 2, 0, 1))
+    dome = np.sqrt(_clip(1 - np.square(u * np.float32(1 / TONGUE_HALF_WIDTH)), 0.0, 1.0))
     rise = (0.04 + 0.22 * min(gap, 0.4)) * (1 - 0.6 * rnd) + tongue * max(gap - 0.04, 0.0) * 0.9
-    tip = np.exp(-((u / (0.12 + 0.1 * (1 - tongue))) ** 2))
-    v_tongue = v_jaw - (0.6 * dome + 0.4 * tip * dome) * rise
-    t_alpha = np.clip((v - v_tongue) / (1.5 * px), 0, 1) * _smooth(dome * 4)
-    t_shade = (0.6 + 0.4 * dome) * (1 - 0.12 * np.exp(-((u / 0.025) ** 2)))  # the central groove
+    tip = np.exp(-np.square(u * np.float32(1 / (0.12 + 0.1 * (1 - tongue)))))
+    v_tongue = v_jaw - (0.6 * dome + 0.4 * tip * dome) * np.float32(rise)
+    below_tongue = v - v_tongue
+    t_alpha = _clip(below_tongue * np.float32(1 / (1.5 * px)), 0.0, 1.0) * _smooth(dome * 4)
+    t_shade = (0.6 + 0.4 * dome) * (1 - 0.12 * np.exp(-np.square(u * np.float32(1 / 0.025))))  # the central groove
     # the mound's top is its back, going into shadow; its front, near the teeth, catches the light
-    t_shade = t_shade * (0.5 + 0.45 * _smooth((v - v_tongue) / 0.05) + 0.3 * tongue * tip) * (1 - 0.35 * rnd)
-    t_layer = colours.tongue.astype(np.float32) * (t_shade * light)[..., None]
-    front = _smooth((tongue - 0.35) / 0.4)  # a high tongue comes forward, over the lower teeth
+    t_shade *= (0.5 + 0.45 * _smooth(below_tongue * np.float32(1 / 0.05)) + np.float32(0.3 * tongue) * tip) * np.float32(1 - 0.35 * rnd)
+    t_layer = tongue_colour * (t_shade * light)[..., None]
+    front = min(max((tongue - 0.35) / 0.4, 0.0), 1.0)
+    front = front * front * (3 - 2 * front)  # a high tongue comes forward, over the lower teeth
 
     if front < 1:
-        layer = _over(layer, t_layer, t_alpha * (1 - front))
+        layer = _over(layer, t_layer, t_alpha * np.float32(1 - front))
 
     # the lower lip's wet inside shows as it parts from the upper: a band of lip colour, so the lip
     # keeps its thickness instead of its crease's shadow reading as mouth
-    wet = _smooth(1 - (v_lo - v) / WET_LIP) * min(gap / (3 * WET_LIP), 1.0)
-    lip = colours.lip.astype(np.float32) * ((0.85 + 0.23 * wet) * (1 + colours.light * u))[..., None]
+    wet = _smooth(1 - (v_lo - v) * np.float32(1 / WET_LIP)) * np.float32(min(gap / (3 * WET_LIP), 1.0))
+    lip = lip_colour * ((0.85 + 0.23 * wet) * light)[..., None]
     layer = _over(layer, lip, 0.9 * wet)
 
     # Lower teeth ride on the jaw; the lower lip covers them unless spread, open or the teeth bared.
-    k, q, facing = _arch(u, LOWER_ARCH, LOWER_TEETH)
-    show = (LOWER_SHOW + 0.05 * min(float(np.clip(c.jaw, 0, 1)), 1) + 0.03 * spread) * (0.15 + 0.85 * teeth) * (1 - 0.9 * rnd)
+    width, q, facing, _ = _arch(u, LOWER_ARCH, *_LOWER)
+    show = (LOWER_SHOW + 0.05 * min(_unit(c.jaw), 1) + 0.03 * spread) * (0.15 + 0.85 * teeth) * (1 - 0.9 * rnd)
     show = show * (1 - 0.8 * tuck) + 0.6 * WET_LIP * (show > 0.005)
-    v_lt = v_jaw - show + 0.006 * (2 * q - 1) ** 4 + 0.08 * (1 - facing)
+    v_lt = v_jaw - np.float32(show) + 0.006 * np.square(np.square(2 * q - 1)) + 0.08 * (1 - facing)
     # the lower lip's wet inside is in front of the teeth' roots
-    lt_alpha = np.clip((v - v_lt) / px + 0.5, 0, 1) * _smooth((facing - 0.5) / 0.3) * (1 - wet)
-    lt = _teeth_shade(q, facing, k, LOWER_TEETH, unit) * (1.0 - 0.45 * rnd)
-    lt = lt * (0.8 + 0.2 * _smooth((v - v_lt) / 0.03))
+    below_edge = v - v_lt
+    lt_alpha = _clip(below_edge * np.float32(unit) + 0.5, 0.0, 1.0) * _smooth((facing - 0.5) * np.float32(1 / 0.3)) * (1 - wet)
+    lt = _teeth_shade(q, facing, width, unit) * np.float32(1.0 - 0.45 * rnd)
+    lt *= 0.8 + 0.2 * _smooth(below_edge * np.float32(1 / 0.03))
     layer = _over(layer, _tooth_colour(colours, lt, light), lt_alpha)
     if front > 0:
-        layer = _over(layer, t_layer, t_alpha * front)
+        layer = _over(layer, t_layer, t_alpha * np.float32(front))
 
     # Upper teeth hang from the skull; `teeth` bares more, a tuck rests them on the lower lip.
-    k, q, facing = _arch(u, UPPER_ARCH, UPPER_TEETH)
-    step = UPPER_STEP[k] + 0.01 * (2 * q - 1) ** 4 - np.where(k == 2, 0.012 * (1 - np.abs(2 * q - 1)), 0)
-    v_ut = v_rest + (UPPER_SHOW + 0.04 * teeth) * (1 - 0.5 * rnd) - step - 0.06 * (1 - facing)
-    v_ut = v_ut + tuck * np.clip(v_lo + 0.01 - v_ut, 0, None)
+    width, q, facing, k = _arch(u, UPPER_ARCH, *_UPPER)
+    step = _UPPER_STEP[k] + 0.01 * np.square(np.square(2 * q - 1))
+    step -= np.where(k == 2, 0.012 * (1 - np.abs(2 * q - 1)), 0)
+    v_ut = v_rest + np.float32((UPPER_SHOW + 0.04 * teeth) * (1 - 0.5 * rnd)) - step - 0.06 * (1 - facing)
+    if tuck > 0:
+        v_ut += np.float32(tuck) * np.maximum(v_lo + 0.01 - v_ut, 0)
     # a tongue between the teeth (/θ ð/) covers the upper incisors' edges
-    v_ut = v_ut - front * tip * 0.5 * np.clip(v_ut - v_up, 0, None)
-    ut_alpha = np.clip((v_ut - v) / px + 0.5, 0, 1) * _smooth((facing - 0.3) / 0.3)
-    ut = _teeth_shade(q, facing, k, UPPER_TEETH, unit)
-    ut = ut * (1 - 0.25 * np.exp(-(np.clip(v_ut - v, 0, None) / 0.012) ** 2))  # translucent edge
-    ut = ut * (1 - 0.45 * rnd)
-    gum_alpha = np.clip((v_ut - CROWN - v) / px + 0.5, 0, 1)
-    u_layer = _tooth_colour(colours, ut, light)
-    u_layer = _over(u_layer, colours.gum.astype(np.float32) * light[..., None], gum_alpha)
+    if front > 0:
+        v_ut -= np.float32(front * 0.5) * tip * np.maximum(v_ut - v_up, 0)
+    above_edge = v_ut - v
+    ut_alpha = _clip(above_edge * np.float32(unit) + 0.5, 0.0, 1.0) * _smooth((facing - 0.3) * np.float32(1 / 0.3))
+    ut = _teeth_shade(q, facing, width, unit)
+    ut *= 1 - 0.25 * np.exp(-np.square(np.maximum(above_edge, 0) * np.float32(1 / 0.012)))  # translucent edge
+    ut *= np.float32(1 - 0.45 * rnd)
+    gum_alpha = _clip((above_edge - CROWN) * np.float32(unit) + 0.5, 0.0, 1.0)
+    u_layer = _over(_tooth_colour(colours, ut, light), gum_colour * light[..., None], gum_alpha)
     layer = _over(layer, u_layer, ut_alpha)
 
     # The lips' inner edges shade what is just inside them, the upper lip most.
-    lip_shadow = (0.5 + 0.5 * _smooth((v - v_up) / 0.05)) * (0.85 + 0.15 * _smooth((v_lo - v) / 0.02))
-    return layer * lip_shadow[..., None]
+    lip_shadow = (0.5 + 0.5 * _smooth((v - v_up) * np.float32(1 / 0.05))) * (0.85 + 0.15 * _smooth((v_lo - v) * np.float32(1 / 0.02)))
+    layer *= lip_shadow[..., None]
+    return layer
 
 
 def _tooth_colour(colours: MouthColours, shade: np.ndarray, light: np.ndarray) -> np.ndarray:
     """Teeth at a brightness 0..1: in shadow they take the warm colour of the mouth around them."""
-    s = np.clip(shade * light, 0, 1.3)[..., None]
-    dark = np.clip(1 - s, 0, 1)
-    return colours.teeth.astype(np.float32) * s + colours.cavity.astype(np.float32) * dark
+    s = _clip(shade * light, 0.0, 1.3)[..., None]
+    dark = np.maximum(1 - s, 0)
+    out = colours.teeth.astype(np.float32) * s
+    out += colours.cavity.astype(np.float32) * dark
+    return out
 
 
-def _teeth_shade(q: np.ndarray, facing: np.ndarray, k: np.ndarray, widths: np.ndarray, unit: float) -> np.ndarray:
-    """Brightness of each tooth: rounded faces, dark seams between them, shadow as the arch turns away."""
-    rounded = 0.8 + 0.2 * (1 - (2 * q - 1) ** 2)
+def _teeth_shade(q: np.ndarray, facing: np.ndarray, width: np.ndarray, unit: float) -> np.ndarray:
+    """Brightness of each tooth: rounded faces, dark seams between them, shadow as the arch turns away.
+
+    `width` is each pixel's tooth's width (face units)."""
+    rounded = 0.8 + 0.2 * (1 - np.square(2 * q - 1))
     seam_w = max(0.006, 0.6 / unit)  # at least a pixel wide, or small faces get no seams
-    edge = np.minimum(q, 1 - q) * widths[k] * facing
-    seam = 1 - 0.3 * np.exp(-((edge / seam_w) ** 2))
-    return (rounded * seam * (0.25 + 0.75 * facing**3)).astype(np.float32)
+    edge = np.minimum(q, 1 - q) * width * facing
+    seam = 1 - 0.3 * np.exp(-np.square(edge * np.float32(1 / seam_w)))
+    return rounded * seam * (0.25 + 0.75 * facing * facing * facing)
 
 
 def _patch(frame: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:

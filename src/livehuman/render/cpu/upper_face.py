@@ -14,7 +14,7 @@ import numpy as np
 
 from livehuman.motion.controls import FaceControls
 from livehuman.render.cpu.eyes import EyeRig, build_eye_rig, slide_lids
-from livehuman.render.cpu.warp import Crop, PiecewiseWarp, triangulate
+from livehuman.render.cpu.warp import Crop, PiecewiseWarp, Scratch, triangulate
 
 HEAD_PAD = 0.9  # the head region reaches this far (face units) beyond the landmarks
 HEAD_FEATHER = 0.45  # width of the head mask's soft edge, face units
@@ -48,13 +48,15 @@ def head_moves(c: FaceControls) -> bool:
 
 
 def move_upper_face(image: np.ndarray, source: np.ndarray, rigs: UpperFaceRigs, c: FaceControls,
-                    head_motion: bool = True) -> None:
-    """Move the eyes and brows of `image` (drawn from `source`), then its head, in place."""
+                    head_motion: bool = True, scratch: Scratch | None = None) -> None:
+    """Move the eyes and brows of `image` (drawn from `source`), then its head, in place.
+
+    `scratch`: the calling thread's reusable arrays, if it keeps some."""
     if eyes_move(c):
-        rigs.eye_warp.apply(image, rigs.eyes.target_pixels(c))  # squint, brows, gaze
+        rigs.eye_warp.apply(image, rigs.eyes.target_pixels(c), scratch)  # squint, brows, gaze
         slide_lids(image, rigs.eyes, c, source)  # then the lids come down over the eyes as they are
     if head_motion and head_moves(c):
-        _move_head(image, rigs.head, c, rigs.eyes.frame.unit)
+        _move_head(image, rigs.head, c, rigs.eyes.frame.unit, scratch or Scratch())
 
 
 def _head(points: np.ndarray, size: tuple[int, int], unit: float) -> tuple[Crop, np.ndarray, np.ndarray]:
@@ -78,7 +80,7 @@ def _head(points: np.ndarray, size: tuple[int, int], unit: float) -> tuple[Crop,
     return crop, small, pivot
 
 
-def _move_head(image: np.ndarray, head, c: FaceControls, unit: float) -> None:
+def _move_head(image: np.ndarray, head, c: FaceControls, unit: float, scratch: Scratch) -> None:
     """A small similarity motion of the head about the neck, faded out by a wide feathered mask.
 
     The motion is applied as a smooth displacement field (not a cross-fade), so edges never ghost;
@@ -100,9 +102,12 @@ def _move_head(image: np.ndarray, head, c: FaceControls, unit: float) -> None:
     shift_x = small_mask * (cos * xs - sin * ys + np.float32(dx))
     shift_y = small_mask * (sin * xs + cos * ys + np.float32(dy))
     grid_x, grid_y = _grid(w, h)
-    map_x = grid_x - cv2.resize(shift_x, (w, h), interpolation=cv2.INTER_LINEAR)
-    map_y = grid_y - cv2.resize(shift_y, (w, h), interpolation=cv2.INTER_LINEAR)
-    region[:] = cv2.remap(region, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    map_x = cv2.resize(shift_x, (w, h), dst=scratch.array("head.map_x", (h, w)), interpolation=cv2.INTER_LINEAR)
+    map_y = cv2.resize(shift_y, (w, h), dst=scratch.array("head.map_y", (h, w)), interpolation=cv2.INTER_LINEAR)
+    cv2.subtract(grid_x, map_x, dst=map_x)
+    cv2.subtract(grid_y, map_y, dst=map_y)
+    region[:] = cv2.remap(region, map_x, map_y, cv2.INTER_LINEAR, dst=scratch.array("head.out", region.shape, np.uint8),
+                          borderMode=cv2.BORDER_REFLECT)
 
 
 @lru_cache(maxsize=4)

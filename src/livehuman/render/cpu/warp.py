@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass
 
 import cv2
@@ -72,6 +74,36 @@ class Crop:
         return slice(self.y0, self.y1), slice(self.x0, self.x1)
 
 
+class Scratch(threading.local):
+    """Arrays a thread reuses from frame to frame for its per-frame temporaries.
+
+    Fresh arrays of a few hundred kB cost page faults each time they are allocated (glibc hands them
+    back to the system when freed), as much as the arithmetic done on them; each thread keeps its
+    own, since an engine may draw for several sessions at once."""
+
+    def __init__(self):
+        self._flat: dict[str, np.ndarray] = {}
+        self._fixed: dict[tuple, np.ndarray] = {}
+
+    def array(self, name: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+        """A C-contiguous array of `shape`, contents undefined, valid until the next call for `name`."""
+        size = math.prod(shape)
+        flat = self._flat.get(name)
+        if flat is None or flat.size < size or flat.dtype != dtype:
+            flat = self._flat[name] = np.empty(max(size, 0 if flat is None else flat.size), dtype)
+        return flat[:size].reshape(shape)
+
+    def constant(self, key: tuple, make) -> np.ndarray:
+        """`make()` computed once per `key` (a few kept: a video avatar's crops differ by frame)."""
+        array = self._fixed.get(key)
+        if array is None:
+            if len(self._fixed) >= 8:
+                self._fixed.clear()
+            array = self._fixed[key] = make()
+            array.flags.writeable = False
+        return array
+
+
 class PiecewiseWarp:
     """Backward piecewise-affine warp over a fixed triangulation, confined to one crop."""
 
@@ -79,44 +111,85 @@ class PiecewiseWarp:
         self.triangles = triangles
         self.crop = crop
         self.source = (source - (crop.x0, crop.y0)).astype(np.float64)
-        h, w = crop.shape
-        self._xs = np.arange(w, dtype=np.float32)[None, :]
-        self._ys = np.arange(h, dtype=np.float32)[:, None]
 
     def maps(self, target: np.ndarray, moved_eps: float = 0.02) -> tuple[np.ndarray, np.ndarray] | None:
         """remap() maps for the crop taking target positions back to the source; None if nothing moved."""
+        moving = self._moving_maps(target, moved_eps, Scratch())
+        if moving is None:
+            return None
+        (y0, y1, x0, x1), part_x, part_y = moving
+        h, w = self.crop.shape
+        map_x, map_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        map_x[y0:y1, x0:x1] = part_x
+        map_y[y0:y1, x0:x1] = part_y
+        return map_x, map_y
+
+    def apply(self, image: np.ndarray, target: np.ndarray, scratch: Scratch | None = None) -> bool:
+        """Warp the crop of `image` in place; False when nothing moved.
+
+        `scratch`: the calling thread's reusable arrays, if it keeps some."""
+        moving = self._moving_maps(target, 0.02, scratch or Scratch())
+        if moving is None:
+            return False
+        (y0, y1, x0, x1), map_x, map_y = moving
+        region = image[self.crop.slices]
+        dst = scratch.array("warp.out", map_x.shape + region.shape[2:], np.uint8) if scratch is not None else None
+        # the moving part's pixels come from anywhere in the crop
+        region[y0:y1, x0:x1] = cv2.remap(region, map_x, map_y, cv2.INTER_LINEAR, dst=dst, borderMode=cv2.BORDER_REPLICATE)
+        return True
+
+    def _moving_maps(self, target: np.ndarray, moved_eps: float, scratch: Scratch):
+        """The rectangle (y0, y1, x0, x1) of the crop that moves and its remap() maps (the thread's own
+        arrays, in the crop's coordinates), or None if nothing moved: outside it the warp is the identity."""
         target = (np.asarray(target, np.float64) - (self.crop.x0, self.crop.y0))
         moved = np.abs(target - self.source).max(1) > moved_eps
         tri = self.triangles[moved[self.triangles].any(1)]
         if len(tri) == 0:
             return None
         affines, ok = _affines(target[tri], self.source[tri])
-        ids = np.zeros(self.crop.shape, np.int32)
-        pts = np.round(target[tri] * (1 << SUBPIXEL_BITS)).astype(np.int32)
-        for k in np.nonzero(ok)[0]:  # a collapsed triangle covers no pixel
-            cv2.fillConvexPoly(ids, pts[k], int(k) + 1, cv2.LINE_8, SUBPIXEL_BITS)
+        affines = affines[ok]  # a collapsed triangle covers no pixel
+        corners = target[tri[ok]]
+        if len(corners) == 0:
+            return None
+        # the moving triangles' pixels, and one more around them that the gaps' filling below may take
+        h, w = self.crop.shape
+        x0, y0 = np.maximum(np.floor(corners.reshape(-1, 2).min(0)).astype(int) - 2, 0)
+        x1, y1 = np.minimum(np.ceil(corners.reshape(-1, 2).max(0)).astype(int) + 3, (w, h))
+        if x1 <= x0 or y1 <= y0:
+            return None
+        shape = (y1 - y0, x1 - x0)
+        # each pixel's triangle (0: none, 1 + k: the k-th), later ones over earlier ones
+        ids = scratch.array("warp.ids", shape)
+        ids.fill(0)
+        fill = cv2.fillConvexPoly  # hundreds of calls a frame: each lookup and conversion saved counts
+        for k, pts in enumerate(list(np.round((corners - (x0, y0)) * (1 << SUBPIXEL_BITS)).astype(np.int32)), 1):
+            fill(ids, pts, (k,), cv2.LINE_8, SUBPIXEL_BITS)
         # collapsed triangles (a closed eye or mouth) leave hairline gaps: let neighbours cover them
-        grown = cv2.dilate(ids.astype(np.float32), _CROSS).astype(np.int32)
-        ids = np.where(ids == 0, grown, ids)
-        table = np.concatenate([np.array([[1, 0, 0, 0, 1, 0]], np.float32), affines.reshape(-1, 6)]).T.copy()
-        map_x = np.take(table[0], ids)
-        map_x *= self._xs
-        map_x += np.take(table[1], ids) * self._ys
-        map_x += np.take(table[2], ids)
-        map_y = np.take(table[3], ids)
-        map_y *= self._xs
-        map_y += np.take(table[4], ids) * self._ys
-        map_y += np.take(table[5], ids)
-        return map_x, map_y
+        grown = cv2.dilate(ids, _CROSS, dst=scratch.array("warp.grown", shape))
+        np.copyto(ids, grown, where=ids == 0)
+        # each pixel's affine, looked up by its triangle's number (remap is a fast gather), applied to
+        # the pixel's (x, y, 1) in the crop
+        xy1 = scratch.constant(("warp.xy1", h, w), lambda: _xy1(h, w))[y0:y1, x0:x1]
+        zeros = scratch.constant(("warp.zeros", h, w), lambda: np.zeros((h, w), np.float32))[:shape[0], :shape[1]]
+        maps = []
+        for axis in (0, 1):
+            table = np.concatenate([_IDENTITY[axis], affines[:, axis]])[None]  # (1, 1 + k, 3)
+            coef = cv2.remap(table, ids, zeros, cv2.INTER_NEAREST, dst=scratch.array(f"warp.coef{axis}", shape + (3,)))
+            cv2.multiply(coef, xy1, dst=coef)
+            maps.append(cv2.transform(coef, _SUM, dst=scratch.array(f"warp.map{axis}", shape)))
+        return (y0, y1, x0, x1), maps[0], maps[1]
 
-    def apply(self, image: np.ndarray, target: np.ndarray) -> bool:
-        """Warp the crop of `image` in place; False when nothing moved."""
-        maps = self.maps(target)
-        if maps is None:
-            return False
-        region = image[self.crop.slices]
-        region[:] = cv2.remap(region, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return True
+
+_IDENTITY = np.array([[[1, 0, 0]], [[0, 1, 0]]], np.float32)  # per axis: no triangle, no motion
+_SUM = np.ones((1, 3), np.float32)
+
+
+def _xy1(h: int, w: int) -> np.ndarray:
+    """(h, w, 3) float32: each pixel's x, y and 1."""
+    out = np.ones((h, w, 3), np.float32)
+    out[..., 0] = np.arange(w, dtype=np.float32)[None, :]
+    out[..., 1] = np.arange(h, dtype=np.float32)[:, None]
+    return out
 
 
 def _affines(dst: np.ndarray, src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

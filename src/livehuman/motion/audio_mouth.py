@@ -42,6 +42,7 @@ MURMUR_LOW = 10.0  # dB more low-band dominance (FrameFeatures.low) than the spe
 MURMUR_DROP = 4.0  # ...when also this much quieter than its loudest neighbour
 VOICED = 0.5  # voicing (autocorrelation peak) above which a frame has a voice in it
 VOICELESS_REACH = 0.3  # s: voiceless sound this far from any voice is not speech
+BRIEF_OPENING = 0.1  # share of its opening the mouth keeps through a dip too brief to be a lip closure
 HISTORY = 250  # voiced frames remembered for the speaker's own formant and brightness averages
 # Priors for a speaker not yet heard: F1 of close and open vowels, F2 centre, brightness centre.
 PRIOR_F1 = (280.0, 720.0)
@@ -121,7 +122,9 @@ class AudioMouthTracker:
         self._low: list[float] = []
         self.energy: list[float] = []  # loudness of each frame made so far
         self.speaking: list[bool] = []  # whether each frame made so far was taken for speech
+        self.brief: list[bool] = []  # whether each frame made so far was a dip too brief to close the lips
         self._last_voiced = -math.inf  # the last frame with voice in it
+        self._was_closed = False  # whether the previous frame's target closed the lips
 
     def add(self, features: list) -> None:
         """Append the next frames' acoustic features (motion.acoustics.FrameFeatures)."""
@@ -163,9 +166,22 @@ class AudioMouthTracker:
         self.energy.append(energy)
         target = self._target(f, energy, max(self._feat(j).level for j in around), near_voice)
         self.speaking.append(bool(target.any()))
-        self.smoother.follow(target)
+        closing = target[3] > 0.5
+        brief = closing and self._brief(k, around)
+        self._was_closed = closing
+        self.brief.append(brief)
+        if brief:
+            # Open vowel on both sides of one frame's dip: too short (under ~40 ms) for lips to
+            # meet and part again, so the jaw narrows (a /t/, /d/, /l/, /ð/ or a flap) and the
+            # lips stay apart.
+            opening = self.smoother.state[0]
+            self.smoother.follow(np.array([0.0, 0.0, target[2], 0.0, 0.0, 0.0, 0.0]))
+            self.smoother.state[0] = BRIEF_OPENING * opening
+            self.smoother.state[3] = 0.0
+        else:
+            self.smoother.follow(target)
         y = self.smoother.state
-        if target[3] > 0.5:
+        if closing and not brief:
             y[0] = 0.0
             y[4:] = 0.0
         if not target.any() and y.max() < SETTLE:
@@ -173,6 +189,20 @@ class AudioMouthTracker:
         if f.voicing > 0.5 and f.f1 > NASAL_F1:
             self._remember(f)
         return MouthShape(*np.clip(y, 0.0, 1.0))
+
+    def _brief(self, k: int, around: range) -> bool:
+        """Whether frame k's dip is too brief to be a lip closure: open before it, voiced vowel again
+        in the next frame, and F2 not pulled down toward it from either side."""
+        if self._was_closed or self.smoother.state[0] < 0.2 or not (self._first + 2 <= k and k + 2 < around.stop):
+            return False
+        f, nxt = self._feat(k), self._feat(k + 1)
+        if not (nxt.voicing > VOICED and nxt.f1 > NASAL_F1 and nxt.dip > f.dip + NASAL_DROP):
+            return False
+        # Lips closing and opening lower every resonance (a labial's low F2 locus): F2 falls into
+        # a labial closure and rises out of it. Either side moving the other way: not the lips.
+        edges = [(self._feat(k - 1).f2, self._feat(k - 2).f2), (nxt.f2, self._feat(k + 2).f2)]
+        known = [(near, far) for near, far in edges if near and far]
+        return bool(known) and not all(near < far for near, far in known)
 
     def _remember(self, f) -> None:
         for hist, value in ((self._f1, f.f1), (self._f2, f.f2), (self._bright, f.bright), (self._low, f.low)):
@@ -285,6 +315,9 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True) -> li
     blend[closed, 0] = 0.0
     blend[closed, 3] = np.maximum(a[closed, 3], r[closed, 3])
     blend[closed, 4:] = 0.0
+    # A dip too brief for the lips to meet narrows the jaw whatever phone the recognizer heard.
+    brief = np.array(tracker.brief[: len(blend)], bool)
+    blend[brief, 0] = np.minimum(blend[brief, 0], a[brief, 0])
     return [shape_to_controls(MouthShape(*row)) for row in np.clip(blend, 0.0, 1.0)]
 
 

@@ -101,6 +101,9 @@ def test_self_reenactment_finds_a_mouth_driven_by_its_own_soundtrack(tmp_path):
     assert np.isnan(result.real_gap).sum() == 0 and np.isnan(result.rendered_gap).sum() == 0
     assert result.corr_within_40ms >= 0.6
     assert abs(result.best_lag_ms) <= 40
+    # The source's lips open while it speaks: the soundtrack's speech/silence alone follows them.
+    assert result.speech_oracle_within_40ms >= 0.3
+    assert -1.0 <= result.loudness_within_40ms <= 1.0 and -1.0 <= result.speech_frames_within_40ms <= 1.0
 
 
 def test_reenactment_refuses_a_photo_and_a_missing_file(tmp_path):

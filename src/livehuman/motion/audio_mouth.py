@@ -315,7 +315,8 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True) -> li
     blend[closed, 0] = 0.0
     blend[closed, 3] = np.maximum(a[closed, 3], r[closed, 3])
     blend[closed, 4:] = 0.0
-    # A dip too brief for the lips to meet narrows the jaw whatever phone the recognizer heard.
+    # A dip too brief for the lips to meet narrows the jaw whatever vowel the recognizer heard
+    # there (a recognized P/B/M still closes the lips, above).
     brief = np.array(tracker.brief[: len(blend)], bool)
     blend[brief, 0] = np.minimum(blend[brief, 0], a[brief, 0])
     return [shape_to_controls(MouthShape(*row)) for row in np.clip(blend, 0.0, 1.0)]

@@ -42,7 +42,6 @@ MURMUR_LOW = 10.0  # dB more low-band dominance (FrameFeatures.low) than the spe
 MURMUR_DROP = 4.0  # ...when also this much quieter than its loudest neighbour
 VOICED = 0.5  # voicing (autocorrelation peak) above which a frame has a voice in it
 VOICELESS_REACH = 0.3  # s: voiceless sound this far from any voice is not speech
-BRIEF_OPENING = 0.1  # share of its opening the mouth keeps through a dip too brief to be a lip closure
 HISTORY = 250  # voiced frames remembered for the speaker's own formant and brightness averages
 # Priors for a speaker not yet heard: F1 of close and open vowels, F2 centre, brightness centre.
 PRIOR_F1 = (280.0, 720.0)
@@ -122,7 +121,7 @@ class AudioMouthTracker:
         self._low: list[float] = []
         self.energy: list[float] = []  # loudness of each frame made so far
         self.speaking: list[bool] = []  # whether each frame made so far was taken for speech
-        self.brief: list[bool] = []  # whether each frame made so far was a dip too brief to close the lips
+        self.brief: list[bool] = []  # whether each frame made so far was a dip too brief for a lip closure
         self._last_voiced = -math.inf  # the last frame with voice in it
         self._was_closed = False  # whether the previous frame's target closed the lips
 
@@ -171,17 +170,15 @@ class AudioMouthTracker:
         self._was_closed = closing
         self.brief.append(brief)
         if brief:
-            # Open vowel on both sides of one frame's dip: too short (under ~40 ms) for lips to
-            # meet and part again, so the jaw narrows (a /t/, /d/, /l/, /ð/ or a flap) and the
-            # lips stay apart.
-            opening = self.smoother.state[0]
-            self.smoother.follow(np.array([0.0, 0.0, target[2], 0.0, 0.0, 0.0, 0.0]))
-            self.smoother.state[0] = BRIEF_OPENING * opening
-            self.smoother.state[3] = 0.0
-        else:
-            self.smoother.follow(target)
+            # Open voiced sound on both sides of one frame's dip, with no labial F2 transition: a
+            # /t/, /d/, /l/, /ð/ or a flap. The jaw rises but the lips are not pressed. (Keeping
+            # them apart was tried: the face mesh then reads a fast voice's brief /b/, whose F2
+            # does not always fall, as open on a small open-smile face; see docs/motion.md.)
+            target = target.copy()
+            target[3] = 0.0
+        self.smoother.follow(target)
         y = self.smoother.state
-        if closing and not brief:
+        if closing:
             y[0] = 0.0
             y[4:] = 0.0
         if not target.any() and y.max() < SETTLE:
@@ -315,8 +312,8 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True) -> li
     blend[closed, 0] = 0.0
     blend[closed, 3] = np.maximum(a[closed, 3], r[closed, 3])
     blend[closed, 4:] = 0.0
-    # A dip too brief for the lips to meet narrows the jaw whatever vowel the recognizer heard
-    # there (a recognized P/B/M still closes the lips, above).
+    # A dip too brief for a lip closure shuts the jaw whatever vowel the recognizer heard there
+    # (a recognized P/B/M presses the lips, above).
     brief = np.array(tracker.brief[: len(blend)], bool)
     blend[brief, 0] = np.minimum(blend[brief, 0], a[brief, 0])
     return [shape_to_controls(MouthShape(*row)) for row in np.clip(blend, 0.0, 1.0)]

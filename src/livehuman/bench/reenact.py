@@ -5,6 +5,11 @@ from OpenAI's voices does); each rendered frame k is drawn over source frame k, 
 and the person's real lips can be compared frame by frame. Both are re-detected with the face mesh
 (inner-lip gap / eye distance); the figures are their correlation at lag 0, the best within ±40 ms
 and the best lag within ±200 ms (positive: the rendered mouth comes late).
+
+Next to them, what the soundtrack can tell at all about this person's lips (the headline stays the
+rendered-vs-real r): the real gap's correlation with the audio's own speech/silence segmentation
+(a mouth that is open exactly while there is speech) and with its loudness, and the rendered-vs-real
+correlation over the frames with speech only, all best within ±40 ms.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ class ReenactResult:
     corr_within_40ms: float
     best_lag_ms: float
     corr_best: float
+    speech_oracle_within_40ms: float  # real gap vs the soundtrack's speech (1) / silence (0) frames
+    loudness_within_40ms: float  # real gap vs the soundtrack's loudness (0..1)
+    speech_frames_within_40ms: float  # rendered vs real, frames with speech only
     real_gap: np.ndarray
     rendered_gap: np.ndarray
     fps: float
@@ -57,6 +65,7 @@ def reenact(video: str | Path, engine=None, progress: bool = True) -> ReenactRes
 
     from livehuman.avatar.cache import load_avatar
     from livehuman.avatar.landmarks import FaceMeshDetector
+    from livehuman.motion.audio_mouth import speech_energy
     from livehuman.render.batch import speech_controls
     from livehuman.render.engine import FrameDrive
     from livehuman.render.engines import make_engine
@@ -90,11 +99,24 @@ def reenact(video: str | Path, engine=None, progress: bool = True) -> ReenactRes
         raise LivehumanError(f"no lips found in {path.name}: the face mesh must see the mouth")
     best = max(finite, key=finite.get)
     near = [c for lag, c in finite.items() if abs(lag) * frame_ms <= NEAR_LAG_MS + 1e-6]
+    near_lag = int(round(NEAR_LAG_MS / frame_ms))
+    loudness = speech_energy(audio, avatar.fps)[:n]
+    speaking = loudness > 0
     return ReenactResult(
         video=str(path), frames=n, corr_lag0=corrs[0], corr_within_40ms=max(near) if near else float("nan"),
+        speech_oracle_within_40ms=_best_near(speaking.astype(float), real_gap, near_lag),
+        loudness_within_40ms=_best_near(loudness, real_gap, near_lag),
+        speech_frames_within_40ms=_best_near(np.where(speaking, rendered_gap, np.nan), real_gap, near_lag),
         best_lag_ms=best * frame_ms, corr_best=finite[best], real_gap=real_gap, rendered_gap=rendered_gap,
         fps=avatar.fps, seconds=time.perf_counter() - t0,
     )  # fmt: skip
+
+
+def _best_near(x: np.ndarray, real: np.ndarray, max_lag: int) -> float:
+    """The best correlation of x with the real gap within ±max_lag frames (NaN if none)."""
+    corrs = [lagged_correlation(x, real, lag) for lag in range(-max_lag, max_lag + 1)]
+    finite = [c for c in corrs if not np.isnan(c)]
+    return max(finite) if finite else float("nan")
 
 
 def plot_reenact(result: ReenactResult, path: str | Path) -> None:

@@ -121,7 +121,9 @@ class AudioMouthTracker:
         self._low: list[float] = []
         self.energy: list[float] = []  # loudness of each frame made so far
         self.speaking: list[bool] = []  # whether each frame made so far was taken for speech
+        self.brief: list[bool] = []  # whether each frame made so far was a dip too brief for a lip closure
         self._last_voiced = -math.inf  # the last frame with voice in it
+        self._was_closed = False  # whether the previous frame's target closed the lips
 
     def add(self, features: list) -> None:
         """Append the next frames' acoustic features (motion.acoustics.FrameFeatures)."""
@@ -163,9 +165,20 @@ class AudioMouthTracker:
         self.energy.append(energy)
         target = self._target(f, energy, max(self._feat(j).level for j in around), near_voice)
         self.speaking.append(bool(target.any()))
+        closing = target[3] > 0.5
+        brief = closing and self._brief(k, around)
+        self._was_closed = closing
+        self.brief.append(brief)
+        if brief:
+            # Open voiced sound on both sides of one frame's dip, with no labial F2 transition: a
+            # /t/, /d/, /l/, /ð/ or a flap. The jaw rises but the lips are not pressed. (Keeping
+            # them apart was tried: the face mesh then reads a fast voice's brief /b/, whose F2
+            # does not always fall, as open on a small open-smile face; see docs/motion.md.)
+            target = target.copy()
+            target[3] = 0.0
         self.smoother.follow(target)
         y = self.smoother.state
-        if target[3] > 0.5:
+        if closing:
             y[0] = 0.0
             y[4:] = 0.0
         if not target.any() and y.max() < SETTLE:
@@ -173,6 +186,20 @@ class AudioMouthTracker:
         if f.voicing > 0.5 and f.f1 > NASAL_F1:
             self._remember(f)
         return MouthShape(*np.clip(y, 0.0, 1.0))
+
+    def _brief(self, k: int, around: range) -> bool:
+        """Whether frame k's dip is too brief to be a lip closure: open before it, voiced vowel again
+        in the next frame, and F2 not pulled down toward it from either side."""
+        if self._was_closed or self.smoother.state[0] < 0.2 or not (self._first + 2 <= k and k + 2 < around.stop):
+            return False
+        f, nxt = self._feat(k), self._feat(k + 1)
+        if not (nxt.voicing > VOICED and nxt.f1 > NASAL_F1 and nxt.dip > f.dip + NASAL_DROP):
+            return False
+        # Lips closing and opening lower every resonance (a labial's low F2 locus): F2 falls into
+        # a labial closure and rises out of it. Either side moving the other way: not the lips.
+        edges = [(self._feat(k - 1).f2, self._feat(k - 2).f2), (nxt.f2, self._feat(k + 2).f2)]
+        known = [(near, far) for near, far in edges if near and far]
+        return bool(known) and not all(near < far for near, far in known)
 
     def _remember(self, f) -> None:
         for hist, value in ((self._f1, f.f1), (self._f2, f.f2), (self._bright, f.bright), (self._low, f.low)):
@@ -285,6 +312,10 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True) -> li
     blend[closed, 0] = 0.0
     blend[closed, 3] = np.maximum(a[closed, 3], r[closed, 3])
     blend[closed, 4:] = 0.0
+    # A dip too brief for a lip closure shuts the jaw whatever vowel the recognizer heard there
+    # (a recognized P/B/M presses the lips, above).
+    brief = np.array(tracker.brief[: len(blend)], bool)
+    blend[brief, 0] = np.minimum(blend[brief, 0], a[brief, 0])
     return [shape_to_controls(MouthShape(*row)) for row in np.clip(blend, 0.0, 1.0)]
 
 

@@ -29,6 +29,7 @@ from livehuman.live.session import Session
 
 if TYPE_CHECKING:
     from livehuman.brain.base import Brain
+    from livehuman.brain.limits import RealtimeLimits
     from livehuman.brain.local_factory import LocalBrainFactory
 
 log = logging.getLogger("livehuman.live")
@@ -62,6 +63,9 @@ class LiveConfig:
     warm_up: Callable[[], None] | None = None
     resources: list = field(default_factory=list)  # each one's close() is called when the server stops
     access: Access = field(default_factory=Access)  # the token, the origins allowed (live/access.py)
+    # What each /v1/realtime client may ask (brain/limits.py); None: the defaults, with as many
+    # connections at once as max_sessions.
+    realtime_limits: RealtimeLimits | None = None
 
 
 class LiveServer:
@@ -88,11 +92,13 @@ class LiveServer:
         app.router.add_static("/static/", WEB_DIR, show_index=False)
         if self.config.realtime_brain_factory is not None:
             try:
+                from livehuman.brain.limits import RealtimeLimits
                 from livehuman.brain.server import realtime_routes
             except ImportError:
                 log.warning("the /v1/realtime endpoint is not available in this build")
             else:
-                realtime_routes(app, self.config.realtime_brain_factory)
+                limits = self.config.realtime_limits or RealtimeLimits(max_connections=self.config.max_sessions)
+                realtime_routes(app, self.config.realtime_brain_factory, limits=limits)
         if self.config.warm_up is not None:
             app.on_startup.append(self._warm_up)
         app.on_startup.append(self._freeze_startup_objects)

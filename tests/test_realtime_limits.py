@@ -17,7 +17,6 @@ from livehuman.brain.client import RealtimeBrain
 from livehuman.brain.events import error_event, new_id, validate_server_event
 from livehuman.brain.speech_events import BrainError, Notice
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def rate_limited(request: web.Request) -> web.WebSocketResponse:
@@ -40,6 +39,7 @@ async def rate_limited(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+@pytest.mark.asyncio(loop_scope="module")
 async def test_spent_rate_limit_and_rate_limit_error_become_notices():
     app = web.Application()
     app.router.add_get("/v1/realtime", rate_limited)
@@ -322,3 +322,60 @@ async def test_the_conversation_keeps_at_most_max_items(serve):
                 assert event["type"] == "conversation.item.retrieved" and event["item"]["id"] == f"item_{i}"
     finally:
         await client.close()
+
+
+# -- fuzzing the endpoint itself: whatever arrives, the server answers and keeps serving -----------
+
+import threading  # noqa: E402
+
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from websockets.sync.client import connect as ws_connect  # noqa: E402
+
+from helpers_fuzz import FUZZ_EXAMPLES, JSON, mutated_events  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def fuzzed_server(brains):
+    """A /v1/realtime server in a thread of its own (the fuzz test is synchronous), one client on it."""
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    box = {}
+
+    def run():
+        asyncio.set_event_loop(loop)
+        box["server"] = loop.run_until_complete(start_realtime_server(brains))
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(30)
+    server = box["server"]
+    with ws_connect(f"ws://{server.host}:{server.port}/v1/realtime", max_size=None) as client:
+        created = json.loads(client.recv(timeout=60))
+        assert created["type"] == "session.created"
+        yield server, client
+    asyncio.run_coroutine_threadsafe(server.stop(), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+@settings(max_examples=max(50, FUZZ_EXAMPLES // 5), deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.one_of(mutated_events().map(json.dumps), JSON.map(json.dumps), st.text(max_size=100)))
+@example("[" * 200_000 + "]" * 200_000)  # nested past Python's recursion limit
+@example('{"type": "session.update", "session": {"type": "realtime", "tools": ' + "[" * 900 + "]" * 900 + "}}")
+def test_any_message_gets_valid_events_back_and_the_connection_goes_on(fuzzed_server, message):
+    server, client = fuzzed_server
+    client.send(message)
+    # A marker after it: everything up to the marker's answer is what the message caused (or a reply's events).
+    client.send(json.dumps({"type": "conversation.item.retrieve", "event_id": "marker", "item_id": "item_none"}))
+    while True:
+        event = json.loads(client.recv(timeout=60))
+        validate_server_event(event)
+        if event["type"] == "error" and event["error"].get("event_id") == "marker":
+            assert event["error"]["code"] == "item_not_found"
+            return
+        if event["type"] == "error":
+            assert event["error"]["type"] == "invalid_request_error", event  # a refusal, never an internal error

@@ -158,7 +158,13 @@ async def serve_brain(ws: web.WebSocketResponse, brain: Brain, limits: RealtimeL
             if refusal is not None:
                 await send(refusal)
                 continue
-            for answer in await wire.handle(event):
+            try:
+                answers = await wire.handle(event)
+            except Exception as exc:  # noqa: BLE001 - a bug must not end the conversation
+                log.exception("/v1/realtime: handling %s failed", event.get("type"))
+                answers = [error_event(f"internal error handling {event.get('type')}: {type(exc).__name__}",
+                                       type="server_error", event_id=event.get("event_id"))]
+            for answer in answers:
                 await send(answer)
     finally:
         await brain.close()

@@ -40,6 +40,7 @@ log = logging.getLogger("livehuman.live")
 MAX_OFFER_BYTES = 256 * 1024  # an SDP offer is a few kB
 LIVE_SILENCE_MS = 300  # live turns end after this much silence (the protocol's default is 500)
 LIVE_PAUSE_MS = 150  # after this much silence the offline brain prepares its reply (held until the turn ends)
+GC_AFTER_SESSION_S = 3.0  # a full garbage collection this long after a session ends (see _collect_soon)
 WEB_DIR = Path(str(files("livehuman") / "web"))
 OPUS = [codec for codec in RTCRtpSender.getCapabilities("audio").codecs if codec.mimeType.lower() == "audio/opus"]
 
@@ -82,6 +83,7 @@ class LiveServer:
         self._warm = config.warm_up is None  # the models are loaded (/readyz)
         self._closing = False  # shutting down (/readyz)
         self._app: web.Application | None = None
+        self._collect_pending = False
         self.metrics = LiveMetrics(lambda: list(self.sessions.values()), self._realtime_connections)
 
     @property
@@ -270,6 +272,20 @@ class LiveServer:
         pc = self._peers.pop(session.id, None)
         if pc is not None:
             asyncio.ensure_future(pc.close())
+        self._collect_soon()
+
+    def _collect_soon(self) -> None:
+        # An ended session is left in reference cycles, holding its codecs' native threads and
+        # ~20-60 MB, until a full collection, which with the start-up objects frozen comes rarely
+        # (a soak: 23 -> 55 threads, +20 % memory). One full collection a moment after a session
+        # ends (its peer connection closed by then) frees them; it takes ~30 ms.
+        if not self._collect_pending:
+            self._collect_pending = True
+            asyncio.get_running_loop().call_later(GC_AFTER_SESSION_S, self._collect)
+
+    def _collect(self) -> None:
+        self._collect_pending = False
+        gc.collect()
 
     async def close(self) -> None:
         """End every session."""

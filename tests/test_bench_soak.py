@@ -13,7 +13,7 @@ from netns import NetNamespace
 
 
 @pytest.mark.netns
-def test_bench_soak_reports_its_figures_and_the_server_lets_go_of_its_descriptors():
+def test_bench_soak_reports_its_figures_and_the_server_lets_go_of_threads_and_descriptors():
     command = [str(Path(sys.executable).parent / "livehuman"), "bench", "soak", "--json", "--minutes", "0.75",
                "--sessions", "2"]
     with NetNamespace() as ns:  # the bench's server and clients talk over this namespace's loopback
@@ -26,7 +26,8 @@ def test_bench_soak_reports_its_figures_and_the_server_lets_go_of_its_descriptor
     assert 0 < results["response_latency_p50_ms"] <= max(results["response_latency_p95_first_half_ms"] or 0,
                                                          results["response_latency_p95_second_half_ms"] or 0)
     assert results["samples"] and all(s["rss_mb"] > 0 and s["threads"] > 0 and s["fds"] > 0 for s in results["samples"])
-    # Once every session has gone, the server holds no more descriptors than after the first round.
-    # (Threads and memory are reported, not asserted: both still grow, see docs/benchmarks.md.)
+    # Once every session has gone, the server holds no more threads or descriptors than after the
+    # first round. (Memory is reported, not asserted: a few sessions say little about its trend.)
     assert results["fds_end"] <= results["fds_start"] + 2
-    assert results["threads_end"] > 0 and results["rss_growth_percent"] is not None
+    assert results["threads_end"] <= results["threads_start"] + 2
+    assert results["rss_growth_percent"] is not None

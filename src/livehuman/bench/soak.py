@@ -97,7 +97,7 @@ async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
     warm = {"sessions": 0, "turns": 0, "failures": 0, "frames": 0, "unfinished": 0}
     await asyncio.gather(*(_talker(url, k, 0.0, [], warm, questions=1) for k in range(o.sessions)))
     await _wait_idle(url, timeout=30)
-    await asyncio.sleep(3.0)
+    await asyncio.sleep(5.0)
     start = process_figures(pid)
     t0 = time.monotonic()
     end = t0 + o.minutes * 60
@@ -116,7 +116,7 @@ async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
     finally:
         sampling.cancel()
     await _wait_idle(url, timeout=30)
-    await asyncio.sleep(3.0)  # closed peers' last timers
+    await asyncio.sleep(5.0)  # closed peers' last timers, and the collection after the last session
     after = process_figures(pid)
     half = t0 + o.minutes * 30
     first = [lat for t, lat in latencies if t < half]

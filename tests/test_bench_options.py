@@ -15,12 +15,13 @@ from livehuman.bench.options import (
     PrepareOptions,
     RealtimeOptions,
     RenderOptions,
+    SoakOptions,
     from_args,
 )
 from livehuman.cli import BENCHES, build_parser, main
 
 OPTIONS = {"render": RenderOptions, "live": LiveOptions, "musetalk": MuseTalkOptions, "prepare": PrepareOptions,
-           "phones": PhonesOptions, "realtime": RealtimeOptions}
+           "phones": PhonesOptions, "realtime": RealtimeOptions, "soak": SoakOptions}
 
 
 @pytest.mark.parametrize("name", sorted(OPTIONS))
@@ -53,6 +54,9 @@ def test_flags_reach_the_options_and_the_rest_keep_their_defaults():
     (["prepare", "--runs", "0"], "bench prepare needs --runs of at least 1"),
     (["musetalk", "--batch-sizes", "1,x"], "batch sizes must be whole numbers separated by commas, not '1,x'"),
     (["realtime", "--silence-ms", "-5"], "bench realtime needs --silence-ms of 0 or more"),
+    (["soak", "--minutes", "0"], "bench soak needs --minutes above 0, not 0"),
+    (["soak", "--sessions", "2,4"], "bench soak takes one number of --sessions, e.g. --sessions 4"),
+    (["soak", "--sessions", "0"], "bench soak needs --sessions of at least 1"),
 ])
 def test_bad_options_are_one_line_before_any_measuring(argv, message, capsys):
     assert main(["bench", *argv]) == 2

@@ -183,6 +183,22 @@ async def test_with_a_token_offers_need_it(serve):
 
 
 @in_module_loop
+async def test_with_a_token_metrics_and_stats_need_it_and_health_and_readiness_do_not(serve):
+    server = await serve("127.0.0.1", Access(token=TOKEN))
+    for path in ("/metrics", "/stats"):
+        assert (await get(server.url + path))[0] == 401, path
+        assert (await get(server.url + path, Authorization="Bearer wrong-token"))[0] == 401, path
+        assert (await get(server.url + path, Authorization=f"Bearer {TOKEN}"))[0] == 200, path
+    status, text = await get(server.url + "/metrics", Authorization=f"Bearer {TOKEN}")
+    assert "livehuman_sessions_active 0.0" in text
+    # A load balancer's checks carry no token.
+    status, text = await get(server.url + "/readyz")
+    assert status == 200 and json.loads(text)["ready"] is True
+    status, text = await get(server.url + "/healthz")
+    assert status == 200 and "media" not in json.loads(text)
+
+
+@in_module_loop
 async def test_the_openai_sdk_connects_to_v1_realtime_with_the_token_only(serve):
     from openai import AsyncOpenAI
 

@@ -82,3 +82,40 @@ async def test_the_outbox_keeps_only_the_latest_messages_and_a_closed_channel_dr
     channel.readyState = "closed"
     page.state("listening")
     assert len(channel.sent) == OUTBOX_LIMIT
+
+
+# -- fuzzing: whatever the page sends, one clear answer --------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from helpers_fuzz import FUZZ_EXAMPLES, JSON  # noqa: E402
+
+MESSAGES = st.one_of(
+    st.text(max_size=200), st.binary(max_size=200),
+    JSON.map(json.dumps),
+    st.fixed_dictionaries({"type": st.sampled_from(["text", "interrupt", "TEXT", ""]) | st.text(max_size=8)},
+                          optional={"text": JSON | st.text(max_size=MAX_TEXT + 50)}).map(json.dumps),
+    st.integers(), st.none(), st.floats(),
+)
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MESSAGES)
+def test_any_message_is_understood_or_refused_with_bad_message(message):
+    try:
+        parsed = parse_message(message)
+    except BadMessage as exc:
+        assert str(exc)  # the answer the page gets
+        return
+    assert isinstance(parsed, (SayText, Interrupt))
+    if isinstance(parsed, SayText):
+        assert parsed.text and parsed.text == parsed.text.strip() and len(parsed.text) <= MAX_TEXT
+
+
+@pytest.mark.parametrize("depth", [100, 5000, 200_000])
+def test_deeply_nested_json_is_refused_like_any_other_bad_message(depth):
+    with pytest.raises(BadMessage, match="JSON objects"):
+        parse_message("[" * depth + "]" * depth)
+    with pytest.raises(BadMessage):
+        parse_message('{"type": "text", "text": ' + "[" * depth + "]" * depth + "}")

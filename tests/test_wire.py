@@ -6,9 +6,10 @@ import asyncio
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 from livehuman.brain.base import RequestError, SessionSettings, TurnDetection
-from livehuman.brain.events import validate_client_event, validate_server_event
+from livehuman.brain.events import error_event, validate_client_event, validate_server_event
 from livehuman.brain.speech_events import (
     BrainError,
     InputCleared,
@@ -209,3 +210,54 @@ def test_a_cut_reply_keeps_the_words_heard_for_retrieval():
         checked(server.encode(event))
     item = checked(asyncio.run(server.handle({"type": "conversation.item.retrieve", "item_id": "item_a"})))[0]["item"]
     assert item["status"] == "incomplete" and item["content"][0]["transcript"] == "One"
+
+
+# -- fuzzing: any client message is handled or refused with a valid error event -------------------
+
+import json  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from helpers_fuzz import FUZZ_EXAMPLES, JSON, mutated_events  # noqa: E402
+from livehuman.brain.events import EventError, parse_client_message  # noqa: E402
+from livehuman.brain.limits import ConnectionLimits, RealtimeLimits  # noqa: E402
+
+
+def _wire_with_an_answer() -> ServerWire:
+    """A wire whose conversation holds an assistant item with audio (item_a), as after a reply."""
+    wire = ServerWire(Recorder())
+    for event in (ReplyStarted("resp_1", "item_a"), ReplyAudio("resp_1", "item_a", tone(0.2, RATE), RATE),
+                  ReplyTranscriptDone("resp_1", "item_a", "Hello."), ReplyDone("resp_1", "completed")):
+        wire.encode(event)
+    return wire
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(mutated_events().map(json.dumps), JSON.map(json.dumps), st.text(max_size=100), st.binary(max_size=100)))
+def test_any_client_message_is_handled_or_refused_with_a_valid_error_event(message):
+    try:
+        event = parse_client_message(message)
+    except EventError as exc:
+        checked([error_event(exc.message, code=exc.code, param=exc.param, event_id=exc.event_id)])
+        return
+    refusal = ConnectionLimits(RealtimeLimits(max_text_chars=20), 0.0).event(event, 0.0)
+    if refusal is not None:
+        checked([refusal])
+    loop = asyncio.new_event_loop()
+    try:
+        answers = loop.run_until_complete(_wire_with_an_answer().handle(event))
+    finally:
+        loop.close()
+    checked(answers)
+    for answer in answers:
+        if answer["type"] == "error":
+            assert answer["error"]["message"] and answer["error"].get("event_id") == event.get("event_id")
+
+
+def test_deeply_nested_messages_are_refused_as_invalid():
+    for depth in (50, 900, 5000, 200_000):
+        nested = "[" * depth + "]" * depth
+        message = '{"type": "session.update", "session": {"type": "realtime", "tools": ' + nested + "}}"
+        with pytest.raises(EventError):
+            parse_client_message(message)

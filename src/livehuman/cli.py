@@ -17,7 +17,7 @@ from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS
 from livehuman.errors import LivehumanError
 from livehuman.rates import FPS
 
-BENCHES = ("render", "lipsync", "live", "musetalk", "prepare", "phones", "realtime")  # livehuman.bench.<name>
+BENCHES = ("render", "lipsync", "live", "musetalk", "prepare", "phones", "realtime", "soak")  # livehuman.bench.<name>
 
 
 def _engine_options(parser: argparse.ArgumentParser) -> None:
@@ -174,6 +174,8 @@ def _bench_options(bench: argparse.ArgumentParser) -> None:
                        help=f"most simultaneous sessions tried (default {live.max_sessions})")
     group.add_argument("--drift-minutes", type=float, metavar="M",
                        help="also hold one talking session M minutes and measure A/V drift (default: no)")
+    group = bench.add_argument_group("soak bench (also --sessions K: clients at once, default 2)")
+    group.add_argument("--minutes", type=float, metavar="M", help="how long the clients talk (default 2)")
     group = bench.add_argument_group("prepare bench")
     group.add_argument("--fps", type=float, help=f"frame rate of the face video (default {prep.fps:g})")
     group.add_argument("--runs", type=int, metavar="N", help=f"fresh processes timed, the best reported (default {prep.runs})")

@@ -271,11 +271,11 @@ async def _wait_idle(url: str, timeout: float = 15.0) -> None:
 
 
 async def _media_stats(url: str) -> dict:
-    """Each session's MediaClock counters, from the server's /healthz."""
+    """Each session's MediaClock counters, from the server's /stats (/healthz gives counts only)."""
     import aiohttp
 
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{url}/healthz") as response:
+        async with http.get(f"{url}/stats") as response:
             return (await response.json()).get("media", {})
 
 

@@ -54,6 +54,26 @@ class LiveOptions:
 
 
 @dataclass
+class SoakOptions:
+    """`livehuman bench soak`: K clients talking, hanging up and coming back for N minutes."""
+
+    minutes: float = 2.0
+    sessions: int = 2  # clients at once (--sessions takes one number here)
+    render_workers: int | None = None
+    avatar: str = "default"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.sessions, str):
+            numbers = whole_numbers(self.sessions, "--sessions")
+            if len(numbers) != 1:
+                raise LivehumanError("bench soak takes one number of --sessions, e.g. --sessions 4")
+            self.sessions = numbers[0]
+        if self.sessions < 1:
+            raise LivehumanError("bench soak needs --sessions of at least 1")
+        _positive("bench soak", "--minutes", self.minutes)
+
+
+@dataclass
 class MuseTalkOptions:
     """`livehuman bench musetalk`: frames per second per batch size, stage times, first-frame latency."""
 

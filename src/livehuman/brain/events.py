@@ -96,7 +96,12 @@ def parse_client_message(text: str | bytes) -> dict:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise EventError(f"the message is not valid JSON: {exc}", code="invalid_json") from None
-    validate_client_event(data)
+    except RecursionError:
+        raise EventError("the message is nested too deeply", code="invalid_json") from None
+    try:
+        validate_client_event(data)
+    except RecursionError:  # nested just shallow enough to parse, too deep to check
+        raise EventError("the message is nested too deeply", code="invalid_value") from None
     return data
 
 

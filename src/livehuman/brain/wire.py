@@ -47,6 +47,9 @@ from livehuman.speech.audio import StreamResampler
 MODEL_NAME = "livehuman"
 SEMANTIC_KEYS = ("eagerness", "create_response", "interrupt_response")
 SERVER_VAD_KEYS = ("threshold", "prefix_padding_ms", "silence_duration_ms", "create_response", "interrupt_response")
+# What the SDK's types let through but no voice detector can use (a threshold of 1e308).
+VAD_RANGES = {"threshold": (0.0, 1.0), "prefix_padding_ms": (0, 10_000), "silence_duration_ms": (0, 10_000)}
+MAX_ITEMS = 200  # conversation items kept per connection (the oldest are forgotten)
 
 
 # -- audio ------------------------------------------------------------------------------------
@@ -204,8 +207,9 @@ class ServerWire:
     the brain's into the server events that say it.
     """
 
-    def __init__(self, brain: Brain) -> None:
+    def __init__(self, brain: Brain, max_items: int = MAX_ITEMS) -> None:
         self.brain = brain
+        self.max_items = max_items
         self.session = session_dict(brain.settings)
         self._items: dict[str, dict] = {}
         self._order: list[str] = []
@@ -246,6 +250,11 @@ class ServerWire:
         if len(session.get("output_modalities") or ["audio"]) != 1:
             raise RequestError("output_modalities must be ['audio'] or ['text']", param="session.output_modalities")
         given = (update.get("audio") or {}).get("input") or {}
+        for key, (low, high) in VAD_RANGES.items():
+            value = (given.get("turn_detection") or {}).get(key)
+            if value is not None and not low <= value <= high:
+                raise RequestError(f"turn_detection.{key} must be between {low} and {high}, not {value}",
+                                   param=f"session.audio.input.turn_detection.{key}")
         if "turn_detection" in given:
             session["audio"]["input"]["turn_detection"] = turn_detection_dict(turn_detection_of(given["turn_detection"]))
         await self.brain.update(settings_of(session))
@@ -455,7 +464,12 @@ class ServerWire:
         else:
             self._order.append(item_id)
         self._items[item_id] = copy.deepcopy(item)
-        return _event("conversation.item.added", item=copy.deepcopy(item), previous_item_id=self._previous(item_id))
+        added = _event("conversation.item.added", item=copy.deepcopy(item), previous_item_id=self._previous(item_id))
+        while len(self._order) > self.max_items:  # a long conversation must not grow without bound
+            oldest = self._order.pop(0)
+            self._items.pop(oldest, None)
+            self._audio_ms.pop(oldest, None)
+        return added
 
     def _previous(self, item_id: str) -> str | None:
         i = self._order.index(item_id) if item_id in self._order else 0

@@ -41,7 +41,7 @@ def parse_message(message: str | bytes | object) -> PageMessage:
     """One message from the page, checked; raises BadMessage saying what is wrong."""
     try:
         data = json.loads(message) if isinstance(message, (str, bytes)) else None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         data = None
     if not isinstance(data, dict):
         raise BadMessage("messages must be JSON objects such as {\"type\": \"text\", \"text\": \"hello\"}")

@@ -68,6 +68,7 @@ class Session:
         self.closed = asyncio.Event()
         self.turns: list[Turn] = []
         self.barge_ins: list[dict] = []
+        self.errors: dict[str, int] = {}  # errors reported, by kind (live/metrics.py counts them)
         self._on_closed = on_closed
         self._tasks: list[asyncio.Task] = []
         self._cancelled: set[str] = set()
@@ -105,6 +106,7 @@ class Session:
             self._tasks.remove(task)
         if not task.cancelled() and task.exception() is not None and not self._closing:
             exc = task.exception()
+            self.errors["task_failed"] = self.errors.get("task_failed", 0) + 1
             self.log.error("session %s: task failed: %s: %s", self.id, type(exc).__name__, exc, exc_info=exc)
             self.page.error(f"internal error: {type(exc).__name__}: {exc}")
             asyncio.ensure_future(self.close("a task failed"))
@@ -315,6 +317,7 @@ class Session:
 
     def _brain_error(self, message: str, code: str | None) -> None:
         if code not in QUIET_ERRORS:
+            self.errors[code or "brain"] = self.errors.get(code or "brain", 0) + 1
             self.log.warning("session %s: brain error (%s): %s", self.id, code, message)
             self.page.error(message or "the brain reported an error")
 

@@ -23,6 +23,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 
 from livehuman.errors import LivehumanError
 from livehuman.live.access import Access, access_settings, is_loopback, protect
+from livehuman.live.drive import drive_routes
 from livehuman.live.microphone import hear_promptly
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.session import Session
@@ -86,6 +87,7 @@ class LiveServer:
         app.router.add_post("/offer", self.offer)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_static("/static/", WEB_DIR, show_index=False)
+        drive_routes(app, self.sessions)  # /sessions/{id}/say, /events… (live/drive.py)
         if self.config.realtime_brain_factory is not None:
             try:
                 from livehuman.brain.server import realtime_routes

@@ -27,6 +27,7 @@ OUTPUT = Path(__file__).resolve().parent.parent / "test-output"
 QUIET = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--mute-audio",
          "--deny-permission-prompts"]
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
+FITS = {"phone": "cover", "desktop": "contain"}  # head and shoulders in a tall frame; the whole source
 
 # The shop's page: its own <video> driven by the JS client, and the embed iframe from the snippet.
 SHOP_PAGE = """<!doctype html>
@@ -43,7 +44,7 @@ SHOP_PAGE = """<!doctype html>
   <div class="row">
     <div><video id="face" autoplay playsinline></video><br><button id="talk">Talk to us</button></div>
     <div id="helper" data-livehuman-embed="{server}" data-title="Ada, your shop assistant" data-name="Ada"
-         data-accent="#e0562b" data-background="#f3efe6" data-color="#222222" data-fit="contain"
+         data-accent="#e0562b" data-background="#f3efe6" data-color="#222222" data-fit="{fit}"
          data-text="1" data-microphone="0" data-logo="{shop}/logo.svg"></div>
   </div>
   <script src="{server}/static/livehuman.js"></script>
@@ -66,7 +67,8 @@ LOGO = '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16"><circle c
 
 async def serve_shop(host: str, port: int, server_url: str) -> web.AppRunner:
     async def page(request: web.Request) -> web.Response:
-        return web.Response(text=SHOP_PAGE.format(server=server_url, shop=f"http://{host}:{port}"),
+        fit = request.query.get("fit", "contain")
+        return web.Response(text=SHOP_PAGE.format(server=server_url, shop=f"http://{host}:{port}", fit=fit),
                             content_type="text/html")
 
     async def logo(request: web.Request) -> web.Response:
@@ -159,10 +161,10 @@ async def test_the_js_client_shows_the_face_and_the_backend_makes_it_speak(shop,
 @pytest.mark.parametrize("size", VIEWPORTS, ids=list(VIEWPORTS))
 async def test_the_iframe_snippet_is_themed_framed_and_driven_by_its_page(shop, browser, size):
     live, shop_url, _ = shop
-    viewport = VIEWPORTS[size]
+    viewport, fit = VIEWPORTS[size], FITS[size]
     page = await browser.new_page(viewport=viewport)
     try:
-        await page.goto(shop_url)
+        await page.goto(f"{shop_url}/?fit={fit}")
         await page.wait_for_function("() => fromFrame.some(m => m.type === 'ready')", timeout=15000)
         frame = page.frame_locator("#helper iframe")
         await frame.locator("#start").click()
@@ -184,7 +186,7 @@ async def test_the_iframe_snippet_is_themed_framed_and_driven_by_its_page(shop, 
                     controls: style(document.getElementById('controls')).display !== 'none',
                     headings: document.querySelectorAll('h1, header, ol').length};
         }""")
-        assert look == {"title": "Ada, your shop assistant", "background": "rgb(243, 239, 230)", "fit": "contain",
+        assert look == {"title": "Ada, your shop assistant", "background": "rgb(243, 239, 230)", "fit": fit,
                         "name": "Ada", "logo": 16, "accent": "rgb(224, 86, 43)", "start": "none", "composer": True,
                         "controls": False, "headings": 0}, look
         # The embedding page drives it by postMessage and hears its events; its backend can too.

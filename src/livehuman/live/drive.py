@@ -11,7 +11,10 @@ and hands it to its backend, which then uses:
 - `POST /sessions/{id}/interrupt`: stop what the avatar is saying;
 - `GET  /sessions/{id}/events`: server-sent events, one per message the page gets (state,
   transcript, metrics, notice, error; each `event:` named by its type, `data:` its JSON), and a
-  last `closed` event when the session ends.
+  last `closed` event when the session ends;
+- `GET  /sessions/{id}/ws`: a WebSocket with the same events as JSON text messages, which also takes
+  the data channel's commands (`{"type": "say"|"text"|"interrupt", …}`; what is wrong with one is
+  answered there with an `error` message).
 
 These routes are guarded like `/offer` (live/access.py: the token, the origins). Bad input is a 4xx
 with `{"error": "..."}` naming what is wrong.
@@ -25,9 +28,10 @@ import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
+import aiohttp
 from aiohttp import web
 
-from livehuman.live.channel import MAX_TEXT, BadMessage, checked_text
+from livehuman.live.channel import MAX_TEXT, BadMessage, SayText, SpeakText, checked_text, parse_message
 
 if TYPE_CHECKING:
     from livehuman.live.session import Session
@@ -43,7 +47,8 @@ def drive_routes(app: web.Application, sessions: Mapping[str, Session]) -> None:
     for method, path, handler in (("GET", "/sessions", drive.list), ("GET", "/sessions/{id}", drive.show),
                                   ("POST", "/sessions/{id}/say", drive.say), ("POST", "/sessions/{id}/ask", drive.ask),
                                   ("POST", "/sessions/{id}/interrupt", drive.interrupt),
-                                  ("GET", "/sessions/{id}/events", drive.events)):
+                                  ("GET", "/sessions/{id}/events", drive.events),
+                                  ("GET", "/sessions/{id}/ws", drive.websocket)):
         app.router.add_route(method, path, _answering_refusals(handler))
 
 
@@ -89,16 +94,7 @@ class Drive:
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         session = self._session(request)
-        queue: asyncio.Queue[dict | None] = asyncio.Queue()
-
-        def put(message: dict | None) -> None:
-            if queue.qsize() >= EVENT_BACKLOG:  # a reader that stopped reading: keep the newest
-                queue.get_nowait()
-            queue.put_nowait(message)
-
-        unwatch = session.page.watch(put)
-        closed = asyncio.ensure_future(session.closed.wait())
-        closed.add_done_callback(lambda _: put(None))
+        outgoing = _Outgoing(session)
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                                "X-Accel-Buffering": "no"})  # nginx: pass each event on at once
         try:
@@ -106,7 +102,7 @@ class Drive:
             await _send(response, {"type": "session", "session": session.id, "state": session.state})
             while True:
                 try:
-                    message = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                    message = await asyncio.wait_for(outgoing.get(), KEEPALIVE_S)
                 except asyncio.TimeoutError:
                     await response.write(b": keep-alive\n\n")
                     continue
@@ -117,9 +113,46 @@ class Drive:
         except (ConnectionResetError, asyncio.CancelledError):
             pass  # the reader went away
         finally:
-            unwatch()
-            closed.cancel()
+            outgoing.close()
         return response
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        from livehuman.live.session import CannotSpeak
+
+        session = self._session(request)
+        ws = web.WebSocketResponse(heartbeat=KEEPALIVE_S, max_msg_size=MAX_TEXT * 8)
+        await ws.prepare(request)
+        outgoing = _Outgoing(session)  # the events, in order, by one sender
+        sender = asyncio.ensure_future(self._send_events(ws, outgoing, session.id))
+        try:
+            async for frame in ws:
+                if frame.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                try:
+                    command = parse_message(frame.data)
+                    if isinstance(command, SpeakText):
+                        await session.speak(command.text, command.interrupt)
+                    elif isinstance(command, SayText):
+                        await session.say(command.text)
+                    else:
+                        await session.barge_in("api")
+                except (BadMessage, CannotSpeak) as exc:
+                    outgoing.put({"type": "error", "message": str(exc)})
+        finally:
+            outgoing.close()
+            sender.cancel()
+        return ws
+
+    @staticmethod
+    async def _send_events(ws: web.WebSocketResponse, outgoing: _Outgoing, session_id: str) -> None:
+        try:
+            await ws.send_json({"type": "session", "session": session_id, "state": outgoing.session.state})
+            while (message := await outgoing.get()) is not None:
+                await ws.send_json(message)
+            await ws.send_json({"type": "closed", "session": session_id})
+            await ws.close()
+        except (ConnectionResetError, RuntimeError):  # the socket closed meanwhile
+            pass
 
     def _session(self, request: web.Request) -> Session:
         session_id = request.match_info["id"]
@@ -154,6 +187,29 @@ def _text(body: dict, kind: str) -> str:
 async def _send(response: web.StreamResponse, message: dict) -> None:
     data = json.dumps(message, ensure_ascii=False)
     await response.write(f"event: {message.get('type', 'message')}\ndata: {data}\n\n".encode())
+
+
+class _Outgoing:
+    """What a session's page is told, queued for one reader of the API; None once the session ended."""
+
+    def __init__(self, session: Session):
+        self.session = session
+        self._queue: asyncio.Queue[dict | None] = asyncio.Queue()
+        self._unwatch = session.page.watch(self.put)
+        self._ended = asyncio.ensure_future(session.closed.wait())
+        self._ended.add_done_callback(lambda _: self._queue.put_nowait(None))
+
+    def put(self, message: dict) -> None:
+        if self._queue.qsize() >= EVENT_BACKLOG:  # a reader that stopped reading: keep the newest
+            self._queue.get_nowait()
+        self._queue.put_nowait(message)
+
+    async def get(self) -> dict | None:
+        return await self._queue.get()
+
+    def close(self) -> None:
+        self._unwatch()
+        self._ended.cancel()
 
 
 class Refused(Exception):

@@ -2,9 +2,10 @@
 
 From the page: `{"type": "text", "text": "..."}` (the user typed this), `{"type": "say", "text":
 "...", "interrupt": true}` (the avatar says this verbatim; the drive API's say, live/drive.py) and
-`{"type": "interrupt"}`; anything else is answered with an error message. To the page: state, transcript, metrics, notice and error
-messages, all JSON objects. What is sent before the channel opens (a greeting, "cannot reach the
-Realtime API") waits in a small outbox instead of being lost.
+`{"type": "interrupt"}`; anything else is answered with an error message. To the page: state,
+transcript, metrics, notice and error messages, all JSON objects. What is sent before the channel
+opens (a greeting, "cannot reach the Realtime API") waits in a small outbox instead of being lost;
+watchers (the drive API's event streams) see every message as it is sent.
 """
 
 from __future__ import annotations

@@ -74,11 +74,11 @@ class Drive:
         text = _text(body, "say")
         interrupt = body.get("interrupt", True)
         if not isinstance(interrupt, bool):
-            raise _error(400, "\"interrupt\" must be true or false")
+            raise Refused(400, "\"interrupt\" must be true or false")
         try:
             await session.speak(text, interrupt)
         except CannotSpeak as exc:
-            raise _error(exc.status, str(exc)) from None
+            raise Refused(exc.status, str(exc)) from None
         return web.json_response({"session": session.id, "state": session.state}, status=202)
 
     async def ask(self, request: web.Request) -> web.Response:
@@ -158,22 +158,22 @@ class Drive:
         session_id = request.match_info["id"]
         session = self.sessions.get(session_id)
         if session is None or session.ending:
-            raise _error(404, f"no session {session_id!r}: it ended, or the id is not one that POST /offer "
+            raise Refused(404, f"no session {session_id!r}: it ended, or the id is not one that POST /offer "
                               f"answered (GET /sessions lists the open ones)")
         return session
 
 
 async def _body(request: web.Request) -> dict:
     if request.content_type != "application/json":
-        raise _error(415, "send a JSON body (Content-Type: application/json), e.g. {\"text\": \"Hello!\"}")
+        raise Refused(415, "send a JSON body (Content-Type: application/json), e.g. {\"text\": \"Hello!\"}")
     try:
         body = await request.json()
     except web.HTTPRequestEntityTooLarge:
-        raise _error(413, f"the body is too large (texts are limited to {MAX_TEXT} characters)") from None
+        raise Refused(413, f"the body is too large (texts are limited to {MAX_TEXT} characters)") from None
     except ValueError:
-        raise _error(400, "the body is not valid JSON; send e.g. {\"text\": \"Hello!\"}") from None
+        raise Refused(400, "the body is not valid JSON; send e.g. {\"text\": \"Hello!\"}") from None
     if not isinstance(body, dict):
-        raise _error(400, "the body must be a JSON object, e.g. {\"text\": \"Hello!\"}")
+        raise Refused(400, "the body must be a JSON object, e.g. {\"text\": \"Hello!\"}")
     return body
 
 
@@ -181,7 +181,7 @@ def _text(body: dict, kind: str) -> str:
     try:
         return checked_text(body.get("text"), kind)
     except BadMessage as exc:
-        raise _error(400, str(exc).replace("message", "request")) from None
+        raise Refused(400, str(exc).replace("message", "request")) from None
 
 
 async def _send(response: web.StreamResponse, message: dict) -> None:
@@ -218,10 +218,6 @@ class Refused(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
-
-
-def _error(status: int, message: str) -> Refused:
-    return Refused(status, message)
 
 
 def _answering_refusals(handler: Handler) -> Handler:

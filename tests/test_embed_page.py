@@ -134,6 +134,9 @@ async def test_the_js_client_shows_the_face_and_the_backend_makes_it_speak(shop,
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{live.url}/sessions/{session}/say", json={"text": text}) as response:
                 assert response.status == 202, await response.text()
+            # Without a token (--no-auth beyond loopback), the ids are not listed: knowing one is the key.
+            async with http.get(f"{live.url}/sessions") as response:
+                assert response.status == 403 and "token" in (await response.json())["error"]
         await page.wait_for_function(
             "t => got.some(e => e.type === 'transcript' && e.role === 'assistant' && e.final && e.text === t)",
             arg=text, timeout=30000)

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 from aiohttp import web
 
+from livehuman.live.access import Access
 from livehuman.live.channel import MAX_TEXT, BadMessage, SayText, SpeakText, checked_text, parse_message
 
 if TYPE_CHECKING:
@@ -41,9 +42,9 @@ KEEPALIVE_S = 15.0  # a comment line this often keeps proxies from closing a qui
 EVENT_BACKLOG = 256  # events held for a slow reader; beyond this the oldest are dropped
 
 
-def drive_routes(app: web.Application, sessions: Mapping[str, Session]) -> None:
+def drive_routes(app: web.Application, sessions: Mapping[str, Session], access: Access) -> None:
     """Add the drive API's routes for the live `sessions` (a server's own dict, read as it changes)."""
-    drive = Drive(sessions)
+    drive = Drive(sessions, listed=access.token is not None or access.loopback_only)
     for method, path, handler in (("GET", "/sessions", drive.list), ("GET", "/sessions/{id}", drive.show),
                                   ("POST", "/sessions/{id}/say", drive.say), ("POST", "/sessions/{id}/ask", drive.ask),
                                   ("POST", "/sessions/{id}/interrupt", drive.interrupt),
@@ -55,10 +56,16 @@ def drive_routes(app: web.Application, sessions: Mapping[str, Session]) -> None:
 class Drive:
     """The drive API's handlers over a server's sessions."""
 
-    def __init__(self, sessions: Mapping[str, Session]):
+    def __init__(self, sessions: Mapping[str, Session], listed: bool = True):
         self.sessions = sessions
+        # A session's id is all it takes to steer it and read its transcripts: without a token,
+        # beyond loopback (--no-auth), the ids are not listed, and only a page and its backend know one.
+        self.listed = listed
 
     async def list(self, request: web.Request) -> web.Response:
+        if not self.listed:
+            raise Refused(403, "the list of sessions needs an access token (--token): without one, anyone could "
+                               "steer and read other visitors' conversations; use the id your page got from /offer")
         return web.json_response({"sessions": [{"id": s.id, "state": s.state}
                                                for s in self.sessions.values() if not s.ending]})
 

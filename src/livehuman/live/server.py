@@ -87,7 +87,7 @@ class LiveServer:
         app.router.add_post("/offer", self.offer)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_static("/static/", WEB_DIR, show_index=False)
-        drive_routes(app, self.sessions)  # /sessions/{id}/say, /events… (live/drive.py)
+        drive_routes(app, self.sessions, self.config.access)  # /sessions/{id}/say, /events… (live/drive.py)
         if self.config.realtime_brain_factory is not None:
             try:
                 from livehuman.brain.server import realtime_routes

@@ -1,13 +1,19 @@
 # Two commands on a fresh Debian machine (as root): `make demo` and `make test`.
+# `make demo` renders out/demo.mp4, then serves the live page until Ctrl+C; `make demo-render`
+# only renders (for headless checks).
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo serve test test-fast bench constraints clean
+.PHONY: setup demo demo-render serve test test-fast bench constraints clean
 
 setup:
 	@bash scripts/setup.sh
 
-demo: setup
+demo: demo-render
+	@echo "demo: now the live conversation; open the address below once it is printed (Ctrl+C stops it)"
+	$(BIN)/livehuman serve
+
+demo-render: setup
 	@mkdir -p out
 	$(BIN)/livehuman render --text "Hello! I am livehuman, a talking digital human. I run on your CPU, in real time." -o out/demo.mp4
 	@echo "demo: wrote out/demo.mp4"

@@ -71,6 +71,21 @@ def test_text_render_with_the_default_face(tmp_path):
 
 
 @pytest.mark.slow
+def test_render_answers_from_a_knowledge_file(tmp_path):
+    faq = tmp_path / "faq.yaml"
+    faq.write_text("- q: When does the shop open?\n  a: We open at nine every morning, Monday to Saturday.\n")
+    out = tmp_path / "answer.mp4"
+    result = livehuman("render", "--knowledge", str(faq), "--text", "When does the shop open?", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    video_s, audio_s, frames, size = streams(out)
+    # The answer is rendered, not the question: about three seconds of speech against one and a half.
+    assert audio_s > 2.5 and abs(video_s - audio_s) < 0.05, (video_s, audio_s)
+    missing = livehuman("render", "--knowledge", str(tmp_path / "nope.yaml"), "--text", "Hi", "-o", str(tmp_path / "x.mp4"))
+    assert_one_line_error(missing, "knowledge file not found", "nope.yaml")
+    assert not (tmp_path / "x.mp4").exists() and not list(tmp_path.glob(".x*"))
+
+
+@pytest.mark.slow
 def test_prepare_then_render_audio_by_name(tmp_path, grace_hopper_path, speech_wav):
     prepared = livehuman("prepare", "--name", "grace", "--source", str(grace_hopper_path))
     assert prepared.returncode == 0, prepared.stderr

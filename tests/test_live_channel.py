@@ -7,12 +7,23 @@ import json
 import pytest
 from pyee.asyncio import AsyncIOEventEmitter
 
-from livehuman.live.channel import MAX_TEXT, OUTBOX_LIMIT, BadMessage, Interrupt, PageChannel, SayText, parse_message
+from livehuman.live.channel import (
+    MAX_TEXT,
+    OUTBOX_LIMIT,
+    BadMessage,
+    Interrupt,
+    PageChannel,
+    SayText,
+    SpeakText,
+    parse_message,
+)
 
 
-def test_text_and_interrupt_are_understood():
+def test_text_say_and_interrupt_are_understood():
     assert parse_message('{"type": "text", "text": "  hello there \\n"}') == SayText("hello there")
     assert parse_message(b'{"type": "interrupt"}') == Interrupt()
+    assert parse_message('{"type": "say", "text": " Welcome! "}') == SpeakText("Welcome!", interrupt=True)
+    assert parse_message('{"type": "say", "text": "Next", "interrupt": false}') == SpeakText("Next", interrupt=False)
 
 
 @pytest.mark.parametrize("message, answer", [
@@ -24,7 +35,9 @@ def test_text_and_interrupt_are_understood():
     ('{"type": "text", "text": "   "}', "needs a non-empty \"text\" string"),
     ('{"type": "text", "text": 7}', "needs a non-empty \"text\" string"),
     (json.dumps({"type": "text", "text": "a" * (MAX_TEXT + 1)}), f"limited to {MAX_TEXT} characters"),
-    ('{"type": "dance"}', "unknown message type 'dance': use \"text\" or \"interrupt\""),
+    ('{"type": "say", "text": ""}', "a say message needs a non-empty \"text\" string"),
+    ('{"type": "say", "text": "hi", "interrupt": "yes"}', "\"interrupt\" must be true or false"),
+    ('{"type": "dance"}', "unknown message type 'dance': use \"text\", \"say\" or \"interrupt\""),
 ])
 def test_bad_messages_get_one_clear_answer(message, answer):
     with pytest.raises(BadMessage, match=answer.replace("(", r"\(").replace("[", r"\[")):
@@ -94,8 +107,8 @@ from helpers_fuzz import FUZZ_EXAMPLES, JSON  # noqa: E402
 MESSAGES = st.one_of(
     st.text(max_size=200), st.binary(max_size=200),
     JSON.map(json.dumps),
-    st.fixed_dictionaries({"type": st.sampled_from(["text", "interrupt", "TEXT", ""]) | st.text(max_size=8)},
-                          optional={"text": JSON | st.text(max_size=MAX_TEXT + 50)}).map(json.dumps),
+    st.fixed_dictionaries({"type": st.sampled_from(["text", "say", "interrupt", "TEXT", ""]) | st.text(max_size=8)},
+                          optional={"text": JSON | st.text(max_size=MAX_TEXT + 50), "interrupt": JSON}).map(json.dumps),
     st.integers(), st.none(), st.floats(),
 )
 
@@ -108,8 +121,8 @@ def test_any_message_is_understood_or_refused_with_bad_message(message):
     except BadMessage as exc:
         assert str(exc)  # the answer the page gets
         return
-    assert isinstance(parsed, (SayText, Interrupt))
-    if isinstance(parsed, SayText):
+    assert isinstance(parsed, (SayText, SpeakText, Interrupt))
+    if isinstance(parsed, (SayText, SpeakText)):
         assert parsed.text and parsed.text == parsed.text.strip() and len(parsed.text) <= MAX_TEXT
 
 
@@ -119,3 +132,18 @@ def test_deeply_nested_json_is_refused_like_any_other_bad_message(depth):
         parse_message("[" * depth + "]" * depth)
     with pytest.raises(BadMessage):
         parse_message('{"type": "text", "text": ' + "[" * depth + "]" * depth + "}")
+async def test_watchers_see_every_message_once_whether_or_not_a_page_is_attached():
+    page = PageChannel()
+    seen, also = [], []
+    unwatch = page.watch(seen.append)
+    page.watch(also.append)
+    page.notice("before the page")
+    channel = Channel()
+    page.attach(channel, on_message=lambda m: None, on_close=lambda: None)
+    page.state("speaking")
+    channel.open()  # the outbox is flushed to the page, not shown to the watchers again
+    unwatch()
+    page.state("listening")
+    assert seen == [{"type": "notice", "message": "before the page"}, {"type": "state", "state": "speaking"}]
+    assert also == seen + [{"type": "state", "state": "listening"}]
+    assert channel.sent == also

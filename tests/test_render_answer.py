@@ -30,3 +30,28 @@ def test_bad_questions_are_refused_in_one_line(tmp_path):
     silent = write_wav(tmp_path / "silent.wav", np.zeros(16000, np.float32), 16000)
     with pytest.raises(LivehumanError, match="silent"):
         answer_speech(audio_path=str(silent), brain="local")
+
+
+FAQ = """- q: When does the shop open?
+  also: ["What are your opening hours?"]
+  a: We open at nine every morning, Monday to Saturday.
+- q: Do you deliver abroad?
+  a: Yes, we ship to every country in Europe within five days.
+"""
+
+
+def test_a_knowledge_file_gives_its_own_answer(tmp_path):
+    faq = tmp_path / "faq.yaml"
+    faq.write_text(FAQ)
+    speech = answer_speech(text="What are your opening hours?", brain="local", knowledge=str(faq))
+    assert "nine every morning" in speech.text, speech.text
+    assert speech.audio.duration > 2.0 and speech.phones
+    other = answer_speech(text="Do you deliver abroad?", brain="local", knowledge=str(faq))
+    assert "every country in Europe" in other.text, other.text
+
+
+def test_a_bad_knowledge_file_is_refused_in_one_line(tmp_path):
+    with pytest.raises(LivehumanError, match="knowledge file not found"):
+        answer_speech(text="Hello?", brain="local", knowledge=str(tmp_path / "missing.yaml"))
+    with pytest.raises(LivehumanError, match="--knowledge is for the local brain"):
+        answer_speech(text="Hello?", brain="openai", knowledge=str(tmp_path / "faq.yaml"))

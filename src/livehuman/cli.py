@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--realtime-url", help="WebSocket base URL of a Realtime-compatible server (for --brain realtime)")
     render.add_argument("--model", default="gpt-realtime", help="Realtime model (for --brain openai/realtime)")
     render.add_argument("--persona", help="persona YAML file for --brain local")
+    render.add_argument("--knowledge", metavar="FILE",
+                        help="answer --text/--audio from this knowledge base (YAML questions and answers, or Markdown), "
+                             "with the local brain: render your own FAQ's answer")
     _engine_options(render)
 
     serve = commands.add_parser("serve", help="talk to the digital human in the browser")
@@ -239,12 +242,14 @@ def cmd_render(args: argparse.Namespace) -> None:
         render_tasks(args)
         return
     output = check_output(args.output or f"out/{Path(args.avatar).stem}.mp4")
+    if args.knowledge is not None and args.brain == "none":
+        args.brain = "local"  # a knowledge base is there to be answered from
     if args.brain != "none":
         from livehuman.brain.render_answer import answer_speech
 
         speech = answer_speech(
             text=args.text, audio_path=args.audio, brain=args.brain, realtime_url=args.realtime_url,
-            model=args.model, voice=args.voice, persona=args.persona,
+            model=args.model, voice=args.voice, persona=args.persona, knowledge=args.knowledge,
         )
     else:
         speech = _load_speech(args)

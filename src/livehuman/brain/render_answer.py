@@ -12,8 +12,10 @@ from livehuman.speech.audio import Speech, is_silent, load_audio
 
 def answer_speech(text: str | None = None, audio_path: str | None = None, *, brain: str = "openai",
                   realtime_url: str | None = None, model: str | None = None, voice: str | None = None,
-                  persona: Any = None) -> Speech:
+                  persona: Any = None, knowledge: Any = None) -> Speech:
     """Ask the brain `text` (or the speech in `audio_path`) and return its whole spoken answer.
+
+    `knowledge`: the local brain's knowledge base (a YAML or Markdown file; None: the built-in one).
 
     The answer is 24 kHz audio with its transcript as `text`; phones come only from the local brain.
     """
@@ -24,14 +26,16 @@ def answer_speech(text: str | None = None, audio_path: str | None = None, *, bra
         audio = load_audio(audio_path)
         if is_silent(audio):
             raise LivehumanError(f"{audio_path} is silent: there is no question to answer")
-    return asyncio.run(_ask(brain, text, audio, realtime_url, model, voice, persona))
+    if knowledge is not None and brain != "local":
+        raise LivehumanError("--knowledge is for the local brain (--brain local); a remote brain answers from its own")
+    return asyncio.run(_ask(brain, text, audio, realtime_url, model, voice, persona, knowledge))
 
 
-async def _ask(kind: str, text, audio, realtime_url, model, voice, persona) -> Speech:
+async def _ask(kind: str, text, audio, realtime_url, model, voice, persona, knowledge=None) -> Speech:
     if kind == "local":
         from livehuman.brain.local_factory import LocalBrainFactory
 
-        brain = LocalBrainFactory(persona, voice=voice)()
+        brain = LocalBrainFactory(persona, knowledge, voice=voice)()
     else:
         from livehuman.brain.openai_brain import remote_brain_factory
 

@@ -1,9 +1,11 @@
 """The page's `events` data channel: what the page may say, and what the session tells it.
 
-From the page: `{"type": "text", "text": "..."}` (say this) and `{"type": "interrupt"}`; anything
-else is answered with an error message. To the page: state, transcript, metrics, notice and error
-messages, all JSON objects. What is sent before the channel opens (a greeting, "cannot reach the
-Realtime API") waits in a small outbox instead of being lost.
+From the page: `{"type": "text", "text": "..."}` (the user typed this), `{"type": "say", "text":
+"...", "interrupt": true}` (the avatar says this verbatim; the drive API's say, live/drive.py) and
+`{"type": "interrupt"}`; anything else is answered with an error message. To the page: state,
+transcript, metrics, notice and error messages, all JSON objects. What is sent before the channel
+opens (a greeting, "cannot reach the Realtime API") waits in a small outbox instead of being lost;
+watchers (the drive API's event streams) see every message as it is sent.
 """
 
 from __future__ import annotations
@@ -26,11 +28,19 @@ class SayText:
 
 
 @dataclass(frozen=True)
+class SpeakText:
+    """The avatar is to say this verbatim (stripped, non-empty); `interrupt`: cut what it is saying."""
+
+    text: str
+    interrupt: bool = True
+
+
+@dataclass(frozen=True)
 class Interrupt:
     """The user asked the avatar to stop talking."""
 
 
-PageMessage = SayText | Interrupt
+PageMessage = SayText | SpeakText | Interrupt
 
 
 class BadMessage(ValueError):
@@ -46,16 +56,26 @@ def parse_message(message: str | bytes | object) -> PageMessage:
     if not isinstance(data, dict):
         raise BadMessage("messages must be JSON objects such as {\"type\": \"text\", \"text\": \"hello\"}")
     kind = data.get("type")
-    if kind == "text":
-        text = data.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise BadMessage("a text message needs a non-empty \"text\" string")
-        if len(text) > MAX_TEXT:
-            raise BadMessage(f"text messages are limited to {MAX_TEXT} characters")
-        return SayText(text.strip())
+    if kind in ("text", "say"):
+        text = checked_text(data.get("text"), kind)
+        if kind == "text":
+            return SayText(text)
+        interrupt = data.get("interrupt", True)
+        if not isinstance(interrupt, bool):
+            raise BadMessage("\"interrupt\" must be true or false")
+        return SpeakText(text, interrupt)
     if kind == "interrupt":
         return Interrupt()
-    raise BadMessage(f"unknown message type {kind!r}: use \"text\" or \"interrupt\"")
+    raise BadMessage(f"unknown message type {kind!r}: use \"text\", \"say\" or \"interrupt\"")
+
+
+def checked_text(text: object, kind: str = "text") -> str:
+    """A message's text, stripped; raises BadMessage when it is missing, empty or too long."""
+    if not isinstance(text, str) or not text.strip():
+        raise BadMessage(f"a {kind} message needs a non-empty \"text\" string")
+    if len(text) > MAX_TEXT:
+        raise BadMessage(f"{kind} messages are limited to {MAX_TEXT} characters (this one has {len(text)})")
+    return text.strip()
 
 
 class PageChannel:
@@ -65,6 +85,13 @@ class PageChannel:
         self.log = log or logging.getLogger("livehuman.live")
         self._channel = None
         self._outbox: deque[dict] = deque(maxlen=OUTBOX_LIMIT)
+        self._watchers: list[Callable[[dict], None]] = []
+
+    def watch(self, callback: Callable[[dict], None]) -> Callable[[], None]:
+        """Hand every message for the page to `callback` too (the drive API's event streams), as it
+        is sent, whether or not a page is attached; returns the function that stops it."""
+        self._watchers.append(callback)
+        return lambda: self._watchers.remove(callback) if callback in self._watchers else None
 
     def attach(self, channel, on_message: Callable[[object], None], on_close: Callable[[], None]) -> None:
         """Use `channel`: flush the outbox when it opens, hand on what the page sends."""
@@ -87,6 +114,11 @@ class PageChannel:
 
     def send(self, message: dict) -> None:
         """Send one JSON message to the page, if it is still there (held until its channel opens)."""
+        for watcher in list(self._watchers):
+            watcher(message)
+        self._deliver(message)
+
+    def _deliver(self, message: dict) -> None:
         channel = self._channel
         if channel is None or channel.readyState == "connecting":
             self._outbox.append(message)
@@ -113,4 +145,4 @@ class PageChannel:
 
     def _flush(self) -> None:
         while self._outbox:
-            self.send(self._outbox.popleft())
+            self._deliver(self._outbox.popleft())

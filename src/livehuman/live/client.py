@@ -94,8 +94,9 @@ class Received:
 class LiveClient:
     """One WebRTC session with a livehuman server, as the page opens it (data channel first)."""
 
-    def __init__(self, base_url: str, record_video: bool = False):
+    def __init__(self, base_url: str, record_video: bool = False, token: str | None = None):
         self.base_url = base_url.rstrip("/")
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}  # a server with --token
         self.record_video = record_video
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.mic = SpeakingTrack()
@@ -119,7 +120,7 @@ class LiveClient:
     async def connect(self, timeout: float = 20.0) -> None:
         """Offer, get the answer, and wait for the data channel to open."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(headers=self.headers) as http:
             async with http.post(f"{self.base_url}/offer", json={"sdp": self.pc.localDescription.sdp,
                                                                  "type": "offer"}) as response:
                 answer = await response.json()

@@ -26,6 +26,7 @@ from livehuman.live.access import Access, access_settings, is_loopback, protect
 from livehuman.live.health import health, readiness, stats
 from livehuman.live.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from livehuman.live.metrics import LiveMetrics
+from livehuman.live.drive import drive_routes
 from livehuman.live.microphone import hear_promptly
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.session import Session
@@ -103,6 +104,7 @@ class LiveServer:
         app.router.add_get("/stats", self.stats)  # guarded (live/access.py): per-session figures
         app.router.add_get("/metrics", self.prometheus)  # guarded too
         app.router.add_static("/static/", WEB_DIR, show_index=False)
+        drive_routes(app, self.sessions, self.config.access)  # /sessions/{id}/say, /events… (live/drive.py)
         if self.config.realtime_brain_factory is not None:
             try:
                 from livehuman.brain.limits import RealtimeLimits

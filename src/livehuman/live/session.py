@@ -33,7 +33,7 @@ from livehuman.brain.speech_events import (
     UserTranscriptDelta,
     UserTranscriptDone,
 )
-from livehuman.live.channel import BadMessage, PageChannel, SayText, parse_message
+from livehuman.live.channel import BadMessage, PageChannel, SayText, SpeakText, parse_message
 from livehuman.live.clock import MediaUnit
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.synchronizer import AVSynchronizer, Reply
@@ -45,6 +45,14 @@ logger = logging.getLogger("livehuman.live")
 MIC_CHUNK_MS = 20  # microphone audio goes to the brain as it comes (one WebRTC packet): no added wait
 # Errors that only mean "nothing was playing any more": not worth a message on the page.
 QUIET_ERRORS = ("response_cancel_not_active", "cancel_not_active")
+
+
+class CannotSpeak(RuntimeError):
+    """A say the session cannot carry out; `status` is the HTTP status that says why."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
 
 
 class Session:
@@ -149,6 +157,11 @@ class Session:
             return
         if isinstance(request, SayText):
             await self.say(request.text)
+        elif isinstance(request, SpeakText):
+            try:
+                await self.speak(request.text, request.interrupt)
+            except CannotSpeak as exc:
+                self.page.error(str(exc))
         else:
             await self.barge_in("client")
 
@@ -163,6 +176,26 @@ class Session:
         except RequestError as exc:
             self._brain_error(exc.message, exc.code)
             return
+        self._set_state("thinking")
+
+    @property
+    def busy(self) -> bool:
+        """Whether the avatar is answering or speaking (what it says would be cut by a new reply)."""
+        return self.sync.active or self.state != "listening"
+
+    async def speak(self, text: str, interrupt: bool = True) -> None:
+        """Say `text` verbatim (the drive API, live/drive.py), cutting what is being said unless
+        `interrupt` is False, when a busy avatar refuses it (CannotSpeak, status 409)."""
+        say = getattr(self.brain, "say", None)  # the offline brain's; a remote one has no verbatim speech
+        if say is None:
+            raise CannotSpeak("this session's brain cannot say a given text (the offline brain can: serve "
+                              "with --brain local); ask it instead, as the user would", 501)
+        if not interrupt and self.busy:
+            raise CannotSpeak(f"the avatar is {self.state}: send \"interrupt\": true to cut it, or wait for "
+                              f"its state to be listening", 409)
+        await self.barge_in("say")
+        self._new_turn(time.monotonic(), "say")
+        await say(text)
         self._set_state("thinking")
 
     def _new_turn(self, end: float, source: str) -> None:

@@ -1,0 +1,236 @@
+// livehuman.js: a livehuman face in your own page. No build step, no dependency; see docs/embed.md.
+//
+//   <video id="face" autoplay playsinline></video>
+//   <script src="https://YOUR-SERVER/static/livehuman.js"></script>
+//   <script>
+//     const human = new Livehuman({ server: "https://YOUR-SERVER", video: document.getElementById("face") });
+//     human.on("transcript", (e) => console.log(e.role, e.text));
+//     button.onclick = async () => { const id = await human.connect(); /* give `id` to your backend */ };
+//     human.say("Welcome!");   // the avatar says it; human.ask("...") asks it; human.interrupt(); human.stop()
+//   </script>
+//
+// Events (human.on(type, fn)): "state" {state: listening|thinking|speaking}, "transcript" {role,
+// text, final, item}, "metrics", "notice" {message}, "error" {message}, "connected" {session},
+// "closed" {reason}, and "message" for every one of them. The same script turns each element with
+// a data-livehuman-embed attribute into the embed iframe (Livehuman.embed, below).
+(function (global) {
+  "use strict";
+
+  const ICE_GATHERING_TIMEOUT_MS = 5000;
+  // What the embed page reads from its address (theming and framing); Livehuman.embed copies them
+  // from the element's data attributes.
+  const EMBED_OPTIONS = ["title", "name", "accent", "background", "color", "fit", "microphone", "text",
+    "controls", "parent", "start", "logo", "poster"];
+
+  function scriptOrigin() {
+    const script = document.currentScript;
+    try { return script && script.src ? new URL(script.src).origin : global.location.origin; } catch { return ""; }
+  }
+  const HOME = scriptOrigin(); // where this script came from: the livehuman server, by default
+
+  function iceGatheringComplete(peer) {
+    if (peer.iceGatheringState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        if (peer.iceGatheringState === "complete") { peer.removeEventListener("icegatheringstatechange", done); resolve(); }
+      };
+      peer.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, ICE_GATHERING_TIMEOUT_MS);
+    });
+  }
+
+  class Livehuman {
+    // options: server (default: where this script came from), video (a <video> element to show
+    // the face in; without one, attach `human.stream` yourself), token (a server with --token),
+    // microphone (true: ask for it; false: the face only listens to text), iceServers.
+    constructor(options = {}) {
+      this.server = (options.server || HOME).replace(/\/+$/, "");
+      this.video = options.video || null;
+      this.token = options.token || null;
+      this.microphone = options.microphone !== false;
+      this.iceServers = options.iceServers || [];
+      this.state = "idle";
+      this.session = null;
+      this.stream = null;
+      this.pc = null;
+      this.channel = null;
+      this.mic = null;
+      this._listeners = new Map();
+      this._outbox = [];
+    }
+
+    on(type, listener) {
+      if (!this._listeners.has(type)) this._listeners.set(type, new Set());
+      this._listeners.get(type).add(listener);
+      return this;
+    }
+
+    off(type, listener) {
+      const set = this._listeners.get(type);
+      if (set) set.delete(listener);
+      return this;
+    }
+
+    _emit(type, event) {
+      const message = Object.assign({ type }, event);
+      for (const name of [type, "message"]) {
+        for (const listener of this._listeners.get(name) || []) {
+          try { listener(message); } catch (err) { setTimeout(() => { throw err; }); }
+        }
+      }
+    }
+
+    _setState(state) {
+      if (state === this.state) return;
+      this.state = state;
+      this._emit("state", { state });
+    }
+
+    // Connect: the microphone (if asked for and allowed), the offer, the answer. Resolves to the
+    // session's id, which a backend uses with the drive API (POST /sessions/{id}/say …).
+    async connect() {
+      if (this.pc) return this.session;
+      if (typeof RTCPeerConnection === "undefined") throw new Error("this browser has WebRTC turned off");
+      this._setState("connecting");
+      const peer = this.pc = new RTCPeerConnection({ iceServers: this.iceServers });
+      try {
+        if (this.microphone) this.mic = await this._openMicrophone();
+        if (this.pc !== peer) throw new Error("stopped while connecting");
+        const channel = this.channel = peer.createDataChannel("events");
+        channel.onopen = () => {
+          for (const message of this._outbox.splice(0)) channel.send(JSON.stringify(message));
+          if (this.state === "connecting") this._setState("listening");
+          this._emit("connected", { session: this.session });
+        };
+        channel.onmessage = (e) => this._onMessage(e.data);
+        channel.onclose = () => { if (this.pc === peer) this.stop("the server ended the conversation"); };
+        if (this.mic) {
+          for (const track of this.mic.getAudioTracks()) peer.addTransceiver(track, { direction: "sendrecv", streams: [this.mic] });
+        } else {
+          peer.addTransceiver("audio", { direction: "recvonly" });
+        }
+        peer.addTransceiver("video", { direction: "recvonly" });
+        this.stream = new MediaStream();
+        if (this.video) this.video.srcObject = this.stream;
+        peer.ontrack = (e) => {
+          this.stream.addTrack(e.track);
+          if (this.video && this.stream.getTracks().length === 1) {
+            this.video.play().catch((err) => this._emit("notice", {
+              message: `the browser blocked playback (${err.name}): call play() on the video from a click`,
+            }));
+          }
+        };
+        peer.onconnectionstatechange = () => {
+          if (this.pc === peer && peer.connectionState === "failed") {
+            this._emit("error", { message: "the connection to the server failed" });
+            this.stop("the connection failed", "failed");
+          }
+        };
+        await peer.setLocalDescription(await peer.createOffer());
+        await iceGatheringComplete(peer);
+        const headers = { "Content-Type": "application/json" };
+        if (this.token) headers.Authorization = `Bearer ${this.token}`;
+        const response = await fetch(`${this.server}/offer`, {
+          method: "POST", headers,
+          body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type }),
+        });
+        const answer = await response.json().catch(() => ({}));
+        if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
+        if (this.pc !== peer) throw new Error("stopped while connecting");
+        this.session = answer.session;
+        await peer.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
+        return this.session;
+      } catch (err) {
+        if (this.pc === peer) {
+          this._emit("error", { message: `could not connect: ${err.message || err}` });
+          this.stop(String(err.message || err), "failed");
+        }
+        throw err;
+      }
+    }
+
+    start() { return this.connect(); }
+
+    async _openMicrophone() {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+        this._emit("notice", { message: "no microphone here (it needs https or localhost): text only" });
+        return null;
+      }
+      try {
+        return await navigator.mediaDevices.getUserMedia({
+          audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+        });
+      } catch (err) {
+        this._emit("notice", { message: `no microphone (${err.name || err}): text only` });
+        return null;
+      }
+    }
+
+    _onMessage(raw) {
+      let event;
+      try { event = JSON.parse(raw); } catch { return; }
+      if (!event || typeof event.type !== "string") return;
+      if (event.type === "state") { this._setState(event.state); return; }
+      const { type, ...rest } = event;
+      this._emit(type, rest);
+    }
+
+    _send(message) {
+      if (this.channel && this.channel.readyState === "open") this.channel.send(JSON.stringify(message));
+      else if (this.pc) this._outbox.push(message); // sent as soon as the channel opens
+      else throw new Error("not connected: call connect() first");
+    }
+
+    // The avatar says `text` word for word (interrupt: false leaves it alone if it is busy).
+    say(text, { interrupt = true } = {}) { this._send({ type: "say", text, interrupt }); }
+
+    // `text` as if the user had typed it: the avatar answers it.
+    ask(text) { this._send({ type: "text", text }); }
+
+    interrupt() { this._send({ type: "interrupt" }); }
+
+    mute(muted = true) {
+      if (this.mic) for (const track of this.mic.getAudioTracks()) track.enabled = !muted;
+    }
+
+    stop(reason = "stopped", state = "ended") {
+      const peer = this.pc;
+      this.pc = null;
+      if (this.channel) { this.channel.onclose = null; this.channel = null; }
+      if (peer) peer.close();
+      if (this.mic) { for (const track of this.mic.getTracks()) track.stop(); this.mic = null; }
+      if (this.video) this.video.srcObject = null;
+      this._outbox = [];
+      const was = this.state;
+      this._setState(state);
+      if (peer || was === "connecting") this._emit("closed", { reason, session: this.session });
+    }
+  }
+
+  // The embed iframe for `element`, from its data attributes: data-livehuman-embed (the server;
+  // empty: where this script came from) and data-title, data-accent, data-fit… (EMBED_OPTIONS).
+  Livehuman.embed = function embed(element, options = {}) {
+    const data = element.dataset || {};
+    const server = (options.server || data.livehumanEmbed || HOME).replace(/\/+$/, "");
+    const query = new URLSearchParams();
+    for (const key of EMBED_OPTIONS) {
+      const value = key in options ? options[key] : data[key];
+      if (value != null && value !== "") query.set(key, String(value));
+    }
+    if (!query.has("parent")) query.set("parent", global.location.origin);
+    const frame = document.createElement("iframe");
+    frame.src = `${server}/static/embed.html?${query}${options.token ? `#token=${encodeURIComponent(options.token)}` : ""}`;
+    frame.allow = "microphone; autoplay";
+    frame.title = options.title || data.title || "livehuman";
+    frame.style.cssText = "border:0;width:100%;height:100%;display:block;";
+    element.replaceChildren(frame);
+    return frame;
+  };
+
+  global.Livehuman = Livehuman;
+  const mountAll = () => document.querySelectorAll("[data-livehuman-embed]").forEach((el) => {
+    if (!el.querySelector("iframe")) Livehuman.embed(el);
+  });
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", mountAll);
+  else mountAll();
+})(window);

@@ -109,18 +109,6 @@ def test_bad_knowledge_files(tmp_path, name, content, message):
         load_knowledge(path)
 
 
-def test_persona_file(tmp_path):
-    path = tmp_path / "p.yaml"
-    path.write_text("name: Max\ngreeting: Hello, I'm Max.\nvoice: en-gb\n")
-    p = load_persona(path)
-    assert (p.name, p.voice, p.language) == ("Max", "en-gb", "en")
-    path.write_text("name: Max\nmood: grumpy\n")
-    with pytest.raises(LivehumanError, match="unknown field.*mood"):
-        load_persona(path)
-    with pytest.raises(LivehumanError, match="not found"):
-        load_persona(tmp_path / "nope.yaml")
-
-
 # -- offline answers --------------------------------------------------------------------------
 
 PARAPHRASES = [

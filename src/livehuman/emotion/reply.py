@@ -2,7 +2,7 @@
 
 The reply's own words say it (`text.text_emotion`), read as a listener would show them: an
 avatar that tells someone "that sounds frustrating" looks concerned, not angry. A reply with no
-emotion of its own, to a user who is sad, angry or afraid, still shows concern. The persona's
+emotion of its own, or a comforting one, to a user who is sad, angry or afraid shows concern. The persona's
 expressiveness scales it all (0: a still face).
 """
 
@@ -13,7 +13,7 @@ from livehuman.emotion.text import text_emotion
 # The user's (or the words') emotion → the avatar's expression (motion/expression.py's names).
 SHOWN = {"joy": "joy", "sadness": "concern", "anger": "concern", "fear": "concern", "surprise": "surprise",
          "neutral": "neutral"}
-EMPATHY_FOR = ("sadness", "anger", "fear")  # the user's emotions that a neutral reply answers with concern
+EMPATHY_FOR = ("sadness", "anger", "fear")  # the user's emotions that every reply answers with concern
 EMPATHY_EVIDENCE = 0.6  # how much concern such a neutral reply shows, before expressiveness
 BASE = 0.5  # the share of the expression shown on the least evidence; the rest grows with it
 GREETING_SMILE = 0.8  # a greeting smiles this much, before expressiveness
@@ -25,7 +25,8 @@ def reply_expression(reply_text: str, user_emotion: str | None = None,
     words = text_emotion(reply_text)
     name = SHOWN.get(words.label, "neutral")
     evidence = max(words.scores.get(words.label, 0.0), abs(words.valence))
-    if name == "neutral" and user_emotion in EMPATHY_FOR:
+    if user_emotion in EMPATHY_FOR and name != "concern":
+        # Comfort ("if it helps…") reads as mildly positive, but nobody smiles at someone's grief.
         name, evidence = "concern", EMPATHY_EVIDENCE
     if name == "neutral":
         return "neutral", 0.0

@@ -65,6 +65,7 @@ class LiveConfig:
     # The personas a page may choose (`serve --persona`, by key); the first is the default. Empty:
     # the factories above, no greeting.
     personas: dict[str, PersonaSetup] = field(default_factory=dict)
+    greet: bool = True  # each session opens with its persona's greeting
 
 
 @dataclass
@@ -212,7 +213,7 @@ class LiveServer:
             return web.json_response({"error": message}, status=500)
         session = Session(session_id, brain, renderer, on_closed=self._forget,
                           inactivity_timeout=self.config.inactivity_timeout,
-                          persona=setup.persona if setup else None)
+                          persona=setup.persona if setup else None, greet=self.config.greet)
         self.sessions[session_id] = session
         self._peers[session_id] = pc
         for track in tracks:
@@ -381,13 +382,13 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                       models_dir: str | None = None, brain_options: dict | None = None,
                       silence_ms: int | None = None, render_workers: int | None = None,
                       engine_options: dict | None = None, access: Access | None = None,
-                      turn_options: dict | None = None) -> LiveServer:
+                      turn_options: dict | None = None, greet: bool = True) -> LiveServer:
     """A LiveServer with the named avatar, engine and brain (local, openai or realtime).
 
     `persona`: persona files or folders (brain/persona.py; None: the built-in persona); the page
     chooses among them, the first is the default. `avatar`, `brain`, `model` and `voice`, when
     given, override every persona's own (None: each persona's, else "default", "local",
-    "gpt-realtime").
+    "gpt-realtime"). `greet`: each session opens with its persona's greeting.
 
     `brain_options` go to the Realtime brain (turn detection, transcription model, noise
     reduction, speed…; see brain/openai_brain.py). `silence_ms` is the offline brain's end-of-turn
@@ -452,7 +453,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                                  realtime_brain_factory=local,
                                  warm_up=functools.partial(_warm_up_all, offline, max_sessions),
                                  resources=[r for f in faces.values() for r in f.resources],
-                                 access=access or Access(), personas=setups))
+                                 access=access or Access(), personas=setups, greet=greet))
 
 
 def _warm_up_all(factories: list, sessions: int) -> None:

@@ -13,7 +13,7 @@ import signal
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -362,9 +362,10 @@ def default_face_factories(avatar_name: str = "default", engine: str = "cpu", mo
     def lipsync_factory():
         return _construct(StreamingLipSync, fps=fps)
 
-    def idle_factory():
+    def idle_factory(**persona_idle):
         # Each session its own seed, so that two avatars side by side do not blink in step.
-        return _construct(IdleMotion, fps=fps, seed=secrets.randbelow(2**31))
+        # `persona_idle`: a persona's idle settings (blink_rate), for an IdleMotion that takes them.
+        return _construct(IdleMotion, fps=fps, seed=secrets.randbelow(2**31), **persona_idle)
 
     return FaceParts(avatar, engine_factory, lipsync_factory, idle_factory, resources)
 
@@ -406,6 +407,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
     if render_workers and engine != "cpu":
         raise LivehumanError("--render-workers is for the cpu engine (the musetalk engine batches on its GPU)")
     from livehuman.brain.persona import load_personas
+    from livehuman.motion.stream import IdleMotion
 
     personas = load_personas(persona)  # a bad file is refused before any model loads
     faces: dict[str, FaceParts] = {}  # personas with the same avatar share its face (and render pool)
@@ -444,7 +446,13 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                     for resource in made.resources:
                         resource.close()
                 raise
-        setups[one.key] = PersonaSetup(one, factory, faces[face_name])
+        face = faces[face_name]
+        if one.blink_rate != 1.0:
+            if "blink_rate" not in inspect.signature(IdleMotion).parameters:
+                log.warning("persona %s: this build's idle motion has no blink rate; blink_rate is not applied",
+                            one.name)
+            face = replace(face, idle_factory=functools.partial(face.idle_factory, blink_rate=one.blink_rate))
+        setups[one.key] = PersonaSetup(one, factory, face)
     first = setups[personas[0].key]
     face, local = first.face, offline[0]
     return LiveServer(LiveConfig(brain_factory=first.brain_factory, engine_factory=face.engine_factory,

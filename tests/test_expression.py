@@ -300,3 +300,23 @@ def test_live_a_persona_with_a_still_head_keeps_it_still(avatars, engine):  # no
     assert max(abs(c.yaw) + abs(c.pitch) + abs(c.roll) for c in a) < 1e-9
     assert max(abs(c.yaw) + abs(c.pitch) + abs(c.roll) for c in b) > 0.3
     assert [c.blink for c in a] == [c.blink for c in b]  # the same life otherwise
+
+
+def test_render_reads_the_emotion_from_the_text_with_auto(detector, tmp_path):  # noqa: F811
+    from helpers_avatar import decode_all
+
+    text = "That's wonderful news, I'm so happy for you!"
+    corners = {}
+    for flag in ([], ["--emotion", "auto"]):
+        out = tmp_path / f"{len(flag)}.mp4"
+        result = subprocess.run([sys.executable, "-m", "livehuman.cli", "render", "--text", text, "--seed", "4",
+                                 "--no-head-motion", "-o", str(out), *flag], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert ("emotion from the text: joy" in result.stdout) == bool(flag)
+        frames, _ = decode_all(out)
+        corners[bool(flag)] = expression_measures(detector.detect(frames[-1]).points)["corners"]
+    assert corners[True] - corners[False] > 0.02, corners
+    refused = subprocess.run([sys.executable, "-m", "livehuman.cli", "render", "--audio", str(out), "--emotion", "auto",
+                              "-o", str(tmp_path / "x.mp4")], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "use it with --text or --brain" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

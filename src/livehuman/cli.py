@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seed", type=int, help="make the blinks and sway reproducible (default: new each run)")
     render.add_argument("--emotion", metavar="NAME[:STRENGTH]",
                         help="the face's expression for the whole render: neutral, joy, sadness, concern, surprise, anger "
-                             "or fear, at a strength 0..1 (default 1), e.g. joy:0.6")
+                             "or fear, at a strength 0..1 (default 1), e.g. joy:0.6; auto: read from the spoken text")
     render.add_argument("--brain", choices=("none", "local", "openai", "realtime"), default="none",
                         help="answer --text/--audio with a brain and render its spoken answer (default: none, speak it as given)")
     render.add_argument("--realtime-url", help="WebSocket base URL of a Realtime-compatible server (for --brain realtime)")
@@ -218,17 +218,33 @@ def _render_one(args, avatar_ref: str, speech, output: str | Path, bbox_shift: i
 
     avatar = load_avatar(avatar_ref, fps=args.fps, bbox_shift=bbox_shift)
     engine = _engine_from_args(args, head_motion=not args.no_head_motion)
+    emotion = _emotion(args)
+    if _auto_emotion(args):
+        from livehuman.emotion.reply import reply_expression
+
+        name, strength = reply_expression(speech.text or "")  # as the live avatar shows a reply's words
+        emotion = (name, strength) if name != "neutral" else None
+        print(f"emotion from the text: {name}" + (f" at {strength:.2f}" if emotion else ""))
     result = render_video(avatar, engine, speech, output, fps=args.fps, head_motion=not args.no_head_motion,
-                          seed=args.seed, emotion=_emotion(args))
+                          seed=args.seed, emotion=emotion)
     print(
         f"wrote {result.path}: {result.frames} frames, {result.duration:.2f} s, "
         f"{result.realtime_factor:.1f}x realtime (mouth from {result.audio_from})"
     )
 
 
+def _auto_emotion(args: argparse.Namespace) -> bool:
+    return (getattr(args, "emotion", None) or "").strip().lower() == "auto"
+
+
 def _emotion(args: argparse.Namespace) -> tuple[str, float] | None:
     from livehuman.motion.expression import parse_emotion
 
+    if _auto_emotion(args):
+        if args.audio or args.config:
+            if args.brain == "none":
+                raise LivehumanError("--emotion auto reads the emotion from the text: use it with --text or --brain")
+        return None
     return parse_emotion(args.emotion) if getattr(args, "emotion", None) else None
 
 

@@ -135,6 +135,9 @@ class Session:
         except RequestError as exc:
             self._greeting_pending = False
             self._brain_error(exc.message, exc.code)
+        except Exception as exc:  # a greeting that fails must not end the conversation
+            self._greeting_pending = False
+            self.log.warning("session %s: the greeting failed: %s", self.id, exc)
 
     def attach_microphone(self, track) -> None:
         """Read the browser's microphone and stream it to the brain."""
@@ -417,8 +420,11 @@ class Session:
         self.page.emotion("user", emotion.label, item, valence=emotion.valence,
                           arousal=emotion.arousal if heard is not None else None)
         if emotion.label != "neutral" and not getattr(self.brain, "reads_emotion", False):
-            await self.brain.add_message(f"(The user sounds {FEELINGS.get(emotion.label, emotion.label)}: "
-                                         f"answer with fitting empathy.)", role="system")
+            try:
+                await self.brain.add_message(f"(The user sounds {FEELINGS.get(emotion.label, emotion.label)}: "
+                                             f"answer with fitting empathy.)", role="system")
+            except RequestError as exc:  # context the brain would not take: the conversation goes on
+                self.log.warning("session %s: emotion note refused: %s", self.id, exc.message)
 
     def _express(self, response_id: str, item: str, text: str) -> None:
         """The avatar's face for a reply, from its text so far (and the user's last emotion)."""

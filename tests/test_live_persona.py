@@ -126,3 +126,42 @@ async def test_a_spoken_question_has_its_emotion_read_from_words_and_voice(serve
         assert -1.0 <= user["arousal"] <= 1.0
     finally:
         await client.close()
+
+
+async def test_a_remote_brain_is_asked_to_greet_and_told_how_the_user_feels(netns, tmp_path):
+    """A persona whose brain is a Realtime server (here the server's own /v1/realtime, the offline
+    brain behind the protocol): the greeting is asked for, the user's emotion goes in as a note."""
+    from aiohttp import web
+
+    from livehuman.brain.persona import load_persona
+    from livehuman.live.server import build_live_server
+
+    host = netns.addresses[0]
+    port = free_port(host)
+    path = tmp_path / "rea.toml"
+    path.write_text(f'name = "Rea"\ngreeting = "Hello, I am Rea. Ask me about livehuman."\n'
+                    f'[brain]\nkind = "realtime"\nurl = "ws://{host}:{port}/v1"\nmodel = "livehuman"\n')
+    rea = load_persona(path)
+    live = build_live_server(persona=[rea], max_sessions=2, render_workers=0)
+    runner = web.AppRunner(live.app())
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    client = LiveClient(f"http://{host}:{port}")
+    try:
+        started = time.monotonic()
+        await client.connect()
+        said = await greeted(client, started)
+        assert said["text"] == rea.greeting and client.event("persona")["name"] == "Rea"
+        remote = live.sessions[client.session].brain.primary  # the Realtime client inside the session
+        asked = time.monotonic()
+        client.send({"type": "text", "text": "I am so angry, this is useless."})
+        await client.wait_for(lambda: client.event("transcript", since=asked, role="assistant", final=True), 40)
+        notes = [item for item in remote.history() if item.get("role") == "system"]
+        texts = [part.get("text", "") for item in notes for part in item.get("content", [])]
+        assert any(t.startswith("Open the conversation now by greeting the user") for t in texts), texts
+        assert "(The user sounds angry: answer with fitting empathy.)" in texts, texts
+        user = client.event("emotion", since=asked, role="user")
+        assert user["label"] == "anger"
+    finally:
+        await client.close()
+        await runner.cleanup()

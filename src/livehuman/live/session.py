@@ -33,16 +33,16 @@ from livehuman.brain.speech_events import (
     UserTranscriptDelta,
     UserTranscriptDone,
 )
+from livehuman.emotion.combine import UserEmotion, combine
+from livehuman.emotion.reply import greeting_expression, reply_expression
+from livehuman.emotion.text import text_emotion
+from livehuman.emotion.voice import VoiceBaseline, VoiceEmotion, prosody
 from livehuman.live.channel import BadMessage, PageChannel, SayText, parse_message
 from livehuman.live.clock import MediaUnit
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.synchronizer import AVSynchronizer, Reply
 from livehuman.live.tracks import ClockAudioTrack, ClockVideoTrack
 from livehuman.live.turns import Turn
-from livehuman.emotion.combine import UserEmotion, combine
-from livehuman.emotion.reply import greeting_expression, reply_expression
-from livehuman.emotion.text import text_emotion
-from livehuman.emotion.voice import VoiceBaseline, VoiceEmotion, prosody
 from livehuman.speech.audio import Audio, resample
 
 logger = logging.getLogger("livehuman.live")
@@ -394,7 +394,7 @@ class Session:
     # emotion in (the user's words and voice) and out (the avatar's expression)
 
     def _read_voice(self, item: str, end_ms: float) -> None:
-        """Start reading the voice of the turn that just ended (in a thread: ~50 ms for 3 s of speech)."""
+        """Start reading the voice of the turn that just ended (in a thread: ~0.1 s for 3 s of speech)."""
         start = self._speech_starts.pop(item, None)
         rate = self.brain.input_rate
         chunks = [c for end, c in self._mic_audio if start is not None and start < end and end - MIC_CHUNK_MS < end_ms]

@@ -66,6 +66,10 @@ async def test_the_greeting_opens_the_session_spoken_under_the_personas_name(ser
         said = await greeted(client, started)
         assert client.event("persona")["name"] == "Ava"
         assert said["text"] == server.personas["ava"].greeting
+        # With a smile: the frames drawn for it ease to joy at 0.8 × Ava's expressiveness.
+        from livehuman.emotion.reply import greeting_expression
+
+        assert server.sessions[client.session].renderer.shown == greeting_expression(0.7) == ("joy", 0.56)
         # Spoken: seconds of voiced audio, not a line of text only.
         assert client.voiced_seconds(started) > 2.0
         # Nothing was asked: the greeting is the only reply, said once.
@@ -105,6 +109,9 @@ async def test_a_sad_message_is_read_and_answered_with_empathy_and_concern(serve
         assert reply["text"].startswith("I'm so sorry you're feeling this way.")
         shown = await client.wait_for(lambda: client.event("emotion", since=asked, role="assistant"), 10)
         assert shown["label"] == "concern" and 0.2 < shown["strength"] <= 0.7  # Ava's expressiveness is 0.7
+        renderer = server.sessions[client.session].renderer
+        await client.wait_for(lambda: client.event("state", since=asked, state="speaking"), 20)
+        assert renderer.shown == ("concern", shown["strength"])  # the face draws what the page is told
     finally:
         await client.close()
 

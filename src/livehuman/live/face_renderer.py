@@ -50,6 +50,11 @@ class FaceRenderer:
         """Show emotion `name` at `strength` (0..1) from the next frame on, eased in (any thread)."""
         self._wanted = (name, strength)  # one assignment: the render thread takes it whole
 
+    @property
+    def shown(self) -> tuple[str, float] | None:
+        """The expression the frames drawn since have been easing to (None: none asked for yet)."""
+        return self._taken
+
     def face(self, mouth: FaceControls | None) -> FaceControls:
         """The next frame's controls: the idle motion (blinks, breathing, sway; a listener's nods)
         merged with `mouth`, the lip sync's frame, when speaking, and the expression, which comes

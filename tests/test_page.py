@@ -274,6 +274,14 @@ async def test_the_persona_greets_by_name_shows_emotions_and_can_be_switched(per
         last = page.locator("#transcript .bubble.assistant").last
         assert (await last.locator(".who").inner_text()).lower().startswith("max")
         assert not state["errors"] and not errors, (state["errors"], errors)
+        # On a phone the header still holds the list and the state.
+        phone = {"width": 390, "height": 844}
+        await page.set_viewport_size(phone)
+        await page.wait_for_timeout(300)
+        await page.screenshot(path=str(OUTPUT / "page-personas-390x844.png"))
+        await inside_viewport(page, "#persona", phone)
+        await inside_viewport(page, "#status", phone)
+        await inside_viewport(page, "#text", phone)
         await page.click("#hangup")
     finally:
         await browser.close()

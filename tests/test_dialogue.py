@@ -109,18 +109,6 @@ def test_bad_knowledge_files(tmp_path, name, content, message):
         load_knowledge(path)
 
 
-def test_persona_file(tmp_path):
-    path = tmp_path / "p.yaml"
-    path.write_text("name: Max\ngreeting: Hello, I'm Max.\nvoice: en-gb\n")
-    p = load_persona(path)
-    assert (p.name, p.voice, p.language) == ("Max", "en-gb", "en")
-    path.write_text("name: Max\nmood: grumpy\n")
-    with pytest.raises(LivehumanError, match="unknown field.*mood"):
-        load_persona(path)
-    with pytest.raises(LivehumanError, match="not found"):
-        load_persona(tmp_path / "nope.yaml")
-
-
 # -- offline answers --------------------------------------------------------------------------
 
 PARAPHRASES = [
@@ -339,3 +327,33 @@ async def test_llm_model_discovery_and_errors(llm_server, monkeypatch):
         dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
     with pytest.raises(LivehumanError, match="cannot reach"):
         await say(Dialogue(llm_url=dead, llm_model="x"), "hello")
+
+
+# -- the user's emotion: empathy before the answer ------------------------------------------------
+
+LEADS = ("I'm so sorry", "I understand", "That sounds worrying")
+
+
+async def test_sadness_anger_and_fear_get_a_short_empathetic_lead_in(kb):
+    d = Dialogue(knowledge=kb)
+    sad = d.respond("I feel so sad today, my dog died.")
+    assert sad.startswith("I'm so sorry you're feeling this way.") and "don't know" not in sad  # no shrug at grief
+    angry = d.respond("I am so angry, this is useless. Is it free?")
+    assert angry.startswith("I understand, that sounds really frustrating.")
+    assert angry.split(". ", 1)[1] == d.respond("Is it free?")  # then the answer itself
+    afraid = d.respond("I'm worried, does it send my voice to the cloud?")
+    assert afraid.startswith("That sounds worrying") and "own machine" in afraid
+    for calm in ("Is it free?", "I am not sad at all, what is livehuman?", "Thank you, that is great!"):
+        assert not d.respond(calm).startswith(LEADS), calm
+    greeted = d.respond("Hi, I'm scared of computers")
+    assert greeted.startswith("Hi! That sounds worrying")
+
+
+async def test_the_llm_is_told_how_the_user_feels(llm_server):
+    url, requests = llm_server
+    d = Dialogue(Persona(name="Max"), llm_url=url, llm_model="tiny-llm")
+    [c async for c in d.reply("I am so sad, I lost my job.")]
+    [c async for c in d.reply("What is livehuman?")]
+    first, second = (r["body"]["messages"][0]["content"] for r in requests)
+    assert "The user sounds sad: begin with a short, sincere word of empathy." in first
+    assert "empathy" not in second

@@ -117,3 +117,35 @@ def test_words_and_voice_together():
     named = text_emotion("I'm scared of flying tomorrow.")
     assert combine(named, Voice(0.9)).label == "fear"  # words that name it win
     assert combine(named, None).arousal == 0.0
+
+
+# -- emotion out, chosen: the avatar's expression for a reply (emotion/reply.py) --------------------
+
+from livehuman.emotion.reply import greeting_expression, reply_expression  # noqa: E402
+
+
+@pytest.mark.parametrize("reply,user,shown", [
+    ("That's wonderful news, congratulations, I'm so happy for you!", None, "joy"),
+    ("Wow, I can't believe it, that's unbelievable!", None, "surprise"),
+    ("I understand, that sounds really frustrating.", None, "concern"),  # angry words: the avatar is concerned
+    ("That sounds worrying, and it's okay to feel that way.", None, "concern"),
+    ("I'm so sad to hear that.", None, "concern"),
+    ("livehuman is an open-source digital human that talks in real time.", None, "neutral"),
+    ("livehuman is an open-source digital human that talks in real time.", "sadness", "concern"),
+    ("If it helps, you can ask me anything at all. Enjoy!", "sadness", "concern"),  # comfort is no smile
+    ("The meeting is on Tuesday at ten.", "joy", "neutral"),
+])
+def test_the_avatar_shows_a_replys_emotion_as_a_caring_listener_would(reply, user, shown):
+    name, strength = reply_expression(reply, user)
+    assert name == shown
+    assert (strength == 0.0) == (shown == "neutral") and 0.0 <= strength <= 1.0
+
+
+def test_expressiveness_scales_the_expression_and_evidence_strengthens_it():
+    text = "That's wonderful to hear!"
+    full, half, still = (reply_expression(text, None, e)[1] for e in (1.0, 0.5, 0.0))
+    assert full > 0.5 and abs(half - full / 2) < 1e-3 and still == 0.0
+    mild = reply_expression("That is nice.", None, 1.0)
+    strong = reply_expression("This is wonderful, fantastic, I love it, I'm thrilled!", None, 1.0)
+    assert mild[0] == strong[0] == "joy" and strong[1] > mild[1]
+    assert greeting_expression(1.0)[0] == "joy" and greeting_expression(0.5)[1] == pytest.approx(greeting_expression(1.0)[1] / 2)

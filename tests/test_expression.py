@@ -238,3 +238,85 @@ def test_render_flag_puts_the_emotion_on_the_face(detector, tmp_path):  # noqa: 
         frames, _ = decode_all(out)
         corners[bool(flag)] = expression_measures(detector.detect(frames[-1]).points)["corners"]
     assert corners[True] - corners[False] > 0.02, corners
+
+
+# -- live: the session's face renderer ------------------------------------------------------------
+
+
+def live_renderer(engine, avatar, persona=None):  # noqa: F811
+    from livehuman.live.face_renderer import FaceRenderer
+    from livehuman.motion.stream import IdleMotion, StreamingLipSync
+
+    return FaceRenderer(engine, avatar, lambda: StreamingLipSync(fps=FPS), lambda: IdleMotion(fps=FPS, seed=5),
+                        persona=persona)
+
+
+def test_live_the_expression_ramps_in_while_speaking_fades_while_listening_and_pbm_still_close(
+        avatars, engine, detector):  # noqa: F811
+    from livehuman.avatar.landmarks import lip_gap
+
+    renderer = live_renderer(engine, avatars["grace"])
+    joy = expression_controls("joy").smile
+    renderer.express("joy", 1.0)
+    listening = [renderer.face(None) for _ in range(25)]
+    # Listening, the face keeps a trace of it, eased in without a jump.
+    assert abs(listening[-1].smile - LISTEN_KEEP * joy) < 0.02
+    assert max(np.abs(np.diff([0.0] + [c.smile for c in listening]))) < 0.1
+    speech = espeak_speech(TEXTS["bilabial"])
+    mouths = renderer.motion(speech.audio.samples, speech.audio.rate, list(speech.phones)) + renderer.finish()
+    speaking = [renderer.face(m) for m in mouths]
+    # Speaking, it comes on fully within RAMP_IN (where the mouth is not rounding, which takes some back).
+    ramp = int(RAMP_IN * FPS) + 1
+    settled = [c.smile for c, m in zip(speaking[ramp:], mouths[ramp:]) if m.round < 0.05]
+    assert settled and min(settled) > 0.9 * joy
+    assert speaking[0].smile < 0.75 * joy  # it ramps, it does not jump
+    # The lip sync's channels pass through the merge untouched: presses stay presses.
+    for c, m in zip(speaking, mouths):
+        assert all(getattr(c, name) == getattr(m, name) for name in MOUTH)
+    press = [c for c in speaking if c.press > 0.8]
+    assert press and all(c.smile > 0.3 for c in press)
+
+    def gap(c):
+        found = detector.detect(engine.render(avatars["grace"], 0, FrameDrive(c)))
+        assert found is not None
+        return lip_gap(found.points)
+
+    rest = gap(compose(FaceControls(), None, expression_controls("joy")))
+    closed = [gap(c) for c in press[:: max(1, len(press) // 4)]]
+    print("rest with joy", round(rest, 4), "live closures with joy", [round(g, 4) for g in closed])
+    assert max(closed) < rest + 0.02
+    # Listening again, it fades back to the trace, slower than it came.
+    after = [renderer.face(None) for _ in range(int(RAMP_OUT * FPS) + 5)]
+    assert abs(after[-1].smile - LISTEN_KEEP * joy) < 0.02
+    assert after[int(RAMP_IN * FPS)].smile > LISTEN_KEEP * joy + 0.05
+
+
+def test_live_a_persona_with_a_still_head_keeps_it_still(avatars, engine):  # noqa: F811
+    from livehuman.brain.persona import Persona
+
+    still, lively = (live_renderer(engine, avatars["grace"], Persona(head_motion=h)) for h in (0.0, 1.0))
+    a = [still.face(None) for _ in range(100)]
+    b = [lively.face(None) for _ in range(100)]
+    assert max(abs(c.yaw) + abs(c.pitch) + abs(c.roll) for c in a) < 1e-9
+    assert max(abs(c.yaw) + abs(c.pitch) + abs(c.roll) for c in b) > 0.3
+    assert [c.blink for c in a] == [c.blink for c in b]  # the same life otherwise
+
+
+def test_render_reads_the_emotion_from_the_text_with_auto(detector, tmp_path):  # noqa: F811
+    from helpers_avatar import decode_all
+
+    text = "That's wonderful news, I'm so happy for you!"
+    corners = {}
+    for flag in ([], ["--emotion", "auto"]):
+        out = tmp_path / f"{len(flag)}.mp4"
+        result = subprocess.run([sys.executable, "-m", "livehuman.cli", "render", "--text", text, "--seed", "4",
+                                 "--no-head-motion", "-o", str(out), *flag], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert ("emotion from the text: joy" in result.stdout) == bool(flag)
+        frames, _ = decode_all(out)
+        corners[bool(flag)] = expression_measures(detector.detect(frames[-1]).points)["corners"]
+    assert corners[True] - corners[False] > 0.02, corners
+    refused = subprocess.run([sys.executable, "-m", "livehuman.cli", "render", "--audio", str(out), "--emotion", "auto",
+                              "-o", str(tmp_path / "x.mp4")], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "use it with --text or --brain" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

@@ -136,3 +136,17 @@ def test_mouth_is_left_alone_and_brows_lift_on_emphasis():
 def test_bad_frame_rate():
     with pytest.raises(LivehumanError):
         add_life([FaceControls()], 0)
+
+
+def test_a_personas_blink_rate_scales_the_blinks_of_the_live_face():
+    from livehuman.motion.stream import IdleMotion
+
+    def starts(rate: float) -> np.ndarray:
+        idle = IdleMotion(fps=FPS, seed=4, blink_rate=rate)
+        return blink_starts(np.array([idle.next_frame(False).blink for _ in range(int(MINUTES * 60 * FPS))]))
+
+    usual, double, still = starts(1.0), starts(2.0), starts(0.0)
+    assert len(usual) > 20
+    assert 1.6 < len(double) / len(usual) < 2.4, (len(usual), len(double))
+    assert len(still) == 0  # 0: a stare, never a blink
+    assert starts(1.0).tolist() == usual.tolist()  # the default is the usual rate, as before

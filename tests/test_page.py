@@ -195,3 +195,93 @@ async def test_a_busy_server_is_reported_on_the_page(server, playwright):
         await browser.close()
         for c in holders:
             await c.close()
+
+
+# -- personas: the greeting, the persona's name, emotions, and switching ----------------------------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "personas"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def persona_server(netns):
+    """A server as `livehuman serve --persona examples/personas/` makes it (Ava and Max)."""
+    from aiohttp import web
+
+    from helpers_live import free_port
+    from livehuman.live.server import build_live_server
+
+    live = build_live_server(persona=[str(EXAMPLES)], max_sessions=2, render_workers=0)
+    runner = web.AppRunner(live.app())
+    await runner.setup()
+    host = netns.addresses[0]
+    port = free_port(host)
+    await web.TCPSite(runner, host, port).start()
+    live.url = f"http://{host}:{port}"
+    yield live
+    await runner.cleanup()
+
+
+async def test_the_persona_greets_by_name_shows_emotions_and_can_be_switched(persona_server, playwright):
+    from livehuman.brain.persona import load_persona
+
+    ava, maxi = load_persona(EXAMPLES / "ava.toml"), load_persona(EXAMPLES / "max.toml")
+    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET + ["--deny-permission-prompts"])
+    try:
+        page = await browser.new_page(viewport={"width": 1200, "height": 760})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(persona_server.url)
+        # Two personas: the page lists them before the conversation starts, the default first.
+        await page.wait_for_function("() => window.livehuman.personas.length === 2", timeout=10000)
+        assert await page.locator("#persona option").all_inner_texts() == ["Ava", "Max"]
+        assert await page.locator("#persona").is_visible()
+        assert await page.locator("#intro").inner_text() == "Talk with Ava, live."
+        await page.click("#start")
+        # Start opens with the greeting: said in the transcript under Ava's name, and spoken.
+        await page.wait_for_function(
+            "g => window.livehuman.messages.some(m => m.role === 'assistant' && m.text === g)", arg=ava.greeting,
+            timeout=40000)
+        first = page.locator("#transcript .bubble.assistant").first
+        assert (await first.locator(".who").inner_text()).lower().startswith("ava")
+        assert "AVATAR" not in (await first.inner_text()).upper().split()
+        await page.wait_for_function("() => window.livehuman.state === 'speaking'", timeout=20000)
+        await page.wait_for_timeout(1200)
+        OUTPUT.mkdir(exist_ok=True)
+        await page.screenshot(path=str(OUTPUT / "page-greeting.png"))
+        await page.wait_for_function("() => window.livehuman.state === 'listening'", timeout=40000)
+        # A sad message: the page shows the emotion read, the answer's empathy and the face's concern.
+        await page.fill("#text", "I feel so sad today, my dog died.")
+        await page.press("#text", "Enter")
+        await page.wait_for_function(
+            "() => window.livehuman.emotions.some(e => e.role === 'assistant' && e.label === 'concern')", timeout=40000)
+        assert await page.locator("#mood").inner_text() == "you seem sad"
+        user_tag = page.locator("#transcript .bubble.user .feel").last
+        assert await user_tag.inner_text() == "sad"
+        await page.wait_for_function(
+            "() => window.livehuman.messages.some(m => m.role === 'assistant' && m.text.startsWith(\"I'm so sorry\"))",
+            timeout=40000)
+        assert await page.locator("#transcript .bubble.assistant .feel").last.inner_text() == "concerned"
+        await page.wait_for_timeout(800)
+        await page.screenshot(path=str(OUTPUT / "page-empathy.png"))
+        # Switching to Max ends this conversation and starts one with him: his greeting, his name.
+        before = (await page_state(page))["session"]
+        await page.select_option("#persona", "max")
+        await page.wait_for_function(
+            "g => window.livehuman.messages.some(m => m.role === 'assistant' && m.text === g)", arg=maxi.greeting,
+            timeout=40000)
+        state = await page_state(page)
+        assert state["session"] != before and state["persona"]["name"] == "Max"
+        last = page.locator("#transcript .bubble.assistant").last
+        assert (await last.locator(".who").inner_text()).lower().startswith("max")
+        assert not state["errors"] and not errors, (state["errors"], errors)
+        # On a phone the header still holds the list and the state.
+        phone = {"width": 390, "height": 844}
+        await page.set_viewport_size(phone)
+        await page.wait_for_timeout(300)
+        await page.screenshot(path=str(OUTPUT / "page-personas-390x844.png"))
+        await inside_viewport(page, "#persona", phone)
+        await inside_viewport(page, "#status", phone)
+        await inside_viewport(page, "#text", phone)
+        await page.click("#hangup")
+    finally:
+        await browser.close()

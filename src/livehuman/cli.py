@@ -69,12 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--seed", type=int, help="make the blinks and sway reproducible (default: new each run)")
     render.add_argument("--emotion", metavar="NAME[:STRENGTH]",
                         help="the face's expression for the whole render: neutral, joy, sadness, concern, surprise, anger "
-                             "or fear, at a strength 0..1 (default 1), e.g. joy:0.6")
+                             "or fear, at a strength 0..1 (default 1), e.g. joy:0.6; auto: read from the spoken text")
     render.add_argument("--brain", choices=("none", "local", "openai", "realtime"), default="none",
                         help="answer --text/--audio with a brain and render its spoken answer (default: none, speak it as given)")
     render.add_argument("--realtime-url", help="WebSocket base URL of a Realtime-compatible server (for --brain realtime)")
     render.add_argument("--model", default="gpt-realtime", help="Realtime model (for --brain openai/realtime)")
-    render.add_argument("--persona", help="persona YAML file for --brain local")
+    render.add_argument("--persona", help="persona file (TOML or YAML; see examples/personas) for --brain local")
     render.add_argument("--knowledge", metavar="FILE",
                         help="answer --text/--audio from this knowledge base (YAML questions and answers, or Markdown), "
                              "with the local brain: render your own FAQ's answer")
@@ -90,12 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-auth", action="store_true", help="serve beyond 127.0.0.1 without a token: anyone who reaches it can use it")
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                        help="let pages on ORIGIN (https://example.com) connect; repeatable; '*' only with --token")
-    serve.add_argument("--avatar", default="default")
-    serve.add_argument("--persona", help="persona YAML file (name, greeting, style, voice)")
+    serve.add_argument("--avatar", help="a prepared avatar's name or a photo/video path (default: the persona's, "
+                                        "else the built-in face)")
+    serve.add_argument("--persona", action="append", metavar="FILE_OR_FOLDER",
+                       help="persona file (TOML or YAML: name, avatar, voice, greeting, style, brain…; see "
+                            "examples/personas), or a folder of them; repeatable: the page lists them, the first "
+                            "is the default")
     serve.add_argument("--knowledge", help="knowledge base (YAML questions and answers, or Markdown)")
-    serve.add_argument("--brain", default="local", choices=("local", "openai", "realtime"), help="local: offline cascade; openai: OpenAI Realtime API; realtime: any compatible server (--realtime-url)")
+    serve.add_argument("--brain", choices=("local", "openai", "realtime"), help="local: offline cascade; openai: OpenAI Realtime API; realtime: any compatible server (--realtime-url) (default: the persona's, else local)")
     serve.add_argument("--realtime-url", help="WebSocket base URL of a Realtime-compatible server (Azure, proxies, livehuman's own /v1)")
-    serve.add_argument("--model", default="gpt-realtime", help="Realtime model (for --brain openai/realtime)")
+    serve.add_argument("--model", help="Realtime model (for --brain openai/realtime; default: the persona's, else gpt-realtime)")
     serve.add_argument("--voice", help="voice (espeak-ng voice for local, Realtime voice for openai)")
     serve.add_argument("--llm-url", help="OpenAI-compatible chat endpoint for the local brain's replies (Ollama, vLLM, llama.cpp)")
     serve.add_argument("--llm-model", help="model name at --llm-url")
@@ -219,17 +223,33 @@ def _render_one(args, avatar_ref: str, speech, output: str | Path, bbox_shift: i
 
     avatar = load_avatar(avatar_ref, fps=args.fps, bbox_shift=bbox_shift)
     engine = _engine_from_args(args, head_motion=not args.no_head_motion)
+    emotion = _emotion(args)
+    if _auto_emotion(args):
+        from livehuman.emotion.reply import reply_expression
+
+        name, strength = reply_expression(speech.text or "")  # as the live avatar shows a reply's words
+        emotion = (name, strength) if name != "neutral" else None
+        print(f"emotion from the text: {name}" + (f" at {strength:.2f}" if emotion else ""))
     result = render_video(avatar, engine, speech, output, fps=args.fps, head_motion=not args.no_head_motion,
-                          seed=args.seed, emotion=_emotion(args))
+                          seed=args.seed, emotion=emotion)
     print(
         f"wrote {result.path}: {result.frames} frames, {result.duration:.2f} s, "
         f"{result.realtime_factor:.1f}x realtime (mouth from {result.audio_from})"
     )
 
 
+def _auto_emotion(args: argparse.Namespace) -> bool:
+    return (getattr(args, "emotion", None) or "").strip().lower() == "auto"
+
+
 def _emotion(args: argparse.Namespace) -> tuple[str, float] | None:
     from livehuman.motion.expression import parse_emotion
 
+    if _auto_emotion(args):
+        if args.audio or args.config:
+            if args.brain == "none":
+                raise LivehumanError("--emotion auto reads the emotion from the text: use it with --text or --brain")
+        return None
     return parse_emotion(args.emotion) if getattr(args, "emotion", None) else None
 
 
@@ -300,21 +320,25 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from livehuman.live.access import TOKEN_ENV
     from livehuman.live.server import run_server
 
-    if args.brain == "local" and args.voice:
+    from livehuman.brain.persona import load_personas
+
+    personas = load_personas(args.persona)  # a bad file is refused now, in one line, before any model loads
+    brain = args.brain or ("local" if personas[0].brain == "offline" else personas[0].brain)
+    if brain == "local" and args.voice:
         from livehuman.speech.espeak import EspeakTTS
 
         EspeakTTS(voice=args.voice)  # a typo is refused now, as `render` does, not heard as en-us later
 
     logging.getLogger().handlers[0].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     run_server(
-        host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key, avatar=args.avatar, persona=args.persona, brain=args.brain,
+        host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key, avatar=args.avatar, persona=personas, brain=args.brain,
         max_sessions=args.max_sessions, knowledge=args.knowledge, voice=args.voice,
         llm_url=args.llm_url, llm_model=args.llm_model, asr_model_dir=args.asr_model,
         model=args.model, realtime_url=args.realtime_url, engine=args.engine, models_dir=args.models,
         engine_options={"device": args.device, "dtype": args.dtype, "compile": bool(args.compile),
                         "batch_size": args.batch_size},
-        brain_options=_realtime_options(args) if args.brain != "local" else None,
-        silence_ms=args.silence_ms if args.brain == "local" else None, render_workers=args.render_workers,
+        brain_options=_realtime_options(args) if brain != "local" else None,
+        silence_ms=args.silence_ms if brain == "local" else None, render_workers=args.render_workers,
         turn_options={"end_of_turn": args.end_of_turn, "turn_pause_ms": args.turn_pause_ms,
                       "turn_limit_ms": args.turn_limit_ms},
         token=args.token if args.token is not None or args.no_auth else os.environ.get(TOKEN_ENV) or None,

@@ -416,7 +416,8 @@ async def _serve(avatar: str, max_sessions: int, render_workers: int | None = No
 
     from livehuman.live.server import build_live_server
 
-    server = build_live_server(avatar=avatar, max_sessions=max_sessions, render_workers=render_workers)
+    # No greeting: the bench times the answers to its questions, from a silent start as before.
+    server = build_live_server(avatar=avatar, max_sessions=max_sessions, render_workers=render_workers, greet=False)
     runner = web.AppRunner(server.app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

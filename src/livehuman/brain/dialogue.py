@@ -76,6 +76,19 @@ _NOT_NAMES = set(
 )
 
 
+# The user's emotion (from their words, emotion/text.py) → a short empathetic lead-in, and what to
+# say instead of "I don't know" when the turn was a feeling rather than a question.
+EMPATHY = {
+    "sadness": ("I'm so sorry you're feeling this way.",
+                "I'm here to listen. If it helps to think of something else, you can ask me anything."),
+    "anger": ("I understand, that sounds really frustrating.",
+              "Tell me what went wrong, and I'll do my best to help."),
+    "fear": ("That sounds worrying, and it's okay to feel that way.",
+             "Take your time. I'm here, and I'll help however I can."),
+}
+FEELINGS = {"sadness": "sad", "anger": "angry", "fear": "worried or afraid"}
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of `text`, each with its closing punctuation."""
     return [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
@@ -93,6 +106,13 @@ async def sentences(chunks: AsyncIterator[str]) -> AsyncIterator[str]:
         buf = parts[-1]
     if buf.strip():
         yield buf.strip()
+
+
+def user_feeling(text: str) -> str:
+    """The emotion of the user's words (emotion/text.py): joy, sadness, anger, surprise, fear or neutral."""
+    from livehuman.emotion.text import text_emotion  # loads VADER's lexicon on first use
+
+    return text_emotion(text).label
 
 
 def _normalize(text: str) -> str:
@@ -208,9 +228,13 @@ class Dialogue:
                 return " ".join(prefix) or f"Hello{self._comma_name()}! How can I help you today?"
             if not prefix:
                 prefix.append(f"Hi{self._comma_name()}!")
+        feeling = user_feeling(user_text)
+        if feeling in EMPATHY:
+            lead, instead = EMPATHY[feeling]
+            return " ".join(prefix + [lead, self._answer(t, unknown=instead)])
         return " ".join(prefix + [self._answer(t)])
 
-    def _answer(self, t: str) -> str:
+    def _answer(self, t: str, unknown: str | None = None) -> str:
         bare = _bare(t)
         words = len(bare.split())
         if _MY_NAME_Q.search(t):
@@ -232,9 +256,9 @@ class Dialogue:
             return self._more()
         if _ACK.match(bare):
             return "Glad I could help. What else would you like to know?"
-        return self._lookup(t)
+        return self._lookup(t, unknown)
 
-    def _lookup(self, t: str) -> str:
+    def _lookup(self, t: str, unknown: str | None = None) -> str:
         entries = self.knowledge.entries
         topic = self.topic
         followup = topic is not None and (_WHAT_ABOUT.search(t) or _REFERS_BACK.search(t))
@@ -250,7 +274,7 @@ class Dialogue:
             best = in_context if _WHAT_ABOUT.search(t) else np.maximum(best, in_context - FOLLOWUP_PENALTY)
         i = int(np.argmax(best))
         if best[i] < self.threshold:
-            return self._dont_know()
+            return unknown or self._dont_know()
         return self._take_up(entries[i]).answer
 
     def _more(self) -> str:
@@ -315,6 +339,9 @@ class Dialogue:
             parts.append(f"Answer in the language with code '{persona.language}'.")
         if self.user_name:
             parts.append(f"The user's name is {self.user_name}.")
+        feeling = user_feeling(user_text)
+        if feeling in FEELINGS:
+            parts.append(f"The user sounds {FEELINGS[feeling]}: begin with a short, sincere word of empathy.")
         kb = self.knowledge
         if len(kb) <= LLM_FULL_KNOWLEDGE:
             facts = kb.as_text()

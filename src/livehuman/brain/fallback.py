@@ -42,6 +42,11 @@ class FallbackBrain:
         return self.active.input_rate
 
     @property
+    def reads_emotion(self) -> bool:
+        """Whether the brain in charge reads the user's emotion itself (the live session tells the others)."""
+        return bool(getattr(self.active, "reads_emotion", False))
+
+    @property
     def settings(self) -> SessionSettings:
         return self.active.settings
 

@@ -67,6 +67,7 @@ class LocalBrain:
     """
 
     input_rate = LISTEN_RATE
+    reads_emotion = True  # the dialogue reads the user's emotion in their words itself (dialogue.py)
 
     def __init__(
         self,

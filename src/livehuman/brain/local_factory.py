@@ -52,6 +52,8 @@ class LocalBrainFactory:
         from livehuman.brain.persona import load_persona
 
         self.persona = load_persona(persona) if _is_path(persona) else persona
+        if knowledge is None and getattr(self.persona, "knowledge", None):
+            knowledge = self.persona.knowledge  # the persona's own, unless the caller gives one
         self.knowledge = load_knowledge(knowledge) if _is_path(knowledge) else knowledge
         self.voice = voice or self.persona.voice
         self.llm_url = llm_url
@@ -103,7 +105,9 @@ class LocalBrainFactory:
 
     def _brain(self, dialogue: Dialogue | None) -> LocalBrain:
         turn_detection = TurnDetection() if self.silence_ms is None else TurnDetection(silence_duration_ms=self.silence_ms)
+        make_tts = getattr(self.persona, "tts", None)  # the persona's engine, rate and pitch
         return LocalBrain(dialogue, dialogue_factory=self.dialogue, voice=self.voice, asr_pool=self.asr_pool,
+                          tts=make_tts(self.voice) if make_tts is not None else None,
                           instructions=self.persona.instructions, turn_detection=turn_detection,
                           speculate_ms=self.speculate_ms, model_turns=self.model_turns)
 

@@ -3,9 +3,10 @@
 From the page: `{"type": "text", "text": "..."}` (the user typed this), `{"type": "say", "text":
 "...", "interrupt": true}` (the avatar says this verbatim; the drive API's say, live/drive.py) and
 `{"type": "interrupt"}`; anything else is answered with an error message. To the page: state,
-transcript, metrics, notice and error messages, all JSON objects. What is sent before the channel
-opens (a greeting, "cannot reach the Realtime API") waits in a small outbox instead of being lost;
-watchers (the drive API's event streams) see every message as it is sent.
+transcript, metrics, notice and error messages, all JSON objects, and with a persona its name
+(`persona`) and the emotions read in the user's turns and shown by the avatar (`emotion`). What is
+sent before the channel opens (a greeting, "cannot reach the Realtime API") waits in a small outbox
+instead of being lost; watchers (the drive API's event streams) see every message as it is sent.
 """
 
 from __future__ import annotations
@@ -93,16 +94,19 @@ class PageChannel:
         self._watchers.append(callback)
         return lambda: self._watchers.remove(callback) if callback in self._watchers else None
 
-    def attach(self, channel, on_message: Callable[[object], None], on_close: Callable[[], None]) -> None:
-        """Use `channel`: flush the outbox when it opens, hand on what the page sends."""
+    def attach(self, channel, on_message: Callable[[object], None], on_close: Callable[[], None],
+               on_open: Callable[[], None] | None = None) -> None:
+        """Use `channel`: flush the outbox when it opens (then call `on_open`), hand on what the page sends."""
         self._channel = channel
 
         @channel.on("open")
-        def on_open() -> None:
+        def opened() -> None:
             self._flush()
+            if on_open is not None:
+                on_open()
 
         if channel.readyState == "open":
-            self._flush()
+            opened()
 
         @channel.on("message")
         def on_channel_message(message) -> None:
@@ -133,6 +137,19 @@ class PageChannel:
 
     def transcript(self, role: str, text: str, final: bool, item: str | None = None) -> None:
         message = {"type": "transcript", "role": role, "text": text, "final": final}
+        if item is not None:
+            message["item"] = item
+        self.send(message)
+
+    def persona(self, key: str, name: str) -> None:
+        """Who the page is talking with: its transcript names the avatar's lines by `name`."""
+        self.send({"type": "persona", "key": key, "name": name})
+
+    def emotion(self, role: str, label: str, item: str | None = None, **figures: float | None) -> None:
+        """The emotion read in a user's turn ("user": valence, arousal) or shown by the avatar
+        ("assistant": strength); figures that are None are left out."""
+        message: dict = {"type": "emotion", "role": role, "label": label}
+        message.update({key: round(float(value), 3) for key, value in figures.items() if value is not None})
         if item is not None:
             message["item"] = item
         self.send(message)

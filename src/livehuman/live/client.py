@@ -94,10 +94,12 @@ class Received:
 class LiveClient:
     """One WebRTC session with a livehuman server, as the page opens it (data channel first)."""
 
-    def __init__(self, base_url: str, record_video: bool = False, token: str | None = None):
+    def __init__(self, base_url: str, record_video: bool = False, token: str | None = None,
+                 persona: str | None = None):
         self.base_url = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}  # a server with --token
         self.record_video = record_video
+        self.persona = persona  # the persona's key to talk with (None: the server's default)
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.mic = SpeakingTrack()
         self.received = Received()
@@ -121,8 +123,10 @@ class LiveClient:
         """Offer, get the answer, and wait for the data channel to open."""
         await self.pc.setLocalDescription(await self.pc.createOffer())
         async with aiohttp.ClientSession(headers=self.headers) as http:
-            async with http.post(f"{self.base_url}/offer", json={"sdp": self.pc.localDescription.sdp,
-                                                                 "type": "offer"}) as response:
+            offer = {"sdp": self.pc.localDescription.sdp, "type": "offer"}
+            if self.persona is not None:
+                offer["persona"] = self.persona
+            async with http.post(f"{self.base_url}/offer", json=offer) as response:
                 answer = await response.json()
                 if response.status != 200:
                     raise ConnectionError(f"{response.status}: {answer.get('error')}")

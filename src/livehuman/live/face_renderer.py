@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 
 from livehuman.live.reply_audio import ReplyAudio
 from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls
-from livehuman.rates import REALTIME_RATE
+from livehuman.motion.expression import ExpressionRamp
+from livehuman.rates import FPS, REALTIME_RATE
 from livehuman.render.engine import FrameDrive
 from livehuman.speech.phones import Phone
 
@@ -19,12 +21,20 @@ from livehuman.speech.phones import Phone
 class FaceRenderer:
     """A session's view of the shared engine and avatar: lip sync in one worker thread, drawing in another."""
 
-    def __init__(self, engine, avatar, lipsync_factory: Callable[[], object], idle_factory: Callable[[], object]):
+    def __init__(self, engine, avatar, lipsync_factory: Callable[[], object], idle_factory: Callable[[], object],
+                 persona: object = None):
         self.engine = engine
         self.avatar = avatar
         self.lipsync = lipsync_factory()
         self.idle = idle_factory()
         self.index = 0
+        # The persona's expression and idle head motion (brain/persona.py; None: the defaults).
+        self.expression = ExpressionRamp(FPS)
+        self.head_motion = float(getattr(persona, "head_motion", 1.0))
+        # The expression asked for last, and the one the render thread took: a new tuple each time,
+        # so a request is never lost between the two threads.
+        self._wanted: tuple[str, float] | None = None
+        self._taken: tuple[str, float] | None = None
         # Two threads, each keeping its own order: lip sync of a reply's audio as it arrives, and
         # drawing. Drawing never waits behind a whole sentence's lip sync, nor lip sync behind drawing.
         self.lipsync_thread = ThreadPoolExecutor(1, thread_name_prefix="livehuman-lipsync")
@@ -36,10 +46,29 @@ class FaceRenderer:
         context = tuple(getattr(self.engine, "audio_context", (0.0, 0.0)))
         return ReplyAudio(context, rate=rate) if context != (0.0, 0.0) else None
 
+    def express(self, name: str, strength: float) -> None:
+        """Show emotion `name` at `strength` (0..1) from the next frame on, eased in (any thread)."""
+        self._wanted = (name, strength)  # one assignment: the render thread takes it whole
+
+    @property
+    def shown(self) -> tuple[str, float] | None:
+        """The expression the frames drawn since have been easing to (None: none asked for yet)."""
+        return self._taken
+
     def face(self, mouth: FaceControls | None) -> FaceControls:
         """The next frame's controls: the idle motion (blinks, breathing, sway; a listener's nods)
-        merged with `mouth`, the lip sync's frame, when speaking."""
-        return compose(self.idle.next_frame(mouth is not None), mouth)
+        merged with `mouth`, the lip sync's frame, when speaking, and the expression, which comes
+        on fully while speaking and fades to a trace while listening."""
+        wanted = self._wanted
+        if wanted is not self._taken:
+            self._taken = wanted
+            self.expression.set(*wanted)
+        self.expression.listening(mouth is None)
+        life = self.idle.next_frame(mouth is not None)
+        if self.head_motion != 1.0:
+            life = replace(life, yaw=life.yaw * self.head_motion, pitch=life.pitch * self.head_motion,
+                           roll=life.roll * self.head_motion)
+        return compose(life, mouth, self.expression.next())
 
     def render(self, mouth: FaceControls | None, listen: ReplyAudio | None = None, reply_frame: int = 0) -> np.ndarray:
         """The next frame's picture (see `face`); a listening engine also gets frame `reply_frame`'s

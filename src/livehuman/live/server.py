@@ -13,7 +13,7 @@ import signal
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +71,19 @@ class LiveConfig:
     # What each /v1/realtime client may ask (brain/limits.py); None: the defaults, with as many
     # connections at once as max_sessions.
     realtime_limits: RealtimeLimits | None = None
+    # The personas a page may choose (`serve --persona`, by key); the first is the default. Empty:
+    # the factories above, no greeting.
+    personas: dict[str, PersonaSetup] = field(default_factory=dict)
+    greet: bool = True  # each session opens with its persona's greeting
+
+
+@dataclass
+class PersonaSetup:
+    """One persona's brain and face, as a session with it is made."""
+
+    persona: Any  # brain/persona.py's Persona
+    brain_factory: BrainFactory
+    face: FaceParts
 
 
 class LiveServer:
@@ -103,6 +116,7 @@ class LiveServer:
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/stats", self.stats)  # guarded (live/access.py): per-session figures
         app.router.add_get("/metrics", self.prometheus)  # guarded too
+        app.router.add_get("/personas", self.personas)
         app.router.add_static("/static/", WEB_DIR, show_index=False)
         drive_routes(app, self.sessions, self.config.access)  # /sessions/{id}/say, /events… (live/drive.py)
         if self.config.realtime_brain_factory is not None:
@@ -167,6 +181,12 @@ class LiveServer:
         self.metrics.offer(response.status)
         return response
 
+    async def personas(self, request: web.Request) -> web.Response:
+        """The personas a page may choose, the default first: key, name, greeting."""
+        return web.json_response({"personas": [
+            {"key": key, "name": setup.persona.name, "greeting": setup.persona.greeting}
+            for key, setup in self.config.personas.items()]})
+
     async def offer(self, request: web.Request) -> web.Response:
         """Answer a WebRTC offer with a new session (ICE gathered in the answer, no trickle)."""
         if request.content_type != "application/json":
@@ -188,17 +208,30 @@ class LiveServer:
             return _bad("the offer must have an audio and a video section (send the microphone, receive audio and video)")
         if "opus/48000" not in sdp.lower():
             return _bad("the offer must include the Opus audio codec (every browser offers it)")
+        setup = self._persona_setup(params.get("persona"))
+        if isinstance(setup, web.Response):
+            return setup
         if self.active >= self.config.max_sessions:
             return web.json_response(
                 {"error": f"the server is busy ({self.config.max_sessions} conversations at once); try again in a minute"},
                 status=503)
         self._starting += 1
         try:
-            return await self._answer(sdp)
+            return await self._answer(sdp, setup)
         finally:
             self._starting -= 1
 
-    async def _answer(self, sdp: str) -> web.Response:
+    def _persona_setup(self, key: Any) -> PersonaSetup | web.Response | None:
+        """The persona an offer asks for (None: the default one), or the 400 answer naming the choices."""
+        personas = self.config.personas
+        if key is None:
+            return next(iter(personas.values()), None)
+        if isinstance(key, str) and key in personas:
+            return personas[key]
+        names = ", ".join(personas) or "none: this server has no persona list"
+        return _bad(f"unknown persona {key!r}: choose one of {names}")
+
+    async def _answer(self, sdp: str, setup: PersonaSetup | None = None) -> web.Response:
         session_id = secrets.token_hex(6)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.config.ice_servers)))
         tracks: list = []
@@ -209,18 +242,23 @@ class LiveServer:
             await pc.close()
             return _bad(f"the offer is not a valid SDP offer: {exc}")
         try:
-            brain = self.config.brain_factory()
+            config = self.config
+            brain = (setup.brain_factory if setup else config.brain_factory)()
             if inspect.isawaitable(brain):
                 brain = await brain
-            engine = await asyncio.to_thread(self.config.engine_factory)
-            renderer = FaceRenderer(engine, self.config.avatar, self.config.lipsync_factory, self.config.idle_factory)
+            face = setup.face if setup else FaceParts(config.avatar, config.engine_factory, config.lipsync_factory,
+                                                      config.idle_factory)
+            engine = await asyncio.to_thread(face.engine_factory)
+            renderer = FaceRenderer(engine, face.avatar, face.lipsync_factory, face.idle_factory,
+                                    persona=setup.persona if setup else None)
         except Exception as exc:  # a brain that cannot start (bad key, unreachable server): say so
             log.warning("session %s: cannot start: %s", session_id, exc)
             await pc.close()
             message = str(exc) if isinstance(exc, LivehumanError) else f"cannot start a conversation: {exc}"
             return web.json_response({"error": message}, status=500)
         session = Session(session_id, brain, renderer, on_closed=self._forget,
-                          inactivity_timeout=self.config.inactivity_timeout)
+                          inactivity_timeout=self.config.inactivity_timeout,
+                          persona=setup.persona if setup else None, greet=self.config.greet)
         self.sessions[session_id] = session
         self._peers[session_id] = pc
         for track in tracks:
@@ -259,7 +297,7 @@ class LiveServer:
         asyncio.ensure_future(self._expect_connection(session, connected))
         log.info("session %s: started (%d of %d)", session_id, len(self.sessions), self.config.max_sessions)
         return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type,
-                                  "session": session_id})
+                                  "session": session_id, "persona": setup.persona.key if setup else None})
 
     async def _expect_connection(self, session: Session, connected: asyncio.Event) -> None:
         timeout = self.config.connect_timeout
@@ -385,9 +423,10 @@ def default_face_factories(avatar_name: str = "default", engine: str = "cpu", mo
     def lipsync_factory():
         return _construct(StreamingLipSync, fps=fps)
 
-    def idle_factory():
+    def idle_factory(**persona_idle):
         # Each session its own seed, so that two avatars side by side do not blink in step.
-        return _construct(IdleMotion, fps=fps, seed=secrets.randbelow(2**31))
+        # `persona_idle`: a persona's idle settings (blink_rate), for an IdleMotion that takes them.
+        return _construct(IdleMotion, fps=fps, seed=secrets.randbelow(2**31), **persona_idle)
 
     return FaceParts(avatar, engine_factory, lipsync_factory, idle_factory, resources)
 
@@ -398,15 +437,20 @@ def _construct(cls, **wanted):
     return cls(**{k: v for k, v in wanted.items() if k in params})
 
 
-def build_live_server(avatar: str = "default", persona: str | None = None, brain: str = "local",
+def build_live_server(avatar: str | None = None, persona: Any = None, brain: str | None = None,
                       max_sessions: int = 4, knowledge: str | None = None, voice: str | None = None,
                       llm_url: str | None = None, llm_model: str | None = None, asr_model_dir: str | None = None,
-                      model: str = "gpt-realtime", realtime_url: str | None = None, engine: str = "cpu",
+                      model: str | None = None, realtime_url: str | None = None, engine: str = "cpu",
                       models_dir: str | None = None, brain_options: dict | None = None,
                       silence_ms: int | None = None, render_workers: int | None = None,
                       engine_options: dict | None = None, access: Access | None = None,
-                      turn_options: dict | None = None) -> LiveServer:
+                      turn_options: dict | None = None, greet: bool = True) -> LiveServer:
     """A LiveServer with the named avatar, engine and brain (local, openai or realtime).
+
+    `persona`: persona files or folders (brain/persona.py; None: the built-in persona); the page
+    chooses among them, the first is the default. `avatar`, `brain`, `model` and `voice`, when
+    given, override every persona's own (None: each persona's, else "default", "local",
+    "gpt-realtime"). `greet`: each session opens with its persona's greeting.
 
     `brain_options` go to the Realtime brain (turn detection, transcription model, noise
     reduction, speed…; see brain/openai_brain.py). `silence_ms` is the offline brain's end-of-turn
@@ -423,34 +467,75 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
         raise LivehumanError("--render-workers must be 0 (draw in the server's process) or more")
     if render_workers and engine != "cpu":
         raise LivehumanError("--render-workers is for the cpu engine (the musetalk engine batches on its GPU)")
-    # With a remote brain, --voice names one of its voices, not espeak-ng's: the offline brain
-    # (which serves /v1/realtime and takes over when the remote one gives up) keeps its own.
-    local_voice = voice if brain == "local" else None
-    local = local_brain_factory(persona, knowledge, local_voice, llm_url, llm_model, asr_model_dir, silence_ms,
-                                **(turn_options or {}))
-    if brain == "local":
-        factory: BrainFactory = local
-    elif brain in ("openai", "realtime"):
-        if brain == "realtime" and not realtime_url:
-            raise LivehumanError("--brain realtime needs --realtime-url ws://HOST:PORT/v1")
-        from livehuman.brain.fallback import with_fallback
-        from livehuman.brain.openai_brain import remote_brain_factory
+    from livehuman.brain.persona import load_personas
+    from livehuman.motion.stream import IdleMotion
 
-        remote = remote_brain_factory(brain, model=model, voice=voice, realtime_url=realtime_url, persona=persona,
-                                      **(brain_options or {}))
-        factory = with_fallback(remote, local)
-    else:
-        raise LivehumanError(f"unknown brain {brain!r}: choose local, openai or realtime")
-    face = default_face_factories(avatar, engine, models_dir, render_workers, engine_options)
-    return LiveServer(LiveConfig(brain_factory=factory, engine_factory=face.engine_factory, avatar=face.avatar,
-                                 lipsync_factory=face.lipsync_factory, idle_factory=face.idle_factory,
-                                 max_sessions=max_sessions, realtime_brain_factory=local,
-                                 warm_up=functools.partial(local.warm_up, max_sessions), resources=face.resources,
-                                 access=access or Access()))
+    personas = load_personas(persona)  # a bad file is refused before any model loads
+    faces: dict[str, FaceParts] = {}  # personas with the same avatar share its face (and render pool)
+    setups: dict[str, PersonaSetup] = {}
+    offline: list[LocalBrainFactory] = []
+    for one in personas:
+        kind = brain or ("local" if one.brain == "offline" else one.brain)
+        # The persona's offline brains: its own, or the fallback of a remote one.
+        local = local_brain_factory(one, knowledge, voice if kind == "local" else None, llm_url, llm_model,
+                                    asr_model_dir, silence_ms, **(turn_options or {}))
+        offline.append(local)
+        if kind == "local":
+            factory: BrainFactory = local
+        elif kind in ("openai", "realtime"):
+            url = realtime_url or one.brain_url
+            if kind == "realtime" and not url:
+                raise LivehumanError("--brain realtime needs --realtime-url ws://HOST:PORT/v1")
+            from livehuman.brain.fallback import with_fallback
+            from livehuman.brain.openai_brain import remote_brain_factory
+
+            # With a remote brain, --voice names one of its voices, not espeak-ng's: the offline
+            # brain (which serves /v1/realtime and takes over when the remote one gives up) keeps its own.
+            remote = remote_brain_factory(kind, model=model or one.brain_model or "gpt-realtime",
+                                          voice=voice or one.brain_voice, realtime_url=url, persona=one,
+                                          **(brain_options or {}))
+            factory = with_fallback(remote, local)
+        else:
+            raise LivehumanError(f"unknown brain {kind!r}: choose local, openai or realtime")
+        face_name = avatar or one.avatar or "default"
+        if face_name not in faces:
+            try:
+                faces[face_name] = default_face_factories(face_name, engine, models_dir, render_workers,
+                                                          engine_options)
+            except BaseException:  # the render pools already started must not outlive the error
+                for made in faces.values():
+                    for resource in made.resources:
+                        resource.close()
+                raise
+        face = faces[face_name]
+        if one.blink_rate != 1.0:
+            if "blink_rate" not in inspect.signature(IdleMotion).parameters:
+                log.warning("persona %s: this build's idle motion has no blink rate; blink_rate is not applied",
+                            one.name)
+            face = replace(face, idle_factory=functools.partial(face.idle_factory, blink_rate=one.blink_rate))
+        setups[one.key] = PersonaSetup(one, factory, face)
+    first = setups[personas[0].key]
+    face, local = first.face, offline[0]
+    return LiveServer(LiveConfig(brain_factory=first.brain_factory, engine_factory=face.engine_factory,
+                                 avatar=face.avatar, lipsync_factory=face.lipsync_factory,
+                                 idle_factory=face.idle_factory, max_sessions=max_sessions,
+                                 realtime_brain_factory=local,
+                                 warm_up=functools.partial(_warm_up_all, offline, max_sessions),
+                                 resources=[r for f in faces.values() for r in f.resources],
+                                 access=access or Access(), personas=setups, greet=greet))
 
 
-def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str = "default", persona: str | None = None,
-               brain: str = "local", max_sessions: int = 4, tls_cert: str | None = None,
+def _warm_up_all(factories: list, sessions: int) -> None:
+    """The default persona's brains for every session; the others' for one (more are built as needed)."""
+    from livehuman.emotion.text import text_emotion
+
+    text_emotion("ready")  # VADER's lexicon, loaded once, not in a session's first turn
+    for i, factory in enumerate(factories):
+        factory.warm_up(sessions if i == 0 else 1)
+
+
+def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str | None = None, persona: Any = None,
+               brain: str | None = None, max_sessions: int = 4, tls_cert: str | None = None,
                tls_key: str | None = None, token: str | None = None, no_auth: bool = False,
                cors_origins: tuple[str, ...] | list[str] = (), **options) -> None:
     """Serve the page and its conversations until interrupted (`livehuman serve`).
@@ -478,7 +563,12 @@ def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str = "default
     print(f"livehuman: warming up the models for {url} …", flush=True)
 
     def ready(_message: str) -> None:  # aiohttp calls this once the models are warm and it answers
-        print(f"livehuman: open {url} (brain: {brain}, avatar: {avatar}; Ctrl+C to stop)", flush=True)
+        chosen = server.config.personas
+        first = next(iter(chosen.values()), None)
+        names = ", ".join(setup.persona.name for setup in chosen.values())
+        print(f"livehuman: open {url} (persona{'s' if len(chosen) > 1 else ''}: {names}; brain: "
+              f"{brain or (first.persona.brain if first else 'local')}, avatar: "
+              f"{avatar or (first.face.avatar.name if first else 'default')}; Ctrl+C to stop)", flush=True)
 
     try:
         web.run_app(server.app(), sock=sock, print=ready, ssl_context=ssl_context)

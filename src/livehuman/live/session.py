@@ -33,18 +33,26 @@ from livehuman.brain.speech_events import (
     UserTranscriptDelta,
     UserTranscriptDone,
 )
+from livehuman.emotion.combine import UserEmotion, combine
+from livehuman.emotion.reply import greeting_expression, reply_expression
+from livehuman.emotion.text import text_emotion
+from livehuman.emotion.voice import VoiceBaseline, VoiceEmotion, prosody
 from livehuman.live.channel import BadMessage, PageChannel, SayText, SpeakText, parse_message
 from livehuman.live.clock import MediaUnit
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.synchronizer import AVSynchronizer, Reply
 from livehuman.live.tracks import ClockAudioTrack, ClockVideoTrack
 from livehuman.live.turns import Turn
+from livehuman.speech.audio import Audio, resample
 
 logger = logging.getLogger("livehuman.live")
 
 MIC_CHUNK_MS = 20  # microphone audio goes to the brain as it comes (one WebRTC packet): no added wait
 # Errors that only mean "nothing was playing any more": not worth a message on the page.
 QUIET_ERRORS = ("response_cancel_not_active", "cancel_not_active")
+VOICE_KEEP_S = 12.0  # microphone audio kept for reading the voice of the user's last turn
+FEELINGS = {"joy": "happy", "sadness": "sad", "anger": "angry", "fear": "afraid", "surprise": "surprised"}
+VOICE_RATE = 8000  # the voice is read at this rate: pitch, loudness and rate need no more, and it is 4x cheaper
 
 
 class CannotSpeak(RuntimeError):
@@ -59,7 +67,8 @@ class Session:
     """One person's conversation with the avatar over one WebRTC connection."""
 
     def __init__(self, session_id: str, brain: Brain, renderer: FaceRenderer,
-                 on_closed: Callable[["Session"], None] | None = None, inactivity_timeout: float = 15.0):
+                 on_closed: Callable[["Session"], None] | None = None, inactivity_timeout: float = 15.0,
+                 persona=None, greet: bool = True):
         self.id = session_id
         # A browser keeps sending (silent) audio even when muted: a microphone that stops means the
         # client is gone, long before ICE consent (about 30 s) notices.
@@ -86,6 +95,19 @@ class Session:
         self._mic_ms = 0.0  # microphone audio sent to the brain so far
         self._mic_marks: deque[tuple[float, float]] = deque(maxlen=500)  # (end ms, arrival time)
         self._closing = False
+        # The persona (brain/persona.py): its name on the page, its greeting, its expressiveness.
+        self.persona = persona
+        self.expressiveness = float(getattr(persona, "expressiveness", 0.7))
+        self._greet = greet and bool(getattr(persona, "greeting", "").strip())
+        self._greeting: str | None = None  # the greeting's response id: its expression is the greeting's
+        self._greeting_pending = False
+        # Emotion in: the user's voice against their own running normal, and the last turn's reading.
+        self._voice = VoiceBaseline()
+        self._mic_audio: deque[tuple[float, np.ndarray]] = deque(maxlen=int(VOICE_KEEP_S * 1000 / MIC_CHUNK_MS))
+        self._speech_starts: dict[str, float] = {}  # item → where its speech began in the input, ms
+        self._voice_read: dict[str, asyncio.Future] = {}  # item → its voice being read
+        self.user_emotion: UserEmotion | None = None
+        self._shown: dict[str, tuple[str, float]] = {}  # response → the expression its text showed
 
     # wiring
 
@@ -94,11 +116,37 @@ class Session:
         await self.sync.start()
         for coro in (self._brain_loop(), self.sync.render_loop(), self.sync.idle_loop()):
             self._spawn(coro)
+        if self.persona is not None:
+            self.page.persona(self.persona.key, self.persona.name)
 
     def attach_channel(self, channel) -> None:
         """Use this data channel for the page's `events` protocol."""
         self.page.attach(channel, on_message=lambda message: self._spawn(self.handle_client_message(message)),
-                         on_close=lambda: self._spawn(self.close("the data channel closed")))
+                         on_close=lambda: self._spawn(self.close("the data channel closed")),
+                         on_open=lambda: self._spawn(self.greet()))
+
+    async def greet(self) -> None:
+        """Open the conversation: the persona's greeting, spoken with a smile (once; the page is
+        there once its data channel is open, so nobody misses it)."""
+        if not self._greet or self._closing:
+            return
+        self._greet = False
+        self.renderer.express(*greeting_expression(self.expressiveness))
+        self._greeting_pending = True
+        say = getattr(self.brain, "say", None)  # the offline brain speaks a text verbatim
+        try:
+            if say is not None:
+                await say(self.persona.greeting)
+            else:  # a remote brain is asked to
+                await self.brain.add_message(f"Open the conversation now by greeting the user with these words: "
+                                             f"{self.persona.greeting}", role="system")
+                await self.brain.respond()
+        except RequestError as exc:
+            self._greeting_pending = False
+            self._brain_error(exc.message, exc.code)
+        except Exception as exc:  # a greeting that fails must not end the conversation
+            self._greeting_pending = False
+            self.log.warning("session %s: the greeting failed: %s", self.id, exc)
 
     def attach_microphone(self, track) -> None:
         """Read the browser's microphone and stream it to the brain."""
@@ -170,6 +218,7 @@ class Session:
         await self.barge_in("text")
         self._new_turn(time.monotonic(), "text")
         self.page.transcript("user", text, final=True)
+        await self._user_emotion(text, None, None)
         await self.brain.add_message(text)
         try:
             await self.brain.respond()
@@ -253,6 +302,7 @@ class Session:
                 samples, pending = pending[:chunk], pending[chunk:]
                 await self.brain.push_audio(samples, rate)
                 self._mic_ms += MIC_CHUNK_MS
+                self._mic_audio.append((self._mic_ms, samples))
                 self._mic_marks.append((self._mic_ms, time.monotonic()))
 
     def _prefix_padding_ms(self) -> float:
@@ -297,14 +347,16 @@ class Session:
     async def _on_brain_event(self, event: SpeechEvent) -> None:
         now = time.monotonic()
         match event:
-            case UserSpeechStarted(audio_start_ms=start_ms):
+            case UserSpeechStarted(item_id=item, audio_start_ms=start_ms):
                 # audio_start_ms includes the VAD's prefix padding (the protocol says so): the
                 # speech itself begins that much later.
                 await self.barge_in("speech", self._mic_time(start_ms + self._prefix_padding_ms()), now)
                 self._set_state("listening")
-            case UserSpeechStopped(audio_end_ms=end_ms):
+                self._speech_starts[item] = start_ms + self._prefix_padding_ms()
+            case UserSpeechStopped(item_id=item, audio_end_ms=end_ms):
                 self._new_turn(self._mic_time(end_ms), "speech")
                 self._set_state("thinking")
+                self._read_voice(item, end_ms)
             case UserTranscriptDelta(item_id=item, delta=delta):
                 self._user_text[item] = self._user_text.get(item, "") + delta
                 self.page.transcript("user", self._user_text[item], final=False, item=item)
@@ -313,11 +365,16 @@ class Session:
                 self.page.transcript("user", transcript, final=True, item=item)
                 if self._turn is not None and self._turn.asr_final is None:
                     self._turn.asr_final = now
+                if transcript.strip():
+                    self._spawn(self._user_emotion(transcript, item, self._voice_read.pop(item, None)))
             case ReplyStarted(response_id=response_id, item_id=item):
                 previous = self.sync.reply
                 if previous is not None and not previous.flushed:
                     await self.sync.end_audio(previous)
                 self.sync.begin(response_id).item_id = item
+                if self._greeting_pending:  # the greeting keeps its smile
+                    self._greeting_pending = False
+                    self._greeting = response_id
                 if self._turn is None or self._turn.first_audio is not None:
                     # A reply nobody asked for (a greeting): time it from now.
                     self._new_turn(now, "brain")
@@ -328,6 +385,8 @@ class Session:
                     return
                 self._assistant_text[item] = self._assistant_text.get(item, "") + delta
                 self.page.transcript("assistant", self._assistant_text[item], final=False, item=item)
+                if response_id not in self._shown or any(mark in delta for mark in ".!?"):
+                    self._express(response_id, item, self._assistant_text[item])
                 if self._turn is not None and self._turn.first_text is None:
                     self._turn.first_text = now
             case ReplyTranscriptDone(response_id=response_id, item_id=item, transcript=transcript):
@@ -335,6 +394,7 @@ class Session:
                 self._assistant_text.pop(item, None)
                 if response_id not in self._cancelled:
                     self.page.transcript("assistant", text, final=True, item=item)
+                    self._express(response_id, item, text)
             case ReplyAudio():
                 await self._on_audio(event, now)
             case ReplyAudioDone(response_id=response_id):
@@ -366,6 +426,52 @@ class Session:
             self._turn.first_audio = now
         # Phones come timed from the reply's first sample, as the synchronizer takes them.
         await self.sync.push_audio(reply, event.samples, event.rate, list(event.phones))
+
+    # emotion in (the user's words and voice) and out (the avatar's expression)
+
+    def _read_voice(self, item: str, end_ms: float) -> None:
+        """Start reading the voice of the turn that just ended (in a thread: ~0.1 s for 3 s of speech)."""
+        start = self._speech_starts.pop(item, None)
+        rate = self.brain.input_rate
+        chunks = [c for end, c in self._mic_audio if start is not None and start < end and end - MIC_CHUNK_MS < end_ms]
+        if chunks:
+            samples = np.concatenate(chunks)[-int(VOICE_KEEP_S / 2 * rate):]
+            self._voice_read[item] = asyncio.ensure_future(asyncio.to_thread(self._voice_of, samples, rate))
+
+    def _voice_of(self, samples: np.ndarray, rate: int) -> VoiceEmotion | None:
+        heard = prosody(resample(Audio(samples, rate), VOICE_RATE).samples, VOICE_RATE)
+        return self._voice.read(heard) if heard is not None else None
+
+    async def _user_emotion(self, text: str, item: str | None, voice: asyncio.Future | None) -> None:
+        """The user's turn's emotion (words, and voice when heard): shown on the page, and told to a
+        brain that does not read it from the words itself (as context for its reply)."""
+        heard = None
+        if voice is not None:
+            try:
+                heard = await voice
+            except Exception as exc:  # a voice that cannot be read leaves the words
+                self.log.debug("session %s: voice not read: %s", self.id, exc)
+        emotion = combine(await asyncio.to_thread(text_emotion, text), heard)
+        self.user_emotion = emotion
+        self.page.emotion("user", emotion.label, item, valence=emotion.valence,
+                          arousal=emotion.arousal if heard is not None else None)
+        if emotion.label != "neutral" and not getattr(self.brain, "reads_emotion", False):
+            try:
+                await self.brain.add_message(f"(The user sounds {FEELINGS.get(emotion.label, emotion.label)}: "
+                                             f"answer with fitting empathy.)", role="system")
+            except RequestError as exc:  # context the brain would not take: the conversation goes on
+                self.log.warning("session %s: emotion note refused: %s", self.id, exc.message)
+
+    def _express(self, response_id: str, item: str, text: str) -> None:
+        """The avatar's face for a reply, from its text so far (and the user's last emotion)."""
+        if response_id == self._greeting or response_id in self._cancelled:
+            return
+        user = self.user_emotion.label if self.user_emotion is not None else None
+        shown = reply_expression(text, user, self.expressiveness)
+        if self._shown.get(response_id) != shown:
+            self._shown[response_id] = shown
+            self.renderer.express(*shown)
+            self.page.emotion("assistant", shown[0], item, strength=shown[1])
 
     # the clock's report of each unit of a reply starting to play
 

@@ -89,7 +89,8 @@ class Emphasis:
 class LifeGenerator:
     """Idle motion for consecutive frames: blinks, head sway, gaze, and emphasis on speech."""
 
-    def __init__(self, fps: float = 25.0, seed: int | None = 0, head_motion: bool = True) -> None:
+    def __init__(self, fps: float = 25.0, seed: int | None = 0, head_motion: bool = True,
+                 blink_rate: float = 1.0) -> None:
         if fps <= 0:
             raise LivehumanError(f"frames per second must be positive, got {fps}")
         self.fps = float(fps)
@@ -101,7 +102,7 @@ class LifeGenerator:
         self._breath_phase = rng.uniform(0, 2 * math.pi)
         self._frame = 0
         # blinks draw from their own stream: their timing (which speech changes) leaves the rest alone
-        self._blinks = BlinkSchedule(np.random.default_rng(rng.integers(2**63)))
+        self._blinks = BlinkSchedule(np.random.default_rng(rng.integers(2**63)), blink_rate)
         self._gaze = np.zeros(2)
         self._gaze_from = np.zeros(2)
         self._gaze_to = np.zeros(2)
@@ -165,11 +166,13 @@ class BlinkSchedule:
     log-normal at a steady rate, and a change of rate (speech starting) takes effect at once.
     """
 
-    def __init__(self, rng: np.random.Generator) -> None:
+    def __init__(self, rng: np.random.Generator, rate: float = 1.0) -> None:
         self._rng = rng
+        self._rate = float(rate)  # times the usual blink rate (a persona's idle.blink_rate)
         self._clock = 0.0
         # the first blink comes early, at FIRST_BLINK seconds at the listening rate
-        self._due = rng.uniform(*FIRST_BLINK) / BLINK_INTERVAL[0]
+        # (at another rate too: the clock runs faster, the mark is as much further; 0: never)
+        self._due = rng.uniform(*FIRST_BLINK) / BLINK_INTERVAL[0] * self._rate if self._rate > 0 else math.inf
         self._talk = 0.0  # 1 while speaking, decaying over TALK_MEMORY after
         self._last = -math.inf  # start of the latest blink
         self._double_at: float | None = None
@@ -192,7 +195,7 @@ class BlinkSchedule:
         """The lid closure (0 open .. 1 shut) for the frame centred at `t`, `dt` seconds long."""
         self._talk = 1.0 if talking else self._talk * math.exp(-dt / TALK_MEMORY)
         mean = BLINK_INTERVAL[0] + (BLINK_INTERVAL[1] - BLINK_INTERVAL[0]) * self._talk
-        rate = 1.0 / mean
+        rate = self._rate / mean
         self._clock += rate * dt
         if self._double_at is not None and t >= self._double_at:
             self._start(self._double_at)

@@ -145,9 +145,11 @@ class IdleMotion:
     whether the avatar speaks or listens, and listening-only motion fades in and out.
     """
 
-    def __init__(self, fps: float = FPS, seed: int | None = 0, head_motion: bool = True) -> None:
+    def __init__(self, fps: float = FPS, seed: int | None = 0, head_motion: bool = True,
+                 blink_rate: float = 1.0) -> None:
         self.fps = float(fps)
-        self._life = LifeGenerator(fps, seed=seed, head_motion=head_motion)
+        # blink_rate: times the usual rate (a persona's idle.blink_rate)
+        self._life = LifeGenerator(fps, seed=seed, head_motion=head_motion, blink_rate=blink_rate)
         self._rng = np.random.default_rng(None if seed is None else seed + 7919)
         self._head_motion = head_motion
         self._listening = 1.0  # 1 listening .. 0 speaking, eased

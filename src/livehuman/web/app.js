@@ -8,6 +8,7 @@ const ui = {
   mute: $("mute"), interrupt: $("interrupt"), hangup: $("hangup"), message: $("message"),
   transcript: $("transcript"), composer: $("composer"), text: $("text"), send: $("send"),
   metrics: $("metrics"), access: $("access"), accessLabel: $("access-label"), token: $("token"),
+  persona: $("persona"), mood: $("mood"), intro: $("intro"),
 };
 
 const STATE_LABELS = {
@@ -23,9 +24,16 @@ let pc = null;
 let channel = null;
 let mic = null;
 const bubbles = new Map(); // "role:item" → the bubble still being written
+const placed = new Map(); // "role:item" → its bubble, written or not (emotions arrive after the text)
+const lastBubble = {}; // role → the latest bubble (a typed message's emotion names no item)
+let avatarName = "Avatar"; // the persona's name once the server says it
+// How the page words an emotion: the user's as read, the avatar's as shown.
+const FEELS = { joy: "happy", sadness: "sad", anger: "angry", fear: "afraid", surprise: "surprised", neutral: "calm" };
+const SHOWS = { joy: "smiling", concern: "concerned", surprise: "surprised", sadness: "sad", neutral: "" };
 
 // Exposed for tests and for curious people in the console.
-window.livehuman = { state: "idle", connection: "new", messages: [], errors: [], tokenRequired: TOKEN_REQUIRED };
+window.livehuman = { state: "idle", connection: "new", messages: [], errors: [], tokenRequired: TOKEN_REQUIRED,
+  persona: null, personas: [], emotions: [] };
 // What the connection has received so far, per kind: packets, bytes, decoded frames and (audio) the
 // energy of what was heard. Not enumerable, so that the state above stays plain data.
 Object.defineProperty(window.livehuman, "receiving", {
@@ -96,12 +104,13 @@ function addTranscript(role, text, final, item) {
     bubble.className = `bubble ${role}`;
     const who = document.createElement("span");
     who.className = "who";
-    who.textContent = role === "user" ? "You" : "Avatar";
+    who.textContent = role === "user" ? "You" : avatarName;
     const body = document.createElement("span");
     body.className = "text";
     bubble.append(who, body);
     ui.transcript.append(bubble);
-    if (key) bubbles.set(key, bubble);
+    if (key) { bubbles.set(key, bubble); placed.set(key, bubble); }
+    lastBubble[role] = bubble;
   }
   bubble.querySelector(".text").textContent = text;
   bubble.classList.toggle("partial", !final);
@@ -122,6 +131,54 @@ function showMetrics(m) {
   ui.metrics.hidden = false;
 }
 
+// The persona the server put on for this conversation: its name labels the avatar's lines.
+function setPersona(persona) {
+  window.livehuman.persona = persona;
+  avatarName = persona.name;
+  ui.intro.textContent = `Talk with ${persona.name}, live.`;
+  if (persona.key && [...ui.persona.options].some((o) => o.value === persona.key)) ui.persona.value = persona.key;
+}
+
+// An emotion read in the user's turn, or shown by the avatar: a tag on its line (and the user's
+// latest in the header).
+function showEmotion(event) {
+  window.livehuman.emotions.push(event);
+  const bubble = (event.item && placed.get(`${event.role}:${event.item}`)) || lastBubble[event.role];
+  const word = event.role === "user" ? FEELS[event.label] : SHOWS[event.label];
+  if (event.role === "user") {
+    ui.mood.textContent = `you seem ${word || event.label}`;
+    ui.mood.dataset.label = event.label;
+    ui.mood.hidden = event.label === "neutral";
+  }
+  if (!bubble) return;
+  let tag = bubble.querySelector(".feel");
+  if (!word) { if (tag) tag.remove(); return; }
+  if (!tag) {
+    tag = document.createElement("span");
+    tag.className = "feel";
+    bubble.querySelector(".who").append(tag);
+  }
+  tag.dataset.label = event.label;
+  tag.textContent = word;
+}
+
+// The personas this server offers: with more than one, the header lets the user choose (and switch).
+async function loadPersonas() {
+  const headers = {};
+  const token = window.livehuman.token || storedToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  let personas = [];
+  try {
+    const response = await fetch("/personas", { headers });
+    if (!response.ok) return;
+    personas = (await response.json()).personas || [];
+  } catch { return; } // an older server: no list, the default persona
+  window.livehuman.personas = personas;
+  ui.persona.replaceChildren(...personas.map((p) => new Option(p.name, p.key)));
+  ui.persona.hidden = personas.length < 2;
+  if (personas.length && !window.livehuman.persona) ui.intro.textContent = `Talk with ${personas[0].name}, live.`;
+}
+
 function onEvent(raw) {
   let event;
   try { event = JSON.parse(raw); } catch { return; }
@@ -131,6 +188,8 @@ function onEvent(raw) {
     case "error": showMessage(event.message); break;
     case "notice": showMessage(event.message, "notice"); break;
     case "metrics": showMetrics(event); break;
+    case "persona": setPersona(event); break;
+    case "emotion": showEmotion(event); break;
   }
 }
 
@@ -222,7 +281,8 @@ async function start() {
     const response = await fetch("/offer", {
       method: "POST",
       headers,
-      body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type }),
+      body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type,
+        ...(window.livehuman.personas.length > 1 ? { persona: ui.persona.value } : {}) }),
     });
     const answer = await response.json().catch(() => ({}));
     if (!current()) return;
@@ -251,6 +311,8 @@ function hangup(state = "ended") {
   if (mic) { for (const t of mic.getTracks()) t.stop(); mic = null; }
   ui.video.srcObject = null;
   bubbles.clear();
+  placed.clear();
+  ui.mood.hidden = true;
   setConnected(false);
   ui.start.textContent = "Start again";
   ui.mute.textContent = "Mute";
@@ -268,13 +330,19 @@ ui.access.addEventListener("submit", (e) => {
   ui.token.value = "";
   ui.access.hidden = true;
   ui.start.hidden = false;
-  start();
+  loadPersonas().then(start);
 });
 if (TOKEN_REQUIRED) {
   window.livehuman.token = storedToken();
   if (!window.livehuman.token) askForToken();
 }
 ui.hangup.addEventListener("click", () => hangup("ended"));
+ui.persona.addEventListener("change", () => {
+  const chosen = window.livehuman.personas.find((p) => p.key === ui.persona.value);
+  if (chosen) ui.intro.textContent = `Talk with ${chosen.name}, live.`;
+  if (pc) { hangup("ended"); start(); } // a new conversation with the one chosen
+});
+if (!TOKEN_REQUIRED || storedToken()) loadPersonas();
 ui.interrupt.addEventListener("click", () => send({ type: "interrupt" }));
 ui.video.addEventListener("click", () => ui.video.play());
 ui.mute.addEventListener("click", () => {

@@ -36,6 +36,19 @@ def test_base_language():
     ]
 
 
+def test_a_persona_in_another_language_without_a_voice_gets_that_languages_voice(tmp_path):
+    from livehuman.brain.local_factory import LocalBrainFactory
+
+    persona = tmp_path / "mei.yaml"
+    persona.write_text("name: 小美\nlanguage: zh\n", encoding="utf-8")
+    assert LocalBrainFactory(str(persona)).voice == "cmn"
+    persona.write_text("name: 小美\nlanguage: zh\nvoice: yue\n", encoding="utf-8")
+    assert LocalBrainFactory(str(persona)).voice == "yue"  # its own voice wins
+    assert LocalBrainFactory(str(persona), voice="cmn+f2").voice == "cmn+f2"  # and --voice over both
+    persona.write_text("name: Sam\nlanguage: en-gb\n", encoding="utf-8")
+    assert LocalBrainFactory(str(persona)).voice == "en-us+f3"  # English keeps the default
+
+
 def test_kanji_are_read_as_spoken_kana():
     # The reading follows the word (今日 "kyō", not 今 "ima" + 日 "hi"), as it is spoken: the
     # particles は and を are "wa" and "o", long vowels are long.

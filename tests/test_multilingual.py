@@ -80,3 +80,33 @@ def test_english_turns_keep_the_english_dialogue():
 def test_the_default_english_persona_answers_chinese_and_japanese_too(text):
     d = Dialogue()  # the shipped English knowledge base: greetings work, questions are "don't know"
     assert "didn't catch" not in reply(d, text)
+
+
+@pytest.mark.parametrize(
+    "lang, question, answer_start",
+    [("zh", "书店几点开门？", "我们每天早上九点开门"), ("ja", "クレジットカードは使えますか", "はい、クレジットカード")],
+)
+def test_the_local_brain_answers_a_typed_question_aloud_in_the_personas_language(lang, question, answer_start):
+    """The whole typed path: LocalBrain with the persona's language and knowledge base, its reply
+    spoken by that language's voice (chosen from the persona) with phones for the mouth."""
+    import asyncio
+
+    from livehuman.brain.answer import answer
+    from livehuman.brain.local_factory import LocalBrainFactory
+
+    factory = LocalBrainFactory(str(EXAMPLES / f"persona-{lang}.yaml"), str(EXAMPLES / f"knowledge-{lang}.yaml"))
+
+    async def run():
+        brain = factory()
+        try:
+            return await answer(brain, text=question)
+        finally:
+            await brain.close()
+
+    result = asyncio.run(run())
+    assert result.speech.text.startswith(answer_start), result.speech.text
+    assert result.speech.audio.duration > 1.0
+    phones = [p.symbol for p in result.speech.phones]
+    # Spoken in the language, not spelled out by an English voice ("Chinese letter": tʃaɪniːz).
+    assert not any(s.startswith("tʃ") for s in phones) and "aɪ" not in phones
+    assert len(phones) > 10

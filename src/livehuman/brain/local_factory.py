@@ -49,11 +49,12 @@ class LocalBrainFactory:
                  eager: bool = False, end_of_turn: str = "vad", turn_pause_ms: int = PAUSE_MS,
                  turn_limit_ms: int = LIMIT_MS) -> None:
         from livehuman.brain.knowledge import load_knowledge
-        from livehuman.brain.persona import load_persona
+        from livehuman.brain.persona import Persona, load_persona
+        from livehuman.speech.languages import persona_voice
 
         self.persona = load_persona(persona) if _is_path(persona) else persona
         self.knowledge = load_knowledge(knowledge) if _is_path(knowledge) else knowledge
-        self.voice = voice or self.persona.voice
+        self.voice = voice or persona_voice(self.persona.voice, self.persona.language, Persona.voice)
         self.llm_url = llm_url
         self.llm_model = llm_model
         self.asr_model_dir = asr_model_dir

@@ -61,6 +61,14 @@ def voice_for(language: str) -> str:
     raise LivehumanError(f"no built-in voice speaks {language!r}: run `livehuman voices` to see the languages")
 
 
+def persona_voice(voice: str, language: str | None, default_voice: str) -> str:
+    """A persona's voice: its own, unless it left the (English) default while speaking another
+    language, which then picks the voice ("language: zh" alone speaks Mandarin)."""
+    if voice == default_voice and language and base_language(language) != "en":
+        return voice_for(language)
+    return voice
+
+
 def is_japanese_voice(voice: str) -> bool:
     """Whether `voice` (with any "+variant") is espeak-ng's Japanese voice."""
     return voice.split("+", 1)[0].strip().lower() in _JAPANESE_VOICES

@@ -132,3 +132,11 @@ def test_chinese_and_japanese_renders_open_on_vowels_and_close_on_p_b_m(rendered
     # And the gap really moves: the open vowels' median gap is well above the closures'.
     assert s.open_median_gap > 0.05
     assert np.isfinite(s.corr_best)
+
+
+def test_hearing_notice_only_where_the_recognizer_cannot_hear_the_language():
+    from livehuman.speech.languages import hearing_notice
+
+    assert hearing_notice("en", None) is None and hearing_notice("en-gb", None) is None
+    assert hearing_notice("zh", "/models/whisper-small") is None  # faster-whisper hears it
+    assert "Japanese" in hearing_notice("ja-JP", None)

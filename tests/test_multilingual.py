@@ -110,3 +110,23 @@ def test_the_local_brain_answers_a_typed_question_aloud_in_the_personas_language
     # Spoken in the language, not spelled out by an English voice ("Chinese letter": tʃaɪniːz).
     assert not any(s.startswith("tʃ") for s in phones) and "aɪ" not in phones
     assert len(phones) > 10
+
+
+def test_the_page_is_told_that_speech_is_heard_in_english_only():
+    """A Chinese persona on the offline recognizer: the brain's first event says so, plainly."""
+    import asyncio
+
+    from livehuman.brain.local_factory import LocalBrainFactory
+    from livehuman.brain.speech_events import Notice
+
+    async def first_event(factory):
+        brain = factory()
+        try:
+            return await asyncio.wait_for(anext(brain.events()), 30)
+        finally:
+            await brain.close()
+
+    zh = LocalBrainFactory(str(EXAMPLES / "persona-zh.yaml"), str(EXAMPLES / "knowledge-zh.yaml"))
+    event = asyncio.run(first_event(zh))
+    assert isinstance(event, Notice) and "English only" in event.message and "Chinese" in event.message
+    assert "--asr-model" in event.message

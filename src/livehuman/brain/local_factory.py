@@ -12,6 +12,7 @@ from livehuman.brain.local import LocalBrain
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
 from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS, ModelTurns
 from livehuman.errors import LivehumanError
+from livehuman.speech.languages import hearing_notice
 
 if TYPE_CHECKING:
     from livehuman.brain.dialogue import Dialogue
@@ -106,7 +107,8 @@ class LocalBrainFactory:
         turn_detection = TurnDetection() if self.silence_ms is None else TurnDetection(silence_duration_ms=self.silence_ms)
         return LocalBrain(dialogue, dialogue_factory=self.dialogue, voice=self.voice, asr_pool=self.asr_pool,
                           instructions=self.persona.instructions, turn_detection=turn_detection,
-                          speculate_ms=self.speculate_ms, model_turns=self.model_turns)
+                          speculate_ms=self.speculate_ms, model_turns=self.model_turns,
+                          notice=hearing_notice(self.persona.language, self.asr_model_dir))
 
     async def _ready_brain(self) -> LocalBrain:
         from livehuman.brain.knowledge import load_embedder

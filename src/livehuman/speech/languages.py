@@ -69,6 +69,21 @@ def persona_voice(voice: str, language: str | None, default_voice: str) -> str:
     return voice
 
 
+_NAMES = {"zh": "Chinese", "yue": "Cantonese", "ja": "Japanese", "ko": "Korean", "fr": "French", "de": "German",
+          "es": "Spanish", "it": "Italian", "pt": "Portuguese", "ru": "Russian"}
+
+
+def hearing_notice(language: str | None, asr_model_dir: str | None) -> str | None:
+    """What the page tells the user when the offline recognizer cannot hear the persona's language
+    (pocketsphinx has an English model only); None when it can."""
+    code = base_language(language or "en")
+    if code == "en" or asr_model_dir:
+        return None
+    name = _NAMES.get(code, f"'{language}'")
+    return (f"Speech is recognized in English only here: type to talk in {name}. "
+            "(To be heard in it, start the server with --asr-model and a faster-whisper model.)")
+
+
 def is_japanese_voice(voice: str) -> bool:
     """Whether `voice` (with any "+variant") is espeak-ng's Japanese voice."""
     return voice.split("+", 1)[0].strip().lower() in _JAPANESE_VOICES

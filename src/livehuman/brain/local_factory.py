@@ -12,7 +12,7 @@ from livehuman.brain.local import LocalBrain
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
 from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS, ModelTurns
 from livehuman.errors import LivehumanError
-from livehuman.speech.languages import hearing_notice
+from livehuman.speech.languages import hearing_notice, persona_voice
 
 if TYPE_CHECKING:
     from livehuman.brain.dialogue import Dialogue
@@ -51,7 +51,6 @@ class LocalBrainFactory:
                  turn_limit_ms: int = LIMIT_MS) -> None:
         from livehuman.brain.knowledge import load_knowledge
         from livehuman.brain.persona import Persona, load_persona
-        from livehuman.speech.languages import persona_voice
 
         self.persona = load_persona(persona) if _is_path(persona) else persona
         self.knowledge = load_knowledge(knowledge) if _is_path(knowledge) else knowledge

@@ -435,3 +435,23 @@ def test_voices_shows_language_names_and_filters_by_language():
     assert any(line.split()[0] == "cmn" for line in chinese)
     assert len(chinese) < len(lines)
     assert_one_line_error(livehuman("voices", "--lang", "xx"), "no voice speaks 'xx'")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang, text", [("zh", "你好，欢迎来到书店。"), ("ja", "こんにちは、今日はいい天気です。")])
+def test_render_in_chinese_and_japanese_picks_the_voice_by_lang(tmp_path, lang, text):
+    out = tmp_path / f"{lang}.mp4"
+    result = livehuman("render", "--text", text, "--lang", lang, "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "mouth from phones" in result.stdout
+    video_s, audio_s, frames, _ = streams(out)
+    assert abs(video_s - audio_s) < 0.05 and frames > 25
+    # The same text with the English voice spells it out or says nothing like it: another length.
+    english = tmp_path / "en.mp4"
+    assert livehuman("render", "--text", text, "--lang", "en", "-o", str(english)).returncode == 0
+    assert abs(streams(english)[1] - audio_s) > 0.3
+
+
+def test_unknown_language_is_refused_in_one_line(tmp_path):
+    assert_one_line_error(livehuman("render", "--lang", "klingon", "--text", "hi", "-o", str(tmp_path / "x.mp4")), "'klingon'", "livehuman voices")
+    assert_one_line_error(livehuman("serve", "--lang", "klingon", "--port", "1"), "'klingon'")

@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--fps", type=float, help="output frame rate (default: the avatar's, 25 for a new one)")
     render.add_argument("--bbox-shift", type=int, help="as for prepare (default: as the avatar was prepared)")
     render.add_argument("--voice", help="voice: espeak-ng's for --text (default en-us; see `livehuman voices`), or the brain's")
+    render.add_argument("--lang", help="language of --text (en, zh, ja, …): picks the built-in voice when --voice is not given")
     render.add_argument("--no-head-motion", action="store_true", help="keep the head still (blinks stay)")
     render.add_argument("--seed", type=int, help="make the blinks and sway reproducible (default: new each run)")
     render.add_argument("--emotion", metavar="NAME[:STRENGTH]",
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--realtime-url", help="WebSocket base URL of a Realtime-compatible server (Azure, proxies, livehuman's own /v1)")
     serve.add_argument("--model", help="Realtime model (for --brain openai/realtime; default: the persona's, else gpt-realtime)")
     serve.add_argument("--voice", help="voice (espeak-ng voice for local, Realtime voice for openai)")
+    serve.add_argument("--lang", help="the offline brain's language (en, zh, ja, …): picks its voice when --voice is not given")
     serve.add_argument("--llm-url", help="OpenAI-compatible chat endpoint for the local brain's replies (Ollama, vLLM, llama.cpp)")
     serve.add_argument("--llm-model", help="model name at --llm-url")
     serve.add_argument("--asr-model", metavar="DIR", help="faster-whisper model directory (default: pocketsphinx)")
@@ -257,6 +259,10 @@ def cmd_render(args: argparse.Namespace) -> None:
     from livehuman.render.video_file import check_output
 
     _emotion(args)  # a bad emotion fails before the slow speech and avatar
+    if args.lang and not args.voice and args.brain in ("none", "local"):
+        from livehuman.speech.languages import voice_for
+
+        args.voice = voice_for(args.lang)
 
     if args.config:
         render_tasks(args)
@@ -324,6 +330,13 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     personas = load_personas(args.persona)  # a bad file is refused now, in one line, before any model loads
     brain = args.brain or ("local" if personas[0].brain == "offline" else personas[0].brain)
+    if brain == "local" and args.lang:
+        from livehuman.speech.languages import base_language, voice_for
+
+        args.voice = args.voice or voice_for(args.lang)
+        if base_language(args.lang) != "en" and not args.asr_model:
+            print("livehuman: the offline recognizer (pocketsphinx) understands English only: type in "
+                  f"{args.lang!r}, or pass --asr-model DIR (a faster-whisper model) to be heard in it", file=sys.stderr)
     if brain == "local" and args.voice:
         from livehuman.speech.espeak import EspeakTTS
 

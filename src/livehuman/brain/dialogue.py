@@ -15,6 +15,7 @@ from typing import AsyncIterator
 
 import numpy as np
 
+from livehuman.brain import multilingual
 from livehuman.brain.knowledge import Embedder, Entry, KnowledgeBase, default_knowledge, load_embedder
 from livehuman.brain.persona import Persona, load_persona
 from livehuman.errors import LivehumanError
@@ -210,6 +211,9 @@ class Dialogue:
 
     def respond(self, user_text: str) -> str:
         """The offline answer to one user turn (updates the remembered name and topic)."""
+        language = multilingual.reply_language(user_text, self.persona.language)
+        if multilingual.answers(language):  # Chinese, Japanese: their own rules and retrieval
+            return multilingual.respond(self, user_text, language)
         t = _normalize(user_text)
         if not _bare(t):
             return "Sorry, I didn't catch that. Could you say it again?"

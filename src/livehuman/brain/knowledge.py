@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from livehuman.brain.text_units import UnitIndex
 from livehuman.errors import LivehumanError
 
 
@@ -79,6 +80,7 @@ class KnowledgeBase:
         self.entries = list(entries)
         self.source = source
         self._index: tuple[np.ndarray, np.ndarray] | None = None
+        self._units: tuple[UnitIndex, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -114,6 +116,22 @@ class KnowledgeBase:
         s = self.scores(embedder.encode([text]), embedder)[0]
         best = np.argsort(-s)[:k]
         return [Hit(self.entries[i], float(s[i])) for i in best]
+
+    def unit_scores(self, text: str) -> np.ndarray:
+        """Best character-unit similarity (TF-IDF cosine, 0..1) of `text` to each entry over its
+        phrasings: retrieval for Chinese and Japanese, which the English embedding model cannot read."""
+        if self._units is None:
+            texts, owners = [], []
+            for i, e in enumerate(self.entries):
+                for q in (e.question, *e.also):
+                    texts.append(q)
+                    owners.append(i)
+            self._units = (UnitIndex(texts), np.array(owners))
+        index, owners = self._units
+        sims = index.scores(text)
+        out = np.zeros(len(self.entries), dtype=np.float32)
+        np.maximum.at(out, owners, sims)
+        return out
 
     def vocabulary(self) -> list[str]:
         """Every phrasing of every question: what a speech recognizer should expect to hear."""

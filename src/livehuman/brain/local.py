@@ -35,6 +35,7 @@ from livehuman.brain.turn_end import ModelTurns
 from livehuman.brain.speech_events import (
     BrainError,
     InputCleared,
+    Notice,
     ReplyTruncated,
     SpeechEvent,
     UserSpeechStarted,
@@ -84,8 +85,10 @@ class LocalBrain:
         turn_detection: TurnDetection | None = TurnDetection(),
         speculate_ms: int | None = None,
         model_turns: ModelTurns | None = None,
+        notice: str | None = None,
     ) -> None:
         persona = getattr(dialogue, "persona", None)
+        self._notice = notice  # told the user first, once (languages.hearing_notice)
         if persona is None and dialogue_factory is None:
             from livehuman.brain.persona import load_persona
 
@@ -228,6 +231,9 @@ class LocalBrain:
     async def events(self) -> AsyncIterator[SpeechEvent]:
         """The brain's speech events until `close()`."""
         self._start()
+        if self._notice:
+            yield Notice(self._notice, "info")
+            self._notice = None
         while (event := await self._out.get()) is not None:
             yield event
 

@@ -12,6 +12,7 @@ from livehuman.brain.local import LocalBrain
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
 from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS, ModelTurns
 from livehuman.errors import LivehumanError
+from livehuman.speech.languages import hearing_notice, persona_voice
 
 if TYPE_CHECKING:
     from livehuman.brain.dialogue import Dialogue
@@ -49,13 +50,13 @@ class LocalBrainFactory:
                  eager: bool = False, end_of_turn: str = "vad", turn_pause_ms: int = PAUSE_MS,
                  turn_limit_ms: int = LIMIT_MS) -> None:
         from livehuman.brain.knowledge import load_knowledge
-        from livehuman.brain.persona import load_persona
+        from livehuman.brain.persona import Persona, load_persona
 
         self.persona = load_persona(persona) if _is_path(persona) else persona
         if knowledge is None and getattr(self.persona, "knowledge", None):
             knowledge = self.persona.knowledge  # the persona's own, unless the caller gives one
         self.knowledge = load_knowledge(knowledge) if _is_path(knowledge) else knowledge
-        self.voice = voice or self.persona.voice
+        self.voice = voice or persona_voice(self.persona.voice, self.persona.language, Persona.voice)
         self.llm_url = llm_url
         self.llm_model = llm_model
         self.asr_model_dir = asr_model_dir
@@ -109,7 +110,8 @@ class LocalBrainFactory:
         return LocalBrain(dialogue, dialogue_factory=self.dialogue, voice=self.voice, asr_pool=self.asr_pool,
                           tts=make_tts(self.voice) if make_tts is not None else None,
                           instructions=self.persona.instructions, turn_detection=turn_detection,
-                          speculate_ms=self.speculate_ms, model_turns=self.model_turns)
+                          speculate_ms=self.speculate_ms, model_turns=self.model_turns,
+                          notice=hearing_notice(self.persona.language, self.asr_model_dir))
 
     async def _ready_brain(self) -> LocalBrain:
         from livehuman.brain.knowledge import load_embedder

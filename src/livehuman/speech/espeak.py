@@ -6,12 +6,14 @@ import ctypes
 import ctypes.util
 import re
 import threading
+import unicodedata
 from collections.abc import Iterator
 
 import numpy as np
 
 from livehuman.errors import LivehumanError
 from livehuman.speech.audio import Audio, Speech
+from livehuman.speech.languages import speakable
 from livehuman.speech.phones import Phone
 
 ESPEAK_RATE = 22050  # espeak-ng's native output rate
@@ -299,7 +301,7 @@ class EspeakTTS:
         voice = self.voice
         if voice.lower() in _HAN_VOICES and _HAN.search(text):
             voice = _HAN_VOICES[voice.lower()]
-        samples, events = self._engine.synthesize(text, voice, self.words_per_minute, self.pitch, end_pause)
+        samples, events = self._engine.synthesize(speakable(text, voice), voice, self.words_per_minute, self.pitch, end_pause)
         audio = Audio(samples.astype(np.float32) / 32768.0, self.rate)
         phones = _phones_from_events(events, samples, self.rate)
         if not phones and not allow_silent:
@@ -326,13 +328,29 @@ def _phones_from_events(events: list[tuple[int, str]], samples: np.ndarray, rate
         if end <= sample:
             continue
         if not name or name.startswith("("):
+            if i + 1 < len(events) and events[i + 1][0] == sample:
+                # A word boundary at the very sample where the next phone starts ("mɑ | mai" in
+                # Mandarin): it lasts no time, and must not hand the next phone's sound to the last.
+                continue
             span = samples[sample:end].astype(np.float64)
             voiced = span.size and float(np.sqrt(np.mean(span**2))) > loud
             if voiced and phones and abs(phones[-1].end - sample / rate) < 1e-6:
                 phones[-1] = Phone(phones[-1].symbol, phones[-1].start, end / rate)
             continue
-        phones.append(Phone(_ipa(name), sample / rate, end / rate))
+        symbol = _ipa(name)
+        if _is_modifier(symbol):
+            # Japanese "kʲo": espeak-ng sends the palatalisation "ʲ" as a phone of its own. It is
+            # part of the consonant before it, not a silence between two phones.
+            if phones and abs(phones[-1].end - sample / rate) < 1e-6:
+                phones[-1] = Phone(phones[-1].symbol + symbol, phones[-1].start, end / rate)
+            continue
+        phones.append(Phone(symbol, sample / rate, end / rate))
     return phones
+
+
+def _is_modifier(symbol: str) -> bool:
+    # Modifier letters and combining marks (ʲ ʰ ̃) only colour the letter before them.
+    return all(unicodedata.category(ch) in ("Lm", "Mn", "Sk") for ch in symbol)
 
 
 def align_to_waveform(phones: list[Phone], audio: Audio) -> list[Phone]:

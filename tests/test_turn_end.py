@@ -39,8 +39,9 @@ def test_unfinished_words_wait_for_the_limit_a_fall_ends_at_the_pause_and_the_re
     # The words hold the turn whatever the model says, unless the voice fell deeply (misheard words).
     assert silence_needed("I would like to book a", 0.99, -2.0) == LIMIT_MS
     assert silence_needed("I would like to book a", 0.99, -4.0) == UNSURE_MS
-    # Final lowering ends it at the short silence, sure model or not.
+    # Final lowering ends it at the short silence, sure model or not; not if the model is sure it goes on.
     assert silence_needed("what is livehuman", 0.1, -2.0) == PAUSE_MS
+    assert silence_needed("who do not know", 0.02, -2.0) == UNSURE_MS
     # A sure model is believed if the voice fell a little; not if it stayed level or rose.
     assert silence_needed("what is livehuman", 0.9, -0.8) == PAUSE_MS
     assert silence_needed("what is livehuman", 0.9, 0.5) == UNSURE_MS

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from livehuman.brain.base import TurnDetection
 from livehuman.brain.local import LocalBrain
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
-from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS, ModelTurns
+from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS, UNSURE_MS, ModelTurns
 from livehuman.errors import LivehumanError
 
 if TYPE_CHECKING:
@@ -30,10 +30,10 @@ class LocalBrainFactory:
     prepares the reply after a pause that long, held until the turn ends (None: never);
     `asr_second_pass=False` skips pocketsphinx's second pass: the final transcript comes ~150 ms
     sooner, a bit worse. A client's settings update still overrides the turn settings.
-    `end_of_turn` "vad" (the default here, the protocol's meaning) ends a VAD turn after
-    `silence_ms`; "model" (`livehuman serve`'s default) when the end-of-turn model, asked after
-    `turn_pause_ms` of silence, and the user's last words say it is complete, or after
-    `turn_limit_ms` (see turn_end.py; `silence_ms` is then unused). The model is loaded once,
+    `end_of_turn` "vad" (the default, the protocol's meaning) ends a VAD turn after `silence_ms`;
+    "model" after `turn_pause_ms` of silence if the user's words, pitch and the end-of-turn model
+    say it is finished, after `turn_unsure_ms` if unsure, after `turn_limit_ms` if unfinished
+    (see turn_end.py; `silence_ms` is then unused). The model is loaded once,
     here: a missing file fails now, not in the first session.
 
     Calling the factory (with the HTTP request, or nothing) makes a brain. Lazy (the default), the
@@ -47,7 +47,7 @@ class LocalBrainFactory:
                  llm_url: str | None = None, llm_model: str | None = None, asr_model_dir: str | None = None,
                  silence_ms: int | None = None, speculate_ms: int | None = None, asr_second_pass: bool = True,
                  eager: bool = False, end_of_turn: str = "vad", turn_pause_ms: int = PAUSE_MS,
-                 turn_limit_ms: int = LIMIT_MS) -> None:
+                 turn_limit_ms: int = LIMIT_MS, turn_unsure_ms: int = UNSURE_MS) -> None:
         from livehuman.brain.knowledge import load_knowledge
         from livehuman.brain.persona import load_persona
 
@@ -68,7 +68,7 @@ class LocalBrainFactory:
         if end_of_turn == "model":
             from livehuman.speech.end_of_turn import EndOfTurnModel
 
-            self.model_turns = ModelTurns(EndOfTurnModel(), int(turn_pause_ms), int(turn_limit_ms))
+            self.model_turns = ModelTurns(EndOfTurnModel(), int(turn_pause_ms), int(turn_limit_ms), int(turn_unsure_ms))
         self.eager = eager
         self.asr_pool = AsrPool(self._make_asr)
         self._embedder: Any = None  # loaded once, by warm_up() or the first eager brain

@@ -9,7 +9,8 @@ much silence this turn needs before it ends (`ModelTurns.wait_ms`):
   unsure);
 - it sounds finished: the voice fell at the end (final lowering, FALL_ST semitones under the turn's
   median pitch in its last voiced 200 ms), or the end-of-turn model is sure (SURE) and the voice
-  did not rise: it ends now, at the short silence;
+  fell a little: it ends now, at the short silence, unless the model is sure it is not finished
+  (UNFINISHED_P);
 - otherwise it is unsure, and ends after UNSURE_MS of silence: longer than a thinking pause
   (people pause 0.5–0.9 s mid-sentence), shorter than the limit.
 
@@ -36,6 +37,7 @@ LIMIT_MS = 2200  # after this much silence the turn ends whatever the verdict
 FALL_ST = -1.5  # semitones: a voice this far under the turn's median at its end has finished (final lowering)
 SURE = 0.8  # the model's probability from which it is believed, if the voice fell at least SURE_FALL_ST
 SURE_FALL_ST = -0.6
+UNFINISHED_P = 0.05  # the model's probability under which a fall does not end the turn (it is sure of "not yet")
 DEEP_FALL_ST = -3.0  # a fall this deep makes unfinished-looking words only unsure (they are often misheard)
 PITCH_S = 2.0  # s of the turn's end whose pitch is heard
 MIN_PAUSE_MS = 100  # below this, every breath between two words would be a pause
@@ -110,6 +112,8 @@ def silence_needed(text: str, probability: float, fall: float | None, pause_ms: 
     unsure = max(pause_ms, min(unsure_ms, limit_ms))
     if unfinished(text):
         return unsure if fall is not None and fall <= DEEP_FALL_ST else limit_ms
+    if probability < UNFINISHED_P:  # natural speech: "…who do not know" falls, and the model hears it go on
+        return unsure
     if fall is not None and (fall <= FALL_ST or (probability >= SURE and fall <= SURE_FALL_ST)):
         return pause_ms
     if fall is None and probability >= SURE:  # too little voice to hear its pitch: the model alone
@@ -134,6 +138,9 @@ class ModelTurns:
         if not MIN_PAUSE_MS <= self.pause_ms < self.limit_ms:
             raise LivehumanError(f"the end-of-turn pause ({self.pause_ms} ms) must be at least {MIN_PAUSE_MS} ms "
                                  f"and shorter than the limit ({self.limit_ms} ms)")
+        if self.unsure_ms < self.pause_ms:  # (above the limit, the limit applies)
+            raise LivehumanError(f"the unsure turn's silence ({self.unsure_ms} ms) must not be shorter than "
+                                 f"the pause ({self.pause_ms} ms)")
 
     def wait_ms(self, audio16k: np.ndarray, text: str) -> int:
         """How much silence ends the turn whose audio and words these are (the model and the pitch

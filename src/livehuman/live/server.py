@@ -258,7 +258,7 @@ def local_brain_factory(persona: str | None = None, knowledge: str | None = None
                         llm_url: str | None = None, llm_model: str | None = None,
                         asr_model_dir: str | None = None, silence_ms: int | None = None,
                         end_of_turn: str = "vad", turn_pause_ms: int | None = None,
-                        turn_limit_ms: int | None = None) -> LocalBrainFactory:
+                        turn_limit_ms: int | None = None, turn_unsure_ms: int | None = None) -> LocalBrainFactory:
     """The offline brains of `livehuman serve`: ready when their session starts, tuned for conversation.
 
     `end_of_turn` "model": the turn ends when the end-of-turn model and the user's words say it is
@@ -272,7 +272,8 @@ def local_brain_factory(persona: str | None = None, knowledge: str | None = None
     from livehuman.brain.local_factory import LocalBrainFactory
 
     silence = int(LIVE_SILENCE_MS if silence_ms is None else silence_ms)
-    turns = {k: v for k, v in (("turn_pause_ms", turn_pause_ms), ("turn_limit_ms", turn_limit_ms)) if v is not None}
+    turns = {k: v for k, v in (("turn_pause_ms", turn_pause_ms), ("turn_limit_ms", turn_limit_ms),
+                               ("turn_unsure_ms", turn_unsure_ms)) if v is not None}
     return LocalBrainFactory(persona, knowledge, voice=voice, llm_url=llm_url, llm_model=llm_model,
                              asr_model_dir=asr_model_dir, silence_ms=silence,
                              speculate_ms=min(LIVE_PAUSE_MS, silence // 2), asr_second_pass=False, eager=True,

@@ -157,3 +157,17 @@ def test_the_end_of_turn_mode_reaches_the_brain_and_a_missing_model_is_refused(f
     monkeypatch.setenv(MODEL_ENV, str(tmp_path / "nowhere.onnx"))
     with pytest.raises(LivehumanError, match="end-of-turn model .*nowhere.onnx is missing.*--end-of-turn vad"):
         LocalBrainFactory(persona, knowledge, end_of_turn="model")
+
+
+def test_recognizers_in_processes_of_their_own_are_pooled(files):
+    from livehuman.brain.recognizer import ProcessASR
+
+    persona, knowledge = files
+    factory = LocalBrainFactory(persona, knowledge, asr_second_pass=False, asr_processes=True)
+    asr = factory.asr_pool.acquire()
+    try:
+        assert isinstance(asr, ProcessASR) and asr.finish() == ""
+        factory.asr_pool.release(asr)
+        assert factory.asr_pool.acquire() is asr  # built once, reused
+    finally:
+        asr.close()

@@ -352,7 +352,7 @@ def build_live_server(avatar: str = "default", persona: str | None = None, brain
     reduction, speed…; see brain/openai_brain.py). `silence_ms` is the offline brain's end-of-turn
     silence in "vad" mode (LIVE_SILENCE_MS by default; 250 answers ~50 ms sooner and cuts off more
     mid-sentence pauses); `turn_options` its end_of_turn, turn_pause_ms, turn_unsure_ms and turn_limit_ms
-    (see local_brain_factory; default: the end-of-turn model).
+    (see local_brain_factory; default: "vad", the fixed silence).
     `render_workers`: processes that draw the cpu engine's frames (default one per core; 0: none).
     `engine_options`: the musetalk engine's device, dtype, compile and batch_size.
     `access`: the token and allowed origins (live/access.py; default: none, own origin only).

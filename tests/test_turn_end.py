@@ -1,11 +1,20 @@
-"""The word rule of model turn-taking: which last words leave an utterance unfinished (brain/turn_end.py)."""
+"""Model turn-taking's judges (brain/turn_end.py): the word rule, the final pitch, and the silence they ask for."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from livehuman.brain.turn_end import ModelTurns, complete, last_words, unfinished
+from livehuman.brain.turn_end import (
+    LIMIT_MS,
+    PAUSE_MS,
+    UNSURE_MS,
+    ModelTurns,
+    final_pitch,
+    last_words,
+    silence_needed,
+    unfinished,
+)
 
 
 @pytest.mark.parametrize("text", [
@@ -26,10 +35,47 @@ def test_an_utterance_ending_on_a_content_word_is_left_to_the_model(text):
     assert unfinished(text) is (text == "about the")
 
 
-def test_the_words_overrule_a_sure_model_but_not_an_unsure_one():
-    assert complete(0.99, "what is livehuman") and not complete(0.99, "I would like to book a")
-    assert not complete(0.2, "what is livehuman")
-    assert complete(0.3, "what is livehuman", threshold=0.25)
+def test_unfinished_words_wait_for_the_limit_a_fall_ends_at_the_pause_and_the_rest_waits_longer():
+    # The words hold the turn whatever the model says, unless the voice fell deeply (misheard words).
+    assert silence_needed("I would like to book a", 0.99, -2.0) == LIMIT_MS
+    assert silence_needed("I would like to book a", 0.99, -4.0) == UNSURE_MS
+    # Final lowering ends it at the short silence, sure model or not; not if the model is sure it goes on.
+    assert silence_needed("what is livehuman", 0.1, -2.0) == PAUSE_MS
+    assert silence_needed("who do not know", 0.02, -2.0) == UNSURE_MS
+    # A sure model is believed if the voice fell a little; not if it stayed level or rose.
+    assert silence_needed("what is livehuman", 0.9, -0.8) == PAUSE_MS
+    assert silence_needed("what is livehuman", 0.9, 0.5) == UNSURE_MS
+    # Too little voice to hear a pitch: the model alone.
+    assert silence_needed("yes", 0.9, None) == PAUSE_MS and silence_needed("yes", 0.3, None) == UNSURE_MS
+    # The settings given are the ones used.
+    assert silence_needed("what is livehuman", 0.1, 0.0, pause_ms=150, unsure_ms=1200, limit_ms=3000) == 1200
+    assert silence_needed("tell me about the", 0.1, 0.0, pause_ms=150, unsure_ms=1200, limit_ms=3000) == 3000
+
+
+def _glide(hz_from: float, hz_to: float, seconds: float = 1.5, glide_s: float = 0.3) -> np.ndarray:
+    """A steady tone whose pitch slides from `hz_from` to `hz_to` over its last `glide_s`."""
+    t = np.arange(int(seconds * 16000)) / 16000
+    hz = np.where(t < seconds - glide_s, hz_from, hz_from + (t - (seconds - glide_s)) / glide_s * (hz_to - hz_from))
+    return (0.3 * np.sin(2 * np.pi * np.cumsum(hz) / 16000)).astype(np.float32)
+
+
+def test_final_pitch_hears_a_fall_a_rise_and_a_level_voice():
+    fall = final_pitch(_glide(200, 160))  # the last 200 ms lie between ~187 and 160 Hz
+    assert -3.9 < fall < -1.2
+    assert 1.2 < final_pitch(_glide(160, 200)) < 3.9
+    assert abs(final_pitch(_glide(180, 180))) < 0.2
+    assert final_pitch(np.zeros(16000, np.float32)) is None  # no voice, no pitch
+    noise = 0.1 * np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+    assert final_pitch(noise) is None
+
+
+def test_a_synthetic_statement_falls_at_its_end_and_not_in_its_middle():
+    from helpers_listen import espeak
+
+    speech = espeak("That is all I wanted to know.")
+    speech = speech[: np.flatnonzero(np.abs(speech) > 0.01)[-1] + 1]
+    whole, half = final_pitch(speech), final_pitch(speech[: len(speech) // 2])
+    assert whole < -1.0 and whole < half - 0.5
 
 
 def test_last_words_keep_apostrophes_and_drop_punctuation():
@@ -51,7 +97,8 @@ class Heard:
 def test_model_turns_ask_the_model_only_when_the_words_leave_it_open():
     sure = Heard(0.9)
     turns = ModelTurns(sure)
-    audio = np.zeros(16000, np.float32)
-    assert not turns.complete(audio, "book a table for the") and sure.asked == 0
-    assert turns.complete(audio, "book a table for two") and sure.asked == 1
-    assert not ModelTurns(Heard(0.1)).complete(audio, "book a table for two")
+    level = _glide(180, 180)  # a level voice: the model decides
+    assert turns.wait_ms(level, "book a table for the") == LIMIT_MS and sure.asked == 0
+    assert turns.wait_ms(level, "book a table for two") == UNSURE_MS and sure.asked == 1
+    assert turns.wait_ms(_glide(200, 185), "book a table for two") == PAUSE_MS  # a small fall with a sure model
+    assert ModelTurns(Heard(0.1), unsure_ms=1500).wait_ms(level, "book a table for two") == 1500

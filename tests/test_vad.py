@@ -132,3 +132,36 @@ def test_the_turn_ends_at_the_window_nearest_the_asked_silence(min_silence):
     else:
         pytest.fail("the speech never stopped")
     assert abs(waited - min_silence) <= window / RATE / 2  # 300 ms: 288, not 320; 500 ms: 512
+
+
+def _stopped_after(vad: SileroVAD, audio: np.ndarray, length_s: float | None) -> tuple[list[str], float | None]:
+    """Feed 32 ms windows (a stop comes within half of one of the asked silence); at the first pause
+    ask for a silence of `length_s`. The events' kinds,
+    and how much silence had passed when speech stopped."""
+    kinds, window = [], 512
+    for i in range(0, len(audio), window):
+        for e in vad.process(audio[i : i + window]):
+            kinds.append(e.kind)
+            if e.kind == "speech_paused" and length_s is not None and kinds.count("speech_paused") == 1:
+                vad.end_silence_after(e.time, length_s)
+            if e.kind == "speech_stopped":
+                return kinds, (i + window) / RATE - e.time
+    return kinds, None
+
+
+def test_a_silence_can_be_given_its_own_length_and_speech_resuming_forgets_it():
+    a, b = espeak("Hello there."), espeak("How are you?")
+    a = a[: int(voiced_span(a)[1] * RATE)]
+    # A 1.2 s limit, but this silence ends the speech after 0.4 s.
+    audio = np.concatenate([silence(0.5), a, silence(1.0)])
+    kinds, waited = _stopped_after(SileroVAD(min_silence_ms=1200, pause_ms=150), audio, 0.4)
+    assert kinds == ["speech_started", "speech_paused", "speech_stopped"] and abs(waited - 0.4) <= 0.017
+    # Asked for 0.8 s, the speaker goes on after 0.5 s: the next silence waits the whole limit again.
+    audio = np.concatenate([silence(0.5), a, silence(0.5), b, silence(1.5)])
+    kinds, waited = _stopped_after(SileroVAD(min_silence_ms=1200, pause_ms=150), audio, 0.8)
+    assert kinds == ["speech_started", "speech_paused", "speech_resumed", "speech_paused", "speech_stopped"]
+    assert abs(waited - 1.2) <= 0.017
+    # A silence already over (or never begun) ignores the request.
+    vad = SileroVAD(min_silence_ms=1200, pause_ms=150)
+    vad.end_silence_after(0.0, 0.2)
+    assert _stopped_after(vad, np.concatenate([silence(0.5), a, silence(1.5)]), None)[1] == pytest.approx(1.2, abs=0.017)

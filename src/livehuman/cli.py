@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS
+from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS, UNSURE_MS
 from livehuman.errors import LivehumanError
 from livehuman.rates import FPS
 
@@ -116,9 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
                           "with --end-of-turn vad, default 300)")
     realtime.add_argument("--end-of-turn", choices=MODES, default="vad",
                           help="the offline brain's turn ends: vad: after --silence-ms of silence (default); model: "
-                          "when the end-of-turn model and the last words say it is complete (see docs/offline-brain.md)")
+                          "after a short silence if the words, the pitch and the end-of-turn model say it is finished, "
+                          "a longer one if not (see docs/offline-brain.md)")
     realtime.add_argument("--turn-pause-ms", type=int, metavar="MS",
-                          help=f"--end-of-turn model: silence after which the model judges the turn (default {PAUSE_MS})")
+                          help=f"--end-of-turn model: silence that ends a finished turn, when it is judged (default {PAUSE_MS})")
+    realtime.add_argument("--turn-unsure-ms", type=int, metavar="MS",
+                          help=f"--end-of-turn model: silence that ends a turn neither finished nor unfinished (default {UNSURE_MS})")
     realtime.add_argument("--turn-limit-ms", type=int, metavar="MS",
                           help=f"--end-of-turn model: silence that ends even an unfinished turn (default {LIMIT_MS})")
     realtime.add_argument("--prefix-ms", type=int, help="server_vad: audio kept before detected speech")
@@ -353,7 +356,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         brain_options=_realtime_options(args) if brain != "local" else None,
         silence_ms=args.silence_ms if brain == "local" else None, render_workers=args.render_workers,
         turn_options={"end_of_turn": args.end_of_turn, "turn_pause_ms": args.turn_pause_ms,
-                      "turn_limit_ms": args.turn_limit_ms},
+                      "turn_limit_ms": args.turn_limit_ms, "turn_unsure_ms": args.turn_unsure_ms},
         token=args.token if args.token is not None or args.no_auth else os.environ.get(TOKEN_ENV) or None,
         no_auth=args.no_auth, cors_origins=args.cors_origin,
     )

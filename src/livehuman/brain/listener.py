@@ -68,8 +68,8 @@ class Listener:
 
     With `model_turns` (turn_end.py), VAD turns end the model's way rather than after the fixed
     silence: at each pause of `model_turns.pause_ms` the turn's audio and words are judged; a
-    complete turn ends there, an unfinished one ends only when the user goes on and finishes, or
-    after `model_turns.limit_ms` of silence. With `pause_ms` set, each such pause is also reported
+    finished turn ends there, another one when its silence lasts as long as the verdict asked
+    (`unsure_ms`, or `limit_ms` for an unfinished one), unless the user goes on. With `pause_ms` set, each such pause is also reported
     as Paused, before the verdict (the reply may be prepared); `pause_ms` itself is then unused.
     """
 
@@ -84,7 +84,8 @@ class Listener:
         self._turn = turn
         self.pause_ms = pause_ms
         self.model_turns = model_turns
-        self.verdicts: list[bool] = []  # model mode: each pause's verdict (complete or not), in order
+        self.verdicts: list[bool] = []  # model mode: each pause's verdict (finished there or not), in order
+        self.waits: list[int] = []  # and the silence each asked for (ms)
         self._turn_start = 0  # sample index where the current turn's speech began
         self._vad: Any = None
         self._vad_ready = False
@@ -160,7 +161,11 @@ class Listener:
                         # Before the verdict, so that the brain prepares its reply whatever it is:
                         # taken at once if the turn ends here, dropped if the user goes on.
                         results.append(Paused())
-                    if self._judge(batch_start + cut, words):
+                    wait_ms = self._judge(batch_start + cut, words)
+                    if wait_ms > self.model_turns.pause_ms:
+                        # Not finished, or not surely: this silence ends the turn only if it lasts.
+                        self._vad.end_silence_after(ev.time, wait_ms / 1000)
+                    else:
                         self.speaking, ended = False, True
                         results.append(SpeechEnded(int(t * 1000 / LISTEN_RATE)))
                         # The VAD still counts this silence as a pause inside speech: a fresh one
@@ -185,13 +190,14 @@ class Listener:
             self._buffer = self._buffer[-keep:]
         return results
 
-    def _judge(self, upto: int, words: str) -> bool:
-        """Model mode, at a pause: whether the turn is complete, from its audio up to sample `upto`
-        and its words so far."""
+    def _judge(self, upto: int, words: str) -> int:
+        """Model mode, at a pause: the silence that ends the turn (ms), from its audio up to sample
+        `upto` and its words so far."""
         audio = self._buffer[max(0, self._turn_start - self._buffer_start) : max(0, upto - self._buffer_start)]
-        verdict = self.model_turns.complete(audio, words)
-        self.verdicts.append(verdict)
-        return verdict
+        wait_ms = self.model_turns.wait_ms(audio, words)
+        self.waits.append(wait_ms)
+        self.verdicts.append(wait_ms <= self.model_turns.pause_ms)
+        return wait_ms
 
     def begin(self, audio: np.ndarray) -> str | None:
         """A new utterance's recognition, from the speech's start; its first partial transcript.

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from livehuman.brain.base import TurnDetection
 from livehuman.brain.local import LocalBrain
-from livehuman.brain.recognizer import AsrPool, knowledge_asr
-from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS, ModelTurns
+from livehuman.brain.recognizer import AsrPool, knowledge_asr, process_asr
+from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS, UNSURE_MS, ModelTurns
 from livehuman.errors import LivehumanError
 from livehuman.speech.languages import hearing_notice, persona_voice
 
@@ -30,11 +30,13 @@ class LocalBrainFactory:
     `silence_ms` ends a turn after that much silence (None: the protocol's 500 ms); `speculate_ms`
     prepares the reply after a pause that long, held until the turn ends (None: never);
     `asr_second_pass=False` skips pocketsphinx's second pass: the final transcript comes ~150 ms
-    sooner, a bit worse. A client's settings update still overrides the turn settings.
-    `end_of_turn` "vad" (the default here, the protocol's meaning) ends a VAD turn after
-    `silence_ms`; "model" (`livehuman serve`'s default) when the end-of-turn model, asked after
-    `turn_pause_ms` of silence, and the user's last words say it is complete, or after
-    `turn_limit_ms` (see turn_end.py; `silence_ms` is then unused). The model is loaded once,
+    sooner, a bit worse. `asr_processes` runs each recognizer in a process of its own
+    (recognizer.py ProcessASR: pocketsphinx holds the GIL, so sessions speaking at once otherwise
+    decode in turn). A client's settings update still overrides the turn settings.
+    `end_of_turn` "vad" (the default, the protocol's meaning) ends a VAD turn after `silence_ms`;
+    "model" after `turn_pause_ms` of silence if the user's words, pitch and the end-of-turn model
+    say it is finished, after `turn_unsure_ms` if unsure, after `turn_limit_ms` if unfinished
+    (see turn_end.py; `silence_ms` is then unused). The model is loaded once,
     here: a missing file fails now, not in the first session.
 
     Calling the factory (with the HTTP request, or nothing) makes a brain. Lazy (the default), the
@@ -48,7 +50,7 @@ class LocalBrainFactory:
                  llm_url: str | None = None, llm_model: str | None = None, asr_model_dir: str | None = None,
                  silence_ms: int | None = None, speculate_ms: int | None = None, asr_second_pass: bool = True,
                  eager: bool = False, end_of_turn: str = "vad", turn_pause_ms: int = PAUSE_MS,
-                 turn_limit_ms: int = LIMIT_MS) -> None:
+                 turn_limit_ms: int = LIMIT_MS, turn_unsure_ms: int = UNSURE_MS, asr_processes: bool = False) -> None:
         from livehuman.brain.knowledge import load_knowledge
         from livehuman.brain.persona import Persona, load_persona
 
@@ -61,6 +63,7 @@ class LocalBrainFactory:
         self.llm_model = llm_model
         self.asr_model_dir = asr_model_dir
         self.asr_second_pass = asr_second_pass
+        self.asr_processes = asr_processes
         self.silence_ms = None if silence_ms is None else int(silence_ms)
         if self.silence_ms is not None and self.silence_ms < MIN_SILENCE_MS:
             raise LivehumanError(f"the end-of-turn silence must be at least {MIN_SILENCE_MS} ms, got {self.silence_ms}")
@@ -71,7 +74,7 @@ class LocalBrainFactory:
         if end_of_turn == "model":
             from livehuman.speech.end_of_turn import EndOfTurnModel
 
-            self.model_turns = ModelTurns(EndOfTurnModel(), int(turn_pause_ms), int(turn_limit_ms))
+            self.model_turns = ModelTurns(EndOfTurnModel(), int(turn_pause_ms), int(turn_limit_ms), int(turn_unsure_ms))
         self.eager = eager
         self.asr_pool = AsrPool(self._make_asr)
         self._embedder: Any = None  # loaded once, by warm_up() or the first eager brain
@@ -102,7 +105,8 @@ class LocalBrainFactory:
             self.asr_pool.release(recognizer)
 
     def _make_asr(self) -> Any:
-        return knowledge_asr(self.knowledge, self.asr_model_dir, second_pass=self.asr_second_pass)
+        make = process_asr if self.asr_processes else knowledge_asr
+        return make(self.knowledge, self.asr_model_dir, second_pass=self.asr_second_pass)
 
     def _brain(self, dialogue: Dialogue | None) -> LocalBrain:
         turn_detection = TurnDetection() if self.silence_ms is None else TurnDetection(silence_duration_ms=self.silence_ms)

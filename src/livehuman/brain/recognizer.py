@@ -1,20 +1,117 @@
-"""Speech recognizers for the offline brain: biased to the knowledge base, pooled between sessions."""
+"""Speech recognizers for the offline brain: biased to the knowledge base, pooled between sessions,
+optionally each in a process of its own."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
+
+
+def vocabulary_of(knowledge: Any) -> list[str] | None:
+    """The knowledge base's questions and their other wordings: what the recognizer is biased to."""
+    vocabulary = []
+    for entry in getattr(knowledge, "entries", None) or []:
+        vocabulary += [entry.question, *entry.also]
+    return vocabulary or None
 
 
 def knowledge_asr(knowledge: Any, model_dir: str | None, *, second_pass: bool = True) -> Any:
     """A StreamingASR biased to the knowledge base's questions (blocking: building one takes seconds)."""
     from livehuman.speech.asr import make_asr
 
-    vocabulary = []
-    for entry in getattr(knowledge, "entries", None) or []:
-        vocabulary += [entry.question, *entry.also]
-    return make_asr(model_dir, vocabulary=vocabulary or None, second_pass=second_pass)
+    return make_asr(model_dir, vocabulary=vocabulary_of(knowledge), second_pass=second_pass)
+
+
+class ProcessASR:
+    """A StreamingASR that runs in a process of its own, built there by `make` (picklable).
+
+    pocketsphinx holds the GIL for all of its decoding (its extension never releases it): in one
+    process, the recognizers of sessions that speak at once take turns, and with them the event
+    loop. Four sessions' two decoders need more than one core's worth of GIL while they all speak,
+    so their final transcripts came late. In a process each, they decode side by side, and the
+    server's process only waits on a pipe (which releases the GIL). Calls are blocking, one at a
+    time (the Listener's lock sees to that).
+    """
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        import multiprocessing
+
+        # spawn: the server's process has threads (aiortc, workers); forking it could copy a held lock.
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve_asr, args=(child, make), daemon=True,
+                                        name="livehuman-asr")
+        self._process.start()
+        child.close()
+        self._lock = threading.Lock()
+        self._call("ready")  # built (or its error raised here)
+
+    def _call(self, op: str, *args: Any) -> Any:
+        with self._lock:
+            try:
+                self._conn.send((op, args))
+                ok, result = self._conn.recv()
+            except (EOFError, OSError):
+                from livehuman.errors import LivehumanError
+
+                raise LivehumanError(f"the speech recognizer's process ended (exit code {self._process.exitcode})") from None
+        if not ok:
+            raise result
+        return result
+
+    def accept(self, samples16k: np.ndarray) -> str | None:
+        return self._call("accept", np.asarray(samples16k))
+
+    def finish(self) -> str:
+        return self._call("finish")
+
+    def reset(self) -> None:
+        self._call("reset")
+
+    def hypothesis(self) -> str | None:
+        return self._call("hypothesis")
+
+    def close(self) -> None:
+        """End the process (the recognizer is unusable afterwards)."""
+        try:
+            self._call("close")
+        except Exception:  # already gone
+            pass
+        self._process.join(timeout=5)
+        self._conn.close()
+
+
+def _serve_asr(conn: Any, make: Callable[[], Any]) -> None:
+    """The recognizer's process: build it, then answer calls until told to close."""
+    try:
+        asr = make()
+    except BaseException as exc:  # e.g. LivehumanError: the parent raises it
+        conn.recv()
+        conn.send((False, exc))
+        return
+    while True:
+        try:
+            op, args = conn.recv()
+        except (EOFError, OSError):  # the server went away
+            return
+        if op == "close":
+            conn.send((True, None))
+            return
+        try:
+            conn.send((True, None if op == "ready" else getattr(asr, op)(*args)))
+        except Exception as exc:
+            conn.send((False, exc))
+
+
+def process_asr(knowledge: Any, model_dir: str | None, *, second_pass: bool = True) -> ProcessASR:
+    """knowledge_asr's recognizer in a process of its own (blocking: the process starts and builds it)."""
+    from livehuman.speech.asr import make_asr
+
+    return ProcessASR(functools.partial(make_asr, model_dir, vocabulary_of(knowledge), second_pass=second_pass))
 
 
 class AsrPool:

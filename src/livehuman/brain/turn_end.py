@@ -1,12 +1,24 @@
-"""Has the user finished their turn? The end-of-turn model's verdict, checked against their last word.
+"""Has the user finished their turn? Their words, their pitch and the end-of-turn model, weighed by silence.
 
-The offline brain's "model" turn-taking: after a short pause (PAUSE_MS) the turn's audio goes to
-Smart Turn (speech/end_of_turn.py), which hears whether the utterance sounds finished; the turn ends
-if it does, else the listener keeps listening up to a longer silence (LIMIT_MS). Smart Turn hears
-intonation, and synthetic voices (espeak-ng, flite) carry little of it, so a plain rule on the
-recognizer's words overrules it: an utterance that ends on a word that cannot end a sentence (an
-article, a preposition, a conjunction, a possessive, a filler: "book a", "tell me about the",
-"and um") is unfinished whatever the model hears.
+The offline brain's "model" turn-taking. After a short silence (PAUSE_MS) the Listener asks how
+much silence this turn needs before it ends (`ModelTurns.wait_ms`):
+
+- the words say it is unfinished (it ends on an article, a preposition, a conjunction, a
+  possessive, a filler: "book a", "tell me about the", "and um"): only the long limit (LIMIT_MS)
+  ends it, unless the voice fell deeply (DEEP_FALL_ST; the words were then likely misheard:
+  unsure);
+- it sounds finished: the voice fell at the end (final lowering, FALL_ST semitones under the turn's
+  median pitch in its last voiced 200 ms), or the end-of-turn model is sure (SURE) and the voice
+  fell a little: it ends now, at the short silence, unless the model is sure it is not finished
+  (UNFINISHED_P);
+- otherwise it is unsure, and ends after UNSURE_MS of silence: longer than a thinking pause
+  (people pause 0.5–0.9 s mid-sentence), shorter than the limit.
+
+Why these judges. Smart Turn (speech/end_of_turn.py) hears intonation and phrasing; it separates
+finished from unfinished utterances on natural speech, but hardly on espeak-ng and flite (measured:
+docs/benchmarks.md "Turn-taking"). A falling pitch at the end of a sentence is what synthetic
+voices do carry, and what people do too. The recognizer's words at the pause are often short of the
+last word said, so the word rule only ever holds a turn open, never ends one.
 """
 
 from __future__ import annotations
@@ -18,10 +30,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the CLI imports this module's settings: no numpy at start-up
     import numpy as np
 
-MODES = ("vad", "model")  # fixed silence, or the end-of-turn model with the word rule
-PAUSE_MS = 180  # model mode: after this much silence, ask whether the turn is complete
-LIMIT_MS = 2200  # model mode: after this much silence the turn ends whatever the verdict
-THRESHOLD = 0.5  # the model's probability from which a turn counts as complete (pipecat's)
+MODES = ("vad", "model")  # fixed silence, or the words, the pitch and the end-of-turn model
+PAUSE_MS = 180  # model mode: after this much silence, judge the turn; a finished one ends here
+UNSURE_MS = 1000  # a turn that sounds neither finished nor unfinished ends after this much silence
+LIMIT_MS = 2200  # after this much silence the turn ends whatever the verdict
+FALL_ST = -1.5  # semitones: a voice this far under the turn's median at its end has finished (final lowering)
+SURE = 0.8  # the model's probability from which it is believed, if the voice fell at least SURE_FALL_ST
+SURE_FALL_ST = -0.6
+UNFINISHED_P = 0.05  # the model's probability under which a fall does not end the turn (it is sure of "not yet")
+DEEP_FALL_ST = -3.0  # a fall this deep makes unfinished-looking words only unsure (they are often misheard)
+PITCH_S = 2.0  # s of the turn's end whose pitch is heard
 MIN_PAUSE_MS = 100  # below this, every breath between two words would be a pause
 
 # Words after which an English sentence cannot stop. Deliberately short and unambiguous: words
@@ -64,21 +82,55 @@ def unfinished(text: str) -> bool:
     return any(tuple(words[-len(p):]) == p for p in UNFINISHED_PHRASES)
 
 
-def complete(probability: float, text: str, threshold: float = THRESHOLD) -> bool:
-    """The verdict: the model hears a finished utterance and the words do not say otherwise."""
-    return probability >= threshold and not unfinished(text)
+def final_pitch(audio16k: np.ndarray) -> float | None:
+    """Semitones from the turn's median pitch (its last PITCH_S) to the median of its last 200 ms of
+    voice: negative when the voice fell at the end; None with too little voice to tell."""
+    import numpy as np
+
+    from livehuman.emotion.voice import FRAME, HOP, _frames, _pitch  # the YIN tracker of the voice's emotion
+    from livehuman.rates import LISTEN_RATE
+
+    hop = 2 * HOP  # every other frame: the verdict waits for this, and the contour is slow
+    frames = _frames(np.asarray(audio16k[-int(PITCH_S * LISTEN_RATE):], np.float64), int(FRAME * LISTEN_RATE),
+                     int(hop * LISTEN_RATE))
+    if len(frames) == 0:
+        return None
+    level = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-12)
+    audible = (level > level.max() - 30) & (level > -60)
+    f0 = np.where(audible, _pitch(frames, LISTEN_RATE), 0.0)
+    voiced = np.flatnonzero(f0 > 0)
+    if len(voiced) < 5:  # under 0.1 s of voice
+        return None
+    semitones = 12 * np.log2(f0[voiced] / np.median(f0[voiced]))
+    return float(np.median(semitones[voiced >= voiced[-1] - round(0.2 / hop)]))
+
+
+def silence_needed(text: str, probability: float, fall: float | None, pause_ms: int = PAUSE_MS,
+                   unsure_ms: int = UNSURE_MS, limit_ms: int = LIMIT_MS) -> int:
+    """The verdict as the silence (ms) that ends the turn: `pause_ms` if it sounds finished,
+    `limit_ms` if the words say it is not, `unsure_ms` otherwise (see the module's doc)."""
+    unsure = max(pause_ms, min(unsure_ms, limit_ms))
+    if unfinished(text):
+        return unsure if fall is not None and fall <= DEEP_FALL_ST else limit_ms
+    if probability < UNFINISHED_P:  # natural speech: "…who do not know" falls, and the model hears it go on
+        return unsure
+    if fall is not None and (fall <= FALL_ST or (probability >= SURE and fall <= SURE_FALL_ST)):
+        return pause_ms
+    if fall is None and probability >= SURE:  # too little voice to hear its pitch: the model alone
+        return pause_ms
+    return unsure
 
 
 @dataclass(frozen=True)
 class ModelTurns:
     """Model-mode turn-taking for a Listener: `model.probability(audio16k)` (EndOfTurnModel, shared
-    between sessions: onnxruntime runs are thread-safe), asked after `pause_ms` of silence; the turn
-    ends anyway after `limit_ms`."""
+    between sessions: onnxruntime runs are thread-safe), asked after `pause_ms` of silence; an unsure
+    turn ends after `unsure_ms`, any turn after `limit_ms`."""
 
     model: Any
     pause_ms: int = PAUSE_MS
     limit_ms: int = LIMIT_MS
-    threshold: float = THRESHOLD
+    unsure_ms: int = UNSURE_MS
 
     def __post_init__(self) -> None:
         from livehuman.errors import LivehumanError
@@ -86,10 +138,12 @@ class ModelTurns:
         if not MIN_PAUSE_MS <= self.pause_ms < self.limit_ms:
             raise LivehumanError(f"the end-of-turn pause ({self.pause_ms} ms) must be at least {MIN_PAUSE_MS} ms "
                                  f"and shorter than the limit ({self.limit_ms} ms)")
+        if self.unsure_ms < self.pause_ms:  # (above the limit, the limit applies)
+            raise LivehumanError(f"the unsure turn's silence ({self.unsure_ms} ms) must not be shorter than "
+                                 f"the pause ({self.pause_ms} ms)")
 
-    def complete(self, audio16k: np.ndarray, text: str) -> bool:
-        """Whether the turn whose audio and words these are is finished (the model runs only when the
-        words leave it open)."""
-        if unfinished(text):
-            return False
-        return complete(self.model.probability(audio16k), text, self.threshold)
+    def wait_ms(self, audio16k: np.ndarray, text: str) -> int:
+        """How much silence ends the turn whose audio and words these are (the model and the pitch
+        is asked only when the words leave it open)."""
+        probability = 0.0 if unfinished(text) else self.model.probability(audio16k)
+        return silence_needed(text, probability, final_pitch(audio16k), self.pause_ms, self.unsure_ms, self.limit_ms)

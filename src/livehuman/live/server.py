@@ -357,7 +357,7 @@ def local_brain_factory(persona: str | None = None, knowledge: str | None = None
                         llm_url: str | None = None, llm_model: str | None = None,
                         asr_model_dir: str | None = None, silence_ms: int | None = None,
                         end_of_turn: str = "vad", turn_pause_ms: int | None = None,
-                        turn_limit_ms: int | None = None) -> LocalBrainFactory:
+                        turn_limit_ms: int | None = None, turn_unsure_ms: int | None = None) -> LocalBrainFactory:
     """The offline brains of `livehuman serve`: ready when their session starts, tuned for conversation.
 
     `end_of_turn` "model": the turn ends when the end-of-turn model and the user's words say it is
@@ -371,7 +371,8 @@ def local_brain_factory(persona: str | None = None, knowledge: str | None = None
     from livehuman.brain.local_factory import LocalBrainFactory
 
     silence = int(LIVE_SILENCE_MS if silence_ms is None else silence_ms)
-    turns = {k: v for k, v in (("turn_pause_ms", turn_pause_ms), ("turn_limit_ms", turn_limit_ms)) if v is not None}
+    turns = {k: v for k, v in (("turn_pause_ms", turn_pause_ms), ("turn_limit_ms", turn_limit_ms),
+                               ("turn_unsure_ms", turn_unsure_ms)) if v is not None}
     return LocalBrainFactory(persona, knowledge, voice=voice, llm_url=llm_url, llm_model=llm_model,
                              asr_model_dir=asr_model_dir, silence_ms=silence,
                              speculate_ms=min(LIVE_PAUSE_MS, silence // 2), asr_second_pass=False, eager=True,
@@ -455,8 +456,8 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
     `brain_options` go to the Realtime brain (turn detection, transcription model, noise
     reduction, speed…; see brain/openai_brain.py). `silence_ms` is the offline brain's end-of-turn
     silence in "vad" mode (LIVE_SILENCE_MS by default; 250 answers ~50 ms sooner and cuts off more
-    mid-sentence pauses); `turn_options` its end_of_turn, turn_pause_ms and turn_limit_ms
-    (see local_brain_factory; default: the end-of-turn model).
+    mid-sentence pauses); `turn_options` its end_of_turn, turn_pause_ms, turn_unsure_ms and turn_limit_ms
+    (see local_brain_factory; default: "vad", the fixed silence).
     `render_workers`: processes that draw the cpu engine's frames (default one per core; 0: none).
     `engine_options`: the musetalk engine's device, dtype, compile and batch_size.
     `access`: the token and allowed origins (live/access.py; default: none, own origin only).

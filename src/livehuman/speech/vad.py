@@ -98,6 +98,13 @@ class SileroVAD:
         self.speaking = False
         self._silence_since: float | None = None
         self._paused = False
+        self._stop_after: float | None = None  # this silence's own length to end speech (end_silence_after)
+
+    def end_silence_after(self, since: float, seconds: float) -> None:
+        """Let the silence that began at `since` (a speech_paused's time) end speech after `seconds`
+        instead of `min_silence_ms`; speech resuming forgets it, and a silence already over ignores it."""
+        if self.speaking and self._silence_since == since:
+            self._stop_after = seconds
 
     @property
     def time(self) -> float:
@@ -137,7 +144,7 @@ class SileroVAD:
         p = self.probability = float(out[0, 0])
 
         if p >= self.threshold:
-            self._silence_since = None
+            self._silence_since = self._stop_after = None
             if self._paused:
                 self._paused = False
                 return VadEvent("speech_resumed", start)
@@ -147,11 +154,11 @@ class SileroVAD:
         elif self.speaking and p < self.threshold - END_MARGIN:
             if self._silence_since is None:
                 self._silence_since = start
-            if self._lasted(self.min_silence):
+            if self._lasted(self.min_silence if self._stop_after is None else self._stop_after):
                 self.speaking = False
                 self._paused = False
                 stopped = self._silence_since
-                self._silence_since = None
+                self._silence_since = self._stop_after = None
                 return VadEvent("speech_stopped", stopped)
             if self.pause is not None and not self._paused and self._lasted(self.pause):
                 self._paused = True

@@ -1,0 +1,56 @@
+"""Recognizers for the offline brain (brain/recognizer.py): in a process of their own, the same words."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from helpers_listen import espeak, flite
+from livehuman.brain.knowledge import load_knowledge
+from livehuman.brain.recognizer import AsrPool, knowledge_asr, process_asr, vocabulary_of
+from livehuman.errors import LivehumanError
+
+
+@pytest.fixture(scope="module")
+def knowledge():
+    return load_knowledge(None)
+
+
+def _stream(asr, audio: np.ndarray) -> tuple[list[str], str | None, str]:
+    partials = [p for i in range(0, len(audio), 320) if (p := asr.accept(audio[i:i + 320]))]
+    return partials, asr.hypothesis(), asr.finish()
+
+
+def test_a_recognizer_in_its_own_process_hears_what_one_in_this_process_hears(knowledge):
+    here = knowledge_asr(knowledge, None, second_pass=False)
+    there = process_asr(knowledge, None, second_pass=False)
+    try:
+        for audio in (espeak("How much does it cost?"), flite("What is livehuman?")):
+            expected = _stream(here, audio)
+            assert expected[2]  # it heard words
+            assert _stream(there, audio) == expected
+        # reset drops an utterance half heard, there as here
+        there.accept(espeak("Tell me about your price.")[:8000])
+        there.reset()
+        assert there.finish() == ""
+        # a pool hands it out and takes it back like any recognizer
+        pool = AsrPool(lambda: there)
+        assert pool.acquire() is there
+        pool.release(there)
+    finally:
+        there.close()
+    assert not there._process.is_alive()
+    with pytest.raises(LivehumanError, match="process ended"):
+        there.finish()
+
+
+def test_a_recognizer_that_cannot_be_built_there_is_one_clear_error_here(knowledge, tmp_path):
+    with pytest.raises(LivehumanError, match="whisper model directory not found"):
+        process_asr(knowledge, str(tmp_path / "no-such-model"))
+
+
+def test_the_vocabulary_is_the_questions_and_their_other_wordings(knowledge):
+    vocabulary = vocabulary_of(knowledge)
+    entry = knowledge.entries[0]
+    assert entry.question in vocabulary and all(also in vocabulary for also in entry.also)
+    assert vocabulary_of(None) is None

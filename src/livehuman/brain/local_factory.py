@@ -7,6 +7,7 @@ import os
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+from livehuman.brain.barge_in import BargeInRule
 from livehuman.brain.base import TurnDetection
 from livehuman.brain.local import LocalBrain
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
@@ -34,7 +35,8 @@ class LocalBrainFactory:
     `silence_ms`; "model" (`livehuman serve`'s default) when the end-of-turn model, asked after
     `turn_pause_ms` of silence, and the user's last words say it is complete, or after
     `turn_limit_ms` (see turn_end.py; `silence_ms` is then unused). The model is loaded once,
-    here: a missing file fails now, not in the first session.
+    here: a missing file fails now, not in the first session. `barge_in` (brain/barge_in.py) judges
+    a sound heard while the avatar speaks before it stops the avatar (None: any speech stops it).
 
     Calling the factory (with the HTTP request, or nothing) makes a brain. Lazy (the default), the
     brain comes at once and builds its dialogue and takes its recognizer on first use, in a worker
@@ -47,7 +49,7 @@ class LocalBrainFactory:
                  llm_url: str | None = None, llm_model: str | None = None, asr_model_dir: str | None = None,
                  silence_ms: int | None = None, speculate_ms: int | None = None, asr_second_pass: bool = True,
                  eager: bool = False, end_of_turn: str = "vad", turn_pause_ms: int = PAUSE_MS,
-                 turn_limit_ms: int = LIMIT_MS) -> None:
+                 turn_limit_ms: int = LIMIT_MS, barge_in: BargeInRule | None = BargeInRule()) -> None:
         from livehuman.brain.knowledge import load_knowledge
         from livehuman.brain.persona import load_persona
 
@@ -70,6 +72,7 @@ class LocalBrainFactory:
 
             self.model_turns = ModelTurns(EndOfTurnModel(), int(turn_pause_ms), int(turn_limit_ms))
         self.eager = eager
+        self.barge_in = barge_in
         self.asr_pool = AsrPool(self._make_asr)
         self._embedder: Any = None  # loaded once, by warm_up() or the first eager brain
         self._embedder_loading = asyncio.Lock()
@@ -105,7 +108,7 @@ class LocalBrainFactory:
         turn_detection = TurnDetection() if self.silence_ms is None else TurnDetection(silence_duration_ms=self.silence_ms)
         return LocalBrain(dialogue, dialogue_factory=self.dialogue, voice=self.voice, asr_pool=self.asr_pool,
                           instructions=self.persona.instructions, turn_detection=turn_detection,
-                          speculate_ms=self.speculate_ms, model_turns=self.model_turns)
+                          speculate_ms=self.speculate_ms, model_turns=self.model_turns, barge_in=self.barge_in)
 
     async def _ready_brain(self) -> LocalBrain:
         from livehuman.brain.knowledge import load_embedder

@@ -176,3 +176,15 @@ async def test_a_real_interruption_stops_the_reply_and_is_answered(factory):
     # live session's latency figures count from there).
     replies = [e for e in events if isinstance(e, ReplyDone)]
     assert len(replies) >= 1
+
+
+def test_serve_passes_the_setting_to_its_brains():
+    from livehuman.cli import build_parser
+    from livehuman.live.server import local_brain_factory
+
+    assert build_parser().parse_args(["serve", "--barge-in-ms", "500"]).barge_in_ms == 500
+    assert local_brain_factory(barge_in_ms=500).barge_in.confirm_ms == 500
+    assert local_brain_factory().barge_in == BargeInRule()
+    assert local_brain_factory(barge_in_ms=0).barge_in is None  # any speech stops the reply at once
+    with pytest.raises(LivehumanError, match="0 ms or more"):
+        local_brain_factory(barge_in_ms=-5)

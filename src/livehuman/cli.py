@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from livehuman.brain.barge_in import CONFIRM_MS
 from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS
 from livehuman.errors import LivehumanError
 from livehuman.rates import FPS
@@ -112,6 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"--end-of-turn model: silence after which the model judges the turn (default {PAUSE_MS})")
     realtime.add_argument("--turn-limit-ms", type=int, metavar="MS",
                           help=f"--end-of-turn model: silence that ends even an unfinished turn (default {LIMIT_MS})")
+    realtime.add_argument("--barge-in-ms", type=int, metavar="MS",
+                          help="the offline brain stops talking for speech over it only once the speech has gone on this "
+                          f"long, voiced, and is not only a backchannel (default {CONFIRM_MS}; 0: at once, coughs and "
+                          "'mm-hm's too; see docs/live.md)")
     realtime.add_argument("--prefix-ms", type=int, help="server_vad: audio kept before detected speech")
     realtime.add_argument("--eagerness", choices=("low", "medium", "high", "auto"), help="semantic_vad: how soon to answer")
     realtime.add_argument("--transcription-model", help="model that transcribes the user's speech (default gpt-4o-mini-transcribe)")
@@ -309,7 +314,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         brain_options=_realtime_options(args) if args.brain != "local" else None,
         silence_ms=args.silence_ms if args.brain == "local" else None, render_workers=args.render_workers,
         turn_options={"end_of_turn": args.end_of_turn, "turn_pause_ms": args.turn_pause_ms,
-                      "turn_limit_ms": args.turn_limit_ms},
+                      "turn_limit_ms": args.turn_limit_ms, "barge_in_ms": args.barge_in_ms},
         token=args.token if args.token is not None or args.no_auth else os.environ.get(TOKEN_ENV) or None,
         no_auth=args.no_auth, cors_origins=args.cors_origin,
     )

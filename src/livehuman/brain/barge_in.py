@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the CLI imports this module's settings: no numpy at start-up
     import numpy as np
 
+CONFIRM_MS = 240  # the default confirm time (see BargeInRule)
 RATE = 16000  # the listener's rate
 FRAME = 512  # 32 ms analysis frames (two pitch periods at 60 Hz)
 HOP = 256  # every 16 ms
@@ -53,7 +54,7 @@ class BargeInRule:
     the sound's audio from the VAD's start of speech. `confirm_ms` 0: any speech stops it at once
     (the VAD's start alone, as before)."""
 
-    confirm_ms: int = 240
+    confirm_ms: int = CONFIRM_MS
     min_voiced_ms: int = 120
     long_ms: int = 600
     gap_ms: int = 64  # the sound counts as still going if it was loud within this long

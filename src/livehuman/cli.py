@@ -179,6 +179,7 @@ def _bench_options(bench: argparse.ArgumentParser) -> None:
                        help=f"most simultaneous sessions tried (default {live.max_sessions})")
     group.add_argument("--drift-minutes", type=float, metavar="M",
                        help="also hold one talking session M minutes and measure A/V drift (default: no)")
+    group.add_argument("--barge-in-ms", type=int, metavar="MS", help="the server's serve --barge-in-ms (default: serve's)")
     group = bench.add_argument_group("prepare bench")
     group.add_argument("--fps", type=float, help=f"frame rate of the face video (default {prep.fps:g})")
     group.add_argument("--runs", type=int, metavar="N", help=f"fresh processes timed, the best reported (default {prep.runs})")

@@ -314,8 +314,11 @@ class LocalBrain:
             if op[0] == "commit" and not op[1].done():  # its caller must not wait for ever
                 op[1].set_result(None)
 
-    def _listen(self, chunks: list[tuple[np.ndarray, int]]) -> list:
-        """Worker thread: the chunks at 16 kHz, through the listener (the parts built on first use)."""
+    def _listen(self, chunks: list[tuple[np.ndarray, int]], judge: bool = False) -> tuple[np.ndarray, list]:
+        """Worker thread: the chunks at 16 kHz, through the listener (the parts built on first use).
+
+        `judge`: only give them to the sound held as an overlap, not yet to the listener (see _hear).
+        """
         if not self._prepared:
             self.listener.prepare()
             self.speaker.load()  # ready before the first reply, not during it
@@ -327,14 +330,29 @@ class LocalBrain:
                 chunk = resampler.process(chunk)
             samples.append(np.asarray(chunk, np.float32))
         audio = np.concatenate(samples)
+        if judge:
+            self._overlap.judge.hear(audio)
+            return audio, []
+        return audio, self._heard(audio)
+
+    def _heard(self, audio: np.ndarray) -> list:
+        """Worker thread: 16 kHz audio through the listener; an overlap takes the recognizer's words."""
         heard = self.listener.hear(audio)
-        if (overlap := self._overlap) is not None:  # set by the previous batch: this audio follows its start
-            overlap.judge.hear(audio)
+        if (overlap := self._overlap) is not None:
             overlap.words = self.listener.hypothesis() or ""
         return heard
 
     async def _hear(self, chunks: list[tuple[np.ndarray, int]]) -> None:
-        for heard in await asyncio.to_thread(self._listen, chunks):
+        if self._overlap is None:
+            _, events = await asyncio.to_thread(self._listen, chunks)
+        else:
+            # A sound over the reply is judged on this audio before the recognizer takes it: on a
+            # busy machine pocketsphinx falls behind the audio, and an interruption must not wait
+            # for it (its words are the last batch's).
+            audio, _ = await asyncio.to_thread(self._listen, chunks, True)
+            await self._judge_overlap()
+            events = await asyncio.to_thread(self._heard, audio)
+        for heard in events:
             match heard:
                 case SpeechBegan(start_ms=start_ms, audio=audio) if self._overlapping():
                     # While the avatar speaks: judged before it stops anything (barge_in.py), from
@@ -342,7 +360,12 @@ class LocalBrain:
                     prefix = self.settings.turn_detection.prefix_padding_ms * LISTEN_RATE // 1000
                     judge = BargeIn(self.barge_in, audio[prefix:] if len(audio) > prefix else audio)
                     self._overlap = Overlap(new_id("item"), start_ms, judge)
-                    self._overlap.partial = await asyncio.to_thread(self.listener.begin, audio) or ""
+                    await self._judge_overlap()  # a batch that piled up may hold an interruption already
+                    partial = await asyncio.to_thread(self.listener.begin, audio) or ""
+                    if self._overlap is not None:
+                        self._overlap.partial = partial
+                    else:
+                        self._partial_transcript(partial)
                 case SpeechBegan(start_ms=start_ms, audio=audio):
                     await self._speech_started(new_id("item"), start_ms)
                     # The speech's first audio goes to the recognizer only after the start is out:

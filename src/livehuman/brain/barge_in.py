@@ -6,8 +6,8 @@ other person keeps talking. So a sound that starts while the avatar speaks is ju
 its own audio since the VAD's start and the recognizer's words so far:
 
 - it interrupts once it has gone on for `confirm_ms`, with at least `min_voiced_ms` of voiced
-  (periodic) sound, is still sounding, and its words are not only backchannel words ("yeah",
-  "okay", "mm-hm"…);
+  (periodic) sound and still sounding then (judged frame by frame, however the audio came in),
+  and its words are not only backchannel words ("yeah", "okay", "mm-hm"…);
 - whatever its words, it interrupts once it holds `long_ms` of voiced sound (someone talking over
   the avatar that long means it);
 - otherwise it waits; a sound that ends first (the VAD's end of speech) was no interruption, and
@@ -113,6 +113,7 @@ class BargeIn:
         self._voiced: list[bool] = []
         self._peak = 0.0
         self.heard_ms = 0.0
+        self.ripe = False  # at some frame it had gone on long enough, voiced enough and was sounding
         self.hear(audio)
 
     @property
@@ -141,6 +142,12 @@ class BargeIn:
                 self._power.append(p)
                 # Against the peak so far: a frame is judged once, as it comes.
                 self._voiced.append(v >= self.rule.voicing and p >= max(self._peak * 10 ** (-LOUD_DB / 10), SILENT))
+                # Frame by frame, so that the verdict does not depend on how the audio was batched
+                # (a busy brain takes it in bigger pieces).
+                ends_ms = ((len(self._power) - 1) * HOP + FRAME) * 1000 / RATE
+                if (not self.ripe and ends_ms >= self.rule.confirm_ms
+                        and self.voiced_ms >= self.rule.min_voiced_ms and self.sounding):
+                    self.ripe = True
         self._pending = buf[n * HOP :]
 
     def verdict(self, words: str = "") -> str:
@@ -151,8 +158,7 @@ class BargeIn:
         voiced = self.voiced_ms
         if voiced >= rule.long_ms:
             return "interrupt"
-        if (self.heard_ms >= rule.confirm_ms and voiced >= rule.min_voiced_ms and self.sounding
-                and not backchannel(words, rule.backchannels)):
+        if self.ripe and not backchannel(words, rule.backchannels):
             return "interrupt"
         return "wait"
 

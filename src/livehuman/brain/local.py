@@ -314,26 +314,23 @@ class LocalBrain:
             if op[0] == "commit" and not op[1].done():  # its caller must not wait for ever
                 op[1].set_result(None)
 
-    def _listen(self, chunks: list[tuple[np.ndarray, int]], judge: bool = False) -> tuple[np.ndarray, list]:
-        """Worker thread: the chunks at 16 kHz, through the listener (the parts built on first use).
-
-        `judge`: only give them to the sound held as an overlap, not yet to the listener (see _hear).
-        """
+    def _listen(self, chunks: list[tuple[np.ndarray, int]]) -> list:
+        """Worker thread: the chunks at 16 kHz, through the listener (the parts built on first use)."""
         if not self._prepared:
             self.listener.prepare()
             self.speaker.load()  # ready before the first reply, not during it
             self._prepared = True
+        return self._heard(self._samples(chunks))
+
+    def _samples(self, chunks: list[tuple[np.ndarray, int]]) -> np.ndarray:
+        """The chunks as one run of 16 kHz float32 samples."""
         samples = []
         for chunk, rate in chunks:
             if rate != LISTEN_RATE:
                 resampler = self._resamplers.get(rate) or self._resamplers.setdefault(rate, StreamResampler(rate, LISTEN_RATE))
                 chunk = resampler.process(chunk)
             samples.append(np.asarray(chunk, np.float32))
-        audio = np.concatenate(samples)
-        if judge:
-            self._overlap.judge.hear(audio)
-            return audio, []
-        return audio, self._heard(audio)
+        return np.concatenate(samples)
 
     def _heard(self, audio: np.ndarray) -> list:
         """Worker thread: 16 kHz audio through the listener; an overlap takes the recognizer's words."""
@@ -344,12 +341,14 @@ class LocalBrain:
 
     async def _hear(self, chunks: list[tuple[np.ndarray, int]]) -> None:
         if self._overlap is None:
-            _, events = await asyncio.to_thread(self._listen, chunks)
+            events = await asyncio.to_thread(self._listen, chunks)
         else:
-            # A sound over the reply is judged on this audio before the recognizer takes it: on a
-            # busy machine pocketsphinx falls behind the audio, and an interruption must not wait
-            # for it (its words are the last batch's).
-            audio, _ = await asyncio.to_thread(self._listen, chunks, True)
+            # A sound over the reply is judged on this audio before the recognizer takes it, here
+            # on the event loop (a few FFTs of 32 ms frames): on a busy machine pocketsphinx and
+            # each thread hop fall behind the audio, and an interruption must not wait for them
+            # (its words are the last batch's).
+            audio = self._samples(chunks)
+            self._overlap.judge.hear(audio)
             await self._judge_overlap()
             events = await asyncio.to_thread(self._heard, audio)
         for heard in events:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from livehuman.brain.barge_in import BargeIn, BargeInRule, Overlap
+from livehuman.brain.barge_in import BargeIn, BargeInRule, Overlap, backchannel
 from livehuman.brain.base import RequestError, SessionSettings, TurnDetection
 from livehuman.brain.events import new_id
 from livehuman.brain.listener import Listener, Partial, Paused, Resumed, SpeechBegan, SpeechEnded
@@ -378,8 +378,8 @@ class LocalBrain:
                     await self._speculate()
                 case Resumed():
                     self.speculator.discard("discarded")
-                case SpeechEnded() if self._overlap is not None:
-                    await self._ignore_overlap()
+                case SpeechEnded(end_ms=end_ms) if self._overlap is not None:
+                    await self._overlap_ended(end_ms)
                 case SpeechEnded(end_ms=end_ms):
                     await self._end_turn(end_ms)
         if self._overlap is not None:
@@ -402,13 +402,20 @@ class LocalBrain:
         await self._speech_started(overlap.item_id, overlap.start_ms)
         self._partial_transcript(overlap.partial)
 
-    async def _ignore_overlap(self) -> None:
+    async def _overlap_ended(self, end_ms: int) -> None:
         """The sound ended before it proved an interruption: a cough, a knock, an "mm-hm". The
-        avatar goes on; no turn, no reply; the recognizer forgets it."""
-        self._overlap = None
+        avatar goes on; no turn, no reply; the recognizer forgets it. But a sound long enough that
+        only its first words held it back ("is it…" heard as "yes") is a turn if its whole
+        transcript is more than backchannel words: a question is never dropped for a misheard word."""
+        overlap, self._overlap = self._overlap, None
+        transcript = await asyncio.to_thread(self.listener.finish)
+        if overlap.judge.ripe and transcript.strip() and not backchannel(transcript, self.barge_in.backchannels):
+            self.overlaps["interrupted"] += 1
+            await self._speech_started(overlap.item_id, overlap.start_ms)
+            await self._end_turn(end_ms, transcript)
+            return
         self.overlaps["ignored"] += 1
-        heard = await asyncio.to_thread(self.listener.finish)
-        log.debug("local brain: ignored a sound over the reply (heard %r)", heard)
+        log.debug("local brain: ignored a sound over the reply (heard %r)", transcript)
 
     async def _speech_started(self, item_id: str, start_ms: int) -> None:
         self.speculator.discard("discarded")
@@ -439,14 +446,15 @@ class LocalBrain:
         if transcript and self._speaking_item is not None:
             self.speculator.start(transcript, self.responder.ensure, self.settings.audio)
 
-    async def _end_turn(self, end_ms: int) -> None:
+    async def _end_turn(self, end_ms: int, transcript: str | None = None) -> None:
         item_id = self._speaking_item
         if item_id is None:
             return
         self._speaking_item = None
         self._stopped_at = time.monotonic()
         self._emit(UserSpeechStopped(item_id, end_ms))
-        transcript = await asyncio.to_thread(self.listener.finish)
+        if transcript is None:
+            transcript = await asyncio.to_thread(self.listener.finish)
         self._user_turn(item_id, transcript)
         turn = self.settings.turn_detection
         if not transcript.strip() or (turn is not None and not turn.create_response) or self._response is not None:

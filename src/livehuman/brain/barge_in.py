@@ -11,7 +11,8 @@ its own audio since the VAD's start and the recognizer's words so far:
 - whatever its words, it interrupts once it holds `long_ms` of voiced sound (someone talking over
   the avatar that long means it);
 - otherwise it waits; a sound that ends first (the VAD's end of speech) was no interruption, and
-  is no turn either: the brain forgets it.
+  is no turn either: the brain forgets it (unless only its words held it back and its whole
+  transcript is more than backchannel words: then it is the user's turn, see LocalBrain).
 
 Coughs, knocks and breaths are mostly unvoiced (aperiodic): they seldom reach `min_voiced_ms`.
 Backchannels are voiced and short. A real interruption is sustained voiced speech. The

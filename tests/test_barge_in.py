@@ -188,3 +188,43 @@ def test_serve_passes_the_setting_to_its_brains():
     assert local_brain_factory(barge_in_ms=0).barge_in is None  # any speech stops the reply at once
     with pytest.raises(LivehumanError, match="0 ms or more"):
         local_brain_factory(barge_in_ms=-5)
+
+
+# End to end: a live server in a network namespace and a real aiortc client.
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def live_server(netns):
+    from helpers_live import start_live_server
+
+    live, runner = await start_live_server(netns.addresses[0], max_sessions=1, inactivity_timeout=6.0)
+    yield live
+    await runner.cleanup()
+
+
+@pytest.mark.slow
+@in_module_loop
+async def test_a_quick_yeah_into_the_microphone_does_not_stop_a_live_answer(live_server):
+    import time
+
+    from livehuman.live.client import LiveClient
+    from livehuman.speech.audio import Audio, resample
+
+    yeah = resample(Audio(trimmed(espeak("yeah", speed=300)), RATE), 48000).samples
+    client = LiveClient(live_server.url)
+    await client.connect()
+    try:
+        asked = time.monotonic()
+        client.send({"type": "text", "text": "What is livehuman?"})  # its answer lasts about ten seconds
+        await client.wait_for(lambda: client.first_voiced_after(asked), 30)
+        await asyncio.sleep(1.0)
+        said = time.monotonic()
+        await client.say(np.round(np.clip(yeah, -1, 1) * 32767).astype(np.int16))
+        session = live_server.sessions[client.session]
+        await client.wait_for(lambda: session.brain.overlaps["ignored"] or session.barge_ins or None, 10)
+        await asyncio.sleep(0.5)
+        assert session.brain.overlaps == {"interrupted": 0, "ignored": 1}
+        assert not session.barge_ins  # nothing stopped the answer
+        await client.wait_for(lambda: client.voiced_seconds(said) > 2.0 or None, 10)  # it plays on
+        assert not client.event("transcript", since=said, role="user")
+    finally:
+        await client.close()

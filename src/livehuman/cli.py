@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from livehuman.brain.barge_in import CONFIRM_MS
 from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS, UNSURE_MS
 from livehuman.errors import LivehumanError
 from livehuman.rates import FPS
@@ -124,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
                           help=f"--end-of-turn model: silence that ends a turn neither finished nor unfinished (default {UNSURE_MS})")
     realtime.add_argument("--turn-limit-ms", type=int, metavar="MS",
                           help=f"--end-of-turn model: silence that ends even an unfinished turn (default {LIMIT_MS})")
+    realtime.add_argument("--barge-in-ms", type=int, metavar="MS",
+                          help="the offline brain stops talking for speech over it only once the speech has gone on this "
+                          f"long, voiced, and is not only a backchannel (default {CONFIRM_MS}; 0: at once, coughs and "
+                          "'mm-hm's too; see docs/live.md)")
     realtime.add_argument("--prefix-ms", type=int, help="server_vad: audio kept before detected speech")
     realtime.add_argument("--eagerness", choices=("low", "medium", "high", "auto"), help="semantic_vad: how soon to answer")
     realtime.add_argument("--transcription-model", help="model that transcribes the user's speech (default gpt-4o-mini-transcribe)")
@@ -186,6 +191,7 @@ def _bench_options(bench: argparse.ArgumentParser) -> None:
                        help=f"most simultaneous sessions tried (default {live.max_sessions})")
     group.add_argument("--drift-minutes", type=float, metavar="M",
                        help="also hold one talking session M minutes and measure A/V drift (default: no)")
+    group.add_argument("--barge-in-ms", type=int, metavar="MS", help="the server's serve --barge-in-ms (default: serve's)")
     group = bench.add_argument_group("soak bench (also --sessions K: clients at once, default 2)")
     group.add_argument("--minutes", type=float, metavar="M", help="how long the clients talk (default 2)")
     group = bench.add_argument_group("prepare bench")
@@ -356,7 +362,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         brain_options=_realtime_options(args) if brain != "local" else None,
         silence_ms=args.silence_ms if brain == "local" else None, render_workers=args.render_workers,
         turn_options={"end_of_turn": args.end_of_turn, "turn_pause_ms": args.turn_pause_ms,
-                      "turn_limit_ms": args.turn_limit_ms, "turn_unsure_ms": args.turn_unsure_ms},
+                      "turn_limit_ms": args.turn_limit_ms, "turn_unsure_ms": args.turn_unsure_ms,
+                      "barge_in_ms": args.barge_in_ms},
         token=args.token if args.token is not None or args.no_auth else os.environ.get(TOKEN_ENV) or None,
         no_auth=args.no_auth, cors_origins=args.cors_origin,
     )

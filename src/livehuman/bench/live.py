@@ -385,6 +385,8 @@ def bench_live(options: LiveOptions | None = None) -> dict:
                "--max-sessions", str(o.max_sessions)]
     if o.render_workers is not None:
         command += ["--render-workers", str(o.render_workers)]
+    if o.barge_in_ms is not None:
+        command += ["--barge-in-ms", str(o.barge_in_ms)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()
@@ -411,13 +413,15 @@ def bench_live_from_args(args) -> dict:
     return bench_live(from_args(LiveOptions, args))
 
 
-async def _serve(avatar: str, max_sessions: int, render_workers: int | None = None) -> None:
+async def _serve(avatar: str, max_sessions: int, render_workers: int | None = None,
+                 barge_in_ms: int | None = None) -> None:
     from aiohttp import web
 
     from livehuman.live.server import build_live_server
 
     # No greeting: the bench times the answers to its questions, from a silent start as before.
-    server = build_live_server(avatar=avatar, max_sessions=max_sessions, render_workers=render_workers, greet=False)
+    server = build_live_server(avatar=avatar, max_sessions=max_sessions, render_workers=render_workers, greet=False,
+                               turn_options={"barge_in_ms": barge_in_ms})
     runner = web.AppRunner(server.app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -446,9 +450,10 @@ def main() -> None:
     parser.add_argument("--avatar", default=LiveOptions.avatar)
     parser.add_argument("--max-sessions", type=int, default=LiveOptions.max_sessions)
     parser.add_argument("--render-workers", type=int)
+    parser.add_argument("--barge-in-ms", type=int)
     args = parser.parse_args()
     with loopback_ice():
-        asyncio.run(_serve(args.avatar, args.max_sessions, args.render_workers))
+        asyncio.run(_serve(args.avatar, args.max_sessions, args.render_workers, args.barge_in_ms))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ class LiveOptions:
     seconds: float = 10.0  # how long each number of sessions is held
     drift_minutes: float = 0.0  # with more than 0: one talking session held this long, for A/V drift
     render_workers: int | None = None  # the server's render processes (None: one per core)
+    barge_in_ms: int | None = None  # the server's `serve --barge-in-ms` (None: its default)
     avatar: str = "default"
     plot: str | None = None  # a PNG of the latencies and sessions against the targets
 

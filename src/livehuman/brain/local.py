@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from livehuman.brain.barge_in import BargeIn, BargeInRule, Overlap, backchannel
 from livehuman.brain.base import RequestError, SessionSettings, TurnDetection
 from livehuman.brain.events import new_id
 from livehuman.brain.listener import Listener, Partial, Paused, Resumed, SpeechBegan, SpeechEnded
@@ -36,6 +37,7 @@ from livehuman.brain.speech_events import (
     BrainError,
     InputCleared,
     Notice,
+    ReplyAudio,
     ReplyTruncated,
     SpeechEvent,
     UserSpeechStarted,
@@ -49,6 +51,9 @@ from livehuman.speech.audio import StreamResampler
 
 log = logging.getLogger(__name__)
 
+# A reply still plays this long after its audio's own length: the client's buffers and drawing.
+PLAYOUT_MARGIN_S = 0.5
+
 class LocalBrain:
     """The offline cascade as a Brain: server VAD, streaming ASR, dialogue and espeak-ng TTS.
 
@@ -61,7 +66,8 @@ class LocalBrain:
     `turn_detection` is the session's start (None: manual turns). With `speculate_ms`, once the
     user has paused that long the reply is prepared but held (see speculation.py). With
     `model_turns` (turn_end.py) a VAD turn ends when the end-of-turn model and the user's words say
-    it is complete, not after the fixed silence.
+    it is complete, not after the fixed silence. `barge_in` (barge_in.py) judges a sound heard while
+    a reply is in flight or playing before it stops the reply; None: any speech stops it at once.
 
     Everything runs on the event loop of its first call except the blocking work (VAD and
     recognizer, building the dialogue, text-to-speech), which runs in worker threads.
@@ -86,6 +92,7 @@ class LocalBrain:
         speculate_ms: int | None = None,
         model_turns: ModelTurns | None = None,
         notice: str | None = None,
+        barge_in: BargeInRule | None = BargeInRule(),
     ) -> None:
         persona = getattr(dialogue, "persona", None)
         self._notice = notice  # told the user first, once (languages.hearing_notice)
@@ -112,6 +119,10 @@ class LocalBrain:
         self.listener = Listener(recognizer, asr_pool.release if asr_pool is not None else None,
                                  turn_detection, pause_ms=speculate_ms, model_turns=model_turns)
         self.pace_ahead_s = pace_ahead_s
+        self.barge_in = barge_in
+        self.overlaps = {"interrupted": 0, "ignored": 0}  # sounds heard while speaking, and what they did
+        self._overlap: Overlap | None = None  # such a sound, not yet judged an interruption
+        self._playing_until = 0.0  # monotonic time the reply audio sent so far ends playing (about)
         self.turn_latencies: list[float] = []  # speech stopped → first reply audio, seconds
         self._out: asyncio.Queue[SpeechEvent | None] = asyncio.Queue()
         self._in: asyncio.Queue[tuple] = asyncio.Queue()
@@ -214,6 +225,7 @@ class LocalBrain:
         if audio_end_ms < 0 or audio_end_ms > said.audio_ms + 1:
             raise RequestError(f"audio_end_ms {audio_end_ms} is past the item's audio ({int(said.audio_ms)} ms)",
                                param="audio_end_ms")
+        self._playing_until = 0.0  # the client stopped playing it there
         if self._response is not None and self._response.item_id == item_id:
             await self._cancel("client_cancelled")
         heard = said.heard(audio_end_ms)
@@ -222,6 +234,7 @@ class LocalBrain:
         self._emit(ReplyTruncated(item_id, int(audio_end_ms), heard))
 
     async def interrupt(self, item_id: str | None, heard_ms: float | None) -> None:
+        self._playing_until = 0.0  # the client stopped playing
         if self._response is not None:
             await self._cancel("client_cancelled")
         said = self._said.get(item_id) if item_id is not None else None
@@ -257,6 +270,8 @@ class LocalBrain:
         self._out.put_nowait(None)
 
     def _emit(self, event: SpeechEvent) -> None:
+        if isinstance(event, ReplyAudio):  # played back to back, from when it is sent
+            self._playing_until = max(self._playing_until, time.monotonic()) + event.duration_ms / 1000
         self._out.put_nowait(event)
 
     # -- the user's side: one input task takes audio and turn commands in order -------------------
@@ -289,12 +304,12 @@ class LocalBrain:
                     await self._commit(done)
                 case ("clear",):
                     self.speculator.discard("discarded")
-                    self._speaking_item = None
+                    self._speaking_item = self._overlap = None
                     await asyncio.to_thread(self.listener.clear)
                     self._emit(InputCleared())
                 case ("turn", turn):
                     self.speculator.discard("discarded")
-                    self._speaking_item = None
+                    self._speaking_item = self._overlap = None
                     self.listener.configure(turn)
         except asyncio.CancelledError:
             raise
@@ -312,30 +327,102 @@ class LocalBrain:
             self.listener.prepare()
             self.speaker.load()  # ready before the first reply, not during it
             self._prepared = True
+        return self._heard(self._samples(chunks))
+
+    def _samples(self, chunks: list[tuple[np.ndarray, int]]) -> np.ndarray:
+        """The chunks as one run of 16 kHz float32 samples."""
         samples = []
         for chunk, rate in chunks:
             if rate != LISTEN_RATE:
                 resampler = self._resamplers.get(rate) or self._resamplers.setdefault(rate, StreamResampler(rate, LISTEN_RATE))
                 chunk = resampler.process(chunk)
             samples.append(np.asarray(chunk, np.float32))
-        return self.listener.hear(np.concatenate(samples))
+        return np.concatenate(samples)
+
+    def _heard(self, audio: np.ndarray) -> list:
+        """Worker thread: 16 kHz audio through the listener; an overlap takes the recognizer's words."""
+        heard = self.listener.hear(audio)
+        if (overlap := self._overlap) is not None:
+            overlap.words = self.listener.hypothesis() or ""
+        return heard
 
     async def _hear(self, chunks: list[tuple[np.ndarray, int]]) -> None:
-        for heard in await asyncio.to_thread(self._listen, chunks):
+        if self._overlap is None:
+            events = await asyncio.to_thread(self._listen, chunks)
+        else:
+            # A sound over the reply is judged on this audio before the recognizer takes it, here
+            # on the event loop (a few FFTs of 32 ms frames): on a busy machine pocketsphinx and
+            # each thread hop fall behind the audio, and an interruption must not wait for them
+            # (its words are the last batch's).
+            audio = self._samples(chunks)
+            self._overlap.judge.hear(audio)
+            await self._judge_overlap()
+            events = await asyncio.to_thread(self._heard, audio)
+        for heard in events:
             match heard:
+                case SpeechBegan(start_ms=start_ms, audio=audio) if self._overlapping():
+                    # While the avatar speaks: judged before it stops anything (barge_in.py), from
+                    # the VAD's start of speech on (not the prefix padding before it).
+                    prefix = self.settings.turn_detection.prefix_padding_ms * LISTEN_RATE // 1000
+                    judge = BargeIn(self.barge_in, audio[prefix:] if len(audio) > prefix else audio)
+                    self._overlap = Overlap(new_id("item"), start_ms, judge)
+                    await self._judge_overlap()  # a batch that piled up may hold an interruption already
+                    partial = await asyncio.to_thread(self.listener.begin, audio) or ""
+                    if self._overlap is not None:
+                        self._overlap.partial = partial
+                    else:
+                        self._partial_transcript(partial)
                 case SpeechBegan(start_ms=start_ms, audio=audio):
                     await self._speech_started(new_id("item"), start_ms)
                     # The speech's first audio goes to the recognizer only after the start is out:
                     # a barge-in must not wait for pocketsphinx.
                     self._partial_transcript(await asyncio.to_thread(self.listener.begin, audio))
+                case Partial(text=text) if self._overlap is not None:
+                    self._overlap.partial = text
                 case Partial(text=text):
                     self._partial_transcript(text)
-                case Paused():
+                case Paused() if self._overlap is None:
                     await self._speculate()
                 case Resumed():
                     self.speculator.discard("discarded")
+                case SpeechEnded(end_ms=end_ms) if self._overlap is not None:
+                    await self._overlap_ended(end_ms)
                 case SpeechEnded(end_ms=end_ms):
                     await self._end_turn(end_ms)
+        if self._overlap is not None:
+            await self._judge_overlap()
+
+    def _overlapping(self) -> bool:
+        """Whether speech starting now would be heard over the avatar (a reply in flight or playing)."""
+        if self.barge_in is None or self.settings.turn_detection is None:
+            return False
+        return self._response is not None or time.monotonic() < self._playing_until + PLAYOUT_MARGIN_S
+
+    async def _judge_overlap(self) -> None:
+        """The sound heard over the avatar: an interruption by now (or the avatar has fallen silent)
+        starts the user's turn as any speech does, from its start."""
+        overlap = self._overlap
+        if self._overlapping() and overlap.judge.verdict(overlap.words) == "wait":
+            return
+        self._overlap = None
+        self.overlaps["interrupted"] += 1
+        await self._speech_started(overlap.item_id, overlap.start_ms)
+        self._partial_transcript(overlap.partial)
+
+    async def _overlap_ended(self, end_ms: int) -> None:
+        """The sound ended before it proved an interruption: a cough, a knock, an "mm-hm". The
+        avatar goes on; no turn, no reply; the recognizer forgets it. But a sound long enough that
+        only its first words held it back ("is it…" heard as "yes") is a turn if its whole
+        transcript is more than backchannel words: a question is never dropped for a misheard word."""
+        overlap, self._overlap = self._overlap, None
+        transcript = await asyncio.to_thread(self.listener.finish)
+        if overlap.judge.ripe and transcript.strip() and not backchannel(transcript, self.barge_in.backchannels):
+            self.overlaps["interrupted"] += 1
+            await self._speech_started(overlap.item_id, overlap.start_ms)
+            await self._end_turn(end_ms, transcript)
+            return
+        self.overlaps["ignored"] += 1
+        log.debug("local brain: ignored a sound over the reply (heard %r)", transcript)
 
     async def _speech_started(self, item_id: str, start_ms: int) -> None:
         self.speculator.discard("discarded")
@@ -366,14 +453,15 @@ class LocalBrain:
         if transcript and self._speaking_item is not None:
             self.speculator.start(transcript, self.responder.ensure, self.settings.audio)
 
-    async def _end_turn(self, end_ms: int) -> None:
+    async def _end_turn(self, end_ms: int, transcript: str | None = None) -> None:
         item_id = self._speaking_item
         if item_id is None:
             return
         self._speaking_item = None
         self._stopped_at = time.monotonic()
         self._emit(UserSpeechStopped(item_id, end_ms))
-        transcript = await asyncio.to_thread(self.listener.finish)
+        if transcript is None:
+            transcript = await asyncio.to_thread(self.listener.finish)
         self._user_turn(item_id, transcript)
         turn = self.settings.turn_detection
         if not transcript.strip() or (turn is not None and not turn.create_response) or self._response is not None:
@@ -442,5 +530,6 @@ class LocalBrain:
             self._response = None
 
     async def _cancel(self, reason: str) -> None:
+        self._playing_until = 0.0  # what was sent but not played is dropped with it
         if self._response is not None:
             await self._response.cancel(reason)

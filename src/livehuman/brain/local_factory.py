@@ -7,6 +7,7 @@ import os
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+from livehuman.brain.barge_in import BargeInRule
 from livehuman.brain.base import TurnDetection
 from livehuman.brain.local import LocalBrain
 from livehuman.brain.recognizer import AsrPool, knowledge_asr, process_asr
@@ -37,7 +38,8 @@ class LocalBrainFactory:
     "model" after `turn_pause_ms` of silence if the user's words, pitch and the end-of-turn model
     say it is finished, after `turn_unsure_ms` if unsure, after `turn_limit_ms` if unfinished
     (see turn_end.py; `silence_ms` is then unused). The model is loaded once,
-    here: a missing file fails now, not in the first session.
+    here: a missing file fails now, not in the first session. `barge_in` (brain/barge_in.py) judges
+    a sound heard while the avatar speaks before it stops the avatar (None: any speech stops it).
 
     Calling the factory (with the HTTP request, or nothing) makes a brain. Lazy (the default), the
     brain comes at once and builds its dialogue and takes its recognizer on first use, in a worker
@@ -50,7 +52,8 @@ class LocalBrainFactory:
                  llm_url: str | None = None, llm_model: str | None = None, asr_model_dir: str | None = None,
                  silence_ms: int | None = None, speculate_ms: int | None = None, asr_second_pass: bool = True,
                  eager: bool = False, end_of_turn: str = "vad", turn_pause_ms: int = PAUSE_MS,
-                 turn_limit_ms: int = LIMIT_MS, turn_unsure_ms: int = UNSURE_MS, asr_processes: bool = False) -> None:
+                 turn_limit_ms: int = LIMIT_MS, turn_unsure_ms: int = UNSURE_MS, asr_processes: bool = False,
+                 barge_in: BargeInRule | None = BargeInRule()) -> None:
         from livehuman.brain.knowledge import load_knowledge
         from livehuman.brain.persona import Persona, load_persona
 
@@ -76,6 +79,7 @@ class LocalBrainFactory:
 
             self.model_turns = ModelTurns(EndOfTurnModel(), int(turn_pause_ms), int(turn_limit_ms), int(turn_unsure_ms))
         self.eager = eager
+        self.barge_in = barge_in
         self.asr_pool = AsrPool(self._make_asr)
         self._embedder: Any = None  # loaded once, by warm_up() or the first eager brain
         self._embedder_loading = asyncio.Lock()
@@ -115,7 +119,8 @@ class LocalBrainFactory:
                           tts=make_tts(self.voice) if make_tts is not None else None,
                           instructions=self.persona.instructions, turn_detection=turn_detection,
                           speculate_ms=self.speculate_ms, model_turns=self.model_turns,
-                          notice=hearing_notice(self.persona.language, self.asr_model_dir))
+                          notice=hearing_notice(self.persona.language, self.asr_model_dir),
+                          barge_in=self.barge_in)
 
     async def _ready_brain(self) -> LocalBrain:
         from livehuman.brain.knowledge import load_embedder

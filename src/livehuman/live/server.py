@@ -357,26 +357,32 @@ def local_brain_factory(persona: str | None = None, knowledge: str | None = None
                         llm_url: str | None = None, llm_model: str | None = None,
                         asr_model_dir: str | None = None, silence_ms: int | None = None,
                         end_of_turn: str = "vad", turn_pause_ms: int | None = None,
-                        turn_limit_ms: int | None = None, turn_unsure_ms: int | None = None) -> LocalBrainFactory:
+                        turn_limit_ms: int | None = None, turn_unsure_ms: int | None = None,
+                        barge_in_ms: int | None = None) -> LocalBrainFactory:
     """The offline brains of `livehuman serve`: ready when their session starts, tuned for conversation.
 
     `end_of_turn` "model": the turn ends when the end-of-turn model and the user's words say it is
     complete after `turn_pause_ms` of silence, or after `turn_limit_ms` (brain/turn_end.py's
     defaults); "vad": after `silence_ms` (LIVE_SILENCE_MS). The reply is prepared from
     LIVE_PAUSE_MS of silence on (model mode: from `turn_pause_ms`), held until the turn ends, and the recognizer skips pocketsphinx's
-    second pass (it costs ~170 ms at the end of every turn, holding the GIL). Call its
-    `warm_up(sessions)` at start-up.
+    second pass (it costs ~170 ms at the end of every turn, holding the GIL). Speech over a reply
+    stops it once it has gone on `barge_in_ms` (brain/barge_in.py; None: its default, 0: at once).
+    Call its `warm_up(sessions)` at start-up.
     """
     # Imported here: the brain package loads the openai package's types (~0.4 s).
+    from livehuman.brain.barge_in import BargeInRule
     from livehuman.brain.local_factory import LocalBrainFactory
 
     silence = int(LIVE_SILENCE_MS if silence_ms is None else silence_ms)
     turns = {k: v for k, v in (("turn_pause_ms", turn_pause_ms), ("turn_limit_ms", turn_limit_ms),
                                ("turn_unsure_ms", turn_unsure_ms)) if v is not None}
+    barge_in = BargeInRule() if barge_in_ms is None else BargeInRule(confirm_ms=barge_in_ms)
+    if barge_in_ms == 0:
+        barge_in = None  # any speech stops the avatar at once, as before the rule
     return LocalBrainFactory(persona, knowledge, voice=voice, llm_url=llm_url, llm_model=llm_model,
                              asr_model_dir=asr_model_dir, silence_ms=silence,
                              speculate_ms=min(LIVE_PAUSE_MS, silence // 2), asr_second_pass=False, eager=True,
-                             end_of_turn=end_of_turn, **turns)
+                             end_of_turn=end_of_turn, **turns, barge_in=barge_in)
 
 
 @dataclass

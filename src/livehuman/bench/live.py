@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -381,31 +382,39 @@ def bench_live(options: LiveOptions | None = None) -> dict:
     o = options or LiveOptions()
     if shutil.which("espeak-ng") is None:
         raise LivehumanError("bench live needs the espeak-ng command (apt install espeak-ng)")
-    command = [sys.executable, "-m", "livehuman.bench.live", "--serve", "--avatar", o.avatar,
-               "--max-sessions", str(o.max_sessions)]
-    if o.render_workers is not None:
-        command += ["--render-workers", str(o.render_workers)]
-    if o.barge_in_ms is not None:
-        command += ["--barge-in-ms", str(o.barge_in_ms)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline().strip()
-        if not line.startswith("http://"):
-            raise LivehumanError(f"the bench server did not start: {line or 'no output'}")
-        with loopback_ice():
-            results = asyncio.run(_bench(line, proc.pid, o.turns, o.max_sessions, o.seconds, o.drift_minutes))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    extra = ["--barge-in-ms", str(o.barge_in_ms)] if o.barge_in_ms is not None else []
+    with bench_server(o.avatar, o.max_sessions, o.render_workers, extra) as (url, pid):
+        results = asyncio.run(_bench(url, pid, o.turns, o.max_sessions, o.seconds, o.drift_minutes))
     if o.plot:
         from livehuman.bench.live_plot import plot_live
 
         plot_live(results, o.plot)
         results["plot"] = o.plot
     return results
+
+
+@contextlib.contextmanager
+def bench_server(avatar: str, max_sessions: int, render_workers: int | None = None,
+                 extra: list[str] | None = None) -> Iterator[tuple[str, int]]:
+    """The bench's server in a child process (so that the clients' work is not counted in its
+    process), with ICE on loopback: yields (its URL, its pid); stopped on the way out."""
+    command = [sys.executable, "-m", "livehuman.bench.live", "--serve", "--avatar", avatar,
+               "--max-sessions", str(max_sessions), *(extra or [])]
+    if render_workers is not None:
+        command += ["--render-workers", str(render_workers)]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        if not line.startswith("http://"):
+            raise LivehumanError(f"the bench server did not start: {line or 'no output'}")
+        with loopback_ice():
+            yield line, proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def bench_live_from_args(args) -> dict:

@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from livehuman.bench.live import QUESTIONS, _wait_idle, loopback_ice
+from livehuman.bench.live import QUESTIONS, _wait_idle, bench_server
 from livehuman.bench.options import SoakOptions, from_args
-from livehuman.errors import LivehumanError
 
 SAMPLE_EVERY_S = 5.0
 ANSWER_TIMEOUT_S = 60.0
@@ -147,24 +144,8 @@ async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
 def bench_soak(options: SoakOptions | None = None) -> dict:
     """Run the soak against bench live's server in a child process; return its figures."""
     o = options or SoakOptions()
-    command = [sys.executable, "-m", "livehuman.bench.live", "--serve", "--avatar", o.avatar,
-               "--max-sessions", str(o.sessions)]
-    if o.render_workers is not None:
-        command += ["--render-workers", str(o.render_workers)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        line = proc.stdout.readline().strip()
-        if not line.startswith("http://"):
-            raise LivehumanError(f"the bench server did not start: {line or 'no output'}")
-        with loopback_ice():
-            results = asyncio.run(_soak(line, proc.pid, o))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return results
+    with bench_server(o.avatar, o.sessions, o.render_workers) as (url, pid):
+        return asyncio.run(_soak(url, pid, o))
 
 
 def bench_soak_from_args(args) -> dict:

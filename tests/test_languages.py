@@ -10,7 +10,8 @@ import pytest
 
 from livehuman.errors import LivehumanError
 from livehuman.speech.espeak import EspeakTTS
-from livehuman.speech.languages import base_language, kana_reading, speakable, voice_for
+from livehuman.speech.kana import kana_reading, speakable
+from livehuman.speech.languages import base_language, voice_for
 from livehuman.speech.phones import Phone
 
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from livehuman.errors import LivehumanError
 from livehuman.speech.audio import Audio, Speech
-from livehuman.speech.languages import speakable
+from livehuman.speech.kana import speakable
 from livehuman.speech.phones import Phone
 
 ESPEAK_RATE = 22050  # espeak-ng's native output rate

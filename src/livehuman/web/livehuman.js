@@ -189,6 +189,10 @@
 
     interrupt() { this._send({ type: "interrupt" }); }
 
+    // The face was touched at (x, y), in 0..1 of the video frame: the server finds the part of the
+    // face there and the avatar reacts (a "touch" event {zone} says so; off the face, nothing).
+    touch(x, y) { this._send({ type: "touch", x, y }); }
+
     mute(muted = true) {
       if (this.mic) for (const track of this.mic.getAudioTracks()) track.enabled = !muted;
     }
@@ -225,6 +229,22 @@
     frame.style.cssText = "border:0;width:100%;height:100%;display:block;";
     element.replaceChildren(frame);
     return frame;
+  };
+
+  // Where a click at (clientX, clientY) falls in `video`'s own frame, in 0..1 of its width and
+  // height, minding object-fit and object-position (cover crops, contain letterboxes); null off it.
+  Livehuman.videoPoint = function videoPoint(video, clientX, clientY) {
+    const box = video.getBoundingClientRect();
+    const width = video.videoWidth, height = video.videoHeight;
+    if (!width || !height || !box.width || !box.height) return null;
+    const style = getComputedStyle(video);
+    let sx = box.width / width, sy = box.height / height; // "fill": stretched both ways
+    if (style.objectFit === "cover") sx = sy = Math.max(sx, sy);
+    else if (style.objectFit !== "fill") sx = sy = Math.min(sx, sy); // contain (and, near enough, scale-down)
+    const [px, py] = style.objectPosition.split(" ").map((v) => (v.endsWith("%") ? parseFloat(v) / 100 : 0.5));
+    const left = box.left + (box.width - width * sx) * px, top = box.top + (box.height - height * sy) * py;
+    const x = (clientX - left) / (width * sx), y = (clientY - top) / (height * sy);
+    return x >= 0 && x <= 1 && y >= 0 && y <= 1 ? { x, y } : null;
   };
 
   global.Livehuman = Livehuman;

@@ -106,3 +106,39 @@ async def test_a_touch_while_speaking_cuts_the_reply_and_the_line_follows(server
                 assert seen[-1]["zone"] == "nose"
     finally:
         await client.close()
+
+
+async def test_a_remote_brain_is_asked_to_react_to_the_touch(netns, tmp_path):
+    """A persona whose brain is a Realtime server (the server's own /v1/realtime): it cannot say a
+    line verbatim, so it is asked to react with a system message, as it is asked to greet."""
+    from aiohttp import web
+
+    from livehuman.brain.persona import load_persona
+    from livehuman.live.server import build_live_server
+
+    host = netns.addresses[0]
+    port = free_port(host)
+    path = tmp_path / "rea.toml"
+    path.write_text(f'name = "Rea"\ngreeting = ""\n[touch]\nnose = "{NOSE_LINE}"\n'
+                    f'[brain]\nkind = "realtime"\nurl = "ws://{host}:{port}/v1"\nmodel = "livehuman"\n')
+    live = build_live_server(persona=[load_persona(path)], max_sessions=2, render_workers=0)
+    runner = web.AppRunner(live.app())
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    client = LiveClient(f"http://{host}:{port}")
+    try:
+        await client.connect()
+        await client.wait_for(lambda: client.events("persona"), 20)
+        touched = time.monotonic()
+        client.send({"type": "touch", **nose_of(live, client)})
+        echo = await client.wait_for(lambda: client.event("touch", since=touched), 10)
+        assert echo["zone"] == "nose"
+        await client.wait_for(lambda: client.event("transcript", since=touched, role="assistant", final=True), 40)
+        remote = live.sessions[client.session].brain.primary  # the Realtime client inside the session
+        notes = [part.get("text", "") for item in remote.history() if item.get("role") == "system"
+                 for part in item.get("content", [])]
+        assert f'(The user just touched your nose on the screen. React in one short, playful sentence, ' \
+               f'for example: "{NOSE_LINE}")' in notes, notes
+    finally:
+        await client.close()
+        await runner.cleanup()

@@ -148,3 +148,25 @@ def test_rapid_touches_get_one_reaction_per_interval():
         now[0] += step
         allowed.append(limiter.allow())
     assert allowed == [True, False, False, False, True, False, False, True]
+
+
+def test_a_touch_near_the_eyes_blinks_them_over_the_idle_motion():
+    """The live renderer's reflex blink: the lids shut within a few frames and open again, on a
+    face whose own idle motion never blinks (blink rate 0)."""
+    from livehuman.live.face_renderer import FaceRenderer
+    from livehuman.motion.stream import IdleMotion
+
+    renderer = FaceRenderer(engine=None, avatar=None, lipsync_factory=lambda: None,
+                            idle_factory=lambda: IdleMotion(fps=25, seed=1, blink_rate=0.0))
+    try:
+        before = [renderer.face(None).blink for _ in range(10)]
+        renderer.index = 10
+        renderer.blink()
+        lids = []
+        for _ in range(25):
+            lids.append(renderer.face(None).blink)
+            renderer.index += 1
+        assert max(before) == 0.0
+        assert max(lids[:8]) == 1.0 and lids[-1] == 0.0
+    finally:
+        renderer.close()

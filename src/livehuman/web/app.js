@@ -203,6 +203,7 @@ function onEvent(raw) {
 
 // Where a click at (clientX, clientY) falls in the video's own frame, as 0..1 of its width and
 // height, minding object-fit (cover crops the frame, contain letterboxes it); null off the picture.
+// (The same as Livehuman.videoPoint in livehuman.js, which this page does not load.)
 function videoPoint(video, clientX, clientY) {
   const box = video.getBoundingClientRect();
   const width = video.videoWidth, height = video.videoHeight;

@@ -7,11 +7,13 @@
 //     human.on("transcript", (e) => console.log(e.role, e.text));
 //     button.onclick = async () => { const id = await human.connect(); /* give `id` to your backend */ };
 //     human.say("Welcome!");   // the avatar says it; human.ask("...") asks it; human.interrupt(); human.stop()
+//     // a click on the face: const p = Livehuman.videoPoint(video, e.clientX, e.clientY); if (p) human.touch(p.x, p.y);
 //   </script>
 //
 // Events (human.on(type, fn)): "state" {state: listening|thinking|speaking}, "transcript" {role,
 // text, final, item}, "metrics", "notice" {message}, "error" {message}, "connected" {session},
-// "closed" {reason}, and "message" for every one of them. The same script turns each element with
+// "closed" {reason}, "touch" {zone, expression, strength} (the face reacts to a touch), and
+// "message" for every one of them. The same script turns each element with
 // a data-livehuman-embed attribute into the embed iframe (Livehuman.embed, below).
 (function (global) {
   "use strict";

@@ -56,7 +56,8 @@ async def test_a_touch_on_the_nose_while_listening_gets_a_face_and_the_personas_
         client.send({"type": "touch", **nose_of(server, client)})
         echo = await client.wait_for(lambda: client.event("touch", since=touched), 10)
         assert echo["zone"] == "nose" and echo["expression"] == "surprise"
-        said = await client.wait_for(lambda: client.event("transcript", since=touched, role="assistant", final=True), 40)
+        said = await client.wait_for(
+            lambda: client.event("transcript", since=touched, role="assistant", final=True), 40)
         assert said["text"] == NOSE_LINE
         shown = client.event("emotion", since=touched, role="assistant")
         assert shown is not None and shown["label"] == "surprise" and shown["strength"] == echo["strength"]
@@ -89,8 +90,9 @@ async def test_a_touch_while_speaking_cuts_the_reply_and_the_line_follows(server
             client.send({"type": "touch", **nose_of(server, client)})
         cut = await client.wait_for(lambda: client.event("metrics", since=touched, barge_in="touch"), 10)
         assert cut["heard_ms"] > 0
+        cut_line = f"Oh! {NOSE_LINE}"
         said = await client.wait_for(
-            lambda: client.event("transcript", since=touched, role="assistant", final=True, text=f"Oh! {NOSE_LINE}"), 40)
+            lambda: client.event("transcript", since=touched, role="assistant", final=True, text=cut_line), 40)
         assert said is not None
         assert len(client.events("touch", since=touched)) == 1
         assert len([e for e in client.events("metrics", since=touched) if e.get("barge_in")]) == 1

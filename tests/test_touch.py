@@ -105,7 +105,8 @@ def test_a_personas_touch_lines_are_read(tmp_path):
 
 
 @pytest.mark.parametrize("text, problem", [
-    ('[touch]\nknee = "Hey"\n', "'touch.knee' is not a face zone; allowed: forehead, eyes, cheek, nose, mouth, chin, hair"),
+    ('[touch]\nknee = "Hey"\n',
+     "'touch.knee' is not a face zone; allowed: forehead, eyes, cheek, nose, mouth, chin, hair"),
     ('[touch]\nnose = ""\n', "'touch.nose' must be a line, or a list of lines, none of them empty"),
     ('[touch]\nnose = []\n', "'touch.nose' must be a line, or a list of lines, none of them empty"),
     ('[touch]\nnose = [{a = 1}]\n', "'touch.nose' must be text, got a table"),

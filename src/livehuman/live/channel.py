@@ -4,9 +4,9 @@ From the page: `{"type": "text", "text": "..."}` (the user typed this), `{"type"
 "...", "interrupt": true}` (the avatar says this verbatim; the drive API's say, live/drive.py),
 `{"type": "interrupt"}` and `{"type": "touch", "x": 0.41, "y": 0.33}` (the face was clicked or
 tapped there, in 0..1 of the video frame; live/touch.py); anything else is answered with an error
-message. To the page: state, transcript, metrics, notice and error messages, all JSON objects, and with a persona its name
-(`persona`) and the emotions read in the user's turns and shown by the avatar (`emotion`). What is
-sent before the channel opens (a greeting, "cannot reach the Realtime API") waits in a small outbox
+message. To the page: state, transcript, metrics, notice and error messages, all JSON objects, and
+with a persona its name (`persona`), the emotions read in the user's turns and shown by the avatar
+(`emotion`) and its reactions to touches (`touch`). What is sent before the channel opens (a greeting, "cannot reach the Realtime API") waits in a small outbox
 instead of being lost; watchers (the drive API's event streams) see every message as it is sent.
 """
 

@@ -241,3 +241,41 @@ async def test_a_page_on_an_origin_not_allowed_cannot_connect(shop, browser):
         assert not live.sessions
     finally:
         await page.close()
+
+
+async def test_a_click_on_the_face_in_the_frame_is_a_touch_where_the_frame_shows_it(shop, browser):
+    """fit=cover in a tall frame crops the 512x512 face, keeping it in the upper part (object-position
+    50% 35%): a click on the nose as shown is placed on the nose in the video's own frame."""
+    live, shop_url, _ = shop
+    page = await browser.new_page(viewport=VIEWPORTS["phone"], has_touch=True, is_mobile=True)
+    try:
+        await page.goto(f"{shop_url}/?fit=cover")
+        await page.wait_for_function("() => fromFrame.some(m => m.type === 'ready')", timeout=15000)
+        await page.frame_locator("#helper iframe").locator("#start").click()
+        await page.wait_for_function("() => fromFrame.some(m => m.type === 'connected')", timeout=30000)
+        session = await page.evaluate("() => fromFrame.find(m => m.type === 'connected').session")
+        inner = next(f for f in page.frames if f.url.startswith(f"{live.url}/static/embed.html"))
+        await inner.wait_for_function(
+            "() => { const v = document.getElementById('avatar'); return v.readyState >= 2 && v.videoWidth === 512"
+            " && !v.paused && v.currentTime > 0.5; }", timeout=30000)
+        frame_box = await page.locator("#helper iframe").bounding_box()
+        video = await inner.evaluate("() => { const r = document.getElementById('avatar').getBoundingClientRect();"
+                                     " return {x: r.left, y: r.top, w: r.width, h: r.height}; }")
+        assert video["h"] > video["w"]  # a tall box: cover crops the sides
+        avatar = live.sessions[session].renderer.avatar
+        scale = max(video["w"], video["h"]) / 512
+        nose_x, nose_y = (float(v) for v in avatar.landmarks[0][1])
+        x = frame_box["x"] + video["x"] + (video["w"] - 512 * scale) * 0.5 + nose_x * scale
+        y = frame_box["y"] + video["y"] + (video["h"] - 512 * scale) * 0.35 + nose_y * scale
+        await page.touchscreen.tap(x, y)
+        touched = await (await page.wait_for_function(
+            "() => fromFrame.find(m => m.type === 'touch')", timeout=15000)).json_value()
+        assert touched["zone"] == "nose", touched
+        await page.wait_for_function(
+            "() => fromFrame.some(m => m.type === 'transcript' && m.role === 'assistant' && m.final"
+            " && m.text.includes('nose'))", timeout=40000)
+        await page.evaluate(f"""() => document.querySelector('#helper iframe').contentWindow.postMessage(
+            {{livehuman: {{type: 'stop'}}}}, '{live.url}')""")
+        await wait_sessions(live, 0)
+    finally:
+        await page.close()

@@ -37,7 +37,7 @@ def test_text_say_and_interrupt_are_understood():
     (json.dumps({"type": "text", "text": "a" * (MAX_TEXT + 1)}), f"limited to {MAX_TEXT} characters"),
     ('{"type": "say", "text": ""}', "a say message needs a non-empty \"text\" string"),
     ('{"type": "say", "text": "hi", "interrupt": "yes"}', "\"interrupt\" must be true or false"),
-    ('{"type": "dance"}', "unknown message type 'dance': use \"text\", \"say\" or \"interrupt\""),
+    ('{"type": "dance"}', "unknown message type 'dance': use \"text\", \"say\", \"interrupt\" or \"touch\""),
 ])
 def test_bad_messages_get_one_clear_answer(message, answer):
     with pytest.raises(BadMessage, match=answer.replace("(", r"\(").replace("[", r"\[")):

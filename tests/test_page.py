@@ -285,3 +285,67 @@ async def test_the_persona_greets_by_name_shows_emotions_and_can_be_switched(per
         await page.click("#hangup")
     finally:
         await browser.close()
+
+
+# -- touch: a click or tap on the face ---------------------------------------------------------------
+
+async def nose_on_page(page, avatar) -> tuple[float, float]:
+    """Where the avatar's nose tip is on the page: its landmark in the frame, placed as the video
+    shows the frame (object-fit: cover fills the box and crops what overflows, centred)."""
+    box = await page.locator("#avatar").bounding_box()
+    width, height = avatar.size
+    scale = max(box["width"] / width, box["height"] / height)
+    x, y = avatar.landmarks[0][1]
+    return (box["x"] + (box["width"] - width * scale) / 2 + float(x) * scale,
+            box["y"] + (box["height"] - height * scale) / 2 + float(y) * scale)
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+async def test_clicking_or_tapping_the_faces_nose_makes_it_react(server, playwright, device):
+    import itertools
+
+    from livehuman.live.touch import LINES
+
+    phone = device == "phone"
+    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET + ["--deny-permission-prompts"])
+    try:
+        viewport = {"width": 390, "height": 844} if phone else {"width": 1200, "height": 760}
+        page = await browser.new_page(viewport=viewport, has_touch=phone, is_mobile=phone)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(server.url)
+        await page.click("#start")
+        await page.wait_for_function(
+            "() => { const v = document.getElementById('avatar'); return window.livehuman.state === 'listening'"
+            " && v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > 0.5; }", timeout=30000)
+        session = server.sessions[(await page_state(page))["session"]]
+        session.touches.clock = lambda ticks=itertools.count(0, 10): next(ticks)  # no touch is too soon here
+        avatar = session.renderer.avatar
+        assert await page.evaluate("() => getComputedStyle(document.getElementById('avatar')).cursor") == "pointer"
+
+        async def touch(x: float, y: float) -> None:
+            if phone:
+                await page.touchscreen.tap(x, y)
+            else:
+                await page.mouse.click(x, y)
+
+        await touch(*await nose_on_page(page, avatar))
+        await page.wait_for_function("() => window.livehuman.touches.length === 1", timeout=10000)
+        await page.wait_for_timeout(250)  # the ripple and the label, mid-way
+        OUTPUT.mkdir(exist_ok=True)
+        await page.screenshot(path=str(OUTPUT / f"page-touch-{device}.png"))
+        assert (await page_state(page))["touches"][0]["zone"] == "nose"
+        line = LINES["en"]["nose"]
+        await page.wait_for_function(
+            "t => window.livehuman.messages.some(m => m.role === 'assistant' && m.text === t)", arg=line, timeout=40000)
+        assert await page.locator("#transcript .bubble.assistant .feel").last.inner_text() == "surprised"
+        # A video box of another shape: the click is placed in the frame as object-fit crops it.
+        await page.evaluate("() => { document.getElementById('avatar').style.height = '55%'; }")
+        await touch(*await nose_on_page(page, avatar))
+        await page.wait_for_function("() => window.livehuman.touches.length === 2", timeout=10000)
+        assert (await page_state(page))["touches"][1]["zone"] == "nose"
+        state = await page_state(page)
+        assert not state["errors"] and not errors, (state["errors"], errors)
+        await page.click("#hangup")
+    finally:
+        await browser.close()

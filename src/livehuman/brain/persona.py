@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from livehuman.avatar.zones import ZONES as TOUCH_ZONES
 from livehuman.errors import LivehumanError
 
 VOICE_ENGINES = ("espeak", "flite")
@@ -26,6 +27,7 @@ RATE_RANGE = (80, 450)  # espeak-ng words per minute
 PITCH_RANGE = (0, 100)  # espeak-ng pitch
 BLINK_RANGE = (0.0, 3.0)  # times the usual blink rate
 HEAD_RANGE = (0.0, 2.0)  # times the usual head motion
+TOUCH_LINE_MAX = 200  # characters: a touch's line is a short one
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Persona:
     blink_rate: float = 1.0  # times the usual blink rate
     head_motion: float = 1.0  # times the usual idle head motion
     expressiveness: float = 0.7  # 0 (a still face) .. 1 (full expressions)
+    touch: tuple[tuple[str, tuple[str, ...]], ...] = ()  # [touch]: (zone, its lines) (live/touch.py)
     source: str | None = None  # the file it was read from
 
     def tts(self, voice: str | None = None) -> Any:
@@ -111,7 +114,7 @@ _TABLES = {
     "idle": {"blink_rate": "blink_rate", "head_motion": "head_motion"},
 }
 _SHORT = {"voice": "name", "brain": "kind"}  # `voice = "en-gb"` is `[voice] name = "en-gb"`
-ALLOWED = _TEXT + ("system_prompt", "expressiveness") + tuple(_TABLES)
+ALLOWED = _TEXT + ("system_prompt", "expressiveness") + tuple(_TABLES) + ("touch",)
 
 
 class _Bad(Exception):
@@ -170,6 +173,8 @@ def _values(data: dict, folder: Path) -> dict[str, Any]:
             values.update(_table(key, value))
         elif key == "expressiveness":
             values[key] = _number(key, value, (0.0, 1.0))
+        elif key == "touch":
+            values[key] = _touch(value)
         else:
             values["instructions" if key == "system_prompt" else key] = _text(key, value)
     if "name" in values and not values["name"]:
@@ -222,6 +227,25 @@ def _table(table: str, value: Any) -> dict[str, Any]:
     if "brain_url" in out and not out["brain_url"].startswith(("ws://", "wss://")):
         raise _Bad("brain.url", f"must be a ws:// or wss:// URL, got {out['brain_url']!r}")
     return out
+
+
+def _touch(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The [touch] table: each zone's line, or a list of lines said in turn."""
+    if not isinstance(value, dict):
+        raise _Bad("touch", f"must be a table of lines by face zone ({', '.join(TOUCH_ZONES)}), got {_kind(value)}")
+    out = []
+    for zone, lines in value.items():
+        field = f"touch.{zone}"
+        if zone not in TOUCH_ZONES:
+            raise _Bad(field, f"is not a face zone; allowed: {', '.join(TOUCH_ZONES)}")
+        items = lines if isinstance(lines, list) else [lines]
+        texts = tuple(_text(field, item) for item in items)
+        if not texts or not all(texts):
+            raise _Bad(field, "must be a line, or a list of lines, none of them empty")
+        if (longest := max(map(len, texts))) > TOUCH_LINE_MAX:
+            raise _Bad(field, f"lines are limited to {TOUCH_LINE_MAX} characters (a short reaction), got {longest}")
+        out.append((str(zone), texts))
+    return tuple(out)
 
 
 def _text(field: str, value: Any) -> str:

@@ -1,11 +1,12 @@
 """The page's `events` data channel: what the page may say, and what the session tells it.
 
 From the page: `{"type": "text", "text": "..."}` (the user typed this), `{"type": "say", "text":
-"...", "interrupt": true}` (the avatar says this verbatim; the drive API's say, live/drive.py) and
-`{"type": "interrupt"}`; anything else is answered with an error message. To the page: state,
-transcript, metrics, notice and error messages, all JSON objects, and with a persona its name
-(`persona`) and the emotions read in the user's turns and shown by the avatar (`emotion`). What is
-sent before the channel opens (a greeting, "cannot reach the Realtime API") waits in a small outbox
+"...", "interrupt": true}` (the avatar says this verbatim; the drive API's say, live/drive.py),
+`{"type": "interrupt"}` and `{"type": "touch", "x": 0.41, "y": 0.33}` (the face was clicked or
+tapped there, in 0..1 of the video frame; live/touch.py); anything else is answered with an error
+message. To the page: state, transcript, metrics, notice and error messages, all JSON objects, and
+with a persona its name (`persona`), the emotions read in the user's turns and shown by the avatar
+(`emotion`) and its reactions to touches (`touch`). What is sent before the channel opens (a greeting, "cannot reach the Realtime API") waits in a small outbox
 instead of being lost; watchers (the drive API's event streams) see every message as it is sent.
 """
 
@@ -41,7 +42,15 @@ class Interrupt:
     """The user asked the avatar to stop talking."""
 
 
-PageMessage = SayText | SpeakText | Interrupt
+@dataclass(frozen=True)
+class Touch:
+    """The user clicked or tapped the video at (x, y), in 0..1 of its frame (left to right, top to bottom)."""
+
+    x: float
+    y: float
+
+
+PageMessage = SayText | SpeakText | Interrupt | Touch
 
 
 class BadMessage(ValueError):
@@ -67,7 +76,17 @@ def parse_message(message: str | bytes | object) -> PageMessage:
         return SpeakText(text, interrupt)
     if kind == "interrupt":
         return Interrupt()
-    raise BadMessage(f"unknown message type {kind!r}: use \"text\", \"say\" or \"interrupt\"")
+    if kind == "touch":
+        return Touch(*(checked_fraction(data.get(axis), axis) for axis in ("x", "y")))
+    raise BadMessage(f"unknown message type {kind!r}: use \"text\", \"say\", \"interrupt\" or \"touch\"")
+
+
+def checked_fraction(value: object, axis: str) -> float:
+    """A touch's coordinate: a number from 0 to 1; raises BadMessage otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise BadMessage(f"a touch message needs \"x\" and \"y\" from 0 to 1 (fractions of the video frame), "
+                         f"got {axis}={json.dumps(value)[:40]}")
+    return float(value)
 
 
 def checked_text(text: object, kind: str = "text") -> str:

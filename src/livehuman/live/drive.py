@@ -32,7 +32,7 @@ import aiohttp
 from aiohttp import web
 
 from livehuman.live.access import Access
-from livehuman.live.channel import MAX_TEXT, BadMessage, SayText, SpeakText, checked_text, parse_message
+from livehuman.live.channel import MAX_TEXT, BadMessage, SayText, SpeakText, Touch, checked_text, parse_message
 
 if TYPE_CHECKING:
     from livehuman.live.session import Session
@@ -141,6 +141,8 @@ class Drive:
                         await session.speak(command.text, command.interrupt)
                     elif isinstance(command, SayText):
                         await session.say(command.text)
+                    elif isinstance(command, Touch):
+                        await session.touch(command.x, command.y)
                     else:
                         await session.barge_in("api")
                 except (BadMessage, CannotSpeak) as exc:

@@ -12,6 +12,7 @@ from livehuman.live.reply_audio import ReplyAudio
 from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls
 from livehuman.motion.expression import ExpressionRamp
+from livehuman.motion.idle import blink_curve
 from livehuman.rates import FPS, REALTIME_RATE
 from livehuman.render.engine import FrameDrive
 from livehuman.speech.phones import Phone
@@ -35,6 +36,9 @@ class FaceRenderer:
         # so a request is never lost between the two threads.
         self._wanted: tuple[str, float] | None = None
         self._taken: tuple[str, float] | None = None
+        # A reflex blink (a touch near the eyes): asked for in any thread, started by the render thread.
+        self._blink_wanted = False
+        self._blink_from: int | None = None  # the frame it started on
         # Two threads, each keeping its own order: lip sync of a reply's audio as it arrives, and
         # drawing. Drawing never waits behind a whole sentence's lip sync, nor lip sync behind drawing.
         self.lipsync_thread = ThreadPoolExecutor(1, thread_name_prefix="livehuman-lipsync")
@@ -49,6 +53,10 @@ class FaceRenderer:
     def express(self, name: str, strength: float) -> None:
         """Show emotion `name` at `strength` (0..1) from the next frame on, eased in (any thread)."""
         self._wanted = (name, strength)  # one assignment: the render thread takes it whole
+
+    def blink(self) -> None:
+        """Blink once from the next frame on, over the idle motion's own blinks (any thread)."""
+        self._blink_wanted = True
 
     @property
     def shown(self) -> tuple[str, float] | None:
@@ -68,7 +76,16 @@ class FaceRenderer:
         if self.head_motion != 1.0:
             life = replace(life, yaw=life.yaw * self.head_motion, pitch=life.pitch * self.head_motion,
                            roll=life.roll * self.head_motion)
-        return compose(life, mouth, self.expression.next())
+        controls = compose(life, mouth, self.expression.next())
+        if self._blink_wanted:
+            self._blink_wanted = False
+            self._blink_from = self.index
+        if self._blink_from is not None:
+            lid = blink_curve((self.index - self._blink_from) / FPS, FPS)
+            if self.index - self._blink_from > FPS:  # a blink is over well within a second
+                self._blink_from = None
+            controls = replace(controls, blink=max(controls.blink, lid))
+        return controls
 
     def render(self, mouth: FaceControls | None, listen: ReplyAudio | None = None, reply_frame: int = 0) -> np.ndarray:
         """The next frame's picture (see `face`); a listening engine also gets frame `reply_frame`'s

@@ -37,10 +37,11 @@ from livehuman.emotion.combine import UserEmotion, combine
 from livehuman.emotion.reply import greeting_expression, reply_expression
 from livehuman.emotion.text import text_emotion
 from livehuman.emotion.voice import VoiceBaseline, VoiceEmotion, prosody
-from livehuman.live.channel import BadMessage, PageChannel, SayText, SpeakText, parse_message
+from livehuman.live.channel import BadMessage, PageChannel, SayText, SpeakText, Touch, parse_message
 from livehuman.live.clock import MediaUnit
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.synchronizer import AVSynchronizer, Reply
+from livehuman.live.touch import ASK, PARTS, TouchLimiter, touch_reaction, touched_zone
 from livehuman.live.tracks import ClockAudioTrack, ClockVideoTrack
 from livehuman.live.turns import Turn
 from livehuman.speech.audio import Audio, resample
@@ -99,8 +100,12 @@ class Session:
         self.persona = persona
         self.expressiveness = float(getattr(persona, "expressiveness", 0.7))
         self._greet = greet and bool(getattr(persona, "greeting", "").strip())
-        self._greeting: str | None = None  # the greeting's response id: its expression is the greeting's
-        self._greeting_pending = False
+        # Replies whose face was chosen before they began (the greeting's smile, a touch's reaction):
+        # their words do not change it. The next reply to start is one of them while one is pending.
+        self._kept_faces: set[str] = set()
+        self._face_pending: tuple[str, float] | None = None
+        self.touches = TouchLimiter()
+        self._touched = 0  # touch reactions so far (a persona's lines for a zone are said in turn)
         # Emotion in: the user's voice against their own running normal, and the last turn's reading.
         self._voice = VoiceBaseline()
         self._mic_audio: deque[tuple[float, np.ndarray]] = deque(maxlen=int(VOICE_KEEP_S * 1000 / MIC_CHUNK_MS))
@@ -132,7 +137,7 @@ class Session:
             return
         self._greet = False
         self.renderer.express(*greeting_expression(self.expressiveness))
-        self._greeting_pending = True
+        self._face_pending = greeting_expression(self.expressiveness)
         say = getattr(self.brain, "say", None)  # the offline brain speaks a text verbatim
         try:
             if say is not None:
@@ -142,10 +147,10 @@ class Session:
                                              f"{self.persona.greeting}", role="system")
                 await self.brain.respond()
         except RequestError as exc:
-            self._greeting_pending = False
+            self._face_pending = None
             self._brain_error(exc.message, exc.code)
         except Exception as exc:  # a greeting that fails must not end the conversation
-            self._greeting_pending = False
+            self._face_pending = None
             self.log.warning("session %s: the greeting failed: %s", self.id, exc)
 
     def attach_microphone(self, track) -> None:
@@ -210,6 +215,8 @@ class Session:
                 await self.speak(request.text, request.interrupt)
             except CannotSpeak as exc:
                 self.page.error(str(exc))
+        elif isinstance(request, Touch):
+            await self.touch(request.x, request.y)
         else:
             await self.barge_in("client")
 
@@ -246,6 +253,40 @@ class Session:
         self._new_turn(time.monotonic(), "say")
         await say(text)
         self._set_state("thinking")
+
+    async def touch(self, x: float, y: float) -> str | None:
+        """The user touched the video at (x, y) (0..1 of its frame): the face's zone there reacts
+        with an expression and a short line, cutting what the avatar was saying with an "Oh!".
+        Returns the zone, or None when the touch missed the face or came too soon after the last."""
+        zone = touched_zone(self.renderer.avatar, self.renderer.index, x, y)
+        if zone is None or self._closing or not self.touches.allow():
+            return None
+        speaking = self.sync.active
+        say = getattr(self.brain, "say", None)
+        reaction = touch_reaction(zone, self.persona, self._touched, cut=speaking and say is not None)
+        self._touched += 1
+        self.page.send({"type": "touch", "zone": zone, "x": round(x, 3), "y": round(y, 3),
+                        "expression": reaction.expression, "strength": reaction.strength})
+        if reaction.blink:
+            self.renderer.blink()
+        self.renderer.express(reaction.expression, reaction.strength)
+        await self.barge_in("touch")
+        if say is None and self.state != "listening":
+            return zone  # a remote brain still composing its answer: the face reacts, the answer goes on
+        self._face_pending = (reaction.expression, reaction.strength)
+        self._new_turn(time.monotonic(), "touch")
+        try:
+            if say is not None:  # the offline brain says the line verbatim
+                await say(reaction.line)
+            else:  # a remote brain is asked to react in its own words
+                await self.brain.add_message(ASK.format(part=PARTS[zone], line=reaction.line), role="system")
+                await self.brain.respond()
+        except RequestError as exc:
+            self._face_pending = None
+            self._brain_error(exc.message, exc.code)
+            return zone
+        self._set_state("thinking")
+        return zone
 
     def _new_turn(self, end: float, source: str) -> None:
         self._turn = Turn(number=len(self.turns) + 1, end=end, source=source)
@@ -372,9 +413,11 @@ class Session:
                 if previous is not None and not previous.flushed:
                     await self.sync.end_audio(previous)
                 self.sync.begin(response_id).item_id = item
-                if self._greeting_pending:  # the greeting keeps its smile
-                    self._greeting_pending = False
-                    self._greeting = response_id
+                if self._face_pending is not None:  # the greeting keeps its smile, a touch its reaction
+                    name, strength = self._face_pending
+                    self._face_pending = None
+                    self._kept_faces.add(response_id)
+                    self.page.emotion("assistant", name, item, strength=strength)
                 if self._turn is None or self._turn.first_audio is not None:
                     # A reply nobody asked for (a greeting): time it from now.
                     self._new_turn(now, "brain")
@@ -464,7 +507,7 @@ class Session:
 
     def _express(self, response_id: str, item: str, text: str) -> None:
         """The avatar's face for a reply, from its text so far (and the user's last emotion)."""
-        if response_id == self._greeting or response_id in self._cancelled:
+        if response_id in self._kept_faces or response_id in self._cancelled:
             return
         user = self.user_emotion.label if self.user_emotion is not None else None
         shown = reply_expression(text, user, self.expressiveness)

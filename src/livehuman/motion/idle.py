@@ -205,10 +205,10 @@ class BlinkSchedule:
             self._clock = 0.0
             self._due = self._unit_gap()
         self.blinks = [(s, shape) for s, shape in self.blinks if t - s < sum(shape) + dt]
-        return max((_blink_curve(t - s, 1.0 / dt, shape) for s, shape in self.blinks), default=0.0)
+        return max((blink_curve(t - s, 1.0 / dt, shape) for s, shape in self.blinks), default=0.0)
 
 
-def _blink_curve(s: float, fps: float, shape: tuple[float, float, float] | None = None) -> float:
+def blink_curve(s: float, fps: float, shape: tuple[float, float, float] | None = None) -> float:
     """Lid closure at `s` seconds into a blink, averaged over one frame (it is faster than one).
 
     `shape` is (closing, shut, opening) seconds; by default the middle of each range.

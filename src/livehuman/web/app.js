@@ -26,6 +26,7 @@ let mic = null;
 const bubbles = new Map(); // "role:item" → the bubble still being written
 const placed = new Map(); // "role:item" → its bubble, written or not (emotions arrive after the text)
 const lastBubble = {}; // role → the latest bubble (a typed message's emotion names no item)
+const early = new Map(); // "role:item" → an emotion that came before its line's first words (a touch's, a greeting's)
 let avatarName = "Avatar"; // the persona's name once the server says it
 // How the page words an emotion: the user's as read, the avatar's as shown.
 const FEELS = { joy: "happy", sadness: "sad", anger: "angry", fear: "afraid", surprise: "surprised", neutral: "calm" };
@@ -33,7 +34,7 @@ const SHOWS = { joy: "smiling", concern: "concerned", surprise: "surprised", sad
 
 // Exposed for tests and for curious people in the console.
 window.livehuman = { state: "idle", connection: "new", messages: [], errors: [], tokenRequired: TOKEN_REQUIRED,
-  persona: null, personas: [], emotions: [] };
+  persona: null, personas: [], emotions: [], touches: [] };
 // What the connection has received so far, per kind: packets, bytes, decoded frames and (audio) the
 // energy of what was heard. Not enumerable, so that the state above stays plain data.
 Object.defineProperty(window.livehuman, "receiving", {
@@ -111,6 +112,7 @@ function addTranscript(role, text, final, item) {
     ui.transcript.append(bubble);
     if (key) { bubbles.set(key, bubble); placed.set(key, bubble); }
     lastBubble[role] = bubble;
+    if (key && early.has(key)) { tagEmotion(bubble, early.get(key)); early.delete(key); }
   }
   bubble.querySelector(".text").textContent = text;
   bubble.classList.toggle("partial", !final);
@@ -143,14 +145,19 @@ function setPersona(persona) {
 // latest in the header).
 function showEmotion(event) {
   window.livehuman.emotions.push(event);
-  const bubble = (event.item && placed.get(`${event.role}:${event.item}`)) || lastBubble[event.role];
-  const word = event.role === "user" ? FEELS[event.label] : SHOWS[event.label];
+  const key = event.item ? `${event.role}:${event.item}` : null;
   if (event.role === "user") {
-    ui.mood.textContent = `you seem ${word || event.label}`;
+    ui.mood.textContent = `you seem ${FEELS[event.label] || event.label}`;
     ui.mood.dataset.label = event.label;
     ui.mood.hidden = event.label === "neutral";
   }
-  if (!bubble) return;
+  if (key && !placed.has(key)) { early.set(key, event); return; } // its line has not begun: tagged when it does
+  const bubble = (key && placed.get(key)) || lastBubble[event.role];
+  if (bubble) tagEmotion(bubble, event);
+}
+
+function tagEmotion(bubble, event) {
+  const word = event.role === "user" ? FEELS[event.label] : SHOWS[event.label];
   let tag = bubble.querySelector(".feel");
   if (!word) { if (tag) tag.remove(); return; }
   if (!tag) {
@@ -190,7 +197,56 @@ function onEvent(raw) {
     case "metrics": showMetrics(event); break;
     case "persona": setPersona(event); break;
     case "emotion": showEmotion(event); break;
+    case "touch": showTouch(event); break;
   }
+}
+
+// Where a click at (clientX, clientY) falls in the video's own frame, as 0..1 of its width and
+// height, minding object-fit (cover crops the frame, contain letterboxes it); null off the picture.
+// (The same as Livehuman.videoPoint in livehuman.js, which this page does not load.)
+function videoPoint(video, clientX, clientY) {
+  const box = video.getBoundingClientRect();
+  const width = video.videoWidth, height = video.videoHeight;
+  if (!width || !height || !box.width || !box.height) return null;
+  const fit = getComputedStyle(video).objectFit;
+  let sx = box.width / width, sy = box.height / height; // "fill": stretched both ways
+  if (fit === "cover") sx = sy = Math.max(sx, sy);
+  else if (fit !== "fill") sx = sy = Math.min(sx, sy); // contain (and, near enough, scale-down)
+  const [px, py] = getComputedStyle(video).objectPosition.split(" ").map((v) => (v.endsWith("%") ? parseFloat(v) / 100 : 0.5));
+  const left = box.left + (box.width - width * sx) * px, top = box.top + (box.height - height * sy) * py;
+  const x = (clientX - left) / (width * sx), y = (clientY - top) / (height * sy);
+  return x >= 0 && x <= 1 && y >= 0 && y <= 1 ? { x, y } : null;
+}
+
+// A click or tap on the face: a ripple where it landed, and the touch to the server, which
+// decides which part of the face it was (and answers with a "touch" event if the face reacts).
+let lastTouch = null;
+function touchFace(event) {
+  if (!channel || channel.readyState !== "open") return;
+  const point = videoPoint(ui.video, event.clientX, event.clientY);
+  if (!point) return;
+  const wrap = ui.video.parentElement.getBoundingClientRect();
+  lastTouch = { left: event.clientX - wrap.left, top: event.clientY - wrap.top };
+  const ripple = document.createElement("span");
+  ripple.className = "ripple";
+  ripple.style.left = `${lastTouch.left}px`;
+  ripple.style.top = `${lastTouch.top}px`;
+  ripple.addEventListener("animationend", () => ripple.remove());
+  ui.video.parentElement.append(ripple);
+  send({ type: "touch", x: Number(point.x.toFixed(4)), y: Number(point.y.toFixed(4)) });
+}
+
+// The face reacted to a touch: a small label by the finger, fading (the line itself comes as a transcript).
+function showTouch(event) {
+  window.livehuman.touches.push(event);
+  const label = document.createElement("span");
+  label.className = "touched pill";
+  label.textContent = event.zone;
+  const at = lastTouch || { left: ui.video.clientWidth / 2, top: ui.video.clientHeight / 2 };
+  label.style.left = `${at.left}px`;
+  label.style.top = `${at.top}px`;
+  label.addEventListener("animationend", () => label.remove());
+  ui.video.parentElement.append(label);
 }
 
 function send(message) {
@@ -312,6 +368,7 @@ function hangup(state = "ended") {
   ui.video.srcObject = null;
   bubbles.clear();
   placed.clear();
+  early.clear();
   ui.mood.hidden = true;
   setConnected(false);
   ui.start.textContent = "Start again";
@@ -344,7 +401,7 @@ ui.persona.addEventListener("change", () => {
 });
 if (!TOKEN_REQUIRED || storedToken()) loadPersonas();
 ui.interrupt.addEventListener("click", () => send({ type: "interrupt" }));
-ui.video.addEventListener("click", () => ui.video.play());
+ui.video.addEventListener("click", (e) => { ui.video.play(); touchFace(e); });
 ui.mute.addEventListener("click", () => {
   if (!mic) return;
   const muted = ui.mute.getAttribute("aria-pressed") !== "true";

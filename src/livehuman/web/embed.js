@@ -85,7 +85,11 @@
   }
 
   $("start").addEventListener("click", start);
-  video.addEventListener("click", () => video.play());
+  video.addEventListener("click", (e) => {
+    video.play();
+    const point = human.channel && human.channel.readyState === "open" && Livehuman.videoPoint(video, e.clientX, e.clientY);
+    if (point) human.touch(point.x, point.y); // the face reacts to a click or tap
+  });
   $("composer").addEventListener("submit", (e) => {
     e.preventDefault();
     const text = $("text").value.trim();
@@ -102,7 +106,7 @@
   $("stop").addEventListener("click", () => human.interrupt());
   $("hangup").addEventListener("click", () => human.stop());
 
-  // Commands from the embedding page: {livehuman: {type: "say"|"ask"|"interrupt"|"start"|"stop", text}}.
+  // Commands from the embedding page: {livehuman: {type: "say"|"ask"|"interrupt"|"touch"|"start"|"stop", text, x, y}}.
   window.addEventListener("message", (e) => {
     if (!parentOrigin || e.source !== window.parent || e.origin !== parentOrigin) return;
     const command = e.data && e.data.livehuman;
@@ -114,6 +118,7 @@
         case "say": human.say(String(command.text || ""), { interrupt: command.interrupt !== false }); break;
         case "ask": human.ask(String(command.text || "")); break;
         case "interrupt": human.interrupt(); break;
+        case "touch": human.touch(Number(command.x), Number(command.y)); break;
         default: toParent({ type: "error", message: `unknown command ${command.type}` });
       }
     } catch (err) {

@@ -7,11 +7,13 @@
 //     human.on("transcript", (e) => console.log(e.role, e.text));
 //     button.onclick = async () => { const id = await human.connect(); /* give `id` to your backend */ };
 //     human.say("Welcome!");   // the avatar says it; human.ask("...") asks it; human.interrupt(); human.stop()
+//     // a click on the face: const p = Livehuman.videoPoint(video, e.clientX, e.clientY); if (p) human.touch(p.x, p.y);
 //   </script>
 //
 // Events (human.on(type, fn)): "state" {state: listening|thinking|speaking}, "transcript" {role,
 // text, final, item}, "metrics", "notice" {message}, "error" {message}, "connected" {session},
-// "closed" {reason}, and "message" for every one of them. The same script turns each element with
+// "closed" {reason}, "touch" {zone, expression, strength} (the face reacts to a touch), and
+// "message" for every one of them. The same script turns each element with
 // a data-livehuman-embed attribute into the embed iframe (Livehuman.embed, below).
 (function (global) {
   "use strict";
@@ -189,6 +191,10 @@
 
     interrupt() { this._send({ type: "interrupt" }); }
 
+    // The face was touched at (x, y), in 0..1 of the video frame: the server finds the part of the
+    // face there and the avatar reacts (a "touch" event {zone} says so; off the face, nothing).
+    touch(x, y) { this._send({ type: "touch", x, y }); }
+
     mute(muted = true) {
       if (this.mic) for (const track of this.mic.getAudioTracks()) track.enabled = !muted;
     }
@@ -225,6 +231,22 @@
     frame.style.cssText = "border:0;width:100%;height:100%;display:block;";
     element.replaceChildren(frame);
     return frame;
+  };
+
+  // Where a click at (clientX, clientY) falls in `video`'s own frame, in 0..1 of its width and
+  // height, minding object-fit and object-position (cover crops, contain letterboxes); null off it.
+  Livehuman.videoPoint = function videoPoint(video, clientX, clientY) {
+    const box = video.getBoundingClientRect();
+    const width = video.videoWidth, height = video.videoHeight;
+    if (!width || !height || !box.width || !box.height) return null;
+    const style = getComputedStyle(video);
+    let sx = box.width / width, sy = box.height / height; // "fill": stretched both ways
+    if (style.objectFit === "cover") sx = sy = Math.max(sx, sy);
+    else if (style.objectFit !== "fill") sx = sy = Math.min(sx, sy); // contain (and, near enough, scale-down)
+    const [px, py] = style.objectPosition.split(" ").map((v) => (v.endsWith("%") ? parseFloat(v) / 100 : 0.5));
+    const left = box.left + (box.width - width * sx) * px, top = box.top + (box.height - height * sy) * py;
+    const x = (clientX - left) / (width * sx), y = (clientY - top) / (height * sy);
+    return x >= 0 && x <= 1 && y >= 0 && y <= 1 ? { x, y } : null;
   };
 
   global.Livehuman = Livehuman;

@@ -8,7 +8,7 @@ const ui = {
   mute: $("mute"), interrupt: $("interrupt"), hangup: $("hangup"), message: $("message"),
   transcript: $("transcript"), composer: $("composer"), text: $("text"), send: $("send"),
   metrics: $("metrics"), access: $("access"), accessLabel: $("access-label"), token: $("token"),
-  persona: $("persona"), mood: $("mood"), intro: $("intro"),
+  persona: $("persona"), mood: $("mood"), intro: $("intro"), title: $("title"), logo: $("logo"),
 };
 
 const STATE_LABELS = {
@@ -137,7 +137,21 @@ function setPersona(persona) {
   avatarName = persona.name;
   ui.intro.textContent = `Talk with ${persona.name}, live.`;
   if (persona.key && [...ui.persona.options].some((o) => o.value === persona.key)) ui.persona.value = persona.key;
+  showTheme(persona.key);
 }
+
+// The page's look with a persona (its [page] table under the serve flags, as GET /personas says;
+// the server wrote the default persona's into the page): title, logo, colours (Livehuman.theme).
+function showTheme(key) {
+  const chosen = window.livehuman.personas.find((p) => p.key === key);
+  if (!chosen || !chosen.theme) return;
+  const theme = chosen.theme;
+  Livehuman.theme(document.documentElement, { accent: theme.accent, background: theme.background, text: theme.text });
+  document.title = ui.title.textContent = theme.title || "livehuman";
+  if (theme.logo) { ui.logo.src = theme.logo; ui.logo.hidden = false; } else { ui.logo.hidden = true; ui.logo.removeAttribute("src"); }
+  window.livehuman.theme = key;
+}
+Livehuman.theme(document.documentElement); // the text on the accent the server's colours need
 
 // An emotion read in the user's turn, or shown by the avatar: a tag on its line (and the user's
 // latest in the header).
@@ -340,6 +354,7 @@ ui.hangup.addEventListener("click", () => hangup("ended"));
 ui.persona.addEventListener("change", () => {
   const chosen = window.livehuman.personas.find((p) => p.key === ui.persona.value);
   if (chosen) ui.intro.textContent = `Talk with ${chosen.name}, live.`;
+  showTheme(ui.persona.value);
   if (pc) { hangup("ended"); start(); } // a new conversation with the one chosen
 });
 if (!TOKEN_REQUIRED || storedToken()) loadPersonas();

@@ -227,6 +227,39 @@
     return frame;
   };
 
+  // The look both livehuman pages share: `colours` {accent, background, text} as the custom
+  // properties --accent, --background and --text on `root` (a name given empty or not a CSS colour
+  // is removed: the page's own colour again; a name not given is kept). Then --on-accent, the
+  // text on the accent (white where it reads, else near-black), and light or dark form controls.
+  Livehuman.theme = function theme(root, colours = {}) {
+    for (const name of ["accent", "background", "text"]) {
+      if (!(name in colours)) continue;
+      const value = colours[name];
+      if (value && CSS.supports("color", value)) root.style.setProperty(`--${name}`, value);
+      else root.style.removeProperty(`--${name}`);
+    }
+    const accent = luminance(root.style.getPropertyValue("--accent"));
+    if (accent == null) root.style.removeProperty("--on-accent");
+    else root.style.setProperty("--on-accent", (1.05 / (accent + 0.05)) >= 3 ? "#fff" : "#111");
+    const background = luminance(root.style.getPropertyValue("--background"));
+    root.style.colorScheme = background == null ? "" : background > 0.4 ? "light" : "dark";
+  };
+
+  // A CSS colour's relative luminance (0 black … 1 white; null: none or not a colour).
+  function luminance(value) {
+    value = (value || "").trim();
+    if (!value || !CSS.supports("color", value)) return null;
+    const ctx = document.createElement("canvas").getContext("2d");
+    if (!ctx) return null;
+    ctx.fillStyle = value; // read back as #rrggbb or rgba(r, g, b, a)
+    const css = ctx.fillStyle;
+    const rgb = css.startsWith("#") ? [1, 3, 5].map((i) => parseInt(css.slice(i, i + 2), 16))
+      : (css.match(/[\d.]+/g) || []).slice(0, 3).map(Number);
+    if (rgb.length < 3) return null;
+    const [r, g, b] = rgb.map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
+
   global.Livehuman = Livehuman;
   const mountAll = () => document.querySelectorAll("[data-livehuman-embed]").forEach((el) => {
     if (!el.querySelector("iframe")) Livehuman.embed(el);

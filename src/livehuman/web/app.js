@@ -1,5 +1,6 @@
 // The livehuman page: WebRTC to the server (mic up; avatar audio and video down) and the
-// "events" data channel for text, transcripts, state and errors. No build step.
+// "events" data channel for text, transcripts, state and errors, through the JS client that other
+// sites embed (livehuman.js, loaded first). No build step.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -15,13 +16,13 @@ const STATE_LABELS = {
   idle: "not connected", connecting: "connecting…", listening: "listening", thinking: "thinking…",
   speaking: "speaking", ended: "conversation ended", failed: "connection failed",
 };
-const ICE_GATHERING_TIMEOUT_MS = 5000;
 // The server says in the page whether it wants an access token; the one typed is kept for this tab.
 const TOKEN_REQUIRED = document.querySelector('meta[name="livehuman-access"]')?.content === "token";
 const TOKEN_KEY = "livehuman.token";
 
-let pc = null;
-let channel = null;
+// The connection: offer, answer, data channel and events (livehuman.js). `mic`: the microphone
+// this page opened for it (null: none, the user types).
+const human = new Livehuman({ server: location.origin, video: ui.video });
 let mic = null;
 const bubbles = new Map(); // "role:item" → the bubble still being written
 const placed = new Map(); // "role:item" → its bubble, written or not (emotions arrive after the text)
@@ -39,8 +40,8 @@ window.livehuman = { state: "idle", connection: "new", messages: [], errors: [],
 Object.defineProperty(window.livehuman, "receiving", {
   value: async () => {
     const out = {};
-    if (pc) {
-      (await pc.getStats()).forEach((s) => {
+    if (human.pc) {
+      (await human.pc.getStats()).forEach((s) => {
         if (s.type === "inbound-rtp") {
           out[s.kind] = { packets: s.packetsReceived, bytes: s.bytesReceived, frames: s.framesDecoded, energy: s.totalAudioEnergy };
         }
@@ -193,22 +194,33 @@ async function loadPersonas() {
   if (personas.length && !window.livehuman.persona) ui.intro.textContent = `Talk with ${personas[0].name}, live.`;
 }
 
-function onEvent(raw) {
-  let event;
-  try { event = JSON.parse(raw); } catch { return; }
+// Every event of the connection (livehuman.js): the server's, and the client's own.
+function onEvent(event) {
   switch (event.type) {
     case "transcript": addTranscript(event.role, event.text, event.final, event.item); break;
     case "state": setState(event.state); break;
-    case "error": showMessage(event.message); break;
-    case "notice": showMessage(event.message, "notice"); break;
+    case "error": if (event.status !== 401) showMessage(pageWording(event)); break; // 401: start() asks again
+    case "notice": showMessage(event.code === "autoplay" ? AUTOPLAY : event.message, "notice"); break;
+    case "connection": window.livehuman.connection = event.state; break;
+    case "connected": window.livehuman.session = event.session; setConnected(true); break;
+    case "closed": reset(); break;
     case "metrics": showMetrics(event); break;
     case "persona": setPersona(event); break;
     case "emotion": showEmotion(event); break;
   }
 }
 
+const AUTOPLAY = "Click the video to hear the avatar (the browser blocked autoplay).";
+
+// The client's errors as this page words them.
+function pageWording(event) {
+  if (event.code === "connection") return "The connection to the server failed. Check your network and start again.";
+  const text = String(event.message || "");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function send(message) {
-  if (channel && channel.readyState === "open") channel.send(JSON.stringify(message));
+  if (human.channel && human.channel.readyState === "open") human.channel.send(JSON.stringify(message));
 }
 
 async function getMicrophone() {
@@ -229,15 +241,6 @@ async function getMicrophone() {
   }
 }
 
-function iceGatheringComplete(peer) {
-  if (peer.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => { if (peer.iceGatheringState === "complete") { peer.removeEventListener("icegatheringstatechange", done); resolve(); } };
-    peer.addEventListener("icegatheringstatechange", done);
-    setTimeout(resolve, ICE_GATHERING_TIMEOUT_MS);
-  });
-}
-
 async function start() {
   const token = window.livehuman.token || storedToken();
   if (TOKEN_REQUIRED && !token) { askForToken(); return; }
@@ -251,79 +254,27 @@ async function start() {
     return;
   }
   mic = await getMicrophone();
-  // `peer` is this attempt's connection; once `pc` is no longer it, the attempt was ended (the
-  // connection failed while it was being set up, e.g. no network for ICE) and must stop quietly.
-  let peer = null;
-  const current = () => peer !== null && pc === peer;
+  human.microphone = mic || false;
+  human.token = token || null;
+  human.persona = window.livehuman.personas.length > 1 ? ui.persona.value : null;
+  window.livehuman.connection = "new";
   try {
-    peer = pc = new RTCPeerConnection({ iceServers: [] });
-    window.livehuman.connection = peer.connectionState;
-    channel = peer.createDataChannel("events");
-    channel.onmessage = (e) => onEvent(e.data);
-    channel.onopen = () => { setConnected(true); if (window.livehuman.state === "connecting") setState("listening"); };
-    channel.onclose = () => { if (current()) hangup("ended"); };
-    if (mic) {
-      for (const track of mic.getAudioTracks()) peer.addTransceiver(track, { direction: "sendrecv", streams: [mic] });
-    } else {
-      peer.addTransceiver("audio", { direction: "recvonly" });
-    }
-    peer.addTransceiver("video", { direction: "recvonly" });
-    const stream = new MediaStream();
-    ui.video.srcObject = stream;
-    peer.ontrack = (e) => {
-      stream.addTrack(e.track);
-      // One play() for both tracks: a second call would abort the first one's promise.
-      if (stream.getTracks().length === 1) {
-        ui.video.play().catch((err) => {
-          if (err && err.name === "NotAllowedError") showMessage("Click the video to hear the avatar (the browser blocked autoplay).", "notice");
-        });
-      }
-    };
-    peer.onconnectionstatechange = () => {
-      if (!current()) return;
-      window.livehuman.connection = peer.connectionState;
-      if (peer.connectionState === "failed") {
-        showMessage("The connection to the server failed. Check your network and start again.");
-        hangup("failed");
-      }
-    };
-    await peer.setLocalDescription(await peer.createOffer());
-    await iceGatheringComplete(peer);
-    if (!current()) return;
-    const headers = { "Content-Type": "application/json" };
-    if (token) headers.Authorization = `Bearer ${token}`;
-    const response = await fetch("/offer", {
-      method: "POST",
-      headers,
-      body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type,
-        ...(window.livehuman.personas.length > 1 ? { persona: ui.persona.value } : {}) }),
-    });
-    const answer = await response.json().catch(() => ({}));
-    if (!current()) return;
-    if (response.status === 401) {
+    window.livehuman.session = await human.connect();
+  } catch (err) {
+    // The client said what went wrong (an error event) and ended the attempt; a refused token is
+    // asked for again. An attempt ended meanwhile (hung up, the connection failed) stops quietly.
+    if (err && err.status === 401 && human.state === "failed") {
       storeToken(null);
       showMessage("The server refused the access token. Enter the right one to start.");
-      hangup("failed");
       askForToken(true);
-      return;
     }
-    if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
-    window.livehuman.session = answer.session;
-    await peer.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
-  } catch (err) {
-    if (peer !== null && !current()) return;
-    showMessage(`Could not connect: ${err.message || err}`);
-    hangup("failed");
   }
 }
 
-function hangup(state = "ended") {
-  const peer = pc;
-  pc = null;
-  if (channel) { channel.onclose = null; channel = null; }
-  if (peer) { peer.close(); window.livehuman.connection = "closed"; }
-  if (mic) { for (const t of mic.getTracks()) t.stop(); mic = null; }
-  ui.video.srcObject = null;
+// The page as before a conversation (the client has ended it, or never began).
+function reset() {
+  window.livehuman.connection = "closed";
+  mic = null;
   bubbles.clear();
   placed.clear();
   ui.mood.hidden = true;
@@ -332,9 +283,16 @@ function hangup(state = "ended") {
   ui.mute.textContent = "Mute";
   ui.mute.setAttribute("aria-pressed", "false");
   ui.metrics.hidden = true;
+}
+
+function hangup(state = "ended") {
+  human.stop("hung up", state); // the server ends the session; "closed" resets the page
+  if (mic) { for (const t of mic.getTracks()) t.stop(); }
+  reset();
   setState(state);
 }
 
+human.on("message", onEvent);
 ui.start.addEventListener("click", start);
 ui.access.addEventListener("submit", (e) => {
   e.preventDefault();
@@ -355,7 +313,7 @@ ui.persona.addEventListener("change", () => {
   const chosen = window.livehuman.personas.find((p) => p.key === ui.persona.value);
   if (chosen) ui.intro.textContent = `Talk with ${chosen.name}, live.`;
   showTheme(ui.persona.value);
-  if (pc) { hangup("ended"); start(); } // a new conversation with the one chosen
+  if (human.pc) { hangup("ended"); start(); } // a new conversation with the one chosen
 });
 if (!TOKEN_REQUIRED || storedToken()) loadPersonas();
 ui.interrupt.addEventListener("click", () => send({ type: "interrupt" }));
@@ -374,4 +332,4 @@ ui.composer.addEventListener("submit", (e) => {
   send({ type: "text", text });
   ui.text.value = "";
 });
-window.addEventListener("beforeunload", () => { if (pc) pc.close(); });
+window.addEventListener("beforeunload", () => { if (human.pc) human.stop("the page was closed"); });

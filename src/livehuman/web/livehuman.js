@@ -11,7 +11,8 @@
 //
 // Events (human.on(type, fn)): "state" {state: listening|thinking|speaking}, "transcript" {role,
 // text, final, item}, "metrics", "notice" {message}, "error" {message}, "connected" {session},
-// "closed" {reason}, and "message" for every one of them. The same script turns each element with
+// "closed" {reason}, "connection" {state: the RTCPeerConnection's}, and "message" for every one of
+// them (also what else the server sends: "persona", "emotion"…). The page at / uses this client too. The same script turns each element with
 // a data-livehuman-embed attribute into the embed iframe (Livehuman.embed, below).
 (function (global) {
   "use strict";
@@ -42,13 +43,15 @@
   class Livehuman {
     // options: server (default: where this script came from), video (a <video> element to show
     // the face in; without one, attach `human.stream` yourself), token (a server with --token),
-    // microphone (true: ask for it; false: the face only listens to text), iceServers.
+    // microphone (true: ask for it; false: the face only listens to text; a MediaStream: that one),
+    // iceServers, persona (a persona's key: GET /personas; none: the server's default).
     constructor(options = {}) {
       this.server = (options.server || HOME).replace(/\/+$/, "");
       this.video = options.video || null;
       this.token = options.token || null;
       this.microphone = options.microphone !== false;
       this.iceServers = options.iceServers || [];
+      this.persona = options.persona || null;
       this.state = "idle";
       this.session = null;
       this.stream = null;
@@ -94,7 +97,8 @@
       this._setState("connecting");
       const peer = this.pc = new RTCPeerConnection({ iceServers: this.iceServers });
       try {
-        if (this.microphone) this.mic = await this._openMicrophone();
+        if (typeof MediaStream !== "undefined" && this.microphone instanceof MediaStream) this.mic = this.microphone;
+        else if (this.microphone) this.mic = await this._openMicrophone();
         if (this.pc !== peer) throw new Error("stopped while connecting");
         const channel = this.channel = peer.createDataChannel("events");
         channel.onopen = () => {
@@ -117,32 +121,41 @@
           if (this.video && this.stream.getTracks().length === 1) {
             this.video.play().catch((err) => this._emit("notice", {
               message: `the browser blocked playback (${err.name}): call play() on the video from a click`,
+              code: "autoplay",
             }));
           }
         };
         peer.onconnectionstatechange = () => {
-          if (this.pc === peer && peer.connectionState === "failed") {
-            this._emit("error", { message: "the connection to the server failed" });
+          if (this.pc !== peer) return;
+          this._emit("connection", { state: peer.connectionState });
+          if (peer.connectionState === "failed") {
+            this._emit("error", { message: "the connection to the server failed", code: "connection" });
             this.stop("the connection failed", "failed");
           }
         };
         await peer.setLocalDescription(await peer.createOffer());
         await iceGatheringComplete(peer);
+        if (this.pc !== peer) throw new Error("stopped while connecting"); // no offer from a failed attempt
         const headers = { "Content-Type": "application/json" };
         if (this.token) headers.Authorization = `Bearer ${this.token}`;
         const response = await fetch(`${this.server}/offer`, {
           method: "POST", headers,
-          body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type }),
+          body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type,
+            ...(this.persona ? { persona: this.persona } : {}) }),
         });
         const answer = await response.json().catch(() => ({}));
-        if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
+        if (!response.ok) {
+          const refused = new Error(answer.error || `the server answered ${response.status}`);
+          refused.status = response.status; // 401: the token; 503: busy
+          throw refused;
+        }
         if (this.pc !== peer) throw new Error("stopped while connecting");
         this.session = answer.session;
         await peer.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
         return this.session;
       } catch (err) {
         if (this.pc === peer) {
-          this._emit("error", { message: `could not connect: ${err.message || err}` });
+          this._emit("error", { message: `could not connect: ${err.message || err}`, code: "connect", status: err.status });
           this.stop(String(err.message || err), "failed");
         }
         throw err;

@@ -12,8 +12,9 @@
 // Events (human.on(type, fn)): "state" {state: listening|thinking|speaking}, "transcript" {role,
 // text, final, item}, "metrics", "notice" {message}, "error" {message}, "connected" {session},
 // "closed" {reason}, "connection" {state: the RTCPeerConnection's}, and "message" for every one of
-// them (also what else the server sends: "persona", "emotion"…). The page at / uses this client too. The same script turns each element with
-// a data-livehuman-embed attribute into the embed iframe (Livehuman.embed, below).
+// them (also what else the server sends: "persona", "emotion"…). The page at / uses this client too.
+// The same script turns each element with a data-livehuman-embed attribute into the embed iframe
+// (Livehuman.embed, below), and Livehuman.theme sets the colours both livehuman pages share.
 (function (global) {
   "use strict";
 

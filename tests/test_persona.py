@@ -123,6 +123,16 @@ def test_the_examples_load_and_a_folder_gives_every_persona():
     ("a.toml", 'avatar = "faces/me.jpg"\n', ["'avatar'", "does not exist"]),
     ("a.toml", 'system_prompt = "x"\ninstructions = "y"\n', ["'system_prompt'", "same field"]),
     ("a.json", "{}", [".toml, .yaml or .yml"]),
+    ("a.toml", '[page]\naccent = "red; background: url(x)"\n', ["'page.accent'", "must be a CSS colour"]),
+    ("a.toml", '[page]\nbackground = "#12345"\n', ["'page.background'", "must be a CSS colour", "'#12345'"]),
+    ("a.toml", '[page]\ntext = "notacolour"\n', ["'page.text'", "must be a CSS colour"]),
+    ("a.toml", '[page]\ntitle = ""\n', ["'page.title'", "must not be empty"]),
+    ("a.toml", '[page]\ntitle = "' + "x" * 81 + '"\n', ["'page.title'", "at most 80 characters"]),
+    ("a.toml", '[page]\nlogo = "logo.png"\n', ["'page.logo'", "'logo.png'", "not a file"]),
+    ("a.toml", '[page]\nlogo = "a.toml"\n', ["'page.logo'", "not a PNG, JPEG, GIF, WebP or SVG image"]),
+    ("a.toml", '[page]\nlogo = "http://shop.example/logo.png"\n', ["'page.logo'", "https:// URL"]),
+    ("a.toml", '[page]\nlogo = "https://x/a\\"onerror=alert(1)"\n', ["'page.logo'", "https:// URL"]),
+    ("a.toml", '[page]\nfont = "Comic Sans"\n', ["'page.font'", "allowed: title, accent, background, text, logo"]),
 ])
 def test_a_bad_persona_file_is_refused_naming_the_field_and_the_problem(tmp_path, name, text, words):
     path = write(tmp_path, name, text)
@@ -132,6 +142,53 @@ def test_a_bad_persona_file_is_refused_naming_the_field_and_the_problem(tmp_path
     assert "\n" not in message and message.startswith(f"persona file {path}")
     for word in words:
         assert word in message, message
+
+
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a1c7d9b60000000049454e44ae426082")
+
+
+def test_the_page_table_themes_the_page_with_checked_colours_and_a_logo(tmp_path):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "logo.png").write_bytes(PNG)
+    p = load_persona(write(tmp_path, "shop.toml", """\
+name = "Ada"
+[page]
+title = "  Ada,   your <b>shop</b> assistant "
+accent = "#e0562b"
+background = "ivory"
+text = "rgb(34 34 34 / 90%)"
+logo = "img/logo.png"
+"""))
+    # The title's spaces are tidied (its markup is escaped by the server, not here); the logo is
+    # found next to the persona file.
+    assert p.theme.title == "Ada, your <b>shop</b> assistant"
+    assert (p.theme.accent, p.theme.background, p.theme.text) == ("#e0562b", "ivory", "rgb(34 34 34 / 90%)")
+    assert p.theme.logo == str((tmp_path / "img" / "logo.png").resolve())
+    assert p.theme.public("ada")["logo"] == "/logos/ada"
+    remote = load_persona(write(tmp_path, "r.toml", '[page]\nlogo = "https://shop.example/logo.svg"\n'))
+    assert remote.theme.public("ava")["logo"] == "https://shop.example/logo.svg"
+    assert load_persona(write(tmp_path, "plain.toml", "")).theme.public("ava") == dict.fromkeys(
+        ("title", "accent", "background", "text", "logo"))
+
+
+def test_serve_refuses_bad_theme_flags_in_one_line(tmp_path):
+    from livehuman.theme import theme_from_flags
+
+    (tmp_path / "logo.png").write_bytes(PNG)
+    theme = theme_from_flags(title="Shop", accent="teal", logo=str(tmp_path / "logo.png"))
+    assert (theme.title, theme.accent, theme.logo) == ("Shop", "teal", str(tmp_path / "logo.png"))
+    for flags, words in (({"accent": "url(javascript:x)"}, ["--accent", "CSS colour"]),
+                         ({"logo": str(tmp_path)}, ["--logo", "not a file"]),
+                         ({"title": " "}, ["--title", "must not be empty"])):
+        with pytest.raises(LivehumanError) as err:
+            theme_from_flags(**flags)
+        assert all(w in str(err.value) for w in words), str(err.value)
+    result = livehuman("serve", "--accent", "nope", "--port", "0")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("livehuman: error: --accent must be a CSS colour"), result.stderr
+    assert "warming up" not in result.stdout
 
 
 def test_missing_files_empty_folders_and_twin_names_are_refused(tmp_path):

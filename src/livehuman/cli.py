@@ -100,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "is the default")
     serve.add_argument("--knowledge", help="knowledge base (YAML questions and answers, or Markdown)")
     serve.add_argument("--brain", choices=("local", "openai", "realtime"), help="local: offline cascade; openai: OpenAI Realtime API; realtime: any compatible server (--realtime-url) (default: the persona's, else local)")
+    look = serve.add_argument_group("the page's look (over every persona's [page]; docs/embed.md)")
+    look.add_argument("--title", help="the page's title and heading (default: the persona's, else livehuman)")
+    look.add_argument("--accent", metavar="COLOUR", help="the buttons' colour: #rrggbb, #rgb or a CSS name")
+    look.add_argument("--logo", metavar="IMAGE", help="a PNG, JPEG, GIF, WebP or SVG file, or an https:// URL, "
+                                                      "shown before the title")
     serve.add_argument("--realtime-url", help="WebSocket base URL of a Realtime-compatible server (Azure, proxies, livehuman's own /v1)")
     serve.add_argument("--model", help="Realtime model (for --brain openai/realtime; default: the persona's, else gpt-realtime)")
     serve.add_argument("--voice", help="voice (espeak-ng voice for local, Realtime voice for openai)")
@@ -337,6 +342,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     from livehuman.brain.persona import load_personas
 
+    from livehuman.theme import theme_from_flags
+
+    page = theme_from_flags(args.title, args.accent, args.logo)  # a bad flag: one line, before anything loads
     personas = load_personas(args.persona)  # a bad file is refused now, in one line, before any model loads
     brain = args.brain or ("local" if personas[0].brain == "offline" else personas[0].brain)
     if brain == "local" and args.lang:
@@ -365,7 +373,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
                       "turn_limit_ms": args.turn_limit_ms, "turn_unsure_ms": args.turn_unsure_ms,
                       "barge_in_ms": args.barge_in_ms},
         token=args.token if args.token is not None or args.no_auth else os.environ.get(TOKEN_ENV) or None,
-        no_auth=args.no_auth, cors_origins=args.cors_origin,
+        no_auth=args.no_auth, cors_origins=args.cors_origin, page=page,
     )
 
 

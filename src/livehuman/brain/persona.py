@@ -19,6 +19,8 @@ import yaml
 
 from livehuman.avatar.zones import ZONES as TOUCH_ZONES
 from livehuman.errors import LivehumanError
+from livehuman.theme import CHECKS as PAGE_CHECKS
+from livehuman.theme import PageTheme, logo_source
 
 VOICE_ENGINES = ("espeak", "flite")
 BRAINS = ("offline", "openai", "realtime")
@@ -54,6 +56,12 @@ class Persona:
     head_motion: float = 1.0  # times the usual idle head motion
     expressiveness: float = 0.7  # 0 (a still face) .. 1 (full expressions)
     touch: tuple[tuple[str, tuple[str, ...]], ...] = ()  # [touch]: (zone, its lines) (live/touch.py)
+    # [page]: the page's look while this persona talks (theme.py); None: the page's own.
+    page_title: str | None = None
+    page_accent: str | None = None  # CSS colours
+    page_background: str | None = None
+    page_text: str | None = None
+    page_logo: str | None = None  # an image file's full path, or an https URL
     source: str | None = None  # the file it was read from
 
     def tts(self, voice: str | None = None) -> Any:
@@ -76,6 +84,12 @@ class Persona:
         parts.append("Notes in the conversation such as '(The user sounds sad: …)' say how the user feels, "
                      "read from their words and voice: let them shape your tone.")
         return "\n".join(p.strip() for p in parts if p and p.strip())
+
+    @property
+    def theme(self) -> PageTheme:
+        """The page's title, colours and logo with this persona (`[page]`)."""
+        return PageTheme(title=self.page_title, accent=self.page_accent, background=self.page_background,
+                         text=self.page_text, logo=self.page_logo)
 
     @property
     def key(self) -> str:
@@ -112,6 +126,8 @@ _TABLES = {
     "voice": {"engine": "voice_engine", "name": "voice", "rate": "voice_rate", "pitch": "voice_pitch"},
     "brain": {"kind": "brain", "url": "brain_url", "model": "brain_model", "voice": "brain_voice"},
     "idle": {"blink_rate": "blink_rate", "head_motion": "head_motion"},
+    "page": {"title": "page_title", "accent": "page_accent", "background": "page_background", "text": "page_text",
+             "logo": "page_logo"},
 }
 _SHORT = {"voice": "name", "brain": "kind"}  # `voice = "en-gb"` is `[voice] name = "en-gb"`
 ALLOWED = _TEXT + ("system_prompt", "expressiveness") + tuple(_TABLES) + ("touch",)
@@ -170,7 +186,7 @@ def _values(data: dict, folder: Path) -> dict[str, Any]:
         if value is None:
             continue
         if key in _TABLES:
-            values.update(_table(key, value))
+            values.update(_table(key, value, folder))
         elif key == "expressiveness":
             values[key] = _number(key, value, (0.0, 1.0))
         elif key == "touch":
@@ -190,7 +206,7 @@ def _values(data: dict, folder: Path) -> dict[str, Any]:
     return values
 
 
-def _table(table: str, value: Any) -> dict[str, Any]:
+def _table(table: str, value: Any, folder: Path) -> dict[str, Any]:
     names = _TABLES[table]
     if not isinstance(value, dict):
         if isinstance(value, (str, int, float)) and not isinstance(value, bool) and table in _SHORT:
@@ -214,6 +230,12 @@ def _table(table: str, value: Any) -> dict[str, Any]:
             out[attr] = _number(field, item, BLINK_RANGE)
         elif attr == "head_motion":
             out[attr] = _number(field, item, HEAD_RANGE)
+        elif table == "page":
+            check = PAGE_CHECKS.get(key) or (lambda v: logo_source(v, folder))
+            try:
+                out[attr] = check(_text(field, item))
+            except ValueError as e:
+                raise _Bad(field, str(e)) from None
         else:
             out[attr] = _text(field, item)
             if not out[attr]:

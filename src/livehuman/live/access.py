@@ -1,6 +1,6 @@
 """Who may use a `livehuman serve`: the access token, Origin checks and CORS, as one aiohttp middleware.
 
-The page (`/`, `/static/…`) and `/healthz` are public; every other route (`POST /offer`, the
+The page (`/`, `/static/…`, `/logos/…`) and `/healthz` are public; every other route (`POST /offer`, the
 `/v1/realtime` WebSocket, and whatever is added later) is guarded:
 
 - a browser request whose `Origin` is neither the server's own nor in the allow-list is refused
@@ -32,7 +32,7 @@ log = logging.getLogger("livehuman.live")
 
 TOKEN_ENV = "LIVEHUMAN_TOKEN"
 SUBPROTOCOL_PREFIX = "openai-insecure-api-key."  # how browsers pass a key to a Realtime WebSocket
-PUBLIC_PREFIXES = ("/static/",)
+PUBLIC_PREFIXES = ("/static/", "/logos/")  # the page's files and its persona's logo
 PUBLIC_PATHS = frozenset({"/", "/healthz", "/readyz"})
 # A token travels in a header and in a WebSocket subprotocol: an HTTP token's characters only.
 _TOKEN_CHARS = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$")

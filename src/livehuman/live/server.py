@@ -6,6 +6,7 @@ import asyncio
 import errno
 import functools
 import gc
+import html as html_text
 import inspect
 import logging
 import secrets
@@ -30,6 +31,7 @@ from livehuman.live.drive import drive_routes
 from livehuman.live.microphone import hear_promptly
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.session import Session
+from livehuman.theme import PageTheme, image_type
 
 if TYPE_CHECKING:
     from livehuman.brain.base import Brain
@@ -75,6 +77,7 @@ class LiveConfig:
     # the factories above, no greeting.
     personas: dict[str, PersonaSetup] = field(default_factory=dict)
     greet: bool = True  # each session opens with its persona's greeting
+    page: PageTheme = field(default_factory=PageTheme)  # the page's look without personas (theme.py)
 
 
 @dataclass
@@ -84,6 +87,7 @@ class PersonaSetup:
     persona: Any  # brain/persona.py's Persona
     brain_factory: BrainFactory
     face: FaceParts
+    theme: PageTheme = field(default_factory=PageTheme)  # its [page], under the serve flags
 
 
 class LiveServer:
@@ -117,6 +121,7 @@ class LiveServer:
         app.router.add_get("/stats", self.stats)  # guarded (live/access.py): per-session figures
         app.router.add_get("/metrics", self.prometheus)  # guarded too
         app.router.add_get("/personas", self.personas)
+        app.router.add_get("/logos/{key}", self.logo)  # public (live/access.py), as the page is
         app.router.add_static("/static/", WEB_DIR, show_index=False)
         drive_routes(app, self.sessions, self.config.access)  # /sessions/{id}/say, /events… (live/drive.py)
         if self.config.realtime_brain_factory is not None:
@@ -153,7 +158,32 @@ class LiveServer:
         if self.config.access.token is not None:  # the page then asks for the token before it connects
             html = html.replace('<meta name="livehuman-access" content="open">',
                                 '<meta name="livehuman-access" content="token">', 1)
+        key, theme = self._theme()
+        html = themed_page(html, theme.public(key))
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-cache"})
+
+    def _theme(self, key: str | None = None) -> tuple[str, PageTheme | None]:
+        """A persona's key and page theme (None: the default persona's; a server without personas
+        has the key "_"); no theme for a key that is not one."""
+        personas = self.config.personas
+        if not personas:
+            return "_", self.config.page if key in (None, "_") else None
+        key = next(iter(personas)) if key is None else key
+        setup = personas.get(key)
+        return key, setup.theme if setup is not None else None
+
+    async def logo(self, request: web.Request) -> web.StreamResponse:
+        """A persona's logo file (GET /logos/KEY), as checked when the server started."""
+        key = request.match_info["key"]
+        _, theme = self._theme(key)
+        path = Path(theme.logo) if theme is not None and theme.logo and not theme.logo.startswith("https://") else None
+        kind = image_type(path) if path is not None and path.is_file() else None
+        if kind is None:
+            raise web.HTTPNotFound()
+        # An SVG opened on its own must not run script in the server's origin.
+        return web.Response(body=path.read_bytes(), content_type=kind, headers={
+            "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox"})
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response(health(len(self.sessions), self.config.max_sessions))
@@ -184,7 +214,8 @@ class LiveServer:
     async def personas(self, request: web.Request) -> web.Response:
         """The personas a page may choose, the default first: key, name, greeting."""
         return web.json_response({"personas": [
-            {"key": key, "name": setup.persona.name, "greeting": setup.persona.greeting}
+            {"key": key, "name": setup.persona.name, "greeting": setup.persona.greeting,
+             "theme": setup.theme.public(key)}
             for key, setup in self.config.personas.items()]})
 
     async def offer(self, request: web.Request) -> web.Response:
@@ -451,7 +482,8 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                       models_dir: str | None = None, brain_options: dict | None = None,
                       silence_ms: int | None = None, render_workers: int | None = None,
                       engine_options: dict | None = None, access: Access | None = None,
-                      turn_options: dict | None = None, greet: bool = True) -> LiveServer:
+                      turn_options: dict | None = None, greet: bool = True,
+                      page: PageTheme | None = None) -> LiveServer:
     """A LiveServer with the named avatar, engine and brain (local, openai or realtime).
 
     `persona`: persona files or folders (brain/persona.py; None: the built-in persona); the page
@@ -467,6 +499,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
     `render_workers`: processes that draw the cpu engine's frames (default one per core; 0: none).
     `engine_options`: the musetalk engine's device, dtype, compile and batch_size.
     `access`: the token and allowed origins (live/access.py; default: none, own origin only).
+    `page`: the page's title, accent and logo from `serve` flags, over every persona's [page] (theme.py).
     """
     if max_sessions < 1:
         raise LivehumanError("--max-sessions must be at least 1")
@@ -520,7 +553,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                 log.warning("persona %s: this build's idle motion has no blink rate; blink_rate is not applied",
                             one.name)
             face = replace(face, idle_factory=functools.partial(face.idle_factory, blink_rate=one.blink_rate))
-        setups[one.key] = PersonaSetup(one, factory, face)
+        setups[one.key] = PersonaSetup(one, factory, face, (page or PageTheme()).over(one.theme))
     first = setups[personas[0].key]
     face, local = first.face, offline[0]
     return LiveServer(LiveConfig(brain_factory=first.brain_factory, engine_factory=face.engine_factory,
@@ -529,7 +562,8 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                                  realtime_brain_factory=local,
                                  warm_up=functools.partial(_warm_up_all, offline, max_sessions),
                                  resources=[r for f in faces.values() for r in f.resources],
-                                 access=access or Access(), personas=setups, greet=greet))
+                                 access=access or Access(), personas=setups, greet=greet,
+                                 page=page or PageTheme()))
 
 
 def _warm_up_all(factories: list, sessions: int) -> None:
@@ -582,6 +616,22 @@ def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str | None = N
     finally:
         sock.close()
         server.close_resources()
+
+
+def themed_page(html: str, theme: dict) -> str:
+    """index.html with a theme (PageTheme.public): the title escaped as text, the colours (checked
+    CSS colours, theme.py) as the page's custom properties, the logo's address escaped."""
+    if theme.get("title"):
+        title = html_text.escape(theme["title"], quote=False)
+        html = html.replace("<title>livehuman</title>", f"<title>{title}</title>", 1)
+        html = html.replace('<span id="title">livehuman</span>', f'<span id="title">{title}</span>', 1)
+    colours = "; ".join(f"--{name}: {theme[name]}" for name in ("accent", "background", "text") if theme.get(name))
+    if colours:
+        html = html.replace('<html lang="en">', f'<html lang="en" style="{html_text.escape(colours)}">', 1)
+    if theme.get("logo"):
+        html = html.replace('<img id="logo" class="logo" alt="" hidden>',
+                            f'<img id="logo" class="logo" alt="" src="{html_text.escape(theme["logo"])}">', 1)
+    return html
 
 
 def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:

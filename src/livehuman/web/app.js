@@ -1,5 +1,6 @@
 // The livehuman page: WebRTC to the server (mic up; avatar audio and video down) and the
-// "events" data channel for text, transcripts, state and errors. No build step.
+// "events" data channel for text, transcripts, state and errors, through the JS client that other
+// sites embed (livehuman.js, loaded first). No build step.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -8,20 +9,20 @@ const ui = {
   mute: $("mute"), interrupt: $("interrupt"), hangup: $("hangup"), message: $("message"),
   transcript: $("transcript"), composer: $("composer"), text: $("text"), send: $("send"),
   metrics: $("metrics"), access: $("access"), accessLabel: $("access-label"), token: $("token"),
-  persona: $("persona"), mood: $("mood"), intro: $("intro"),
+  persona: $("persona"), mood: $("mood"), intro: $("intro"), title: $("title"), logo: $("logo"),
 };
 
 const STATE_LABELS = {
   idle: "not connected", connecting: "connecting…", listening: "listening", thinking: "thinking…",
   speaking: "speaking", ended: "conversation ended", failed: "connection failed",
 };
-const ICE_GATHERING_TIMEOUT_MS = 5000;
 // The server says in the page whether it wants an access token; the one typed is kept for this tab.
 const TOKEN_REQUIRED = document.querySelector('meta[name="livehuman-access"]')?.content === "token";
 const TOKEN_KEY = "livehuman.token";
 
-let pc = null;
-let channel = null;
+// The connection: offer, answer, data channel and events (livehuman.js). `mic`: the microphone
+// this page opened for it (null: none, the user types).
+const human = new Livehuman({ server: location.origin, video: ui.video });
 let mic = null;
 const bubbles = new Map(); // "role:item" → the bubble still being written
 const placed = new Map(); // "role:item" → its bubble, written or not (emotions arrive after the text)
@@ -40,8 +41,8 @@ window.livehuman = { state: "idle", connection: "new", messages: [], errors: [],
 Object.defineProperty(window.livehuman, "receiving", {
   value: async () => {
     const out = {};
-    if (pc) {
-      (await pc.getStats()).forEach((s) => {
+    if (human.pc) {
+      (await human.pc.getStats()).forEach((s) => {
         if (s.type === "inbound-rtp") {
           out[s.kind] = { packets: s.packetsReceived, bytes: s.bytesReceived, frames: s.framesDecoded, energy: s.totalAudioEnergy };
         }
@@ -139,7 +140,21 @@ function setPersona(persona) {
   avatarName = persona.name;
   ui.intro.textContent = `Talk with ${persona.name}, live.`;
   if (persona.key && [...ui.persona.options].some((o) => o.value === persona.key)) ui.persona.value = persona.key;
+  showTheme(persona.key);
 }
+
+// The page's look with a persona (its [page] table under the serve flags, as GET /personas says;
+// the server wrote the default persona's into the page): title, logo, colours (Livehuman.theme).
+function showTheme(key) {
+  const chosen = window.livehuman.personas.find((p) => p.key === key);
+  if (!chosen || !chosen.theme) return;
+  const theme = chosen.theme;
+  Livehuman.theme(document.documentElement, { accent: theme.accent, background: theme.background, text: theme.text });
+  document.title = ui.title.textContent = theme.title || "livehuman";
+  if (theme.logo) { ui.logo.src = theme.logo; ui.logo.hidden = false; } else { ui.logo.hidden = true; ui.logo.removeAttribute("src"); }
+  window.livehuman.theme = key;
+}
+Livehuman.theme(document.documentElement); // the text on the accent the server's colours need
 
 // An emotion read in the user's turn, or shown by the avatar: a tag on its line (and the user's
 // latest in the header).
@@ -186,14 +201,16 @@ async function loadPersonas() {
   if (personas.length && !window.livehuman.persona) ui.intro.textContent = `Talk with ${personas[0].name}, live.`;
 }
 
-function onEvent(raw) {
-  let event;
-  try { event = JSON.parse(raw); } catch { return; }
+// Every event of the connection (livehuman.js): the server's, and the client's own.
+function onEvent(event) {
   switch (event.type) {
     case "transcript": addTranscript(event.role, event.text, event.final, event.item); break;
     case "state": setState(event.state); break;
-    case "error": showMessage(event.message); break;
-    case "notice": showMessage(event.message, "notice"); break;
+    case "error": if (event.status !== 401) showMessage(pageWording(event)); break; // 401: start() asks again
+    case "notice": showMessage(event.code === "autoplay" ? AUTOPLAY : event.message, "notice"); break;
+    case "connection": window.livehuman.connection = event.state; break;
+    case "connected": window.livehuman.session = event.session; setConnected(true); break;
+    case "closed": reset(); break;
     case "metrics": showMetrics(event); break;
     case "persona": setPersona(event); break;
     case "emotion": showEmotion(event); break;
@@ -201,29 +218,12 @@ function onEvent(raw) {
   }
 }
 
-// Where a click at (clientX, clientY) falls in the video's own frame, as 0..1 of its width and
-// height, minding object-fit (cover crops the frame, contain letterboxes it); null off the picture.
-// (The same as Livehuman.videoPoint in livehuman.js, which this page does not load.)
-function videoPoint(video, clientX, clientY) {
-  const box = video.getBoundingClientRect();
-  const width = video.videoWidth, height = video.videoHeight;
-  if (!width || !height || !box.width || !box.height) return null;
-  const fit = getComputedStyle(video).objectFit;
-  let sx = box.width / width, sy = box.height / height; // "fill": stretched both ways
-  if (fit === "cover") sx = sy = Math.max(sx, sy);
-  else if (fit !== "fill") sx = sy = Math.min(sx, sy); // contain (and, near enough, scale-down)
-  const [px, py] = getComputedStyle(video).objectPosition.split(" ").map((v) => (v.endsWith("%") ? parseFloat(v) / 100 : 0.5));
-  const left = box.left + (box.width - width * sx) * px, top = box.top + (box.height - height * sy) * py;
-  const x = (clientX - left) / (width * sx), y = (clientY - top) / (height * sy);
-  return x >= 0 && x <= 1 && y >= 0 && y <= 1 ? { x, y } : null;
-}
-
 // A click or tap on the face: a ripple where it landed, and the touch to the server, which
 // decides which part of the face it was (and answers with a "touch" event if the face reacts).
 let lastTouch = null;
 function touchFace(event) {
-  if (!channel || channel.readyState !== "open") return;
-  const point = videoPoint(ui.video, event.clientX, event.clientY);
+  if (!human.channel || human.channel.readyState !== "open") return;
+  const point = Livehuman.videoPoint(ui.video, event.clientX, event.clientY);
   if (!point) return;
   const wrap = ui.video.parentElement.getBoundingClientRect();
   lastTouch = { left: event.clientX - wrap.left, top: event.clientY - wrap.top };
@@ -233,7 +233,7 @@ function touchFace(event) {
   ripple.style.top = `${lastTouch.top}px`;
   ripple.addEventListener("animationend", () => ripple.remove());
   ui.video.parentElement.append(ripple);
-  send({ type: "touch", x: Number(point.x.toFixed(4)), y: Number(point.y.toFixed(4)) });
+  human.touch(Number(point.x.toFixed(4)), Number(point.y.toFixed(4)));
 }
 
 // The face reacted to a touch: a small label by the finger, fading (the line itself comes as a transcript).
@@ -249,8 +249,17 @@ function showTouch(event) {
   ui.video.parentElement.append(label);
 }
 
+const AUTOPLAY = "Click the video to hear the avatar (the browser blocked autoplay).";
+
+// The client's errors as this page words them.
+function pageWording(event) {
+  if (event.code === "connection") return "The connection to the server failed. Check your network and start again.";
+  const text = String(event.message || "");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function send(message) {
-  if (channel && channel.readyState === "open") channel.send(JSON.stringify(message));
+  if (human.channel && human.channel.readyState === "open") human.channel.send(JSON.stringify(message));
 }
 
 async function getMicrophone() {
@@ -271,15 +280,6 @@ async function getMicrophone() {
   }
 }
 
-function iceGatheringComplete(peer) {
-  if (peer.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => { if (peer.iceGatheringState === "complete") { peer.removeEventListener("icegatheringstatechange", done); resolve(); } };
-    peer.addEventListener("icegatheringstatechange", done);
-    setTimeout(resolve, ICE_GATHERING_TIMEOUT_MS);
-  });
-}
-
 async function start() {
   const token = window.livehuman.token || storedToken();
   if (TOKEN_REQUIRED && !token) { askForToken(); return; }
@@ -293,79 +293,27 @@ async function start() {
     return;
   }
   mic = await getMicrophone();
-  // `peer` is this attempt's connection; once `pc` is no longer it, the attempt was ended (the
-  // connection failed while it was being set up, e.g. no network for ICE) and must stop quietly.
-  let peer = null;
-  const current = () => peer !== null && pc === peer;
+  human.microphone = mic || false;
+  human.token = token || null;
+  human.persona = window.livehuman.personas.length > 1 ? ui.persona.value : null;
+  window.livehuman.connection = "new";
   try {
-    peer = pc = new RTCPeerConnection({ iceServers: [] });
-    window.livehuman.connection = peer.connectionState;
-    channel = peer.createDataChannel("events");
-    channel.onmessage = (e) => onEvent(e.data);
-    channel.onopen = () => { setConnected(true); if (window.livehuman.state === "connecting") setState("listening"); };
-    channel.onclose = () => { if (current()) hangup("ended"); };
-    if (mic) {
-      for (const track of mic.getAudioTracks()) peer.addTransceiver(track, { direction: "sendrecv", streams: [mic] });
-    } else {
-      peer.addTransceiver("audio", { direction: "recvonly" });
-    }
-    peer.addTransceiver("video", { direction: "recvonly" });
-    const stream = new MediaStream();
-    ui.video.srcObject = stream;
-    peer.ontrack = (e) => {
-      stream.addTrack(e.track);
-      // One play() for both tracks: a second call would abort the first one's promise.
-      if (stream.getTracks().length === 1) {
-        ui.video.play().catch((err) => {
-          if (err && err.name === "NotAllowedError") showMessage("Click the video to hear the avatar (the browser blocked autoplay).", "notice");
-        });
-      }
-    };
-    peer.onconnectionstatechange = () => {
-      if (!current()) return;
-      window.livehuman.connection = peer.connectionState;
-      if (peer.connectionState === "failed") {
-        showMessage("The connection to the server failed. Check your network and start again.");
-        hangup("failed");
-      }
-    };
-    await peer.setLocalDescription(await peer.createOffer());
-    await iceGatheringComplete(peer);
-    if (!current()) return;
-    const headers = { "Content-Type": "application/json" };
-    if (token) headers.Authorization = `Bearer ${token}`;
-    const response = await fetch("/offer", {
-      method: "POST",
-      headers,
-      body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type,
-        ...(window.livehuman.personas.length > 1 ? { persona: ui.persona.value } : {}) }),
-    });
-    const answer = await response.json().catch(() => ({}));
-    if (!current()) return;
-    if (response.status === 401) {
+    window.livehuman.session = await human.connect();
+  } catch (err) {
+    // The client said what went wrong (an error event) and ended the attempt; a refused token is
+    // asked for again. An attempt ended meanwhile (hung up, the connection failed) stops quietly.
+    if (err && err.status === 401 && human.state === "failed") {
       storeToken(null);
       showMessage("The server refused the access token. Enter the right one to start.");
-      hangup("failed");
       askForToken(true);
-      return;
     }
-    if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
-    window.livehuman.session = answer.session;
-    await peer.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
-  } catch (err) {
-    if (peer !== null && !current()) return;
-    showMessage(`Could not connect: ${err.message || err}`);
-    hangup("failed");
   }
 }
 
-function hangup(state = "ended") {
-  const peer = pc;
-  pc = null;
-  if (channel) { channel.onclose = null; channel = null; }
-  if (peer) { peer.close(); window.livehuman.connection = "closed"; }
-  if (mic) { for (const t of mic.getTracks()) t.stop(); mic = null; }
-  ui.video.srcObject = null;
+// The page as before a conversation (the client has ended it, or never began).
+function reset() {
+  window.livehuman.connection = "closed";
+  mic = null;
   bubbles.clear();
   placed.clear();
   early.clear();
@@ -375,9 +323,16 @@ function hangup(state = "ended") {
   ui.mute.textContent = "Mute";
   ui.mute.setAttribute("aria-pressed", "false");
   ui.metrics.hidden = true;
+}
+
+function hangup(state = "ended") {
+  human.stop("hung up", state); // the server ends the session; "closed" resets the page
+  if (mic) { for (const t of mic.getTracks()) t.stop(); }
+  reset();
   setState(state);
 }
 
+human.on("message", onEvent);
 ui.start.addEventListener("click", start);
 ui.access.addEventListener("submit", (e) => {
   e.preventDefault();
@@ -397,7 +352,8 @@ ui.hangup.addEventListener("click", () => hangup("ended"));
 ui.persona.addEventListener("change", () => {
   const chosen = window.livehuman.personas.find((p) => p.key === ui.persona.value);
   if (chosen) ui.intro.textContent = `Talk with ${chosen.name}, live.`;
-  if (pc) { hangup("ended"); start(); } // a new conversation with the one chosen
+  showTheme(ui.persona.value);
+  if (human.pc) { hangup("ended"); start(); } // a new conversation with the one chosen
 });
 if (!TOKEN_REQUIRED || storedToken()) loadPersonas();
 ui.interrupt.addEventListener("click", () => send({ type: "interrupt" }));
@@ -416,4 +372,4 @@ ui.composer.addEventListener("submit", (e) => {
   send({ type: "text", text });
   ui.text.value = "";
 });
-window.addEventListener("beforeunload", () => { if (pc) pc.close(); });
+window.addEventListener("beforeunload", () => { if (human.pc) human.stop("the page was closed"); });

@@ -11,13 +11,10 @@
   const root = document.querySelector(".embed");
   const video = $("avatar");
   const flag = (name, fallback) => (params.has(name) ? !["0", "false", "no", "off"].includes(params.get(name)) : fallback);
-  // Colours are given as CSS colours; anything else is ignored rather than injected.
-  const colour = (value) => (value && CSS.supports("color", value) ? value : null);
-
-  for (const [param, variable] of [["accent", "--accent"], ["background", "--background"], ["color", "--color"]]) {
-    const value = colour(params.get(param));
-    if (value) document.documentElement.style.setProperty(variable, value);
-  }
+  // Colours are given as CSS colours; anything else is ignored rather than injected (Livehuman.theme:
+  // the same custom properties as the main page's; `color` is the text's).
+  Livehuman.theme(document.documentElement, {
+    accent: params.get("accent"), background: params.get("background"), text: params.get("color") });
   // "cover": head and shoulders, filling the frame; "contain": the whole source, letterboxed.
   const fit = params.get("fit") === "contain" ? "contain" : "cover";
   document.documentElement.style.setProperty("--fit", fit);

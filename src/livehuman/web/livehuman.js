@@ -12,9 +12,11 @@
 //
 // Events (human.on(type, fn)): "state" {state: listening|thinking|speaking}, "transcript" {role,
 // text, final, item}, "metrics", "notice" {message}, "error" {message}, "connected" {session},
-// "closed" {reason}, "touch" {zone, expression, strength} (the face reacts to a touch), and
-// "message" for every one of them. The same script turns each element with
-// a data-livehuman-embed attribute into the embed iframe (Livehuman.embed, below).
+// "closed" {reason}, "connection" {state: the RTCPeerConnection's}, "touch" {zone, expression,
+// strength} (the face reacts to a touch), and "message" for every one of
+// them (also what else the server sends: "persona", "emotion"…). The page at / uses this client too.
+// The same script turns each element with a data-livehuman-embed attribute into the embed iframe
+// (Livehuman.embed, below), and Livehuman.theme sets the colours both livehuman pages share.
 (function (global) {
   "use strict";
 
@@ -44,13 +46,15 @@
   class Livehuman {
     // options: server (default: where this script came from), video (a <video> element to show
     // the face in; without one, attach `human.stream` yourself), token (a server with --token),
-    // microphone (true: ask for it; false: the face only listens to text), iceServers.
+    // microphone (true: ask for it; false: the face only listens to text; a MediaStream: that one),
+    // iceServers, persona (a persona's key: GET /personas; none: the server's default).
     constructor(options = {}) {
       this.server = (options.server || HOME).replace(/\/+$/, "");
       this.video = options.video || null;
       this.token = options.token || null;
       this.microphone = options.microphone !== false;
       this.iceServers = options.iceServers || [];
+      this.persona = options.persona || null;
       this.state = "idle";
       this.session = null;
       this.stream = null;
@@ -96,7 +100,8 @@
       this._setState("connecting");
       const peer = this.pc = new RTCPeerConnection({ iceServers: this.iceServers });
       try {
-        if (this.microphone) this.mic = await this._openMicrophone();
+        if (typeof MediaStream !== "undefined" && this.microphone instanceof MediaStream) this.mic = this.microphone;
+        else if (this.microphone) this.mic = await this._openMicrophone();
         if (this.pc !== peer) throw new Error("stopped while connecting");
         const channel = this.channel = peer.createDataChannel("events");
         channel.onopen = () => {
@@ -119,32 +124,41 @@
           if (this.video && this.stream.getTracks().length === 1) {
             this.video.play().catch((err) => this._emit("notice", {
               message: `the browser blocked playback (${err.name}): call play() on the video from a click`,
+              code: "autoplay",
             }));
           }
         };
         peer.onconnectionstatechange = () => {
-          if (this.pc === peer && peer.connectionState === "failed") {
-            this._emit("error", { message: "the connection to the server failed" });
+          if (this.pc !== peer) return;
+          this._emit("connection", { state: peer.connectionState });
+          if (peer.connectionState === "failed") {
+            this._emit("error", { message: "the connection to the server failed", code: "connection" });
             this.stop("the connection failed", "failed");
           }
         };
         await peer.setLocalDescription(await peer.createOffer());
         await iceGatheringComplete(peer);
+        if (this.pc !== peer) throw new Error("stopped while connecting"); // no offer from a failed attempt
         const headers = { "Content-Type": "application/json" };
         if (this.token) headers.Authorization = `Bearer ${this.token}`;
         const response = await fetch(`${this.server}/offer`, {
           method: "POST", headers,
-          body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type }),
+          body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type,
+            ...(this.persona ? { persona: this.persona } : {}) }),
         });
         const answer = await response.json().catch(() => ({}));
-        if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
+        if (!response.ok) {
+          const refused = new Error(answer.error || `the server answered ${response.status}`);
+          refused.status = response.status; // 401: the token; 503: busy
+          throw refused;
+        }
         if (this.pc !== peer) throw new Error("stopped while connecting");
         this.session = answer.session;
         await peer.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
         return this.session;
       } catch (err) {
         if (this.pc === peer) {
-          this._emit("error", { message: `could not connect: ${err.message || err}` });
+          this._emit("error", { message: `could not connect: ${err.message || err}`, code: "connect", status: err.status });
           this.stop(String(err.message || err), "failed");
         }
         throw err;
@@ -248,6 +262,39 @@
     const x = (clientX - left) / (width * sx), y = (clientY - top) / (height * sy);
     return x >= 0 && x <= 1 && y >= 0 && y <= 1 ? { x, y } : null;
   };
+
+  // The look both livehuman pages share: `colours` {accent, background, text} as the custom
+  // properties --accent, --background and --text on `root` (a name given empty or not a CSS colour
+  // is removed: the page's own colour again; a name not given is kept). Then --on-accent, the
+  // text on the accent (white where it reads, else near-black), and light or dark form controls.
+  Livehuman.theme = function theme(root, colours = {}) {
+    for (const name of ["accent", "background", "text"]) {
+      if (!(name in colours)) continue;
+      const value = colours[name];
+      if (value && CSS.supports("color", value)) root.style.setProperty(`--${name}`, value);
+      else root.style.removeProperty(`--${name}`);
+    }
+    const accent = luminance(root.style.getPropertyValue("--accent"));
+    if (accent == null) root.style.removeProperty("--on-accent");
+    else root.style.setProperty("--on-accent", (1.05 / (accent + 0.05)) >= 3 ? "#fff" : "#111");
+    const background = luminance(root.style.getPropertyValue("--background"));
+    root.style.colorScheme = background == null ? "" : background > 0.4 ? "light" : "dark";
+  };
+
+  // A CSS colour's relative luminance (0 black … 1 white; null: none or not a colour).
+  function luminance(value) {
+    value = (value || "").trim();
+    if (!value || !CSS.supports("color", value)) return null;
+    const ctx = document.createElement("canvas").getContext("2d");
+    if (!ctx) return null;
+    ctx.fillStyle = value; // read back as #rrggbb or rgba(r, g, b, a)
+    const css = ctx.fillStyle;
+    const rgb = css.startsWith("#") ? [1, 3, 5].map((i) => parseInt(css.slice(i, i + 2), 16))
+      : (css.match(/[\d.]+/g) || []).slice(0, 3).map(Number);
+    if (rgb.length < 3) return null;
+    const [r, g, b] = rgb.map((c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  }
 
   global.Livehuman = Livehuman;
   const mountAll = () => document.querySelectorAll("[data-livehuman-embed]").forEach((el) => {

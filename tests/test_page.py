@@ -177,15 +177,20 @@ async def test_the_page_fits_phones_and_desktops_through_a_conversation(server, 
 async def test_a_busy_server_is_reported_on_the_page(server, playwright):
     from livehuman.live.client import LiveClient
 
-    # The last test's session must be gone, or its slot could free up after the browser was refused.
-    await wait_sessions(server, 0, timeout=40)
-    holders = [LiveClient(server.url) for _ in range(server.config.max_sessions)]
-    for c in holders:
-        await c.connect()
+    # The browser starts and loads the page before the slots are taken: on a starved machine its
+    # start took 37 s, and the holders (two sessions streaming to two clients, all in this one
+    # process) lost their ICE consent in that time (aioice waits 0.5 s for each check's answer), so
+    # their places were free again when the page asked.
     browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET + ["--deny-permission-prompts"])
+    holders = [LiveClient(server.url) for _ in range(server.config.max_sessions)]
     try:
         page = await browser.new_page(viewport={"width": 1200, "height": 760})
         await page.goto(server.url)
+        # The last test's session must be gone, or its slot could free up after the browser was refused.
+        await wait_sessions(server, 0, timeout=40)
+        for c in holders:
+            await c.connect()
+        assert server.active == server.config.max_sessions
         await page.click("#start")
         await page.wait_for_function("() => window.livehuman.state === 'failed'", timeout=20000)
         assert "busy" in (await page.locator("#message").inner_text()).lower()

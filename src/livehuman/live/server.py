@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+from livehuman.avatar.upload import UploadLimits
 from livehuman.errors import LivehumanError
 from livehuman.live.access import Access, access_settings, is_loopback, protect
 from livehuman.live.health import health, readiness, stats
@@ -30,6 +31,7 @@ from livehuman.live.drive import drive_routes
 from livehuman.live.microphone import hear_promptly
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.session import Session
+from livehuman.live.uploads import Uploads
 
 if TYPE_CHECKING:
     from livehuman.brain.base import Brain
@@ -75,6 +77,8 @@ class LiveConfig:
     # the factories above, no greeting.
     personas: dict[str, PersonaSetup] = field(default_factory=dict)
     greet: bool = True  # each session opens with its persona's greeting
+    # Avatars made in the page (`POST /avatars`, live/uploads.py): what an upload may be; None: no uploads.
+    uploads: UploadLimits | None = field(default_factory=UploadLimits)
 
 
 @dataclass
@@ -99,6 +103,7 @@ class LiveServer:
         self._app: web.Application | None = None
         self._collect_pending = False
         self.metrics = LiveMetrics(lambda: list(self.sessions.values()), self._realtime_connections)
+        self.uploads = Uploads(config.uploads) if config.uploads is not None else None
 
     @property
     def active(self) -> int:
@@ -117,6 +122,8 @@ class LiveServer:
         app.router.add_get("/stats", self.stats)  # guarded (live/access.py): per-session figures
         app.router.add_get("/metrics", self.prometheus)  # guarded too
         app.router.add_get("/personas", self.personas)
+        if self.uploads is not None:
+            self.uploads.routes(app)  # POST /avatars, GET /avatars/{name}: guarded (live/access.py)
         app.router.add_static("/static/", WEB_DIR, show_index=False)
         drive_routes(app, self.sessions, self.config.access)  # /sessions/{id}/say, /events… (live/drive.py)
         if self.config.realtime_brain_factory is not None:
@@ -211,13 +218,18 @@ class LiveServer:
         setup = self._persona_setup(params.get("persona"))
         if isinstance(setup, web.Response):
             return setup
+        avatar = params.get("avatar")
+        if avatar is not None:
+            why = "this server takes no uploaded avatars" if self.uploads is None else self.uploads.check_offer(avatar)
+            if why is not None:
+                return _bad(why)
         if self.active >= self.config.max_sessions:
             return web.json_response(
                 {"error": f"the server is busy ({self.config.max_sessions} conversations at once); try again in a minute"},
                 status=503)
         self._starting += 1
         try:
-            return await self._answer(sdp, setup)
+            return await self._answer(sdp, setup, avatar)
         finally:
             self._starting -= 1
 
@@ -231,7 +243,7 @@ class LiveServer:
         names = ", ".join(personas) or "none: this server has no persona list"
         return _bad(f"unknown persona {key!r}: choose one of {names}")
 
-    async def _answer(self, sdp: str, setup: PersonaSetup | None = None) -> web.Response:
+    async def _answer(self, sdp: str, setup: PersonaSetup | None = None, avatar: str | None = None) -> web.Response:
         session_id = secrets.token_hex(6)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.config.ice_servers)))
         tracks: list = []
@@ -248,6 +260,8 @@ class LiveServer:
                 brain = await brain
             face = setup.face if setup else FaceParts(config.avatar, config.engine_factory, config.lipsync_factory,
                                                       config.idle_factory)
+            if avatar is not None:  # an uploaded face: its own in-process engine, kept for later sessions
+                face = await asyncio.to_thread(self.uploads.face, avatar, face)
             engine = await asyncio.to_thread(face.engine_factory)
             renderer = FaceRenderer(engine, face.avatar, face.lipsync_factory, face.idle_factory,
                                     persona=setup.persona if setup else None)
@@ -297,7 +311,8 @@ class LiveServer:
         asyncio.ensure_future(self._expect_connection(session, connected))
         log.info("session %s: started (%d of %d)", session_id, len(self.sessions), self.config.max_sessions)
         return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type,
-                                  "session": session_id, "persona": setup.persona.key if setup else None})
+                                  "session": session_id, "persona": setup.persona.key if setup else None,
+                                  "avatar": getattr(face.avatar, "name", None)})
 
     async def _expect_connection(self, session: Session, connected: asyncio.Event) -> None:
         timeout = self.config.connect_timeout

@@ -282,7 +282,8 @@ async function start() {
       method: "POST",
       headers,
       body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type,
-        ...(window.livehuman.personas.length > 1 ? { persona: ui.persona.value } : {}) }),
+        ...(window.livehuman.personas.length > 1 ? { persona: ui.persona.value } : {}),
+        ...uploadedAvatar() }),
     });
     const answer = await response.json().catch(() => ({}));
     if (!current()) return;
@@ -360,3 +361,72 @@ ui.composer.addEventListener("submit", (e) => {
   ui.text.value = "";
 });
 window.addEventListener("beforeunload", () => { if (pc) pc.close(); });
+
+// -- Avatars made in the page: upload a photo or a short video, follow its preparation, talk to it.
+// Kept apart from the rest: the offer only asks uploadedAvatar() what to add.
+const UPLOAD_POLL_MS = 500;
+const uploadUi = { form: $("upload"), file: $("upload-file"), bar: $("upload-progress"), status: $("upload-status") };
+window.livehuman.avatar = null; // the uploaded avatar the next conversation uses, once it is ready
+window.livehuman.upload = null; // the latest upload's state as the server reports it
+
+function uploadedAvatar() {
+  return window.livehuman.avatar ? { avatar: window.livehuman.avatar } : {};
+}
+
+function showUpload(text, kind = "") {
+  uploadUi.status.textContent = text;
+  uploadUi.status.dataset.kind = kind;
+}
+
+function uploadHeaders(extra = {}) {
+  const token = window.livehuman.token || storedToken();
+  return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
+}
+
+async function uploadAvatar(file) {
+  if (TOKEN_REQUIRED && !(window.livehuman.token || storedToken())) { askForToken(); return; }
+  uploadUi.file.disabled = true;
+  ui.start.disabled = true;
+  uploadUi.bar.hidden = false;
+  uploadUi.bar.value = 0;
+  showUpload(`Uploading ${file.type.startsWith("video") ? "the video" : "the photo"}…`);
+  try {
+    const response = await fetch("/avatars", { method: "POST", headers: uploadHeaders({ "Content-Type": file.type || "application/octet-stream" }), body: file });
+    const answer = await response.json().catch(() => ({}));
+    if (response.status === 401) { storeToken(null); askForToken(true); throw new Error("the server refused the access token"); }
+    if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
+    await followUpload(answer.name);
+  } catch (err) {
+    uploadUi.bar.hidden = true;
+    window.livehuman.upload = { state: "failed", error: String(err.message || err) };
+    showUpload(`Upload refused: ${err.message || err}`, "error");
+    window.livehuman.errors.push(`upload: ${err.message || err}`);
+  } finally {
+    uploadUi.file.disabled = false;
+    uploadUi.file.value = "";
+    ui.start.disabled = !!pc;
+  }
+}
+
+async function followUpload(name) {
+  for (;;) {
+    const response = await fetch(`/avatars/${encodeURIComponent(name)}`, { headers: uploadHeaders() });
+    const report = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(report.error || `the server answered ${response.status}`);
+    window.livehuman.upload = report;
+    uploadUi.bar.value = Math.round(100 * (report.progress || 0));
+    if (report.state === "failed") throw new Error(report.error || "the face could not be prepared");
+    if (report.state === "ready") {
+      window.livehuman.avatar = name;
+      uploadUi.bar.value = 100;
+      showUpload("Your face is ready: start the conversation to talk with it.", "done");
+      return;
+    }
+    const eta = report.eta_s != null ? ` · about ${Math.max(1, Math.round(report.eta_s))} s left` : "";
+    showUpload(`Preparing the face… ${uploadUi.bar.value} %${eta}`);
+    await new Promise((resolve) => setTimeout(resolve, UPLOAD_POLL_MS));
+  }
+}
+
+uploadUi.form.addEventListener("submit", (e) => e.preventDefault());
+uploadUi.file.addEventListener("change", () => { if (uploadUi.file.files.length) uploadAvatar(uploadUi.file.files[0]); });

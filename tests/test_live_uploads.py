@@ -246,3 +246,49 @@ async def test_an_offer_naming_an_unknown_or_unsafe_avatar_is_refused(tmp_path):
         assert not live.sessions
     finally:
         await client.close()
+
+
+# -- a live session with an uploaded face (WebRTC: inside the test's network namespace) -------------
+
+async def test_an_offer_with_an_uploaded_photo_shows_that_face(netns, astronaut_path, test_output):
+    import aiohttp
+
+    from helpers_live import start_live_server, wait_sessions
+    from livehuman.live.client import LiveClient
+
+    live, runner = await start_live_server(netns.addresses[0], max_sessions=2)
+    clients = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{live.url}/avatars", data=astronaut_path.read_bytes(),
+                                 headers={"Content-Type": "image/png"}) as response:
+                assert response.status == 202, await response.text()
+                name = (await response.json())["name"]
+            for _ in range(1200):
+                async with http.get(f"{live.url}/avatars/{name}") as response:
+                    report = await response.json()
+                if report["state"] != "preparing":
+                    break
+                await asyncio.sleep(0.1)
+        assert report["state"] == "ready", report
+        source = cv2.imread(str(astronaut_path))
+        default = live.config.avatar.frames[0]
+        for _ in range(2):  # the second session reuses the face the first one loaded
+            client = LiveClient(live.url, record_video=True, avatar=name)
+            clients.append(client)
+            await client.connect()
+            await client.wait_for(lambda: len(client.received.video) >= 25, timeout=60)
+            frame = client.received.video[-1][1].to_ndarray(format="bgr24")
+            assert frame.shape == source.shape
+            to_upload = float(np.abs(frame.astype(np.int16) - source).mean())
+            to_default = float(np.abs(frame.astype(np.int16) - default).mean())
+            # The video is the uploaded photo (VP8 and idle motion aside), not the default face.
+            assert to_upload < 12 and to_upload < 0.3 * to_default, (to_upload, to_default)
+            await client.close()
+        cv2.imwrite(str(test_output / "upload-session.png"), np.hstack([source, frame]))
+        assert list(live.uploads._faces) == [name]
+        await wait_sessions(live, 0, timeout=20)
+    finally:
+        for client in clients:
+            await client.close()
+        await runner.cleanup()

@@ -292,3 +292,39 @@ async def test_an_offer_with_an_uploaded_photo_shows_that_face(netns, astronaut_
         for client in clients:
             await client.close()
         await runner.cleanup()
+
+
+async def test_a_server_without_uploads_refuses_them_and_hides_the_control(tmp_path):
+    nothing = lambda *a, **k: None  # noqa: E731
+    live = LiveServer(LiveConfig(brain_factory=nothing, engine_factory=nothing, avatar=None,
+                                 lipsync_factory=nothing, idle_factory=nothing, uploads=None))
+    client = await client_for(live)
+    try:
+        assert (await client.post("/avatars", data=b"x", headers={"Content-Type": "image/png"})).status in (404, 405)
+        sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+        response = await client.post("/offer", json={"sdp": sdp, "type": "offer", "avatar": "upload-000000000000"})
+        assert response.status == 400 and "takes no uploaded avatars" in (await response.json())["error"]
+        page = await (await client.get("/")).text()
+        assert '<meta name="livehuman-uploads" content="off">' in page
+    finally:
+        await client.close()
+    # With uploads (the default) the page keeps its control.
+    client = await client_for(http_server(tmp_path / "avatars"))
+    try:
+        assert '<meta name="livehuman-uploads" content="on">' in await (await client.get("/")).text()
+    finally:
+        await client.close()
+
+
+async def test_serve_options_set_the_upload_limits():
+    from livehuman.cli import _upload_limits, build_parser
+    from livehuman.errors import LivehumanError
+
+    parser = build_parser()
+    assert _upload_limits(parser.parse_args(["serve"])) == UploadLimits()
+    limits = _upload_limits(parser.parse_args(["serve", "--upload-photo-mb", "2", "--upload-video-mb", "8",
+                                               "--upload-video-seconds", "12", "--uploads-kept", "3"]))
+    assert limits == UploadLimits(photo_bytes=2 << 20, video_bytes=8 << 20, video_seconds=12.0, max_kept=3)
+    assert _upload_limits(parser.parse_args(["serve", "--no-uploads"])) is None
+    with pytest.raises(LivehumanError, match="--uploads-kept must be more than 0"):
+        _upload_limits(parser.parse_args(["serve", "--uploads-kept", "0"]))

@@ -160,6 +160,9 @@ class LiveServer:
         if self.config.access.token is not None:  # the page then asks for the token before it connects
             html = html.replace('<meta name="livehuman-access" content="open">',
                                 '<meta name="livehuman-access" content="token">', 1)
+        if self.uploads is None:  # the page then hides its upload control
+            html = html.replace('<meta name="livehuman-uploads" content="on">',
+                                '<meta name="livehuman-uploads" content="off">', 1)
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-cache"})
 
     async def healthz(self, request: web.Request) -> web.Response:
@@ -466,7 +469,8 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                       models_dir: str | None = None, brain_options: dict | None = None,
                       silence_ms: int | None = None, render_workers: int | None = None,
                       engine_options: dict | None = None, access: Access | None = None,
-                      turn_options: dict | None = None, greet: bool = True) -> LiveServer:
+                      turn_options: dict | None = None, greet: bool = True,
+                      uploads: UploadLimits | None = UploadLimits()) -> LiveServer:
     """A LiveServer with the named avatar, engine and brain (local, openai or realtime).
 
     `persona`: persona files or folders (brain/persona.py; None: the built-in persona); the page
@@ -482,6 +486,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
     `render_workers`: processes that draw the cpu engine's frames (default one per core; 0: none).
     `engine_options`: the musetalk engine's device, dtype, compile and batch_size.
     `access`: the token and allowed origins (live/access.py; default: none, own origin only).
+    `uploads`: what `POST /avatars` takes (avatar/upload.py; None: no uploads).
     """
     if max_sessions < 1:
         raise LivehumanError("--max-sessions must be at least 1")
@@ -544,7 +549,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                                  realtime_brain_factory=local,
                                  warm_up=functools.partial(_warm_up_all, offline, max_sessions),
                                  resources=[r for f in faces.values() for r in f.resources],
-                                 access=access or Access(), personas=setups, greet=greet))
+                                 access=access or Access(), personas=setups, greet=greet, uploads=uploads))
 
 
 def _warm_up_all(factories: list, sessions: int) -> None:

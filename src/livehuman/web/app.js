@@ -428,5 +428,7 @@ async function followUpload(name) {
   }
 }
 
+// The server says in the page whether it takes uploads (`serve --no-uploads`: no control).
+uploadUi.form.hidden = document.querySelector('meta[name="livehuman-uploads"]')?.content === "off";
 uploadUi.form.addEventListener("submit", (e) => e.preventDefault());
 uploadUi.file.addEventListener("change", () => { if (uploadUi.file.files.length) uploadAvatar(uploadUi.file.files[0]); });

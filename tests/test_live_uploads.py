@@ -328,3 +328,24 @@ async def test_serve_options_set_the_upload_limits():
     assert _upload_limits(parser.parse_args(["serve", "--no-uploads"])) is None
     with pytest.raises(LivehumanError, match="--uploads-kept must be more than 0"):
         _upload_limits(parser.parse_args(["serve", "--uploads-kept", "0"]))
+
+
+async def test_a_video_beyond_the_frames_memory_is_cut_and_progress_counts_what_is_kept(grace_hopper_path, tmp_path):
+    from livehuman.avatar.default import make_face_video
+    from livehuman.avatar.store import read_avatar
+
+    root = tmp_path / "avatars"
+    frame = 512 * 600 * 3
+    live = http_server(root, UploadLimits(frames_max_bytes=10 * frame))
+    client = await client_for(live)
+    try:
+        video = make_face_video(tmp_path / "face.mp4", seconds=2.0, source_image=str(grace_hopper_path))
+        response = await client.post("/avatars", data=Path(video).read_bytes(), headers={"Content-Type": "video/mp4"})
+        assert response.status == 202, await response.text()
+        name = (await response.json())["name"]
+        report = (await until_done(client, name))[-1]
+        assert report["state"] == "ready" and report["frames_total"] == report["frames_done"] == 10, report
+        assert any("only the first 10 frames" in note for note in report["notes"]), report
+        assert read_avatar(root / name).n_frames == 10
+    finally:
+        await client.close()

@@ -58,17 +58,19 @@ def prepare_avatar(
     cache_root: str | Path | None = None,
     progress: bool = True,
     on_frame: Callable[[int, int], None] | None = None,
+    source_limits: dict | None = None,
 ) -> Avatar:
     """Prepare a photo, video or image folder as the avatar `name` and cache it, or reuse the cache
     when the same source (path, size, mtime) was prepared with the same settings (unless `force`).
 
     `on_frame(done, expected)` is called after each frame's face mesh (expected: the source's
-    estimated frame count, 0 when unknown), for a progress display other than the terminal's."""
+    estimated frame count, 0 when unknown), for a progress display other than the terminal's.
+    `source_limits`: open_source's max_side and max_bytes, when tighter than its defaults."""
     check_name(name)
     if isinstance(bbox_shift, float) and not bbox_shift.is_integer():
         raise LivehumanError(f"bbox_shift must be a whole number of pixels, not {bbox_shift}")
     bbox_shift = int(bbox_shift)
-    reader = open_source(source, fps)
+    reader = open_source(source, fps, **(source_limits or {}))
     fps = float(fps)
     root = Path(cache_root) if cache_root else avatar_root()
     with locked(root, name):

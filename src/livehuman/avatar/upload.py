@@ -23,6 +23,11 @@ PHOTO_MAX_BYTES = 10 << 20
 VIDEO_MAX_BYTES = 50 << 20
 VIDEO_MAX_SECONDS = 30.0
 MAX_KEPT = 20  # prepared uploads kept; the oldest is removed when one more is ready
+# An avatar's frames live in the server's memory while sessions use it: an uploaded video's are
+# scaled to at most 1280 px on the long side and cut at 512 MiB (512x512: 26 s at 25 fps; 1280x720:
+# 7.5 s; a video avatar plays its seconds forward then backward, so a few are enough).
+FRAMES_MAX_SIDE = 1280
+FRAMES_MAX_BYTES = 512 << 20
 # A photo's pixels are decoded only when its header is within this (a 10 MB PNG can claim 100,000
 # px a side: gigabytes once decoded). 40 Mpx is more than any phone camera gives.
 MAX_PIXELS = 40_000_000
@@ -48,6 +53,13 @@ class UploadLimits:
     video_bytes: int = VIDEO_MAX_BYTES
     video_seconds: float = VIDEO_MAX_SECONDS
     max_kept: int = MAX_KEPT
+    frames_max_side: int = FRAMES_MAX_SIDE
+    frames_max_bytes: int = FRAMES_MAX_BYTES
+
+    @property
+    def source_limits(self) -> dict:
+        """How much of an upload is used once accepted (prepare_avatar's source_limits)."""
+        return {"max_side": self.frames_max_side, "max_bytes": self.frames_max_bytes}
 
     @property
     def body_bytes(self) -> int:

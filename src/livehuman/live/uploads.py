@@ -38,6 +38,7 @@ log = logging.getLogger("livehuman.live")
 CHUNK = 64 * 1024
 FACES_KEPT = 4  # uploaded faces kept loaded (frames and a cpu engine each) for the next sessions
 RETRY_AFTER_S = 5
+PREPARE_NICE = 10  # preparing runs niced, so that the sessions' media keep their pace
 SOURCES = ".uploads"  # under the avatars folder: the uploaded files, by their generated names
 
 
@@ -54,6 +55,7 @@ class Job:
     finished: float | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    frames_cap: int | None = None  # the most frames the source limits let through (a long video is cut)
 
     def report(self) -> dict:
         fraction = 1.0 if self.state == "ready" else (min(self.done / self.total, 0.99) if self.total else 0.0)
@@ -119,7 +121,7 @@ class Uploads:
             source = incoming / f"{name}{info.suffix}"
             os.replace(temp, source)
             temp = None
-            job = Job(name, info.kind)
+            job = Job(name, info.kind, frames_cap=_frames_cap(info, self.limits))
             self.jobs[name] = job
             self._busy = name
             threading.Thread(target=self._prepare, args=(job, source), name=f"prepare-{name}", daemon=True).start()
@@ -176,10 +178,18 @@ class Uploads:
         from livehuman.avatar.prepare import prepare_avatar
 
         def on_frame(done: int, expected: int) -> None:
+            if job.frames_cap:
+                expected = min(expected, job.frames_cap)
             job.done, job.total = done, max(expected, done, 1)
 
+        try:  # the live sessions come first: this thread (and those it starts) at a lower priority
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PREPARE_NICE)
+        except (AttributeError, OSError):
+            pass
+
         try:
-            avatar = prepare_avatar(source, job.name, cache_root=self.root, progress=False, on_frame=on_frame)
+            avatar = prepare_avatar(source, job.name, cache_root=self.root, progress=False, on_frame=on_frame,
+                                    source_limits=self.limits.source_limits)
             from livehuman.avatar.store import read_meta
 
             job.notes = list((read_meta(avatar.directory) or {}).get("notes", []))
@@ -254,6 +264,16 @@ class Uploads:
                     self._faces.popitem(last=False)
         avatar, engine = made
         return replace(base, avatar=avatar, engine_factory=lambda: engine, resources=[])
+
+
+def _frames_cap(info, limits: UploadLimits) -> int | None:
+    """How many of a video's frames the source limits keep (None: no cut to expect)."""
+    if info.kind != "video":
+        return None
+    side = limits.source_limits["max_side"]
+    scale = min(1.0, side / max(info.width, info.height))
+    frame = max(1, round(info.width * scale)) * max(1, round(info.height * scale)) * 3
+    return max(1, limits.source_limits["max_bytes"] // frame)
 
 
 async def _part_chunks(part):

@@ -38,6 +38,7 @@ log = logging.getLogger("livehuman.live")
 CHUNK = 64 * 1024
 FACES_KEPT = 4  # uploaded faces kept loaded (frames and a cpu engine each) for the next sessions
 RETRY_AFTER_S = 5
+JOBS_KEPT = 100  # preparation reports remembered (a failed upload's message, for GET /avatars/{name})
 PREPARE_NICE = 10  # preparing runs niced, so that the sessions' media keep their pace
 SOURCES = ".uploads"  # under the avatars folder: the uploaded files, by their generated names
 
@@ -123,6 +124,8 @@ class Uploads:
             temp = None
             job = Job(name, info.kind, frames_cap=_frames_cap(info, self.limits))
             self.jobs[name] = job
+            while len(self.jobs) > JOBS_KEPT:  # reports of old uploads go first (a ready one is still on disk)
+                del self.jobs[next(iter(self.jobs))]
             self._busy = name
             threading.Thread(target=self._prepare, args=(job, source), name=f"prepare-{name}", daemon=True).start()
             started = True

@@ -125,6 +125,8 @@ def _probe(path: Path, limits: UploadLimits) -> UploadInfo:
             if not streams:
                 raise not_media
             stream = streams[0]
+            if stream.codec_context is None:  # a stream FFmpeg has no decoder for, or a cut header
+                raise not_media
             codec = stream.codec_context.name
             form = container.format.name
             width, height = int(stream.codec_context.width or 0), int(stream.codec_context.height or 0)

@@ -365,7 +365,8 @@ window.addEventListener("beforeunload", () => { if (pc) pc.close(); });
 // -- Avatars made in the page: upload a photo or a short video, follow its preparation, talk to it.
 // Kept apart from the rest: the offer only asks uploadedAvatar() what to add.
 const UPLOAD_POLL_MS = 500;
-const uploadUi = { form: $("upload"), file: $("upload-file"), bar: $("upload-progress"), status: $("upload-status") };
+const uploadUi = { form: $("upload"), file: $("upload-file"), bar: $("upload-progress"), status: $("upload-status"),
+  clear: $("upload-clear") };
 window.livehuman.avatar = null; // the uploaded avatar the next conversation uses, once it is ready
 window.livehuman.upload = null; // the latest upload's state as the server reports it
 
@@ -418,6 +419,7 @@ async function followUpload(name) {
     if (report.state === "failed") throw new Error(report.error || "the face could not be prepared");
     if (report.state === "ready") {
       window.livehuman.avatar = name;
+      uploadUi.clear.hidden = false;
       uploadUi.bar.value = 100;
       showUpload("Your face is ready: start the conversation to talk with it.", "done");
       return;
@@ -431,4 +433,10 @@ async function followUpload(name) {
 // The server says in the page whether it takes uploads (`serve --no-uploads`: no control).
 uploadUi.form.hidden = document.querySelector('meta[name="livehuman-uploads"]')?.content === "off";
 uploadUi.form.addEventListener("submit", (e) => e.preventDefault());
+uploadUi.clear.addEventListener("click", () => {
+  window.livehuman.avatar = null;
+  uploadUi.clear.hidden = true;
+  uploadUi.bar.hidden = true;
+  showUpload("");
+});
 uploadUi.file.addEventListener("change", () => { if (uploadUi.file.files.length) uploadAvatar(uploadUi.file.files[0]); });

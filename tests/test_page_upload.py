@@ -68,6 +68,7 @@ async def test_a_photo_uploaded_in_the_page_is_prepared_and_talks(server, playwr
         assert state["state"] == "ready" and state["progress"] == 1.0, state
         assert await page.locator("#upload-progress").get_attribute("value") == "100"
         assert "ready" in (await page.locator("#upload-status").inner_text())
+        assert await page.locator("#upload-clear").is_visible()  # and a way back to the usual face
         await page.screenshot(path=str(OUTPUT / "page-upload-ready.png"))
         await page.click("#start")
         await page.wait_for_function(

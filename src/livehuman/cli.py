@@ -115,6 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-sessions", type=int, default=4, help="simultaneous sessions before new ones are told the server is busy")
     serve.add_argument("--render-workers", type=int, metavar="N",
                        help="processes that draw the cpu engine's frames for every session (default: one per core; 0: none)")
+    uploads = serve.add_argument_group("avatars made in the page (POST /avatars; see docs/avatars.md)")
+    uploads.add_argument("--upload-photo-mb", type=float, default=10.0, metavar="MB", help="largest photo taken (default 10)")
+    uploads.add_argument("--upload-video-mb", type=float, default=50.0, metavar="MB", help="largest video taken (default 50)")
+    uploads.add_argument("--upload-video-seconds", type=float, default=30.0, metavar="S",
+                         help="longest video taken (default 30)")
+    uploads.add_argument("--uploads-kept", type=int, default=20, metavar="N",
+                         help="prepared uploads kept; the oldest is removed when another is ready (default 20)")
+    uploads.add_argument("--no-uploads", action="store_true", help="the page cannot upload avatars")
     realtime = serve.add_argument_group("turn-taking and Realtime API options")
     realtime.add_argument("--turn-detection", default="server_vad", choices=("server_vad", "semantic_vad", "none"))
     realtime.add_argument("--vad-threshold", type=float, help="server_vad: speech probability threshold (0..1)")
@@ -374,7 +382,22 @@ def cmd_serve(args: argparse.Namespace) -> None:
                       "barge_in_ms": args.barge_in_ms},
         token=args.token if args.token is not None or args.no_auth else os.environ.get(TOKEN_ENV) or None,
         no_auth=args.no_auth, cors_origins=args.cors_origin, page=page,
+        uploads=_upload_limits(args),
     )
+
+
+def _upload_limits(args: argparse.Namespace):
+    """serve's upload settings, or None with --no-uploads."""
+    from livehuman.avatar.upload import UploadLimits
+
+    if args.no_uploads:
+        return None
+    for flag, value in (("--upload-photo-mb", args.upload_photo_mb), ("--upload-video-mb", args.upload_video_mb),
+                        ("--upload-video-seconds", args.upload_video_seconds), ("--uploads-kept", args.uploads_kept)):
+        if not value > 0:
+            raise LivehumanError(f"{flag} must be more than 0 (use --no-uploads to turn uploads off)")
+    return UploadLimits(photo_bytes=int(args.upload_photo_mb * (1 << 20)), video_bytes=int(args.upload_video_mb * (1 << 20)),
+                        video_seconds=float(args.upload_video_seconds), max_kept=int(args.uploads_kept))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

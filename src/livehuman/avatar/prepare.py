@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -56,21 +57,28 @@ def prepare_avatar(
     force: bool = False,
     cache_root: str | Path | None = None,
     progress: bool = True,
+    on_frame: Callable[[int, int], None] | None = None,
+    source_limits: dict | None = None,
 ) -> Avatar:
     """Prepare a photo, video or image folder as the avatar `name` and cache it, or reuse the cache
-    when the same source (path, size, mtime) was prepared with the same settings (unless `force`)."""
+    when the same source (path, size, mtime) was prepared with the same settings (unless `force`).
+
+    `on_frame(done, expected)` is called after each frame's face mesh (expected: the source's
+    estimated frame count, 0 when unknown), for a progress display other than the terminal's.
+    `source_limits`: open_source's max_side and max_bytes, when tighter than its defaults."""
     check_name(name)
     if isinstance(bbox_shift, float) and not bbox_shift.is_integer():
         raise LivehumanError(f"bbox_shift must be a whole number of pixels, not {bbox_shift}")
     bbox_shift = int(bbox_shift)
-    reader = open_source(source, fps)
+    reader = open_source(source, fps, **(source_limits or {}))
     fps = float(fps)
     root = Path(cache_root) if cache_root else avatar_root()
     with locked(root, name):
-        return _prepare(reader, name, root / name, fps, bbox_shift, force, progress)
+        return _prepare(reader, name, root / name, fps, bbox_shift, force, progress, on_frame)
 
 
-def _prepare(reader: SourceReader, name: str, directory: Path, fps: float, bbox_shift: int, force: bool, progress: bool) -> Avatar:
+def _prepare(reader: SourceReader, name: str, directory: Path, fps: float, bbox_shift: int, force: bool, progress: bool,
+             on_frame: Callable[[int, int], None] | None = None) -> Avatar:
     signature = source_signature(reader.path)
     if not force:
         cached = _reuse(directory, signature, reader.kind, fps, bbox_shift)
@@ -78,7 +86,7 @@ def _prepare(reader: SourceReader, name: str, directory: Path, fps: float, bbox_
             return cached
 
     started = time.monotonic()
-    frames, landmarks, faces_note = _detect(reader, name, progress)
+    frames, landmarks, faces_note = _detect(reader, name, progress, on_frame)
     notes = list(reader.notes) + ([faces_note] if faces_note else [])
     frames, landmarks, notes_fill = _fill_gaps(frames, landmarks, reader)
     notes += notes_fill
@@ -179,7 +187,8 @@ def _reuse(directory: Path, signature: dict, kind: str, fps: float, bbox_shift: 
     return avatar
 
 
-def _detect(reader: SourceReader, name: str, progress: bool) -> tuple[np.ndarray, np.ndarray, str | None]:
+def _detect(reader: SourceReader, name: str, progress: bool,
+            on_frame: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray, str | None]:
     """Frames and their landmarks (NaN where no face was found), and a note when several faces were seen."""
     from tqdm import tqdm
 
@@ -213,6 +222,8 @@ def _detect(reader: SourceReader, name: str, progress: bool) -> tuple[np.ndarray
             frames.append(frame)
             points.append(chosen)
             bar.update()
+            if on_frame is not None:
+                on_frame(len(frames), reader.expected_frames)
         if bar.total != len(frames):
             bar.total = len(frames)
             bar.refresh()

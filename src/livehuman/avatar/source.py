@@ -35,6 +35,8 @@ class SourceReader:
     fps: float
     expected_frames: int
     notes: list[str] = field(default_factory=list)
+    max_side: int = MAX_SIDE  # frames larger on their long side are scaled down to it
+    max_bytes: int = MAX_BYTES  # frames beyond this much memory (and MAX_SECONDS) are left out
     _files: list[Path] = field(default_factory=list, repr=False)
 
     def __iter__(self) -> Iterator[np.ndarray]:
@@ -44,11 +46,11 @@ class SourceReader:
         frames = self._iter_images() if self.kind == "images" else self._iter_video()
         limit = None
         for index, image in enumerate(frames):
-            limit = limit or max(1, min(int(MAX_SECONDS * self.fps), MAX_BYTES // image.nbytes))
+            limit = limit or max(1, min(int(MAX_SECONDS * self.fps), self.max_bytes // image.nbytes))
             if index >= limit:
                 self._note(
                     f"only the first {limit} frames ({limit / self.fps:.1f} s) are used: an avatar's frames "
-                    f"are held in memory (at most {MAX_SECONDS:.0f} s or {MAX_BYTES >> 30} GiB); "
+                    f"are held in memory (at most {MAX_SECONDS:.0f} s or {self.max_bytes / (1 << 30):g} GiB); "
                     f"trim the source to its best seconds"
                 )
                 frames.close()
@@ -61,11 +63,11 @@ class SourceReader:
 
     def _limit_size(self, image: np.ndarray) -> np.ndarray:
         height, width = image.shape[:2]
-        scale = MAX_SIDE / max(height, width)
+        scale = self.max_side / max(height, width)
         if scale >= 1:
             return image
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        self._note(f"frames of {width}x{height} scaled down to {size[0]}x{size[1]} (at most {MAX_SIDE} px on the long side)")
+        self._note(f"frames of {width}x{height} scaled down to {size[0]}x{size[1]} (at most {self.max_side} px on the long side)")
         return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
     def _note(self, text: str) -> None:
@@ -151,8 +153,9 @@ class SourceReader:
         return self._limit_size(np.ascontiguousarray(image))
 
 
-def open_source(path: str | Path, fps: float = 25.0) -> SourceReader:
-    """Open a photo, a video or an image folder; raises LivehumanError when it cannot be used."""
+def open_source(path: str | Path, fps: float = 25.0, max_side: int = MAX_SIDE, max_bytes: int = MAX_BYTES) -> SourceReader:
+    """Open a photo, a video or an image folder; raises LivehumanError when it cannot be used.
+    Frames are scaled down to `max_side` and at most `max_bytes` of them are read."""
     if not fps or not (0 < fps <= 120):
         raise LivehumanError(f"fps must be between 0 and 120, not {fps}")
     path = Path(path).expanduser()
@@ -164,14 +167,14 @@ def open_source(path: str | Path, fps: float = 25.0) -> SourceReader:
             raise LivehumanError(
                 f"no images in folder {path} (looked for {', '.join(e[1:] for e in IMAGE_EXTENSIONS)})"
             )
-        return SourceReader(path, "images", fps, len(files), _files=files)
+        return SourceReader(path, "images", fps, len(files), max_side=max_side, max_bytes=max_bytes, _files=files)
     if not path.is_file():
         raise LivehumanError(f"avatar source is not a file or a folder: {path}")
     if path.stat().st_size == 0:
         raise LivehumanError(f"avatar source is empty (0 bytes): {path}")
     if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return SourceReader(path, "photo", fps, 1)
-    return SourceReader(path, "video", fps, _probe_video(path, fps))
+        return SourceReader(path, "photo", fps, 1, max_side=max_side, max_bytes=max_bytes)
+    return SourceReader(path, "video", fps, _probe_video(path, fps), max_side=max_side, max_bytes=max_bytes)
 
 
 def read_source(path: str | Path, fps: float = 25.0) -> tuple[str, np.ndarray, list[str]]:

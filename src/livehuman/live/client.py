@@ -95,11 +95,12 @@ class LiveClient:
     """One WebRTC session with a livehuman server, as the page opens it (data channel first)."""
 
     def __init__(self, base_url: str, record_video: bool = False, token: str | None = None,
-                 persona: str | None = None):
+                 persona: str | None = None, avatar: str | None = None):
         self.base_url = base_url.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}  # a server with --token
         self.record_video = record_video
         self.persona = persona  # the persona's key to talk with (None: the server's default)
+        self.avatar = avatar  # an uploaded avatar's name (POST /avatars) to talk with (None: the persona's)
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.mic = SpeakingTrack()
         self.received = Received()
@@ -126,6 +127,8 @@ class LiveClient:
             offer = {"sdp": self.pc.localDescription.sdp, "type": "offer"}
             if self.persona is not None:
                 offer["persona"] = self.persona
+            if self.avatar is not None:
+                offer["avatar"] = self.avatar
             async with http.post(f"{self.base_url}/offer", json=offer) as response:
                 answer = await response.json()
                 if response.status != 200:

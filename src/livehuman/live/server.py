@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 
+from livehuman.avatar.upload import UploadLimits
 from livehuman.errors import LivehumanError
 from livehuman.live.access import Access, access_settings, is_loopback, protect
 from livehuman.live.health import health, readiness, stats
@@ -31,6 +32,7 @@ from livehuman.live.drive import drive_routes
 from livehuman.live.microphone import hear_promptly
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.session import Session
+from livehuman.live.uploads import Uploads
 from livehuman.theme import PageTheme, image_type
 
 if TYPE_CHECKING:
@@ -78,6 +80,8 @@ class LiveConfig:
     personas: dict[str, PersonaSetup] = field(default_factory=dict)
     greet: bool = True  # each session opens with its persona's greeting
     page: PageTheme = field(default_factory=PageTheme)  # the page's look without personas (theme.py)
+    # Avatars made in the page (`POST /avatars`, live/uploads.py): what an upload may be; None: no uploads.
+    uploads: UploadLimits | None = field(default_factory=UploadLimits)
 
 
 @dataclass
@@ -103,6 +107,7 @@ class LiveServer:
         self._app: web.Application | None = None
         self._collect_pending = False
         self.metrics = LiveMetrics(lambda: list(self.sessions.values()), self._realtime_connections)
+        self.uploads = Uploads(config.uploads) if config.uploads is not None else None
 
     @property
     def active(self) -> int:
@@ -122,6 +127,8 @@ class LiveServer:
         app.router.add_get("/metrics", self.prometheus)  # guarded too
         app.router.add_get("/personas", self.personas)
         app.router.add_get("/logos/{key}", self.logo)  # public (live/access.py), as the page is
+        if self.uploads is not None:
+            self.uploads.routes(app)  # POST /avatars, GET /avatars/{name}: guarded (live/access.py)
         app.router.add_static("/static/", WEB_DIR, show_index=False)
         drive_routes(app, self.sessions, self.config.access)  # /sessions/{id}/say, /events… (live/drive.py)
         if self.config.realtime_brain_factory is not None:
@@ -158,6 +165,9 @@ class LiveServer:
         if self.config.access.token is not None:  # the page then asks for the token before it connects
             html = html.replace('<meta name="livehuman-access" content="open">',
                                 '<meta name="livehuman-access" content="token">', 1)
+        if self.uploads is None:  # the page then hides its upload control
+            html = html.replace('<meta name="livehuman-uploads" content="on">',
+                                '<meta name="livehuman-uploads" content="off">', 1)
         key, theme = self._theme()
         html = themed_page(html, theme.public(key))
         return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-cache"})
@@ -242,13 +252,18 @@ class LiveServer:
         setup = self._persona_setup(params.get("persona"))
         if isinstance(setup, web.Response):
             return setup
+        avatar = params.get("avatar")
+        if avatar is not None:
+            why = "this server takes no uploaded avatars" if self.uploads is None else self.uploads.check_offer(avatar)
+            if why is not None:
+                return _bad(why)
         if self.active >= self.config.max_sessions:
             return web.json_response(
                 {"error": f"the server is busy ({self.config.max_sessions} conversations at once); try again in a minute"},
                 status=503)
         self._starting += 1
         try:
-            return await self._answer(sdp, setup)
+            return await self._answer(sdp, setup, avatar)
         finally:
             self._starting -= 1
 
@@ -262,7 +277,7 @@ class LiveServer:
         names = ", ".join(personas) or "none: this server has no persona list"
         return _bad(f"unknown persona {key!r}: choose one of {names}")
 
-    async def _answer(self, sdp: str, setup: PersonaSetup | None = None) -> web.Response:
+    async def _answer(self, sdp: str, setup: PersonaSetup | None = None, avatar: str | None = None) -> web.Response:
         session_id = secrets.token_hex(6)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.config.ice_servers)))
         tracks: list = []
@@ -279,6 +294,8 @@ class LiveServer:
                 brain = await brain
             face = setup.face if setup else FaceParts(config.avatar, config.engine_factory, config.lipsync_factory,
                                                       config.idle_factory)
+            if avatar is not None:  # an uploaded face: its own in-process engine, kept for later sessions
+                face = await asyncio.to_thread(self.uploads.face, avatar, face)
             engine = await asyncio.to_thread(face.engine_factory)
             renderer = FaceRenderer(engine, face.avatar, face.lipsync_factory, face.idle_factory,
                                     persona=setup.persona if setup else None)
@@ -328,7 +345,8 @@ class LiveServer:
         asyncio.ensure_future(self._expect_connection(session, connected))
         log.info("session %s: started (%d of %d)", session_id, len(self.sessions), self.config.max_sessions)
         return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type,
-                                  "session": session_id, "persona": setup.persona.key if setup else None})
+                                  "session": session_id, "persona": setup.persona.key if setup else None,
+                                  "avatar": getattr(face.avatar, "name", None)})
 
     async def _expect_connection(self, session: Session, connected: asyncio.Event) -> None:
         timeout = self.config.connect_timeout
@@ -483,7 +501,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                       silence_ms: int | None = None, render_workers: int | None = None,
                       engine_options: dict | None = None, access: Access | None = None,
                       turn_options: dict | None = None, greet: bool = True,
-                      page: PageTheme | None = None) -> LiveServer:
+                      page: PageTheme | None = None, uploads: UploadLimits | None = UploadLimits()) -> LiveServer:
     """A LiveServer with the named avatar, engine and brain (local, openai or realtime).
 
     `persona`: persona files or folders (brain/persona.py; None: the built-in persona); the page
@@ -500,6 +518,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
     `engine_options`: the musetalk engine's device, dtype, compile and batch_size.
     `access`: the token and allowed origins (live/access.py; default: none, own origin only).
     `page`: the page's title, accent and logo from `serve` flags, over every persona's [page] (theme.py).
+    `uploads`: what `POST /avatars` takes (avatar/upload.py; None: no uploads).
     """
     if max_sessions < 1:
         raise LivehumanError("--max-sessions must be at least 1")
@@ -563,7 +582,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                                  warm_up=functools.partial(_warm_up_all, offline, max_sessions),
                                  resources=[r for f in faces.values() for r in f.resources],
                                  access=access or Access(), personas=setups, greet=greet,
-                                 page=page or PageTheme()))
+                                 page=page or PageTheme(), uploads=uploads))
 
 
 def _warm_up_all(factories: list, sessions: int) -> None:

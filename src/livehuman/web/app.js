@@ -297,6 +297,7 @@ async function start() {
   human.token = token || null;
   human.persona = window.livehuman.personas.length > 1 ? ui.persona.value : null;
   window.livehuman.connection = "new";
+  human.avatar = window.livehuman.avatar;
   try {
     window.livehuman.session = await human.connect();
   } catch (err) {
@@ -373,3 +374,78 @@ ui.composer.addEventListener("submit", (e) => {
   ui.text.value = "";
 });
 window.addEventListener("beforeunload", () => { if (human.pc) human.stop("the page was closed"); });
+
+// -- Avatars made in the page: upload a photo or a short video, follow its preparation, talk to it.
+// Kept apart from the rest: start() only hands the client window.livehuman.avatar.
+const UPLOAD_POLL_MS = 500;
+const uploadUi = { form: $("upload"), file: $("upload-file"), bar: $("upload-progress"), status: $("upload-status"),
+  clear: $("upload-clear") };
+window.livehuman.avatar = null; // the uploaded avatar the next conversation uses, once it is ready
+window.livehuman.upload = null; // the latest upload's state as the server reports it
+
+function showUpload(text, kind = "") {
+  uploadUi.status.textContent = text;
+  uploadUi.status.dataset.kind = kind;
+}
+
+function uploadHeaders(extra = {}) {
+  const token = window.livehuman.token || storedToken();
+  return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
+}
+
+async function uploadAvatar(file) {
+  if (TOKEN_REQUIRED && !(window.livehuman.token || storedToken())) { askForToken(); return; }
+  uploadUi.file.disabled = true;
+  ui.start.disabled = true;
+  uploadUi.bar.hidden = false;
+  uploadUi.bar.value = 0;
+  showUpload(`Uploading ${file.type.startsWith("video") ? "the video" : "the photo"}…`);
+  try {
+    const response = await fetch("/avatars", { method: "POST", headers: uploadHeaders({ "Content-Type": file.type || "application/octet-stream" }), body: file });
+    const answer = await response.json().catch(() => ({}));
+    if (response.status === 401) { storeToken(null); askForToken(true); throw new Error("the server refused the access token"); }
+    if (!response.ok) throw new Error(answer.error || `the server answered ${response.status}`);
+    await followUpload(answer.name);
+  } catch (err) {
+    uploadUi.bar.hidden = true;
+    window.livehuman.upload = { state: "failed", error: String(err.message || err) };
+    showUpload(`Upload refused: ${err.message || err}`, "error");
+    window.livehuman.errors.push(`upload: ${err.message || err}`);
+  } finally {
+    uploadUi.file.disabled = false;
+    uploadUi.file.value = "";
+    ui.start.disabled = !!human.pc;
+  }
+}
+
+async function followUpload(name) {
+  for (;;) {
+    const response = await fetch(`/avatars/${encodeURIComponent(name)}`, { headers: uploadHeaders() });
+    const report = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(report.error || `the server answered ${response.status}`);
+    window.livehuman.upload = report;
+    uploadUi.bar.value = Math.round(100 * (report.progress || 0));
+    if (report.state === "failed") throw new Error(report.error || "the face could not be prepared");
+    if (report.state === "ready") {
+      window.livehuman.avatar = name;
+      uploadUi.clear.hidden = false;
+      uploadUi.bar.value = 100;
+      showUpload("Your face is ready: start the conversation to talk with it.", "done");
+      return;
+    }
+    const eta = report.eta_s != null ? ` · about ${Math.max(1, Math.round(report.eta_s))} s left` : "";
+    showUpload(`Preparing the face… ${uploadUi.bar.value} %${eta}`);
+    await new Promise((resolve) => setTimeout(resolve, UPLOAD_POLL_MS));
+  }
+}
+
+// The server says in the page whether it takes uploads (`serve --no-uploads`: no control).
+uploadUi.form.hidden = document.querySelector('meta[name="livehuman-uploads"]')?.content === "off";
+uploadUi.form.addEventListener("submit", (e) => e.preventDefault());
+uploadUi.clear.addEventListener("click", () => {
+  window.livehuman.avatar = null;
+  uploadUi.clear.hidden = true;
+  uploadUi.bar.hidden = true;
+  showUpload("");
+});
+uploadUi.file.addEventListener("change", () => { if (uploadUi.file.files.length) uploadAvatar(uploadUi.file.files[0]); });

@@ -47,7 +47,8 @@
     // options: server (default: where this script came from), video (a <video> element to show
     // the face in; without one, attach `human.stream` yourself), token (a server with --token),
     // microphone (true: ask for it; false: the face only listens to text; a MediaStream: that one),
-    // iceServers, persona (a persona's key: GET /personas; none: the server's default).
+    // iceServers, persona (a persona's key: GET /personas; none: the server's default), avatar (a face
+    // uploaded to POST /avatars, by the name it was given; none: the persona's).
     constructor(options = {}) {
       this.server = (options.server || HOME).replace(/\/+$/, "");
       this.video = options.video || null;
@@ -55,6 +56,7 @@
       this.microphone = options.microphone !== false;
       this.iceServers = options.iceServers || [];
       this.persona = options.persona || null;
+      this.avatar = options.avatar || null;
       this.state = "idle";
       this.session = null;
       this.stream = null;
@@ -144,7 +146,7 @@
         const response = await fetch(`${this.server}/offer`, {
           method: "POST", headers,
           body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type,
-            ...(this.persona ? { persona: this.persona } : {}) }),
+            ...(this.persona ? { persona: this.persona } : {}), ...(this.avatar ? { avatar: this.avatar } : {}) }),
         });
         const answer = await response.json().catch(() => ({}));
         if (!response.ok) {

@@ -55,6 +55,25 @@ async def interrupt_answer(client, question: str, first_audio_timeout: float) ->
     return asked, stop, report
 
 
+def check_voice_stopped(client, session, report: dict) -> None:
+    """After a barge-in reported by `report`: the server's clock handed out no voiced packet once it
+    had cut the reply, and no voiced packet reached the client after the report did (0.3 s allowed for
+    packets in flight; both travel in one UDP flow, in order).
+
+    Arrival is taken as each packet reaches the client's receiver, ahead of its jitter buffer and
+    decoder thread, which a starved machine can hold back by a second.
+    """
+    from livehuman.live.client import VOICED_RMS, rms
+
+    reported = next(t for t, e in client.received.events if e is report)
+    voiced_at = session.clock.last_voiced_at
+    assert voiced_at is None or voiced_at < reported, (voiced_at, reported)
+    late = [net if net == net else t  # NaN: the packet's arrival was not seen; take its decoding
+            for (t, samples), net in zip(client.received.audio, client.received.audio_net)
+            if rms(samples) > VOICED_RMS]
+    assert not [t for t in late if t > reported + 0.3], [round(t - reported, 3) for t in late if t > reported]
+
+
 async def wait_sessions(server, n: int, timeout: float = 15.0) -> None:
     """Wait until the server holds at most `n` sessions: a closed one takes a moment to go."""
     deadline = time.monotonic() + timeout
@@ -68,17 +87,25 @@ async def start_live_server(host: str, **config):
 
     Returns (server, runner); `server.url` is its base URL. Clean up with `await runner.cleanup()`.
     """
-    from aiohttp import web
-
     from livehuman.live.server import LiveConfig, LiveServer, default_face_factories, local_brain_factory
 
     face = default_face_factories("default")
     live = LiveServer(LiveConfig(brain_factory=local_brain_factory(), engine_factory=face.engine_factory,
                                  avatar=face.avatar, lipsync_factory=face.lipsync_factory,
                                  idle_factory=face.idle_factory, resources=face.resources, **config))
-    runner = web.AppRunner(live.app())
-    await runner.setup()
-    port = free_port(host)
-    await web.TCPSite(runner, host, port).start()
-    live.url = f"http://{host}:{port}"
+    runner, live.url = await listen(live.app(), host)
     return live, runner
+
+
+async def listen(app, host: str, port: int | None = None):
+    """Serve the aiohttp application `app` on `host` (at `port`, or a free one).
+
+    Returns (runner, its base URL); clean up with `await runner.cleanup()`.
+    """
+    from aiohttp import web
+
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = port or free_port(host)
+    await web.TCPSite(runner, host, port).start()
+    return runner, f"http://{host}:{port}"

@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from helpers_live import free_port, start_live_server, wait_sessions
+from helpers_live import free_port, listen, start_live_server, wait_sessions
 from livehuman.live.access import Access
 
 pytestmark = [
@@ -77,9 +77,7 @@ async def serve_shop(host: str, port: int, server_url: str) -> web.AppRunner:
     app = web.Application()
     app.router.add_get("/", page)
     app.router.add_get("/logo.svg", logo)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    runner, _ = await listen(app, host, port)
     return runner
 
 

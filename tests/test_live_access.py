@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from helpers_live import free_port, wait_sessions
+from helpers_live import listen, wait_sessions
 from livehuman.errors import LivehumanError
 from livehuman.live.access import Access, access_settings, is_loopback
 
@@ -49,13 +49,9 @@ async def serve(parts):
         live = LiveServer(LiveConfig(brain_factory=brains, engine_factory=face.engine_factory, avatar=face.avatar,
                                      lipsync_factory=face.lipsync_factory, idle_factory=face.idle_factory,
                                      realtime_brain_factory=brains, max_sessions=max_sessions, access=access))
-        runner = web.AppRunner(live.app())
-        await runner.setup()
-        port = free_port(host)
-        await web.TCPSite(runner, host, port).start()
+        runner, live.url = await listen(live.app(), host)
         runners.append(runner)
-        live.url = f"http://{host}:{port}"
-        live.port = port
+        live.port = int(live.url.rsplit(":", 1)[1])
         return live
 
     yield start
@@ -310,11 +306,7 @@ async def second_origin(host: str) -> tuple[web.AppRunner, str]:
 
     app = web.Application()
     app.router.add_get("/", page)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port(host)
-    await web.TCPSite(runner, host, port).start()
-    return runner, f"http://{host}:{port}"
+    return await listen(app, host)
 
 
 @in_module_loop

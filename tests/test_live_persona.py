@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from helpers_live import free_port, speech48
+from helpers_live import free_port, listen, speech48
 from livehuman.live.client import LiveClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -21,7 +21,6 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "personas"
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(netns):
-    from aiohttp import web
 
     from livehuman.brain.persona import load_personas
     from livehuman.live.server import build_live_server
@@ -29,12 +28,7 @@ async def server(netns):
     personas = load_personas([EXAMPLES])
     live = build_live_server(persona=personas, max_sessions=2, render_workers=0)
     live.config.inactivity_timeout = 8.0
-    runner = web.AppRunner(live.app())
-    await runner.setup()  # warms both personas' brains up
-    host = netns.addresses[0]
-    port = free_port(host)
-    await web.TCPSite(runner, host, port).start()
-    live.url = f"http://{host}:{port}"
+    runner, live.url = await listen(live.app(), netns.addresses[0])  # warms both personas' brains up
     live.personas = {p.key: p for p in personas}
     yield live
     await runner.cleanup()
@@ -138,7 +132,6 @@ async def test_a_spoken_question_has_its_emotion_read_from_words_and_voice(serve
 async def test_a_remote_brain_is_asked_to_greet_and_told_how_the_user_feels(netns, tmp_path):
     """A persona whose brain is a Realtime server (here the server's own /v1/realtime, the offline
     brain behind the protocol): the greeting is asked for, the user's emotion goes in as a note."""
-    from aiohttp import web
 
     from livehuman.brain.persona import load_persona
     from livehuman.live.server import build_live_server
@@ -150,9 +143,7 @@ async def test_a_remote_brain_is_asked_to_greet_and_told_how_the_user_feels(netn
                     f'[brain]\nkind = "realtime"\nurl = "ws://{host}:{port}/v1"\nmodel = "livehuman"\n')
     rea = load_persona(path)
     live = build_live_server(persona=[rea], max_sessions=2, render_workers=0)
-    runner = web.AppRunner(live.app())
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    runner, _ = await listen(live.app(), host, port)
     client = LiveClient(f"http://{host}:{port}")
     try:
         started = time.monotonic()

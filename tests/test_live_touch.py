@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from helpers_live import free_port
+from helpers_live import free_port, listen
 from livehuman.live.client import LiveClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -20,7 +20,6 @@ NOSE_LINE = "Beep! That is my nose."
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(netns, tmp_path_factory):
-    from aiohttp import web
 
     from livehuman.brain.persona import load_persona
     from livehuman.live.server import build_live_server
@@ -29,12 +28,7 @@ async def server(netns, tmp_path_factory):
     # No greeting: the tests start from a listening avatar.
     path.write_text(f'name = "Tess"\ngreeting = ""\n[touch]\nnose = "{NOSE_LINE}"\n', encoding="utf-8")
     live = build_live_server(persona=[load_persona(path)], max_sessions=2, render_workers=0)
-    runner = web.AppRunner(live.app())
-    await runner.setup()
-    host = netns.addresses[0]
-    port = free_port(host)
-    await web.TCPSite(runner, host, port).start()
-    live.url = f"http://{host}:{port}"
+    runner, live.url = await listen(live.app(), netns.addresses[0])
     yield live
     await runner.cleanup()
 
@@ -113,7 +107,6 @@ async def test_a_touch_while_speaking_cuts_the_reply_and_the_line_follows(server
 async def test_a_remote_brain_is_asked_to_react_to_the_touch(netns, tmp_path):
     """A persona whose brain is a Realtime server (the server's own /v1/realtime): it cannot say a
     line verbatim, so it is asked to react with a system message, as it is asked to greet."""
-    from aiohttp import web
 
     from livehuman.brain.persona import load_persona
     from livehuman.live.server import build_live_server
@@ -124,9 +117,7 @@ async def test_a_remote_brain_is_asked_to_react_to_the_touch(netns, tmp_path):
     path.write_text(f'name = "Rea"\ngreeting = ""\n[touch]\nnose = "{NOSE_LINE}"\n'
                     f'[brain]\nkind = "realtime"\nurl = "ws://{host}:{port}/v1"\nmodel = "livehuman"\n')
     live = build_live_server(persona=[load_persona(path)], max_sessions=2, render_workers=0)
-    runner = web.AppRunner(live.app())
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    runner, _ = await listen(live.app(), host, port)
     client = LiveClient(f"http://{host}:{port}")
     try:
         await client.connect()

@@ -210,18 +210,12 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "personas"
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def persona_server(netns):
     """A server as `livehuman serve --persona examples/personas/` makes it (Ava and Max)."""
-    from aiohttp import web
 
-    from helpers_live import free_port
+    from helpers_live import listen
     from livehuman.live.server import build_live_server
 
     live = build_live_server(persona=[str(EXAMPLES)], max_sessions=2, render_workers=0)
-    runner = web.AppRunner(live.app())
-    await runner.setup()
-    host = netns.addresses[0]
-    port = free_port(host)
-    await web.TCPSite(runner, host, port).start()
-    live.url = f"http://{host}:{port}"
+    runner, live.url = await listen(live.app(), netns.addresses[0])
     yield live
     await runner.cleanup()
 

@@ -13,9 +13,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
-from helpers_live import free_port
+from helpers_live import listen
 from livehuman.brain.persona import load_persona, load_personas
 from livehuman.live.access import Access
 from livehuman.live.server import LiveConfig, LiveServer, PersonaSetup
@@ -53,14 +52,6 @@ def persona_files(folder: Path) -> list[Path]:
     return [folder / "ada.toml", folder / "max.toml"]
 
 
-async def serve(app: web.Application, host: str = "127.0.0.1") -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port(host)
-    await web.TCPSite(runner, host, port).start()
-    return runner, f"http://{host}:{port}"
-
-
 def page_only_server(personas, page: PageTheme | None = None, access: Access | None = None) -> LiveServer:
     """A LiveServer's handlers with these personas and no face or brain (nothing here connects)."""
     page = page or PageTheme()
@@ -71,7 +62,7 @@ def page_only_server(personas, page: PageTheme | None = None, access: Access | N
 
 async def test_the_page_is_themed_escaped_and_the_flags_win(tmp_path):
     personas = load_personas(persona_files(tmp_path))
-    runner, url = await serve(page_only_server(personas, access=Access(token="s3cret-token")).app())
+    runner, url = await listen(page_only_server(personas, access=Access(token="s3cret-token")).app(), "127.0.0.1")
     try:
         async with aiohttp.ClientSession() as http:
             async with http.get(url + "/") as r:
@@ -105,7 +96,7 @@ async def test_the_page_is_themed_escaped_and_the_flags_win(tmp_path):
     # serve --title/--accent/--logo win over every persona's own; what a persona alone sets stays.
     (tmp_path / "flag.svg").write_text(LOGO.replace("#e0562b", "#2255aa"), encoding="utf-8")
     flags = theme_from_flags(title="The Shop", accent="rgb(10 20 30)", logo=str(tmp_path / "flag.svg"))
-    runner, url = await serve(page_only_server(personas, page=flags).app())
+    runner, url = await listen(page_only_server(personas, page=flags).app(), "127.0.0.1")
     try:
         async with aiohttp.ClientSession() as http:
             async with http.get(url + "/") as r:
@@ -120,7 +111,7 @@ async def test_the_page_is_themed_escaped_and_the_flags_win(tmp_path):
         await runner.cleanup()
 
     # Without any theme the page is the plain one.
-    runner, url = await serve(page_only_server([load_persona()]).app())
+    runner, url = await listen(page_only_server([load_persona()]).app(), "127.0.0.1")
     try:
         async with aiohttp.ClientSession() as http:
             async with http.get(url + "/") as r:
@@ -140,7 +131,7 @@ async def themed_server(netns, tmp_path_factory):
 
     files = persona_files(tmp_path_factory.mktemp("personas"))
     live = build_live_server(persona=[str(f) for f in files], max_sessions=2, render_workers=0)
-    runner, live.url = await serve(live.app(), netns.addresses[0])
+    runner, live.url = await listen(live.app(), netns.addresses[0])
     from livehuman.live.client import LiveClient
 
     warm = LiveClient(live.url)  # the slow one-time loads, before the browser's session

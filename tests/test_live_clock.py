@@ -180,15 +180,17 @@ async def test_tracks_read_when_nobody_reads_do_not_pile_up():
     assert clock.stats.dropped_frames > 0 and clock.stats.dropped_packets > 0
 
 
-async def test_an_empty_queue_in_the_middle_of_a_reply_counts_as_an_underrun():
+async def test_idle_frames_in_the_middle_of_a_reply_count_as_underruns():
     fake = FakeTime()
     clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)
     clock.push(MediaUnit(frame=frame(1), audio=tone(1), item_id="x", item_ms=40))
     await clock.run(ticks=4)  # the renderer did not keep up: frame 2 shows the idle face
     assert clock.stats.underruns == 1
+    await clock.run(ticks=4)  # nor for frames 3 and 4: each is 40 ms of gap in the voice
+    assert clock.stats.underruns == 3
     clock.push(MediaUnit(frame=frame(2), audio=tone(2), item_id="x", item_ms=80, last=True))
     await clock.run(ticks=6)  # the end of a reply followed by idle frames is no underrun
-    assert clock.stats.underruns == 1
+    assert clock.stats.underruns == 3
     assert clock.heard_ms("x") == 80
 
 

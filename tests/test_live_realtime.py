@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from helpers_live import interrupt_answer, start_live_server
+from helpers_live import check_voice_stopped, interrupt_answer, start_live_server
 from livehuman.live.client import LiveClient, rms
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -81,14 +81,16 @@ async def test_the_answer_arrives_with_lips_moving_from_the_audio_alone(server, 
 
 async def test_barge_in_truncates_at_what_the_client_received(server, client):
     session = server.sessions[client.session]
-    t, stop, report = await interrupt_answer(client, LONG_QUESTION, 40)
+    underruns = session.clock.stats.underruns
+    t, _, report = await interrupt_answer(client, LONG_QUESTION, 40)
     await asyncio.sleep(1.5)
     first, last = sounding_span(client, t)
-    received_ms = (last - first + 1) * 20
+    # A machine too starved to draw in time shows idle frames inside the reply: 40 ms of gap each.
+    received_ms = (last - first + 1) * 20 - (session.clock.stats.underruns - underruns) * 40
     # audio_end_ms of the truncate (heard_ms) is what left the clock: the client got the same, ±100 ms.
     assert abs(report["heard_ms"] - received_ms) <= 100, (report["heard_ms"], received_ms)
     assert report["heard_ms"] == session.barge_ins[-1]["heard_ms"]
-    assert client.voiced_seconds(stop + 0.6) == 0.0
+    check_voice_stopped(client, session, report)
     assert not [e for e in client.events("error", since=t)]
 
 

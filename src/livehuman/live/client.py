@@ -19,6 +19,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
+from livehuman.live import video_buffer
 from livehuman.rates import WEBRTC_RATE
 
 RATE = WEBRTC_RATE  # what the client sends and receives: Opus in WebRTC
@@ -119,6 +120,8 @@ class LiveClient:
         self._rtp_origin: dict[str, int] = {}
         for transceiver in self.pc.getTransceivers():
             self._note_rtp_arrivals(transceiver.kind, transceiver.receiver)
+            if transceiver.kind == "video":
+                video_buffer.install(transceiver.receiver)  # a lost packet must not freeze the picture
 
     async def connect(self, timeout: float = 20.0) -> None:
         """Offer, get the answer, and wait for the data channel to open."""

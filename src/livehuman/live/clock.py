@@ -44,7 +44,7 @@ class ClockStats:
     frames: int = 0  # video frames handed out
     speech_frames: int = 0  # of which carried a reply
     idle_frames: int = 0  # of which were idle (nothing queued)
-    underruns: int = 0  # idle frames in the middle of a reply (rendering fell behind: a gap in the voice)
+    underruns: int = 0  # idle frames in the middle of a reply (rendering fell behind: 40 ms of gap in the voice each)
     late_ticks: int = 0  # ticks that ran more than one packet late
     dropped_frames: int = 0  # video frames dropped because the video track did not take them in time
     dropped_packets: int = 0  # audio packets dropped because the audio track did not take them in time
@@ -81,6 +81,7 @@ class MediaClock:
         self.start_time: float | None = None
         self.tick = 0  # the next tick to run
         self._half = 0  # which of the current unit's two packets the next tick plays
+        self._in_gap = False  # idle frames are filling a gap in the middle of a reply
         self.stats = ClockStats()
         self.last_voiced_at: float | None = None  # when the last voiced packet was handed out
 
@@ -104,6 +105,7 @@ class MediaClock:
         """Drop every queued unit and any packet not yet taken (barge-in); return units dropped."""
         dropped = len(self._queue)
         self._queue.clear()
+        self._in_gap = False
         # The second half of the playing unit must not be heard either.
         if self._current is not None and self._current.item_id is not None:
             self._current = MediaUnit(frame=self._current.frame)
@@ -198,11 +200,13 @@ class MediaClock:
         if unit is None:
             previous = self._current
             if previous is not None and previous.item_id is not None and not previous.last:
-                self.stats.underruns += 1
+                self._in_gap = True
+            self.stats.underruns += self._in_gap
             unit = MediaUnit(frame=self._idle())
             self.stats.idle_frames += 1
-        elif unit.item_id is not None:
-            self.stats.speech_frames += 1
+        else:
+            self._in_gap = False
+            self.stats.speech_frames += unit.item_id is not None
         self._current = unit
         self.stats.frames += 1
         self.stats.dropped_frames += self._put(self._video_out, (unit.frame, n * VIDEO_PTS_PER_TICK), OUT_DEPTH)

@@ -15,6 +15,7 @@ from livehuman.live.channel import (
     PageChannel,
     SayText,
     SpeakText,
+    SwitchPersona,
     parse_message,
 )
 
@@ -24,6 +25,7 @@ def test_text_say_and_interrupt_are_understood():
     assert parse_message(b'{"type": "interrupt"}') == Interrupt()
     assert parse_message('{"type": "say", "text": " Welcome! "}') == SpeakText("Welcome!", interrupt=True)
     assert parse_message('{"type": "say", "text": "Next", "interrupt": false}') == SpeakText("Next", interrupt=False)
+    assert parse_message('{"type": "persona", "persona": " max "}') == SwitchPersona("max")
 
 
 @pytest.mark.parametrize("message, answer", [
@@ -37,7 +39,10 @@ def test_text_say_and_interrupt_are_understood():
     (json.dumps({"type": "text", "text": "a" * (MAX_TEXT + 1)}), f"limited to {MAX_TEXT} characters"),
     ('{"type": "say", "text": ""}', "a say message needs a non-empty \"text\" string"),
     ('{"type": "say", "text": "hi", "interrupt": "yes"}', "\"interrupt\" must be true or false"),
-    ('{"type": "dance"}', "unknown message type 'dance': use \"text\", \"say\", \"interrupt\" or \"touch\""),
+    ('{"type": "persona"}', "a persona message needs \"persona\": a persona's key"),
+    ('{"type": "persona", "persona": 3}', "a persona message needs \"persona\": a persona's key"),
+    ('{"type": "persona", "persona": " "}', "a persona message needs \"persona\": a persona's key"),
+    ('{"type": "dance"}', "unknown message type 'dance': use \"text\", \"say\", \"interrupt\", \"touch\" or \"persona\""),
 ])
 def test_bad_messages_get_one_clear_answer(message, answer):
     with pytest.raises(BadMessage, match=answer.replace("(", r"\(").replace("[", r"\[")):

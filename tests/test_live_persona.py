@@ -89,6 +89,39 @@ async def test_another_persona_greets_in_its_own_words_and_a_wrong_one_is_refuse
     await wrong.close()
 
 
+async def test_a_backend_or_the_page_asks_for_another_persona(server):
+    client = LiveClient(server.url)  # Ava, the default
+    await client.connect()
+    try:
+        url = f"{server.url}/sessions/{client.session}/persona"
+        async with aiohttp.ClientSession() as http:
+            for body, status, error in (({"persona": "nobody"}, 400, "unknown persona 'nobody': choose one of ava, max"),
+                                        ({"name": "max"}, 400, "a persona request needs \"persona\""),
+                                        ([], 400, "the body must be a JSON object")):
+                async with http.post(url, json=body) as response:
+                    assert response.status == status and error in (await response.json())["error"], body
+            async with http.post(url, json={"persona": "ava"}) as response:  # already hers: nothing to do
+                assert response.status == 202 and (await response.json())["switched"] is False
+            async with http.post(f"{server.url}/sessions/nope/persona", json={"persona": "max"}) as response:
+                assert response.status == 404
+            asked = time.monotonic()
+            async with http.post(url, json={"persona": "max"}) as response:
+                assert response.status == 202
+                assert await response.json() == {"session": client.session, "persona": "max", "switched": True}
+        # The page is told to reconnect with Max (livehuman.js does, or the page's own select).
+        switch = await client.wait_for(lambda: client.event("switch", since=asked), 10)
+        assert switch == {"type": "switch", "persona": "max"}
+        # The page itself may ask over its data channel: the same checks, the same answer.
+        asked = time.monotonic()
+        client.send({"type": "persona", "persona": "nobody"})
+        error = await client.wait_for(lambda: client.event("error", since=asked), 10)
+        assert "choose one of ava, max" in error["message"]
+        client.send({"type": "persona", "persona": "max"})
+        assert await client.wait_for(lambda: client.event("switch", since=asked), 10) == switch
+    finally:
+        await client.close()
+
+
 async def test_a_sad_message_is_read_and_answered_with_empathy_and_concern(server):
     client = LiveClient(server.url)
     started = time.monotonic()

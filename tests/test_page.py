@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
@@ -273,6 +274,16 @@ async def test_the_persona_greets_by_name_shows_emotions_and_can_be_switched(per
         last = page.locator("#transcript .bubble.assistant").last
         assert (await last.locator(".who").inner_text()).lower().startswith("max")
         assert not state["errors"] and not errors, (state["errors"], errors)
+        # A backend asks for Ava again (the drive API): the page follows, a new conversation with her.
+        before = state["session"]
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{persona_server.url}/sessions/{before}/persona", json={"persona": "ava"}) as answer:
+                assert answer.status == 202 and (await answer.json())["switched"] is True
+        await page.wait_for_function(
+            "s => window.livehuman.session && window.livehuman.session !== s"
+            " && window.livehuman.persona && window.livehuman.persona.name === 'Ava'", arg=before, timeout=40000)
+        assert await page.locator("#persona").input_value() == "ava"
+        assert await page.locator("#intro").inner_text() == "Talk with Ava, live."
         # On a phone the header still holds the list and the state.
         phone = {"width": 390, "height": 844}
         await page.set_viewport_size(phone)
@@ -282,6 +293,33 @@ async def test_the_persona_greets_by_name_shows_emotions_and_can_be_switched(per
         await inside_viewport(page, "#status", phone)
         await inside_viewport(page, "#text", phone)
         await page.click("#hangup")
+    finally:
+        await browser.close()
+
+
+async def test_the_embedded_face_follows_the_switch_its_backend_asks_for(persona_server, playwright):
+    """livehuman.js (here in the embed page) reconnects by itself when told to switch persona."""
+    from livehuman.brain.persona import load_persona
+
+    maxi = load_persona(EXAMPLES / "max.toml")
+    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET + ["--deny-permission-prompts"])
+    try:
+        page = await browser.new_page(viewport={"width": 480, "height": 640})
+        await page.goto(f"{persona_server.url}/static/embed.html?microphone=false&text=true")
+        await page.click("#start")
+        first = await (await page.wait_for_function("() => window.livehuman.session", timeout=40000)).json_value()
+        assert persona_server.sessions[first].persona.key == "ava"
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{persona_server.url}/sessions/{first}/persona", json={"persona": "max"}) as answer:
+                assert answer.status == 202
+        await page.wait_for_function(
+            "g => window.livehuman.messages.some(m => m.role === 'assistant' && m.text === g)", arg=maxi.greeting,
+            timeout=40000)
+        second = await page.evaluate("() => window.livehuman.session")
+        assert second != first and persona_server.sessions[second].persona.key == "max"
+        await wait_sessions(persona_server, 1)  # the first conversation ended with the switch
+        assert first not in persona_server.sessions
+        assert not await page.evaluate("() => window.livehuman.errors"), "the switch said an error"
     finally:
         await browser.close()
 

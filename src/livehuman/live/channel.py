@@ -50,7 +50,14 @@ class Touch:
     y: float
 
 
-PageMessage = SayText | SpeakText | Interrupt | Touch
+@dataclass(frozen=True)
+class SwitchPersona:
+    """Start a new conversation with another of the server's personas (by its key)."""
+
+    key: str
+
+
+PageMessage = SayText | SpeakText | Interrupt | Touch | SwitchPersona
 
 
 class BadMessage(ValueError):
@@ -78,7 +85,16 @@ def parse_message(message: str | bytes | object) -> PageMessage:
         return Interrupt()
     if kind == "touch":
         return Touch(*(checked_fraction(data.get(axis), axis) for axis in ("x", "y")))
-    raise BadMessage(f"unknown message type {kind!r}: use \"text\", \"say\", \"interrupt\" or \"touch\"")
+    if kind == "persona":
+        return SwitchPersona(checked_key(data.get("persona")))
+    raise BadMessage(f"unknown message type {kind!r}: use \"text\", \"say\", \"interrupt\", \"touch\" or \"persona\"")
+
+
+def checked_key(key: object) -> str:
+    """A persona message's key: a short non-empty string (GET /personas lists them)."""
+    if not isinstance(key, str) or not key.strip() or len(key) > 100:
+        raise BadMessage("a persona message needs \"persona\": a persona's key (GET /personas lists them)")
+    return key.strip()
 
 
 def checked_fraction(value: object, axis: str) -> float:

@@ -9,11 +9,14 @@ and hands it to its backend, which then uses:
   (202); with `"interrupt": false` a busy avatar answers 409 instead of being cut;
 - `POST /sessions/{id}/ask` `{"text": "..."}`: the text as if the user had typed it: the brain answers;
 - `POST /sessions/{id}/interrupt`: stop what the avatar is saying;
+- `POST /sessions/{id}/persona` `{"persona": "KEY"}`: a new conversation with another persona (202;
+  `"switched": false` when it is the session's own): the page gets a `switch` event and reconnects
+  with it, under a new session id (its `connected` event), and this session ends;
 - `GET  /sessions/{id}/events`: server-sent events, one per message the page gets (state,
   transcript, metrics, notice, error; each `event:` named by its type, `data:` its JSON), and a
   last `closed` event when the session ends;
 - `GET  /sessions/{id}/ws`: a WebSocket with the same events as JSON text messages, which also takes
-  the data channel's commands (`{"type": "say"|"text"|"interrupt", …}`; what is wrong with one is
+  the data channel's commands (`{"type": "say"|"text"|"interrupt"|"touch"|"persona", …}`; what is wrong with one is
   answered there with an `error` message).
 
 These routes are guarded like `/offer` (live/access.py: the token, the origins). Bad input is a 4xx
@@ -32,7 +35,8 @@ import aiohttp
 from aiohttp import web
 
 from livehuman.live.access import Access
-from livehuman.live.channel import MAX_TEXT, BadMessage, SayText, SpeakText, Touch, checked_text, parse_message
+from livehuman.live.channel import (MAX_TEXT, BadMessage, SayText, SpeakText, SwitchPersona, Touch, checked_key,
+                                    checked_text, parse_message)
 
 if TYPE_CHECKING:
     from livehuman.live.session import Session
@@ -48,6 +52,7 @@ def drive_routes(app: web.Application, sessions: Mapping[str, Session], access: 
     for method, path, handler in (("GET", "/sessions", drive.list), ("GET", "/sessions/{id}", drive.show),
                                   ("POST", "/sessions/{id}/say", drive.say), ("POST", "/sessions/{id}/ask", drive.ask),
                                   ("POST", "/sessions/{id}/interrupt", drive.interrupt),
+                                  ("POST", "/sessions/{id}/persona", drive.persona),
                                   ("GET", "/sessions/{id}/events", drive.events),
                                   ("GET", "/sessions/{id}/ws", drive.websocket)):
         app.router.add_route(method, path, _answering_refusals(handler))
@@ -74,7 +79,7 @@ class Drive:
         return web.json_response({"id": session.id, "state": session.state, "turns": len(session.turns)})
 
     async def say(self, request: web.Request) -> web.Response:
-        from livehuman.live.session import CannotSpeak  # the session's module loads the brain's types
+        from livehuman.live.session import Declined  # the session's module loads the brain's types
 
         session = self._session(request)
         body = await _body(request)
@@ -84,7 +89,7 @@ class Drive:
             raise Refused(400, "\"interrupt\" must be true or false")
         try:
             await session.speak(text, interrupt)
-        except CannotSpeak as exc:
+        except Declined as exc:
             raise Refused(exc.status, str(exc)) from None
         return web.json_response({"session": session.id, "state": session.state}, status=202)
 
@@ -98,6 +103,20 @@ class Drive:
         session = self._session(request)
         await session.barge_in("api")
         return web.json_response({"session": session.id, "state": session.state})
+
+    async def persona(self, request: web.Request) -> web.Response:
+        from livehuman.live.session import Declined
+
+        session = self._session(request)
+        body = await _body(request)
+        try:
+            key = checked_key(body.get("persona"))
+            switched = session.switch_persona(key)
+        except BadMessage as exc:
+            raise Refused(400, str(exc).replace("message", "request")) from None
+        except Declined as exc:
+            raise Refused(exc.status, str(exc)) from None
+        return web.json_response({"session": session.id, "persona": key, "switched": switched}, status=202)
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         session = self._session(request)
@@ -124,7 +143,7 @@ class Drive:
         return response
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
-        from livehuman.live.session import CannotSpeak
+        from livehuman.live.session import Declined
 
         session = self._session(request)
         ws = web.WebSocketResponse(heartbeat=KEEPALIVE_S, max_msg_size=MAX_TEXT * 8)
@@ -143,9 +162,11 @@ class Drive:
                         await session.say(command.text)
                     elif isinstance(command, Touch):
                         await session.touch(command.x, command.y)
+                    elif isinstance(command, SwitchPersona):
+                        session.switch_persona(command.key)
                     else:
                         await session.barge_in("api")
-                except (BadMessage, CannotSpeak) as exc:
+                except (BadMessage, Declined) as exc:
                     outgoing.put({"type": "error", "message": str(exc)})
         finally:
             outgoing.close()

@@ -13,6 +13,7 @@ import secrets
 import signal
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("livehuman.live")
 
 MAX_OFFER_BYTES = 256 * 1024  # an SDP offer is a few kB
+FULL_GRACE_S = 2.0  # a full server waits this long for a place to free before it answers "busy"
 LIVE_SILENCE_MS = 300  # live turns end after this much silence (the protocol's default is 500)
 LIVE_PAUSE_MS = 150  # after this much silence the offline brain prepares its reply (held until the turn ends)
 GC_AFTER_SESSION_S = 3.0  # a full garbage collection this long after a session ends (see _collect_soon)
@@ -257,7 +259,7 @@ class LiveServer:
             why = "this server takes no uploaded avatars" if self.uploads is None else self.uploads.check_offer(avatar)
             if why is not None:
                 return _bad(why)
-        if self.active >= self.config.max_sessions:
+        if self.active >= self.config.max_sessions and not await self._place_frees(FULL_GRACE_S):
             return web.json_response(
                 {"error": f"the server is busy ({self.config.max_sessions} conversations at once); try again in a minute"},
                 status=503)
@@ -266,6 +268,17 @@ class LiveServer:
             return await self._answer(sdp, setup, avatar)
         finally:
             self._starting -= 1
+
+    async def _place_frees(self, within: float) -> bool:
+        """Whether a place frees up within `within` seconds. A visitor who hangs up and connects again
+        at once (a reload, a persona switch) reaches /offer before the server has seen the old
+        connection close; refusing them would be a "busy" that is not true."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            if self.active < self.config.max_sessions:
+                return True  # the caller takes the place before it awaits anything
+        return False
 
     def _persona_setup(self, key: Any) -> PersonaSetup | web.Response | None:
         """The persona an offer asks for (None: the default one), or the 400 answer naming the choices."""
@@ -306,7 +319,8 @@ class LiveServer:
             return web.json_response({"error": message}, status=500)
         session = Session(session_id, brain, renderer, on_closed=self._forget,
                           inactivity_timeout=self.config.inactivity_timeout,
-                          persona=setup.persona if setup else None, greet=self.config.greet)
+                          persona=setup.persona if setup else None, greet=self.config.greet,
+                          personas=tuple(self.config.personas))
         self.sessions[session_id] = session
         self._peers[session_id] = pc
         for track in tracks:

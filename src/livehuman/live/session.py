@@ -37,7 +37,7 @@ from livehuman.emotion.combine import UserEmotion, combine
 from livehuman.emotion.reply import greeting_expression, reply_expression
 from livehuman.emotion.text import text_emotion
 from livehuman.emotion.voice import VoiceBaseline, VoiceEmotion, prosody
-from livehuman.live.channel import BadMessage, PageChannel, SayText, SpeakText, Touch, parse_message
+from livehuman.live.channel import BadMessage, PageChannel, SayText, SpeakText, SwitchPersona, Touch, parse_message
 from livehuman.live.clock import MediaUnit
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.synchronizer import AVSynchronizer, Reply
@@ -56,8 +56,8 @@ FEELINGS = {"joy": "happy", "sadness": "sad", "anger": "angry", "fear": "afraid"
 VOICE_RATE = 8000  # the voice is read at this rate: pitch, loudness and rate need no more, and it is 4x cheaper
 
 
-class CannotSpeak(RuntimeError):
-    """A say the session cannot carry out; `status` is the HTTP status that says why."""
+class Declined(RuntimeError):
+    """A request (a say, a persona switch) the session declines; `status` is the HTTP status that says why."""
 
     def __init__(self, message: str, status: int):
         super().__init__(message)
@@ -69,7 +69,7 @@ class Session:
 
     def __init__(self, session_id: str, brain: Brain, renderer: FaceRenderer,
                  on_closed: Callable[["Session"], None] | None = None, inactivity_timeout: float = 15.0,
-                 persona=None, greet: bool = True):
+                 persona=None, greet: bool = True, personas: tuple[str, ...] = ()):
         self.id = session_id
         # A browser keeps sending (silent) audio even when muted: a microphone that stops means the
         # client is gone, long before ICE consent (about 30 s) notices.
@@ -98,6 +98,7 @@ class Session:
         self._closing = False
         # The persona (brain/persona.py): its name on the page, its greeting, its expressiveness.
         self.persona = persona
+        self.personas = personas  # the keys of the personas the page may switch to (serve --persona)
         self.expressiveness = float(getattr(persona, "expressiveness", 0.7))
         self._greet = greet and bool(getattr(persona, "greeting", "").strip())
         # Replies whose face was chosen before they began (the greeting's smile, a touch's reaction):
@@ -213,12 +214,30 @@ class Session:
         elif isinstance(request, SpeakText):
             try:
                 await self.speak(request.text, request.interrupt)
-            except CannotSpeak as exc:
+            except Declined as exc:
                 self.page.error(str(exc))
         elif isinstance(request, Touch):
             await self.touch(request.x, request.y)
+        elif isinstance(request, SwitchPersona):
+            try:
+                self.switch_persona(request.key)
+            except Declined as exc:
+                self.page.error(str(exc))
         else:
             await self.barge_in("client")
+
+    def switch_persona(self, key: str) -> bool:
+        """Ask the page to start a new conversation with persona `key`: a `switch` event, on which the
+        page reconnects with it (a persona brings its own face, voice and brain, so a session keeps
+        one; this one ends when the page hangs up). False when `key` is this session's persona."""
+        if key not in self.personas:
+            choices = ", ".join(self.personas) or "none: this server has one persona (give serve --persona more)"
+            raise Declined(f"unknown persona {key!r}: choose one of {choices}", 400)
+        if self.persona is not None and key == self.persona.key:
+            return False
+        self.log.info("session %s: the page is asked to switch to persona %s", self.id, key)
+        self.page.send({"type": "switch", "persona": key})
+        return True
 
     async def say(self, text: str) -> None:
         """The user typed `text`: interrupt any reply, then ask the brain to answer it."""
@@ -241,13 +260,13 @@ class Session:
 
     async def speak(self, text: str, interrupt: bool = True) -> None:
         """Say `text` verbatim (the drive API, live/drive.py), cutting what is being said unless
-        `interrupt` is False, when a busy avatar refuses it (CannotSpeak, status 409)."""
+        `interrupt` is False, when a busy avatar refuses it (Declined, status 409)."""
         say = getattr(self.brain, "say", None)  # the offline brain's; a remote one has no verbatim speech
         if say is None:
-            raise CannotSpeak("this session's brain cannot say a given text (the offline brain can: serve "
+            raise Declined("this session's brain cannot say a given text (the offline brain can: serve "
                               "with --brain local); ask it instead, as the user would", 501)
         if not interrupt and self.busy:
-            raise CannotSpeak(f"the avatar is {self.state}: send \"interrupt\": true to cut it, or wait for "
+            raise Declined(f"the avatar is {self.state}: send \"interrupt\": true to cut it, or wait for "
                               f"its state to be listening", 409)
         await self.barge_in("say")
         self._new_turn(time.monotonic(), "say")

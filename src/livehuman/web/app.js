@@ -22,7 +22,8 @@ const TOKEN_KEY = "livehuman.token";
 
 // The connection: offer, answer, data channel and events (livehuman.js). `mic`: the microphone
 // this page opened for it (null: none, the user types).
-const human = new Livehuman({ server: location.origin, video: ui.video });
+// followSwitch: false: a switch to another persona goes through the page's own start (its microphone, its select).
+const human = new Livehuman({ server: location.origin, video: ui.video, followSwitch: false });
 let mic = null;
 const bubbles = new Map(); // "role:item" → the bubble still being written
 const placed = new Map(); // "role:item" → its bubble, written or not (emotions arrive after the text)
@@ -213,6 +214,7 @@ function onEvent(event) {
     case "closed": reset(); break;
     case "metrics": showMetrics(event); break;
     case "persona": setPersona(event); break;
+    case "switch": switchTo(event.persona); break;
     case "emotion": showEmotion(event); break;
     case "touch": showTouch(event); break;
   }
@@ -350,12 +352,17 @@ if (TOKEN_REQUIRED) {
   if (!window.livehuman.token) askForToken();
 }
 ui.hangup.addEventListener("click", () => hangup("ended"));
-ui.persona.addEventListener("change", () => {
-  const chosen = window.livehuman.personas.find((p) => p.key === ui.persona.value);
-  if (chosen) ui.intro.textContent = `Talk with ${chosen.name}, live.`;
-  showTheme(ui.persona.value);
-  if (human.pc) { hangup("ended"); start(); } // a new conversation with the one chosen
-});
+ui.persona.addEventListener("change", () => switchTo(ui.persona.value));
+// A new conversation with persona `key`: chosen here, or asked for by the server (a backend's
+// POST /sessions/{id}/persona, whose "switch" event names it).
+function switchTo(key) {
+  const chosen = window.livehuman.personas.find((p) => p.key === key);
+  if (!chosen) return;
+  ui.persona.value = key;
+  ui.intro.textContent = `Talk with ${chosen.name}, live.`;
+  showTheme(key);
+  if (human.pc) { hangup("ended"); start(); }
+}
 if (!TOKEN_REQUIRED || storedToken()) loadPersonas();
 ui.interrupt.addEventListener("click", () => send({ type: "interrupt" }));
 ui.video.addEventListener("click", (e) => { ui.video.play(); touchFace(e); });

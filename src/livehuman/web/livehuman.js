@@ -13,7 +13,9 @@
 // Events (human.on(type, fn)): "state" {state: listening|thinking|speaking}, "transcript" {role,
 // text, final, item}, "metrics", "notice" {message}, "error" {message}, "connected" {session},
 // "closed" {reason}, "connection" {state: the RTCPeerConnection's}, "touch" {zone, expression,
-// strength} (the face reacts to a touch), and "message" for every one of
+// strength} (the face reacts to a touch), "switch" {persona} (the server asked for a new conversation
+// with another persona: the client hangs up and reconnects with it, unless followSwitch is false),
+// and "message" for every one of
 // them (also what else the server sends: "persona", "emotion"…). The page at / uses this client too.
 // The same script turns each element with a data-livehuman-embed attribute into the embed iframe
 // (Livehuman.embed, below), and Livehuman.theme sets the colours both livehuman pages share.
@@ -48,7 +50,8 @@
     // the face in; without one, attach `human.stream` yourself), token (a server with --token),
     // microphone (true: ask for it; false: the face only listens to text; a MediaStream: that one),
     // iceServers, persona (a persona's key: GET /personas; none: the server's default), avatar (a face
-    // uploaded to POST /avatars, by the name it was given; none: the persona's).
+    // uploaded to POST /avatars, by the name it was given; none: the persona's), followSwitch (false:
+    // a "switch" event is only told, the page switches itself).
     constructor(options = {}) {
       this.server = (options.server || HOME).replace(/\/+$/, "");
       this.video = options.video || null;
@@ -57,6 +60,7 @@
       this.iceServers = options.iceServers || [];
       this.persona = options.persona || null;
       this.avatar = options.avatar || null;
+      this.followSwitch = options.followSwitch !== false;
       this.state = "idle";
       this.session = null;
       this.stream = null;
@@ -191,7 +195,22 @@
       if (event.type === "state") { this._setState(event.state); return; }
       const { type, ...rest } = event;
       this._emit(type, rest);
+      if (type === "switch" && this.followSwitch && typeof event.persona === "string") {
+        this.switchPersona(event.persona).catch(() => {}); // a failure is said by the error event
+      }
     }
+
+    // A new conversation with persona `key` (GET /personas lists them): this one ends, the next
+    // starts (the microphone asked for again). Resolves to the new session's id.
+    async switchPersona(key) {
+      this.stop("switched", "connecting");
+      this.persona = key;
+      return this.connect();
+    }
+
+    // Ask the server for a new conversation with persona `key`: it answers with a "switch" event
+    // (an unknown key, with an error event), as when a backend asks (POST /sessions/{id}/persona).
+    requestPersona(key) { this._send({ type: "persona", persona: key }); }
 
     _send(message) {
       if (this.channel && this.channel.readyState === "open") this.channel.send(JSON.stringify(message));

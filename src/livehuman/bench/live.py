@@ -94,32 +94,35 @@ async def _run_turns(url: str, turns: int, workdir: Path) -> dict:
     client_barge: list[float] = []
     barge_pcm, barge_lead, barge_tail = speech(BARGE_IN, workdir)
     try:
-        await client.wait_for(lambda: client.received.video_count > 10, 20)
+        await client.wait_for(lambda: client.received.video_count > 10, 20, "the first video frames")
         for i in range(turns):
             pcm, _, tail = speech(QUESTIONS[i % len(QUESTIONS)], workdir)
             sent = await client.say(pcm)
             end = sent - tail  # the end of the user's voice as sent
-            first = await client.wait_for(lambda: client.first_voiced_after(end), 30)
+            first = await client.wait_for(lambda: client.first_voiced_after(end), 30, "the answer's voice")
             latencies.append(first - end)
             # Barge in one second into the answer, by voice.
             await asyncio.sleep(1.0)
             said = time.monotonic()
             spoken = client.say(barge_pcm)
             voice_at = said + barge_lead
-            report = await client.wait_for(lambda: client.event("metrics", since=said, barge_in="speech"), 15)
+            report = await client.wait_for(lambda: client.event("metrics", since=said, barge_in="speech"), 15,
+                                           "the spoken barge-in's report")
             if report.get("speech_to_stop_ms") is not None:
                 server_barge.append(report["speech_to_stop_ms"] / 1000)
             if report.get("event_to_stop_ms") is not None:
                 server_reaction.append(report["event_to_stop_ms"] / 1000)
-            stop = await client.wait_for(lambda: _voice_stops(client, said), 10)
+            stop = await client.wait_for(lambda: _voice_stops(client, said), 10, "the voice to stop after the barge-in")
             client_barge.append(max(0.0, stop + 0.02 - voice_at))
             # The barge-in question is a turn too.
             end2 = (await spoken) - barge_tail
-            first2 = await client.wait_for(lambda: client.first_voiced_after(end2), 30)
+            first2 = await client.wait_for(lambda: client.first_voiced_after(end2), 30,
+                                           "the barge-in question's answer")
             latencies.append(first2 - end2)
             t = time.monotonic()
             client.send({"type": "interrupt"})
-            await client.wait_for(lambda: client.event("state", since=t, state="listening"), 10)
+            await client.wait_for(lambda: client.event("state", since=t, state="listening"), 10,
+                                  "listening after the interrupt")
             await asyncio.sleep(0.5)
     finally:
         await client.close()
@@ -195,7 +198,7 @@ async def _drift(url: str, minutes: float) -> dict:
     client = LiveClient(url)
     await client.connect()
     try:
-        await client.wait_for(lambda: client.received.video_count > 10, 20)
+        await client.wait_for(lambda: client.received.video_count > 10, 20, "the first video frames")
         media0 = await _media_stats(url)
         end, asked = time.monotonic() + minutes * 60, 0
         while time.monotonic() < end:

@@ -160,8 +160,9 @@ class LiveClient:
     def events(self, kind: str | None = None, since: float = 0.0) -> list[dict]:
         return [e for t, e in self.received.events if t >= since and (kind is None or e.get("type") == kind)]
 
-    async def wait_for(self, predicate: Callable[[], object], timeout: float = 30.0):
-        """Wait until `predicate()` is truthy (checked whenever something arrives); return its value."""
+    async def wait_for(self, predicate: Callable[[], object], timeout: float = 30.0, what: str = "the server"):
+        """Wait until `predicate()` is truthy (checked whenever something arrives); return its value.
+        `what` names what is awaited in the TimeoutError's message."""
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()
@@ -169,7 +170,7 @@ class LiveClient:
                 return value
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError("timed out waiting for the server")
+                raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), min(left, 0.1))

@@ -100,6 +100,16 @@ async def test_a_touch_while_speaking_cuts_the_reply_and_the_line_follows(server
                 while not any(m.get("type") == "touch" for m in seen):
                     seen.append(await ws.receive_json(timeout=20))
                 assert seen[-1]["zone"] == "nose"
+            # And over plain HTTP, for a backend without a socket.
+            session.touches.clock = lambda: 200.0
+            url = f"{server.url}/sessions/{client.session}/touch"
+            async with http.post(url, json=nose_of(server, client)) as response:
+                assert response.status == 200 and (await response.json())["zone"] == "nose"
+            async with http.post(url, json={"x": 0.02, "y": 0.98}) as response:  # off the face
+                assert response.status == 200 and (await response.json())["zone"] is None
+            async with http.post(url, json={"x": 2, "y": 0.5}) as response:
+                assert response.status == 400
+                assert (await response.json())["error"].startswith('a touch request needs "x" and "y" from 0 to 1')
     finally:
         await client.close()
 

@@ -19,6 +19,7 @@ from livehuman.errors import LivehumanError
 from livehuman.rates import FPS
 
 BENCHES = ("render", "lipsync", "live", "musetalk", "prepare", "phones", "realtime", "soak")  # livehuman.bench.<name>
+TURN_PASSWORD_ENV, TURN_SECRET_ENV = "LIVEHUMAN_TURN_PASSWORD", "LIVEHUMAN_TURN_SECRET"  # serve's TURN credentials
 
 
 def _engine_options(parser: argparse.ArgumentParser) -> None:
@@ -92,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-auth", action="store_true", help="serve beyond 127.0.0.1 without a token: anyone who reaches it can use it")
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                        help="let pages on ORIGIN (https://example.com) connect; repeatable; '*' only with --token")
+    serve.add_argument("--ice-server", action="append", default=[], metavar="URL",
+                       help="a STUN or TURN server for visitors behind NAT (stun:HOST:PORT, turn:HOST:PORT"
+                            "[?transport=tcp], turns:…); repeatable; the page gets the same list")
+    serve.add_argument("--turn-user", help="the TURN servers' user name (with --turn-password)")
+    serve.add_argument("--turn-password", help=f"the TURN servers' password (or ${TURN_PASSWORD_ENV})")
+    serve.add_argument("--turn-secret", help="coturn's static-auth-secret: each page gets a TURN password that "
+                                             f"expires in a day (or ${TURN_SECRET_ENV})")
     serve.add_argument("--avatar", help="a prepared avatar's name or a photo/video path (default: the persona's, "
                                         "else the built-in face)")
     serve.add_argument("--persona", action="append", metavar="FILE_OR_FOLDER",
@@ -346,6 +354,7 @@ def _realtime_options(args: argparse.Namespace) -> dict:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     from livehuman.live.access import TOKEN_ENV
+    from livehuman.live.ice import ice_settings
     from livehuman.live.server import run_server
 
     from livehuman.brain.persona import load_personas
@@ -353,6 +362,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     from livehuman.theme import theme_from_flags
 
     page = theme_from_flags(args.title, args.accent, args.logo)  # a bad flag: one line, before anything loads
+    ice = ice_settings(args.ice_server, args.turn_user, args.turn_password or os.environ.get(TURN_PASSWORD_ENV) or None,
+                       args.turn_secret or os.environ.get(TURN_SECRET_ENV) or None)
     personas = load_personas(args.persona)  # a bad file is refused now, in one line, before any model loads
     brain = args.brain or ("local" if personas[0].brain == "offline" else personas[0].brain)
     if brain == "local" and args.lang:
@@ -382,7 +393,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
                       "barge_in_ms": args.barge_in_ms},
         token=args.token if args.token is not None or args.no_auth else os.environ.get(TOKEN_ENV) or None,
         no_auth=args.no_auth, cors_origins=args.cors_origin, page=page,
-        uploads=_upload_limits(args),
+        uploads=_upload_limits(args), ice=ice,
     )
 
 

@@ -9,6 +9,9 @@ and hands it to its backend, which then uses:
   (202); with `"interrupt": false` a busy avatar answers 409 instead of being cut;
 - `POST /sessions/{id}/ask` `{"text": "..."}`: the text as if the user had typed it: the brain answers;
 - `POST /sessions/{id}/interrupt`: stop what the avatar is saying;
+- `POST /sessions/{id}/touch` `{"x": 0.5, "y": 0.4}`: the face was touched there (0..1 of the video
+  frame): the avatar reacts as to a click on the page; `{"zone": "nose"}`, or `null` off the face or
+  too soon after the last touch;
 - `POST /sessions/{id}/persona` `{"persona": "KEY"}`: a new conversation with another persona (202;
   `"switched": false` when it is the session's own): the page gets a `switch` event and reconnects
   with it, under a new session id (its `connected` event), and this session ends;
@@ -35,8 +38,8 @@ import aiohttp
 from aiohttp import web
 
 from livehuman.live.access import Access
-from livehuman.live.channel import (MAX_TEXT, BadMessage, SayText, SpeakText, SwitchPersona, Touch, checked_key,
-                                    checked_text, parse_message)
+from livehuman.live.channel import (MAX_TEXT, BadMessage, SayText, SpeakText, SwitchPersona, Touch, checked_fraction,
+                                    checked_key, checked_text, parse_message)
 
 if TYPE_CHECKING:
     from livehuman.live.session import Session
@@ -52,6 +55,7 @@ def drive_routes(app: web.Application, sessions: Mapping[str, Session], access: 
     for method, path, handler in (("GET", "/sessions", drive.list), ("GET", "/sessions/{id}", drive.show),
                                   ("POST", "/sessions/{id}/say", drive.say), ("POST", "/sessions/{id}/ask", drive.ask),
                                   ("POST", "/sessions/{id}/interrupt", drive.interrupt),
+                                  ("POST", "/sessions/{id}/touch", drive.touch),
                                   ("POST", "/sessions/{id}/persona", drive.persona),
                                   ("GET", "/sessions/{id}/events", drive.events),
                                   ("GET", "/sessions/{id}/ws", drive.websocket)):
@@ -103,6 +107,16 @@ class Drive:
         session = self._session(request)
         await session.barge_in("api")
         return web.json_response({"session": session.id, "state": session.state})
+
+    async def touch(self, request: web.Request) -> web.Response:
+        session = self._session(request)
+        body = await _body(request)
+        try:
+            x, y = (checked_fraction(body.get(axis), axis) for axis in ("x", "y"))
+        except BadMessage as exc:
+            raise Refused(400, str(exc).replace("message", "request")) from None
+        zone = await session.touch(x, y)
+        return web.json_response({"session": session.id, "zone": zone})
 
     async def persona(self, request: web.Request) -> web.Response:
         from livehuman.live.session import Declined

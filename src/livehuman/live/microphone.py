@@ -22,7 +22,32 @@ SEQUENCE_SPAN = 1 << 16  # RTP sequence numbers wrap at 16 bits
 RESTART_AHEAD = 1000
 
 
-class PromptAudioBuffer:
+class HeldPackets:
+    """RTP packets held by sequence number from the one expected next: what both of livehuman's
+    jitter buffers (this one and the Python client's video buffer) keep."""
+
+    def __init__(self) -> None:
+        self._next: int | None = None  # the sequence number to hand on next
+        self._held: dict[int, RtpPacket] = {}
+
+    def _hold(self, packet: RtpPacket) -> bool:
+        """Hold `packet`; False (dropped) when it comes shortly before the one expected: late after
+        being given up on, or a duplicate. One far from it either way restarts from itself (the
+        sender started its numbering again)."""
+        seq = packet.sequence_number
+        if self._next is None:
+            self._next = seq
+        ahead = (seq - self._next) % SEQUENCE_SPAN
+        if ahead >= SEQUENCE_SPAN - RESTART_AHEAD:
+            return False
+        if ahead > RESTART_AHEAD:
+            self._held.clear()
+            self._next = seq
+        self._held[seq] = packet
+        return True
+
+
+class PromptAudioBuffer(HeldPackets):
     """An audio jitter buffer for a listener, not a loudspeaker (same `add` as aiortc's JitterBuffer).
 
     Rules, in order, for each packet that arrives:
@@ -40,23 +65,14 @@ class PromptAudioBuffer:
     """
 
     def __init__(self, patience: int = 2):
+        super().__init__()
         self.patience = patience
-        self._next: int | None = None  # the sequence number to hand on next
-        self._held: dict[int, RtpPacket] = {}
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         """Take one packet; return aiortc's pair: (ask for a key frame? never for audio, the frame to
         decode or None)."""
-        seq = packet.sequence_number
-        if self._next is None:
-            self._next = seq
-        ahead = (seq - self._next) % SEQUENCE_SPAN
-        if ahead >= SEQUENCE_SPAN - RESTART_AHEAD:
+        if not self._hold(packet):
             return False, None
-        if ahead > RESTART_AHEAD:
-            self._held.clear()
-            self._next = seq
-        self._held[seq] = packet
         if self._next not in self._held and len(self._held) > self.patience:
             oldest = min(self._held, key=lambda held: (held - self._next) % SEQUENCE_SPAN)
             log.debug("microphone: gave up on %d lost packet(s)", (oldest - self._next) % SEQUENCE_SPAN)

@@ -32,6 +32,7 @@ from livehuman.live.metrics import LiveMetrics
 from livehuman.live.drive import drive_routes
 from livehuman.live.microphone import hear_promptly
 from livehuman.live.face_renderer import FaceRenderer
+from livehuman.live.ice import IceSettings
 from livehuman.live.session import Session
 from livehuman.live.uploads import Uploads
 from livehuman.theme import PageTheme, image_type
@@ -65,7 +66,7 @@ class LiveConfig:
     idle_factory: Callable[[], Any]
     max_sessions: int = 4
     realtime_brain_factory: Callable[..., Any] | None = None  # serves /v1/realtime when set
-    ice_servers: list = field(default_factory=list)  # none: host candidates only, no STUN lookups
+    ice: IceSettings = field(default_factory=IceSettings)  # STUN/TURN (live/ice.py); none: host candidates only
     inactivity_timeout: float = 15.0  # a session whose microphone stops for this long has vanished
     # A peer that has not connected this long after its answer never will (no route, a hand-written
     # offer): its place is given back instead of being held until shutdown.
@@ -128,6 +129,7 @@ class LiveServer:
         app.router.add_get("/stats", self.stats)  # guarded (live/access.py): per-session figures
         app.router.add_get("/metrics", self.prometheus)  # guarded too
         app.router.add_get("/personas", self.personas)
+        app.router.add_get("/ice-servers", self.ice_servers)  # guarded: it may hold TURN credentials
         app.router.add_get("/logos/{key}", self.logo)  # public (live/access.py), as the page is
         if self.uploads is not None:
             self.uploads.routes(app)  # POST /avatars, GET /avatars/{name}: guarded (live/access.py)
@@ -223,6 +225,10 @@ class LiveServer:
         self.metrics.offer(response.status)
         return response
 
+    async def ice_servers(self, request: web.Request) -> web.Response:
+        """The STUN and TURN servers for the page's peer connection (`serve --ice-server`; live/ice.py)."""
+        return web.json_response({"iceServers": self.config.ice.browser()}, headers={"Cache-Control": "no-store"})
+
     async def personas(self, request: web.Request) -> web.Response:
         """The personas a page may choose, the default first: key, name, greeting."""
         return web.json_response({"personas": [
@@ -292,7 +298,7 @@ class LiveServer:
 
     async def _answer(self, sdp: str, setup: PersonaSetup | None = None, avatar: str | None = None) -> web.Response:
         session_id = secrets.token_hex(6)
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.config.ice_servers)))
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=self.config.ice.aiortc()))
         tracks: list = []
         pc.on("track", tracks.append)  # fires inside setRemoteDescription, before the session exists
         try:
@@ -515,7 +521,8 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                       silence_ms: int | None = None, render_workers: int | None = None,
                       engine_options: dict | None = None, access: Access | None = None,
                       turn_options: dict | None = None, greet: bool = True,
-                      page: PageTheme | None = None, uploads: UploadLimits | None = UploadLimits()) -> LiveServer:
+                      page: PageTheme | None = None, uploads: UploadLimits | None = UploadLimits(),
+                      ice: IceSettings | None = None) -> LiveServer:
     """A LiveServer with the named avatar, engine and brain (local, openai or realtime).
 
     `persona`: persona files or folders (brain/persona.py; None: the built-in persona); the page
@@ -533,6 +540,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
     `access`: the token and allowed origins (live/access.py; default: none, own origin only).
     `page`: the page's title, accent and logo from `serve` flags, over every persona's [page] (theme.py).
     `uploads`: what `POST /avatars` takes (avatar/upload.py; None: no uploads).
+    `ice`: STUN and TURN servers for visitors behind NAT (live/ice.py; default: none).
     """
     if max_sessions < 1:
         raise LivehumanError("--max-sessions must be at least 1")
@@ -596,7 +604,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                                  warm_up=functools.partial(_warm_up_all, offline, max_sessions),
                                  resources=[r for f in faces.values() for r in f.resources],
                                  access=access or Access(), personas=setups, greet=greet,
-                                 page=page or PageTheme(), uploads=uploads))
+                                 page=page or PageTheme(), uploads=uploads, ice=ice or IceSettings()))
 
 
 def _warm_up_all(factories: list, sessions: int) -> None:

@@ -13,7 +13,7 @@ import logging
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtp import RtpPacket
 
-from livehuman.live.microphone import RESTART_AHEAD, SEQUENCE_SPAN
+from livehuman.live.microphone import SEQUENCE_SPAN, HeldPackets
 
 log = logging.getLogger("livehuman.live")
 
@@ -26,7 +26,7 @@ def is_key_frame(data: bytes) -> bool:
     return bool(data) and not data[0] & 1
 
 
-class KeyFrameVideoBuffer:
+class KeyFrameVideoBuffer(HeldPackets):
     """A video jitter buffer (the same `add` as aiortc's JitterBuffer) that gives up on lost packets.
 
     Rules, for each packet that arrives:
@@ -40,24 +40,15 @@ class KeyFrameVideoBuffer:
     """
 
     def __init__(self, patience: int = 5):
+        super().__init__()  # _next: the sequence number the next frame starts with
         self.patience = patience
-        self._next: int | None = None  # the sequence number the next frame starts with
-        self._held: dict[int, RtpPacket] = {}
         self._want_key = False
         self._dropped = 0  # frames dropped while waiting for a key frame
 
     def add(self, packet: RtpPacket) -> tuple[bool, JitterFrame | None]:
         """Take one packet; return aiortc's pair: (ask for a key frame?, the frame to decode or None)."""
-        seq = packet.sequence_number
-        if self._next is None:
-            self._next = seq
-        ahead = (seq - self._next) % SEQUENCE_SPAN
-        if ahead >= SEQUENCE_SPAN - RESTART_AHEAD:
+        if not self._hold(packet):
             return False, None
-        if ahead > RESTART_AHEAD:
-            self._held.clear()
-            self._next = seq
-        self._held[seq] = packet
         ask = False
         frame = self._take_frame()
         if frame is None and self._frames_begun() >= self.patience:

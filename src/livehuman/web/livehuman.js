@@ -49,7 +49,8 @@
     // options: server (default: where this script came from), video (a <video> element to show
     // the face in; without one, attach `human.stream` yourself), token (a server with --token),
     // microphone (true: ask for it; false: the face only listens to text; a MediaStream: that one),
-    // iceServers, persona (a persona's key: GET /personas; none: the server's default), avatar (a face
+    // iceServers (default: the server's, from GET /ice-servers), persona (a persona's key: GET
+    // /personas; none: the server's default), avatar (a face
     // uploaded to POST /avatars, by the name it was given; none: the persona's), followSwitch (false:
     // a "switch" event is only told, the page switches itself).
     constructor(options = {}) {
@@ -57,7 +58,7 @@
       this.video = options.video || null;
       this.token = options.token || null;
       this.microphone = options.microphone !== false;
-      this.iceServers = options.iceServers || [];
+      this.iceServers = options.iceServers || null; // null: the server's (GET /ice-servers)
       this.persona = options.persona || null;
       this.avatar = options.avatar || null;
       this.followSwitch = options.followSwitch !== false;
@@ -104,8 +105,12 @@
       if (this.pc) return this.session;
       if (typeof RTCPeerConnection === "undefined") throw new Error("this browser has WebRTC turned off");
       this._setState("connecting");
-      const peer = this.pc = new RTCPeerConnection({ iceServers: this.iceServers });
+      const peer = this.pc = new RTCPeerConnection({ iceServers: this.iceServers || [] });
       try {
+        if (!this.iceServers) {
+          const servers = await this._serverIceServers(); // STUN/TURN for a visitor behind NAT
+          if (servers.length) peer.setConfiguration({ iceServers: servers });
+        }
         if (typeof MediaStream !== "undefined" && this.microphone instanceof MediaStream) this.mic = this.microphone;
         else if (this.microphone) this.mic = await this._openMicrophone();
         if (this.pc !== peer) throw new Error("stopped while connecting");
@@ -172,6 +177,18 @@
     }
 
     start() { return this.connect(); }
+
+    // The STUN and TURN servers the server was given (serve --ice-server); none from an older
+    // server, or when it cannot be asked: then only addresses it can reach directly work.
+    async _serverIceServers() {
+      const headers = this.token ? { Authorization: `Bearer ${this.token}` } : {};
+      try {
+        const response = await fetch(`${this.server}/ice-servers`, { headers });
+        return response.ok ? ((await response.json()).iceServers || []) : [];
+      } catch {
+        return [];
+      }
+    }
 
     async _openMicrophone() {
       if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {

@@ -201,12 +201,14 @@ class MediaClock:
             previous = self._current
             if previous is not None and previous.item_id is not None and not previous.last:
                 self._in_gap = True
-            self.stats.underruns += self._in_gap
+            if self._in_gap:
+                self.stats.underruns += 1
             unit = MediaUnit(frame=self._idle())
             self.stats.idle_frames += 1
         else:
             self._in_gap = False
-            self.stats.speech_frames += unit.item_id is not None
+            if unit.item_id is not None:
+                self.stats.speech_frames += 1
         self._current = unit
         self.stats.frames += 1
         self.stats.dropped_frames += self._put(self._video_out, (unit.frame, n * VIDEO_PTS_PER_TICK), OUT_DEPTH)

@@ -38,8 +38,7 @@ import aiohttp
 from aiohttp import web
 
 from livehuman.live.access import Access
-from livehuman.live.channel import (MAX_TEXT, BadMessage, SayText, SpeakText, SwitchPersona, Touch, checked_fraction,
-                                    checked_key, checked_text, parse_message)
+from livehuman.live.channel import MAX_TEXT, BadMessage, checked_fraction, checked_key, checked_text, parse_message
 
 if TYPE_CHECKING:
     from livehuman.live.session import Session
@@ -111,10 +110,7 @@ class Drive:
     async def touch(self, request: web.Request) -> web.Response:
         session = self._session(request)
         body = await _body(request)
-        try:
-            x, y = (checked_fraction(body.get(axis), axis) for axis in ("x", "y"))
-        except BadMessage as exc:
-            raise Refused(400, str(exc).replace("message", "request")) from None
+        x, y = (_checked(checked_fraction, body.get(axis), axis) for axis in ("x", "y"))
         zone = await session.touch(x, y)
         return web.json_response({"session": session.id, "zone": zone})
 
@@ -123,11 +119,9 @@ class Drive:
 
         session = self._session(request)
         body = await _body(request)
+        key = _checked(checked_key, body.get("persona"))
         try:
-            key = checked_key(body.get("persona"))
             switched = session.switch_persona(key)
-        except BadMessage as exc:
-            raise Refused(400, str(exc).replace("message", "request")) from None
         except Declined as exc:
             raise Refused(exc.status, str(exc)) from None
         return web.json_response({"session": session.id, "persona": key, "switched": switched}, status=202)
@@ -169,17 +163,7 @@ class Drive:
                 if frame.type != aiohttp.WSMsgType.TEXT:
                     continue
                 try:
-                    command = parse_message(frame.data)
-                    if isinstance(command, SpeakText):
-                        await session.speak(command.text, command.interrupt)
-                    elif isinstance(command, SayText):
-                        await session.say(command.text)
-                    elif isinstance(command, Touch):
-                        await session.touch(command.x, command.y)
-                    elif isinstance(command, SwitchPersona):
-                        session.switch_persona(command.key)
-                    else:
-                        await session.barge_in("api")
+                    await session.carry_out(parse_message(frame.data), "api")
                 except (BadMessage, Declined) as exc:
                     outgoing.put({"type": "error", "message": str(exc)})
         finally:
@@ -222,8 +206,13 @@ async def _body(request: web.Request) -> dict:
 
 
 def _text(body: dict, kind: str) -> str:
+    return _checked(checked_text, body.get("text"), kind)
+
+
+def _checked(check: Callable, *args):
+    """`check(*args)` (one of live/channel.py's checks), its BadMessage answered as a 400 about the request."""
     try:
-        return checked_text(body.get("text"), kind)
+        return check(*args)
     except BadMessage as exc:
         raise Refused(400, str(exc).replace("message", "request")) from None
 

@@ -87,10 +87,18 @@ class PromptAudioBuffer(HeldPackets):
 def hear_promptly(receiver) -> bool:
     """Give an aiortc audio receiver (before media flows) a PromptAudioBuffer; False, with
     aiortc's buffer kept, when this aiortc keeps its buffer elsewhere."""
+    if not replace_jitter_buffer(receiver, PromptAudioBuffer()):
+        log.warning("this aiortc keeps its audio jitter buffer elsewhere: the microphone is read 80 ms late")
+        return False
+    return True
+
+
+def replace_jitter_buffer(receiver, buffer) -> bool:
+    """Put `buffer` in an aiortc receiver (before media flows) in place of its own; False when this
+    aiortc keeps its buffer elsewhere."""
     # aiortc has no public setting for this: its receiver keeps the buffer in a private attribute.
     name = "_RTCRtpReceiver__jitter_buffer"
     if not hasattr(receiver, name):
-        log.warning("this aiortc keeps its audio jitter buffer elsewhere: the microphone is read 80 ms late")
         return False
-    setattr(receiver, name, PromptAudioBuffer())
+    setattr(receiver, name, buffer)
     return True

@@ -37,7 +37,8 @@ from livehuman.emotion.combine import UserEmotion, combine
 from livehuman.emotion.reply import greeting_expression, reply_expression
 from livehuman.emotion.text import text_emotion
 from livehuman.emotion.voice import VoiceBaseline, VoiceEmotion, prosody
-from livehuman.live.channel import BadMessage, PageChannel, SayText, SpeakText, SwitchPersona, Touch, parse_message
+from livehuman.live.channel import (BadMessage, PageChannel, PageMessage, SayText, SpeakText, SwitchPersona, Touch,
+                                    parse_message)
 from livehuman.live.clock import MediaUnit
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.synchronizer import AVSynchronizer, Reply
@@ -209,22 +210,24 @@ class Session:
         except BadMessage as exc:
             self.page.error(str(exc))
             return
+        try:
+            await self.carry_out(request, "client")
+        except Declined as exc:
+            self.page.error(str(exc))
+
+    async def carry_out(self, request: PageMessage, cause: str) -> None:
+        """One command, from the page's data channel or the drive API's WebSocket; `cause` names
+        where an interrupt came from. Raises Declined for a say or switch that cannot be done."""
         if isinstance(request, SayText):
             await self.say(request.text)
         elif isinstance(request, SpeakText):
-            try:
-                await self.speak(request.text, request.interrupt)
-            except Declined as exc:
-                self.page.error(str(exc))
+            await self.speak(request.text, request.interrupt)
         elif isinstance(request, Touch):
             await self.touch(request.x, request.y)
         elif isinstance(request, SwitchPersona):
-            try:
-                self.switch_persona(request.key)
-            except Declined as exc:
-                self.page.error(str(exc))
+            self.switch_persona(request.key)
         else:
-            await self.barge_in("client")
+            await self.barge_in(cause)
 
     def switch_persona(self, key: str) -> bool:
         """Ask the page to start a new conversation with persona `key`: a `switch` event, on which the

@@ -13,7 +13,7 @@ import logging
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtp import RtpPacket
 
-from livehuman.live.microphone import SEQUENCE_SPAN, HeldPackets
+from livehuman.live.microphone import SEQUENCE_SPAN, HeldPackets, replace_jitter_buffer
 
 log = logging.getLogger("livehuman.live")
 
@@ -104,8 +104,4 @@ class KeyFrameVideoBuffer(HeldPackets):
 def install(receiver) -> bool:
     """Give an aiortc video receiver (before media flows) a KeyFrameVideoBuffer; False, with aiortc's
     buffer kept, when this aiortc keeps its buffer elsewhere."""
-    name = "_RTCRtpReceiver__jitter_buffer"  # aiortc has no public setting for this
-    if not hasattr(receiver, name):
-        return False
-    setattr(receiver, name, KeyFrameVideoBuffer())
-    return True
+    return replace_jitter_buffer(receiver, KeyFrameVideoBuffer())

@@ -50,9 +50,9 @@
     // the face in; without one, attach `human.stream` yourself), token (a server with --token),
     // microphone (true: ask for it; false: the face only listens to text; a MediaStream: that one),
     // iceServers (default: the server's, from GET /ice-servers), persona (a persona's key: GET
-    // /personas; none: the server's default), avatar (a face
-    // uploaded to POST /avatars, by the name it was given; none: the persona's), followSwitch (false:
-    // a "switch" event is only told, the page switches itself).
+    // /personas; none: the server's default), avatar (a face uploaded to POST /avatars, by the name
+    // it was given; none: the persona's), followSwitch (false: a "switch" event is only told, the
+    // page switches itself).
     constructor(options = {}) {
       this.server = (options.server || HOME).replace(/\/+$/, "");
       this.video = options.video || null;

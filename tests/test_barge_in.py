@@ -11,9 +11,10 @@ import pytest_asyncio
 
 from helpers_listen import espeak, flite
 from livehuman.bench.barge_in import noises
-from livehuman.brain.barge_in import BargeIn, BargeInRule, backchannel
+from livehuman.brain.barge_in import BargeIn, BargeInRule, backchannel, bids_for_turn
 from livehuman.brain.local_factory import LocalBrainFactory
-from livehuman.brain.speech_events import ReplyAudio, ReplyDone, UserSpeechStarted, UserTranscriptDone
+from livehuman.brain.speech_events import (ReplyAudio, ReplyDone, ReplyHeld, ReplyResumed, UserSpeechStarted,
+                                           UserTranscriptDone)
 from livehuman.errors import LivehumanError
 
 RATE = 16000
@@ -98,14 +99,17 @@ async def factory():
     return make
 
 
-async def sound_over_reply(factory, sound: np.ndarray, rule: BargeInRule | None = BargeInRule()) -> tuple[object, list]:
+async def sound_over_reply(factory, sound: np.ndarray, rule: BargeInRule | None = BargeInRule(),
+                           holds: bool = False) -> tuple[object, list]:
     """Ask a question, and once its reply's audio flows, send `sound` (16 kHz) at real-time pace
-    while the reply plays; the brain's events until it has heard the sound out (or answered it)."""
+    while the reply plays; the brain's events until it has heard the sound out (or answered it).
+    `holds`: the brain is told its player can hold the reply (as the live session does)."""
     factory.barge_in = rule
     try:
         made = factory()
     finally:
         factory.barge_in = BargeInRule()
+    made.holds_replies = holds
     events: list = []
 
     async def run():
@@ -143,7 +147,7 @@ def speech_started(events: list) -> list:
 @in_module_loop
 async def test_a_yeah_over_the_reply_does_not_stop_it_nor_start_a_turn(factory):
     brain, events = await sound_over_reply(factory, trimmed(espeak("yeah", speed=300)))
-    assert brain.overlaps == {"interrupted": 0, "ignored": 1}  # the VAD took it for speech; the rule did not
+    assert brain.overlaps == {"interrupted": 0, "ignored": 1, "held": 0}  # the VAD took it for speech; the rule did not
     assert not speech_started(events)
     assert not any(isinstance(e, UserTranscriptDone) for e in events)  # no turn: nothing to answer
 
@@ -178,6 +182,45 @@ async def test_a_real_interruption_stops_the_reply_and_is_answered(factory):
     assert len(replies) >= 1
 
 
+def test_a_whole_sound_bids_for_the_turn_with_a_word_beyond_backchannels_and_function_words():
+    for words in ("wait stop", "stop please", "what", "talk the", "who are you", "and the price"):
+        assert bids_for_turn(words), words
+    # What pocketsphinx makes of backchannels and hums ("mm-hm" → "you", "hmm" → "the").
+    for words in ("", "yes", "i see", "you", "it you", "the", "of the", "or her", "can i", "them him", "a"):
+        assert not bids_for_turn(words), words
+
+
+def held_verdicts(rule: BargeInRule, sound: np.ndarray) -> list[str]:
+    audio = np.concatenate([sound, np.zeros(RATE // 2, np.float32)])
+    judge = BargeIn(rule, audio[:320])
+    out = [judge.held_verdict()]
+    for i in range(320, len(audio), 320):
+        judge.hear(audio[i : i + 320])
+        out.append(judge.held_verdict())
+    return out
+
+
+def test_speech_holds_the_reply_within_a_quarter_second_and_noises_do_not():
+    rule = BargeInRule()
+    for sound in (espeak("yeah"), espeak("stop please"), flite("mm-hm", "slt"), flite("wait, stop", "rms")):
+        said = held_verdicts(rule, trimmed(sound))
+        assert rule.hold_ms / 20 <= said.index("hold") + 1 <= 12  # by 240 ms of audio (raises if never)
+    for name, sound in noises():
+        if name in ("cough", "knock", "clap"):
+            assert set(held_verdicts(rule, sound)) == {"wait"}, name
+
+
+def test_a_held_sound_interrupts_by_its_whole_words_or_its_length():
+    rule = BargeInRule()
+    short = BargeIn(rule, trimmed(espeak("stop please")))
+    assert short.held_verdict() == "hold"  # not long enough to interrupt on its length
+    assert short.interrupts("stop please") and not short.interrupts("you") and not short.interrupts("yes")
+    breath = BargeIn(rule, trimmed(espeak("yeah"))[: RATE // 8])
+    assert not breath.interrupts("stop")  # under hold_min_voiced_ms of voice: no bid, whatever was heard
+    long = BargeIn(rule, trimmed(espeak("wait, tell me about the price, and about the voices too")))
+    assert long.held_verdict() == "interrupt"
+
+
 def test_serve_passes_the_setting_to_its_brains():
     from livehuman.cli import build_parser
     from livehuman.live.server import local_brain_factory
@@ -188,6 +231,39 @@ def test_serve_passes_the_setting_to_its_brains():
     assert local_brain_factory(barge_in_ms=0).barge_in is None  # any speech stops the reply at once
     with pytest.raises(LivehumanError, match="0 ms or more"):
         local_brain_factory(barge_in_ms=-5)
+
+
+# With a player that holds the reply (the live session): held at once, then played on or stopped.
+
+def held_events(events: list) -> list[str]:
+    kinds = {ReplyHeld: "held", ReplyResumed: "resumed", UserSpeechStarted: "started"}
+    return [kinds[type(e)] for e in events if type(e) in kinds]
+
+
+@pytest.mark.slow
+@in_module_loop
+async def test_a_held_reply_plays_on_after_a_backchannel(factory):
+    brain, events = await sound_over_reply(factory, trimmed(espeak("okay")), holds=True)
+    assert held_events(events) == ["held", "resumed"]
+    assert brain.overlaps == {"interrupted": 0, "ignored": 1, "held": 1}
+    assert not any(isinstance(e, UserTranscriptDone) for e in events)
+
+
+@pytest.mark.slow
+@in_module_loop
+async def test_a_held_reply_stops_for_a_short_interruption_and_answers_it(factory):
+    brain, events = await sound_over_reply(factory, trimmed(flite("stop please", "slt")), holds=True)
+    assert held_events(events) == ["held", "started"]
+    assert brain.overlaps["interrupted"] == 1
+    assert [e for e in events if isinstance(e, UserTranscriptDone)]
+
+
+@pytest.mark.slow
+@in_module_loop
+async def test_a_cough_does_not_even_hold_the_reply(factory):
+    cough = next(x for name, x in noises() if name == "cough")
+    brain, events = await sound_over_reply(factory, cough, holds=True)
+    assert held_events(events) == []
 
 
 # End to end: a live server in a network namespace and a real aiortc client.
@@ -222,7 +298,8 @@ async def test_a_quick_yeah_into_the_microphone_does_not_stop_a_live_answer(live
         session = live_server.sessions[client.session]
         await client.wait_for(lambda: session.brain.overlaps["ignored"] or session.barge_ins or None, 10)
         await asyncio.sleep(0.5)
-        assert session.brain.overlaps == {"interrupted": 0, "ignored": 1}
+        assert session.brain.overlaps == {"interrupted": 0, "ignored": 1, "held": 1}
+        assert session.holds == {"held": 1, "resumed": 1}  # paused while it was judged, then played on
         assert not session.barge_ins  # nothing stopped the answer
         await client.wait_for(lambda: client.voiced_seconds(said) > 2.0 or None, 10)  # it plays on
         assert not client.event("transcript", since=said, role="user")

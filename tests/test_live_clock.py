@@ -233,3 +233,46 @@ def test_opus_packets_carry_the_clocks_audio_and_times():
     window = out[24000:25000]
     best = max(lags, key=lambda lag: float(np.dot(window, voice[24000 - lag : 25000 - lag].astype(np.float32))))
     assert abs(best - 312) < 40, best
+
+
+async def test_a_held_reply_waits_with_the_idle_face_and_plays_on_where_it_paused():
+    fake = FakeTime()
+    clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)
+    for k in range(1, 6):
+        clock.push(MediaUnit(frame=frame(k), audio=tone(k), item_id="x", item_ms=40 * k, last=k == 5))
+    video, audio = [], []
+
+    async def play(ticks: int) -> None:
+        await clock.run(ticks=ticks)
+        got = drain(clock)
+        video.extend(got[0])
+        audio.extend(got[1])
+
+    await play(3)  # frame 1, and frame 2's first packet
+    clock.hold()  # frame 2 finishes its 40 ms, then the reply waits
+    await play(9)
+    assert clock.heard_ms("x") == 80
+    assert clock.busy and clock.stats.held_frames == 4 and clock.stats.underruns == 0
+    clock.resume()
+    await play(10)
+    assert [int(f[0, 0, 0]) for f, _ in video] == [1, 2, 0, 0, 0, 0, 3, 4, 5, 0, 0]
+    # Every unit's audio is played whole, in order: nothing lost at the hold or the resume.
+    assert [int(a[0]) - 1000 for a, _ in audio if int(a[0])] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert clock.heard_ms("x") == 200 and not clock.busy
+    assert clock.stats.underruns == 0
+
+
+async def test_a_barge_in_during_a_hold_drops_the_held_reply_and_ends_the_hold():
+    fake = FakeTime()
+    clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)
+    for k in range(1, 6):
+        clock.push(MediaUnit(frame=frame(k), audio=tone(k), item_id="x", item_ms=40 * k))
+    await clock.run(ticks=2)
+    clock.hold()
+    await clock.run(ticks=4)
+    drain(clock)  # the audio track took what was handed out
+    assert clock.interrupt() == 4
+    assert not clock.held and not clock.busy and clock.heard_ms("x") == 40
+    clock.push(MediaUnit(frame=frame(9), audio=tone(9), item_id="y", item_ms=40))
+    await clock.run(ticks=4)  # the next reply plays at once
+    assert clock.heard_ms("y") == 40

@@ -1,4 +1,4 @@
-"""Barge-in over a set of sounds: which ones would stop the avatar, and how soon after the voice begins.
+"""Barge-in over a set of sounds: which ones would stop (or hold) the avatar, and how soon after the voice begins.
 
 `python -m livehuman.bench.barge_in [--confirm-ms 240,500 ...]`. Each sound is heard as the
 offline brain hears it while a reply plays: silero's VAD and the knowledge-biased pocketsphinx
@@ -8,7 +8,9 @@ backchannels ("mm-hm", "yeah", "okay"…) and real interruptions ("wait, stop", 
 the price"…), spoken by espeak-ng and flite in several voices. A noise or backchannel that the
 rule lets through is a false barge-in; for an interruption, the time from its first loud sample
 to the rule's verdict (audio time, not this machine's speed). The live stop at the client adds
-the pipeline after the verdict: `livehuman bench live`'s barge-in figures.
+the pipeline after the verdict: `livehuman bench live`'s barge-in figures. The last row is the live
+session's way (a player that holds the reply): sounds that hold it, those that then stop it, and
+for an interruption the time from its first loud sample to the hold.
 """
 
 from __future__ import annotations
@@ -107,6 +109,7 @@ class Heard:
     start_s: float | None = None
     first: np.ndarray | None = None  # the audio from the VAD's start to the end of that chunk
     chunks: list[tuple[float, np.ndarray, str]] = field(default_factory=list)
+    transcript: str = ""  # the recognizer's final words at the VAD's end of speech
 
 
 def hear(kind: str, name: str, sound: np.ndarray, asr) -> Heard:
@@ -127,6 +130,7 @@ def hear(kind: str, name: str, sound: np.ndarray, asr) -> Heard:
         events = listener.hear(chunk)
         if heard.start_s is not None:
             if any(isinstance(e, SpeechEnded) for e in events):
+                heard.transcript = listener.finish()
                 break
             heard.chunks.append(((i + step) / RATE, chunk, listener.hypothesis() or ""))
         for e in events:
@@ -152,6 +156,55 @@ def judge(heard: Heard, rule) -> float | None:
         if b.verdict(words) == "interrupt":
             return t
     return None
+
+
+def judge_held(heard: Heard, rule) -> tuple[float | None, bool]:
+    """With a player that holds the reply: when (s, in the audio fed) the reply is held (None: never),
+    and whether the sound then stops it (its voice grows long, or its whole words bid for the turn)."""
+    from livehuman.brain.barge_in import BargeIn
+
+    if heard.start_s is None:
+        return None, False
+    b = BargeIn(rule, heard.first)
+    held = heard.start_s if b.held_verdict() != "wait" else None
+    for t, chunk, _ in heard.chunks:
+        b.hear(chunk)
+        verdict = b.held_verdict()
+        if held is None and verdict != "wait":
+            held = t
+        if verdict == "interrupt":
+            return held, True
+    return held, held is not None and b.interrupts(heard.transcript or (heard.chunks[-1][2] if heard.chunks else ""))
+
+
+def held_figures(heard: list[Heard], rule) -> dict:
+    """The same set with a player that holds: sounds that hold the reply, those that stop it, and
+    for interruptions the time from the voice's start to the hold (when the avatar falls silent)."""
+    held = {"noise": 0, "backchannel": 0, "interruption": 0}
+    stopped = dict(held)
+    total = dict(held)
+    times = []
+    for h in heard:
+        at, stops = judge_held(h, rule)
+        total[h.kind] += 1
+        held[h.kind] += at is not None
+        stopped[h.kind] += stops
+        if h.kind == "interruption" and at is not None:
+            times.append((at - h.voice_s) * 1000)
+    times_a = np.array(times) if times else np.zeros(1)
+    false = stopped["noise"] + stopped["backchannel"]
+    return {
+        "mode": "hold",
+        "held_noise": f"{held['noise']}/{total['noise']}",
+        "held_backchannel": f"{held['backchannel']}/{total['backchannel']}",
+        "false_noise": f"{stopped['noise']}/{total['noise']}",
+        "false_backchannel": f"{stopped['backchannel']}/{total['backchannel']}",
+        "false_rate": round(false / max(1, total["noise"] + total["backchannel"]), 3),
+        "interruptions_missed": total["interruption"] - stopped["interruption"],
+        "hold_p50_ms": round(float(np.median(times_a))),
+        "hold_p90_ms": round(float(np.percentile(times_a, 90))),
+        "hold_max_ms": round(float(times_a.max())),
+    }
 
 
 def sounds(voices: list[str] = VOICES) -> list[tuple[str, str, np.ndarray]]:
@@ -213,7 +266,8 @@ def bench_barge_in(confirm_ms: list[int] | None = None, voices: list[str] = VOIC
         heard = [hear(kind, name, x, asr) for kind, name, x in sounds(voices)]
         if keep:
             Path(keep).write_bytes(pickle.dumps(heard))
-    return [figures(heard, BargeInRule(confirm_ms=c)) for c in (confirm_ms or [0, 240, 400, 600, 800])]
+    rows = [figures(heard, BargeInRule(confirm_ms=c)) for c in (confirm_ms or [0, 240, 400, 600, 800])]
+    return rows + [held_figures(heard, BargeInRule())]
 
 
 def main() -> None:

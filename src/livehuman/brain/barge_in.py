@@ -14,6 +14,21 @@ its own audio since the VAD's start and the recognizer's words so far:
   is no turn either: the brain forgets it (unless only its words held it back and its whole
   transcript is more than backchannel words: then it is the user's turn, see LocalBrain).
 
+A player that can pause the reply (the live session) gets a better deal, the one LiveKit Agents
+calls resuming after a false interruption: the reply is *held* as soon as the sound looks like
+speech (`hold_ms` of sound with `hold_voiced_ms` of voice, ~80 ms after the voice starts: the
+avatar falls silent as fast as a person does), and the verdict waits for the whole sound:
+
+- it interrupts once it holds `hold_long_ms` of voiced sound, or when it ends with at least
+  `hold_min_voiced_ms` of voice and a transcript with a word that is neither a backchannel nor a
+  function word (`interrupts`): "wait stop", "what", "stop please";
+- otherwise it was no interruption: the reply plays on from where it paused.
+
+The whole sound's words are far better than its first 240 ms' (pocketsphinx hears "I see",
+"okay", "right", "yes" right once it has them all), and a wrong "wait" only costs a pause. What
+still fools it is a hum ("mm-hm", "hmm") that the recognizer turns into words ("them image him"):
+docs/benchmarks.md "Barge-in: hold, then decide".
+
 Coughs, knocks and breaths are mostly unvoiced (aperiodic): they seldom reach `min_voiced_ms`.
 Backchannels are voiced and short. A real interruption is sustained voiced speech. The
 recognizer's first words after a few hundred ms are unreliable (pocketsphinx hears "wait" as
@@ -44,9 +59,18 @@ SILENT = 1e-7  # mean square below this (about -70 dBFS) is silence whatever the
 BACKCHANNELS = frozenset({
     "mm", "mhm", "hm", "hmm", "mmm", "mm-hm", "mm-hmm", "uh-huh", "uh", "huh", "um", "ah", "aha", "oh",
     "yeah", "yes", "yep", "yup", "ya", "okay", "ok", "right", "alright", "sure", "cool", "nice",
-    "great", "wow", "really", "true", "exactly", "indeed", "fine", "good",
+    "great", "wow", "really", "true", "exactly", "indeed", "fine", "good", "see",
 })
 BACKCHANNEL_PHRASES = frozenset({"i see", "got it", "uh huh", "mm hm", "i know", "of course", "that's right"})
+# Words that carry no bid for the turn alone: what the recognizer makes of a hum or a breath
+# ("you", "the", "it you"). Question words are left out: "what?" does interrupt.
+FUNCTION_WORDS = frozenset({
+    "a", "an", "the", "of", "to", "in", "on", "at", "for", "with", "from", "and", "or", "but", "so", "if",
+    "as", "not", "all", "that", "this", "which",
+    "i", "you", "he", "she", "it", "we", "they", "me", "him", "her", "us", "them", "my", "his", "its",
+    "their", "there", "i'm", "it's",
+    "is", "are", "was", "be", "can", "do", "does", "did", "have", "has", "had", "will", "would",
+})
 
 
 @dataclass(frozen=True)
@@ -58,6 +82,11 @@ class BargeInRule:
     confirm_ms: int = CONFIRM_MS
     min_voiced_ms: int = 120
     long_ms: int = 600
+    # With a player that holds the reply (see the module's doc):
+    hold_ms: int = 60
+    hold_voiced_ms: int = 48
+    hold_min_voiced_ms: int = 300
+    hold_long_ms: int = 1000
     gap_ms: int = 64  # the sound counts as still going if it was loud within this long
     voicing: float = 0.5  # normalised autocorrelation at the pitch period from which a frame is voiced
     backchannels: frozenset[str] = field(default=BACKCHANNELS)
@@ -65,7 +94,8 @@ class BargeInRule:
     def __post_init__(self) -> None:
         from livehuman.errors import LivehumanError
 
-        if min(self.confirm_ms, self.min_voiced_ms, self.long_ms, self.gap_ms) < 0:
+        if min(self.confirm_ms, self.min_voiced_ms, self.long_ms, self.gap_ms, self.hold_ms, self.hold_voiced_ms,
+               self.hold_min_voiced_ms, self.hold_long_ms) < 0:
             raise LivehumanError("barge-in times must be 0 ms or more")
         if not 0.0 < self.voicing < 1.0:
             raise LivehumanError(f"the barge-in voicing threshold must lie between 0 and 1, got {self.voicing}")
@@ -75,6 +105,15 @@ def backchannel(words: str, vocabulary: frozenset[str] = BACKCHANNELS) -> bool:
     """Whether `words` are only backchannel words (and at least one)."""
     found = re.findall(r"[a-z]+(?:[-'][a-z]+)*", words.lower())
     return bool(found) and (" ".join(found) in BACKCHANNEL_PHRASES or all(w in vocabulary for w in found))
+
+
+def bids_for_turn(words: str, vocabulary: frozenset[str] = BACKCHANNELS) -> bool:
+    """Whether `words` hold a word that is neither a backchannel nor a function word (and are not
+    a backchannel phrase): what a whole sound heard over the reply must say to interrupt it."""
+    if backchannel(words, vocabulary):
+        return False
+    found = re.findall(r"[a-z]+(?:[-'][a-z]+)*", words.lower())
+    return any(len(w) > 1 and w not in vocabulary and w not in FUNCTION_WORDS for w in found)
 
 
 def frame_features(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,6 +154,7 @@ class BargeIn:
         self._peak = 0.0
         self.heard_ms = 0.0
         self.ripe = False  # at some frame it had gone on long enough, voiced enough and was sounding
+        self.holds = False  # at some frame it had gone on `hold_ms`, voiced `hold_voiced_ms`, and was sounding
         self.hear(audio)
 
     @property
@@ -149,6 +189,9 @@ class BargeIn:
                 if (not self.ripe and ends_ms >= self.rule.confirm_ms
                         and self.voiced_ms >= self.rule.min_voiced_ms and self.sounding):
                     self.ripe = True
+                if (not self.holds and ends_ms >= self.rule.hold_ms
+                        and self.voiced_ms >= self.rule.hold_voiced_ms and self.sounding):
+                    self.holds = True
         self._pending = buf[n * HOP :]
 
     def verdict(self, words: str = "") -> str:
@@ -163,6 +206,17 @@ class BargeIn:
             return "interrupt"
         return "wait"
 
+    def held_verdict(self) -> str:
+        """With a player that holds the reply, while the sound goes on: "interrupt" once it has
+        `hold_long_ms` of voice, "hold" once it looks like speech, else "wait"."""
+        if self.voiced_ms >= self.rule.hold_long_ms:
+            return "interrupt"
+        return "hold" if self.holds else "wait"
+
+    def interrupts(self, transcript: str) -> bool:
+        """With a player that holds the reply, when the sound has ended: whether it was an interruption."""
+        return self.voiced_ms >= self.rule.hold_min_voiced_ms and bids_for_turn(transcript, self.rule.backchannels)
+
 
 @dataclass(eq=False)
 class Overlap:
@@ -174,3 +228,4 @@ class Overlap:
     judge: BargeIn
     partial: str = ""  # the latest partial transcript, not yet shown
     words: str = ""  # the recognizer's hypothesis after the latest audio
+    held_at: float | None = None  # when the reply was held for it (monotonic), if it was

@@ -38,6 +38,8 @@ from livehuman.brain.speech_events import (
     InputCleared,
     Notice,
     ReplyAudio,
+    ReplyHeld,
+    ReplyResumed,
     ReplyTruncated,
     SpeechEvent,
     UserSpeechStarted,
@@ -68,6 +70,8 @@ class LocalBrain:
     `model_turns` (turn_end.py) a VAD turn ends when the end-of-turn model and the user's words say
     it is complete, not after the fixed silence. `barge_in` (barge_in.py) judges a sound heard while
     a reply is in flight or playing before it stops the reply; None: any speech stops it at once.
+    A player that can pause the reply sets `holds_replies`: such a sound then holds the reply at once
+    (ReplyHeld) and is judged whole before it stops it or lets it play on (ReplyResumed).
 
     Everything runs on the event loop of its first call except the blocking work (VAD and
     recognizer, building the dialogue, text-to-speech), which runs in worker threads.
@@ -120,7 +124,8 @@ class LocalBrain:
                                  turn_detection, pause_ms=speculate_ms, model_turns=model_turns)
         self.pace_ahead_s = pace_ahead_s
         self.barge_in = barge_in
-        self.overlaps = {"interrupted": 0, "ignored": 0}  # sounds heard while speaking, and what they did
+        self.holds_replies = False  # the player pauses a reply on ReplyHeld (the live session does)
+        self.overlaps = {"interrupted": 0, "ignored": 0, "held": 0}  # sounds heard while speaking, and what they did
         self._overlap: Overlap | None = None  # such a sound, not yet judged an interruption
         self._playing_until = 0.0  # monotonic time the reply audio sent so far ends playing (about)
         self.turn_latencies: list[float] = []  # speech stopped → first reply audio, seconds
@@ -235,7 +240,9 @@ class LocalBrain:
 
     async def interrupt(self, item_id: str | None, heard_ms: float | None) -> None:
         self._playing_until = 0.0  # the client stopped playing
-        if self._response is not None:
+        # Only the reply cut short: a held reply's barge-in reaches the player after the sound has
+        # been judged whole, when this brain may already be answering it.
+        if self._response is not None and item_id in (None, self._response.item_id):
             await self._cancel("client_cancelled")
         said = self._said.get(item_id) if item_id is not None else None
         if said is not None and heard_ms is not None:
@@ -304,12 +311,14 @@ class LocalBrain:
                     await self._commit(done)
                 case ("clear",):
                     self.speculator.discard("discarded")
-                    self._speaking_item = self._overlap = None
+                    self._speaking_item = None
+                    self._drop_overlap()
                     await asyncio.to_thread(self.listener.clear)
                     self._emit(InputCleared())
                 case ("turn", turn):
                     self.speculator.discard("discarded")
-                    self._speaking_item = self._overlap = None
+                    self._speaking_item = None
+                    self._drop_overlap()
                     self.listener.configure(turn)
         except asyncio.CancelledError:
             raise
@@ -393,17 +402,34 @@ class LocalBrain:
             await self._judge_overlap()
 
     def _overlapping(self) -> bool:
-        """Whether speech starting now would be heard over the avatar (a reply in flight or playing)."""
+        """Whether speech starting now would be heard over the avatar (a reply in flight, playing or held)."""
         if self.barge_in is None or self.settings.turn_detection is None:
             return False
+        if self._overlap is not None and self._overlap.held_at is not None:
+            return True
         return self._response is not None or time.monotonic() < self._playing_until + PLAYOUT_MARGIN_S
 
     async def _judge_overlap(self) -> None:
         """The sound heard over the avatar: an interruption by now (or the avatar has fallen silent)
-        starts the user's turn as any speech does, from its start."""
+        starts the user's turn as any speech does, from its start. With a player that holds, a
+        sound that looks like speech holds the reply first."""
         overlap = self._overlap
-        if self._overlapping() and overlap.judge.verdict(overlap.words) == "wait":
-            return
+        if self._overlapping():
+            if not self.holds_replies:
+                if overlap.judge.verdict(overlap.words) == "wait":
+                    return
+            else:
+                verdict = overlap.judge.held_verdict()
+                if verdict == "hold" and overlap.held_at is None:
+                    overlap.held_at = time.monotonic()
+                    self.overlaps["held"] += 1
+                    self._emit(ReplyHeld())
+                if verdict != "interrupt":
+                    return
+        await self._interrupted_by(overlap)
+
+    async def _interrupted_by(self, overlap: Overlap) -> None:
+        """The sound is the user's turn: it starts as any speech does, from its start."""
         self._overlap = None
         self.overlaps["interrupted"] += 1
         await self._speech_started(overlap.item_id, overlap.start_ms)
@@ -413,16 +439,29 @@ class LocalBrain:
         """The sound ended before it proved an interruption: a cough, a knock, an "mm-hm". The
         avatar goes on; no turn, no reply; the recognizer forgets it. But a sound long enough that
         only its first words held it back ("is it…" heard as "yes") is a turn if its whole
-        transcript is more than backchannel words: a question is never dropped for a misheard word."""
-        overlap, self._overlap = self._overlap, None
+        transcript is more than backchannel words: a question is never dropped for a misheard word.
+        A held sound is judged by its whole transcript (BargeIn.interrupts)."""
+        overlap = self._overlap
         transcript = await asyncio.to_thread(self.listener.finish)
-        if overlap.judge.ripe and transcript.strip() and not backchannel(transcript, self.barge_in.backchannels):
-            self.overlaps["interrupted"] += 1
-            await self._speech_started(overlap.item_id, overlap.start_ms)
+        if overlap.held_at is not None:
+            interrupts = overlap.judge.interrupts(transcript)
+        else:
+            interrupts = (overlap.judge.ripe and bool(transcript.strip())
+                          and not backchannel(transcript, self.barge_in.backchannels))
+        if interrupts:
+            await self._interrupted_by(overlap)
             await self._end_turn(end_ms, transcript)
             return
+        self._drop_overlap()
         self.overlaps["ignored"] += 1
         log.debug("local brain: ignored a sound over the reply (heard %r)", transcript)
+
+    def _drop_overlap(self) -> None:
+        """Forget the sound over the reply; a reply held for it plays on (and its playing time with it)."""
+        overlap, self._overlap = self._overlap, None
+        if overlap is not None and overlap.held_at is not None:
+            self._playing_until += time.monotonic() - overlap.held_at
+            self._emit(ReplyResumed())
 
     async def _speech_started(self, item_id: str, start_ms: int) -> None:
         self.speculator.discard("discarded")

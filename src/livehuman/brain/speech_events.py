@@ -134,6 +134,18 @@ class ReplyTruncated:
 
 
 @dataclass(frozen=True)
+class ReplyHeld:
+    """A sound over the reply may be an interruption: a player that can should pause the reply
+    where it is (no sound, the listening face) until ReplyResumed, or UserSpeechStarted (then it
+    stops). Only brains told that their player holds send it (LocalBrain.holds_replies)."""
+
+
+@dataclass(frozen=True)
+class ReplyResumed:
+    """The sound was no interruption: play the held reply on from where it paused."""
+
+
+@dataclass(frozen=True)
 class Notice:
     """One short line for the user (a reconnection, a rate limit, the offline brain taking over)."""
 
@@ -155,5 +167,5 @@ class BrainError:
 SpeechEvent = Union[
     UserSpeechStarted, UserSpeechStopped, UserTranscriptDelta, UserTranscriptDone, InputCleared,
     ReplyStarted, ReplyTranscriptDelta, ReplyAudio, ReplyAudioDone, ReplyTranscriptDone, ReplyDone,
-    ReplyTruncated, Notice, BrainError,
+    ReplyTruncated, ReplyHeld, ReplyResumed, Notice, BrainError,
 ]

@@ -30,6 +30,8 @@ from livehuman.brain.speech_events import (
     ReplyAudio,
     ReplyAudioDone,
     ReplyDone,
+    ReplyHeld,
+    ReplyResumed,
     ReplyStarted,
     ReplyTranscriptDelta,
     ReplyTranscriptDone,
@@ -410,7 +412,7 @@ class ServerWire:
                 return [_event("conversation.item.truncated", item_id=item_id, content_index=0, audio_end_ms=ms)]
             case BrainError(message=message, code=code):
                 return [error_event(message, type="server_error", code=code)]
-            case Notice():
+            case Notice() | ReplyHeld() | ReplyResumed():  # livehuman's own: a wire client plays replies itself
                 return []
         raise TypeError(f"not a speech event: {event!r}")
 

@@ -45,6 +45,7 @@ class ClockStats:
     speech_frames: int = 0  # of which carried a reply
     idle_frames: int = 0  # of which were idle (nothing queued)
     underruns: int = 0  # idle frames in the middle of a reply (rendering fell behind: 40 ms of gap in the voice each)
+    held_frames: int = 0  # idle frames shown while a reply was held (a sound over it was being judged)
     late_ticks: int = 0  # ticks that ran more than one packet late
     dropped_frames: int = 0  # video frames dropped because the video track did not take them in time
     dropped_packets: int = 0  # audio packets dropped because the audio track did not take them in time
@@ -82,6 +83,7 @@ class MediaClock:
         self.tick = 0  # the next tick to run
         self._half = 0  # which of the current unit's two packets the next tick plays
         self._in_gap = False  # idle frames are filling a gap in the middle of a reply
+        self.held = False  # the reply waits where it is (hold/resume): idle frames play meanwhile
         self.stats = ClockStats()
         self.last_voiced_at: float | None = None  # when the last voiced packet was handed out
 
@@ -101,11 +103,22 @@ class MediaClock:
         """True while a reply's media is queued or playing."""
         return bool(self._queue) or (self._current is not None and self._current.item_id is not None)
 
+    def hold(self) -> None:
+        """Pause the reply where it is: from the next unit on, the idle face and silence play and
+        the queue waits (a sound over the reply may be an interruption; see brain/barge_in.py). The
+        unit playing finishes its 40 ms: a hold lands on a frame's edge, so `resume` loses nothing."""
+        self.held = True
+
+    def resume(self) -> None:
+        """Play the held reply on from where it paused."""
+        self.held = False
+
     def interrupt(self) -> int:
         """Drop every queued unit and any packet not yet taken (barge-in); return units dropped."""
         dropped = len(self._queue)
         self._queue.clear()
         self._in_gap = False
+        self.held = False
         # The second half of the playing unit must not be heard either.
         if self._current is not None and self._current.item_id is not None:
             self._current = MediaUnit(frame=self._current.frame)
@@ -192,16 +205,19 @@ class MediaClock:
     def _reply_waits(self) -> bool:
         """Whether a reply is queued while the idle face plays: the voice should not wait 20 ms more."""
         current = self._current
-        return current is not None and current.item_id is None and bool(self._queue) and self._queue[0].item_id is not None
+        return (current is not None and current.item_id is None and bool(self._queue) and not self.held
+                and self._queue[0].item_id is not None)
 
     def _start_unit(self, n: int) -> None:
         """Tick `n` starts the next queued unit (or the idle face): its frame goes to the video track."""
-        unit = self._queue.popleft() if self._queue else None
+        unit = self._queue.popleft() if self._queue and not self.held else None
         if unit is None:
             previous = self._current
-            if previous is not None and previous.item_id is not None and not previous.last:
+            if self.held:
+                self.stats.held_frames += 1
+            elif previous is not None and previous.item_id is not None and not previous.last:
                 self._in_gap = True
-            if self._in_gap:
+            if self._in_gap and not self.held:
                 self.stats.underruns += 1
             unit = MediaUnit(frame=self._idle())
             self.stats.idle_frames += 1

@@ -24,6 +24,8 @@ from livehuman.brain.speech_events import (
     ReplyAudio,
     ReplyAudioDone,
     ReplyDone,
+    ReplyHeld,
+    ReplyResumed,
     ReplyStarted,
     ReplyTranscriptDelta,
     ReplyTranscriptDone,
@@ -76,6 +78,8 @@ class Session:
         # client is gone, long before ICE consent (about 30 s) notices.
         self.inactivity_timeout = inactivity_timeout
         self.brain = brain
+        if hasattr(brain, "holds_replies"):  # the clock can pause a reply while a sound over it is judged
+            brain.holds_replies = True
         self.renderer = renderer
         self.log = logging.LoggerAdapter(logger, {"session": session_id})
         self.page = PageChannel(self.log)
@@ -87,6 +91,8 @@ class Session:
         self.closed = asyncio.Event()
         self.turns: list[Turn] = []
         self.barge_ins: list[dict] = []
+        self.holds = {"held": 0, "resumed": 0}  # replies paused for a sound over them, and played on after it
+        self._held_at: float | None = None  # when the reply playing now was held
         self.errors: dict[str, int] = {}  # errors reported, by kind (live/metrics.py counts them)
         self._on_closed = on_closed
         self._tasks: list[asyncio.Task] = []
@@ -323,7 +329,10 @@ class Session:
 
     async def barge_in(self, cause: str, speech_at: float | None = None, event_at: float | None = None) -> None:
         """Stop the reply now: drop queued media, truncate what was not heard, cancel the response."""
+        # A held reply fell silent when it was held: that is when the voice stopped.
+        held_at, self._held_at = self._held_at, None
         if not self.sync.active:
+            self.sync.resume()  # a hold with nothing left to play must not hold the next reply
             return
         started = time.monotonic()
         cut = self.sync.interrupt()
@@ -333,14 +342,31 @@ class Session:
         await self.brain.interrupt(cut.item_id, cut.heard_ms if cut.item_id is not None else None)
         record = {"type": "metrics", "barge_in": cause, "dropped_frames": cut.dropped, "heard_ms": cut.heard_ms,
                   "stop_ms": round((stopped - started) * 1000, 1)}
+        if held_at is not None:
+            record["held_ms"] = round((stopped - held_at) * 1000, 1)
         if speech_at is not None:  # from the speech's start in the mic audio, as the brain's VAD places it
-            record["speech_to_stop_ms"] = round((stopped - speech_at) * 1000, 1)
-        if event_at is not None:  # from the brain's speech_started event
+            record["speech_to_stop_ms"] = round(((held_at or stopped) - speech_at) * 1000, 1)
+        if event_at is not None and held_at is None:  # from the brain's speech_started event
             record["event_to_stop_ms"] = round((stopped - event_at) * 1000, 1)
         self.barge_ins.append(record)
         self.log.info("session %s: barge-in (%s): %s", self.id, cause, record)
         self.page.send(record)
         self._set_state("listening")
+
+    def _hold(self, now: float) -> None:
+        """A sound over the reply is being judged (brain/barge_in.py): pause the reply where it is."""
+        if self._held_at is None and self.sync.active:
+            self.sync.hold()
+            self._held_at = now
+            self.holds["held"] += 1
+            self._set_state("listening")
+
+    def _resume(self) -> None:
+        """It was no interruption: the reply plays on (its next frame sets "speaking" again)."""
+        if self._held_at is not None:
+            self._held_at = None
+            self.sync.resume()
+            self.holds["resumed"] += 1
 
     # microphone → brain
 
@@ -386,7 +412,28 @@ class Session:
     # brain → page and media
 
     async def _brain_loop(self) -> None:
-        async for event in self.brain.events():
+        ordered: asyncio.Queue[SpeechEvent | None] = asyncio.Queue()
+        handler = asyncio.ensure_future(self._handle_in_order(ordered))
+        try:
+            async for event in self.brain.events():
+                # A hold is about what plays now: it must not wait behind a reply's audio that is
+                # still being lip-synced (a long reply's burst takes seconds to go through).
+                if isinstance(event, ReplyHeld):
+                    self._hold(time.monotonic())
+                elif isinstance(event, ReplyResumed):
+                    self._resume()
+                else:
+                    ordered.put_nowait(event)
+            ordered.put_nowait(None)
+            await handler
+        finally:
+            handler.cancel()
+        if not self._closing:
+            self.page.error("the conversation ended")
+            await self.close("the brain ended")
+
+    async def _handle_in_order(self, events: asyncio.Queue[SpeechEvent | None]) -> None:
+        while (event := await events.get()) is not None:
             # A sentence's audio arrives as a burst of chunks: let the clock and the renderer run
             # between them, or the burst's lip-sync work would stall the media for its length.
             await asyncio.sleep(0)
@@ -396,9 +443,6 @@ class Session:
                 name = type(event).__name__
                 self.log.exception("session %s: bad brain event %s", self.id, name)
                 self.page.error(f"could not handle {name}: {exc}")
-        if not self._closing:
-            self.page.error("the conversation ended")
-            await self.close("the brain ended")
 
     def _current(self, response_id: str) -> Reply | None:
         """The reply being received, if it is `response_id`'s (and was not cut short)."""

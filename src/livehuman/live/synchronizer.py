@@ -212,6 +212,15 @@ class AVSynchronizer:
 
     # barge-in
 
+    def hold(self) -> None:
+        """Pause the reply where it is, showing the listening face (a sound over it is being judged)."""
+        self.clock.hold()
+        self._idle_wanted.set()  # a fresh listening face, not the one drawn before the reply
+
+    def resume(self) -> None:
+        """Play the held reply on."""
+        self.clock.resume()
+
     def interrupt(self) -> Interruption:
         """Drop every queued frame and what the clock has not played; the lip sync starts afresh."""
         reply = self.reply
@@ -277,7 +286,7 @@ class AVSynchronizer:
         while True:
             await self._idle_wanted.wait()
             self._idle_wanted.clear()
-            if self.active:
+            if self.active and not self.clock.held:
                 continue  # keep the idle motion's timeline for the listening face
             self._idle_next = await self._in_render_thread(self.renderer.render, None)
 

@@ -147,9 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     realtime.add_argument("--turn-limit-ms", type=int, metavar="MS",
                           help=f"--end-of-turn model: silence that ends even an unfinished turn (default {LIMIT_MS})")
     realtime.add_argument("--barge-in-ms", type=int, metavar="MS",
-                          help="the offline brain stops talking for speech over it only once the speech has gone on this "
-                          f"long, voiced, and is not only a backchannel (default {CONFIRM_MS}; 0: at once, coughs and "
-                          "'mm-hm's too; see docs/live.md)")
+                          help="/v1/realtime clients: the offline brain stops talking for speech over it only once the "
+                          f"speech has gone on this long, voiced, and is not only a backchannel (default {CONFIRM_MS}; "
+                          "the page's sessions pause the reply at once and judge the whole sound instead; 0: any "
+                          "speech stops it at once, for both; see docs/live.md)")
     realtime.add_argument("--prefix-ms", type=int, help="server_vad: audio kept before detected speech")
     realtime.add_argument("--eagerness", choices=("low", "medium", "high", "auto"), help="semantic_vad: how soon to answer")
     realtime.add_argument("--transcription-model", help="model that transcribes the user's speech (default gpt-4o-mini-transcribe)")

@@ -90,9 +90,10 @@ async def start_live_server(host: str, **config):
     from livehuman.live.server import LiveConfig, LiveServer, default_face_factories, local_brain_factory
 
     face = default_face_factories("default")
-    live = LiveServer(LiveConfig(brain_factory=local_brain_factory(), engine_factory=face.engine_factory,
+    brains = local_brain_factory()
+    live = LiveServer(LiveConfig(brain_factory=brains, engine_factory=face.engine_factory,
                                  avatar=face.avatar, lipsync_factory=face.lipsync_factory,
-                                 idle_factory=face.idle_factory, resources=face.resources, **config))
+                                 idle_factory=face.idle_factory, resources=[*face.resources, brains], **config))
     runner, live.url = await listen(live.app(), host)
     return live, runner
 

@@ -69,3 +69,17 @@ def test_a_plot_that_cannot_be_written_is_refused_before_measuring(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode != 0
     assert run.stderr.strip().splitlines() == [f"livehuman: error: cannot write the plot to {tmp_path}/missing/live.png: its folder does not exist"]
+
+
+@pytest.mark.netns
+async def test_sessions_asking_together_are_each_answered_and_timed(netns, tmp_path):
+    from helpers_live import start_live_server
+    from livehuman.bench.live import _asking_together
+
+    live, runner = await start_live_server(netns.addresses[0], max_sessions=2, inactivity_timeout=8.0)
+    try:
+        latencies = await _asking_together(live.url, 2, 1, tmp_path)
+        # Each session's answer came after its own question had ended (no greeting here to mistake for one).
+        assert len(latencies) == 2 and all(0 < x < 30 for x in latencies)
+    finally:
+        await runner.cleanup()

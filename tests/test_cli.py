@@ -263,10 +263,34 @@ def test_serve_serves_the_page_and_stops_cleanly_on_sigterm():
         assert health["ok"] is True and health["sessions"] == 0
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
             assert "livehuman" in response.read().decode()
+        children = children_of(proc.pid)
+        assert len(children) >= 2  # its render workers and its recognizers' processes
+        stop_serve(proc)
+        assert not [pid for pid in children if running(pid)]  # none outlives it
     finally:
         if proc.poll() is None:
             stop_serve(proc)
         proc.kill()
+
+
+def running(pid: int) -> bool:
+    """Whether process `pid` exists and has not ended (a zombie waits only to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 @pytest.mark.slow

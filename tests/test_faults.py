@@ -59,6 +59,7 @@ async def server(netns):
     live.brains = brains
     yield live
     await runner.cleanup()
+    make.close()
 
 
 async def ask(client: LiveClient, question: str, timeout: float = 120) -> float:

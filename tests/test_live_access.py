@@ -34,7 +34,9 @@ def parts():
     """One face and one offline-brain factory shared by every server of this module (drawn in-process)."""
     from livehuman.live.server import default_face_factories, local_brain_factory
 
-    return default_face_factories("default", render_workers=0), local_brain_factory()
+    brains = local_brain_factory()
+    yield default_face_factories("default", render_workers=0), brains
+    brains.close()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

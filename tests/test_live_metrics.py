@@ -28,10 +28,12 @@ LONG_QUESTION = "What is livehuman?"
 async def server(netns):
     from livehuman.live.server import local_brain_factory
 
+    offline = local_brain_factory()
     live, runner = await start_live_server(netns.addresses[0], max_sessions=2, inactivity_timeout=6.0,
-                                           realtime_brain_factory=local_brain_factory())
+                                           realtime_brain_factory=offline)
     yield live
     await runner.cleanup()
+    offline.close()
 
 
 async def get(url: str) -> tuple[int, str, str]:

@@ -36,6 +36,7 @@ async def server(netns):
     live.runner = runner
     yield live
     await runner.cleanup()
+    offline.close()
 
 
 @pytest_asyncio.fixture(loop_scope="module")

@@ -54,3 +54,28 @@ def test_the_vocabulary_is_the_questions_and_their_other_wordings(knowledge):
     entry = knowledge.entries[0]
     assert entry.question in vocabulary and all(also in vocabulary for also in entry.also)
     assert vocabulary_of(None) is None
+
+
+def test_a_pool_closes_its_recognizer_processes_and_replaces_one_that_died(knowledge):
+    made = []
+
+    def make():
+        made.append(process_asr(knowledge, None, second_pass=False))
+        return made[-1]
+
+    pool = AsrPool(make)
+    first, second = pool.acquire(), pool.acquire()
+    pool.release(first)
+    second._process.kill()  # a recognizer's process dies mid-session
+    second._process.join(5)
+    pool.release(second)  # cannot be reset: closed, not pooled
+    assert pool.acquire() is first
+    pool.release(first)
+    assert len(made) == 2
+    pool.close()
+    assert not first._process.is_alive() and not second._process.is_alive()
+    third = pool.acquire()  # a closed pool builds afresh
+    try:
+        assert third is not first and third.finish() == ""
+    finally:
+        third.close()

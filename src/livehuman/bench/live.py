@@ -130,6 +130,34 @@ async def _run_turns(url: str, turns: int, workdir: Path) -> dict:
             "client_barge": client_barge, "metrics": [e for e in client.events("metrics") if "turn" in e]}
 
 
+async def _asking_together(url: str, n: int, rounds: int, workdir: Path) -> list[float]:
+    """n sessions each ask a spoken question at the same moment, `rounds` times: every answer's
+    response latency (the end of its question's voice as sent → its first voiced packet received)."""
+    from livehuman.live.client import LiveClient
+
+    await _wait_idle(url)
+    clients = [LiveClient(url) for _ in range(n)]
+    await asyncio.gather(*(c.connect() for c in clients))
+    latencies: list[float] = []
+    try:
+        await asyncio.gather(*(c.wait_for(lambda c=c: c.received.video_count > 10, 20, "the first video frames")
+                               for c in clients))
+        for r in range(rounds):
+            spoken = [speech(QUESTIONS[(r + k) % len(QUESTIONS)], workdir) for k in range(n)]
+            sent = await asyncio.gather(*(c.say(pcm) for c, (pcm, _, _) in zip(clients, spoken)))
+            ends = [t - tail for t, (_, _, tail) in zip(sent, spoken)]
+            firsts = await asyncio.gather(*(c.wait_for(lambda c=c, end=end: c.first_voiced_after(end), 30,
+                                                       "an answer to questions asked together")
+                                            for c, end in zip(clients, ends)))
+            latencies += [first - end for first, end in zip(firsts, ends)]
+            for c in clients:  # the next round starts from listening
+                c.send({"type": "interrupt"})
+            await asyncio.sleep(1.0)
+    finally:
+        await asyncio.gather(*(c.close() for c in clients))
+    return latencies
+
+
 def _cpu_seconds(pid: int) -> float:
     """CPU seconds used so far by process `pid` and its children (the server's render workers)."""
     total = 0.0
@@ -316,6 +344,7 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
         await warm.close()
         await _wait_idle(url)  # with --max-sessions 1 the warm-up session would still hold the place
         turns_out = await _run_turns(url, turns, Path(tmp))
+        together = await _asking_together(url, max_sessions, 2, Path(tmp)) if max_sessions > 1 else []
     await _wait_idle(url)
     captures = await record_answers(url, min(av_turns, turns))
     results: dict = {}
@@ -337,6 +366,9 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
             results[f"server_{key[:-3]}_p50_ms"] = float(np.median(values))
     if turns_out["client_barge"]:
         results["barge_in_client_p50_ms"] = float(np.median(turns_out["client_barge"]) * 1000)
+    if together:  # every session asking by voice at the same moment
+        results[f"together_{max_sessions}_response_latency_p50_ms"] = float(np.median(together) * 1000)
+        results[f"together_{max_sessions}_response_latency_turns_ms"] = [round(x * 1000, 1) for x in together]
     holding = holding_received = 0
     for n in range(1, max_sessions + 1):
         hold = await _hold(url, n, seconds, server_pid)

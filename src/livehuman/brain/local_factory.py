@@ -33,7 +33,7 @@ class LocalBrainFactory:
     `asr_second_pass=False` skips pocketsphinx's second pass: the final transcript comes ~150 ms
     sooner, a bit worse. `asr_processes` runs each recognizer in a process of its own
     (recognizer.py ProcessASR: pocketsphinx holds the GIL, so sessions speaking at once otherwise
-    decode in turn). A client's settings update still overrides the turn settings.
+    decode in turn); `close()` ends them. A client's settings update still overrides the turn settings.
     `end_of_turn` "vad" (the default, the protocol's meaning) ends a VAD turn after `silence_ms`;
     "model" after `turn_pause_ms` of silence if the user's words, pitch and the end-of-turn model
     say it is finished, after `turn_unsure_ms` if unsure, after `turn_limit_ms` if unfinished
@@ -107,6 +107,11 @@ class LocalBrainFactory:
         recognizers = [self.asr_pool.acquire() for _ in range(max(1, sessions))]
         for recognizer in recognizers:
             self.asr_pool.release(recognizer)
+
+    def close(self) -> None:
+        """Close the pooled recognizers (their processes, with `asr_processes`); sessions still
+        running keep theirs until they end."""
+        self.asr_pool.close()
 
     def _make_asr(self) -> Any:
         make = process_asr if self.asr_processes else knowledge_asr

@@ -4,11 +4,14 @@ optionally each in a process of its own."""
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def vocabulary_of(knowledge: Any) -> list[str] | None:
@@ -87,6 +90,10 @@ class ProcessASR:
 
 def _serve_asr(conn: Any, make: Callable[[], Any]) -> None:
     """The recognizer's process: build it, then answer calls until told to close."""
+    import signal
+
+    # Ctrl+C in a terminal reaches the whole process group: the server stops, and closes this.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         asr = make()
     except BaseException as exc:  # e.g. LivehumanError: the parent raises it
@@ -134,7 +141,26 @@ class AsrPool:
         return self._make()
 
     def release(self, asr: Any) -> None:
-        """Give a recognizer back for the next session."""
-        asr.reset()
+        """Give a recognizer back for the next session (one that fails to reset, a recognizer
+        process that died, is closed instead: the next session gets a new one)."""
+        try:
+            asr.reset()
+        except Exception as exc:
+            log.warning("a speech recognizer could not be reset (%s); a new one will be built", exc)
+            _close(asr)
+            return
         with self._lock:
             self._idle.append(asr)
+
+    def close(self) -> None:
+        """Close the idle recognizers that hold something (a process each, with ProcessASR)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for asr in idle:
+            _close(asr)
+
+
+def _close(asr: Any) -> None:
+    close = getattr(asr, "close", None)  # in-process recognizers hold nothing to close
+    if close is not None:
+        close()

@@ -427,7 +427,7 @@ def local_brain_factory(persona: str | None = None, knowledge: str | None = None
                         asr_model_dir: str | None = None, silence_ms: int | None = None,
                         end_of_turn: str = "vad", turn_pause_ms: int | None = None,
                         turn_limit_ms: int | None = None, turn_unsure_ms: int | None = None,
-                        barge_in_ms: int | None = None) -> LocalBrainFactory:
+                        barge_in_ms: int | None = None, asr_processes: bool | None = None) -> LocalBrainFactory:
     """The offline brains of `livehuman serve`: ready when their session starts, tuned for conversation.
 
     `end_of_turn` "model": the turn ends when the end-of-turn model and the user's words say it is
@@ -436,7 +436,10 @@ def local_brain_factory(persona: str | None = None, knowledge: str | None = None
     LIVE_PAUSE_MS of silence on (model mode: from `turn_pause_ms`), held until the turn ends, and the recognizer skips pocketsphinx's
     second pass (it costs ~170 ms at the end of every turn, holding the GIL). Speech over a reply
     stops it once it has gone on `barge_in_ms` (brain/barge_in.py; None: its default, 0: at once).
-    Call its `warm_up(sessions)` at start-up.
+    `asr_processes`: each session's recognizer decodes in a process of its own (None: so for
+    pocketsphinx, which holds the GIL, so that sessions speaking at once are heard side by side;
+    not for faster-whisper, which releases it). Call its `warm_up(sessions)` at start-up, and its
+    `close()` when done.
     """
     # Imported here: the brain package loads the openai package's types (~0.4 s).
     from livehuman.brain.barge_in import BargeInRule
@@ -451,7 +454,8 @@ def local_brain_factory(persona: str | None = None, knowledge: str | None = None
     return LocalBrainFactory(persona, knowledge, voice=voice, llm_url=llm_url, llm_model=llm_model,
                              asr_model_dir=asr_model_dir, silence_ms=silence,
                              speculate_ms=min(LIVE_PAUSE_MS, silence // 2), asr_second_pass=False, eager=True,
-                             end_of_turn=end_of_turn, **turns, barge_in=barge_in)
+                             end_of_turn=end_of_turn, **turns, barge_in=barge_in,
+                             asr_processes=asr_model_dir is None if asr_processes is None else asr_processes)
 
 
 @dataclass
@@ -602,7 +606,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                                  idle_factory=face.idle_factory, max_sessions=max_sessions,
                                  realtime_brain_factory=local,
                                  warm_up=functools.partial(_warm_up_all, offline, max_sessions),
-                                 resources=[r for f in faces.values() for r in f.resources],
+                                 resources=[r for f in faces.values() for r in f.resources] + offline,
                                  access=access or Access(), personas=setups, greet=greet,
                                  page=page or PageTheme(), uploads=uploads, ice=ice or IceSettings()))
 

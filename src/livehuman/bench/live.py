@@ -82,6 +82,14 @@ def _voice_stops(client, start: float) -> float | None:
     return None
 
 
+def _quiet(client, start: float) -> bool:
+    """Whether the client has received SILENT_RUN_S of silence, the latest packets, since `start`."""
+    packets = _packets_voiced(client, start)
+    if not packets or packets[-1][0] - start < SILENT_RUN_S:
+        return False
+    return not any(voiced for t, voiced in packets if t >= packets[-1][0] - SILENT_RUN_S)
+
+
 async def _run_turns(url: str, turns: int, workdir: Path) -> dict:
     """Response latency (speech end as sent → first voiced answer received) and barge-in latency."""
     from livehuman.live.client import LiveClient
@@ -150,9 +158,13 @@ async def _asking_together(url: str, n: int, rounds: int, workdir: Path) -> list
                                                        "an answer to questions asked together")
                                             for c, end in zip(clients, ends)))
             latencies += [first - end for first, end in zip(firsts, ends)]
-            for c in clients:  # the next round starts from listening
+            t = time.monotonic()
+            for c in clients:  # the next round starts from silence: every answer stopped and heard stopping
                 c.send({"type": "interrupt"})
-            await asyncio.sleep(1.0)
+            await asyncio.gather(*(c.wait_for(lambda c=c: c.event("state", since=t, state="listening"), 10,
+                                              "listening after the interrupt") for c in clients))
+            await asyncio.gather(*(c.wait_for(lambda c=c: _quiet(c, t), 10, "the answers to stop")
+                                   for c in clients))
     finally:
         await asyncio.gather(*(c.close() for c in clients))
     return latencies

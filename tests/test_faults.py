@@ -1,6 +1,8 @@
 """Faults a live server survives: real aiortc clients against the real server, inside a namespace.
 
 - a render worker killed mid-reply: the pool starts another, the session goes on;
+- a session's speech recognizer's process killed: another is started, the next question is heard;
+- both counted in /metrics (livehuman_worker_restarts);
 - the voice (text to speech) failing mid-reply: that session is told and goes on, another session
   talking at the same time notices nothing;
 - a client vanishing mid-reply: see test_live_server.py's test_a_client_that_vanishes_mid_reply_ends_its_session_only.
@@ -10,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import time
+
+import aiohttp
 
 import pytest
 import pytest_asyncio
 
-from helpers_live import start_live_server, wait_sessions
+from helpers_live import speech48, start_live_server, wait_sessions
 from livehuman.live.client import LiveClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -56,10 +61,19 @@ async def server(netns):
 
     live, runner = await start_live_server(netns.addresses[0], max_sessions=3, inactivity_timeout=8.0)
     live.config.brain_factory = factory
+    live.config.resources.append(make)  # its recognizers are counted in /metrics and closed with the server
     live.brains = brains
     yield live
     await runner.cleanup()
-    make.close()
+
+
+async def worker_restarts(server, kind: str) -> float:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(server.url + "/metrics") as response:
+            text = await response.text()
+    found = re.search(rf'^livehuman_worker_restarts_total{{kind="{kind}"}} (\S+)$', text, re.M)
+    assert found, text
+    return float(found.group(1))
 
 
 async def ask(client: LiveClient, question: str, timeout: float = 120) -> float:
@@ -95,6 +109,43 @@ async def test_a_render_worker_killed_mid_reply_is_replaced_and_the_session_goes
         assert after and not after & before and len(after) <= pool.workers
         await client.wait_for(lambda: client.voiced_seconds(t2) > 0.5, 60)
         assert not client.events("error", since=t)
+        assert 1 <= await worker_restarts(server, "render") <= len(before)
+    finally:
+        await client.close()
+
+
+async def test_a_recognizer_process_killed_is_started_again_and_the_next_question_heard(server, tmp_path):
+    await wait_sessions(server, 0)
+    assert await worker_restarts(server, "asr") == 0
+    question = speech48("Is it free?", tmp_path)
+    client = LiveClient(server.url)
+    await client.connect()
+    try:
+        await client.wait_for(lambda: client.received.video_count > 10, 20)
+        session = server.sessions[client.session]
+        t = time.monotonic()
+        await client.say(question)
+        await client.wait_for(lambda: client.event("transcript", since=t, role="user", final=True), 60)
+        asr = session.brain.listener._asr
+        dead = asr._process.pid
+        os.kill(dead, signal.SIGKILL)
+        await client.wait_for(lambda: client.event("state", since=t, state="listening") and
+                              client.voiced_seconds(t) > 0.3, 60)
+        heard, missed = None, []
+        for _ in range(3):  # the first question after the kill may be cut short; a later one is heard whole
+            t = time.monotonic()
+            await client.say(question)
+            said = await client.wait_for(lambda: client.event("transcript", since=t, role="user", final=True), 60)
+            if "free" in said["text"]:
+                heard = said
+                break
+            missed.append(said["text"])
+            client.send({"type": "interrupt"})  # whatever it answered to that, stopped
+            await asyncio.sleep(3.0)
+        assert heard is not None, missed
+        assert asr._process.pid != dead and asr._process.is_alive()
+        assert await worker_restarts(server, "asr") == 1
+        assert client.session in server.sessions
     finally:
         await client.close()
 

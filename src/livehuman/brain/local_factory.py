@@ -108,6 +108,13 @@ class LocalBrainFactory:
         for recognizer in recognizers:
             self.asr_pool.release(recognizer)
 
+    worker_kind = "asr"  # see `restarts`
+
+    @property
+    def restarts(self) -> int:
+        """Its recognizers' processes started again after one died (the server's /metrics)."""
+        return self.asr_pool.restarts
+
     def close(self) -> None:
         """Close the pooled recognizers (their processes, with `asr_processes`); sessions still
         running keep theirs until they end."""

@@ -38,33 +38,54 @@ class ProcessASR:
     so their final transcripts came late. In a process each, they decode side by side, and the
     server's process only waits on a pipe (which releases the GIL). Calls are blocking, one at a
     time (the Listener's lock sees to that).
+
+    A process that dies is started again: the call that found it dead fails (the utterance under
+    way is lost; a `reset` just goes on), the next ones are heard. `restarts` counts them.
     """
 
     def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self._closed = False
+        self.restarts = 0
+        self._start()
+
+    def _start(self) -> None:
         import multiprocessing
 
         # spawn: the server's process has threads (aiortc, workers); forking it could copy a held lock.
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve_asr, args=(child, make), daemon=True,
+        self._process = context.Process(target=_serve_asr, args=(child, self._make), daemon=True,
                                         name="livehuman-asr")
         self._process.start()
         child.close()
-        self._lock = threading.Lock()
-        self._call("ready")  # built (or its error raised here)
+        self._ask("ready")  # built (or its error raised here)
 
-    def _call(self, op: str, *args: Any) -> Any:
-        with self._lock:
-            try:
-                self._conn.send((op, args))
-                ok, result = self._conn.recv()
-            except (EOFError, OSError):
-                from livehuman.errors import LivehumanError
-
-                raise LivehumanError(f"the speech recognizer's process ended (exit code {self._process.exitcode})") from None
+    def _ask(self, op: str, *args: Any) -> Any:
+        self._conn.send((op, args))
+        ok, result = self._conn.recv()
         if not ok:
             raise result
         return result
+
+    def _call(self, op: str, *args: Any) -> Any:
+        from livehuman.errors import LivehumanError
+
+        with self._lock:
+            if self._closed:
+                raise LivehumanError("the speech recognizer was closed")
+            try:
+                return self._ask(op, *args)
+            except (EOFError, OSError):
+                exitcode = self._process.exitcode
+            log.warning("the speech recognizer's process ended (exit code %s); starting another", exitcode)
+            self._conn.close()
+            self.restarts += 1
+            self._start()
+        if op == "reset":
+            return None  # a new recognizer has nothing to forget
+        raise LivehumanError(f"the speech recognizer's process ended (exit code {exitcode}); another was started")
 
     def accept(self, samples16k: np.ndarray) -> str | None:
         return self._call("accept", np.asarray(samples16k))
@@ -80,12 +101,16 @@ class ProcessASR:
 
     def close(self) -> None:
         """End the process (the recognizer is unusable afterwards)."""
-        try:
-            self._call("close")
-        except Exception:  # already gone
-            pass
-        self._process.join(timeout=5)
-        self._conn.close()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._ask("close")
+            except Exception:  # already gone
+                pass
+            self._process.join(timeout=5)
+            self._conn.close()
 
 
 def _serve_asr(conn: Any, make: Callable[[], Any]) -> None:
@@ -131,14 +156,25 @@ class AsrPool:
     def __init__(self, make: Callable[[], Any]) -> None:
         self._make = make
         self._idle: list[Any] = []
+        self._made: list[Any] = []  # every recognizer built, kept for its restart count (counters never go back)
+        self._dropped = 0
         self._lock = threading.Lock()
+
+    @property
+    def restarts(self) -> int:
+        """Recognizer processes started again after one died, and recognizers replaced."""
+        with self._lock:
+            return self._dropped + sum(getattr(asr, "restarts", 0) for asr in self._made)
 
     def acquire(self) -> Any:
         """An idle recognizer, or a new one (blocking: call it off the event loop)."""
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        return self._make()
+        asr = self._make()
+        with self._lock:
+            self._made.append(asr)
+        return asr
 
     def release(self, asr: Any) -> None:
         """Give a recognizer back for the next session (one that fails to reset, a recognizer
@@ -148,6 +184,8 @@ class AsrPool:
         except Exception as exc:
             log.warning("a speech recognizer could not be reset (%s); a new one will be built", exc)
             _close(asr)
+            with self._lock:
+                self._dropped += 1
             return
         with self._lock:
             self._idle.append(asr)

@@ -1,7 +1,7 @@
 """`GET /metrics`: a server's figures in the Prometheus text format (prometheus_client).
 
 Counted here as they happen: offers by result, sessions started, /v1/realtime errors by code and
-refused connections. Read from the sessions at each scrape: sessions active, turns, barge-ins,
+refused connections. Read from the server's worker pools: worker processes restarted. Read from the sessions at each scrape: sessions active, turns, barge-ins,
 errors, frames sent and dropped, and each turn's latency (end of the user's speech to the reply's
 first audio and first frame). What an ended session counted is folded into totals when it ends,
 so that counters never go back. Each server has its own registry: no global state.
@@ -36,9 +36,11 @@ class LiveMetrics:
     /v1/realtime sends, and `session_ended(session)` once for each session as it goes.
     """
 
-    def __init__(self, sessions: Callable[[], Iterable[Any]], realtime_connections: Callable[[], int] = lambda: 0):
+    def __init__(self, sessions: Callable[[], Iterable[Any]], realtime_connections: Callable[[], int] = lambda: 0,
+                 workers: Callable[[], Iterable[Any]] = tuple):
         self._sessions = sessions
         self._realtime_connections = realtime_connections
+        self._workers = workers  # what holds worker processes: each has `worker_kind` and `restarts`
         self.registry = CollectorRegistry()
         self.offers = Counter("livehuman_offers", "Answers to POST /offer by result: answered, busy, "
                               "refused (a bad offer), failed (the session could not start)", ["result"],
@@ -128,6 +130,15 @@ class _SessionFigures:
             family = CounterMetricFamily(name, text)
             family.add_metric([], totals[key])
             yield family
+        restarts = CounterMetricFamily("livehuman_worker_restarts", "Worker processes started again after one "
+                                       "died: render (the cpu engine's drawing) and asr (the speech recognizers)",
+                                       labels=["kind"])
+        by_kind: Tally[str] = Tally()
+        for holder in m._workers():
+            by_kind[holder.worker_kind] += holder.restarts
+        for kind in ("render", "asr"):
+            restarts.add_metric([kind], by_kind[kind])
+        yield restarts
         family = CounterMetricFamily("livehuman_session_errors", "Errors the live sessions reported, by kind "
                                      "(a brain error's code, or task_failed)", labels=["kind"])
         for kind, count in sorted(errors.items()):

@@ -109,7 +109,8 @@ class LiveServer:
         self._closing = False  # shutting down (/readyz)
         self._app: web.Application | None = None
         self._collect_pending = False
-        self.metrics = LiveMetrics(lambda: list(self.sessions.values()), self._realtime_connections)
+        self.metrics = LiveMetrics(lambda: list(self.sessions.values()), self._realtime_connections,
+                                   lambda: [r for r in self.config.resources if hasattr(r, "worker_kind")])
         self.uploads = Uploads(config.uploads) if config.uploads is not None else None
 
     @property

@@ -61,6 +61,8 @@ class RenderPool:
     `avatar.frames` becomes a read-only array on the shared copy (valid after `close`).
     """
 
+    worker_kind = "render"  # its `restarts` are the server's /metrics livehuman_worker_restarts{kind="render"}
+
     def __init__(self, avatar: Avatar, workers: int | None = None, head_motion: bool = True):
         self.avatar = avatar
         self.workers = default_workers() if workers is None else workers
@@ -87,6 +89,7 @@ class RenderPool:
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
+        self.restarts = 0  # workers that died and were started again
         try:
             starting = [self._spawn() for _ in range(self.workers)]
             for worker in starting:
@@ -109,6 +112,7 @@ class RenderPool:
                 log.warning("a render worker died (exit code %s); starting another", worker.process.exitcode)
                 self._stop(worker)
                 worker = None
+                self.restarts += 1
                 worker = self._start()
                 return self._ask(worker, index, drive)
         except (EOFError, OSError):

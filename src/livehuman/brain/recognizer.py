@@ -177,8 +177,8 @@ class AsrPool:
         return asr
 
     def release(self, asr: Any) -> None:
-        """Give a recognizer back for the next session (one that fails to reset, a recognizer
-        process that died, is closed instead: the next session gets a new one)."""
+        """Give a recognizer back for the next session (one that cannot be reset, even by starting
+        its process again, is closed instead: the next session gets a new one)."""
         try:
             asr.reset()
         except Exception as exc:

@@ -101,9 +101,14 @@ class BargeInRule:
             raise LivehumanError(f"the barge-in voicing threshold must lie between 0 and 1, got {self.voicing}")
 
 
+def _words(text: str) -> list[str]:
+    """The text's words, lower case ("mm-hm" and "i'm" whole)."""
+    return re.findall(r"[a-z]+(?:[-'][a-z]+)*", text.lower())
+
+
 def backchannel(words: str, vocabulary: frozenset[str] = BACKCHANNELS) -> bool:
     """Whether `words` are only backchannel words (and at least one)."""
-    found = re.findall(r"[a-z]+(?:[-'][a-z]+)*", words.lower())
+    found = _words(words)
     return bool(found) and (" ".join(found) in BACKCHANNEL_PHRASES or all(w in vocabulary for w in found))
 
 
@@ -112,8 +117,7 @@ def bids_for_turn(words: str, vocabulary: frozenset[str] = BACKCHANNELS) -> bool
     a backchannel phrase): what a whole sound heard over the reply must say to interrupt it."""
     if backchannel(words, vocabulary):
         return False
-    found = re.findall(r"[a-z]+(?:[-'][a-z]+)*", words.lower())
-    return any(len(w) > 1 and w not in vocabulary and w not in FUNCTION_WORDS for w in found)
+    return any(len(w) > 1 and w not in vocabulary and w not in FUNCTION_WORDS for w in _words(words))
 
 
 def frame_features(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,13 +190,14 @@ class BargeIn:
                 # Frame by frame, so that the verdict does not depend on how the audio was batched
                 # (a busy brain takes it in bigger pieces).
                 ends_ms = ((len(self._power) - 1) * HOP + FRAME) * 1000 / RATE
-                if (not self.ripe and ends_ms >= self.rule.confirm_ms
-                        and self.voiced_ms >= self.rule.min_voiced_ms and self.sounding):
-                    self.ripe = True
-                if (not self.holds and ends_ms >= self.rule.hold_ms
-                        and self.voiced_ms >= self.rule.hold_voiced_ms and self.sounding):
-                    self.holds = True
+                self.ripe = self.ripe or self._reached(ends_ms, self.rule.confirm_ms, self.rule.min_voiced_ms)
+                self.holds = self.holds or self._reached(ends_ms, self.rule.hold_ms, self.rule.hold_voiced_ms)
         self._pending = buf[n * HOP :]
+
+    def _reached(self, ends_ms: float, after_ms: int, voiced_ms: int) -> bool:
+        """Whether the sound, at the frame ending `ends_ms`, has gone on `after_ms` with `voiced_ms`
+        of voice and is still sounding."""
+        return ends_ms >= after_ms and self.voiced_ms >= voiced_ms and self.sounding
 
     def verdict(self, words: str = "") -> str:
         """"interrupt" when the sound is an interruption by now, else "wait"."""

@@ -415,17 +415,16 @@ class LocalBrain:
         sound that looks like speech holds the reply first."""
         overlap = self._overlap
         if self._overlapping():
-            if not self.holds_replies:
-                if overlap.judge.verdict(overlap.words) == "wait":
-                    return
-            else:
+            if self.holds_replies:
                 verdict = overlap.judge.held_verdict()
                 if verdict == "hold" and overlap.held_at is None:
                     overlap.held_at = time.monotonic()
                     self.overlaps["held"] += 1
                     self._emit(ReplyHeld())
-                if verdict != "interrupt":
-                    return
+            else:
+                verdict = overlap.judge.verdict(overlap.words)
+            if verdict != "interrupt":
+                return
         await self._interrupted_by(overlap)
 
     async def _interrupted_by(self, overlap: Overlap) -> None:

@@ -48,6 +48,8 @@ class LocalBrainFactory:
     start-up so that the first sessions do not wait for the embedding model and the recognizers.
     """
 
+    worker_kind = "asr"  # its `restarts` are the server's /metrics livehuman_worker_restarts{kind="asr"}
+
     def __init__(self, persona: Any = None, knowledge: Any = None, *, voice: str | None = None,
                  llm_url: str | None = None, llm_model: str | None = None, asr_model_dir: str | None = None,
                  silence_ms: int | None = None, speculate_ms: int | None = None, asr_second_pass: bool = True,
@@ -107,8 +109,6 @@ class LocalBrainFactory:
         recognizers = [self.asr_pool.acquire() for _ in range(max(1, sessions))]
         for recognizer in recognizers:
             self.asr_pool.release(recognizer)
-
-    worker_kind = "asr"  # see `restarts`
 
     @property
     def restarts(self) -> int:

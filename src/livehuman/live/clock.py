@@ -215,10 +215,11 @@ class MediaClock:
             previous = self._current
             if self.held:
                 self.stats.held_frames += 1
-            elif previous is not None and previous.item_id is not None and not previous.last:
-                self._in_gap = True
-            if self._in_gap and not self.held:
-                self.stats.underruns += 1
+            else:
+                if previous is not None and previous.item_id is not None and not previous.last:
+                    self._in_gap = True
+                if self._in_gap:
+                    self.stats.underruns += 1
             unit = MediaUnit(frame=self._idle())
             self.stats.idle_frames += 1
         else:

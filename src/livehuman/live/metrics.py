@@ -1,9 +1,9 @@
 """`GET /metrics`: a server's figures in the Prometheus text format (prometheus_client).
 
 Counted here as they happen: offers by result, sessions started, /v1/realtime errors by code and
-refused connections. Read from the server's worker pools: worker processes restarted. Read from the sessions at each scrape: sessions active, turns, barge-ins,
+refused connections. Read at each scrape: from the sessions, sessions active, turns, barge-ins,
 errors, frames sent and dropped, and each turn's latency (end of the user's speech to the reply's
-first audio and first frame). What an ended session counted is folded into totals when it ends,
+first audio and first frame); from the server's worker pools, worker processes restarted. What an ended session counted is folded into totals when it ends,
 so that counters never go back. Each server has its own registry: no global state.
 """
 

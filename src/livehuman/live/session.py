@@ -353,11 +353,11 @@ class Session:
         self.page.send(record)
         self._set_state("listening")
 
-    def _hold(self, now: float) -> None:
+    def _hold(self) -> None:
         """A sound over the reply is being judged (brain/barge_in.py): pause the reply where it is."""
         if self._held_at is None and self.sync.active:
             self.sync.hold()
-            self._held_at = now
+            self._held_at = time.monotonic()
             self.holds["held"] += 1
             self._set_state("listening")
 
@@ -419,7 +419,7 @@ class Session:
                 # A hold is about what plays now: it must not wait behind a reply's audio that is
                 # still being lip-synced (a long reply's burst takes seconds to go through).
                 if isinstance(event, ReplyHeld):
-                    self._hold(time.monotonic())
+                    self._hold()
                 elif isinstance(event, ReplyResumed):
                     self._resume()
                 else:

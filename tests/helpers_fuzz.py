@@ -1,5 +1,6 @@
 """Hypothesis strategies for fuzzing what the server takes from outside: JSON of any shape, and
-Realtime client events a field away from valid (changed, removed or added anywhere in them)."""
+valid examples (Realtime client events, persona files, a Realtime server's events) a field away
+from valid (changed, removed or added anywhere in them)."""
 
 from __future__ import annotations
 
@@ -48,9 +49,9 @@ def _paths(value, path=()):
 
 
 @st.composite
-def mutated_events(draw):
-    event = copy.deepcopy(draw(st.sampled_from(VALID_EVENTS)))
-    event["event_id"] = "evt_fuzz"
+def mutated(draw, valid: list[dict]):
+    """One of `valid` with up to three fields changed, removed or added anywhere in it."""
+    event = copy.deepcopy(draw(st.sampled_from(valid)))
     for _ in range(draw(st.integers(0, 3))):
         paths = list(_paths(event))[1:]
         if not paths:
@@ -67,3 +68,8 @@ def mutated_events(draw):
         elif isinstance(parent, dict):
             parent[draw(st.text(max_size=12))] = draw(JSON)
     return event
+
+
+def mutated_events():
+    """Client events a field away from valid."""
+    return mutated([{**event, "event_id": "evt_fuzz"} for event in VALID_EVENTS])

@@ -167,7 +167,7 @@ def load_persona(path: str | Path | None = None) -> Persona:
         values = _values(data, path.parent)
     except _Bad as bad:
         key, problem = bad.args
-        raise LivehumanError(f"persona file {path}: '{key}' {problem}") from None
+        raise LivehumanError(f"persona file {path}: '{_printable(key)}' {problem}") from None
     values["source"] = str(path)
     persona = Persona(**values)
     _check_voice(persona, path)
@@ -295,6 +295,11 @@ def _file(field: str, value: str, folder: Path) -> str:
     if field == "avatar" and "/" not in value and "." not in value:
         return value  # a prepared avatar's name: load_avatar says if there is none
     raise _Bad(field, f"names {value!r}, which does not exist (relative paths start at the persona file's folder)")
+
+
+def _printable(name: str) -> str:
+    """A field's name as the file wrote it, on one line (a key may hold a newline or a NUL)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
 
 
 def _kind(value: Any) -> str:

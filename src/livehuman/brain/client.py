@@ -39,6 +39,7 @@ DEFAULT_MODEL = "gpt-realtime"
 DEFAULT_VOICE = "marin"
 DEFAULT_TRANSCRIPTION_MODEL = "gpt-4o-mini-transcribe"
 STABLE_S = 5.0  # a connection that lasted this long resets the retry count
+MAX_CONTENT_PARTS = 16  # an item's content parts kept (the protocol's messages have one or two)
 NOTICE_CHARS = 160  # a notice is one short line on the page
 # Close codes after which reconnecting cannot help (policy violation: e.g. a bad key).
 _FATAL_CLOSE_CODES = {1008}
@@ -301,14 +302,7 @@ class RealtimeBrain:
         conn = self._conn
         try:
             while True:
-                raw = await conn.recv_bytes()
-                try:
-                    event = json.loads(raw)
-                except ValueError:
-                    log.warning("ignoring a non-JSON message from the Realtime server")
-                    continue
-                if isinstance(event, dict):
-                    self._on_event(event)
+                self.take_message(await conn.recv_bytes())
         except ConnectionClosed as exc:
             return exc.rcvd.code if exc.rcvd is not None else None
         except asyncio.CancelledError:
@@ -345,6 +339,24 @@ class RealtimeBrain:
         return items
 
     # -- server events -------------------------------------------------------------------------
+
+    def take_message(self, raw: bytes | str) -> None:
+        """One message from the server. One that is not a well-formed event is logged and skipped:
+        failing on it would drop the connection, and a reconnect would replay the conversation
+        to a server that may well send it again."""
+        try:
+            event = json.loads(raw)
+        except (ValueError, RecursionError):
+            log.warning("ignoring a message from the Realtime server that is not JSON")
+            return
+        if not isinstance(event, dict):
+            log.warning("ignoring a message from the Realtime server that is not an event")
+            return
+        try:
+            self._on_event(event)
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError, OverflowError) as exc:
+            # A field missing or of another type than the protocol's (ValueError: bad audio too).
+            log.warning("ignoring a malformed %.40r event from the Realtime server: %s", event.get("type"), exc)
 
     def _on_event(self, event: dict) -> None:
         """Keep the conversation's state from one server event; pass on the speech event it says."""
@@ -440,8 +452,8 @@ def _text_of(part: dict) -> str:
 
 
 def _set_part(item: dict | None, index: int, key: str, value: str) -> None:
-    if item is None:
-        return
+    if item is None or not isinstance(index, int) or not 0 <= index < MAX_CONTENT_PARTS:
+        return  # an index from the server is never trusted to size a list
     content = item.setdefault("content", [])
     while len(content) <= index:
         content.append({})

@@ -196,7 +196,8 @@ def _bench_options(bench: argparse.ArgumentParser) -> None:
     musetalk.add_argument("--dtype", choices=("float16", "bfloat16", "float32"))
     musetalk.add_argument("--compile", action="store_true", default=None, help="compile the networks with torch.compile")
     bench.add_argument("--plot", metavar="PNG",
-                       help="lipsync: the matrix's heat maps (or the real and rendered lips); live: the latencies and sessions")
+                       help="lipsync: the matrix's heat maps (or the real and rendered lips); live: the latencies and sessions; "
+                       "soak: memory, threads, latency and frame rate over the run")
     lip = LipsyncOptions
     group = bench.add_argument_group("lipsync bench")
     group.add_argument("--faces", metavar="LIST", help="comma-separated faces: default, astronaut, a harder face of "
@@ -216,6 +217,8 @@ def _bench_options(bench: argparse.ArgumentParser) -> None:
     group.add_argument("--barge-in-ms", type=int, metavar="MS", help="the server's serve --barge-in-ms (default: serve's)")
     group = bench.add_argument_group("soak bench (also --sessions K: clients at once, default 2)")
     group.add_argument("--minutes", type=float, metavar="M", help="how long the clients talk (default 2)")
+    group.add_argument("--in-a-row", type=int, metavar="N",
+                       help="instead of talking: open and close N sessions one after another, each timed")
     group = bench.add_argument_group("prepare bench")
     group.add_argument("--fps", type=float, help=f"frame rate of the face video (default {prep.fps:g})")
     group.add_argument("--runs", type=int, metavar="N", help=f"fresh processes timed, the best reported (default {prep.runs})")

@@ -60,8 +60,10 @@ class SoakOptions:
 
     minutes: float = 2.0
     sessions: int = 2  # clients at once (--sessions takes one number here)
+    in_a_row: int = 0  # instead of talking: this many sessions opened and closed one after another
     render_workers: int | None = None
     avatar: str = "default"
+    plot: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.sessions, str):
@@ -72,6 +74,10 @@ class SoakOptions:
         if self.sessions < 1:
             raise LivehumanError("bench soak needs --sessions of at least 1")
         _positive("bench soak", "--minutes", self.minutes)
+        if self.in_a_row < 0:
+            raise LivehumanError("bench soak needs --in-a-row of 0 (talk instead) or more")
+        if self.plot and not Path(self.plot).resolve().parent.is_dir():
+            raise LivehumanError(f"cannot write the plot to {self.plot}: its folder does not exist")
 
 
 @dataclass

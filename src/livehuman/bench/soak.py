@@ -3,10 +3,13 @@
 The server is bench live's (a child process, loopback only). After one round that lets the
 server's pools reach their size (each client connects, asks once, hangs up), each client connects,
 asks two typed questions (each answer heard to its end), hangs up and connects again, until the
-time is up. Every
-few seconds the server's resident memory (its own and its render workers'), threads and open file
-descriptors are read from /proc. What it says: whether memory, threads and descriptors come back
-to where they started once the sessions are gone, and whether answers get slower over the run.
+time is up. Every few seconds the server's resident memory (its own and its render workers'),
+threads and open file descriptors are read from /proc. What it says: whether memory, threads and
+descriptors come back to where they started once the sessions are gone, whether answers get slower
+over the run (the p95 in each sixth of it), and whether every session got its 25 frames a second.
+
+`--in-a-row N` measures the other way a server wears out: N sessions opened and closed one after
+another, each timed from its offer to its first video frame, the last against the first.
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from livehuman.bench.live import QUESTIONS, _wait_idle, bench_server
+from livehuman.bench.live import QUESTIONS, _missing, _wait_idle, bench_server
 from livehuman.bench.options import SoakOptions, from_args
+from livehuman.live.clock import VIDEO_PTS_STEP
 
 SAMPLE_EVERY_S = 5.0
+SAMPLE_EVERY_SESSIONS = 10  # --in-a-row
 ANSWER_TIMEOUT_S = 60.0
+WINDOWS = 6  # the run's latencies are compared in this many stretches of time
+FULL_FPS = 24.0  # a session that received this many frames a second held the 25 fps
 
 
 def process_figures(pid: int) -> dict:
@@ -54,8 +61,17 @@ def _children(pid: int) -> list[str]:
     return found
 
 
+def _frame_rate(client) -> tuple[float | None, int]:
+    """The frames a second a session received (None: too few to tell) and the frames missing
+    between its first and last (holes in the RTP timestamps)."""
+    times, pts = client.received.video_times, client.received.video_pts
+    if len(times) < 2 or times[-1] <= times[0]:
+        return None, 0
+    return (len(times) - 1) / (times[-1] - times[0]), _missing(pts, VIDEO_PTS_STEP)
+
+
 async def _talker(url: str, k: int, end: float, latencies: list[tuple[float, float]], counts: dict,
-                  questions: int = 2) -> None:
+                  questions: int = 2, frame_rates: list[float] | None = None) -> None:
     """One client until `end`: connect, `questions` questions, hang up, again (at least once)."""
     from livehuman.live.client import LiveClient
 
@@ -78,6 +94,10 @@ async def _talker(url: str, k: int, end: float, latencies: list[tuple[float, flo
                 except TimeoutError:
                     counts["unfinished"] += 1
             counts["frames"] += client.received.video_count
+            fps, missing = _frame_rate(client)
+            counts["frames_missing"] += missing
+            if fps is not None and frame_rates is not None:
+                frame_rates.append(fps)
         except (ConnectionError, TimeoutError) as exc:
             counts["failures"] += 1
             counts.setdefault("failure_reasons", []).append(str(exc)[:120])
@@ -91,7 +111,7 @@ async def _talker(url: str, k: int, end: float, latencies: list[tuple[float, flo
 async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
     await _wait_idle(url)
     # One round first: pools of threads and workers that grow once to their size are not leaks.
-    warm = {"sessions": 0, "turns": 0, "failures": 0, "frames": 0, "unfinished": 0}
+    warm = {"sessions": 0, "turns": 0, "failures": 0, "frames": 0, "frames_missing": 0, "unfinished": 0}
     await asyncio.gather(*(_talker(url, k, 0.0, [], warm, questions=1) for k in range(o.sessions)))
     await _wait_idle(url, timeout=30)
     await asyncio.sleep(5.0)
@@ -99,7 +119,8 @@ async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
     t0 = time.monotonic()
     end = t0 + o.minutes * 60
     latencies: list[tuple[float, float]] = []
-    counts = {"sessions": 0, "turns": 0, "failures": 0, "frames": 0, "unfinished": 0}
+    counts = {"sessions": 0, "turns": 0, "failures": 0, "frames": 0, "frames_missing": 0, "unfinished": 0}
+    frame_rates: list[float] = []
     samples: list[dict] = []
 
     async def sample() -> None:
@@ -109,7 +130,8 @@ async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
 
     sampling = asyncio.create_task(sample())
     try:
-        await asyncio.gather(*(_talker(url, k, end, latencies, counts) for k in range(o.sessions)))
+        await asyncio.gather(*(_talker(url, k, end, latencies, counts, frame_rates=frame_rates)
+                               for k in range(o.sessions)))
     finally:
         sampling.cancel()
     await _wait_idle(url, timeout=30)
@@ -118,10 +140,8 @@ async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
     half = t0 + o.minutes * 30
     first = [lat for t, lat in latencies if t < half]
     second = [lat for t, lat in latencies if t >= half]
-
-    def p95(values: list[float]) -> float | None:
-        return round(float(np.percentile(values, 95)) * 1000, 1) if values else None
-
+    window = o.minutes * 60 / WINDOWS
+    by_window = [[lat for t, lat in latencies if k * window <= t - t0 < (k + 1) * window] for k in range(WINDOWS)]
     total_start = start["rss_mb"] + start["rss_workers_mb"]
     total_end = after["rss_mb"] + after["rss_workers_mb"]
     return {
@@ -129,8 +149,13 @@ async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
         "sessions_opened": counts["sessions"], "turns": counts["turns"], "failures": counts["failures"],
         "answers_not_finished_in_time": counts["unfinished"], "warm_up_failures": warm["failures"],
         "failure_reasons": counts.get("failure_reasons", [])[:5],
-        "response_latency_p95_first_half_ms": p95(first), "response_latency_p95_second_half_ms": p95(second),
+        "response_latency_p95_first_half_ms": _p95(first), "response_latency_p95_second_half_ms": _p95(second),
         "response_latency_p50_ms": round(float(np.median([lat for _, lat in latencies])) * 1000, 1) if latencies else None,
+        "response_latency_p95_by_window_ms": [_p95(w) for w in by_window],
+        "session_fps_min": round(min(frame_rates), 2) if frame_rates else None,
+        "session_fps_p50": round(float(np.median(frame_rates)), 2) if frame_rates else None,
+        "sessions_at_25fps": f"{sum(f >= FULL_FPS for f in frame_rates)}/{len(frame_rates)}",
+        "frames_missing": counts["frames_missing"],
         "rss_start_mb": round(start["rss_mb"], 1), "rss_end_mb": round(after["rss_mb"], 1),
         "rss_peak_mb": round(max(s["rss_mb"] for s in samples), 1) if samples else None,
         "rss_with_workers_start_mb": round(total_start, 1), "rss_with_workers_end_mb": round(total_end, 1),
@@ -138,14 +163,128 @@ async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
         "threads_start": start["threads"], "threads_end": after["threads"],
         "fds_start": start["fds"], "fds_end": after["fds"],
         "samples": samples,
+        "latencies": [[round(t - t0, 1), round(lat * 1000, 1)] for t, lat in latencies],
+    }
+
+
+def _p95(values: list[float]) -> float | None:
+    return round(float(np.percentile(values, 95)) * 1000, 1) if values else None
+
+
+async def _open_and_close(url: str) -> float:
+    """One session: offer, first video frame, hang up; seconds from the offer to that frame."""
+    from livehuman.live.client import LiveClient
+
+    client = LiveClient(url)
+    t = time.monotonic()
+    try:
+        await client.connect()
+        await client.wait_for(lambda: client.received.video_count > 0, ANSWER_TIMEOUT_S, "the first video frame")
+        return client.received.video_times[0] - t
+    finally:
+        await client.close()
+
+
+async def _in_a_row(url: str, pid: int, n: int) -> dict:
+    """`n` sessions opened and closed one after another, each as soon as the last has hung up."""
+    await _wait_idle(url)
+    await _open_and_close(url)  # the first session's start-up costs are not the server wearing out
+    await _wait_idle(url, timeout=30)
+    await asyncio.sleep(5.0)
+    start = process_figures(pid)
+    times: list[float] = []
+    failures: list[str] = []
+    samples = [{"session": 0, **start}]
+    for k in range(1, n + 1):
+        try:
+            times.append(await _open_and_close(url))
+        except (ConnectionError, TimeoutError) as exc:
+            failures.append(str(exc)[:120])
+        if k % SAMPLE_EVERY_SESSIONS == 0:
+            samples.append({"session": k, **process_figures(pid)})
+    await _wait_idle(url, timeout=30)
+    await asyncio.sleep(5.0)
+    after = process_figures(pid)
+    tenth = max(1, len(times) // 10)
+
+    def ms(values: list[float], q: float = 50) -> float | None:
+        return round(float(np.percentile(values, q)) * 1000, 1) if values else None
+
+    total_start = start["rss_mb"] + start["rss_workers_mb"]
+    total_end = after["rss_mb"] + after["rss_workers_mb"]
+    return {
+        "in_a_row": n, "sessions_opened": len(times), "failures": len(failures), "failure_reasons": failures[:5],
+        "first_frame_p50_ms": ms(times), "first_frame_p95_ms": ms(times, 95),
+        # "The last as fast as the first": the first and the last tenth of the sessions.
+        "first_frame_first_tenth_p50_ms": ms(times[:tenth]), "first_frame_last_tenth_p50_ms": ms(times[-tenth:]),
+        "rss_with_workers_start_mb": round(total_start, 1), "rss_with_workers_end_mb": round(total_end, 1),
+        "rss_growth_percent": round((total_end - total_start) / total_start * 100, 2) if total_start else None,
+        "threads_start": start["threads"], "threads_end": after["threads"],
+        "fds_start": start["fds"], "fds_end": after["fds"],
+        "first_frame_ms": [round(t * 1000, 1) for t in times],
+        "samples": samples,
     }
 
 
 def bench_soak(options: SoakOptions | None = None) -> dict:
     """Run the soak against bench live's server in a child process; return its figures."""
     o = options or SoakOptions()
-    with bench_server(o.avatar, o.sessions, o.render_workers) as (url, pid):
-        return asyncio.run(_soak(url, pid, o))
+    with bench_server(o.avatar, max(o.sessions, 2), o.render_workers) as (url, pid):
+        # Two places for one client in a row: a hung-up session's place is free once the server notices.
+        results = asyncio.run(_in_a_row(url, pid, o.in_a_row) if o.in_a_row else _soak(url, pid, o))
+    if o.plot:
+        plot_soak(results, o.plot)
+        results["plot"] = o.plot
+    return results
+
+
+def plot_soak(results: dict, path: str) -> None:
+    """The run over time: memory, threads and descriptors, and each answer's latency (or, for
+    --in-a-row, each session's time to its first frame)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (memory, latency) = plt.subplots(1, 2, figsize=(12, 4.2))
+    if "in_a_row" in results:
+        samples = results["samples"]
+        memory.plot([s["session"] for s in samples], [s["rss_mb"] + s["rss_workers_mb"] for s in samples],
+                    label="server + workers (MB)")
+        memory.plot([s["session"] for s in samples], [s["rss_mb"] for s in samples], label="server (MB)")
+        memory.set_xlabel("sessions")
+        memory.legend(fontsize=8)
+        memory.set_title(f"memory {results['rss_growth_percent']:+.1f} %; threads {results['threads_start']} → "
+                         f"{results['threads_end']}, descriptors {results['fds_start']} → {results['fds_end']}",
+                         fontsize=9)
+        latency.plot(range(1, len(results["first_frame_ms"]) + 1), results["first_frame_ms"], ".")
+        latency.set_xlabel("session")
+        latency.set_title(f"{results['in_a_row']} sessions in a row: offer → first video frame (ms)", fontsize=9)
+    else:
+        samples = results["samples"]
+        t = [s["t"] / 60 for s in samples]
+        memory.plot(t, [s["rss_mb"] + s["rss_workers_mb"] for s in samples], label="server + workers (MB)")
+        memory.plot(t, [s["rss_mb"] for s in samples], label="server (MB)")
+        memory.set_xlabel("minutes")
+        counts = memory.twinx()
+        counts.plot(t, [s["threads"] for s in samples], color="tab:green", label="threads")
+        counts.plot(t, [s["fds"] for s in samples], color="tab:red", label="descriptors")
+        memory.legend(loc="upper left", fontsize=8)
+        counts.legend(loc="lower right", fontsize=8)
+        memory.set_title(f"{results['sessions']} clients for {results['minutes']:g} min: memory "
+                         f"{results['rss_growth_percent']:+.1f} %", fontsize=9)
+        latency.plot([t / 60 for t, _ in results["latencies"]], [ms for _, ms in results["latencies"]], ".", label="answer")
+        window = results["minutes"] / WINDOWS
+        for k, p95 in enumerate(results["response_latency_p95_by_window_ms"]):
+            if p95 is not None:
+                latency.hlines(p95, k * window, (k + 1) * window, color="tab:orange", label="p95" if k == 0 else None)
+        latency.set_xlabel("minutes")
+        latency.legend(fontsize=8)
+        latency.set_title(f"question → first voiced answer (ms); sessions at 25 fps {results['sessions_at_25fps']}",
+                          fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def bench_soak_from_args(args) -> dict:

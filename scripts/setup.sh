@@ -49,6 +49,24 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
   touch "$stamp"
 fi
 
+# A TURN server for the relay test (tests/test_live_turn.py): coturn's binary, unpacked from Debian's
+# package with the libraries it needs; installing the package would start a TURN daemon here.
+coturn=.venv/share/livehuman/test-tools/coturn
+turnserver=$coturn/usr/bin/turnserver
+if [ "${LIVEHUMAN_RUNTIME_ONLY:-0}" != 1 ] && [ ! -x "$turnserver" ]; then
+  echo "setup: unpacking coturn's turnserver for the TURN relay test"
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  apt-cache show coturn >/dev/null 2>&1 || $SUDO apt-get update -qq
+  libraries=$(apt-cache depends coturn | awk '/Depends: lib/ {print $2}')
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $libraries >/dev/null
+  download=$(mktemp -d)
+  chmod 777 "$download"  # apt's download user writes there
+  (cd "$download" && apt-get download -qq coturn 2>/dev/null)
+  mkdir -p "$coturn"
+  dpkg -x "$download"/coturn_*.deb "$coturn"
+  rm -rf "$download"
+fi
+
 # The end-of-turn model (Smart Turn v3.2, BSD-2-Clause) lives inside the pipecat-ai wheel: copy it out.
 turn_model=.venv/share/livehuman/models/smart-turn-v3.2-cpu.onnx
 if [ ! -f "$turn_model" ]; then

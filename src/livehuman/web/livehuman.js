@@ -49,16 +49,18 @@
     // options: server (default: where this script came from), video (a <video> element to show
     // the face in; without one, attach `human.stream` yourself), token (a server with --token),
     // microphone (true: ask for it; false: the face only listens to text; a MediaStream: that one),
-    // iceServers (default: the server's, from GET /ice-servers), persona (a persona's key: GET
-    // /personas; none: the server's default), avatar (a face uploaded to POST /avatars, by the name
-    // it was given; none: the persona's), followSwitch (false: a "switch" event is only told, the
-    // page switches itself).
+    // iceServers (default: the server's, from GET /ice-servers), iceTransportPolicy ("relay": media
+    // only through the TURN servers, which keeps the visitor's address from the server; default
+    // "all"), persona (a persona's key: GET /personas; none: the server's default), avatar (a face
+    // uploaded to POST /avatars, by the name it was given; none: the persona's), followSwitch
+    // (false: a "switch" event is only told, the page switches itself).
     constructor(options = {}) {
       this.server = (options.server || HOME).replace(/\/+$/, "");
       this.video = options.video || null;
       this.token = options.token || null;
       this.microphone = options.microphone !== false;
       this.iceServers = options.iceServers || null; // null: the server's (GET /ice-servers)
+      this.iceTransportPolicy = options.iceTransportPolicy === "relay" ? "relay" : "all";
       this.persona = options.persona || null;
       this.avatar = options.avatar || null;
       this.followSwitch = options.followSwitch !== false;
@@ -105,11 +107,12 @@
       if (this.pc) return this.session;
       if (typeof RTCPeerConnection === "undefined") throw new Error("this browser has WebRTC turned off");
       this._setState("connecting");
-      const peer = this.pc = new RTCPeerConnection({ iceServers: this.iceServers || [] });
+      const policy = this.iceTransportPolicy;
+      const peer = this.pc = new RTCPeerConnection({ iceServers: this.iceServers || [], iceTransportPolicy: policy });
       try {
         if (!this.iceServers) {
           const servers = await this._serverIceServers(); // STUN/TURN for a visitor behind NAT
-          if (servers.length) peer.setConfiguration({ iceServers: servers });
+          if (servers.length) peer.setConfiguration({ iceServers: servers, iceTransportPolicy: policy });
         }
         if (typeof MediaStream !== "undefined" && this.microphone instanceof MediaStream) this.mic = this.microphone;
         else if (this.microphone) this.mic = await this._openMicrophone();

@@ -33,6 +33,7 @@ from livehuman.live.drive import drive_routes
 from livehuman.live.microphone import hear_promptly
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.ice import IceSettings
+from livehuman.live.loop_errors import quiet_closed_peers
 from livehuman.live.session import Session
 from livehuman.live.uploads import Uploads
 from livehuman.theme import PageTheme, image_type
@@ -149,6 +150,7 @@ class LiveServer:
         if self.config.warm_up is not None:
             app.on_startup.append(self._warm_up)
         app.on_startup.append(self._freeze_startup_objects)
+        app.on_startup.append(self._quiet_closed_peers)
         app.on_shutdown.append(self._shutdown)
         self._app = app
         return app
@@ -156,6 +158,9 @@ class LiveServer:
     async def _warm_up(self, app: web.Application) -> None:
         await asyncio.to_thread(self.config.warm_up)
         self._warm = True
+
+    async def _quiet_closed_peers(self, app: web.Application) -> None:
+        quiet_closed_peers(asyncio.get_running_loop())
 
     async def _freeze_startup_objects(self, app: web.Application) -> None:
         # The models loaded at start-up are millions of Python objects that live as long as the

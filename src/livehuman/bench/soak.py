@@ -24,6 +24,7 @@ import numpy as np
 from livehuman.bench.live import QUESTIONS, _missing, _wait_idle, bench_server
 from livehuman.bench.options import SoakOptions, from_args
 from livehuman.live.clock import VIDEO_PTS_STEP
+from livehuman.live.loop_errors import quiet_closed_peers
 
 SAMPLE_EVERY_S = 5.0
 SAMPLE_EVERY_SESSIONS = 10  # --in-a-row
@@ -109,6 +110,7 @@ async def _talker(url: str, k: int, end: float, latencies: list[tuple[float, flo
 
 
 async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
+    quiet_closed_peers(asyncio.get_running_loop())  # the clients hang up mid-send as often as the server
     await _wait_idle(url)
     # One round first: pools of threads and workers that grow once to their size are not leaks.
     warm = {"sessions": 0, "turns": 0, "failures": 0, "frames": 0, "frames_missing": 0, "unfinished": 0}
@@ -149,9 +151,9 @@ async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
         "sessions_opened": counts["sessions"], "turns": counts["turns"], "failures": counts["failures"],
         "answers_not_finished_in_time": counts["unfinished"], "warm_up_failures": warm["failures"],
         "failure_reasons": counts.get("failure_reasons", [])[:5],
-        "response_latency_p95_first_half_ms": _p95(first), "response_latency_p95_second_half_ms": _p95(second),
-        "response_latency_p50_ms": round(float(np.median([lat for _, lat in latencies])) * 1000, 1) if latencies else None,
-        "response_latency_p95_by_window_ms": [_p95(w) for w in by_window],
+        "response_latency_p95_first_half_ms": _ms(first, 95), "response_latency_p95_second_half_ms": _ms(second, 95),
+        "response_latency_p50_ms": _ms([lat for _, lat in latencies]),
+        "response_latency_p95_by_window_ms": [_ms(w, 95) for w in by_window],
         "session_fps_min": round(min(frame_rates), 2) if frame_rates else None,
         "session_fps_p50": round(float(np.median(frame_rates)), 2) if frame_rates else None,
         "sessions_at_25fps": f"{sum(f >= FULL_FPS for f in frame_rates)}/{len(frame_rates)}",
@@ -162,13 +164,28 @@ async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
         "rss_growth_percent": round((total_end - total_start) / total_start * 100, 2) if total_start else None,
         "threads_start": start["threads"], "threads_end": after["threads"],
         "fds_start": start["fds"], "fds_end": after["fds"],
+        "worker_restarts": await _worker_restarts(url),
         "samples": samples,
         "latencies": [[round(t - t0, 1), round(lat * 1000, 1)] for t, lat in latencies],
     }
 
 
-def _p95(values: list[float]) -> float | None:
-    return round(float(np.percentile(values, 95)) * 1000, 1) if values else None
+async def _worker_restarts(url: str) -> dict[str, int]:
+    """Worker processes the server had to start again (render, asr), from its /metrics."""
+    import aiohttp
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/metrics") as response:
+            text = await response.text()
+    return {sample.labels["kind"]: int(sample.value)
+            for family in text_string_to_metric_families(text) if family.name == "livehuman_worker_restarts"
+            for sample in family.samples if sample.name.endswith("_total")}
+
+
+def _ms(seconds: list[float], q: float = 50) -> float | None:
+    """The q-th percentile of `seconds`, in ms (None: no values)."""
+    return round(float(np.percentile(seconds, q)) * 1000, 1) if seconds else None
 
 
 async def _open_and_close(url: str) -> float:
@@ -187,6 +204,7 @@ async def _open_and_close(url: str) -> float:
 
 async def _in_a_row(url: str, pid: int, n: int) -> dict:
     """`n` sessions opened and closed one after another, each as soon as the last has hung up."""
+    quiet_closed_peers(asyncio.get_running_loop())
     await _wait_idle(url)
     await _open_and_close(url)  # the first session's start-up costs are not the server wearing out
     await _wait_idle(url, timeout=30)
@@ -207,20 +225,18 @@ async def _in_a_row(url: str, pid: int, n: int) -> dict:
     after = process_figures(pid)
     tenth = max(1, len(times) // 10)
 
-    def ms(values: list[float], q: float = 50) -> float | None:
-        return round(float(np.percentile(values, q)) * 1000, 1) if values else None
-
     total_start = start["rss_mb"] + start["rss_workers_mb"]
     total_end = after["rss_mb"] + after["rss_workers_mb"]
     return {
         "in_a_row": n, "sessions_opened": len(times), "failures": len(failures), "failure_reasons": failures[:5],
-        "first_frame_p50_ms": ms(times), "first_frame_p95_ms": ms(times, 95),
+        "first_frame_p50_ms": _ms(times), "first_frame_p95_ms": _ms(times, 95),
         # "The last as fast as the first": the first and the last tenth of the sessions.
-        "first_frame_first_tenth_p50_ms": ms(times[:tenth]), "first_frame_last_tenth_p50_ms": ms(times[-tenth:]),
+        "first_frame_first_tenth_p50_ms": _ms(times[:tenth]), "first_frame_last_tenth_p50_ms": _ms(times[-tenth:]),
         "rss_with_workers_start_mb": round(total_start, 1), "rss_with_workers_end_mb": round(total_end, 1),
         "rss_growth_percent": round((total_end - total_start) / total_start * 100, 2) if total_start else None,
         "threads_start": start["threads"], "threads_end": after["threads"],
         "fds_start": start["fds"], "fds_end": after["fds"],
+        "worker_restarts": await _worker_restarts(url),
         "first_frame_ms": [round(t * 1000, 1) for t in times],
         "samples": samples,
     }

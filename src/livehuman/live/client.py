@@ -142,7 +142,10 @@ class LiveClient:
         await asyncio.wait_for(self._channel_open.wait(), timeout)
 
     def send(self, message: dict | str) -> None:
-        """Send a message (a dict as JSON, a string as it is) on the `events` channel."""
+        """Send a message (a dict as JSON, a string as it is) on the `events` channel;
+        ConnectionError when the channel has closed (the server ended the session)."""
+        if self._channel.readyState != "open":
+            raise ConnectionError(f"the events channel is {self._channel.readyState}: the session has ended")
         self._channel.send(message if isinstance(message, str) else json.dumps(message))
 
     def say(self, samples48: np.ndarray) -> asyncio.Future:

@@ -1,4 +1,4 @@
-"""The server's event loop reports a closed peer's last sends quietly.
+"""An event loop that reports a closed peer's last sends quietly (the server's, and the benches' clients').
 
 When a visitor's connection ends while aiortc still has data queued (a tab closed mid-reply, a
 client killed, a starved server noticing a hang-up late), aiortc's own background tasks (SCTP

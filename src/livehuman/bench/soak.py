@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livehuman.bench.live import QUESTIONS, _missing, _wait_idle, bench_server
+from livehuman.bench.live import QUESTIONS, _missing, _quiet, _wait_idle, bench_server
 from livehuman.bench.options import SoakOptions, from_args
 from livehuman.live.clock import VIDEO_PTS_STEP
 from livehuman.live.loop_errors import quiet_closed_peers
@@ -92,6 +92,9 @@ async def _talker(url: str, k: int, end: float, latencies: list[tuple[float, flo
                 try:  # heard to its end; one that does not end in time is cut by the next question
                     await client.wait_for(lambda: client.event("state", since=first, state="listening"),
                                           ANSWER_TIMEOUT_S / 2)
+                    # The state comes before the answer's last packets have left the client's
+                    # jitter buffer: a question asked now would be timed to the old answer's tail.
+                    await client.wait_for(lambda: _quiet(client, first), ANSWER_TIMEOUT_S / 2)
                 except TimeoutError:
                     counts["unfinished"] += 1
             counts["frames"] += client.received.video_count

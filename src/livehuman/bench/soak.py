@@ -118,9 +118,7 @@ async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
     # One round first: pools of threads and workers that grow once to their size are not leaks.
     warm = {"sessions": 0, "turns": 0, "failures": 0, "frames": 0, "frames_missing": 0, "unfinished": 0}
     await asyncio.gather(*(_talker(url, k, 0.0, [], warm, questions=1) for k in range(o.sessions)))
-    await _wait_idle(url, timeout=30)
-    await asyncio.sleep(5.0)
-    start = process_figures(pid)
+    start = await _settled(url, pid)
     t0 = time.monotonic()
     end = t0 + o.minutes * 60
     latencies: list[tuple[float, float]] = []
@@ -139,16 +137,12 @@ async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
                                for k in range(o.sessions)))
     finally:
         sampling.cancel()
-    await _wait_idle(url, timeout=30)
-    await asyncio.sleep(5.0)  # closed peers' last timers, and the collection after the last session
-    after = process_figures(pid)
+    after = await _settled(url, pid)
     half = t0 + o.minutes * 30
     first = [lat for t, lat in latencies if t < half]
     second = [lat for t, lat in latencies if t >= half]
     window = o.minutes * 60 / WINDOWS
     by_window = [[lat for t, lat in latencies if k * window <= t - t0 < (k + 1) * window] for k in range(WINDOWS)]
-    total_start = start["rss_mb"] + start["rss_workers_mb"]
-    total_end = after["rss_mb"] + after["rss_workers_mb"]
     return {
         "minutes": o.minutes, "sessions": o.sessions,
         "sessions_opened": counts["sessions"], "turns": counts["turns"], "failures": counts["failures"],
@@ -163,13 +157,30 @@ async def _soak(url: str, pid: int, o: SoakOptions) -> dict:
         "frames_missing": counts["frames_missing"],
         "rss_start_mb": round(start["rss_mb"], 1), "rss_end_mb": round(after["rss_mb"], 1),
         "rss_peak_mb": round(max(s["rss_mb"] for s in samples), 1) if samples else None,
+        **_wear(start, after),
+        "worker_restarts": await _worker_restarts(url),
+        "samples": samples,
+        "latencies": [[round(t - t0, 1), round(lat * 1000, 1)] for t, lat in latencies],
+    }
+
+
+async def _settled(url: str, pid: int) -> dict:
+    """The server's figures once every session has gone: closed peers' last timers have run, and
+    the collection that follows a session."""
+    await _wait_idle(url, timeout=30)
+    await asyncio.sleep(5.0)
+    return process_figures(pid)
+
+
+def _wear(start: dict, after: dict) -> dict:
+    """Memory (server and workers), threads and descriptors from `start` to `after`."""
+    total_start = start["rss_mb"] + start["rss_workers_mb"]
+    total_end = after["rss_mb"] + after["rss_workers_mb"]
+    return {
         "rss_with_workers_start_mb": round(total_start, 1), "rss_with_workers_end_mb": round(total_end, 1),
         "rss_growth_percent": round((total_end - total_start) / total_start * 100, 2) if total_start else None,
         "threads_start": start["threads"], "threads_end": after["threads"],
         "fds_start": start["fds"], "fds_end": after["fds"],
-        "worker_restarts": await _worker_restarts(url),
-        "samples": samples,
-        "latencies": [[round(t - t0, 1), round(lat * 1000, 1)] for t, lat in latencies],
     }
 
 
@@ -210,9 +221,7 @@ async def _in_a_row(url: str, pid: int, n: int) -> dict:
     quiet_closed_peers(asyncio.get_running_loop())
     await _wait_idle(url)
     await _open_and_close(url)  # the first session's start-up costs are not the server wearing out
-    await _wait_idle(url, timeout=30)
-    await asyncio.sleep(5.0)
-    start = process_figures(pid)
+    start = await _settled(url, pid)
     times: list[float] = []
     failures: list[str] = []
     samples = [{"session": 0, **start}]
@@ -223,22 +232,15 @@ async def _in_a_row(url: str, pid: int, n: int) -> dict:
             failures.append(str(exc)[:120])
         if k % SAMPLE_EVERY_SESSIONS == 0:
             samples.append({"session": k, **process_figures(pid)})
-    await _wait_idle(url, timeout=30)
-    await asyncio.sleep(5.0)
-    after = process_figures(pid)
+    after = await _settled(url, pid)
     tenth = max(1, len(times) // 10)
 
-    total_start = start["rss_mb"] + start["rss_workers_mb"]
-    total_end = after["rss_mb"] + after["rss_workers_mb"]
     return {
         "in_a_row": n, "sessions_opened": len(times), "failures": len(failures), "failure_reasons": failures[:5],
         "first_frame_p50_ms": _ms(times), "first_frame_p95_ms": _ms(times, 95),
         # "The last as fast as the first": the first and the last tenth of the sessions.
         "first_frame_first_tenth_p50_ms": _ms(times[:tenth]), "first_frame_last_tenth_p50_ms": _ms(times[-tenth:]),
-        "rss_with_workers_start_mb": round(total_start, 1), "rss_with_workers_end_mb": round(total_end, 1),
-        "rss_growth_percent": round((total_end - total_start) / total_start * 100, 2) if total_start else None,
-        "threads_start": start["threads"], "threads_end": after["threads"],
-        "fds_start": start["fds"], "fds_end": after["fds"],
+        **_wear(start, after),
         "worker_restarts": await _worker_restarts(url),
         "first_frame_ms": [round(t * 1000, 1) for t in times],
         "samples": samples,

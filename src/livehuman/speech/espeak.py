@@ -8,6 +8,7 @@ import re
 import threading
 import unicodedata
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -49,6 +50,7 @@ _MIN_PHONE_S = 0.03
 _STEP_S = 0.002
 _RISE_WINDOW_S = 0.006
 _RELEASE_RISE = 2.0  # +6 dB over the nasal murmur: the mouth has opened
+_MAX_ECHO_AMP = 100  # espeak-ng caps a variant's echo amplitude here (units of 1/256)
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Debian's espeak-ng 1.51 "cmn" voice reads Han characters as English-spelled pinyin ("ni three");
 # its "cmn-latn-pinyin" variant, with the same dictionary, pronounces them in Mandarin.
@@ -125,6 +127,11 @@ class _Engine:
         lib.espeak_SetSynthCallback(self._callback)
         self._voice: str | None = None
         self._voice_list = self._read_voices()
+        lib.espeak_Info.restype = ctypes.c_char_p
+        lib.espeak_Info.argtypes = [ctypes.POINTER(ctypes.c_char_p)]
+        data = ctypes.c_char_p()
+        lib.espeak_Info(ctypes.byref(data))
+        self.data_path = Path(data.value.decode("utf-8", "replace")) if data.value else None
 
     def voices(self) -> list[str]:
         """Language codes of the installed voices, as `espeak-ng --voices` lists them."""
@@ -182,6 +189,26 @@ class _Engine:
             raise LivehumanError(f"espeak-ng could not synthesize the text (error {err})")
         samples = np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
         return samples, events
+
+    def echo(self, voice: str) -> tuple[int, float]:
+        """(delay in samples, gain) of the echo `voice`'s variant adds ("en-us+f3": "echo 120 10");
+        (0, 0.0) for none."""
+        variant = voice.partition("+")[2].strip()
+        if not variant or self.data_path is None:
+            return 0, 0.0
+        try:
+            lines = (self.data_path / "voices" / "!v" / variant).read_text("utf-8", "replace").splitlines()
+        except OSError:  # not a variant file espeak-ng has: it speaks without one
+            return 0, 0.0
+        delay_ms, amp = 0, 0
+        for line in lines:
+            words = line.split("//")[0].split()
+            if len(words) >= 3 and words[0] == "echo" and words[1].isdigit() and words[2].isdigit():
+                delay_ms, amp = int(words[1]), min(int(words[2]), _MAX_ECHO_AMP)
+        if delay_ms == 0 or amp == 0:
+            return 0, 0.0
+        # As wavegen.c sets it: a delay in milliseconds, an amplitude in 1/256 of the sound's.
+        return delay_ms * self.rate // 1000, amp / 256.0
 
     def _set_voice(self, voice: str) -> bool:
         # By file or voice name first, then as a language ("en-gb", "zh"), as the espeak-ng CLI does.
@@ -306,7 +333,10 @@ class EspeakTTS:
         phones = _phones_from_events(events, samples, self.rate)
         if not phones and not allow_silent:
             raise LivehumanError(f"nothing to say: espeak-ng finds no speech in {text[:40]!r}")
-        return Speech(audio=audio, phones=align_to_waveform(phones, audio), text=text)
+        # A variant's echo fills a stop's silent closure, where the alignment looks for the lips
+        # shutting; it is read on the sound without it.
+        dry = Audio(without_echo(audio.samples, *self._engine.echo(voice)), self.rate)
+        return Speech(audio=audio, phones=align_to_waveform(phones, dry), text=text)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -394,6 +424,21 @@ def align_to_waveform(phones: list[Phone], audio: Audio) -> list[Phone]:
                     break
                 t += _STEP_S
     return out
+
+
+def without_echo(samples: np.ndarray, delay: int, gain: float) -> np.ndarray:
+    """`samples` with espeak-ng's echo taken out.
+
+    espeak-ng adds a variant's echo by feedback, y[n] = x[n] + gain * y[n - delay], so the dry sound
+    is y[n] - gain * y[n - delay]. The echo matters for timing: a female variant's echo keeps a
+    stop's closure at -30 dB instead of digital silence, and its phone events put the stop 35-50 ms
+    after the closure begins (the lips would shut a frame late).
+    """
+    if delay <= 0 or gain <= 0 or delay >= len(samples):
+        return samples
+    dry = samples.copy()
+    dry[delay:] -= gain * samples[:-delay]
+    return dry
 
 
 class _RunningRms:

@@ -34,6 +34,7 @@ from livehuman.live.microphone import hear_promptly
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.ice import IceSettings
 from livehuman.live.loop_errors import quiet_closed_peers
+from livehuman.live.memory import free_memory_releaser
 from livehuman.live.session import Session
 from livehuman.live.uploads import Uploads
 from livehuman.theme import PageTheme, image_type
@@ -110,6 +111,7 @@ class LiveServer:
         self._closing = False  # shutting down (/readyz)
         self._app: web.Application | None = None
         self._collect_pending = False
+        self._release_free_memory = free_memory_releaser()
         self.metrics = LiveMetrics(lambda: list(self.sessions.values()), self._realtime_connections,
                                    lambda: [r for r in self.config.resources if hasattr(r, "worker_kind")])
         self.uploads = Uploads(config.uploads) if config.uploads is not None else None
@@ -401,6 +403,8 @@ class LiveServer:
     def _collect(self) -> None:
         self._collect_pending = False
         gc.collect()
+        if self._release_free_memory is not None:  # what the collection freed, back to the system
+            asyncio.get_running_loop().run_in_executor(None, self._release_free_memory)
 
     async def close(self) -> None:
         """End every session."""

@@ -51,6 +51,7 @@ _STEP_S = 0.002
 _RISE_WINDOW_S = 0.006
 _RELEASE_RISE = 2.0  # +6 dB over the nasal murmur: the mouth has opened
 _MAX_ECHO_AMP = 100  # espeak-ng caps a variant's echo amplitude here (units of 1/256)
+_VARIANT_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 _HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Debian's espeak-ng 1.51 "cmn" voice reads Han characters as English-spelled pinyin ("ni three");
 # its "cmn-latn-pinyin" variant, with the same dictionary, pronounces them in Mandarin.
@@ -194,7 +195,7 @@ class _Engine:
         """(delay in samples, gain) of the echo `voice`'s variant adds ("en-us+f3": "echo 120 10");
         (0, 0.0) for none."""
         variant = voice.partition("+")[2].strip()
-        if not variant or self.data_path is None:
+        if not _VARIANT_NAME.match(variant) or self.data_path is None:  # a file name, never a path
             return 0, 0.0
         try:
             lines = (self.data_path / "voices" / "!v" / variant).read_text("utf-8", "replace").splitlines()

@@ -259,6 +259,39 @@ async def test_beyond_max_sessions_the_answer_is_busy(server):
         await asyncio.gather(*(c.close() for c in clients))
 
 
+async def test_a_starved_server_waits_for_a_hang_up_by_its_own_time(server):
+    # An overloaded server's event loop lags; it reads a hang-up late. Here, once the new offer is
+    # in, every turn of the loop is held 200 ms (as a starved one is), and the hang-up comes 3 s
+    # after the offer: past the grace by the clock (the offer was refused "busy" then), within it
+    # by the server's own time.
+    await wait_sessions(server, 0)
+    clients = [LiveClient(server.url) for _ in range(MAX_SESSIONS)]
+    await asyncio.gather(*(c.connect() for c in clients))
+    loop = asyncio.get_running_loop()
+    starved = True
+
+    def hold_the_loop() -> None:
+        if starved:
+            time.sleep(0.2)
+            loop.call_soon(hold_the_loop)
+
+    again = LiveClient(server.url)
+    try:
+        connecting = asyncio.ensure_future(again.connect())
+        await asyncio.sleep(0.5)  # the offer is made and posted meanwhile
+        loop.call_soon(hold_the_loop)
+        await asyncio.sleep(2.5)
+        await clients[0].close()
+        clients[0] = again
+        while again.session is None and not connecting.done():  # answered (or refused) while starved
+            await asyncio.sleep(0.05)
+        starved = False
+        await connecting
+    finally:
+        starved = False
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
 async def test_garbage_on_the_data_channel_gets_errors_and_the_session_survives(client):
     t = time.monotonic()
     for garbage in ["not json", "[1, 2]", json.dumps({"type": "dance"}), json.dumps({"type": "text", "text": ""}),

@@ -9,17 +9,15 @@ import sys
 # In a fresh process: in the test run's own, earlier tests leave freed memory in the allocator
 # that the blocks below would reuse without the process growing.
 FREE_AND_RELEASE = """
-import json, threading
-from pathlib import Path
+import json, os, threading
+from livehuman.bench.soak import process_figures
 from livehuman.live.memory import free_memory_releaser
 
 BLOCK = 8192  # over CPython's small-object limit: each block is the C library's malloc
 BLOCKS = 20_000  # 160 MB
 
 def rss_mb():
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+    return process_figures(os.getpid())["rss_mb"]
 
 release = free_memory_releaser()
 kept = []

@@ -304,6 +304,8 @@ class EspeakTTS:
         self.pitch = pitch
         self._engine = _get_engine()
         self.rate = self._engine.rate
+        # Read once: a voice Han text is switched to (_HAN_VOICES) has no variant, so no echo.
+        self._echo = self._engine.echo(self.voice)
         # Fail on a bad voice now rather than in the middle of a reply.
         self._engine.synthesize(" ", self.voice, words_per_minute, pitch, end_pause=False)
 
@@ -336,7 +338,7 @@ class EspeakTTS:
             raise LivehumanError(f"nothing to say: espeak-ng finds no speech in {text[:40]!r}")
         # A variant's echo fills a stop's silent closure, where the alignment looks for the lips
         # shutting; it is read on the sound without it.
-        dry = Audio(without_echo(audio.samples, *self._engine.echo(voice)), self.rate)
+        dry = Audio(without_echo(audio.samples, *self._echo), self.rate)
         return Speech(audio=audio, phones=align_to_waveform(phones, dry), text=text)
 
 

@@ -123,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-sessions", type=int, default=4, help="simultaneous sessions before new ones are told the server is busy")
     serve.add_argument("--render-workers", type=int, metavar="N",
                        help="processes that draw the cpu engine's frames for every session (default: one per core; 0: none)")
+    serve.add_argument("--cluster", metavar="ADDRESS",
+                       help="run the sessions on the machines of a Ray cluster (auto: the one this machine joined "
+                            "with `ray start`; HOST:PORT; ray://HOST:PORT); --max-sessions is then per machine "
+                            "(see docs/cluster.md)")
     uploads = serve.add_argument_group("avatars made in the page (POST /avatars; see docs/avatars.md)")
     uploads.add_argument("--upload-photo-mb", type=float, default=10.0, metavar="MB", help="largest photo taken (default 10)")
     uploads.add_argument("--upload-video-mb", type=float, default=50.0, metavar="MB", help="largest video taken (default 50)")
@@ -397,8 +401,22 @@ def cmd_serve(args: argparse.Namespace) -> None:
                       "barge_in_ms": args.barge_in_ms},
         token=args.token if args.token is not None or args.no_auth else os.environ.get(TOKEN_ENV) or None,
         no_auth=args.no_auth, cors_origins=args.cors_origin, page=page,
-        uploads=_upload_limits(args), ice=ice,
+        uploads=_upload_limits(args) if args.cluster is None else None, ice=ice, **_cluster(args.cluster),
     )
+
+
+def _cluster(address: str | None) -> dict:
+    """run_server's way to build the server: a cluster's front door with --cluster (Ray is
+    imported only then), else its own default."""
+    if address is None:
+        return {}
+    import functools
+
+    try:
+        from livehuman.cluster.front import front_door
+    except ImportError as exc:
+        raise LivehumanError(f"--cluster needs Ray ({exc}): pip install 'livehuman[cluster]'") from None
+    return {"build": functools.partial(front_door, address)}
 
 
 def _upload_limits(args: argparse.Namespace):

@@ -107,6 +107,7 @@ class LiveClient:
         self.received = Received()
         self.session: str | None = None
         self.answer_sdp: str | None = None
+        self.node: str | None = None  # the machine serving the session, in a cluster (cluster/front.py)
         self._channel = self.pc.createDataChannel("events")
         self._channel_open = asyncio.Event()
         self._changed = asyncio.Event()
@@ -138,8 +139,21 @@ class LiveClient:
                     raise ConnectionError(f"{response.status}: {answer.get('error')}")
         self.session = answer["session"]
         self.answer_sdp = answer["sdp"]
+        self.node = answer.get("node")
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
         await asyncio.wait_for(self._channel_open.wait(), timeout)
+        if answer.get("lifeline"):
+            self._tasks.append(asyncio.ensure_future(self._follow_lifeline(answer["lifeline"])))
+
+    async def _follow_lifeline(self, path: str) -> None:
+        """Record a cluster's lifeline messages as events, marked `"lifeline": true` (the last one,
+        `closed`, says when the machine serving this session was lost)."""
+        async with aiohttp.ClientSession(headers=self.headers, timeout=aiohttp.ClientTimeout(total=None)) as http:
+            async with http.get(f"{self.base_url}{path}") as response:
+                async for line in response.content:
+                    if line.strip():
+                        self.received.events.append((time.monotonic(), {**json.loads(line), "lifeline": True}))
+                        self._changed.set()
 
     def send(self, message: dict | str) -> None:
         """Send a message (a dict as JSON, a string as it is) on the `events` channel;

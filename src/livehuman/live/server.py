@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSessionDescription
@@ -57,6 +57,26 @@ WEB_DIR = Path(str(files("livehuman") / "web"))
 OPUS = [codec for codec in RTCRtpSender.getCapabilities("audio").codecs if codec.mimeType.lower() == "audio/opus"]
 
 BrainFactory = Callable[[], "Brain | Awaitable[Brain]"]  # one typed brain per session
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A visitor's WebRTC offer as `POST /offer` took it: the SDP, and the persona and uploaded
+    avatar asked for (None: the default)."""
+
+    sdp: str
+    persona: Any = None
+    avatar: Any = None
+
+
+class Placer(Protocol):
+    """Who answers offers instead of this process: a cluster's front door (cluster/front.py)."""
+
+    async def place(self, offer: Offer) -> tuple[int, dict]:
+        """(HTTP status, body) for an offer, as `LiveServer.answer_offer` gives them."""
+
+    def places(self) -> tuple[int, int]:
+        """(places taken, places in all) where it places sessions."""
 
 
 @dataclass
@@ -117,6 +137,14 @@ class LiveServer:
         self.metrics = LiveMetrics(lambda: list(self.sessions.values()), self._realtime_connections,
                                    lambda: [r for r in self.config.resources if hasattr(r, "worker_kind")])
         self.uploads = Uploads(config.uploads) if config.uploads is not None else None
+        self.placer: Placer | None = None  # set: sessions are answered elsewhere (a cluster's nodes)
+        self._extensions: list[tuple[Callable, Callable | None, Callable | None]] = []  # see on_app
+
+    def on_app(self, routes: Callable[[web.Application], None], start: Callable[[], Awaitable] | None = None,
+               stop: Callable[[], Awaitable] | None = None) -> None:
+        """Add `routes` to the application when it is made, and await `start()` when it starts and
+        `stop()` when it stops (a cluster's front door: its lifeline route, joining, leaving)."""
+        self._extensions.append((routes, start, stop))
 
     @property
     def active(self) -> int:
@@ -151,6 +179,12 @@ class LiveServer:
                 limits = self.config.realtime_limits or RealtimeLimits(max_connections=self.config.max_sessions)
                 realtime_routes(app, self.config.realtime_brain_factory, limits=limits,
                                 on_event=self.metrics.realtime_event)
+        for routes, start, stop in self._extensions:
+            routes(app)
+            if start is not None:
+                app.on_startup.append(lambda app, start=start: start())
+            if stop is not None:  # on shutdown, before aiohttp waits for the open requests to end
+                app.on_shutdown.append(lambda app, stop=stop: stop())
         if self.config.warm_up is not None:
             app.on_startup.append(self._warm_up)
         app.on_startup.append(self._freeze_startup_objects)
@@ -162,6 +196,16 @@ class LiveServer:
     async def _warm_up(self, app: web.Application) -> None:
         await asyncio.to_thread(self.config.warm_up)
         self._warm = True
+
+    async def start_without_http(self) -> None:
+        """What the application's start-up does, for a server whose offers come from elsewhere
+        (a cluster's node, cluster/node.py): closed peers quieted, models warm, start-up objects frozen."""
+        quiet_closed_peers(asyncio.get_running_loop())
+        if self.config.warm_up is not None:
+            await asyncio.to_thread(self.config.warm_up)
+        self._warm = True
+        gc.collect()
+        gc.freeze()
 
     async def _quiet_closed_peers(self, app: web.Application) -> None:
         quiet_closed_peers(asyncio.get_running_loop())
@@ -209,12 +253,18 @@ class LiveServer:
             "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox"})
 
+    def _places(self) -> tuple[int, int]:
+        """(places taken, places in all): this process's, or its cluster's."""
+        return self.placer.places() if self.placer is not None else (self.active, self.config.max_sessions)
+
     async def healthz(self, request: web.Request) -> web.Response:
+        if self.placer is not None:
+            return web.json_response(health(*self.placer.places()))
         return web.json_response(health(len(self.sessions), self.config.max_sessions))
 
     async def readyz(self, request: web.Request) -> web.Response:
-        status, body = readiness(warm=self._warm, closing=self._closing, active=self.active,
-                                 max_sessions=self.config.max_sessions)
+        active, max_sessions = self._places()
+        status, body = readiness(warm=self._warm, closing=self._closing, active=active, max_sessions=max_sessions)
         return web.json_response(body, status=status)
 
     async def stats(self, request: web.Request) -> web.Response:
@@ -267,21 +317,38 @@ class LiveServer:
             return _bad("the offer must have an audio and a video section (send the microphone, receive audio and video)")
         if "opus/48000" not in sdp.lower():
             return _bad("the offer must include the Opus audio codec (every browser offers it)")
-        setup = self._persona_setup(params.get("persona"))
-        if isinstance(setup, web.Response):
-            return setup
-        avatar = params.get("avatar")
-        if avatar is not None:
-            why = "this server takes no uploaded avatars" if self.uploads is None else self.uploads.check_offer(avatar)
-            if why is not None:
-                return _bad(why)
+        offer = Offer(sdp, params.get("persona"), params.get("avatar"))
+        why = self._refusal(offer)
+        if why is not None:
+            return _bad(why)
+        if self.placer is not None:  # a cluster: the least-loaded node answers (cluster/front.py)
+            status, body = await self.placer.place(offer)
+        else:
+            status, body = await self.answer_offer(offer)
+        return web.json_response(body, status=status)
+
+    def _refusal(self, offer: Offer) -> str | None:
+        """What is wrong with an offer's persona or avatar for this server; None: nothing."""
+        personas = self.config.personas
+        if offer.persona is not None and not (isinstance(offer.persona, str) and offer.persona in personas):
+            names = ", ".join(personas) or "none: this server has no persona list"
+            return f"unknown persona {offer.persona!r}: choose one of {names}"
+        if offer.avatar is not None:
+            return "this server takes no uploaded avatars" if self.uploads is None else self.uploads.check_offer(offer.avatar)
+        return None
+
+    async def answer_offer(self, offer: Offer) -> tuple[int, dict]:
+        """(HTTP status, body) for an offer checked by `offer()`: the answer and the new session, or
+        why there is none. A cluster's node calls it for the offers placed on it (cluster/node.py)."""
+        why = self._refusal(offer)
+        if why is not None:
+            return 400, {"error": why}
         if self.active >= self.config.max_sessions and not await self._place_frees(FULL_GRACE_S):
-            return web.json_response(
-                {"error": f"the server is busy ({self.config.max_sessions} conversations at once); try again in a minute"},
-                status=503)
+            return 503, {"error": f"the server is busy ({self.config.max_sessions} conversations at once); "
+                                  "try again in a minute"}
         self._starting += 1
         try:
-            return await self._answer(sdp, setup, avatar)
+            return await self._answer(offer)
         finally:
             self._starting -= 1
 
@@ -302,26 +369,22 @@ class LiveServer:
                 break
         return False
 
-    def _persona_setup(self, key: Any) -> PersonaSetup | web.Response | None:
-        """The persona an offer asks for (None: the default one), or the 400 answer naming the choices."""
+    def _persona_setup(self, key: str | None) -> PersonaSetup | None:
+        """The persona an offer asks for (checked by `_refusal`; None: the default one)."""
         personas = self.config.personas
-        if key is None:
-            return next(iter(personas.values()), None)
-        if isinstance(key, str) and key in personas:
-            return personas[key]
-        names = ", ".join(personas) or "none: this server has no persona list"
-        return _bad(f"unknown persona {key!r}: choose one of {names}")
+        return next(iter(personas.values()), None) if key is None else personas[key]
 
-    async def _answer(self, sdp: str, setup: PersonaSetup | None = None, avatar: str | None = None) -> web.Response:
+    async def _answer(self, offer: Offer) -> tuple[int, dict]:
+        setup, avatar = self._persona_setup(offer.persona), offer.avatar
         session_id = secrets.token_hex(6)
         pc = RTCPeerConnection(RTCConfiguration(iceServers=self.config.ice.aiortc()))
         tracks: list = []
         pc.on("track", tracks.append)  # fires inside setRemoteDescription, before the session exists
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
         except Exception as exc:
             await pc.close()
-            return _bad(f"the offer is not a valid SDP offer: {exc}")
+            return 400, {"error": f"the offer is not a valid SDP offer: {exc}"}
         try:
             config = self.config
             brain = (setup.brain_factory if setup else config.brain_factory)()
@@ -338,7 +401,7 @@ class LiveServer:
             log.warning("session %s: cannot start: %s", session_id, exc)
             await pc.close()
             message = str(exc) if isinstance(exc, LivehumanError) else f"cannot start a conversation: {exc}"
-            return web.json_response({"error": message}, status=500)
+            return 500, {"error": message}
         session = Session(session_id, brain, renderer, on_closed=self._forget,
                           inactivity_timeout=self.config.inactivity_timeout,
                           persona=setup.persona if setup else None, greet=self.config.greet,
@@ -377,12 +440,12 @@ class LiveServer:
         except Exception as exc:
             log.warning("session %s: cannot answer the offer: %s", session_id, exc)
             await session.close(f"cannot answer the offer: {exc}")
-            return _bad(f"cannot answer this offer: {exc}")
+            return 400, {"error": f"cannot answer this offer: {exc}"}
         asyncio.ensure_future(self._expect_connection(session, connected))
         log.info("session %s: started (%d of %d)", session_id, len(self.sessions), self.config.max_sessions)
-        return web.json_response({"sdp": pc.localDescription.sdp, "type": pc.localDescription.type,
-                                  "session": session_id, "persona": setup.persona.key if setup else None,
-                                  "avatar": getattr(face.avatar, "name", None)})
+        return 200, {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type,
+                     "session": session_id, "persona": setup.persona.key if setup else None,
+                     "avatar": getattr(face.avatar, "name", None)}
 
     async def _expect_connection(self, session: Session, connected: asyncio.Event) -> None:
         timeout = self.config.connect_timeout
@@ -641,8 +704,11 @@ def _warm_up_all(factories: list, sessions: int) -> None:
 def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str | None = None, persona: Any = None,
                brain: str | None = None, max_sessions: int = 4, tls_cert: str | None = None,
                tls_key: str | None = None, token: str | None = None, no_auth: bool = False,
-               cors_origins: tuple[str, ...] | list[str] = (), **options) -> None:
+               cors_origins: tuple[str, ...] | list[str] = (),
+               build: Callable[..., LiveServer] = build_live_server, **options) -> None:
     """Serve the page and its conversations until interrupted (`livehuman serve`).
+
+    `build` makes the server from the options (a cluster's front door: cluster/front.py's front_door).
 
     With `tls_cert` (and `tls_key`, unless the certificate file holds the key too) it serves https,
     so browsers on other machines give the page their microphone. Beyond a loopback address it
@@ -658,8 +724,8 @@ def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str | None = N
     try:
         # The address bound, not the name asked for: "localhost" may be loopback, "0.0.0.0" is not.
         access = access_settings(is_loopback(sock.getsockname()[0]), token, no_auth, cors_origins)
-        server = build_live_server(avatar=avatar, persona=persona, brain=brain, max_sessions=max_sessions,
-                                   access=access, **options)
+        server = build(avatar=avatar, persona=persona, brain=brain, max_sessions=max_sessions, access=access,
+                       **options)
     except BaseException:
         sock.close()
         raise

@@ -210,7 +210,7 @@ function onEvent(event) {
     case "error": if (event.status !== 401) showMessage(pageWording(event)); break; // 401: start() asks again
     case "notice": showMessage(event.code === "autoplay" ? AUTOPLAY : event.message, "notice"); break;
     case "connection": window.livehuman.connection = event.state; break;
-    case "connected": window.livehuman.session = event.session; setConnected(true); break;
+    case "connected": mic = mic || human.mic; window.livehuman.session = event.session; setConnected(true); break;
     case "closed": reset(); break;
     case "metrics": showMetrics(event); break;
     case "persona": setPersona(event); break;

@@ -15,7 +15,8 @@
 // "closed" {reason}, "connection" {state: the RTCPeerConnection's}, "touch" {zone, expression,
 // strength} (the face reacts to a touch), "switch" {persona} (the server asked for a new conversation
 // with another persona: the client hangs up and reconnects with it, unless followSwitch is false),
-// and "message" for every one of
+// "notice" {code: "moved"} (a cluster lost the machine serving this conversation: the client
+// connects again, to a surviving one, unless followMoves is false), and "message" for every one of
 // them (also what else the server sends: "persona", "emotion"…). The page at / uses this client too.
 // The same script turns each element with a data-livehuman-embed attribute into the embed iframe
 // (Livehuman.embed, below), and Livehuman.theme sets the colours both livehuman pages share.
@@ -23,6 +24,7 @@
   "use strict";
 
   const ICE_GATHERING_TIMEOUT_MS = 5000;
+  const MOVE_DELAY_MS = 500; // after a cluster lost the machine of a conversation, before connecting again
   // What the embed page reads from its address (theming and framing); Livehuman.embed copies them
   // from the element's data attributes.
   const EMBED_OPTIONS = ["title", "name", "accent", "background", "color", "fit", "microphone", "text",
@@ -64,6 +66,7 @@
       this.persona = options.persona || null;
       this.avatar = options.avatar || null;
       this.followSwitch = options.followSwitch !== false;
+      this.followMoves = options.followMoves !== false; // reconnect when a cluster loses the session's machine
       this.state = "idle";
       this.session = null;
       this.stream = null;
@@ -169,6 +172,7 @@
         if (this.pc !== peer) throw new Error("stopped while connecting");
         this.session = answer.session;
         await peer.setRemoteDescription({ sdp: answer.sdp, type: answer.type });
+        if (answer.lifeline) this._followLifeline(peer, answer.lifeline, headers);
         return this.session;
       } catch (err) {
         if (this.pc === peer) {
@@ -180,6 +184,41 @@
     }
 
     start() { return this.connect(); }
+
+    // A cluster's front door (serve --cluster) keeps a lifeline open for each session: newline-
+    // delimited JSON whose last message, "closed", says the session ended; with reconnect: true its
+    // machine was lost, and connecting again lands on a surviving one.
+    async _followLifeline(peer, path, headers) {
+      let reader;
+      try {
+        const response = await fetch(`${this.server}${path}`, { headers });
+        if (!response.ok || !response.body) return;
+        reader = response.body.getReader();
+      } catch { return; }
+      const decoder = new TextDecoder();
+      let buffered = "";
+      for (;;) {
+        let chunk;
+        try { chunk = await reader.read(); } catch { return; }
+        if (chunk.done || this.pc !== peer) { reader.cancel().catch(() => {}); return; }
+        buffered += decoder.decode(chunk.value, { stream: true });
+        const lines = buffered.split("\n");
+        buffered = lines.pop();
+        for (const line of lines) {
+          let message;
+          try { message = JSON.parse(line); } catch { continue; } // a blank keep-alive line
+          if (message.type === "closed" && message.reconnect) { this._moved(message.reason); return; }
+        }
+      }
+    }
+
+    _moved(reason) {
+      this._emit("notice", { message: reason, code: "moved" });
+      this.stop(reason, this.followMoves ? "connecting" : "ended");
+      if (!this.followMoves) return;
+      if (typeof MediaStream !== "undefined" && this.microphone instanceof MediaStream) this.microphone = true; // stop() ended its tracks
+      setTimeout(() => { if (!this.pc) this.connect().catch(() => {}); }, MOVE_DELAY_MS);
+    }
 
     // The STUN and TURN servers the server was given (serve --ice-server); none from an older
     // server, or when it cannot be asked: then only addresses it can reach directly work.

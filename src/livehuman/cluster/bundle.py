@@ -1,0 +1,80 @@
+"""What a node needs to serve the same conversations as the front door, packed to travel through
+Ray's object store: the prepared avatars, the personas, their knowledge files, the serve options.
+
+The front door prepares each avatar once; the nodes receive the prepared copy (so no node needs
+the source photo or video, and none prepares it again), and load it from a folder of their own.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+# Options that stay with the front door: it alone talks HTTP to visitors.
+FRONT_DOOR_ONLY = ("access", "uploads", "page", "persona", "avatar", "knowledge")
+
+
+@dataclass
+class NodeRecipe:
+    """How to build a node's LiveServer (live/server.py's build_live_server) on another machine."""
+
+    options: dict  # build_live_server's other keyword arguments (engine, brain, max_sessions, …)
+    personas: list  # brain/persona.py's Personas: avatar = a prepared avatar's name, knowledge = a key of files
+    avatars: bytes = b""  # a tar of prepared avatars, one folder per name
+    files: dict[str, bytes] = field(default_factory=dict)  # knowledge files by name
+    knowledge: str | None = None  # the server's own knowledge file (a key of files)
+
+    def unpack(self, folder: Path) -> dict:
+        """Write the avatars and files into `folder` (the node's own: two nodes on one machine must
+        not write into each other's avatars); build_live_server's keyword arguments for this node."""
+        with tarfile.open(fileobj=io.BytesIO(self.avatars)) as tar:
+            tar.extractall(folder / "avatars", filter="data")
+        for name, data in self.files.items():
+            (folder / name).write_bytes(data)
+
+        def here(key: str | None) -> str | None:
+            return None if key is None else str(folder / key)
+
+        personas = [replace(p, avatar=str(folder / "avatars" / p.avatar), knowledge=here(p.knowledge))
+                    for p in self.personas]
+        return {**self.options, "persona": personas, "knowledge": here(self.knowledge), "uploads": None}
+
+
+def node_recipe(setups: dict, options: dict) -> NodeRecipe:
+    """The recipe for nodes serving what a front door serves: its personas' setups (live/server.py's
+    PersonaSetup, each with its loaded avatar) and the serve `options` it was built with."""
+    files: dict[str, bytes] = {}
+
+    def shipped(path: str | None) -> str | None:
+        if path is None:
+            return None
+        key = f"{len(files)}-{Path(path).name}"
+        files[key] = Path(path).read_bytes()
+        return key
+
+    avatars: dict[str, Path] = {}
+    personas = []
+    for setup in setups.values():
+        avatar = setup.face.avatar
+        avatars[avatar.name] = Path(avatar.directory)
+        personas.append(replace(setup.persona, avatar=avatar.name, knowledge=shipped(setup.persona.knowledge)))
+    kept = {key: value for key, value in options.items() if key not in FRONT_DOOR_ONLY}
+    return NodeRecipe(kept, personas, pack_folders(avatars), files, shipped(options.get("knowledge")))
+
+
+def pack_folders(folders: dict[str, Path]) -> bytes:
+    """A tar of each folder under its name."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, folder in folders.items():
+            tar.add(folder, arcname=name)
+    return buffer.getvalue()
+
+
+def describe(recipe: NodeRecipe) -> dict[str, Any]:
+    """What a recipe carries, for the log."""
+    return {"personas": [p.key for p in recipe.personas], "avatar_bytes": len(recipe.avatars),
+            "files": sorted(recipe.files)}

@@ -1,0 +1,88 @@
+"""One machine's share of a cluster: a NodeHost holds its sessions, render workers and avatars.
+
+The front door (front.py) makes one NodeHost per machine as a Ray actor pinned to it; the host
+builds the same LiveServer as `serve` would on one machine (from the front door's NodeRecipe) and
+answers the offers placed on it, so each session's media flows between the browser and this
+machine. It is a plain class: Ray runs its coroutines on the actor's own event loop, where the
+sessions live on between calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+
+from livehuman.cluster.bundle import NodeRecipe
+from livehuman.cluster.placement import NodeLoad
+from livehuman.live.server import LiveServer, Offer, build_live_server
+
+
+class NodeHost:
+    """A LiveServer without its HTTP side, answering the offers a front door places on it."""
+
+    def __init__(self, recipe: NodeRecipe, node_id: str, address: str):
+        self.node_id, self.address = node_id, address
+        self._folder = Path(tempfile.mkdtemp(prefix="livehuman-node-"))
+        try:
+            self.server: LiveServer = build_live_server(**recipe.unpack(self._folder))
+        except BaseException:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            raise
+        self._starting: asyncio.Task | None = None
+        self._cpu = _CpuMeter()
+        self._dropped = 0  # frames dropped or late, all sessions together, at the last report
+
+    async def report(self) -> NodeLoad:
+        """What the front door places by; the first call also warms the models up (ready once done)."""
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self.server.start_without_http())
+        dropped = sum(s.clock.stats.dropped_frames + s.clock.stats.late_ticks for s in self.server.sessions.values())
+        recent, self._dropped = max(0, dropped - self._dropped), dropped
+        return NodeLoad(self.node_id, self.address, [sid for sid, s in self.server.sessions.items() if not s.ending],
+                        self.server.config.max_sessions, ready=self._starting.done() and self._starting.exception() is None,
+                        cpu=self._cpu.busy(), dropped=recent)
+
+    async def answer(self, offer: Offer) -> tuple[int, dict]:
+        """(HTTP status, body) for an offer placed on this node, as one machine's server answers it."""
+        status, body = await self.server.answer_offer(offer)
+        return status, {**body, "node": self.address}
+
+    async def end_sessions(self, reason: str) -> int:
+        """End every session here (the front door lost sight of this node and sent its visitors
+        elsewhere); how many there were."""
+        sessions = list(self.server.sessions.values())
+        for session in sessions:
+            await session.close(reason)
+        return len(sessions)
+
+    async def close(self) -> None:
+        """End every session and free the render workers, the models and the avatars' folder."""
+        await self.server.close()
+        self.server.close_resources()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+
+class _CpuMeter:
+    """The machine's busy share of CPU time between two calls, from /proc/stat (0 where there is none)."""
+
+    def __init__(self) -> None:
+        self._last = self._read()
+
+    @staticmethod
+    def _read() -> tuple[float, float] | None:
+        try:
+            with open("/proc/stat") as stat:
+                fields = [float(x) for x in stat.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+        return sum(fields), idle
+
+    def busy(self) -> float:
+        now = self._read()
+        before, self._last = self._last, now
+        if now is None or before is None or now[0] <= before[0]:
+            return 0.0
+        return 1.0 - (now[1] - before[1]) / (now[0] - before[0])

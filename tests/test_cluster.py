@@ -1,0 +1,151 @@
+"""`serve --cluster` on a real Ray cluster of three machines (network namespaces, tests/lan.py):
+the front door and two nodes. Real aiortc visitors talk through the front door, their media come
+from the node each was placed on, and a node killed outright costs only its own sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import aiohttp
+import pytest
+
+from helpers_live import candidate_addresses, free_port
+from lan import Lan, RayCluster
+from livehuman.live.client import LiveClient
+
+pytestmark = [pytest.mark.netns, pytest.mark.slow]
+
+PER_NODE = 3  # four visitors: two a node; after a node is lost the survivor still has a place
+
+
+def serve(front, ray_address: str, port: int, log) -> subprocess.Popen:
+    """`livehuman serve --cluster` on the front door's machine."""
+    argv = [sys.executable, "-m", "livehuman.cli", "serve", "--host", front.address, "--port", str(port),
+            "--no-auth", "--cluster", ray_address, "--max-sessions", str(PER_NODE), "--render-workers", "0"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    return subprocess.Popen(front.command(argv), stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+async def until(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.25)
+    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+async def nodes_ready(url: str, places: int) -> bool:
+    async with aiohttp.ClientSession() as http:
+        try:
+            async with http.get(f"{url}/readyz") as response:
+                body = await response.json()
+        except aiohttp.ClientError:
+            return False
+    return response.status == 200 and body["max_sessions"] == places
+
+
+def test_sessions_spread_over_two_machines_and_a_lost_machine_costs_only_its_own(tmp_path):
+    with Lan(3) as lan, RayCluster(lan) as cluster:
+        front, a, b = lan.hosts
+        cluster.start_head(front, num_cpus=0)  # the front door's machine runs no sessions
+        node_a = cluster.start_worker(a, num_cpus=1)
+        node_b = cluster.start_worker(b, num_cpus=1)
+        cluster.wait_for_nodes(3)
+        port = free_port("127.0.0.1")
+        logs = [tmp_path / "serve-1.log", tmp_path / "serve-2.log"]
+        procs = [serve(front, cluster.address, port, open(logs[0], "wb"))]
+
+        def restart() -> None:  # the front door stops and starts again; the nodes go on
+            stop(procs[-1])
+            procs.append(serve(front, cluster.address, port, open(logs[1], "wb")))
+
+        try:
+            with front.entered():  # the visitors sit by the front door
+                asyncio.run(_talk_through_a_node_loss(f"http://{front.address}:{port}", a, b, node_b, restart))
+            assert node_a.alive()
+        finally:
+            for proc in procs:
+                stop(proc)
+        for log in logs:
+            text = log.read_text(errors="replace")
+            assert "Traceback" not in text, text[-3000:]
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def _talk_through_a_node_loss(url: str, a, b, node_b, restart) -> None:
+    await until(lambda: nodes_ready(url, 2 * PER_NODE), 240, "both nodes to be warm")
+    clients = [LiveClient(url) for _ in range(4)]
+    try:
+        for client in clients:  # one after another, as visitors come
+            await client.connect(timeout=60)
+        on = {client.session: client.node for client in clients}
+        assert sorted(on.values()) == sorted([a.address, a.address, b.address, b.address]), on
+        for client in clients:  # each session's media come from its own node's machine
+            assert set(candidate_addresses(client.answer_sdp)) == {client.node}
+        await until(lambda: _all_receive(clients), 60, "video on every session")
+
+        on_b = [c for c in clients if c.node == b.address]
+        on_a = [c for c in clients if c.node == a.address]
+        killed = time.monotonic()
+        node_b.stop()  # every process of machine B, SIGKILL: it dies mid-conversation
+        for client in on_b:
+            closed = await client.wait_for(lambda c=client: c.event("closed", lifeline=True), 20,
+                                           "the lifeline to say the machine was lost")
+            assert closed["reconnect"] is True and "stopped" in closed["reason"]
+        told = time.monotonic() - killed
+        assert told < 15, told  # "within a few seconds" (the detection itself: docs/benchmarks.md)
+        # The other sessions go on: their video keeps coming, and none was told anything.
+        frames = [c.received.video_count for c in on_a]
+        await asyncio.sleep(2.0)
+        assert all(c.received.video_count > n + 10 for c, n in zip(on_a, frames)), frames
+        assert not any(c.event("closed", lifeline=True) for c in on_a)
+        # A visitor who comes now (or one of B's, reconnecting) lands on the survivor.
+        again = LiveClient(url)
+        clients.append(again)
+        await again.connect(timeout=60)
+        assert again.node == a.address
+        await until(lambda: _all_receive([again]), 30, "video from the survivor")
+
+        # The front door restarts: the conversations go on, and the new one finds them on their node.
+        await asyncio.to_thread(restart)
+        nodes = await until(lambda: cluster_nodes(url), 240, "the front door to be back and see its node")
+        assert [(n["address"], n["sessions"]) for n in nodes] == [(a.address, PER_NODE)], nodes
+        frames = [c.received.video_count for c in on_a]
+        await asyncio.sleep(1.0)
+        assert all(c.received.video_count > n for c, n in zip(on_a, frames)), frames
+        assert all(c.event("detached", lifeline=True) and not c.event("closed", lifeline=True) for c in on_a)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{url}/sessions/{on_a[0].session}/lifeline") as response:
+                assert json.loads(await response.content.readline()) == {"type": "alive", "node": a.address}
+    finally:
+        await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+async def cluster_nodes(url: str) -> list[dict]:
+    """The ready nodes `GET /cluster` lists (none while the front door is down)."""
+    async with aiohttp.ClientSession() as http:
+        try:
+            async with http.get(f"{url}/cluster") as response:
+                return [n for n in (await response.json())["nodes"] if n["ready"] and not n["lost"]]
+        except aiohttp.ClientError:
+            return []
+
+
+async def _all_receive(clients) -> bool:
+    return all(c.received.video_count > 5 for c in clients)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -149,3 +150,63 @@ async def cluster_nodes(url: str) -> list[dict]:
 
 async def _all_receive(clients) -> bool:
     return all(c.received.video_count > 5 for c in clients)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_the_page_moves_to_a_surviving_machine_when_its_own_is_lost(tmp_path):
+    """Debian's Chromium on the front door's page: its machine is killed mid-conversation, the page
+    says so and carries on with a new session on the other machine, without a click."""
+    with Lan(3) as lan, RayCluster(lan) as cluster:
+        front, a, b = lan.hosts
+        cluster.start_head(front, num_cpus=0)
+        nodes = {a.address: cluster.start_worker(a, num_cpus=1), b.address: cluster.start_worker(b, num_cpus=1)}
+        cluster.wait_for_nodes(3)
+        port = free_port("127.0.0.1")
+        proc = serve(front, cluster.address, port, open(tmp_path / "serve.log", "wb"))
+        try:
+            with front.entered():
+                asyncio.run(_page_moves(f"http://{front.address}:{port}", nodes, tmp_path))
+        finally:
+            stop(proc)
+
+
+PLAYING = ("() => { const v = document.getElementById('avatar'); return window.livehuman.state !== 'connecting'"
+           " && v.readyState >= 2 && !v.paused && v.currentTime > 0.5; }")
+
+
+async def _page_moves(url: str, nodes: dict, tmp_path) -> None:
+    from playwright.async_api import async_playwright
+
+    await until(lambda: nodes_ready(url, 2 * PER_NODE), 240, "both nodes to be warm")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            "--no-sandbox", "--disable-background-networking", "--mute-audio", "--deny-permission-prompts"])
+        try:
+            page = await browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            await page.goto(url)
+            await page.click("#start")
+            await page.wait_for_function(PLAYING, timeout=60000)
+            first = await page.evaluate("() => window.livehuman.session")
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{url}/sessions/{first}/lifeline") as response:
+                    node = json.loads(await response.content.readline())["node"]
+            nodes[node].stop()  # the page's machine dies
+            await page.wait_for_function(
+                "() => document.getElementById('message').textContent.includes('connecting again')", timeout=20000)
+            await page.screenshot(path=str(tmp_path / "moving.png"))
+            await page.wait_for_function(f"() => window.livehuman.session && window.livehuman.session !== '{first}'",
+                                         timeout=60000)
+            await page.wait_for_function(PLAYING, timeout=60000)
+            assert await page.evaluate("() => document.getElementById('message').hidden")
+            assert not await page.evaluate("() => window.livehuman.errors"), errors
+            assert not errors
+            second = await page.evaluate("() => window.livehuman.session")
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{url}/sessions/{second}/lifeline") as response:
+                    moved_to = json.loads(await response.content.readline())["node"]
+            assert moved_to != node and moved_to in nodes
+        finally:
+            await browser.close()

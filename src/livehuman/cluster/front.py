@@ -88,7 +88,8 @@ class Cluster:
         # Ray finds "its" raylet among the machine's processes; where several nodes share a process
         # table (containers, network namespaces) it may pick another's. Naming this machine's
         # address, as the head sees it, picks the right one.
-        here = {} if self.address == "auto" else {"_node_ip_address": _address_towards(self.address)}
+        plain = self.address != "auto" and "://" not in self.address  # HOST:PORT of the head
+        here = {"_node_ip_address": _address_towards(self.address)} if plain else {}
         try:
             ray.init(address=self.address, namespace=self.namespace, log_to_driver=False,
                      logging_level=logging.WARNING, **here)

@@ -207,17 +207,32 @@ function onEvent(event) {
   switch (event.type) {
     case "transcript": addTranscript(event.role, event.text, event.final, event.item); break;
     case "state": setState(event.state); break;
-    case "error": if (event.status !== 401) showMessage(pageWording(event)); break; // 401: start() asks again
-    case "notice": showMessage(event.code === "autoplay" ? AUTOPLAY : event.message, "notice"); break;
+    case "error": moving = false; if (event.status !== 401) showMessage(pageWording(event)); break; // 401: start() asks again
+    case "notice": showNotice(event); break;
     case "connection": window.livehuman.connection = event.state; break;
-    case "connected": mic = mic || human.mic; window.livehuman.session = event.session; setConnected(true); break;
-    case "closed": reset(); break;
+    case "connected": onConnected(event); break;
+    case "closed": reset(); if (moving) { ui.start.disabled = true; ui.start.textContent = "Connecting…"; } break;
     case "metrics": showMetrics(event); break;
     case "persona": setPersona(event); break;
     case "switch": switchTo(event.persona); break;
     case "emotion": showEmotion(event); break;
     case "touch": showTouch(event); break;
   }
+}
+
+const MOVED = "The machine serving this conversation stopped: connecting again…";
+let moving = false; // a cluster lost this conversation's machine; the client is connecting again
+
+function showNotice(event) {
+  if (event.code === "moved") moving = true;
+  showMessage(event.code === "autoplay" ? AUTOPLAY : event.code === "moved" ? MOVED : event.message, "notice");
+}
+
+function onConnected(event) {
+  mic = mic || human.mic; // after a move the client opened the microphone itself
+  window.livehuman.session = event.session;
+  if (moving) { moving = false; showMessage(""); }
+  setConnected(true);
 }
 
 // A click or tap on the face: a ripple where it landed, and the touch to the server, which

@@ -51,7 +51,7 @@ async def offer_times(url, n):
         await c.pc.setRemoteDescription(RTCSessionDescription(sdp=a["sdp"], type=a["type"]))
         await asyncio.wait_for(c._channel_open.wait(), 30)
         await c.close()
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(3.0)  # its place is free again (the node's next report says so)
     return times
 
 def q(xs, p):

@@ -53,14 +53,13 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-CLONE_NEWNET = 0x40000000
+from netns import _exit_on_sigterm, _ip, entered_namespace
+
 PR_SET_PDEATHSIG = 1
 
 RAY = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "ray")
@@ -80,9 +79,6 @@ FAST_DEATH = {
     "health_check_failure_threshold": 3,
 }
 
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
 
 
 def _die_with_parent() -> None:
@@ -108,25 +104,11 @@ class Host:
         """`argv` wrapped to run on this machine."""
         return ["ip", "netns", "exec", self.name, *argv]
 
-    @contextlib.contextmanager
-    def entered(self) -> Iterator["Host"]:
+    def entered(self) -> contextlib.AbstractContextManager["Host"]:
         """Move the calling thread into this machine for the block; back out afterwards, always.
 
         Threads and processes started from inside (Ray's included) stay there for good."""
-        libc = ctypes.CDLL(None, use_errno=True)
-        original = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        target = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
-        try:
-            if libc.setns(target, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f"setns into {self.name} failed")
-            try:
-                yield self
-            finally:
-                if libc.setns(original, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns back to the original namespace failed")
-        finally:
-            os.close(target)
-            os.close(original)
+        return entered_namespace(self.name, self)
 
     def pids(self) -> list[int]:
         """Processes whose main thread is on this machine, not counting this one.
@@ -513,7 +495,3 @@ def _smaps_rollup(pid: int) -> dict[str, int]:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         pass  # gone meanwhile
     return figures
-
-
-def _exit_on_sigterm(signum, frame) -> None:
-    sys.exit(128 + signum)

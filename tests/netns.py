@@ -82,28 +82,34 @@ class NetNamespace:
         """`argv` wrapped to run inside the namespace."""
         return ["ip", "netns", "exec", self.name, *argv]
 
-    @contextlib.contextmanager
-    def entered(self) -> Iterator["NetNamespace"]:
+    def entered(self) -> contextlib.AbstractContextManager["NetNamespace"]:
         """Move the calling thread into the namespace for the block; back out afterwards, always."""
-        libc = ctypes.CDLL(None, use_errno=True)
-        original = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-        target = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
-        try:
-            if libc.setns(target, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), f"setns into {self.name} failed")
-            try:
-                yield self
-            finally:
-                if libc.setns(original, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns back to the original namespace failed")
-        finally:
-            os.close(target)
-            os.close(original)
+        return entered_namespace(self.name, self)
 
     def owns(self, address: str) -> bool:
         """True for an address that belongs to this namespace (its veth pair or loopback)."""
         ip = ipaddress.ip_address(address)
         return ip in self.subnet or ip.is_loopback
+
+
+@contextlib.contextmanager
+def entered_namespace(name: str, value=None) -> Iterator:
+    """Move the calling thread into network namespace `name` for the block (yielding `value`); back
+    out afterwards, always. Threads and processes started from inside stay there for good."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(target, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns into {name} failed")
+        try:
+            yield value
+        finally:
+            if libc.setns(original, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back to the original namespace failed")
+    finally:
+        os.close(target)
+        os.close(original)
 
 
 def _exit_on_sigterm(signum, frame) -> None:

@@ -185,32 +185,32 @@ class LiveServer:
                 app.on_startup.append(lambda app, start=start: start())
             if stop is not None:  # on shutdown, before aiohttp waits for the open requests to end
                 app.on_shutdown.append(lambda app, stop=stop: stop())
-        if self.config.warm_up is not None:
-            app.on_startup.append(self._warm_up)
-        app.on_startup.append(self._freeze_startup_objects)
-        app.on_startup.append(self._quiet_closed_peers)
+        for step in self._startup_steps():
+            app.on_startup.append(step)
         app.on_shutdown.append(self._shutdown)
         self._app = app
         return app
 
-    async def _warm_up(self, app: web.Application) -> None:
+    async def _warm_up(self, app: web.Application | None) -> None:
         await asyncio.to_thread(self.config.warm_up)
         self._warm = True
 
+    def _startup_steps(self) -> list[Callable[[web.Application | None], Awaitable[None]]]:
+        """What starting the server does, in order: models warm, start-up objects frozen, closed
+        peers quieted."""
+        steps = [self._warm_up] if self.config.warm_up is not None else []
+        return steps + [self._freeze_startup_objects, self._quiet_closed_peers]
+
     async def start_without_http(self) -> None:
-        """What the application's start-up does, for a server whose offers come from elsewhere
-        (a cluster's node, cluster/node.py): closed peers quieted, models warm, start-up objects frozen."""
-        quiet_closed_peers(asyncio.get_running_loop())
-        if self.config.warm_up is not None:
-            await asyncio.to_thread(self.config.warm_up)
-        self._warm = True
-        gc.collect()
-        gc.freeze()
+        """The start-up steps, for a server whose offers come from elsewhere (a cluster's node,
+        cluster/node.py)."""
+        for step in self._startup_steps():
+            await step(None)
 
-    async def _quiet_closed_peers(self, app: web.Application) -> None:
+    async def _quiet_closed_peers(self, app: web.Application | None) -> None:
         quiet_closed_peers(asyncio.get_running_loop())
 
-    async def _freeze_startup_objects(self, app: web.Application) -> None:
+    async def _freeze_startup_objects(self, app: web.Application | None) -> None:
         # The models loaded at start-up are millions of Python objects that live as long as the
         # server. Left to the garbage collector, every full collection walks them all: a ~220 ms
         # stop of every session's media. Frozen, they are never walked again; the collector still
@@ -318,13 +318,12 @@ class LiveServer:
         if "opus/48000" not in sdp.lower():
             return _bad("the offer must include the Opus audio codec (every browser offers it)")
         offer = Offer(sdp, params.get("persona"), params.get("avatar"))
-        why = self._refusal(offer)
-        if why is not None:
-            return _bad(why)
-        if self.placer is not None:  # a cluster: the least-loaded node answers (cluster/front.py)
-            status, body = await self.placer.place(offer)
-        else:
+        if self.placer is None:
             status, body = await self.answer_offer(offer)
+        elif (why := self._refusal(offer)) is not None:  # said here, not by a node
+            status, body = 400, {"error": why}
+        else:  # a cluster: the least-loaded node answers (cluster/front.py)
+            status, body = await self.placer.place(offer)
         return web.json_response(body, status=status)
 
     def _refusal(self, offer: Offer) -> str | None:

@@ -11,7 +11,6 @@ import io
 import tarfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 # Options that stay with the front door: it alone talks HTTP to visitors.
 FRONT_DOOR_ONLY = ("access", "uploads", "page", "persona", "avatar", "knowledge")
@@ -72,9 +71,3 @@ def pack_folders(folders: dict[str, Path]) -> bytes:
         for name, folder in folders.items():
             tar.add(folder, arcname=name)
     return buffer.getvalue()
-
-
-def describe(recipe: NodeRecipe) -> dict[str, Any]:
-    """What a recipe carries, for the log."""
-    return {"personas": [p.key for p in recipe.personas], "avatar_bytes": len(recipe.avatars),
-            "files": sorted(recipe.files)}

@@ -1,8 +1,9 @@
 """Per-video-frame acoustic features of speech, computed the same way on a whole file or a stream.
 
 What the mouth can be read from when no phones are known, in any language: loudness (is the
-mouth open at all), short dips in loudness (a closure), voicing, and the first two formants (F1
-rises as the jaw opens; F2 is high for spread front vowels and low for rounded back ones).
+mouth open at all), voicing, the first two formants (F1 rises as the jaw opens; F2 is high for
+spread front vowels and low for rounded back ones), brightness, and the levels of three bands in
+short windows around the frame's centre (where the lips close: motion/closures.py).
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ WINDOW = 0.04  # s: loudness window around each frame's centre
 LPC_WINDOW = 0.03  # s: formant analysis window
 LPC_RATE = 10000  # formants are found below 5 kHz: fewer poles to waste on high harmonics
 LPC_ORDER = 12
-SUB = 0.012  # s: the short window at a frame's centre where closures are looked for
-SUB_PERIODS = 1.3  # ...at least this many pitch periods long, so a dip is never the gap between pulses
 PITCH_RANGE = (50.0, 500.0)  # Hz: the voice pitches looked for
 HOP_LOOKAHEAD = WINDOW / 2  # s of audio needed after a frame's centre
 FLOOR_DB = -100.0
+# Where the lips close is read from the sound's fine timing around a frame's centre: short windows
+# at these offsets, each split into bands (a closure silences the band above the voice bar first).
+BAND_OFFSETS = (-0.015, -0.010, -0.005, 0.0, 0.005, 0.010, 0.015)  # s
+BAND_WINDOW = 0.010  # s
+# Hz: the voice bar, F1's region, F2's region (a labial pulls F2 down), frication and bursts
+BANDS = ((50.0, 450.0), (450.0, 1500.0), (1500.0, 3000.0), (3000.0, 8000.0))
 
 
 @dataclass(frozen=True)
@@ -30,13 +35,21 @@ class FrameFeatures:
     """The sound around one video frame's centre."""
 
     level: float  # dBFS, RMS over WINDOW
-    dip: float  # dBFS, RMS over SUB (at least SUB_PERIODS pitch periods) at the frame's centre
-    voicing: float  # 0..1, normalised autocorrelation peak at a voice pitch (80..400 Hz)
-    f1: float  # Hz, 0 when not found
-    f2: float  # Hz, 0 when not found
-    high: float  # 0..1, share of the energy above 3 kHz (fricatives)
-    bright: float  # dB, energy 2.5-5 kHz over 0.1-1.2 kHz: rounding darkens, spreading brightens
-    low: float = 0.0  # dB, energy 50-450 Hz over 450-4000 Hz: a nasal murmur or voice bar is all low
+    voicing: float = 0.0  # 0..1, normalised autocorrelation peak at a voice pitch (PITCH_RANGE)
+    f1: float = 0.0  # Hz, 0 when not found
+    f2: float = 0.0  # Hz, 0 when not found
+    bright: float = 0.0  # dB, energy 2.5-5 kHz over 0.1-1.2 kHz: rounding darkens, spreading brightens
+    bands: tuple[float, ...] = ()  # dB of each of BANDS in each BAND_OFFSETS window, offset by offset
+    centre: float = FLOOR_DB  # dBFS, RMS over BAND_WINDOW at the frame's centre
+
+    @property
+    def centre_high(self) -> float:
+        """Share of the centre window's energy above 3 kHz (a fricative's, not a closure's)."""
+        if not self.bands:
+            return 0.0
+        at = BAND_OFFSETS.index(0.0) * len(BANDS)
+        power = 10.0 ** (np.array(self.bands[at : at + len(BANDS)]) / 10.0)
+        return float(power[-1] / power.sum())
 
 
 def _db(x: np.ndarray) -> float:
@@ -91,8 +104,8 @@ def formants(x: np.ndarray, rate: int = RATE) -> tuple[float, float]:
     return float(f1), float(f2)
 
 
-def _voicing(x: np.ndarray, rate: int = RATE) -> tuple[float, float]:
-    """Periodicity 0..1 (normalised autocorrelation peak at a voice pitch) and the pitch period (s).
+def _voicing(x: np.ndarray, rate: int = RATE) -> float:
+    """Periodicity 0..1: the normalised autocorrelation peak at a voice pitch.
 
     Pitches from PITCH_RANGE: a deep voice (espeak-ng at pitch 20 speaks at ~75 Hz) and a high one
     (~400 Hz) must both read as voiced. Each lag is normalised by the energy of the two parts it
@@ -101,28 +114,38 @@ def _voicing(x: np.ndarray, rate: int = RATE) -> tuple[float, float]:
     x = x.astype(np.float64) - np.mean(x)
     n = len(x)
     if float(x @ x) <= 1e-9:
-        return 0.0, 0.0
+        return 0.0
     spec = np.fft.rfft(x, 2 * n)
     ac = np.fft.irfft(np.abs(spec) ** 2)[:n]
     lo, hi = int(rate / PITCH_RANGE[1]), min(int(rate / PITCH_RANGE[0]), n // 2)
     lags = np.arange(lo, hi)
     energy = np.concatenate([[0.0], np.cumsum(x * x)])
     norm = ac[lo:hi] / np.sqrt((energy[n - lags]) * (energy[n] - energy[lags]) + 1e-12)
-    i = int(np.argmax(norm))
-    return float(np.clip(norm[i], 0.0, 1.0)), float(lags[i] / rate)
+    return float(np.clip(norm.max(), 0.0, 1.0))
 
 
-def _spectral(x: np.ndarray, rate: int = RATE) -> tuple[float, float, float]:
+def _brightness(x: np.ndarray, rate: int = RATE) -> float:
+    """dB of the energy at 2.5-5 kHz over that at 0.1-1.2 kHz."""
     spec = np.abs(np.fft.rfft(x.astype(np.float64) * np.hanning(len(x)))) ** 2
-    total = spec.sum()
-    if total <= 1e-12:
-        return 0.0, 0.0, 0.0
+    if spec.sum() <= 1e-12:
+        return 0.0
     bin_of = lambda hz: int(hz * len(x) / rate)  # noqa: E731
-    high = float(spec[bin_of(3000) :].sum() / total)
     low = spec[bin_of(100) : bin_of(1200)].sum() + 1e-12
-    bright = float(10.0 * np.log10(spec[bin_of(2500) : bin_of(5000)].sum() / low + 1e-12))
-    murmur = float(10.0 * np.log10((spec[bin_of(50) : bin_of(450)].sum() + 1e-12) / (spec[bin_of(450) : bin_of(4000)].sum() + 1e-12)))
-    return high, bright, murmur
+    return float(10.0 * np.log10(spec[bin_of(2500) : bin_of(5000)].sum() / low + 1e-12))
+
+
+def band_levels(win: np.ndarray, centre: int, rate: int = RATE) -> tuple[float, ...]:
+    """dBFS of each of BANDS in a BAND_WINDOW window at each of BAND_OFFSETS from sample `centre` of `win`."""
+    n = int(BAND_WINDOW * rate)
+    taper = np.hanning(n)
+    freqs = np.fft.rfftfreq(512, 1.0 / rate)
+    masks = [(freqs >= lo) & (freqs < hi) for lo, hi in BANDS]
+    out = []
+    for offset in BAND_OFFSETS:
+        start = centre + int(round(offset * rate)) - n // 2
+        power = np.abs(np.fft.rfft(win[start : start + n].astype(np.float64) * taper, 512)) ** 2
+        out.extend(10.0 * np.log10(power[m].sum() / n + 1e-10) for m in masks)
+    return tuple(float(v) for v in out)
 
 
 def frame_features(samples: np.ndarray, centre: int, rate: int = RATE) -> FrameFeatures:
@@ -135,19 +158,13 @@ def frame_features(samples: np.ndarray, centre: int, rate: int = RATE) -> FrameF
     if len(win) < hi - lo:
         win = np.concatenate([win, np.zeros(hi - lo - len(win), np.float32)])
     level = _db(win)
-    voicing, period = _voicing(win, rate) if level >= -60 else (0.0, 0.0)
-    # The dip is the level at the frame's centre itself, the instant its picture shows: a closure
-    # 10 ms beside the centre belongs to the neighbouring frame (looking wider closed the lips a
-    # frame early and late). A low voice's pulses are far apart (13 ms at 75 Hz): a short window
-    # between two of them would read as a closure, so in voiced sound it spans over a period.
-    sub = int(max(SUB, SUB_PERIODS * period if voicing > 0.5 else 0.0) * rate)
-    dip = _db(win[half - sub // 2 : half + sub - sub // 2])
     if level < -60:
-        return FrameFeatures(level, dip, 0.0, 0.0, 0.0, 0.0, 0.0)
+        return FrameFeatures(level)
     lpc_half = int(LPC_WINDOW * rate / 2)
     f1, f2 = formants(win[half - lpc_half : half + lpc_half], rate)
-    high, bright, low = _spectral(win, rate)
-    return FrameFeatures(level, dip, voicing, f1, f2, high, bright, low)
+    n = int(BAND_WINDOW * rate)
+    centre = _db(win[half - n // 2 : half + n - n // 2])
+    return FrameFeatures(level, _voicing(win, rate), f1, f2, _brightness(win, rate), band_levels(win, half, rate), centre)
 
 
 class FeatureStream:
@@ -211,6 +228,6 @@ def audio_features(audio: Audio, fps: float = 25.0, frames: int | None = None) -
     stream.end()
     feats = stream.ready()
     if frames is not None:
-        silent = FrameFeatures(FLOOR_DB, FLOOR_DB, 0.0, 0.0, 0.0, 0.0, 0.0)
+        silent = FrameFeatures(FLOOR_DB)
         feats = feats[:frames] + [silent] * max(0, frames - len(feats))
     return feats

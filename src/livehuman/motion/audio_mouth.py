@@ -1,9 +1,10 @@
 """Audio-only mouth motion: for speech whose phones nobody told us (any voice, any language).
 
 The sound itself says how open the mouth is (loudness, F1), how spread or rounded (F2 and
-spectral brightness, against the speaker's own averages) and where the lips close (short dips in
-loudness, nasal murmur). Where pocketsphinx recognizes English phones that agree with the sound,
-their mouth (through the same timing rules as exact phones) is blended in.
+spectral brightness, against the speaker's own averages) and where the lips close (a small network
+reading the fine timing of four bands around the frame's centre: motion/closures.py). Where
+pocketsphinx recognizes English phones that agree with the sound, their mouth (through the same
+timing rules as exact phones) is blended in.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from livehuman.errors import LivehumanError
 from livehuman.motion.acoustics import audio_features
+from livehuman.motion.closures import ClosureModel, load_closure_model
 from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.lipsync import (
     MOUTH_FIELDS,
@@ -33,13 +35,15 @@ PEAK_DECAY = 1.5  # dB per second the loudness reference forgets a peak
 FLOOR_RISE = 1.0  # dB per second the noise floor creeps up when nothing quieter is heard
 NOISE_MARGIN = 6.0  # dB above the noise floor that sound must reach to count
 MIN_SNR = 25.0  # dB: a "floor" closer than this to the peak is quiet speech, not noise
-CLOSURE_DIP = 12.0  # dB a 10 ms dip must fall under the loudest nearby frame to close the lips
-NASAL_DROP = 6.0  # dB a murmur with a low F1 must fall under its neighbours to close the lips
-NASAL_F1 = 260.0  # Hz: a murmur's first resonance lies under this
-DEEP_QUIET = 20.0  # dB under the speaker's recent peak: a frame this quiet at its centre is a closure...
+CLOSURE_DIP = 12.0  # dB a silent frame must lie under the loudest nearby frame to be a stop's closure
+DEEP_QUIET = 25.0  # dB under the speaker's recent peak: a frame this quiet at its centre is a closure...
 FRICATIVE_HIGH = 0.3  # ...unless this share of its energy lies above 3 kHz (a quiet fricative)
-MURMUR_LOW = 10.0  # dB more low-band dominance (FrameFeatures.low) than the speaker's vowels: a murmur...
-MURMUR_DROP = 4.0  # ...when also this much quieter than its loudest neighbour
+# The closure network's probability above which the lips close; a closure one frame long, between
+# frames the network thinks open, must be surer: a flap or a /d/ between vowels sounds much like a
+# fast /b/, and a wrong one-frame press flickers (docs/motion.md).
+CLOSED_P = 0.1
+CLOSED_ALONE_P = 0.3
+NASAL_F1 = 260.0  # Hz: a murmur's first resonance lies under this (kept out of the vowel averages)
 VOICED = 0.5  # voicing (autocorrelation peak) above which a frame has a voice in it
 VOICELESS_REACH = 0.3  # s: voiceless sound this far from any voice is not speech
 HISTORY = 250  # voiced frames remembered for the speaker's own formant and brightness averages
@@ -47,7 +51,6 @@ HISTORY = 250  # voiced frames remembered for the speaker's own formant and brig
 PRIOR_F1 = (280.0, 720.0)
 PRIOR_F2 = 1600.0
 PRIOR_BRIGHT = -18.0
-PRIOR_LOW = 0.0
 PRIOR_WEIGHT = 20  # how many voiced frames the priors count for
 
 
@@ -106,6 +109,7 @@ class AudioMouthTracker:
         self.fps = float(fps)
         self.smoother = Smoother(fps)
         self.loudness = LoudnessTracker(fps)
+        self.closures = load_closure_model()
         self.reset()
 
     def reset(self) -> None:
@@ -118,12 +122,9 @@ class AudioMouthTracker:
         self._f1: list[float] = []
         self._f2: list[float] = []
         self._bright: list[float] = []
-        self._low: list[float] = []
         self.energy: list[float] = []  # loudness of each frame made so far
         self.speaking: list[bool] = []  # whether each frame made so far was taken for speech
-        self.brief: list[bool] = []  # whether each frame made so far was a dip too brief for a lip closure
         self._last_voiced = -math.inf  # the last frame with voice in it
-        self._was_closed = False  # whether the previous frame's target closed the lips
 
     def add(self, features: list) -> None:
         """Append the next frames' acoustic features (motion.acoustics.FrameFeatures)."""
@@ -150,6 +151,10 @@ class AudioMouthTracker:
     def _feat(self, k: int):
         return self._feats[k - self._first]
 
+    def _feat_or_edge(self, k: int):
+        """Frame k's features, or those of the nearest frame still held."""
+        return self._feat(min(max(k, self._first), self.available - 1))
+
     def _step(self, k: int) -> MouthShape:
         total = self.available
         ahead = range(k, min(total, k + AUDIO_LOOKAHEAD_FRAMES + 1))
@@ -163,22 +168,11 @@ class AudioMouthTracker:
         if not near_voice:
             energy = 0.0
         self.energy.append(energy)
-        target = self._target(f, energy, max(self._feat(j).level for j in around), near_voice)
+        target = self._target(k, f, energy, max(self._feat(j).level for j in around), near_voice)
         self.speaking.append(bool(target.any()))
-        closing = target[3] > 0.5
-        brief = closing and self._brief(k, around)
-        self._was_closed = closing
-        self.brief.append(brief)
-        if brief:
-            # Open voiced sound on both sides of one frame's dip, with no labial F2 transition: a
-            # /t/, /d/, /l/, /ð/ or a flap. The jaw rises but the lips are not pressed. (Keeping
-            # them apart was tried: the face mesh then reads a fast voice's brief /b/, whose F2
-            # does not always fall, as open on a small open-smile face; see docs/motion.md.)
-            target = target.copy()
-            target[3] = 0.0
         self.smoother.follow(target)
         y = self.smoother.state
-        if closing:
+        if target[3] > 0.5:
             y[0] = 0.0
             y[4:] = 0.0
         if not target.any() and y.max() < SETTLE:
@@ -187,22 +181,8 @@ class AudioMouthTracker:
             self._remember(f)
         return MouthShape(*np.clip(y, 0.0, 1.0))
 
-    def _brief(self, k: int, around: range) -> bool:
-        """Whether frame k's dip is too brief to be a lip closure: open before it, voiced vowel again
-        in the next frame, and F2 not pulled down toward it from either side."""
-        if self._was_closed or self.smoother.state[0] < 0.2 or not (self._first + 2 <= k and k + 2 < around.stop):
-            return False
-        f, nxt = self._feat(k), self._feat(k + 1)
-        if not (nxt.voicing > VOICED and nxt.f1 > NASAL_F1 and nxt.dip > f.dip + NASAL_DROP):
-            return False
-        # Lips closing and opening lower every resonance (a labial's low F2 locus): F2 falls into
-        # a labial closure and rises out of it. Either side moving the other way: not the lips.
-        edges = [(self._feat(k - 1).f2, self._feat(k - 2).f2), (nxt.f2, self._feat(k + 2).f2)]
-        known = [(near, far) for near, far in edges if near and far]
-        return bool(known) and not all(near < far for near, far in known)
-
     def _remember(self, f) -> None:
-        for hist, value in ((self._f1, f.f1), (self._f2, f.f2), (self._bright, f.bright), (self._low, f.low)):
+        for hist, value in ((self._f1, f.f1), (self._f2, f.f2), (self._bright, f.bright)):
             if value:
                 hist.append(value)
                 if len(hist) > HISTORY:
@@ -215,7 +195,25 @@ class AudioMouthTracker:
         n = len(values)
         return (n * float(np.percentile(values, q)) + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT)
 
-    def _target(self, f, energy: float, loudest_near: float, near_voice: bool) -> np.ndarray:
+    def _deep(self, k: int) -> bool:
+        """Whether frame k's centre is far under the speaker's peak, and not a fricative."""
+        f = self._feat_or_edge(k)
+        return f.centre < self.loudness.peak - DEEP_QUIET and f.centre_high < FRICATIVE_HIGH
+
+    def _lips_closed(self, k: int, loudest_near: float) -> bool:
+        """Whether the closure network hears the lips closed at frame k's centre."""
+        p = self._closure_p(k, loudest_near)
+        if p <= CLOSED_P:
+            return False
+        return p > CLOSED_ALONE_P or max(self._closure_p(k - 1, loudest_near), self._closure_p(k + 1, loudest_near)) > CLOSED_P
+
+    def _closure_p(self, k: int, loudest_near: float) -> float:
+        """The closure network's probability that the lips are closed at frame k's centre (the
+        frames beside it are scored against frame k's loudest neighbour too)."""
+        near = [self._feat_or_edge(j).bands for j in (k - 1, k, k + 1)]
+        return float(self.closures.probability(ClosureModel.inputs(near, loudest_near)))
+
+    def _target(self, k: int, f, energy: float, loudest_near: float, near_voice: bool) -> np.ndarray:
         rounding = float(self.smoother.state[2])
         closure = np.array([0.0, 0.0, rounding, 1.0, 0.0, 0.0, 0.0])
         if energy <= 0.0:
@@ -224,18 +222,16 @@ class AudioMouthTracker:
                 return closure
             return np.zeros(len(MOUTH_FIELDS))
         gain = energy_gain(energy)
-        # A stop's closure: near-silence at the frame's centre, far under the speaker's peak (a
-        # long /p/ outlasts the frames around it), or a short dip under its neighbours.
-        deep = f.dip < self.loudness.peak - DEEP_QUIET and f.high < FRICATIVE_HIGH
-        dipped = loudest_near - f.dip > CLOSURE_DIP
-        # A nasal murmur or a voice bar (m, b): quieter, with F1 low or nearly all the energy under
-        # 450 Hz (against the speaker's own vowels: F1 is unreliable in a high voice's murmur).
-        quieter = loudest_near - f.level > NASAL_DROP
-        low_vowels = self._shrunk(self._low, 50, PRIOR_LOW)
-        murmur = (quieter and (0 < f.f1 < NASAL_F1 or (f.f1 == 0 and f.voicing > 0.4))) or (
-            f.low - low_vowels > MURMUR_LOW and loudest_near - f.dip > MURMUR_DROP
-        )
-        if deep or dipped or murmur:
+        # A stop's closure, a nasal murmur or a voice bar (p, b, m), read from the levels around
+        # the frame's centre against the loudest sound nearby; the network learnt to tell them
+        # from a /t/, /d/, /n/ or a flap, whose dips are as short (scripts/train_closures.py).
+        if f.bands and self._lips_closed(k, loudest_near):
+            return closure
+        # Deep inside a long closure the sound says nothing of which stop it is, and the network
+        # hedges; a stop's closure in a voice with an echo (espeak-ng's +f3) is not silent but
+        # must look like one that is (the silent frames above). One quiet frame between loud ones
+        # is a /t/ or a flap more often than a /p/: the network decides those.
+        if self._deep(k) and (self._deep(k - 1) or self._deep(k + 1)):
             return closure
         if f.voicing < 0.4:  # a fricative, a burst or breath: teeth close, lips parted
             return np.array([0.12 * gain, 0.25, 0.3 * rounding, 0.0, 0.0, 0.8 * gain, 0.0])
@@ -307,15 +303,11 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True) -> li
     w = np.where(covered, RECOGNIZED_WEIGHT, 0.0)
     blend = (1.0 - w[:, None]) * a + w[:, None] * r
     # Closures are the union: the recognizer misses most P/B/M of a formant voice (espeak-ng) and
-    # hears its closures as vowels, while the sound's closures now look at the frame's centre only.
+    # hears its closures as vowels, while the sound's closures look at the frame's centre only.
     closed = (r[:, 3] > 0.5) | (a[:, 3] > 0.5)
     blend[closed, 0] = 0.0
     blend[closed, 3] = np.maximum(a[closed, 3], r[closed, 3])
     blend[closed, 4:] = 0.0
-    # A dip too brief for a lip closure shuts the jaw whatever vowel the recognizer heard there
-    # (a recognized P/B/M presses the lips, above).
-    brief = np.array(tracker.brief[: len(blend)], bool)
-    blend[brief, 0] = np.minimum(blend[brief, 0], a[brief, 0])
     return [shape_to_controls(MouthShape(*row)) for row in np.clip(blend, 0.0, 1.0)]
 
 

@@ -1,0 +1,64 @@
+"""Where the lips close, read from the fine timing of the sound around a frame's centre.
+
+A lip closure (p, b, m) silences the sound above the voice bar for 30-120 ms; a fast voice's
+closure is barely longer than one video frame, and its edges decide whether that frame shows the
+lips shut. Hand-written thresholds on one window missed a third of a fast, high voice's closures
+and pressed the lips on half the t, d, s and th frames (docs/motion.md), so a small network reads
+the levels of four bands in seven 10 ms windows around this frame's centre and its two neighbours'
+(acoustics.band_levels) against the loudest sound nearby. scripts/train_closures.py trained it on
+synthetic voices' own phone timings (40 espeak-ng variants, rates and pitches; flite slt and rms),
+none of them the lip-sync matrix's held-out voices; the weights ship with the package
+(data/closures.npz, ~30 kB), nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+FLOOR = -60.0  # dB under the loudest nearby frame: quieter than this reads as this
+MODEL_FILE = "closures.npz"
+
+
+@dataclass(frozen=True)
+class ClosureModel:
+    """One hidden layer (ReLU), a logistic output: P(lips closed at this frame's centre)."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: float
+
+    @staticmethod
+    def inputs(bands: list[tuple[float, ...]], loudest_near: float) -> np.ndarray:
+        """The network's inputs from the band levels of the frames before, at and after this one
+        (acoustics.FrameFeatures.bands; empty for a silent frame): each relative to the loudest
+        frame nearby, floored."""
+        size = max(len(b) for b in bands)
+        rows = [np.asarray(b, np.float64) if len(b) else np.full(size, loudest_near + FLOOR) for b in bands]
+        return np.maximum(np.concatenate(rows) - loudest_near, FLOOR)
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        """P(closed) for inputs `x` (one row per frame, or one frame)."""
+        z = (np.asarray(x, np.float64) - self.mean) / self.scale
+        hidden = np.maximum(z @ self.w1 + self.b1, 0.0)
+        return 1.0 / (1.0 + np.exp(-(hidden @ self.w2 + self.b2)))
+
+    def save(self, path: str | Path, **about: str) -> None:
+        np.savez(path, mean=self.mean, scale=self.scale, w1=self.w1, b1=self.b1, w2=self.w2,
+                 b2=np.array([self.b2]), **{k: np.array(v) for k, v in about.items()})
+
+
+@functools.lru_cache(maxsize=4)
+def load_closure_model(path: str | None = None) -> ClosureModel:
+    """The shipped model (or one at `path`); read once per process, it never changes."""
+    source = resources.files("livehuman") / "data" / MODEL_FILE if path is None else Path(path)
+    with source.open("rb") as f, np.load(f) as data:
+        return ClosureModel(mean=data["mean"], scale=data["scale"], w1=data["w1"], b1=data["b1"],
+                            w2=data["w2"], b2=float(data["b2"][0]))

@@ -54,7 +54,7 @@ def test_output() -> Path:
 def netns():
     """A network namespace of this test module's own, entered for its whole run: WebRTC traffic
     (ICE included) never leaves it, and it is removed afterwards."""
-    from netns import NetNamespace
+    from livehuman.bench.netns import NetNamespace
 
     with NetNamespace() as ns, ns.entered():
         yield ns

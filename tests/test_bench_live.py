@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from netns import NetNamespace
+from livehuman.bench.netns import NetNamespace
 
 
 @pytest.mark.netns

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from netns import NetNamespace
+from livehuman.bench.netns import NetNamespace
 
 
 def soak(*args: str, timeout: float = 400) -> dict:

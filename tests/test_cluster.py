@@ -1,4 +1,4 @@
-"""`serve --cluster` on a real Ray cluster of three machines (network namespaces, tests/lan.py):
+"""`serve --cluster` on a real Ray cluster of three machines (network namespaces, livehuman/bench/lan.py):
 the front door and two nodes. Real aiortc visitors talk through the front door, their media come
 from the node each was placed on, and a node killed outright costs only its own sessions."""
 
@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from helpers_live import candidate_addresses, free_port
-from lan import Lan, RayCluster
+from livehuman.bench.lan import Lan, RayCluster
 from livehuman.live.client import LiveClient
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]

@@ -18,7 +18,7 @@ from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS, UNSURE_MS
 from livehuman.errors import LivehumanError
 from livehuman.rates import FPS
 
-BENCHES = ("render", "lipsync", "live", "musetalk", "prepare", "phones", "realtime", "soak")  # livehuman.bench.<name>
+BENCHES = ("render", "lipsync", "live", "musetalk", "prepare", "phones", "realtime", "soak", "cluster")  # livehuman.bench.<name>
 TURN_PASSWORD_ENV, TURN_SECRET_ENV = "LIVEHUMAN_TURN_PASSWORD", "LIVEHUMAN_TURN_SECRET"  # serve's TURN credentials
 
 
@@ -174,6 +174,7 @@ def _bench_options(bench: argparse.ArgumentParser) -> None:
     """The benches' flags. Their defaults are the benches' own (livehuman.bench.options): a flag left
     out is None here, so `python -m livehuman.bench.X` and this command measure the same thing."""
     from livehuman.bench.options import (
+        ClusterOptions,
         LipsyncOptions,
         LiveOptions,
         MuseTalkOptions,
@@ -223,6 +224,12 @@ def _bench_options(bench: argparse.ArgumentParser) -> None:
     group.add_argument("--minutes", type=float, metavar="M", help="how long the clients talk (default 2)")
     group.add_argument("--in-a-row", type=int, metavar="N",
                        help="instead of talking: open and close N sessions one after another, each timed")
+    group = bench.add_argument_group("cluster bench (root, Ray)")
+    group.add_argument("--offers", type=int, metavar="N",
+                       help=f"visits timed at a lone server and at the front door (default {ClusterOptions.offers})")
+    group.add_argument("--places", type=int, metavar="N", help=f"sessions each node takes (default {ClusterOptions.places})")
+    group.add_argument("--ray-defaults", action="store_true", default=None,
+                       help="Ray's own health checks (default: quick ones, a dead node found in ~1.5 s)")
     group = bench.add_argument_group("prepare bench")
     group.add_argument("--fps", type=float, help=f"frame rate of the face video (default {prep.fps:g})")
     group.add_argument("--runs", type=int, metavar="N", help=f"fresh processes timed, the best reported (default {prep.runs})")

@@ -55,6 +55,20 @@ class LiveOptions:
 
 
 @dataclass
+class ClusterOptions:
+    """`livehuman bench cluster`: serve --cluster on namespaces of this computer (bench/cluster.py)."""
+
+    offers: int = 12  # visits timed at the lone server and at the front door, one after another
+    places: int = 3  # sessions each node (and the lone server) takes
+    ray_defaults: bool = False  # Ray's own health checks instead of bench/lan.py's quick ones
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.offers < 2 or self.places < 2:
+            raise LivehumanError("bench cluster needs --offers and --places of at least 2")
+
+
+@dataclass
 class SoakOptions:
     """`livehuman bench soak`: K clients talking, hanging up and coming back for N minutes."""
 

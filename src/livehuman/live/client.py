@@ -108,6 +108,7 @@ class LiveClient:
         self.session: str | None = None
         self.answer_sdp: str | None = None
         self.node: str | None = None  # the machine serving the session, in a cluster (cluster/front.py)
+        self.offer_seconds: float | None = None  # how long POST /offer took to answer
         self._channel = self.pc.createDataChannel("events")
         self._channel_open = asyncio.Event()
         self._changed = asyncio.Event()
@@ -133,8 +134,10 @@ class LiveClient:
                 offer["persona"] = self.persona
             if self.avatar is not None:
                 offer["avatar"] = self.avatar
+            sent = time.perf_counter()
             async with http.post(f"{self.base_url}/offer", json=offer) as response:
                 answer = await response.json()
+                self.offer_seconds = time.perf_counter() - sent
                 if response.status != 200:
                     raise ConnectionError(f"{response.status}: {answer.get('error')}")
         self.session = answer["session"]

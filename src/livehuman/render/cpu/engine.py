@@ -106,9 +106,13 @@ class CpuEngine:
         self.own_mouth = own_mouth  # reuse the mouth interior the avatar's own frames show, if any
 
     def load(self, avatar: Avatar) -> None:
-        """Prepare per-avatar data (colours, footage mouths); per-frame rigs are built on first use."""
+        """Prepare per-avatar data (colours, footage mouths) and the first frame's rigs; the other
+        frames' rigs are built on first use. The first rigs a process builds cost ~150 ms more
+        (OpenCV fills its Lab colour tables): paid here, at a server's start or a render worker's,
+        not by the first visitor's first frame."""
         if EXTRA_KEY not in avatar.extra:
-            avatar.extra[EXTRA_KEY] = _AvatarState(avatar, self.own_mouth)
+            state = avatar.extra[EXTRA_KEY] = _AvatarState(avatar, self.own_mouth)
+            state.rigs_for(avatar, 0)
 
     def render(self, avatar: Avatar, index: int, drive: FrameDrive) -> np.ndarray:
         """Output frame `index`: the avatar's frame with its face moved by the drive's controls."""

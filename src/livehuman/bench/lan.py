@@ -53,17 +53,19 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from netns import _exit_on_sigterm, _ip, entered_namespace
+from livehuman.bench.netns import _exit_on_sigterm, _ip, entered_namespace
 
 PR_SET_PDEATHSIG = 1
 
-RAY = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "ray")
-PYTHON = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "python")
+# Ray's command and Python from the environment this runs in (the project's .venv).
+RAY = str(Path(sys.executable).with_name("ray"))
+PYTHON = sys.executable
 GCS_PORT = 6379
 # Which process owns each LAN (<token> holds "<pid> <start time>"), for sweep().
 OWNERS = Path("/run/lh-lan")

@@ -1,5 +1,5 @@
-"""`livehuman bench cluster`'s options fail in one line before anything starts (the bench itself
-runs in tests/test_cluster.py's namespaces' way and is measured in docs/benchmarks.md)."""
+"""`livehuman bench cluster`'s bad options fail in one line before any namespace is built. The
+bench itself needs root and minutes (docs/benchmarks.md); its parts are tests/test_cluster.py's."""
 
 import subprocess
 import sys

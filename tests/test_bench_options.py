@@ -9,6 +9,7 @@ from dataclasses import fields
 import pytest
 
 from livehuman.bench.options import (
+    ClusterOptions,
     LiveOptions,
     MuseTalkOptions,
     PhonesOptions,
@@ -20,7 +21,7 @@ from livehuman.bench.options import (
 )
 from livehuman.cli import BENCHES, build_parser, main
 
-OPTIONS = {"render": RenderOptions, "live": LiveOptions, "musetalk": MuseTalkOptions, "prepare": PrepareOptions,
+OPTIONS = {"cluster": ClusterOptions, "render": RenderOptions, "live": LiveOptions, "musetalk": MuseTalkOptions, "prepare": PrepareOptions,
            "phones": PhonesOptions, "realtime": RealtimeOptions, "soak": SoakOptions}
 
 

@@ -54,7 +54,7 @@ def bench_cluster(options: ClusterOptions) -> dict:
 
     from livehuman.bench.lan import Lan, RayCluster
 
-    steps = tqdm(total=4, desc="bench cluster", unit="step", disable=not options.progress)
+    steps = tqdm(total=4, desc="bench cluster", unit="step")
     logs = Path(tempfile.mkdtemp(prefix="livehuman-bench-cluster-"))
     with Lan(4) as lan, RayCluster(lan, **({"system_config": {}} if options.ray_defaults else {})) as cluster:
         front, a, b, lone = lan.hosts

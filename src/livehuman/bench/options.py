@@ -61,7 +61,6 @@ class ClusterOptions:
     offers: int = 12  # visits timed at the lone server and at the front door, one after another
     places: int = 3  # sessions each node (and the lone server) takes
     ray_defaults: bool = False  # Ray's own health checks instead of bench/lan.py's quick ones
-    progress: bool = True
 
     def __post_init__(self) -> None:
         if self.offers < 2 or self.places < 2:

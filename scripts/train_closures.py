@@ -25,7 +25,7 @@ from livehuman.bench.lipsync import SENTENCES, OPEN_VOWELS, base_symbol, pad_spe
 from livehuman.bench.options import LIPSYNC_VOICES
 from livehuman.bench.voices import parse_voice, synthesize
 from livehuman.motion.acoustics import audio_features
-from livehuman.motion.audio_mouth import AUDIO_LOOKAHEAD_FRAMES, audio_mouth_controls, _mouth_array
+from livehuman.motion.audio_mouth import _mouth_array, audio_mouth_controls, closure_inputs, loudest_near
 from livehuman.motion.closures import MODEL_FILE, ClosureModel, load_closure_model
 
 FPS = 25.0
@@ -78,12 +78,9 @@ def frames(job: tuple[str, str, bool]) -> list[tuple[str, np.ndarray, bool]]:
         phone = next((p for p in speech.phones if p.start <= t < p.end), None)
         if phone is None or not f.bands:
             continue
-        near = range(max(0, k - AUDIO_LOOKAHEAD_FRAMES), min(len(feats), k + AUDIO_LOOKAHEAD_FRAMES + 1))
-        loudest = max(feats[j].level for j in near)
         s = base_symbol(phone.symbol)
         kind = "closure" if s in "pbm" else "open" if s in OPEN_VOWELS else "other"
-        bands = [feats[min(max(j, 0), len(feats) - 1)].bands for j in (k - 1, k, k + 1)]
-        out.append((kind, ClosureModel.inputs(bands, loudest), bool(closed[k])))
+        out.append((kind, closure_inputs(feats, k, loudest_near(feats, k)), bool(closed[k])))
     return out
 
 

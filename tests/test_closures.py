@@ -11,7 +11,7 @@ import pytest
 
 from livehuman.bench.lipsync import OPEN_VOWELS, base_symbol, pad_speech
 from livehuman.motion.acoustics import audio_features
-from livehuman.motion.audio_mouth import AUDIO_LOOKAHEAD_FRAMES, CLOSED_P
+from livehuman.motion.audio_mouth import CLOSED_P, closure_inputs, loudest_near
 from livehuman.motion.closures import FLOOR, ClosureModel, load_closure_model
 from livehuman.speech.espeak import EspeakTTS
 
@@ -25,7 +25,7 @@ SENTENCE = "Maybe Bob will pay a bit more for the big blue map, but not a lot."
 
 
 def network_inputs(voice: str, wpm: int, pitch: int) -> tuple[np.ndarray, np.ndarray]:
-    """(kind of each frame inside a phone, the network's inputs there), as the tracker builds them."""
+    """(kind of each frame inside a phone, the network's inputs there)."""
     speech = pad_speech(EspeakTTS(voice, words_per_minute=wpm, pitch=pitch).synthesize(SENTENCE))
     feats = audio_features(speech.audio, FPS)
     kinds, rows = [], []
@@ -34,11 +34,9 @@ def network_inputs(voice: str, wpm: int, pitch: int) -> tuple[np.ndarray, np.nda
         phone = next((p for p in speech.phones if p.start <= t < p.end), None)
         if phone is None or not f.bands:
             continue
-        near = range(max(0, k - AUDIO_LOOKAHEAD_FRAMES), min(len(feats), k + AUDIO_LOOKAHEAD_FRAMES + 1))
-        bands = [feats[min(max(j, 0), len(feats) - 1)].bands for j in (k - 1, k, k + 1)]
         s = base_symbol(phone.symbol)
         kinds.append("closure" if s in "pbm" else "open" if s in OPEN_VOWELS else "other")
-        rows.append(ClosureModel.inputs(bands, max(feats[j].level for j in near)))
+        rows.append(closure_inputs(feats, k, loudest_near(feats, k)))
     return np.array(kinds), np.array(rows)
 
 

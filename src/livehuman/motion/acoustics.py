@@ -2,7 +2,7 @@
 
 What the mouth can be read from when no phones are known, in any language: loudness (is the
 mouth open at all), voicing, the first two formants (F1 rises as the jaw opens; F2 is high for
-spread front vowels and low for rounded back ones), brightness, and the levels of three bands in
+spread front vowels and low for rounded back ones), brightness, and the levels of four bands in
 short windows around the frame's centre (where the lips close: motion/closures.py).
 """
 

@@ -158,7 +158,6 @@ class AudioMouthTracker:
     def _step(self, k: int) -> MouthShape:
         total = self.available
         ahead = range(k, min(total, k + AUDIO_LOOKAHEAD_FRAMES + 1))
-        around = range(max(self._first, k - AUDIO_LOOKAHEAD_FRAMES), ahead.stop)
         f = self._feat(k)
         energy = self.loudness.step(f.level, [self._feat(j).level for j in ahead])
         if energy > 0 and any(self._feat(j).voicing > VOICED for j in ahead):
@@ -168,7 +167,7 @@ class AudioMouthTracker:
         if not near_voice:
             energy = 0.0
         self.energy.append(energy)
-        target = self._target(k, f, energy, max(self._feat(j).level for j in around), near_voice)
+        target = self._target(k, f, energy, loudest_near(self._feats, k - self._first), near_voice)
         self.speaking.append(bool(target.any()))
         self.smoother.follow(target)
         y = self.smoother.state
@@ -210,8 +209,7 @@ class AudioMouthTracker:
     def _closure_p(self, k: int, loudest_near: float) -> float:
         """The closure network's probability that the lips are closed at frame k's centre (the
         frames beside it are scored against frame k's loudest neighbour too)."""
-        near = [self._feat_or_edge(j).bands for j in (k - 1, k, k + 1)]
-        return float(self.closures.probability(ClosureModel.inputs(near, loudest_near)))
+        return float(self.closures.probability(closure_inputs(self._feats, k - self._first, loudest_near)))
 
     def _target(self, k: int, f, energy: float, loudest_near: float, near_voice: bool) -> np.ndarray:
         rounding = float(self.smoother.state[2])
@@ -248,6 +246,19 @@ class AudioMouthTracker:
         spread = max(0.0, front) * 0.9
         round_ = max(0.0, -front) * (1.0 - 0.7 * openness)
         return np.array([jaw, spread, round_, 0.0, 0.0, 0.5 * gain, 0.0])
+
+
+def loudest_near(feats: list, k: int) -> float:
+    """The loudest level (dBFS) among frames k ± AUDIO_LOOKAHEAD_FRAMES of `feats` that exist."""
+    return max(f.level for f in feats[max(0, k - AUDIO_LOOKAHEAD_FRAMES) : k + AUDIO_LOOKAHEAD_FRAMES + 1])
+
+
+def closure_inputs(feats: list, k: int, loudest: float) -> np.ndarray:
+    """The closure network's inputs for frame k of `feats`: the band levels of frames k - 1, k and
+    k + 1 (the edge frame standing in past either end) against `loudest`. Training
+    (scripts/train_closures.py) and the tracker build them here, so they cannot drift apart."""
+    last = len(feats) - 1
+    return ClosureModel.inputs([feats[min(max(j, 0), last)].bands for j in (k - 1, k, k + 1)], loudest)
 
 
 def acoustic_mouth_controls(audio, fps: float = 25.0) -> list[FaceControls]:

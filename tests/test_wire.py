@@ -196,10 +196,14 @@ async def test_refusals_become_error_events_that_name_the_client_event():
            ({"type": "input_audio_buffer.append", "event_id": "c2", "audio": "%%%"}, "invalid_value"),
            ({"type": "conversation.item.retrieve", "event_id": "c3", "item_id": "nope"}, "item_not_found"),
            ({"type": "session.update", "event_id": "c4", "session": {"type": "realtime", "audio": {
-               "input": {"format": {"type": "audio/pcm", "rate": 16000}}}}}, "invalid_value")]
+               "input": {"format": {"type": "audio/pcm", "rate": 16000}}}}}, "invalid_value"),
+           ({"type": "session.update", "event_id": "c5", "session": {"type": "realtime", "audio": None}},
+            "invalid_value")]
     for event, code in bad:
         error = checked(await server.handle(event))[0]["error"]
         assert (error["code"], error["event_id"]) == (code, event["event_id"])
+    assert error["param"] == "session.audio"
+    assert server.session["audio"]["output"]["format"]["rate"] == 24000  # the refused update changed nothing
 
 
 def test_a_cut_reply_keeps_the_words_heard_for_retrieval():

@@ -130,6 +130,20 @@ def merge_session(target: dict, update: dict) -> None:
             target[key] = value
 
 
+def check_session_shape(target: dict, update: dict, path: str = "session") -> None:
+    """Refuse an update that would replace one of the session's objects with something else.
+
+    `"audio": null` would leave the session without its audio settings; only `turn_detection`
+    may be null (manual turns).
+    """
+    for key, value in update.items():
+        if not isinstance(target.get(key), dict) or key == "turn_detection":
+            continue
+        if not isinstance(value, dict):
+            raise RequestError(f"{path}.{key} must be an object", param=f"{path}.{key}")
+        check_session_shape(target[key], value, f"{path}.{key}")
+
+
 def session_config(
     *,
     voice: str | None,
@@ -243,7 +257,9 @@ class ServerWire:
         if update.get("type", "realtime") != "realtime":
             raise RequestError("only realtime sessions are supported", param="session.type")
         session = copy.deepcopy(self.session)
-        merge_session(session, {k: v for k, v in update.items() if k != "type"})
+        update_fields = {k: v for k, v in update.items() if k != "type"}
+        check_session_shape(session, update_fields)
+        merge_session(session, update_fields)
         audio = session.get("audio", {})
         for side in ("input", "output"):
             fmt = (audio.get(side) or {}).get("format") or {}

@@ -100,6 +100,7 @@ async def _talk_through_a_node_loss(url: str, a, b, node_b, restart) -> None:
         for client in clients:  # each session's media come from its own node's machine
             assert set(candidate_addresses(client.answer_sdp)) == {client.node}
         await until(lambda: _all_receive(clients), 60, "video on every session")
+        await _drive_a_session_through_the_front_door(url, clients[-1])
 
         on_b = [c for c in clients if c.node == b.address]
         on_a = [c for c in clients if c.node == a.address]
@@ -136,6 +137,17 @@ async def _talk_through_a_node_loss(url: str, a, b, node_b, restart) -> None:
                 assert json.loads(await response.content.readline()) == {"type": "alive", "node": a.address}
     finally:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
+
+
+async def _drive_a_session_through_the_front_door(url: str, client: LiveClient) -> None:
+    """A backend that knows only the front door makes a session on a node speak (the drive API)."""
+    asked = time.monotonic()
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{url}/sessions/{client.session}/say", json={"text": "Hello from the backend."}) as response:
+            assert response.status == 202, await response.text()
+        async with http.get(f"{url}/sessions") as response:  # --no-auth beyond loopback: ids are not listed
+            assert response.status == 403
+    await client.wait_for(lambda: client.first_voiced_after(asked), 30, "the said words' voice")
 
 
 async def cluster_nodes(url: str) -> list[dict]:

@@ -99,6 +99,7 @@ async def test_a_node_host_answers_an_offer_from_its_copy_and_reports_the_sessio
         assert status == 200, body
         assert body["node"] == netns.addresses[0] and body["persona"] == persona
         assert (await host.report()).sessions == [body["session"]]
+        await _drive_through_a_front_door(await host.report(), body["session"], netns.addresses[0])
         status, busy = await host.answer(Offer(pc.localDescription.sdp))  # its one place is taken
         assert status == 503 and "busy" in busy["error"]
         status, bad = await host.answer(Offer(pc.localDescription.sdp, persona="nobody"))
@@ -113,3 +114,49 @@ async def test_a_node_host_answers_an_offer_from_its_copy_and_reports_the_sessio
         await pc.close()
         await host.close()
     assert not host._folder.exists()
+
+
+async def _drive_through_a_front_door(load, session_id: str, address: str) -> None:
+    """The node's drive API answers only with the token it reported; a front door's proxy passes a
+    backend's requests on to it, answers, refusals, the event stream and the WebSocket alike."""
+    import aiohttp
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from livehuman.cluster.drive import DriveProxy
+
+    assert load.drive_url.startswith(f"http://{address}:") and load.drive_token
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{load.drive_url}/sessions/{session_id}") as response:
+            assert response.status == 401  # nobody but the front door
+    proxy = DriveProxy(lambda sid: load if sid == session_id else None, lambda: [load], listed=True)
+    app = web.Application()
+    proxy.routes(app)
+    app.on_cleanup.append(lambda app: proxy.close())
+    async with TestClient(TestServer(app)) as front:
+        listed = await (await front.get("/sessions")).json()
+        assert [s["id"] for s in listed["sessions"]] == [session_id]
+        shown = await front.get(f"/sessions/{session_id}")
+        assert shown.status == 200 and (await shown.json())["id"] == session_id
+        events = await front.get(f"/sessions/{session_id}/events")
+        assert events.headers["Content-Type"] == "text/event-stream"
+        assert await events.content.readline() == b"event: session\n"
+        said = await front.post(f"/sessions/{session_id}/say", json={"text": "Hello from the backend."})
+        assert said.status == 202, await said.text()
+        seen = []  # the say shows in the event stream, as it comes
+        while "transcript" not in seen:
+            line = await asyncio.wait_for(events.content.readline(), 30)
+            if line.startswith(b"event: "):
+                seen.append(line[7:].strip().decode())
+        events.close()
+        refused = await front.post(f"/sessions/{session_id}/say", data=b"hello")  # the node's own refusal
+        assert refused.status == 415 and "JSON" in (await refused.json())["error"]
+        unknown = await front.post("/sessions/nobody/say", json={"text": "Hi"})
+        assert unknown.status == 404 and "nobody" in (await unknown.json())["error"]
+        ws = await front.ws_connect(f"/sessions/{session_id}/ws")
+        assert (await ws.receive_json(timeout=10))["type"] == "session"
+        await ws.send_json({"type": "shout"})
+        while (message := await ws.receive_json(timeout=10))["type"] != "error":
+            pass
+        assert "shout" in message["message"]
+        await ws.close()

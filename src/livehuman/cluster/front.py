@@ -29,9 +29,11 @@ from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from livehuman.cluster.bundle import NodeRecipe, node_recipe
+from livehuman.cluster.drive import DriveProxy
 from livehuman.cluster.node import NodeHost
 from livehuman.cluster.placement import NodeLoad, choose_node
 from livehuman.errors import LivehumanError
+from livehuman.live.drive import lists_sessions
 from livehuman.live.server import FULL_GRACE_S, LiveServer, Offer, build_live_server
 
 log = logging.getLogger("livehuman.cluster")
@@ -204,6 +206,12 @@ class Cluster:
         return [node.load for node in self._nodes.values()
                 if node.load and node.load.ready and not node.lost and node.actor]
 
+    def session_node(self, session_id: str) -> NodeLoad | None:
+        """The last report of the node a session was placed on, while that node is in sight."""
+        placed = self._placed.get(session_id)
+        node = self._nodes.get(placed[0]) if placed else None
+        return node.load if node is not None and not node.lost else None
+
     def places(self) -> tuple[int, int]:
         """(places taken, places in all) on the nodes that can take sessions."""
         loads = self.nodes()
@@ -324,10 +332,12 @@ def _awaitable(ref):
 def front_door(address: str, **options) -> LiveServer:
     """A LiveServer whose offers are answered by the machines of the Ray cluster at `address`;
     `options` are build_live_server's, and the nodes build theirs from them (`serve --cluster`).
-    It keeps the page, the personas and /v1/realtime; it draws no faces (no render workers) and
-    takes no uploaded avatars (the nodes could not see them)."""
+    It keeps the page, the personas and /v1/realtime, and passes the drive API on to the nodes; it
+    draws no faces (no render workers) and takes no uploaded avatars (the nodes could not see them)."""
     server = build_live_server(**{**options, "render_workers": 0, "uploads": None})
     cluster = Cluster(address, node_recipe(server.config.personas, options))
     server.placer = cluster
     server.on_app(cluster.routes, start=cluster.start, stop=cluster.close)
+    drive = DriveProxy(cluster.session_node, cluster.nodes, listed=lists_sessions(server.config.access))
+    server.on_app(drive.routes, stop=drive.close)
     return server

@@ -10,13 +10,18 @@ sessions live on between calls.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
 
+from aiohttp import web
+
 from livehuman.cluster.bundle import NodeRecipe
 from livehuman.cluster.placement import NodeLoad
-from livehuman.live.server import LiveServer, Offer, build_live_server
+from livehuman.live.access import Access, protect
+from livehuman.live.drive import drive_routes
+from livehuman.live.server import MAX_OFFER_BYTES, LiveServer, Offer, build_live_server
 
 
 class NodeHost:
@@ -31,18 +36,41 @@ class NodeHost:
             shutil.rmtree(self._folder, ignore_errors=True)
             raise
         self._starting: asyncio.Task | None = None
+        self._drive: web.AppRunner | None = None
+        self._drive_url = ""
+        # Only the front door knows it (from the reports): the drive API steers and reads conversations.
+        self._drive_token = secrets.token_hex(16)
         self._cpu = _CpuMeter()
         self._dropped = 0  # frames dropped or late, all sessions together, at the last report
 
     async def report(self) -> NodeLoad:
         """What the front door places by; the first call also warms the models up (ready once done)."""
         if self._starting is None:
-            self._starting = asyncio.ensure_future(self.server.start_without_http())
+            self._starting = asyncio.ensure_future(self._start())
         dropped = sum(s.clock.stats.dropped_frames + s.clock.stats.late_ticks for s in self.server.sessions.values())
         recent, self._dropped = max(0, dropped - self._dropped), dropped
         return NodeLoad(self.node_id, self.address, [sid for sid, s in self.server.sessions.items() if not s.ending],
                         self.server.config.max_sessions, ready=self._starting.done() and self._starting.exception() is None,
-                        cpu=self._cpu.busy(), dropped=recent)
+                        cpu=self._cpu.busy(), dropped=recent, drive_url=self._drive_url, drive_token=self._drive_token)
+
+    async def _start(self) -> None:
+        await self.server.start_without_http()
+        await self._serve_drive_api()
+
+    async def _serve_drive_api(self) -> None:
+        """The drive API of this node's sessions (live/drive.py), for the front door to pass its
+        callers' requests on to (cluster/drive.py), on this machine's cluster address."""
+        access = Access(token=self._drive_token)
+        app = web.Application(client_max_size=MAX_OFFER_BYTES)
+        protect(app, access)
+        drive_routes(app, self.server.sessions, access)
+        self._drive = web.AppRunner(app)
+        await self._drive.setup()
+        site = web.TCPSite(self._drive, self.address, 0)
+        await site.start()
+        port = self._drive.addresses[0][1]
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        self._drive_url = f"http://{host}:{port}"
 
     async def answer(self, offer: Offer) -> tuple[int, dict]:
         """(HTTP status, body) for an offer placed on this node, as one machine's server answers it."""
@@ -59,6 +87,8 @@ class NodeHost:
 
     async def close(self) -> None:
         """End every session and free the render workers, the models and the avatars' folder."""
+        if self._drive is not None:
+            await self._drive.cleanup()
         await self.server.close()
         self.server.close_resources()
         shutil.rmtree(self._folder, ignore_errors=True)

@@ -16,6 +16,8 @@ class NodeLoad:
     ready: bool = False  # its models are warm: it can answer at once
     cpu: float = 0.0  # the machine's busy fraction (0..1) since its last report
     dropped: int = 0  # media frames it dropped or ran late since its last report
+    drive_url: str = ""  # where its drive API answers the front door ("" until it is up; cluster/drive.py)
+    drive_token: str = ""  # the token that API asks of the front door
 
     @property
     def free(self) -> int:

@@ -50,7 +50,7 @@ EVENT_BACKLOG = 256  # events held for a slow reader; beyond this the oldest are
 
 def drive_routes(app: web.Application, sessions: Mapping[str, Session], access: Access) -> None:
     """Add the drive API's routes for the live `sessions` (a server's own dict, read as it changes)."""
-    drive = Drive(sessions, listed=access.token is not None or access.loopback_only)
+    drive = Drive(sessions, listed=lists_sessions(access))
     for method, path, handler in (("GET", "/sessions", drive.list), ("GET", "/sessions/{id}", drive.show),
                                   ("POST", "/sessions/{id}/say", drive.say), ("POST", "/sessions/{id}/ask", drive.ask),
                                   ("POST", "/sessions/{id}/interrupt", drive.interrupt),
@@ -61,19 +61,27 @@ def drive_routes(app: web.Application, sessions: Mapping[str, Session], access: 
         app.router.add_route(method, path, _answering_refusals(handler))
 
 
+def lists_sessions(access: Access) -> bool:
+    """Whether `GET /sessions` lists the ids. A session's id is all it takes to steer it and read its
+    transcripts: without a token, beyond loopback (--no-auth), the ids are not listed, and only a
+    page and its backend know one."""
+    return access.token is not None or access.loopback_only
+
+
+NOT_LISTED = ("the list of sessions needs an access token (--token): without one, anyone could "
+              "steer and read other visitors' conversations; use the id your page got from /offer")
+
+
 class Drive:
     """The drive API's handlers over a server's sessions."""
 
     def __init__(self, sessions: Mapping[str, Session], listed: bool = True):
         self.sessions = sessions
-        # A session's id is all it takes to steer it and read its transcripts: without a token,
-        # beyond loopback (--no-auth), the ids are not listed, and only a page and its backend know one.
-        self.listed = listed
+        self.listed = listed  # see lists_sessions
 
     async def list(self, request: web.Request) -> web.Response:
         if not self.listed:
-            raise Refused(403, "the list of sessions needs an access token (--token): without one, anyone could "
-                               "steer and read other visitors' conversations; use the id your page got from /offer")
+            raise Refused(403, NOT_LISTED)
         return web.json_response({"sessions": [{"id": s.id, "state": s.state}
                                                for s in self.sessions.values() if not s.ending]})
 

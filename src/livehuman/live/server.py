@@ -168,7 +168,8 @@ class LiveServer:
         if self.uploads is not None:
             self.uploads.routes(app)  # POST /avatars, GET /avatars/{name}: guarded (live/access.py)
         app.router.add_static("/static/", WEB_DIR, show_index=False)
-        drive_routes(app, self.sessions, self.config.access)  # /sessions/{id}/say, /events… (live/drive.py)
+        if self.placer is None:  # a cluster's front door passes them on to the nodes (cluster/drive.py)
+            drive_routes(app, self.sessions, self.config.access)  # /sessions/{id}/say, /events… (live/drive.py)
         if self.config.realtime_brain_factory is not None:
             try:
                 from livehuman.brain.limits import RealtimeLimits

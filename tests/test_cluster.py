@@ -53,7 +53,7 @@ async def nodes_ready(url: str, places: int) -> bool:
     return response.status == 200 and body["max_sessions"] == places
 
 
-def test_sessions_spread_over_two_machines_and_a_lost_machine_costs_only_its_own(tmp_path):
+def test_sessions_spread_over_two_machines_and_a_lost_machine_costs_only_its_own(tmp_path, astronaut_path):
     with Lan(3) as lan, RayCluster(lan) as cluster:
         front, a, b = lan.hosts
         cluster.start_head(front, num_cpus=0)  # the front door's machine runs no sessions
@@ -70,7 +70,8 @@ def test_sessions_spread_over_two_machines_and_a_lost_machine_costs_only_its_own
 
         try:
             with front.entered():  # the visitors sit by the front door
-                asyncio.run(_talk_through_a_node_loss(f"http://{front.address}:{port}", a, b, node_b, restart))
+                asyncio.run(_talk_through_a_node_loss(f"http://{front.address}:{port}", a, b, node_b, restart,
+                                                      astronaut_path.read_bytes()))
             assert node_a.alive()
         finally:
             for proc in procs:
@@ -89,7 +90,7 @@ def stop(proc: subprocess.Popen) -> None:
             proc.kill()
 
 
-async def _talk_through_a_node_loss(url: str, a, b, node_b, restart) -> None:
+async def _talk_through_a_node_loss(url: str, a, b, node_b, restart, photo: bytes) -> None:
     await until(lambda: nodes_ready(url, 2 * PER_NODE), 240, "both nodes to be warm")
     clients = [LiveClient(url) for _ in range(4)]
     try:
@@ -101,6 +102,7 @@ async def _talk_through_a_node_loss(url: str, a, b, node_b, restart) -> None:
             assert set(candidate_addresses(client.answer_sdp)) == {client.node}
         await until(lambda: _all_receive(clients), 60, "video on every session")
         await _drive_a_session_through_the_front_door(url, clients[-1])
+        await _talk_with_an_uploaded_face(url, photo, {a.address, b.address})
 
         on_b = [c for c in clients if c.node == b.address]
         on_a = [c for c in clients if c.node == a.address]
@@ -148,6 +150,29 @@ async def _drive_a_session_through_the_front_door(url: str, client: LiveClient) 
         async with http.get(f"{url}/sessions") as response:  # --no-auth beyond loopback: ids are not listed
             assert response.status == 403
     await client.wait_for(lambda: client.first_voiced_after(asked), 30, "the said words' voice")
+
+
+async def _talk_with_an_uploaded_face(url: str, photo: bytes, nodes: set[str]) -> None:
+    """A photo uploaded to the front door is prepared there and talks from a node."""
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{url}/avatars", data=photo, headers={"Content-Type": "image/png"}) as response:
+            assert response.status == 202, await response.text()
+            name = (await response.json())["name"]
+
+        async def prepared():
+            async with http.get(f"{url}/avatars/{name}") as response:
+                report = await response.json()
+            assert report["state"] != "failed", report
+            return report["state"] == "ready"
+
+        await until(prepared, 120, "the upload to be prepared")
+    client = LiveClient(url, avatar=name)
+    try:
+        await client.connect(timeout=60)
+        assert client.node in nodes
+        await until(lambda: _all_receive([client]), 30, "video of the uploaded face")
+    finally:
+        await client.close()
 
 
 async def cluster_nodes(url: str) -> list[dict]:

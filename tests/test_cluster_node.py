@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import livehuman
+from livehuman.avatar.upload import UploadLimits
 from livehuman.cluster.placement import NodeLoad, choose_node
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "personas"
@@ -75,14 +76,15 @@ def test_a_recipe_carries_the_personas_and_their_prepared_avatars_to_a_node(fron
 
 
 @pytest.mark.netns
-async def test_a_node_host_answers_an_offer_from_its_copy_and_reports_the_session(front_setups, netns):
+async def test_a_node_host_answers_an_offer_from_its_copy_and_reports_the_session(front_setups, netns, tmp_path):
     from aiortc import RTCPeerConnection
 
     from livehuman.cluster.bundle import node_recipe
     from livehuman.cluster.node import NodeHost
     from livehuman.live.server import Offer
 
-    recipe = node_recipe(front_setups.config.personas, {"max_sessions": 1, "render_workers": 0, "greet": False})
+    recipe = node_recipe(front_setups.config.personas, {"max_sessions": 1, "render_workers": 0, "greet": False},
+                         uploads=UploadLimits(max_kept=2))
     host = NodeHost(recipe, "node-1", netns.addresses[0])
     pc = RTCPeerConnection()
     try:
@@ -110,10 +112,36 @@ async def test_a_node_host_answers_an_offer_from_its_copy_and_reports_the_sessio
                 break
             await asyncio.sleep(0.1)
         assert (await host.report()).sessions == []
+        await _an_uploaded_face_comes_with_its_first_offer(host, pc, front_setups, tmp_path)
     finally:
         await pc.close()
         await host.close()
     assert not host._folder.exists()
+
+
+async def _an_uploaded_face_comes_with_its_first_offer(host, pc, front_setups, tmp_path) -> None:
+    """An avatar uploaded to the front door and prepared there reaches the node packed with the
+    first offer that names it; the node keeps it (and reports it) for the next ones."""
+    import shutil
+
+    from livehuman.cluster.bundle import pack_folders
+    from livehuman.live.server import Offer
+
+    name = "upload-0123456789ab"
+    prepared = tmp_path / name  # what the front door's preparation left (a persona's prepared face)
+    shutil.copytree(next(iter(front_setups.config.personas.values())).face.avatar.directory, prepared)
+    offer = Offer(pc.localDescription.sdp, avatar=name)
+    status, missing = await host.answer(offer)  # not sent along, and the node has never seen it
+    assert status == 400 and "upload it again" in missing["error"]
+    status, body = await host.answer(offer, pack_folders({name: prepared}))
+    assert status == 200, body
+    assert name in (await host.report()).uploads
+    assert (host._folder / "uploads" / name / "meta.json").read_bytes() == (prepared / "meta.json").read_bytes()
+    await host.end_sessions("test")
+    while (await host.report()).sessions:
+        await asyncio.sleep(0.1)
+    status, body = await host.answer(offer)  # kept: the next offer needs no copy
+    assert status == 200, body
 
 
 async def _drive_through_a_front_door(load, session_id: str, address: str) -> None:

@@ -408,7 +408,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
                       "barge_in_ms": args.barge_in_ms},
         token=args.token if args.token is not None or args.no_auth else os.environ.get(TOKEN_ENV) or None,
         no_auth=args.no_auth, cors_origins=args.cors_origin, page=page,
-        uploads=_upload_limits(args) if args.cluster is None else None, ice=ice, **_cluster(args.cluster),
+        uploads=_upload_limits(args), ice=ice, **_cluster(args.cluster),
     )
 
 

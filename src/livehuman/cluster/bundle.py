@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 # Options that stay with the front door: it alone talks HTTP to visitors.
+# (Uploads are prepared by the front door; a node keeps those its offers name: `uploads` below.)
 FRONT_DOOR_ONLY = ("access", "uploads", "page", "persona", "avatar", "knowledge")
 
 
@@ -25,6 +26,7 @@ class NodeRecipe:
     avatars: bytes = b""  # a tar of prepared avatars, one folder per name
     files: dict[str, bytes] = field(default_factory=dict)  # knowledge files by name
     knowledge: str | None = None  # the server's own knowledge file (a key of files)
+    uploads: object = None  # the front door's UploadLimits (None: it takes no uploads)
 
     def unpack(self, folder: Path) -> dict:
         """Write the avatars and files into `folder` (the node's own: two nodes on one machine must
@@ -42,9 +44,10 @@ class NodeRecipe:
         return {**self.options, "persona": personas, "knowledge": here(self.knowledge), "uploads": None}
 
 
-def node_recipe(setups: dict, options: dict) -> NodeRecipe:
+def node_recipe(setups: dict, options: dict, uploads=None) -> NodeRecipe:
     """The recipe for nodes serving what a front door serves: its personas' setups (live/server.py's
-    PersonaSetup, each with its loaded avatar) and the serve `options` it was built with."""
+    PersonaSetup, each with its loaded avatar), the serve `options` it was built with, and the
+    UploadLimits of the avatars uploaded to it (None: it takes none)."""
     files: dict[str, bytes] = {}
 
     def shipped(path: str | None) -> str | None:
@@ -61,7 +64,8 @@ def node_recipe(setups: dict, options: dict) -> NodeRecipe:
         avatars[avatar.name] = Path(avatar.directory)
         personas.append(replace(setup.persona, avatar=avatar.name, knowledge=shipped(setup.persona.knowledge)))
     kept = {key: value for key, value in options.items() if key not in FRONT_DOOR_ONLY}
-    return NodeRecipe(kept, personas, pack_folders(avatars), files, shipped(options.get("knowledge")))
+    return NodeRecipe(kept, personas, pack_folders(avatars), files, shipped(options.get("knowledge")),
+                      uploads=uploads)
 
 
 def pack_folders(folders: dict[str, Path]) -> bytes:

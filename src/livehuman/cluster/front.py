@@ -28,13 +28,14 @@ from aiohttp import web
 from ray.exceptions import ActorUnavailableError, RayActorError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from livehuman.cluster.bundle import NodeRecipe, node_recipe
+from livehuman.cluster.bundle import NodeRecipe, node_recipe, pack_folders
 from livehuman.cluster.drive import DriveProxy
 from livehuman.cluster.node import NodeHost
 from livehuman.cluster.placement import NodeLoad, choose_node
 from livehuman.errors import LivehumanError
 from livehuman.live.drive import lists_sessions
 from livehuman.live.server import FULL_GRACE_S, LiveServer, Offer, build_live_server
+from livehuman.live.uploads import Uploads
 
 log = logging.getLogger("livehuman.cluster")
 
@@ -64,9 +65,10 @@ class _Node:
 class Cluster:
     """The nodes of a Ray cluster as seen from the front door; `place` answers offers on them."""
 
-    def __init__(self, address: str, recipe: NodeRecipe, *, poll_s: float = POLL_S,
+    def __init__(self, address: str, recipe: NodeRecipe, *, uploads: Uploads | None = None, poll_s: float = POLL_S,
                  lost_after_s: float = LOST_AFTER_S, namespace: str = NAMESPACE):
         self.address, self.namespace = address, namespace
+        self._uploads = uploads  # the front door's: uploads are prepared here, and go to a node with their first offer
         self.poll_s, self.lost_after_s = poll_s, lost_after_s
         self._recipe = recipe
         self._recipe_ref = None
@@ -244,7 +246,12 @@ class Cluster:
             node = self._nodes[load.node_id]
             self._answering[node.node_id] = self._answering.get(node.node_id, 0) + 1
             try:
-                status, body = await _awaitable(node.actor.answer.remote(offer))
+                upload = None
+                if offer.avatar is not None and offer.avatar not in load.uploads and self._uploads is not None:
+                    upload = await asyncio.to_thread(self._packed_upload, offer.avatar)
+                status, body = await _awaitable(node.actor.answer.remote(offer, upload))
+            except OSError:  # removed here since the offer was checked (the oldest uploads go)
+                return 400, {"error": f"no uploaded avatar {offer.avatar!r} (uploads are kept for a while; upload it again)"}
             except RayActorError as exc:
                 if not isinstance(exc, ActorUnavailableError):
                     node.actor, node.load = None, None
@@ -261,6 +268,10 @@ class Cluster:
                 self._track(session_id, node.node_id, time.monotonic())
                 body["lifeline"] = f"/sessions/{session_id}/lifeline"
             return status, body
+
+    def _packed_upload(self, name: str) -> bytes:
+        """An uploaded avatar as prepared here, packed for a node (which keeps it for later offers)."""
+        return pack_folders({name: self._uploads.root / name})
 
     # -- the lifeline ---------------------------------------------------------------------------
 
@@ -332,10 +343,12 @@ def _awaitable(ref):
 def front_door(address: str, **options) -> LiveServer:
     """A LiveServer whose offers are answered by the machines of the Ray cluster at `address`;
     `options` are build_live_server's, and the nodes build theirs from them (`serve --cluster`).
-    It keeps the page, the personas and /v1/realtime, and passes the drive API on to the nodes; it
-    draws no faces (no render workers) and takes no uploaded avatars (the nodes could not see them)."""
-    server = build_live_server(**{**options, "render_workers": 0, "uploads": None})
-    cluster = Cluster(address, node_recipe(server.config.personas, options))
+    It keeps the page, the personas and /v1/realtime, prepares uploaded avatars (a node gets one
+    with the first offer placed on it that names it), and passes the drive API on to the nodes; it
+    draws no faces (no render workers)."""
+    server = build_live_server(**{**options, "render_workers": 0})
+    recipe = node_recipe(server.config.personas, options, uploads=server.config.uploads)
+    cluster = Cluster(address, recipe, uploads=server.uploads)
     server.placer = cluster
     server.on_app(cluster.routes, start=cluster.start, stop=cluster.close)
     drive = DriveProxy(cluster.session_node, cluster.nodes, listed=lists_sessions(server.config.access))

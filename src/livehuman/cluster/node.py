@@ -22,6 +22,7 @@ from livehuman.cluster.placement import NodeLoad
 from livehuman.live.access import Access, protect
 from livehuman.live.drive import drive_routes
 from livehuman.live.server import MAX_OFFER_BYTES, LiveServer, Offer, build_live_server
+from livehuman.live.uploads import Uploads
 
 
 class NodeHost:
@@ -32,6 +33,8 @@ class NodeHost:
         self._folder = Path(tempfile.mkdtemp(prefix="livehuman-node-"))
         try:
             self.server: LiveServer = build_live_server(**recipe.unpack(self._folder))
+            # Uploaded avatars come prepared from the front door with the offers that name them.
+            self.server.uploads = Uploads(recipe.uploads, root=self._folder / "uploads") if recipe.uploads else None
         except BaseException:
             shutil.rmtree(self._folder, ignore_errors=True)
             raise
@@ -51,7 +54,8 @@ class NodeHost:
         recent, self._dropped = max(0, dropped - self._dropped), dropped
         return NodeLoad(self.node_id, self.address, [sid for sid, s in self.server.sessions.items() if not s.ending],
                         self.server.config.max_sessions, ready=self._starting.done() and self._starting.exception() is None,
-                        cpu=self._cpu.busy(), dropped=recent, drive_url=self._drive_url, drive_token=self._drive_token)
+                        cpu=self._cpu.busy(), dropped=recent, drive_url=self._drive_url, drive_token=self._drive_token,
+                        uploads=[p.name for p in self.server.uploads.uploaded()] if self.server.uploads else [])
 
     async def _start(self) -> None:
         await self.server.start_without_http()
@@ -72,8 +76,11 @@ class NodeHost:
         host = f"[{self.address}]" if ":" in self.address else self.address
         self._drive_url = f"http://{host}:{port}"
 
-    async def answer(self, offer: Offer) -> tuple[int, dict]:
-        """(HTTP status, body) for an offer placed on this node, as one machine's server answers it."""
+    async def answer(self, offer: Offer, upload: bytes | None = None) -> tuple[int, dict]:
+        """(HTTP status, body) for an offer placed on this node, as one machine's server answers it.
+        `upload`: the uploaded avatar the offer names, prepared and packed, when this node lacks it."""
+        if upload is not None and self.server.uploads is not None:
+            await asyncio.to_thread(self.server.uploads.take_prepared, offer.avatar, upload)
         status, body = await self.server.answer_offer(offer)
         return status, {**body, "node": self.address}
 

@@ -18,6 +18,7 @@ class NodeLoad:
     dropped: int = 0  # media frames it dropped or ran late since its last report
     drive_url: str = ""  # where its drive API answers the front door ("" until it is up; cluster/drive.py)
     drive_token: str = ""  # the token that API asks of the front door
+    uploads: list[str] = field(default_factory=list)  # the uploaded avatars it holds (POST /avatars)
 
     @property
     def free(self) -> int:

@@ -7,7 +7,7 @@ The real Listener, fed 20 ms chunks, with the recognizer `livehuman serve` uses,
 against model turn-taking (brain/turn_end.py). Paused questions: a sentence cut where a prefix's last
 sound ends ("cut": one espeak-ng/flite sentence, so the voice carries on as mid-sentence) or the two
 halves said as separate utterances ("two"), 500–900 ms of silence between. Completed questions: the
-whole sentence. Prints: paused questions whose turn ended in the pause, and how long completed ones
+whole sentence. Prints, for `vad`, `model` and `model` with a 300 ms unsure silence: paused questions whose turn ended in the pause, and how long completed ones
 waited from the end of their speech to the end of the turn. The turn_end constants were chosen on
 the "train" voices; report the "held-out" ones. See docs/benchmarks.md.
 """
@@ -79,7 +79,8 @@ def turn_ends(audio, turns, asr):
 
 def main(which="held-out", style="cut", first_voices=None):
     asr = knowledge_asr(load_knowledge(None), None, second_pass=False)
-    modes = {"vad": None, "model": ModelTurns(EndOfTurnModel())}
+    model = EndOfTurnModel()
+    modes = {"vad": None, "model": ModelTurns(model), "model-unsure300": ModelTurns(model, unsure_ms=300)}
     cut = {m: 0 for m in modes}
     waits = {m: [] for m in modes}
     n = 0

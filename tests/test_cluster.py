@@ -60,18 +60,21 @@ def test_sessions_spread_over_two_machines_and_a_lost_machine_costs_only_its_own
         node_a = cluster.start_worker(a, num_cpus=1)
         node_b = cluster.start_worker(b, num_cpus=1)
         cluster.wait_for_nodes(3)
-        port = free_port("127.0.0.1")
-        logs = [tmp_path / "serve-1.log", tmp_path / "serve-2.log"]
+        port, second_port = free_port("127.0.0.1"), free_port("127.0.0.1")
+        logs = [tmp_path / "serve-1.log", tmp_path / "serve-2.log", tmp_path / "serve-second.log"]
         procs = [serve(front, cluster.address, port, open(logs[0], "wb"))]
 
-        def restart() -> None:  # the front door stops and starts again; the nodes go on
+        def restart() -> None:
+            """The front door stops and starts again; the nodes go on. A second front door starts
+            beside it (two behind a load balancer, docs/cluster.md)."""
             stop(procs[-1])
             procs.append(serve(front, cluster.address, port, open(logs[1], "wb")))
+            procs.append(serve(front, cluster.address, second_port, open(logs[2], "wb")))
 
         try:
             with front.entered():  # the visitors sit by the front door
                 asyncio.run(_talk_through_a_node_loss(f"http://{front.address}:{port}", a, b, node_b, restart,
-                                                      astronaut_path.read_bytes()))
+                                                      astronaut_path.read_bytes(), f"http://{front.address}:{second_port}"))
             assert node_a.alive()
         finally:
             for proc in procs:
@@ -90,7 +93,7 @@ def stop(proc: subprocess.Popen) -> None:
             proc.kill()
 
 
-async def _talk_through_a_node_loss(url: str, a, b, node_b, restart, photo: bytes) -> None:
+async def _talk_through_a_node_loss(url: str, a, b, node_b, restart, photo: bytes, second_url: str) -> None:
     await until(lambda: nodes_ready(url, 2 * PER_NODE), 240, "both nodes to be warm")
     clients = [LiveClient(url) for _ in range(4)]
     try:
@@ -137,6 +140,15 @@ async def _talk_through_a_node_loss(url: str, a, b, node_b, restart, photo: byte
         async with aiohttp.ClientSession() as http:
             async with http.get(f"{url}/sessions/{on_a[0].session}/lifeline") as response:
                 assert json.loads(await response.content.readline()) == {"type": "alive", "node": a.address}
+
+        # The second front door sees the same sessions (from the nodes' reports): its lifeline and
+        # drive API answer for a conversation the first one placed.
+        nodes = await until(lambda: cluster_nodes(second_url), 240, "the second front door to see the node")
+        assert [(n["address"], n["sessions"]) for n in nodes] == [(a.address, PER_NODE)], nodes
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{second_url}/sessions/{on_a[1].session}/lifeline") as response:
+                assert json.loads(await response.content.readline()) == {"type": "alive", "node": a.address}
+        await _drive_a_session_through_the_front_door(second_url, on_a[1])
     finally:
         await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 

@@ -11,9 +11,13 @@ import io
 import tarfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-# Options that stay with the front door: it alone talks HTTP to visitors.
-# (Uploads are prepared by the front door; a node keeps those its offers name: `uploads` below.)
+if TYPE_CHECKING:
+    from livehuman.avatar.upload import UploadLimits
+
+# Options that stay with the front door: it alone talks HTTP to visitors. (It alone prepares
+# uploads too; a node keeps the prepared ones its offers name: NodeRecipe.uploads.)
 FRONT_DOOR_ONLY = ("access", "uploads", "page", "persona", "avatar", "knowledge")
 
 
@@ -26,7 +30,7 @@ class NodeRecipe:
     avatars: bytes = b""  # a tar of prepared avatars, one folder per name
     files: dict[str, bytes] = field(default_factory=dict)  # knowledge files by name
     knowledge: str | None = None  # the server's own knowledge file (a key of files)
-    uploads: object = None  # the front door's UploadLimits (None: it takes no uploads)
+    uploads: UploadLimits | None = None  # what the front door takes as uploads (None: none)
 
     def unpack(self, folder: Path) -> dict:
         """Write the avatars and files into `folder` (the node's own: two nodes on one machine must
@@ -44,7 +48,7 @@ class NodeRecipe:
         return {**self.options, "persona": personas, "knowledge": here(self.knowledge), "uploads": None}
 
 
-def node_recipe(setups: dict, options: dict, uploads=None) -> NodeRecipe:
+def node_recipe(setups: dict, options: dict, uploads: UploadLimits | None = None) -> NodeRecipe:
     """The recipe for nodes serving what a front door serves: its personas' setups (live/server.py's
     PersonaSetup, each with its loaded avatar), the serve `options` it was built with, and the
     UploadLimits of the avatars uploaded to it (None: it takes none)."""

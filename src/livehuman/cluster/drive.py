@@ -53,7 +53,8 @@ class DriveProxy:
         return self._http
 
     async def list(self, request: web.Request) -> web.Response:
-        """`GET /sessions`: the open sessions of every node, in one list."""
+        """`GET /sessions`: the open sessions of every node, in one list (a node that does not
+        answer is left out: its sessions are being lost anyway)."""
         if not self._listed:
             return _error(403, NOT_LISTED)
         nodes = [node for node in self._nodes() if node.drive_url]

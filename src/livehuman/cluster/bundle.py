@@ -35,8 +35,7 @@ class NodeRecipe:
     def unpack(self, folder: Path) -> dict:
         """Write the avatars and files into `folder` (the node's own: two nodes on one machine must
         not write into each other's avatars); build_live_server's keyword arguments for this node."""
-        with tarfile.open(fileobj=io.BytesIO(self.avatars)) as tar:
-            tar.extractall(folder / "avatars", filter="data")
+        unpack_folders(self.avatars, folder / "avatars")
         for name, data in self.files.items():
             (folder / name).write_bytes(data)
 
@@ -79,3 +78,9 @@ def pack_folders(folders: dict[str, Path]) -> bytes:
         for name, folder in folders.items():
             tar.add(folder, arcname=name)
     return buffer.getvalue()
+
+
+def unpack_folders(packed: bytes, folder: Path) -> None:
+    """Write what pack_folders packed into `folder` (one folder per name; nothing outside it)."""
+    with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
+        tar.extractall(folder, filter="data")

@@ -210,9 +210,12 @@ class Cluster:
 
     def session_node(self, session_id: str) -> NodeLoad | None:
         """The last report of the node a session was placed on, while that node is in sight."""
-        placed = self._placed.get(session_id)
-        node = self._nodes.get(placed[0]) if placed else None
+        node = self._placed_on(session_id)
         return node.load if node is not None and not node.lost else None
+
+    def _placed_on(self, session_id: str) -> _Node | None:
+        placed = self._placed.get(session_id)
+        return self._nodes.get(placed[0]) if placed else None
 
     def places(self) -> tuple[int, int]:
         """(places taken, places in all) on the nodes that can take sessions."""
@@ -293,8 +296,7 @@ class Cluster:
             return web.json_response({"error": f"no session {session_id!r} in this cluster"}, status=404)
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-store"})
         await response.prepare(request)
-        placed = self._placed.get(session_id)
-        node = self._nodes.get(placed[0]) if placed else None
+        node = self._placed_on(session_id)
         try:
             await _send(response, {"type": "alive", "node": node.address if node else None})
             while not end.done():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from livehuman.cluster.bundle import NodeRecipe
+from livehuman.cluster.bundle import NodeRecipe, unpack_folders
 from livehuman.cluster.placement import NodeLoad
 from livehuman.live.access import Access, protect
 from livehuman.live.drive import drive_routes
@@ -80,9 +80,14 @@ class NodeHost:
         """(HTTP status, body) for an offer placed on this node, as one machine's server answers it.
         `upload`: the uploaded avatar the offer names, prepared and packed, when this node lacks it."""
         if upload is not None and self.server.uploads is not None:
-            await asyncio.to_thread(self.server.uploads.take_prepared, offer.avatar, upload)
+            await asyncio.to_thread(self._take_upload, offer.avatar, upload)
         status, body = await self.server.answer_offer(offer)
         return status, {**body, "node": self.address}
+
+    def _take_upload(self, name: str, packed: bytes) -> None:
+        with tempfile.TemporaryDirectory(prefix=".incoming-", dir=self._folder) as incoming:
+            unpack_folders(packed, Path(incoming))
+            self.server.uploads.take_prepared(name, Path(incoming) / name)
 
     async def end_sessions(self, reason: str) -> int:
         """End every session here (the front door lost sight of this node and sent its visitors

@@ -16,12 +16,10 @@ says how its preparation goes, and an offer naming it talks with that face.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import os
 import secrets
 import shutil
-import tarfile
 import tempfile
 import threading
 import time
@@ -212,18 +210,15 @@ class Uploads:
             job.finished = time.monotonic()
             self._busy = None
 
-    def take_prepared(self, name: str, packed: bytes) -> None:
-        """Keep an upload prepared elsewhere (a cluster's front door), packed by cluster/bundle.py's
-        pack_folders as `name` (blocking: call it in a thread). One already here is kept as it is."""
+    def take_prepared(self, name: str, folder: Path) -> None:
+        """Keep an upload prepared elsewhere (a cluster's front door) and unpacked into `folder` (on
+        this folder's file system): moved in as `name`. One already here is kept as it is."""
         if not UPLOAD_NAME.match(name):
             raise ValueError(f"not an uploaded avatar's name: {name!r}")
         if self.prepared(name):
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".incoming-", dir=self.root) as incoming:
-            with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
-                tar.extractall(incoming, filter="data")
-            os.replace(Path(incoming) / name, self.root / name)
+        os.replace(folder, self.root / name)
         self._prune(keep=name)
 
     def prepared(self, name: str) -> bool:

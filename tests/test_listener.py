@@ -117,7 +117,10 @@ def _ends(heard: list) -> list[SpeechEnded]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("first", "rest"), [("I would like to book a", "table for two."), ("What is", "livehuman?")])
+# Halves where the voice does not fall at the pause (turn_end.final_pitch), so the verdict stands
+# whatever the model says: on espeak-ng it swings between 0.2 and 0.9 as the silence grows by 20 ms,
+# and "book a" (a fall of 0.7 semitones) would flip with a CPU's rounding of the int8 model.
+@pytest.mark.parametrize(("first", "rest"), [("Where is", "the station?"), ("What is", "livehuman?")])
 def test_a_thinking_pause_mid_sentence_ends_the_turn_by_silence_but_not_by_the_model(pool, end_of_turn, first, rest):
     before = first.lower().split()
     first, second = espeak_paused(first, rest)  # one sentence, 700 ms of silence where the user stops to think

@@ -281,24 +281,25 @@ def first_index(events: list, kind: type) -> int:
 @pytest.mark.slow
 @in_module_loop
 async def test_the_model_waits_out_a_thinking_pause_and_drops_the_reply_it_prepared(live_factories, tmp_path):
-    """Model turn-taking (brain/turn_end.py) in the whole brain: the user pauses 700 ms after "book a".
+    """Model turn-taking (brain/turn_end.py) in the whole brain: the user pauses 700 ms after "what is".
     The reply prepared in the pause is dropped without a sound: nothing is said before the one turn ends."""
     plain, _ = live_factories
     patient = LocalBrainFactory(persona=plain.persona, knowledge=plain.knowledge, asr_second_pass=False,
                                 speculate_ms=150, end_of_turn="model")
     patient.asr_pool, patient._embedder = plain.asr_pool, plain._embedder  # built once
-    # The recording of test_listener's pause test, at 16 kHz (heard as not finished at the pause).
-    first, second = espeak_paused("I would like to book a", "table for two.")
+    # One of test_listener's pause recordings, at 16 kHz (heard as not finished at the pause: all of
+    # it arrives in one batch, so the verdict is the pitch's and the model's, without words).
+    first, second = espeak_paused("What is", "livehuman?")
     audio = np.concatenate([silence(0.5), first, silence(0.7), second, silence(3.0)])
     brain = patient()
     for i in range(0, len(audio), 320):
         await brain.push_audio(audio[i:i + 320], 16000)
     events = await collect(brain, ReplyDone)
-    assert brain.listener.verdicts[0] is False  # unfinished at the pause
+    assert brain.listener.verdicts[0] is False, brain.listener.waits  # unfinished at the pause
     assert len(of_type(events, UserSpeechStopped)) == 1 and len(of_type(events, ReplyStarted)) == 1
     assert brain.speculations["discarded"] >= 1  # the reply prepared in the pause, never heard
     assert first_index(events, UserSpeechStopped) < first_index(events, ReplyStarted) < first_index(events, ReplyAudio)
     user, _, _ = reply_of(events)
-    assert user.split()[:3] == ["i", "would", "like"] and user.split()[-1] == "two"
+    assert user.split()[:2] == ["what", "is"] and len(user.split()) > 2  # both halves (pocketsphinx mishears some)
     assert [m["role"] for m in brain.dialogue.history] == ["user", "assistant"]
     await brain.close()

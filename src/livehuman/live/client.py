@@ -211,6 +211,14 @@ class LiveClient:
                 return t
         return None
 
+    def first_voiced_arrival_after(self, since: float) -> float | None:
+        """When the packet `first_voiced_after(since)` names reached this machine, before aiortc's
+        jitter buffer held it (NaN when its arrival was not noted)."""
+        for (t, samples), net in zip(self.received.audio, self.received.audio_net):
+            if t >= since and rms(samples) > VOICED_RMS:
+                return net
+        return None
+
     def last_voiced(self) -> float | None:
         for t, samples in reversed(self.received.audio):
             if rms(samples) > VOICED_RMS:

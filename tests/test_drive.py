@@ -259,6 +259,15 @@ async def test_bad_requests_are_refused_with_a_reason(server, client, http):
     assert got == 415 and "JSON" in answer["error"]
     got, answer = await post(http, f"{base}/say", data="{not json", headers={"Content-Type": "application/json"})
     assert got == 400 and "not valid JSON" in answer["error"]
+    # JSON may spell half a character ("\ud800"): not text anyone can say (it broke the event stream).
+    got, answer = await post(http, f"{base}/ask", data='{"text": "hi \\ud800"}', headers={"Content-Type": "application/json"})
+    assert got == 400 and "lone surrogate" in answer["error"]
+    # A body that says it is gzip and is not; an Origin that is no URL: the client's mistakes, not 500s.
+    got, answer = await post(http, f"{base}/say", data=b"not gzip at all",
+                             headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert got == 400 and "could not be read" in answer["error"]
+    got, answer = await post(http, f"{base}/say", {"text": "Hi"}, headers={"Origin": "http://[::1"})
+    assert got == 403
     async with http.get(f"{server.url}/sessions/0123456789ab/events") as response:
         assert response.status == 404
     # The token guards the API as it guards /offer, and so does the origin check.

@@ -202,8 +202,30 @@ async def test_busy_preparer_answers_429(tmp_path, grace_hopper_path):
         live.uploads._busy = "receiving"  # another upload is arriving
         response = await client.post("/avatars", data=grace_hopper_path.read_bytes(), headers={"Content-Type": "image/jpeg"})
         assert response.status == 429
-        assert "one upload is prepared at a time" in (await response.json())["error"]
+        assert "another upload is being received" in (await response.json())["error"]
         assert snapshot(tmp_path / "avatars") == {}
+    finally:
+        await client.close()
+
+
+async def test_a_stalled_upload_gives_its_place_back(tmp_path, grace_hopper_path):
+    """An upload that stops sending (its client stuck or gone) is given up on after `stall_s`, and
+    the one place for uploads is free again: it used to be held until the server restarted."""
+    live = http_server(tmp_path / "avatars", UploadLimits(stall_s=0.5))
+    client = await client_for(live)
+    try:
+        host, port = client.server.host, client.server.port
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(f"POST /avatars HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: image/jpeg\r\n"
+                     f"Content-Length: 100000\r\n\r\n".encode() + grace_hopper_path.read_bytes()[:1000])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(4096), 10)
+        assert b" 408 " in answer.split(b"\r\n")[0] and b"stalled" in answer, answer
+        writer.close()
+        response = await client.post("/avatars", data=grace_hopper_path.read_bytes(), headers={"Content-Type": "image/jpeg"})
+        assert response.status == 202, await response.text()
+        await until_done(client, (await response.json())["name"])
+        assert not [p for p in (tmp_path / "avatars").rglob(".incoming-*")]  # the stalled bytes are gone
     finally:
         await client.close()
 

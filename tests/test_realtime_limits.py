@@ -253,6 +253,33 @@ async def test_connections_past_the_limit_are_told_and_closed_and_a_freed_place_
 
 
 @pytest.mark.asyncio(loop_scope="module")
+async def test_requests_that_never_become_websockets_take_no_place(serve):
+    """A plain GET (or HEAD) of /v1/realtime is told to upgrade; a client that leaves mid-handshake
+    gives its place back. Either used to keep a place for good: four of them shut the endpoint."""
+    server = await serve(max_connections=2)
+    url = f"http://{server.host}:{server.port}/v1/realtime"
+    async with ClientSession() as http:
+        for _ in range(3):
+            async with http.get(url) as response:
+                assert response.status == 426 and "WebSocket" in await response.text()
+            async with http.head(url) as response:
+                assert response.status in (405, 426)
+    for _ in range(3):  # the handshake's request sent, the connection closed before the answer
+        reader, writer = await asyncio.open_connection(server.host, server.port)
+        writer.write(f"GET /v1/realtime HTTP/1.1\r\nHost: {server.host}\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+        await writer.drain()
+        writer.transport.abort()
+    await places_taken(server, 0)
+    first, second = await Client.connect(server), await Client.connect(server)
+    for client in (first, second):
+        assert (await client.recv())["type"] == "session.created"
+    await first.close()
+    await second.close()
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_a_flood_of_messages_is_refused_past_the_rate(serve):
     server = await serve(messages_per_s=5.0, message_burst=10)
     client = await Client.connect(server)

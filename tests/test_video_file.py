@@ -60,3 +60,48 @@ def test_failure_leaves_no_file(tmp_path):
 def test_rejects_other_extensions(tmp_path):
     with pytest.raises(LivehumanError, match=r"\.mp4"):
         Mp4Writer(tmp_path / "out.avi", 32, 32, 25, None)
+
+
+def test_audio_at_a_rate_aac_cannot_take_is_resampled(tmp_path):
+    """192 kHz (a studio recorder's) or an odd 12345 Hz: AAC takes neither; the tone arrives at 48 kHz."""
+    for rate in (192000, 12345):
+        path = tmp_path / f"r{rate}.mp4"
+        with Mp4Writer(path, 32, 32, 25, rate) as writer:
+            for _ in range(25):
+                writer.write_frame(np.zeros((32, 32, 3), np.uint8))
+            writer.write_audio(_tone(1.0, rate))
+        with av.open(str(path)) as container:
+            audio = container.streams.audio[0]
+            assert audio.rate == 48000
+            samples = np.concatenate([f.to_ndarray().ravel() for f in container.decode(audio)])
+        assert abs(len(samples) / 48000 - 1.0) < 0.05
+        spectrum = np.abs(np.fft.rfft(samples[:24000]))
+        assert abs(np.argmax(spectrum) * 2 - 220) <= 4
+
+
+def test_two_writers_to_one_path_do_not_share_their_unfinished_file(tmp_path):
+    """Two renders to one output (two terminals, or two tasks' default names): each writes its own
+    temporary file, and the output is whichever finished last, whole."""
+    path = tmp_path / "same.mp4"
+    first, second = Mp4Writer(path, 32, 32, 25, None), Mp4Writer(path, 32, 32, 25, None)
+    for k in range(30):
+        first.write_frame(np.full((32, 32, 3), 10, np.uint8))
+        if k < 5:
+            second.write_frame(np.full((32, 32, 3), 200, np.uint8))
+    second.close()
+    first.close()
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+    assert len(frames) == 30 and frames[0].to_ndarray(format="gray").mean() < 50
+    assert [p.name for p in tmp_path.iterdir()] == ["same.mp4"]
+
+
+def test_a_write_that_fails_is_one_clear_error_and_leaves_nothing(tmp_path):
+    path = tmp_path / "out.mp4"
+    writer = Mp4Writer(path, 32, 32, 25, None)
+    writer.write_frame(np.zeros((32, 32, 3), np.uint8))
+    path.mkdir()  # a folder took the output's name meanwhile: the last step, the move, fails
+    (path / "kept.txt").write_text("mine")
+    with pytest.raises(LivehumanError, match=r"cannot write .*out\.mp4"):
+        writer.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"] and (path / "kept.txt").read_text() == "mine"

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS, UNSURE_MS
 from livehuman.errors import LivehumanError
 from livehuman.rates import FPS
 
+MIN_FPS, MAX_FPS = 1, 120  # the frame rates a render may ask for
 BENCHES = ("render", "lipsync", "live", "musetalk", "prepare", "phones", "realtime", "soak", "cluster")  # livehuman.bench.<name>
 TURN_PASSWORD_ENV, TURN_SECRET_ENV = "LIVEHUMAN_TURN_PASSWORD", "LIVEHUMAN_TURN_SECRET"  # serve's TURN credentials
 
@@ -309,10 +312,12 @@ def cmd_render(args: argparse.Namespace) -> None:
 
         args.voice = voice_for(args.lang)
 
+    _check_render_numbers(args)
     if args.config:
         render_tasks(args)
         return
     output = check_output(args.output or f"out/{Path(args.avatar).stem}.mp4")
+    _check_not_an_input(output, args.avatar, args.audio)
     if args.knowledge is not None and args.brain == "none":
         args.brain = "local"  # a knowledge base is there to be answered from
     if args.brain != "none":
@@ -342,13 +347,35 @@ def render_tasks(args: argparse.Namespace) -> None:
         shift = task.bbox_shift if args.bbox_shift is None else args.bbox_shift
         try:
             output = check_output(result_dir / task.result_name)
+            _check_not_an_input(output, task.video_path, task.audio_path)
             speech = _load_speech(args, task.audio_path)
             _render_one(args, task.video_path, speech, output, shift)
         except LivehumanError as exc:
             print(f"livehuman: {task.name} failed: {exc}", file=sys.stderr)
             failed.append(task.name)
+        except Exception as exc:  # a bug in one task: said, and the others still rendered
+            if args.debug:
+                raise
+            print(f"livehuman: {task.name} failed: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            failed.append(task.name)
     if failed:
         raise LivehumanError(f"{len(failed)} of {len(tasks)} tasks failed ({', '.join(failed)}); the others were written to {args.result_dir}")
+
+
+def _check_render_numbers(args: argparse.Namespace) -> None:
+    """One line for a frame rate or seed no render can use (before any slow work)."""
+    if args.fps is not None and not (math.isfinite(args.fps) and MIN_FPS <= args.fps <= MAX_FPS):
+        raise LivehumanError(f"--fps must be between {MIN_FPS} and {MAX_FPS} frames a second, not {args.fps:g}")
+    if args.seed is not None and args.seed < 0:
+        raise LivehumanError(f"--seed must be 0 or more, not {args.seed}")
+
+
+def _check_not_an_input(output: Path, *inputs: str | None) -> None:
+    """Refuse an output that would replace one of the render's own inputs."""
+    for source in inputs:
+        if source and Path(source).exists() and output.exists() and output.samefile(source):
+            raise LivehumanError(f"the output {output} is one of the render's inputs: writing it would destroy "
+                                 f"the input; give another -o")
 
 
 def _realtime_options(args: argparse.Namespace) -> dict:
@@ -376,6 +403,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     from livehuman.theme import theme_from_flags
 
+    if not 1 <= args.port <= 65535:
+        raise LivehumanError(f"--port must be between 1 and 65535, not {args.port}")
     page = theme_from_flags(args.title, args.accent, args.logo)  # a bad flag: one line, before anything loads
     ice = ice_settings(args.ice_server, args.turn_user, args.turn_password or os.environ.get(TURN_PASSWORD_ENV) or None,
                        args.turn_secret or os.environ.get(TURN_SECRET_ENV) or None)
@@ -491,6 +520,10 @@ def main(argv: list[str] | None = None) -> int:
     # mediapipe and TensorFlow Lite talk a lot on stderr; users need none of it
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # `timeout`, a service manager or a closed terminal stop a render as Ctrl+C does: its unfinished
+    # file removed, the old output and the avatar cache kept.
+    for stop in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(stop, _interrupted)
     try:
         COMMANDS[args.command](args)
     except LivehumanError as exc:
@@ -505,6 +538,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"livehuman: internal error: {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
         return 1
     return 0
+
+
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

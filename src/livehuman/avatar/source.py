@@ -199,7 +199,10 @@ def _natural_key(path: Path) -> list:
 
 def _read_image(path: Path) -> np.ndarray:
     data = np.fromfile(str(path), dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error:  # OpenCV refuses images past its pixel limit (a 40000x40000 PNG fits in 200 kB)
+        raise LivehumanError(f"cannot read image {path}: it has too many pixels to decode; scale it down") from None
     if image is None:
         raise LivehumanError(f"cannot read image {path}: the file is damaged or not an image")
     return image

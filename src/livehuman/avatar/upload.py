@@ -45,6 +45,9 @@ PHOTO_CODECS = {"mjpeg": ".jpg", "png": ".png", "webp": ".webp", "bmp": ".bmp", 
 VIDEO_SUFFIXES = {"mov,mp4,m4a,3gp,3g2,mj2": ".mp4", "matroska,webm": ".webm", "avi": ".avi"}
 
 
+STALL_S = 30.0  # the one upload being received holds the only place: a stalled one must not keep it
+
+
 @dataclass(frozen=True)
 class UploadLimits:
     """What one upload may be, and how many prepared uploads are kept."""
@@ -55,6 +58,7 @@ class UploadLimits:
     max_kept: int = MAX_KEPT
     frames_max_side: int = FRAMES_MAX_SIDE
     frames_max_bytes: int = FRAMES_MAX_BYTES
+    stall_s: float = STALL_S  # an upload that sends nothing for this long is given up on (408)
 
     @property
     def source_limits(self) -> dict:
@@ -68,7 +72,7 @@ class UploadLimits:
 
 
 class UploadError(LivehumanError):
-    """An upload refused, with the HTTP status to answer (400, 413 or 415) and why."""
+    """An upload refused, with the HTTP status to answer (400, 408, 413 or 415) and why."""
 
     def __init__(self, message: str, status: int = 400):
         super().__init__(message)

@@ -49,9 +49,23 @@ def realtime_routes(app: web.Application, brain_factory: BrainFactory, *, path: 
             raise web.HTTPUnauthorized(text="invalid or missing API key")
         # A message over the limit is never read whole: aiohttp closes with 1009 (message too big).
         ws = web.WebSocketResponse(max_msg_size=limits.max_message_bytes, heartbeat=30)
+        if not ws.can_prepare(request).ok:
+            raise web.HTTPUpgradeRequired(
+                text="/v1/realtime is a WebSocket endpoint: connect with a WebSocket client (e.g. the openai "
+                     "SDK's client.realtime.connect)", headers={"Upgrade": "websocket", "Connection": "Upgrade"})
         address = request.remote
         refusal = admission.admit(address)
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionResetError:  # the client left mid-handshake: its place is free again
+            if refusal is None:
+                admission.release(address)
+            log.info("a Realtime client from %s left during the handshake", address)
+            raise web.HTTPBadRequest(text="the client went away") from None  # read by nobody
+        except BaseException:
+            if refusal is None:
+                admission.release(address)
+            raise
         if refusal is not None:
             # After the handshake, so that the client reads why (a refused handshake says only 503).
             log.warning("refused a Realtime connection from %s: %s", address, refusal)

@@ -265,6 +265,10 @@ class ServerWire:
             fmt = (audio.get(side) or {}).get("format") or {}
             if fmt.get("type", "audio/pcm") != "audio/pcm" or fmt.get("rate", REALTIME_RATE) != REALTIME_RATE:
                 raise RequestError("only audio/pcm at 24000 Hz is supported", param=f"session.audio.{side}.format")
+        voice = (audio.get("output") or {}).get("voice")
+        if voice is not None and not isinstance(voice, str):  # the SDK allows {"id": …}: OpenAI's custom voices
+            raise RequestError("custom voice objects are not supported: name a voice, e.g. \"en-us\" (the offline "
+                               "brain's voices: `livehuman voices`)", code="invalid_value", param="session.audio.output.voice")
         if len(session.get("output_modalities") or ["audio"]) != 1:
             raise RequestError("output_modalities must be ['audio'] or ['text']", param="session.output_modalities")
         given = (update.get("audio") or {}).get("input") or {}

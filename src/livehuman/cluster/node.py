@@ -20,6 +20,7 @@ from aiohttp import web
 from livehuman.cluster.bundle import NodeRecipe, unpack_folders
 from livehuman.cluster.placement import NodeLoad
 from livehuman.live.access import Access, protect
+from livehuman.live.bodies import unreadable_bodies
 from livehuman.live.drive import drive_routes
 from livehuman.live.server import MAX_OFFER_BYTES, LiveServer, Offer, build_live_server
 from livehuman.live.uploads import Uploads
@@ -65,7 +66,7 @@ class NodeHost:
         """The drive API of this node's sessions (live/drive.py), for the front door to pass its
         callers' requests on to (cluster/drive.py), on this machine's cluster address."""
         access = Access(token=self._drive_token)
-        app = web.Application(client_max_size=MAX_OFFER_BYTES)
+        app = web.Application(client_max_size=MAX_OFFER_BYTES, middlewares=[unreadable_bodies])
         protect(app, access)
         drive_routes(app, self.server.sessions, access)
         self._drive = web.AppRunner(app)

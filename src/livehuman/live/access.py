@@ -172,10 +172,10 @@ def _same_origin(origin: str, host: str | None) -> bool:
     The scheme is not compared: behind an https reverse proxy the page's origin is https and the
     request reaches this server as http.
     """
-    parts = urlsplit(origin)
-    if not parts.hostname or not host:
-        return False
-    try:
+    try:  # (a malformed origin, "http://[::1" say, is nobody's: refused as foreign)
+        parts = urlsplit(origin)
+        if not parts.hostname or not host:
+            return False
         origin_port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
         own = urlsplit(f"{parts.scheme}://{host}")
         own_port = own.port or _DEFAULT_PORTS.get(parts.scheme)
@@ -195,8 +195,8 @@ def _loopback_host(host: str | None) -> bool:
 
 
 def _normal_origin(origin: str) -> str:
-    parts = urlsplit(origin.strip())
     try:
+        parts = urlsplit(origin.strip())
         port = parts.port
     except ValueError:
         return origin

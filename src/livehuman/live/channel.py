@@ -111,6 +111,12 @@ def checked_text(text: object, kind: str = "text") -> str:
         raise BadMessage(f"a {kind} message needs a non-empty \"text\" string")
     if len(text) > MAX_TEXT:
         raise BadMessage(f"{kind} messages are limited to {MAX_TEXT} characters (this one has {len(text)})")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # JSON may say "\ud800": a half of a UTF-16 pair, no character
+            raise BadMessage(f"a {kind} message's text holds a lone surrogate (such as \\ud800): send "
+                             f"valid Unicode") from None
     return text.strip()
 
 

@@ -226,7 +226,7 @@ def _checked(check: Callable, *args):
 
 
 async def _send(response: web.StreamResponse, message: dict) -> None:
-    data = json.dumps(message, ensure_ascii=False)
+    data = json.dumps(message)  # ASCII: a lone surrogate in a text is escaped, not unencodable
     await response.write(f"event: {message.get('type', 'message')}\ndata: {data}\n\n".encode())
 
 

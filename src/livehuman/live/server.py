@@ -26,11 +26,13 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpSender, RTCSession
 from livehuman.avatar.upload import UploadLimits
 from livehuman.errors import LivehumanError
 from livehuman.live.access import Access, access_settings, is_loopback, protect
+from livehuman.live.bodies import unreadable_bodies
 from livehuman.live.health import health, readiness, stats
 from livehuman.live.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from livehuman.live.metrics import LiveMetrics
 from livehuman.live.drive import drive_routes
 from livehuman.live.microphone import hear_promptly
+from livehuman.live.offer_check import offer_problem
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.ice import IceSettings
 from livehuman.live.loop_errors import quiet_closed_peers
@@ -154,7 +156,7 @@ class LiveServer:
     def app(self) -> web.Application:
         """The aiohttp application: `/`, `/static/…`, `POST /offer`, `GET /healthz`, `/readyz`, `/stats`,
         `/metrics` (live/health.py, live/metrics.py), `/v1/realtime`."""
-        app = web.Application(client_max_size=MAX_OFFER_BYTES)
+        app = web.Application(client_max_size=MAX_OFFER_BYTES, middlewares=[unreadable_bodies])
         protect(app, self.config.access)
         app.router.add_get("/", self.index)
         app.router.add_post("/offer", self._counted_offer)
@@ -313,11 +315,8 @@ class LiveServer:
         sdp = params["sdp"]
         if not sdp.startswith("v=0"):
             return _bad("the offer's sdp is not an SDP description (it must start with v=0)")
-        kinds = {line.split()[0][2:] for line in sdp.splitlines() if line.startswith("m=") and line.split()}
-        if not {"audio", "video"} <= kinds:
-            return _bad("the offer must have an audio and a video section (send the microphone, receive audio and video)")
-        if "opus/48000" not in sdp.lower():
-            return _bad("the offer must include the Opus audio codec (every browser offers it)")
+        if (problem := offer_problem(sdp)) is not None:
+            return _bad(problem)
         offer = Offer(sdp, params.get("persona"), params.get("avatar"))
         if self.placer is None:
             status, body = await self.answer_offer(offer)

@@ -100,10 +100,11 @@ class Uploads:
         """Receive, check and start preparing an upload: 202 with its name, or one 4xx."""
         if self._busy is not None:
             job = self.jobs.get(self._busy)
-            doing = f" ({round(100 * job.report()['progress'])} % done)" if job else ""
+            doing = (f"another avatar is being prepared ({round(100 * job.report()['progress'])} % done)" if job
+                     else "another upload is being received")
             return web.json_response(
-                {"error": f"another avatar is being prepared{doing}; one upload is prepared at a time, "
-                          f"try again when it is done"}, status=429, headers={"Retry-After": str(RETRY_AFTER_S)})
+                {"error": f"{doing}; one upload is taken at a time, try again when it is done"}, status=429,
+                headers={"Retry-After": str(RETRY_AFTER_S)})
         limit = self.limits.body_bytes
         if request.content_length is not None and request.content_length > limit:
             return _refuse(UploadError(self._too_large(), 413))
@@ -150,13 +151,14 @@ class Uploads:
         return web.json_response({"error": f"no uploaded avatar {name!r}"}, status=404)
 
     async def _receive(self, request: web.Request, out, limit: int) -> None:
+        stall = self.limits.stall_s
         if request.content_type.startswith("multipart/"):
             try:
                 reader = await request.multipart()
-                part = await reader.next()
+                part = await _in_time(reader.next(), stall)
                 while part is not None and not getattr(part, "filename", None):
-                    await part.release()
-                    part = await reader.next()
+                    await _in_time(part.release(), stall)
+                    part = await _in_time(reader.next(), stall)
             except (ValueError, AssertionError):
                 raise UploadError("the form could not be read: send the file as multipart/form-data or as the body") from None
             if part is None:
@@ -165,7 +167,7 @@ class Uploads:
         else:
             chunks = request.content.iter_chunked(CHUNK)
         size = 0
-        async for chunk in chunks:
+        while (chunk := await _in_time(anext(chunks, None), stall)) is not None:
             size += len(chunk)
             if size > limit:
                 raise UploadError(self._too_large(), 413)
@@ -288,6 +290,14 @@ def _frames_cap(info, limits: UploadLimits) -> int | None:
     scale = min(1.0, side / max(info.width, info.height))
     frame = max(1, round(info.width * scale)) * max(1, round(info.height * scale)) * 3
     return max(1, limits.source_limits["max_bytes"] // frame)
+
+
+async def _in_time(step, seconds: float):
+    """Await one step of reading an upload; UploadError (408) when nothing arrives for `seconds`."""
+    try:
+        return await asyncio.wait_for(step, seconds)
+    except asyncio.TimeoutError:
+        raise UploadError(f"the upload stalled: nothing arrived for {seconds:g} s", 408) from None
 
 
 async def _part_chunks(part):

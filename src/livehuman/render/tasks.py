@@ -45,13 +45,22 @@ def load_tasks(path: str | Path) -> list[RenderTask]:
             raise LivehumanError(f"{path}: task {name!r} needs video_path and audio_path")
         try:
             bbox_shift = int(spec.get("bbox_shift", 0) or 0)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise LivehumanError(f"{path}: task {name!r} has a bbox_shift that is not a whole number") from None
         video, audio = _resolve(path.parent, spec["video_path"]), _resolve(path.parent, spec["audio_path"])
-        default_name = f"{Path(video).stem}_{Path(audio).stem}.mp4"
-        result = str(spec.get("result_name") or default_name)
+        given = spec.get("result_name")
+        result = str(given or f"{Path(video).stem}_{Path(audio).stem}.mp4")
         if not result.endswith(".mp4"):
             result += ".mp4"
+        if Path(result).name != result or result.startswith("."):
+            raise LivehumanError(f"{path}: task {name!r}: result_name {result!r} must be a file name (results "
+                                 f"are written in --result-dir)")
+        taken = {task.result_name: task.name for task in tasks}
+        if result in taken:
+            if given:
+                raise LivehumanError(f"{path}: tasks {taken[result]!r} and {name!r} both name their result "
+                                     f"{result!r}: give each its own result_name")
+            result = f"{result[:-4]}_{name}.mp4"  # the same video and audio again (a bbox_shift sweep, say)
         tasks.append(RenderTask(str(name), video, audio, bbox_shift, result))
     return tasks
 

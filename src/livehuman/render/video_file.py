@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,8 +11,11 @@ import av
 import numpy as np
 
 from livehuman.errors import LivehumanError
+from livehuman.speech.audio import StreamResampler
 
 AAC_FRAME = 1024  # samples per AAC frame
+# The rates FFmpeg's AAC encoder takes; audio at any other (192 kHz, 12345 Hz) is resampled to 48 kHz.
+AAC_RATES = frozenset({96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350})
 VIDEO_CRF = "18"  # visually lossless for faces; the mouth must not be smeared by the encoder
 
 
@@ -40,13 +44,19 @@ class Mp4Writer:
     """Writes BGR frames and one mono audio track to an MP4.
 
     The file appears at `path` only when `close()` succeeds: until then it is written beside it
-    under a temporary name, and `abort()` (or an exception inside a `with` block) removes it, so a
-    failed render never leaves a half-written output behind.
+    under a temporary name of its own (two renders to one path do not share it), and `abort()` (or
+    an exception inside a `with` block) removes it, so a failed render never leaves a half-written
+    output behind. A full disk or a failing write is one LivehumanError naming the output.
     """
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float, audio_rate: int | None):
         self.path = check_output(path)
-        self._partial = self.path.with_name(f".{self.path.stem}.partial.mp4")
+        try:
+            fd, partial = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".partial.mp4", dir=self.path.parent)
+        except OSError as exc:
+            raise LivehumanError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+        os.close(fd)
+        self._partial = Path(partial)
         # yuv420p needs even dimensions; an odd row or column is cropped off
         self.width, self.height = width - width % 2, height - height % 2
         self.fps = Fraction(fps).limit_denominator(1001)
@@ -55,13 +65,18 @@ class Mp4Writer:
         try:
             self._container = av.open(str(self._partial), mode="w")
         except OSError as exc:
+            self._partial.unlink(missing_ok=True)
             raise LivehumanError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         self._video = self._container.add_stream("libx264", rate=self.fps)
         self._video.width, self._video.height = self.width, self.height
         self._video.pix_fmt = "yuv420p"
         self._video.options = {"crf": VIDEO_CRF, "preset": "veryfast"}
         self._audio = None
+        self._resampler: StreamResampler | None = None
         if audio_rate:
+            if audio_rate not in AAC_RATES:
+                self._resampler = StreamResampler(audio_rate, 48000)
+                audio_rate = 48000
             self._audio = self._container.add_stream("aac", rate=audio_rate)
             self._audio.layout = "mono"
 
@@ -80,7 +95,12 @@ class Mp4Writer:
         """Append mono float32 samples (-1..1) at the stream's rate."""
         if self._audio is None:
             raise ValueError("this writer has no audio stream")
-        samples = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
+        samples = np.asarray(samples, dtype=np.float32)
+        if self._resampler is not None:
+            samples = self._resampler.process(samples)
+        self._encode_audio(np.clip(samples, -1.0, 1.0))
+
+    def _encode_audio(self, samples: np.ndarray) -> None:
         for start in range(0, len(samples), AAC_FRAME):
             chunk = samples[start : start + AAC_FRAME]
             frame = av.AudioFrame.from_ndarray(chunk[None, :], format="fltp", layout="mono")
@@ -93,13 +113,24 @@ class Mp4Writer:
 
     def close(self) -> Path:
         """Flush the encoders and move the finished file into place."""
-        for stream in (self._video, self._audio):
-            if stream is not None:
-                for packet in stream.encode(None):
-                    self._container.mux(packet)
-        self._container.close()
-        os.replace(self._partial, self.path)
+        try:
+            if self._resampler is not None:
+                self._encode_audio(np.clip(self._resampler.flush(), -1.0, 1.0))
+            for stream in (self._video, self._audio):
+                if stream is not None:
+                    for packet in stream.encode(None):
+                        self._container.mux(packet)
+            self._container.close()
+            os.replace(self._partial, self.path)
+        except BaseException as exc:  # a full disk, most often, or Ctrl+C: nothing half-written stays
+            self.abort()
+            if isinstance(exc, OSError):
+                raise self._failed(exc) from None
+            raise
         return self.path
+
+    def _failed(self, exc: OSError) -> LivehumanError:
+        return LivehumanError(f"cannot write {self.path}: {exc.strerror or exc}")
 
     def abort(self) -> None:
         """Drop everything written so far."""
@@ -115,5 +146,7 @@ class Mp4Writer:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
-        else:
-            self.abort()
+            return
+        self.abort()
+        if isinstance(exc, OSError) and exc.errno is not None:  # a frame or packet that could not be written
+            raise self._failed(exc) from None

@@ -71,6 +71,8 @@ def load_audio(path: str | Path, rate: int | None = None) -> Audio:
     samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     if len(samples) == 0:
         raise LivehumanError(f"{path} contains no audio samples (zero-length audio)")
+    if not np.isfinite(samples).all():  # a float WAV may hold NaN or Inf: no sound, and poison to every filter
+        samples = np.nan_to_num(samples, nan=0.0, posinf=1.0, neginf=-1.0)
     audio = Audio(samples, native_rate)
     if rate is not None and rate != native_rate:
         audio = resample(audio, rate)

@@ -168,7 +168,7 @@ class _Engine:
         self, text: str, voice: str, words_per_minute: int, pitch: int | None, end_pause: bool
     ) -> tuple[np.ndarray, list[tuple[int, str]]]:
         """Samples (int16) and phone events (sample index, IPA name; "" for pauses) for `text`."""
-        data = text.encode("utf-8") + b"\0"
+        data = text.encode("utf-8", "replace") + b"\0"  # (a lone surrogate from a JSON "\ud800" is no text)
         with self.lock:
             if voice != self._voice:
                 # espeak-ng quietly takes an unknown name's prefix as a language ("klingon" -> "kl").

@@ -30,7 +30,7 @@ def flite_speech(text: str, voice: str = "slt") -> Speech:
         wav = Path(tmp) / "speech.wav"
         # -t: the text is always text, even when it names a file or starts with "-".
         proc = subprocess.run(
-            [exe, "-voice", voice, "-psdur", "-t", text, "-o", str(wav)],
+            [exe, "-voice", voice, "-psdur", "-t", _unicode(text), "-o", str(wav)],
             capture_output=True, text=True, timeout=_TIMEOUT_S,
         )  # fmt: skip
         if proc.returncode != 0 or not wav.exists():
@@ -61,3 +61,9 @@ def parse_psdur(output: str, duration: float | None = None) -> list[Phone]:
             phones.append(Phone(symbol, start, end))
         start = max(start, end)
     return phones
+
+
+def _unicode(text: str) -> str:
+    """`text` with any lone surrogate (a JSON "\\ud800" is half a character) replaced: an argument
+    must encode."""
+    return text.encode("utf-8", "replace").decode("utf-8")

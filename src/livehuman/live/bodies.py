@@ -1,0 +1,40 @@
+"""Request bodies that never arrive whole: a client that went away, or a body that cannot be decoded.
+
+aiohttp raises these from wherever a handler reads its body (`request.json()`, `.multipart()`, the
+content stream), and answers anything a handler raises with a 500 and a traceback in the log. Neither
+is the server's fault: a body it cannot decode (a broken `Content-Encoding`, a chunked body cut
+short) is the client's mistake, answered 400 with what went wrong; a client that hung up mid-body
+reads no answer at all, and is worth one info line, not an error.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestPayloadError
+
+log = logging.getLogger("livehuman.live")
+
+
+@web.middleware
+async def unreadable_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The aiohttp middleware that answers unreadable bodies (put it first: it sees every handler)."""
+    try:
+        return await handler(request)
+    except (RequestPayloadError, HttpProcessingError) as exc:
+        raise web.HTTPBadRequest(text=f'{{"error": "the request body could not be read: {_plain(exc)}"}}',
+                                 content_type="application/json") from None
+    except ConnectionResetError:
+        # Mid-body, or mid-answer: either way nobody is left to read this answer, and aiohttp drops
+        # an answer it cannot write without a word.
+        log.info("%s %s: the client went away before its request was read", request.method, request.path)
+        raise web.HTTPBadRequest(text='{"error": "the client went away"}', content_type="application/json") from None
+
+
+def _plain(exc: Exception) -> str:
+    """The exception's message, fit for a JSON string."""
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return str(message).replace("\\", "/").replace('"', "'").splitlines()[0][:200]

@@ -226,6 +226,21 @@ async def test_ask_is_answered_as_if_the_user_had_typed_it(server, client, http)
     await client.wait_for(lambda: client.first_voiced_after(t), 30)
 
 
+async def test_questions_asked_back_to_back_are_answered_the_last_one(server, client, http):
+    """Three asks within a moment: each newer one replaces the answer still being prepared (one was
+    refused with "conversation already has an active response" while the API said 202)."""
+    t = time.monotonic()
+    for text in ("Does it need a GPU?", "Does it work offline?", "Is it free?"):
+        status, _ = await post(http, f"{server.url}/sessions/{client.session}/ask", {"text": text})
+        assert status == 202
+    def answers() -> list[str]:
+        return [e["text"].lower() for e in client.events("transcript", since=t) if e.get("role") == "assistant" and e.get("final")]
+
+    await client.wait_for(lambda: any("free" in text for text in answers()), 30, "the last question's answer")
+    await client.wait_for(lambda: client.first_voiced_after(t), 30)
+    assert not client.events("error", since=t), client.events("error", since=t)
+
+
 async def test_the_page_can_say_over_its_data_channel(client):
     t = time.monotonic()
     client.send({"type": "say", "text": "Welcome to the shop."})

@@ -403,7 +403,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     from livehuman.theme import theme_from_flags
 
-    if not 1 <= args.port <= 65535:
+    if not 0 <= args.port <= 65535:  # (0: any free port)
         raise LivehumanError(f"--port must be between 1 and 65535, not {args.port}")
     page = theme_from_flags(args.title, args.accent, args.logo)  # a bad flag: one line, before anything loads
     ice = ice_settings(args.ice_server, args.turn_user, args.turn_password or os.environ.get(TURN_PASSWORD_ENV) or None,

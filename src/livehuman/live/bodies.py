@@ -10,6 +10,7 @@ reads no answer at all, and is worth one info line, not an error.
 from __future__ import annotations
 
 import logging
+import re
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
@@ -25,8 +26,13 @@ async def unreadable_bodies(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except (RequestPayloadError, HttpProcessingError) as exc:
-        raise web.HTTPBadRequest(text=f'{{"error": "the request body could not be read: {_plain(exc)}"}}',
-                                 content_type="application/json") from None
+        refusal = web.HTTPBadRequest(text=f'{{"error": "the request body could not be read: {_plain(exc)}"}}',
+                                     content_type="application/json")
+        # The rest of the body cannot be read either: close the connection after the answer rather
+        # than let aiohttp read on into the same error (and log it as unhandled).
+        refusal.force_close()
+        request.content.feed_eof()
+        raise refusal from None
     except ConnectionResetError:
         # Mid-body, or mid-answer: either way nobody is left to read this answer, and aiohttp drops
         # an answer it cannot write without a word.
@@ -35,6 +41,6 @@ async def unreadable_bodies(request: web.Request, handler: Handler) -> web.Strea
 
 
 def _plain(exc: Exception) -> str:
-    """The exception's message, fit for a JSON string."""
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return str(message).replace("\\", "/").replace('"', "'").splitlines()[0][:200]
+    """The exception's message on one line, fit for a JSON string ("400, message: …" is aiohttp's)."""
+    message = re.sub(r"^\d+, message: *", "", " ".join(str(exc).split())) or type(exc).__name__
+    return message.replace("\\", "/").replace('"', "'")[:200]

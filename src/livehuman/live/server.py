@@ -315,13 +315,11 @@ class LiveServer:
         sdp = params["sdp"]
         if not sdp.startswith("v=0"):
             return _bad("the offer's sdp is not an SDP description (it must start with v=0)")
-        if (problem := offer_problem(sdp)) is not None:
-            return _bad(problem)
         offer = Offer(sdp, params.get("persona"), params.get("avatar"))
+        if (why := self._refusal(offer) or offer_problem(sdp)) is not None:  # said here, not by a node
+            return _bad(why)
         if self.placer is None:
             status, body = await self.answer_offer(offer)
-        elif (why := self._refusal(offer)) is not None:  # said here, not by a node
-            status, body = 400, {"error": why}
         else:  # a cluster: the least-loaded node answers (cluster/front.py)
             status, body = await self.placer.place(offer)
         return web.json_response(body, status=status)

@@ -256,7 +256,15 @@ class Session:
         await self._user_emotion(text, None, None)
         await self.brain.add_message(text)
         try:
-            await self.brain.respond()
+            try:
+                await self.brain.respond()
+            except RequestError as exc:
+                if exc.code != "conversation_already_has_active_response":
+                    raise
+                # The last question's answer is still being prepared (nothing of it plays yet, so
+                # the barge-in above had nothing to stop): the newer question takes its place.
+                await self.brain.interrupt(None, None)
+                await self.brain.respond()
         except RequestError as exc:
             self._brain_error(exc.message, exc.code)
             return

@@ -202,6 +202,37 @@ def test_a_failing_task_does_not_stop_the_others(tmp_path, grace_hopper_path, sp
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["good.mp4"]
 
 
+def test_render_numbers_no_render_can_use_are_one_line_each(tmp_path):
+    for option, value in (("--fps", "0"), ("--fps", "-5"), ("--fps", "nan"), ("--fps", "10000"), ("--seed", "-1")):
+        assert_one_line_error(livehuman("render", "--text", "Hi", option, value, "-o", str(tmp_path / "x.mp4")), option)
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_a_render_never_writes_over_its_own_input(tmp_path, speech_wav):
+    video = tmp_path / "me.mp4"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-f", "lavfi", "-i", "color=gray:size=64x64:duration=1",
+                    str(video)], check=True)
+    before = video.read_bytes()
+    assert_one_line_error(livehuman("render", "--avatar", str(video), "--audio", str(speech_wav), "-o", str(video)),
+                          "one of the render's inputs")
+    assert video.read_bytes() == before
+
+
+def test_a_stopped_render_leaves_no_unfinished_file(tmp_path):
+    """SIGTERM (`timeout`, a service manager) stops a render as Ctrl+C does."""
+    out = tmp_path / "long.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "livehuman.cli", "render", "--text", "Hello there. " * 40,
+                             "-o", str(out)], stderr=subprocess.PIPE, text=True)
+    for _ in range(600):  # until the unfinished file exists: the render is under way
+        if any(p.name.endswith(".partial.mp4") for p in tmp_path.iterdir()):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.slow
 def test_serve_with_bad_numbers_says_which_option():
     assert_one_line_error(livehuman("serve", "--render-workers", "-1", "--port", "0"), "--render-workers")

@@ -26,6 +26,11 @@ def test_reads_musetalk_shape_relative_to_the_file(tmp_path):
         ("task_0: {audio_path: a.wav}", "needs video_path and audio_path"),
         ("task_0: {video_path: a.mp4, audio_path: a.wav, bbox_shift: up}", "whole number"),
         ("task_0: [unclosed", "not valid YAML"),
+        ("task_0: {video_path: a.mp4, audio_path: a.wav, bbox_shift: .inf}", "whole number"),
+        ("task_0: {video_path: a.mp4, audio_path: a.wav, result_name: ../../escaped.mp4}", "must be a file name"),
+        ("task_0: {video_path: a.mp4, audio_path: a.wav, result_name: /tmp/abs.mp4}", "must be a file name"),
+        ("task_0: {video_path: a.mp4, audio_path: a.wav, result_name: same}\n"
+         "task_1: {video_path: b.mp4, audio_path: b.wav, result_name: same.mp4}", "both name their result"),
     ],
 )
 def test_bad_task_files_say_what_is_wrong(tmp_path, text, message):
@@ -38,3 +43,12 @@ def test_bad_task_files_say_what_is_wrong(tmp_path, text, message):
 def test_missing_file(tmp_path):
     with pytest.raises(LivehumanError, match="not found"):
         load_tasks(tmp_path / "nope.yaml")
+
+
+def test_tasks_on_the_same_video_and_audio_keep_each_result(tmp_path):
+    """A bbox_shift sweep over one video and one audio (MuseTalk's way): the default names would be
+    one file, each task overwriting the last; the later ones are named after their task."""
+    (tmp_path / "tasks.yaml").write_text("".join(
+        f"task_{k}: {{video_path: face.mp4, audio_path: speech.wav, bbox_shift: {k}}}\n" for k in range(3)))
+    assert [t.result_name for t in load_tasks(tmp_path / "tasks.yaml")] == [
+        "face_speech.mp4", "face_speech_task_1.mp4", "face_speech_task_2.mp4"]

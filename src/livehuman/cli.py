@@ -532,6 +532,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("livehuman: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the machine said no: a full disk, a read-only folder, a name too long
+        if args.debug:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"livehuman: error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # a bug, not bad input: still one line, with the way to see more
         if args.debug:
             raise

@@ -96,9 +96,10 @@ def source_signature(path: Path) -> dict:
 def read_meta(directory: Path) -> dict | None:
     """An avatar directory's meta.json, or None when it is missing or unreadable."""
     try:
-        return json.loads((directory / "meta.json").read_text())
+        meta = json.loads((directory / "meta.json").read_text())
     except (OSError, ValueError):
         return None
+    return meta if isinstance(meta, dict) else None
 
 
 def write_avatar(directory: Path, meta: dict, frames: np.ndarray, landmarks: np.ndarray, boxes: np.ndarray) -> None:
@@ -163,20 +164,17 @@ def read_avatar(directory: str | Path) -> Avatar:
             frames = _read_jpegs(directory / "frames", meta["n_frames"])
         else:
             frames = np.load(directory / "frames.npy")
-    except (OSError, ValueError) as exc:
-        raise LivehumanError(f"avatar cache {directory} is damaged ({exc}); prepare it again with --force") from None
-    if not (len(frames) == len(landmarks) == len(boxes) == meta["n_frames"]):
-        raise LivehumanError(f"avatar cache {directory} is damaged (frame counts differ); prepare it again with --force")
-    return Avatar(
-        name=meta["name"],
-        directory=directory,
-        fps=float(meta["fps"]),
-        kind=meta["kind"],
-        frames=frames,
-        landmarks=landmarks,
-        boxes=boxes,
-        bbox_shift=int(meta["bbox_shift"]),
-    )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise LivehumanError(f"avatar cache {directory} is damaged ({type(exc).__name__} {exc}); prepare it again "
+                             f"with --force") from None
+    try:
+        if not (len(frames) == len(landmarks) == len(boxes) == meta["n_frames"]):
+            raise LivehumanError(f"avatar cache {directory} is damaged (frame counts differ); prepare it again with --force")
+        return Avatar(name=str(meta["name"]), directory=directory, fps=float(meta["fps"]), kind=str(meta["kind"]),
+                      frames=frames, landmarks=landmarks, boxes=boxes, bbox_shift=int(meta["bbox_shift"]))
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # a meta.json edited by hand
+        raise LivehumanError(f"avatar cache {directory} is damaged (meta.json: {type(exc).__name__} {exc}); "
+                             f"prepare it again with --force") from None
 
 
 def _write_jpegs(folder: Path, frames: np.ndarray) -> None:

@@ -105,17 +105,21 @@ def checked_fraction(value: object, axis: str) -> float:
     return float(value)
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def checked_text(text: object, kind: str = "text") -> str:
     """A message's text, stripped; raises BadMessage when it is missing, empty or too long."""
     if not isinstance(text, str) or not text.strip():
-        raise BadMessage(f"a {kind} message needs a non-empty \"text\" string")
+        raise BadMessage(f"{_article(kind)} {kind} message needs a non-empty \"text\" string")
     if len(text) > MAX_TEXT:
         raise BadMessage(f"{kind} messages are limited to {MAX_TEXT} characters (this one has {len(text)})")
     if not text.isascii():
         try:
             text.encode("utf-8")
         except UnicodeEncodeError:  # JSON may say "\ud800": a half of a UTF-16 pair, no character
-            raise BadMessage(f"a {kind} message's text holds a lone surrogate (such as \\ud800): send "
+            raise BadMessage(f"{_article(kind)} {kind} message's text holds a lone surrogate (such as \\ud800): send "
                              f"valid Unicode") from None
     return text.strip()
 

@@ -54,9 +54,16 @@ class Mp4Writer:
         try:
             fd, partial = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".partial.mp4", dir=self.path.parent)
         except OSError as exc:
-            raise LivehumanError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            raise self._failed(exc) from None
         os.close(fd)
         self._partial = Path(partial)
+        try:
+            self._open(width, height, fps, audio_rate)
+        except BaseException:  # (Ctrl+C or SIGTERM included: nothing is left behind)
+            self._partial.unlink(missing_ok=True)
+            raise
+
+    def _open(self, width: int, height: int, fps: float, audio_rate: int | None) -> None:
         # yuv420p needs even dimensions; an odd row or column is cropped off
         self.width, self.height = width - width % 2, height - height % 2
         self.fps = Fraction(fps).limit_denominator(1001)
@@ -65,8 +72,7 @@ class Mp4Writer:
         try:
             self._container = av.open(str(self._partial), mode="w")
         except OSError as exc:
-            self._partial.unlink(missing_ok=True)
-            raise LivehumanError(f"cannot write {self.path}: {exc.strerror or exc}") from None
+            raise self._failed(exc) from None
         self._video = self._container.add_stream("libx264", rate=self.fps)
         self._video.width, self._video.height = self.width, self.height
         self._video.pix_fmt = "yuv420p"

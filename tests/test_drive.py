@@ -329,12 +329,14 @@ async def test_a_websocket_carries_the_events_and_takes_commands(server, client,
         first = await ws.receive_json(timeout=10)
         assert first == {"type": "session", "session": client.session, "state": "listening"}
         await ws.send_str("not json")
+        await ws.send_bytes(b'{"type": "say"}')  # a binary frame is no command: said, not ignored
         await ws.send_json({"type": "say", "text": "Hello over the socket."})
         seen: list[dict] = []
         while not any(e.get("type") == "state" and e.get("state") == "listening" and
                       any(s.get("state") == "speaking" for s in seen) for e in seen[-1:]):
             seen.append(await ws.receive_json(timeout=40))
         assert seen[0]["type"] == "error" and "JSON objects" in seen[0]["message"]
+        assert seen[1]["type"] == "error" and "text frames" in seen[1]["message"]
         said = [e for e in seen if e["type"] == "transcript" and e["role"] == "assistant" and e["final"]]
         assert [e["text"] for e in said] == ["Hello over the socket."]
         # The page was told the same, and heard it.

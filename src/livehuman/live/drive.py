@@ -168,6 +168,9 @@ class Drive:
         sender = asyncio.ensure_future(self._send_events(ws, outgoing, session.id))
         try:
             async for frame in ws:
+                if frame.type == aiohttp.WSMsgType.BINARY:
+                    outgoing.put({"type": "error", "message": "send commands as JSON text frames, e.g. "
+                                                              "{\"type\": \"say\", \"text\": \"Hello!\"}"})
                 if frame.type != aiohttp.WSMsgType.TEXT:
                     continue
                 try:

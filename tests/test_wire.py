@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from livehuman.brain.base import RequestError, SessionSettings, TurnDetection
-from livehuman.brain.events import error_event, validate_client_event, validate_server_event
+from livehuman.brain.events import EventError, error_event, validate_client_event, validate_server_event
 from livehuman.brain.speech_events import (
     BrainError,
     InputCleared,
@@ -204,6 +204,30 @@ async def test_refusals_become_error_events_that_name_the_client_event():
         assert (error["code"], error["event_id"]) == (code, event["event_id"])
     assert error["param"] == "session.audio"
     assert server.session["audio"]["output"]["format"]["rate"] == 24000  # the refused update changed nothing
+    # A custom voice object (OpenAI's, which the SDK allows) is refused by name, not by a crash.
+    voice = {"type": "session.update", "session": {"type": "realtime", "audio": {"output": {"voice": {"id": "x"}}}}}
+    error = checked(await server.handle(voice))[0]["error"]
+    assert error["param"] == "session.audio.output.voice" and "custom voice" in error["message"]
+
+
+@pytest.mark.parametrize(("event", "param", "words"), [
+    ({"type": "conversation.item.create", "item": {"type": "message", "role": "bogus",
+                                                    "content": [{"type": "input_text", "text": "hi"}]}},
+     "item.role", "'system' or 'user'"),
+    ({"type": "conversation.item.create", "item": {"type": "message", "role": "user",
+                                                    "content": [{"type": "input_txt", "text": "hi"}]}},
+     "item.content.0.type", "'input_text', 'input_audio' or 'input_image'"),
+    ({"type": "session.update", "session": {"type": "realtime", "audio": {"input": {"turn_detection": {
+        "type": "semantic_vad", "eagerness": "bogus"}}}}},
+     "session.audio.input.turn_detection.eagerness", "'low', 'medium', 'high' or 'auto'"),
+])
+def test_a_refusal_names_the_field_meant_among_the_types_it_may_take(event, param, words):
+    """A conversation item may be one of several types, and pydantic refuses the data once for each:
+    the error names the field as the client wrote it (no type names in the path) and every value that
+    would have done, not the first type's ("should be 'system'" for a user's role)."""
+    with pytest.raises(EventError) as refused:
+        validate_client_event(event)
+    assert refused.value.param == param and words in str(refused.value), str(refused.value)
 
 
 def test_a_cut_reply_keeps_the_words_heard_for_retrieval():
@@ -224,7 +248,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from helpers_fuzz import FUZZ_EXAMPLES, JSON, mutated_events  # noqa: E402
-from livehuman.brain.events import EventError, parse_client_message  # noqa: E402
+from livehuman.brain.events import parse_client_message  # noqa: E402
 from livehuman.brain.limits import ConnectionLimits, RealtimeLimits  # noqa: E402
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import secrets
 import typing
 from typing import Any
@@ -69,15 +70,47 @@ def _validate(data: Any, table: dict[str, type[BaseModel]], side: str) -> BaseMo
     try:
         model = adapter.validate_python(data, strict=True)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"])
-        raise EventError(f"invalid {kind}: {param or 'event'}: {first['msg']}", code="invalid_value",
+        param, message = _explain(exc.errors())
+        raise EventError(f"invalid {kind}: {param or 'event'}: {message}", code="invalid_value",
                          param=param or None, event_id=event_id) from None
     unknown = _extras(model)
     if unknown:
         raise EventError(f"invalid {kind}: unknown parameter {unknown[0].rstrip('.')!r}",
                          code="unknown_parameter", param=unknown[0].rstrip("."), event_id=event_id)
     return model
+
+
+def _explain(errors: list[dict]) -> tuple[str, str]:
+    """The parameter and the words a developer needs, from pydantic's errors.
+
+    A field that may be one of several types (a conversation item is a system, user or assistant
+    message, a function call…) fails once for each: the type the data was closest to (fewest errors,
+    and not refused for its "type" alone) is the one meant, and a value several types refuse, such as
+    a role, is told with every value that would do with the rest of the data ("Input should be
+    'system' or 'user'").
+    """
+    def branch(error: dict) -> tuple:  # the union members chosen on the way (pydantic names them by class)
+        return tuple(p for p in error["loc"] if isinstance(p, str) and not p[:1].islower())
+
+    def path(error: dict) -> str:
+        return ".".join(str(p) for p in error["loc"] if not (isinstance(p, str) and not p[:1].islower()))
+
+    counts: dict[tuple, int] = {}
+    for error in errors:
+        counts[branch(error)] = counts.get(branch(error), 0) + 1
+    fewest = min(counts.values())
+    closest = [e for e in errors if counts[branch(e)] == fewest]
+    chosen = next((e for e in closest if e["loc"][-1] != "type"), closest[0])
+    param = path(chosen)
+    if chosen["type"] == "literal_error":
+        # Every value that some type takes with all the rest of the data as it is.
+        allowed = []
+        for error in errors:
+            if counts[branch(error)] == 1 and error["type"] == "literal_error" and path(error) == param:
+                allowed += [v for v in re.split(r", | or ", error["ctx"]["expected"]) if v not in allowed]
+        if len(allowed) > 1:
+            return param, f"Input should be {', '.join(allowed[:-1])} or {allowed[-1]}"
+    return param, chosen["msg"]
 
 
 def validate_client_event(data: Any) -> BaseModel:

@@ -316,7 +316,8 @@ def cmd_render(args: argparse.Namespace) -> None:
     if args.config:
         render_tasks(args)
         return
-    output = check_output(args.output or f"out/{Path(args.avatar).stem}.mp4")
+    default = f"out/{Path(args.avatar).expanduser().resolve().stem or 'render'}.mp4"  # (`--avatar .`: the folder's name)
+    output = check_output(default if args.output is None else args.output)
     _check_not_an_input(output, args.avatar, args.audio)
     if args.knowledge is not None and args.brain == "none":
         args.brain = "local"  # a knowledge base is there to be answered from
@@ -363,7 +364,9 @@ def render_tasks(args: argparse.Namespace) -> None:
 
 
 def _check_render_numbers(args: argparse.Namespace) -> None:
-    """One line for a frame rate or seed no render can use (before any slow work)."""
+    """One line for a frame rate, seed or voice no render can use (before any slow work)."""
+    if args.voice is not None and not args.voice.strip():
+        raise LivehumanError("--voice needs a voice's name: `livehuman voices` lists them")
     if args.fps is not None and not (math.isfinite(args.fps) and MIN_FPS <= args.fps <= MAX_FPS):
         raise LivehumanError(f"--fps must be between {MIN_FPS} and {MAX_FPS} frames a second, not {args.fps:g}")
     if args.seed is not None and args.seed < 0:

@@ -27,6 +27,8 @@ def check_output(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         raise LivehumanError(f"the output {path} is a folder: give a file name such as {path / 'out.mp4'}")
+    if path.name.lower() == ".mp4":
+        raise LivehumanError(f"the output {path} has no name: give one such as {path.with_name('out.mp4')}")
     if path.suffix.lower() != ".mp4":
         raise LivehumanError(f"the output must be an .mp4 file, not {path.name!r}")
     try:

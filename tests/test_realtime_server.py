@@ -156,14 +156,20 @@ async def test_manual_turns_commit_then_respond(conn, question):
         "type": "realtime", "audio": {"input": {"turn_detection": None}}}})
     await conn.until("session.updated")
     await conn.speak(question, pace=20)
+    # Push-to-talk: commit and ask at once. The committed turn comes first and is what is answered.
     await conn.send({"type": "input_audio_buffer.commit", "event_id": "commit_1"})
-    events = await conn.until("conversation.item.input_audio_transcription.completed")
-    assert not of_type(events, "input_audio_buffer.speech_started")  # no server VAD now
-    assert of_type(events, "input_audio_buffer.committed")
-    assert events[-1]["transcript"].strip()
     await conn.send({"type": "response.create"})
     events = await conn.until("response.done")
+    assert not of_type(events, "input_audio_buffer.speech_started")  # no server VAD now
+    kinds = [e["type"] for e in events]
+    assert kinds.index("input_audio_buffer.committed") < kinds.index("response.created")
+    assert kinds.index("conversation.item.input_audio_transcription.completed") < kinds.index("response.created")
+    user = of_type(events, "input_audio_buffer.committed")[0]["item_id"]
+    assert of_type(events, "conversation.item.input_audio_transcription.completed")[0]["transcript"].strip()
+    answer = [e for e in of_type(events, "conversation.item.added") if e["item"]["role"] == "assistant"][0]
+    assert answer["previous_item_id"] == user
     assert of_type(events, "response.output_audio.delta")
+    assert events[-1]["response"]["status_details"] is None  # completed, as OpenAI's say
     # An empty buffer cannot be committed.
     await conn.send({"type": "input_audio_buffer.commit", "event_id": "commit_2"})
     error = (await conn.until("error"))[-1]["error"]

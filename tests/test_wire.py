@@ -197,12 +197,20 @@ async def test_refusals_become_error_events_that_name_the_client_event():
            ({"type": "conversation.item.retrieve", "event_id": "c3", "item_id": "nope"}, "item_not_found"),
            ({"type": "session.update", "event_id": "c4", "session": {"type": "realtime", "audio": {
                "input": {"format": {"type": "audio/pcm", "rate": 16000}}}}}, "invalid_value"),
+           ({"type": "conversation.item.create", "event_id": "c6", "previous_item_id": "item_nope", "item": {
+               "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hi"}]}}, "item_not_found"),
+           ({"type": "response.create", "event_id": "c7", "response": {"conversation": "none"}}, "invalid_value"),
+           ({"type": "response.create", "event_id": "c8", "response": {"audio": {"output": {
+               "format": {"type": "audio/pcmu"}}}}}, "invalid_value"),
            ({"type": "session.update", "event_id": "c5", "session": {"type": "realtime", "audio": None}},
             "invalid_value")]
+    params = []
     for event, code in bad:
         error = checked(await server.handle(event))[0]["error"]
         assert (error["code"], error["event_id"]) == (code, event["event_id"])
-    assert error["param"] == "session.audio"
+        params.append(error.get("param"))
+    assert params[-4:] == ["previous_item_id", "response.conversation", "response.audio.output.format", "session.audio"]
+    assert not server._items  # nothing refused was added
     assert server.session["audio"]["output"]["format"]["rate"] == 24000  # the refused update changed nothing
     # A custom voice object (OpenAI's, which the SDK allows) is refused by name, not by a crash.
     voice = {"type": "session.update", "session": {"type": "realtime", "audio": {"output": {"voice": {"id": "x"}}}}}

@@ -515,8 +515,10 @@ class LocalBrain:
             self.speculator.counts["missed"] += 1
 
     async def _commit(self, done: asyncio.Future) -> None:
+        # The committed turn is recognized and told before the commit returns: a response asked for
+        # next (push-to-talk: commit, then response.create) answers it, as the protocol promises.
+        # (_input_op resolves `done` whatever happens here.)
         if self._speaking_item is not None:
-            done.set_result(None)
             await self._end_turn(self.listener.heard_ms)
             return
         audio = await asyncio.to_thread(self.listener.take_manual)
@@ -526,7 +528,6 @@ class LocalBrain:
             done.set_exception(RequestError("input audio buffer is empty or shorter than 100 ms",
                                             code="input_audio_buffer_commit_empty"))
             return
-        done.set_result(None)
         self._stopped_at = time.monotonic()
         self._user_turn(new_id("item"), await asyncio.to_thread(self.listener.recognize, audio))
 

@@ -310,6 +310,10 @@ class ServerWire:
         item.setdefault("id", new_id("item"))
         if item["id"] in self._items:
             raise RequestError(f"item {item['id']!r} already exists", param="item.id")
+        previous = event.get("previous_item_id")
+        if previous is not None and previous != "root" and previous not in self._items:
+            raise RequestError(f"no item with id {previous!r} to put this one after ('root' puts it first)",
+                               code="item_not_found", param="previous_item_id")
         item["object"] = "realtime.item"
         item["status"] = "completed"
         out = [self._add_item(item, event.get("previous_item_id"))]
@@ -335,6 +339,16 @@ class ServerWire:
 
     async def _on_response_create(self, event: dict) -> list[dict]:
         params = event.get("response") or {}
+        # What would make the reply other than the app expects is refused, not ignored.
+        if params.get("conversation", "auto") != "auto" or params.get("input") is not None:
+            raise RequestError("out-of-band responses (conversation \"none\", or an input of their own) are not "
+                               "supported: the reply answers the conversation", param="response.conversation"
+                               if params.get("conversation", "auto") != "auto" else "response.input")
+        if params.get("tools"):
+            raise RequestError("function calling is not supported by the offline brain", param="response.tools")
+        fmt = ((params.get("audio") or {}).get("output") or {}).get("format") or {}
+        if fmt.get("type", "audio/pcm") != "audio/pcm" or fmt.get("rate", REALTIME_RATE) != REALTIME_RATE:
+            raise RequestError("only audio/pcm at 24000 Hz is supported", param="response.audio.output.format")
         modalities = params.get("output_modalities") or self.session.get("output_modalities") or ["audio"]
         if len(modalities) != 1:
             raise RequestError("output_modalities must be ['audio'] or ['text']", param="response.output_modalities")
@@ -511,7 +525,9 @@ def _resource(reply: _Reply, status: str, reason: str | None = None, output: lis
         "id": reply.id, "object": "realtime.response", "status": status, "output": output or [],
         "output_modalities": ["audio" if reply.audio else "text"], "conversation_id": "conv_livehuman",
     }
-    if status != "in_progress":
+    if status == "completed":
+        resource["status_details"] = None  # as OpenAI's completed responses say
+    elif status != "in_progress":
         details: dict[str, Any] = {"type": status}
         if reason:
             details["reason"] = reason

@@ -13,7 +13,7 @@ from helpers_listen import voiced_span
 from helpers_realtime import RATE, StrictConnection, first_index, of_type, pcm16_decode, speech_24k
 from livehuman.brain.base import SessionSettings
 from livehuman.brain.local import LocalBrain
-from livehuman.brain.speech_events import InputCleared, Notice, UserTranscriptDelta
+from livehuman.brain.speech_events import InputCleared, Notice, UserSpeechStopped
 from livehuman.brain.local_factory import LocalBrainFactory
 from livehuman.brain.server import start_realtime_server
 from livehuman.speech.audio import Audio, resample
@@ -210,7 +210,7 @@ class _SloppyBrain:
     async def clear_audio(self) -> None:
         self.got.append("clear")
         self.queue.put_nowait(Notice("for the page, not the wire"))
-        self.queue.put_nowait(UserTranscriptDelta(None, "oops"))  # no item id: invalid
+        self.queue.put_nowait(UserSpeechStopped(None, 0))  # no item id: invalid
         self.queue.put_nowait(InputCleared())
 
     async def events(self):

@@ -101,7 +101,10 @@ def test_a_spoken_turn_and_its_reply_go_out_as_the_protocol_says_and_come_back_t
     ]
     out = [checked(server.encode(event)) for event in said]
     kinds = [[e["type"] for e in events] for events in out]
+    # The words heard while the user spoke are told once the turn's item exists (deltas name it).
+    assert kinds[1] == kinds[2] == []
     assert kinds[4] == ["input_audio_buffer.committed", "conversation.item.added",
+                        "conversation.item.input_audio_transcription.delta",
                         "conversation.item.input_audio_transcription.completed", "conversation.item.done"]
     assert kinds[5] == ["response.created", "response.output_item.added", "conversation.item.added",
                         "response.content_part.added"]
@@ -113,7 +116,9 @@ def test_a_spoken_turn_and_its_reply_go_out_as_the_protocol_says_and_come_back_t
     # Back through the client's side: the same events (phones never cross the wire).
     back = [client.decode(e) for events in out for e in events]
     back = [e for e in back if e is not None]
-    expected = [replace(e, item_id=None) if isinstance(e, ReplyStarted) else e for e in said]
+    expected = [replace(e, item_id=None) if isinstance(e, ReplyStarted) else e for e in said
+                if not isinstance(e, UserTranscriptDelta)]
+    expected.insert(2, UserTranscriptDelta("item_u", "hello"))
     assert len(back) == len(expected)
     for got, want in zip(back, expected):
         if isinstance(want, ReplyAudio):

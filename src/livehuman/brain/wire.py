@@ -393,9 +393,10 @@ class ServerWire:
                 return [_event("input_audio_buffer.speech_started", audio_start_ms=ms, item_id=item_id)]
             case UserSpeechStopped(item_id=item_id, audio_end_ms=ms):
                 return [_event("input_audio_buffer.speech_stopped", audio_end_ms=ms, item_id=item_id)]
-            case UserTranscriptDelta(item_id=item_id, delta=delta):
-                return [_event("conversation.item.input_audio_transcription.delta", item_id=item_id,
-                               content_index=0, delta=delta)]
+            case UserTranscriptDelta():
+                # The protocol's deltas follow the item they belong to, which exists once the turn
+                # is committed: the words heard so far are told then, whole (see _user_turn).
+                return []
             case UserTranscriptDone(item_id=item_id, transcript=transcript):
                 return self._user_turn(item_id, transcript)
             case InputCleared():
@@ -457,6 +458,9 @@ class ServerWire:
         out = [_event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous),
                self._add_item(item, None)]
         item["content"][0]["transcript"] = transcript
+        if transcript:
+            out.append(_event("conversation.item.input_audio_transcription.delta", item_id=item_id, content_index=0,
+                              delta=transcript))
         out.append(_event("conversation.item.input_audio_transcription.completed", item_id=item_id, content_index=0,
                           transcript=transcript, usage={"type": "duration", "seconds": 0.0}))
         out.append(_event("conversation.item.done", item=copy.deepcopy(item), previous_item_id=previous))

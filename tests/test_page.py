@@ -112,6 +112,33 @@ async def test_the_page_talks_with_the_microphone(server, playwright, tmp_path):
         await browser.close()
 
 
+async def test_a_server_that_never_answers_is_said_after_20_s_and_the_visitor_may_give_up(server, playwright):
+    """A server that takes the offer and never answers (stopped, overloaded, a proxy holding the
+    request) left the page "connecting…" for good, Start and Hang up both disabled."""
+    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET + ["--deny-permission-prompts"])
+    try:
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.route("**/offer", lambda route: None)  # the request is taken and never answered
+        await page.goto(server.url)
+        await page.click("#start")
+        await page.wait_for_function("() => window.livehuman.state === 'connecting'", timeout=10000)
+        assert not await page.is_disabled("#hangup")  # the visitor may give up meanwhile
+        await page.wait_for_function("() => window.livehuman.state === 'failed'", timeout=30000)
+        message = await page.inner_text("#message")
+        assert "did not answer within 20 s" in message, message
+        assert not await page.is_disabled("#start") and not errors
+        # Giving up while it connects: Hang up ends the attempt at once.
+        await page.click("#start")
+        await page.wait_for_function("() => window.livehuman.state === 'connecting'", timeout=10000)
+        await page.click("#hangup")
+        await page.wait_for_function("() => window.livehuman.state === 'ended'", timeout=5000)
+        assert not await page.is_disabled("#start") and not errors
+    finally:
+        await browser.close()
+
+
 async def test_a_refused_microphone_gets_a_clear_message_and_typing_still_works(server, playwright):
     browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=QUIET + secure(server) + [
         "--use-fake-device-for-media-stream", "--deny-permission-prompts"])

@@ -110,6 +110,7 @@ function addTranscript(role, text, final, item) {
     who.textContent = role === "user" ? "You" : avatarName;
     const body = document.createElement("span");
     body.className = "text";
+    body.dir = "auto"; // Arabic or Hebrew reads right to left, punctuation at its end
     bubble.append(who, body);
     ui.transcript.append(bubble);
     if (key) { bubbles.set(key, bubble); placed.set(key, bubble); }
@@ -223,9 +224,15 @@ function onEvent(event) {
 const MOVED = "The machine serving this conversation stopped: connecting again…";
 let moving = false; // a cluster lost this conversation's machine; the client is connecting again
 
+const LOST = "The connection to the server was lost: waiting for it to come back…";
+
 function showNotice(event) {
   if (event.code === "moved") moving = true;
-  showMessage(event.code === "autoplay" ? AUTOPLAY : event.code === "moved" ? MOVED : event.message, "notice");
+  if (event.code === "reconnected") { showMessage(""); setConnected(true); return; }
+  if (event.code === "disconnected") setConnected(false); // nothing typed now could be sent
+  showMessage(event.code === "autoplay" ? AUTOPLAY : event.code === "moved" ? MOVED
+    : event.code === "disconnected" ? LOST : event.message, "notice");
+  if (event.code === "disconnected") { ui.hangup.disabled = false; ui.start.disabled = true; }
 }
 
 function onConnected(event) {
@@ -309,6 +316,7 @@ async function start() {
     hangup("failed");
     return;
   }
+  ui.hangup.disabled = false; // a visitor may give up while it connects
   mic = await getMicrophone();
   human.microphone = mic || false;
   human.token = token || null;
@@ -332,6 +340,8 @@ async function start() {
 function reset() {
   window.livehuman.connection = "closed";
   mic = null;
+  // What was still being said when the conversation ended is not "in progress" any more.
+  for (const bubble of ui.transcript.querySelectorAll(".bubble.partial")) bubble.classList.remove("partial");
   bubbles.clear();
   placed.clear();
   early.clear();

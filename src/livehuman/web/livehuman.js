@@ -24,6 +24,9 @@
   "use strict";
 
   const ICE_GATHERING_TIMEOUT_MS = 5000;
+  // A server that takes the offer but never answers (stopped, overloaded, a proxy that holds the
+  // request), or media that never flows after the answer: said after this long, not "connecting" for ever.
+  const CONNECT_TIMEOUT_MS = 20000;
   const MOVE_DELAY_MS = 500; // after a cluster lost the machine of a conversation, before connecting again
   // What the embed page reads from its address (theming and framing); Livehuman.embed copies them
   // from the element's data attributes.
@@ -75,6 +78,7 @@
       this.mic = null;
       this._listeners = new Map();
       this._outbox = [];
+      this._lost = false; // the connection went "disconnected" and has not come back yet
     }
 
     on(type, listener) {
@@ -148,21 +152,43 @@
         peer.onconnectionstatechange = () => {
           if (this.pc !== peer) return;
           this._emit("connection", { state: peer.connectionState });
+          // "disconnected" may pass (a network hiccup) or end in "failed" (the server is gone): said
+          // either way, so that a frozen face is never taken for a live one.
+          if (peer.connectionState === "disconnected") {
+            this._lost = true;
+            this._emit("notice", { message: "the connection to the server was lost: waiting for it to come back", code: "disconnected" });
+          } else if (peer.connectionState === "connected" && this._lost) {
+            this._lost = false;
+            this._emit("notice", { message: "the connection is back", code: "reconnected" });
+          }
           if (peer.connectionState === "failed") {
             this._emit("error", { message: "the connection to the server failed", code: "connection" });
             this.stop("the connection failed", "failed");
           }
         };
+        // Until the events channel opens, the attempt may hang anywhere (the offer's answer, ICE):
+        // it ends with a message instead.
+        const stalled = setTimeout(() => {
+          if (this.pc !== peer || (this.channel && this.channel.readyState === "open")) return;
+          this._emit("error", { message: `the server did not answer within ${CONNECT_TIMEOUT_MS / 1000} s`, code: "timeout" });
+          this.stop("the server did not answer", "failed");
+        }, CONNECT_TIMEOUT_MS);
+        peer.addEventListener("connectionstatechange", () => { if (peer.connectionState === "closed") clearTimeout(stalled); });
         await peer.setLocalDescription(await peer.createOffer());
         await iceGatheringComplete(peer);
         if (this.pc !== peer) throw new Error("stopped while connecting"); // no offer from a failed attempt
         const headers = { "Content-Type": "application/json" };
         if (this.token) headers.Authorization = `Bearer ${this.token}`;
-        const response = await fetch(`${this.server}/offer`, {
-          method: "POST", headers,
-          body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type,
-            ...(this.persona ? { persona: this.persona } : {}), ...(this.avatar ? { avatar: this.avatar } : {}) }),
-        });
+        let response;
+        try {
+          response = await fetch(`${this.server}/offer`, {
+            method: "POST", headers,
+            body: JSON.stringify({ sdp: peer.localDescription.sdp, type: peer.localDescription.type,
+              ...(this.persona ? { persona: this.persona } : {}), ...(this.avatar ? { avatar: this.avatar } : {}) }),
+          });
+        } catch (err) { // fetch's own words ("Failed to fetch") say nothing a visitor can act on
+          throw new Error(`the server cannot be reached at ${this.server} (is it running?)`);
+        }
         const answer = await response.json().catch(() => ({}));
         if (!response.ok) {
           const refused = new Error(answer.error || `the server answered ${response.status}`);

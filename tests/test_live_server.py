@@ -360,3 +360,17 @@ async def test_an_offer_without_opus_is_refused_with_a_reason(server):
     finally:
         await pc.close()
     await wait_sessions(server, 0)
+
+
+async def test_a_session_the_server_ends_tells_the_page_why(server):
+    """Shutting down, or a microphone silent too long: the page says why the conversation ended
+    (it used to show "conversation ended" as if the visitor had hung up)."""
+    c = LiveClient(server.url)
+    await c.connect()
+    try:
+        await server.sessions[c.session].close("server shutdown")
+        ended = await c.wait_for(lambda: c.event("ended"), 10, "the session's last word")
+        assert ended["reason"] == "server shutdown"
+    finally:
+        await c.close()
+    await wait_sessions(server, 0)

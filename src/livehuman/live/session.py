@@ -191,6 +191,7 @@ class Session:
             return
         self._closing = True
         self.log.info("session %s ends: %s", self.id, reason)
+        self.page.send({"type": "ended", "reason": reason})  # the page says why (a page that hung up hears nothing)
         self.sync.close()
         self.audio_track.stop()
         self.video_track.stop()

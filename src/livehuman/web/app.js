@@ -212,6 +212,7 @@ function onEvent(event) {
     case "notice": showNotice(event); break;
     case "connection": window.livehuman.connection = event.state; break;
     case "connected": onConnected(event); break;
+    case "ended": showMessage(endedWording(event.reason), "notice"); break;
     case "closed": reset(); if (moving) { ui.start.disabled = true; ui.start.textContent = "Connecting…"; } break;
     case "metrics": showMetrics(event); break;
     case "persona": setPersona(event); break;
@@ -274,6 +275,14 @@ function showTouch(event) {
 }
 
 const AUTOPLAY = "Click the video to hear the avatar (the browser blocked autoplay).";
+
+// Why the server ended the conversation, as this page words it.
+function endedWording(reason) {
+  const why = String(reason || "");
+  if (why === "server shutdown") return "The server is shutting down, so the conversation ended. Start again later.";
+  if (why.startsWith("no audio")) return "The conversation ended: no sound came from your microphone for a while. Start again to talk.";
+  return `The conversation ended (${why}). Start again to talk.`;
+}
 
 // The client's errors as this page words them.
 function pageWording(event) {

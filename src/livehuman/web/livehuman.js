@@ -12,7 +12,8 @@
 //
 // Events (human.on(type, fn)): "state" {state: listening|thinking|speaking}, "transcript" {role,
 // text, final, item}, "metrics", "notice" {message}, "error" {message}, "connected" {session},
-// "closed" {reason}, "connection" {state: the RTCPeerConnection's}, "touch" {zone, expression,
+// "ended" {reason} (the server ended the conversation, and says why), "closed" {reason},
+// "connection" {state: the RTCPeerConnection's}, "touch" {zone, expression,
 // strength} (the face reacts to a touch), "switch" {persona} (the server asked for a new conversation
 // with another persona: the client hangs up and reconnects with it, unless followSwitch is false),
 // "notice" {code: "moved"} (a cluster lost the machine serving this conversation: the client

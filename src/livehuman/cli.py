@@ -13,6 +13,7 @@ import math
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 from livehuman.brain.barge_in import CONFIRM_MS
@@ -245,8 +246,13 @@ def _bench_options(bench: argparse.ArgumentParser) -> None:
 
 def cmd_prepare(args: argparse.Namespace) -> None:
     from livehuman.avatar.prepare import prepare_avatar
+    from livehuman.avatar.store import avatar_root, read_meta
 
     engine = _engine_from_args(args)  # bad engine options fail before the slow preparation
+    source = (read_meta(avatar_root() / args.name) or {}).get("source")  # an avatar of that name, already
+    made_from = source.get("path") if isinstance(source, dict) else None
+    if made_from and Path(made_from) != Path(args.source).expanduser().resolve():
+        print(f"note: this replaces the avatar {args.name!r}, made from {made_from}")
     avatar = prepare_avatar(args.source, args.name, fps=args.fps, bbox_shift=args.bbox_shift, force=args.force)
     if args.engine != "cpu":
         engine.load(avatar)
@@ -525,8 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # `timeout`, a service manager or a closed terminal stop a render as Ctrl+C does: its unfinished
     # file removed, the old output and the avatar cache kept.
-    for stop in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(stop, _interrupted)
+    if threading.current_thread() is threading.main_thread():  # (signals are the main thread's only)
+        for stop in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(stop, _interrupted)
     try:
         COMMANDS[args.command](args)
     except LivehumanError as exc:

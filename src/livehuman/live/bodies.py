@@ -9,6 +9,7 @@ reads no answer at all, and is worth one info line, not an error.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -26,8 +27,7 @@ async def unreadable_bodies(request: web.Request, handler: Handler) -> web.Strea
     try:
         return await handler(request)
     except (RequestPayloadError, HttpProcessingError) as exc:
-        refusal = web.HTTPBadRequest(text=f'{{"error": "the request body could not be read: {_plain(exc)}"}}',
-                                     content_type="application/json")
+        refusal = _refusal(f"the request body could not be read: {_plain(exc)}")
         # The rest of the body cannot be read either: close the connection after the answer rather
         # than let aiohttp read on into the same error (and log it as unhandled).
         refusal.force_close()
@@ -37,10 +37,13 @@ async def unreadable_bodies(request: web.Request, handler: Handler) -> web.Strea
         # Mid-body, or mid-answer: either way nobody is left to read this answer, and aiohttp drops
         # an answer it cannot write without a word.
         log.info("%s %s: the client went away before its request was read", request.method, request.path)
-        raise web.HTTPBadRequest(text='{"error": "the client went away"}', content_type="application/json") from None
+        raise _refusal("the client went away") from None
+
+
+def _refusal(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
 
 
 def _plain(exc: Exception) -> str:
-    """The exception's message on one line, fit for a JSON string ("400, message: …" is aiohttp's)."""
-    message = re.sub(r"^\d+, message: *", "", " ".join(str(exc).split())) or type(exc).__name__
-    return message.replace("\\", "/").replace('"', "'")[:200]
+    """The exception's message on one line ("400, message: …" is aiohttp's prefix)."""
+    return re.sub(r"^\d+, message: *", "", " ".join(str(exc).split()))[:200] or type(exc).__name__

@@ -4,11 +4,11 @@ A voice is written as one string, so that a command line can name any of them:
 - `espeak:VOICE@WPM/PITCH` — espeak-ng (formant synthesis), e.g. `espeak:en-us@260/90`; its phone
   timings are its own phoneme events (exact);
 - `flite:NAME` — one of flite's built-in voices; its timings are flite's own segment times;
-- `wav:PATH` — recorded natural speech, no timings known. Its reference is pocketsphinx's all-phone
-  decoding with the decoder's *default* settings (not the tuned ones the audio-only path uses):
-  the only timing available for a recording without video, and one that shares its acoustic
-  model with the path under test, so those cells are a check on the path's acoustic side more
-  than on its recognizer.
+- `wav:PATH` — recorded natural speech, no timings known. Its reference is a forced alignment of its
+  words (a transcript `PATH` with `.txt` for its suffix, else pocketsphinx's word recognition)
+  with reduced vowels told from /ʌ/ (bench/alignment.py). It shares pocketsphinx's acoustic model
+  with the path under test (whose recognizer decodes phones with no words), so those cells are
+  a check on the path's acoustic side more than on its recognizer.
 """
 
 from __future__ import annotations
@@ -89,10 +89,10 @@ def synthesize(spec: VoiceSpec, text: str) -> Speech:
 
 
 def recording(spec: VoiceSpec) -> Speech:
-    """A natural recording and its reference phones (pocketsphinx's defaults, see the module's notes)."""
-    from livehuman.motion.recognize import PhoneRecognizer
+    """A natural recording and its reference phones (its words aligned: see the module's notes)."""
+    from livehuman.bench.alignment import aligned_phones, transcript_beside
     from livehuman.speech.audio import load_audio
 
     audio = load_audio(spec.path)
-    reference = PhoneRecognizer(lw=6.5, beam=1e-48, pbeam=1e-48, pip=1.0, wip=0.65)
-    return Speech(audio=audio, phones=reference.recognize(audio), text="")
+    phones, words = aligned_phones(audio, transcript_beside(spec.path))
+    return Speech(audio=audio, phones=phones, text=words)

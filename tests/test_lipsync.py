@@ -293,6 +293,54 @@ def test_audio_only_ignores_steady_background_noise():
     assert s["open>closure"] >= 0.85 and s["closure closed"] >= 0.6
 
 
+def test_audio_only_learns_the_room_after_digital_silence():
+    """A soundtrack that opens with digital silence (an edited video's first second), then a room
+    with a hum in it and a speaker who pauses between sentences. The digital silence says nothing
+    of the room: it once pinned the noise floor at -100 dB for good, so the voiced hum in the
+    pauses counted as sound near the voice, opened the mouth and pressed it shut as on a stop."""
+    from livehuman.speech.espeak import EspeakTTS
+
+    tts = EspeakTTS("en-us")
+    first, second = (tts.synthesize(t).audio for t in ("Bob bought a big map.", "Please keep the blue boat."))
+    rate = first.rate
+    pause = np.zeros(int(1.5 * rate), np.float32)
+    words = np.concatenate([first.samples, pause, second.samples, pause])
+    voice = words[np.abs(words) > 1e-4]
+    t = np.arange(len(words)) / rate
+    hum = sum(np.sin(2 * np.pi * 100 * h * t + h) / h for h in range(1, 6))  # mains hum, 30 dB under the voice
+    hum *= np.sqrt(np.mean(voice**2)) * 10 ** (-30 / 20) / np.sqrt(np.mean(hum**2))
+    audio = Audio(np.concatenate([np.zeros(rate, np.float32), words + hum.astype(np.float32)]), rate)
+    controls = audio_mouth_controls(audio, FPS, recognize=False)
+    gap, press = lip_gap(controls), column(controls, "press")
+    frame = lambda s: int(round((1.0 + s) * FPS))  # noqa: E731
+    pause_1 = frame(first.duration)
+    pause_2 = frame(first.duration + 1.5 + second.duration)
+    room_only = np.r_[pause_1 + 8 : frame(first.duration + 1.5) - 3, pause_2 + 8 : len(gap)]
+    assert gap[room_only].max() < 0.05, "the room's hum moved the mouth"
+    assert press[room_only].max() < 0.5, "the lips pressed shut on the room's hum as on a stop"
+    assert gap[frame(0) : pause_1].max() > 0.5 and gap[pause_1 : pause_2].max() > 0.5  # the words open it
+
+
+ONSETS = ("Is the door at the zoo open today? Sadie said the dizzy dog was there, and Ted sat at the desk. "
+          "Dad said the zoo was too dusty. Tess gave Dan the cat and the goat. Sue did not see the dog "
+          "near the door; Zack sat down and said so.")
+
+
+def test_audio_only_does_not_press_the_lips_as_a_vowel_begins():
+    """A /d/, /t/, /z/ or /s/ rising into a vowel sounds to the closure network much like a /b/'s
+    release; a frame whose centre is as loud as the vowel is not behind closed lips. Vowel frames
+    pressed in this sentence without a P/B/M: flite rms and slt 16 + 9 before, 7 + 2 since."""
+    from livehuman.speech.flite import flite_speech
+
+    pressed = 0
+    for voice in ("rms", "slt"):
+        speech = padded(flite_speech(ONSETS, voice))
+        controls = audio_mouth_controls(speech.audio, FPS, recognize=False)
+        vowels = frames_where(speech.phones, lambda s: s[0] in "aeiouæɑɒɔəɚɛɜɪʊʌ", len(controls))
+        pressed += int((column(controls, "press")[vowels] > 0.5).sum())
+    assert pressed <= 14
+
+
 # Intervocalic consonants with no lip gesture (t, d, l, the flap, dh, n): the sound dips for a frame
 # or less between two open vowels, as it does for a brief /b/. Before session 6's plausibility
 # change every such dip pressed the lips shut for one frame between open frames (6-13 times in

@@ -35,6 +35,7 @@ PEAK_DECAY = 1.5  # dB per second the loudness reference forgets a peak
 FLOOR_RISE = 1.0  # dB per second the noise floor creeps up when nothing quieter is heard
 NOISE_MARGIN = 6.0  # dB above the noise floor that sound must reach to count
 MIN_SNR = 25.0  # dB: a "floor" closer than this to the peak is quiet speech, not noise
+NO_SIGNAL = -80.0  # dBFS: digital silence (padding, a muted input), which says nothing of the room's noise
 CLOSURE_DIP = 12.0  # dB a silent frame must lie under the loudest nearby frame to be a stop's closure
 DEEP_QUIET = 25.0  # dB under the speaker's recent peak: a frame this quiet at its centre is a closure...
 FRICATIVE_HIGH = 0.3  # ...unless this share of its energy lies above 3 kHz (a quiet fricative)
@@ -43,6 +44,11 @@ FRICATIVE_HIGH = 0.3  # ...unless this share of its energy lies above 3 kHz (a q
 # fast /b/, and a wrong one-frame press flickers (docs/motion.md).
 CLOSED_P = 0.1
 CLOSED_ALONE_P = 0.3
+# Closed lips take at least this much (dB) off the sound at a frame's centre against the loudest
+# frame near it (a nasal murmur or a voice bar lies 10-30 dB under its vowels): a centre this loud
+# is a vowel's onset, whatever the closure network hears in the rise to it (a /d/'s or a /z/'s
+# release looks to it much like a /b/'s in natural speech).
+OPEN_CENTRE_DB = 4.0
 NASAL_F1 = 260.0  # Hz: a murmur's first resonance lies under this (kept out of the vowel averages)
 VOICED = 0.5  # voicing (autocorrelation peak) above which a frame has a voice in it
 VOICELESS_REACH = 0.3  # s: voiceless sound this far from any voice is not speech
@@ -80,7 +86,8 @@ class LoudnessTracker:
     def step(self, level: float, ahead: list[float]) -> float:
         """Frame loudness 0..1 from its level (dBFS) and the levels of its look-ahead (itself first)."""
         self.peak = max(self.peak - self._decay, max(ahead))
-        self.floor = min(self.floor + self._rise, min(ahead))
+        heard = [x for x in ahead if x > NO_SIGNAL]
+        self.floor = min(self.floor + self._rise, min(heard, default=math.inf))
         silence = self.silence_level()
         if level < silence:
             return 0.0
@@ -223,7 +230,7 @@ class AudioMouthTracker:
         # A stop's closure, a nasal murmur or a voice bar (p, b, m), read from the levels around
         # the frame's centre against the loudest sound nearby; the network learnt to tell them
         # from a /t/, /d/, /n/ or a flap, whose dips are as short (scripts/train_closures.py).
-        if f.bands and self._lips_closed(k, loudest_near):
+        if f.bands and loudest_near - f.centre >= OPEN_CENTRE_DB and self._lips_closed(k, loudest_near):
             return closure
         # Deep inside a long closure the sound says nothing of which stop it is, and the network
         # hedges; a stop's closure in a voice with an echo (espeak-ng's +f3) is not silent but

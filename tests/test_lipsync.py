@@ -321,26 +321,6 @@ def test_audio_only_learns_the_room_after_digital_silence():
     assert gap[frame(0) : pause_1].max() > 0.5 and gap[pause_1 : pause_2].max() > 0.5  # the words open it
 
 
-ONSETS = ("Is the door at the zoo open today? Sadie said the dizzy dog was there, and Ted sat at the desk. "
-          "Dad said the zoo was too dusty. Tess gave Dan the cat and the goat. Sue did not see the dog "
-          "near the door; Zack sat down and said so.")
-
-
-def test_audio_only_does_not_press_the_lips_as_a_vowel_begins():
-    """A /d/, /t/, /z/ or /s/ rising into a vowel sounds to the closure network much like a /b/'s
-    release; a frame whose centre is as loud as the vowel is not behind closed lips. Vowel frames
-    pressed in this sentence without a P/B/M: flite rms and slt 16 + 9 before, 7 + 2 since."""
-    from livehuman.speech.flite import flite_speech
-
-    pressed = 0
-    for voice in ("rms", "slt"):
-        speech = padded(flite_speech(ONSETS, voice))
-        controls = audio_mouth_controls(speech.audio, FPS, recognize=False)
-        vowels = frames_where(speech.phones, lambda s: s[0] in "aeiouæɑɒɔəɚɛɜɪʊʌ", len(controls))
-        pressed += int((column(controls, "press")[vowels] > 0.5).sum())
-    assert pressed <= 14
-
-
 # Intervocalic consonants with no lip gesture (t, d, l, the flap, dh, n): the sound dips for a frame
 # or less between two open vowels, as it does for a brief /b/. Before session 6's plausibility
 # change every such dip pressed the lips shut for one frame between open frames (6-13 times in

@@ -44,11 +44,6 @@ FRICATIVE_HIGH = 0.3  # ...unless this share of its energy lies above 3 kHz (a q
 # fast /b/, and a wrong one-frame press flickers (docs/motion.md).
 CLOSED_P = 0.1
 CLOSED_ALONE_P = 0.3
-# Closed lips take at least this much (dB) off the sound at a frame's centre against the loudest
-# frame near it (a nasal murmur or a voice bar lies 10-30 dB under its vowels): a centre this loud
-# is a vowel's onset, whatever the closure network hears in the rise to it (a /d/'s or a /z/'s
-# release looks to it much like a /b/'s in natural speech).
-OPEN_CENTRE_DB = 4.0
 NASAL_F1 = 260.0  # Hz: a murmur's first resonance lies under this (kept out of the vowel averages)
 VOICED = 0.5  # voicing (autocorrelation peak) above which a frame has a voice in it
 VOICELESS_REACH = 0.3  # s: voiceless sound this far from any voice is not speech
@@ -230,7 +225,7 @@ class AudioMouthTracker:
         # A stop's closure, a nasal murmur or a voice bar (p, b, m), read from the levels around
         # the frame's centre against the loudest sound nearby; the network learnt to tell them
         # from a /t/, /d/, /n/ or a flap, whose dips are as short (scripts/train_closures.py).
-        if f.bands and loudest_near - f.centre >= OPEN_CENTRE_DB and self._lips_closed(k, loudest_near):
+        if f.bands and self._lips_closed(k, loudest_near):
             return closure
         # Deep inside a long closure the sound says nothing of which stop it is, and the network
         # hedges; a stop's closure in a voice with an echo (espeak-ng's +f3) is not silent but

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+from itertools import product
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +28,12 @@ from livehuman.speech.phones import Phone
 
 RATE = 16000  # pocketsphinx's en-US model
 FRAME_S = 0.01  # pocketsphinx's frame step
-# The aligner loses words at an utterance's end without enough silence after it (by chance: 0.3 s
-# is enough for one sentence and not for another), and digital silence (synthetic voices,
-# padding) has no spectrum to score: silence is added (the lengths tried in turn) and dithered.
+# The aligner now and then loses an utterance's last word (by chance: 0.3 s of silence after it is
+# enough for one sentence and not for another, and a few samples' difference in the sound changes
+# it), and digital silence (synthetic voices, padding) has no spectrum to score: silence is added
+# and dithered (noise at -60 dBFS or so, seeded), other lengths and levels tried in turn.
 EDGES_S = (0.5, 0.8, 0.3, 1.2)
-DITHER = 1e-3  # -60 dBFS
+DITHERS = (1e-3, 3e-3, 3e-4)
 
 
 def transcript_beside(path: str | Path) -> str | None:
@@ -68,8 +70,8 @@ def align_words(audio: Audio, words: str | None = None) -> tuple[list[AlignedWor
     words = " ".join(re.findall(r"[a-z']+", words.lower()))
     if not words:
         raise LivehumanError("no words heard in the recording: nothing to align")
-    for edge in EDGES_S:
-        alignment = _align(audio.samples, words, edge)
+    for dither, edge in product(DITHERS, EDGES_S):
+        alignment = _align(audio.samples, words, edge, dither)
         said = [(word, parts) for word, parts in alignment if not word.startswith(("<", "[", "+"))]
         if len(said) == len(words.split()):
             break
@@ -106,19 +108,19 @@ class _Decoder:
         return self.ps
 
 
-def _padded(samples: np.ndarray, edge: float) -> bytes:
+def _padded(samples: np.ndarray, edge: float, dither: float) -> bytes:
     """16-bit PCM of `samples` with `edge` s of silence each side, dithered."""
     pad = np.zeros(int(edge * RATE), np.float32)
     padded = np.concatenate([pad, samples, pad])
-    padded += np.random.default_rng(0).normal(0.0, DITHER, len(padded)).astype(np.float32)
+    padded += np.random.default_rng(0).normal(0.0, dither, len(padded)).astype(np.float32)
     return pcm16_bytes(padded)
 
 
-def _align(samples: np.ndarray, words: str, edge: float) -> list[tuple[str, list[tuple[str, int, int]]]]:
+def _align(samples: np.ndarray, words: str, edge: float, dither: float) -> list[tuple[str, list[tuple[str, int, int]]]]:
     """pocketsphinx's alignment of `words` to `samples` padded by `edge` s (it may stop short): each
     word with its phones' names, first frames and lengths in frames."""
     decoder = _Decoder()
-    pcm = _padded(samples, edge)
+    pcm = _padded(samples, edge, dither)
     try:
         decoder.ps.set_align_text(words)
     except (RuntimeError, ValueError):

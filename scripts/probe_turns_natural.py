@@ -52,12 +52,11 @@ def main(paths):
         aligned, words = align_words(audio)
         print(f"# {path}: {words}")
         for word in aligned:
-            end = word.end
-            cut = int(round((end + 0.01) * RATE))
+            cut = int(round((word.end + 0.01) * RATE))
             heard = np.concatenate([samples[:cut], np.zeros(int(AFTER_S * RATE), np.float32)])
             waits = {m: first_turn_wait(heard, cut / RATE, t, asr) for m, t in modes.items()}
             shown = "  ".join(f"{m} {w:5.0f}" if w is not None else f"{m}  none" for m, w in waits.items())
-            print(f"{end:5.2f}  {word.word:16s} {shown}", flush=True)
+            print(f"{word.end:5.2f}  {word.word:16s} {shown}", flush=True)
 
 
 if __name__ == "__main__":

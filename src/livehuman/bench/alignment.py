@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import os
 import re
-from itertools import product
 from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 
 import numpy as np
@@ -137,10 +137,8 @@ def _align(samples: np.ndarray, words: str, edge: float, dither: float) -> list[
 
 def _word_symbols(word: str, names: list[str]) -> list[str]:
     """IPA for each of a word's ARPAbet phones ("" for silence and noise), schwas told from /ʌ/."""
-    if word.startswith(("<", "[", "+")) or not names:
-        return ["" for _ in names]
     spoken = word.split("(")[0]  # pocketsphinx names a word's other pronunciations "word(2)"
-    wedges = _wedges(spoken, sum(1 for n in names if n in _VOWELS)) if "AH" in names else []
+    wedges = _wedges(spoken, sum(1 for n in names if n in _VOWELS)) if "AH" in names else set()
     out = []
     vowel = 0
     for name in names:

@@ -213,7 +213,9 @@ def _bench_options(bench: argparse.ArgumentParser) -> None:
                        f"bench/faces.py or a photo's path (default {','.join(lip.faces)})")
     group.add_argument("--voices", metavar="LIST", help="comma-separated voices: espeak:VOICE@WPM/PITCH, flite:NAME, "
                        f"wav:PATH (default: {len(lip.voices)} espeak-ng and flite voices)")
-    group.add_argument("--natural", nargs="+", metavar="WAV", help="natural recordings that join the voices")
+    group.add_argument("--natural", nargs="+", metavar="WAV",
+                       help="natural English recordings that join the voices, scored against their words aligned "
+                            "to the sound (a transcript CLIP.txt beside CLIP.wav, else the words recognized)")
     group.add_argument("--real-video", metavar="MP4", help="instead of the matrix: drive this talking video with "
                        "its own soundtrack and compare the rendered lips with the real ones")
     group = bench.add_argument_group("live bench")

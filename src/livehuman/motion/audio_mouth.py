@@ -82,7 +82,8 @@ class LoudnessTracker:
         """Frame loudness 0..1 from its level (dBFS) and the levels of its look-ahead (itself first)."""
         self.peak = max(self.peak - self._decay, max(ahead))
         heard = [x for x in ahead if x > NO_SIGNAL]
-        self.floor = min(self.floor + self._rise, min(heard, default=math.inf))
+        if heard:  # digital silence says nothing of the room: the floor stays as it was
+            self.floor = min(self.floor + self._rise, min(heard))
         silence = self.silence_level()
         if level < silence:
             return 0.0

@@ -13,13 +13,27 @@ A voice is written as one string, so that a command line can name any of them:
 
 from __future__ import annotations
 
+import pickle
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from livehuman.errors import LivehumanError
 from livehuman.speech.audio import Speech
 
+# argv: voice, words per minute, pitch, text; stdout: the pickled Speech.
+_ESPEAK_IN_A_FRESH_PROCESS = """
+import pickle, sys
+from livehuman.errors import LivehumanError
+from livehuman.speech.espeak import EspeakTTS
+voice, wpm, pitch, text = sys.argv[1:]
+try:
+    sys.stdout.buffer.write(pickle.dumps(EspeakTTS(voice, int(wpm), int(pitch)).synthesize(text)))
+except LivehumanError as exc:
+    sys.exit(str(exc))
+"""
 ESPEAK_DEFAULT_WPM = 175
 ESPEAK_DEFAULT_PITCH = 50
 _ESPEAK = re.compile(r"^espeak:([A-Za-z0-9+_-]+)(?:@(\d+)(?:/(\d+))?)?$")
@@ -82,9 +96,13 @@ def synthesize(spec: VoiceSpec, text: str) -> Speech:
 
         return flite_speech(text, voice=spec.voice)
     if spec.kind == "espeak":
-        from livehuman.speech.espeak import EspeakTTS
-
-        return EspeakTTS(voice=spec.voice, words_per_minute=spec.wpm, pitch=spec.pitch).synthesize(text)
+        # In a fresh process: espeak-ng keeps state between calls (the same sentence came out 2 %
+        # longer after another one), and a benchmark must give the same sound whatever ran before.
+        args = [spec.voice, str(spec.wpm), str(spec.pitch), text]
+        done = subprocess.run([sys.executable, "-c", _ESPEAK_IN_A_FRESH_PROCESS, *args], capture_output=True)
+        if done.returncode != 0:
+            raise LivehumanError(done.stderr.decode("utf-8", "replace").strip().splitlines()[-1])
+        return pickle.loads(done.stdout)
     raise LivehumanError(f"{spec.name} is a recording: it speaks its own words, not {text[:30]!r}")
 
 

@@ -157,6 +157,10 @@ def read_avatar(directory: str | Path) -> Avatar:
         raise LivehumanError(
             f"avatar {directory} was prepared by another livehuman version; prepare it again with --force"
         )
+
+    def damaged(why: str) -> LivehumanError:
+        return LivehumanError(f"avatar cache {directory} is damaged ({why}); prepare it again with --force")
+
     try:
         landmarks = np.load(directory / "landmarks.npy")
         boxes = np.load(directory / "boxes.npy")
@@ -165,16 +169,14 @@ def read_avatar(directory: str | Path) -> Avatar:
         else:
             frames = np.load(directory / "frames.npy")
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise LivehumanError(f"avatar cache {directory} is damaged ({type(exc).__name__} {exc}); prepare it again "
-                             f"with --force") from None
+        raise damaged(f"{type(exc).__name__} {exc}") from None
     try:
         if not (len(frames) == len(landmarks) == len(boxes) == meta["n_frames"]):
-            raise LivehumanError(f"avatar cache {directory} is damaged (frame counts differ); prepare it again with --force")
+            raise damaged("frame counts differ")
         return Avatar(name=str(meta["name"]), directory=directory, fps=float(meta["fps"]), kind=str(meta["kind"]),
                       frames=frames, landmarks=landmarks, boxes=boxes, bbox_shift=int(meta["bbox_shift"]))
     except (KeyError, TypeError, ValueError, OverflowError) as exc:  # a meta.json edited by hand
-        raise LivehumanError(f"avatar cache {directory} is damaged (meta.json: {type(exc).__name__} {exc}); "
-                             f"prepare it again with --force") from None
+        raise damaged(f"meta.json: {type(exc).__name__} {exc}") from None
 
 
 def _write_jpegs(folder: Path, frames: np.ndarray) -> None:

@@ -41,7 +41,7 @@ def transcript_beside(path: str | Path) -> str | None:
     text_path = Path(path).with_suffix(".txt")
     if not text_path.is_file():
         return None
-    return " ".join(text_path.read_text(encoding="utf-8").split()) or None
+    return text_path.read_text(encoding="utf-8").strip() or None
 
 
 @dataclass(frozen=True)

@@ -57,15 +57,13 @@ def realtime_routes(app: web.Application, brain_factory: BrainFactory, *, path: 
         refusal = admission.admit(address)
         try:
             await ws.prepare(request)
-        except ConnectionResetError:  # the client left mid-handshake: its place is free again
+        except BaseException as exc:  # a failed handshake gives its place back
             if refusal is None:
                 admission.release(address)
+            if not isinstance(exc, ConnectionResetError):
+                raise
             log.info("a Realtime client from %s left during the handshake", address)
             raise web.HTTPBadRequest(text="the client went away") from None  # read by nobody
-        except BaseException:
-            if refusal is None:
-                admission.release(address)
-            raise
         if refusal is not None:
             # After the handshake, so that the client reads why (a refused handshake says only 503).
             log.warning("refused a Realtime connection from %s: %s", address, refusal)

@@ -262,9 +262,7 @@ class ServerWire:
         merge_session(session, update_fields)
         audio = session.get("audio", {})
         for side in ("input", "output"):
-            fmt = (audio.get(side) or {}).get("format") or {}
-            if fmt.get("type", "audio/pcm") != "audio/pcm" or fmt.get("rate", REALTIME_RATE) != REALTIME_RATE:
-                raise RequestError("only audio/pcm at 24000 Hz is supported", param=f"session.audio.{side}.format")
+            _check_pcm(audio.get(side), f"session.audio.{side}.format")
         voice = (audio.get("output") or {}).get("voice")
         if voice is not None and not isinstance(voice, str):  # the SDK allows {"id": …}: OpenAI's custom voices
             raise RequestError("custom voice objects are not supported: name a voice, e.g. \"en-us\" (the offline "
@@ -346,9 +344,7 @@ class ServerWire:
                                if params.get("conversation", "auto") != "auto" else "response.input")
         if params.get("tools"):
             raise RequestError("function calling is not supported by the offline brain", param="response.tools")
-        fmt = ((params.get("audio") or {}).get("output") or {}).get("format") or {}
-        if fmt.get("type", "audio/pcm") != "audio/pcm" or fmt.get("rate", REALTIME_RATE) != REALTIME_RATE:
-            raise RequestError("only audio/pcm at 24000 Hz is supported", param="response.audio.output.format")
+        _check_pcm((params.get("audio") or {}).get("output"), "response.audio.output.format")
         modalities = params.get("output_modalities") or self.session.get("output_modalities") or ["audio"]
         if len(modalities) != 1:
             raise RequestError("output_modalities must be ['audio'] or ['text']", param="response.output_modalities")
@@ -522,6 +518,13 @@ def _event(kind: str, **fields: Any) -> dict:
 
 def _ids(reply: _Reply) -> dict:
     return {"response_id": reply.id, "item_id": reply.item_id, "output_index": 0, "content_index": 0}
+
+
+def _check_pcm(side: dict | None, param: str) -> None:
+    """Refuse an audio side (`{"format": …}`) in any format but the one spoken here: PCM at 24 kHz."""
+    fmt = (side or {}).get("format") or {}
+    if fmt.get("type", "audio/pcm") != "audio/pcm" or fmt.get("rate", REALTIME_RATE) != REALTIME_RATE:
+        raise RequestError("only audio/pcm at 24000 Hz is supported", param=param)
 
 
 def _resource(reply: _Reply, status: str, reason: str | None = None, output: list | None = None) -> dict:

@@ -230,10 +230,13 @@ const LOST = "The connection to the server was lost: waiting for it to come back
 function showNotice(event) {
   if (event.code === "moved") moving = true;
   if (event.code === "reconnected") { showMessage(""); setConnected(true); return; }
-  if (event.code === "disconnected") setConnected(false); // nothing typed now could be sent
+  if (event.code === "disconnected") {
+    setConnected(false); // nothing typed now could be sent; the visitor may still hang up
+    ui.hangup.disabled = false;
+    ui.start.disabled = true;
+  }
   showMessage(event.code === "autoplay" ? AUTOPLAY : event.code === "moved" ? MOVED
     : event.code === "disconnected" ? LOST : event.message, "notice");
-  if (event.code === "disconnected") { ui.hangup.disabled = false; ui.start.disabled = true; }
 }
 
 function onConnected(event) {

@@ -332,10 +332,13 @@ VOICE_IDS = [f"{v}-{w}wpm-pitch{p}" for v, w, p in VOICE_RANGE]
 
 
 def _speak(voice: str, wpm: int, pitch: int) -> Callable[[str], Speech]:
-    from livehuman.speech.espeak import EspeakTTS
+    """espeak-ng in a fresh process (bench/voices.py): in this one, what earlier tests said changes
+    the sound (en-us+f3's LABIAL came out 0.1-2 % longer after a brain had answered), and these
+    tests count single frames."""
+    from livehuman.bench.voices import parse_voice, synthesize
 
-    tts = EspeakTTS(voice, words_per_minute=wpm, pitch=pitch)
-    return lambda text: padded(tts.synthesize(text))
+    spec = parse_voice(f"espeak:{voice}@{wpm}/{pitch}")
+    return lambda text: padded(synthesize(spec, text))
 
 
 def lip_gap(controls: list[FaceControls]) -> np.ndarray:

@@ -321,6 +321,33 @@ def test_audio_only_learns_the_room_after_digital_silence():
     assert gap[frame(0) : pause_1].max() > 0.5 and gap[pause_1 : pause_2].max() > 0.5  # the words open it
 
 
+def test_audio_only_rests_on_a_room_heard_before_the_first_word():
+    """A recording that starts in a room (a hum and a fan's noise, 25 dB under the voice) a second
+    before the first word, as a phone or laptop recording does. Until a word has shown how loud the
+    voice is, loudness cannot tell the room from a quiet voice, and the hum is periodic enough to
+    pass for one: the mouth used to open and move on it. Only where the VAD hears speech is sound
+    speech."""
+    from livehuman.speech.espeak import EspeakTTS
+
+    speech = EspeakTTS("en-us").synthesize("Maybe the bus will come soon.").audio
+    rate = speech.rate
+    lead = rate  # one second of room before the first word
+    words = np.concatenate([np.zeros(lead, np.float32), speech.samples, np.zeros(rate // 2, np.float32)])
+    t = np.arange(len(words)) / rate
+    hum = sum(np.sin(2 * np.pi * 120 * h * t + h) / h for h in range(1, 4))
+    fan = np.convolve(np.random.default_rng(0).normal(size=len(words)), np.ones(8) / 8, mode="same")
+    room = hum / np.sqrt(np.mean(hum**2)) + 0.5 * fan / np.sqrt(np.mean(fan**2))
+    voice = speech.samples[np.abs(speech.samples) > 1e-4]
+    room *= np.sqrt(np.mean(voice**2)) * 10 ** (-25 / 20) / np.sqrt(np.mean(room**2))
+    audio = Audio((words + room).astype(np.float32), rate)
+    controls = audio_mouth_controls(audio, FPS, recognize=False)
+    gap, press = lip_gap(controls), column(controls, "press")
+    before = slice(0, int(FPS) - 2)  # the room alone, up to 80 ms before the first word
+    assert gap[before].max() < 0.05, "the room moved the mouth before the first word"
+    assert press[before].max() < 0.5, "the lips pressed shut on the room"
+    assert gap[int(FPS) :].max() > 0.5  # the words open it
+
+
 # Intervocalic consonants with no lip gesture (t, d, l, the flap, dh, n): the sound dips for a frame
 # or less between two open vowels, as it does for a brief /b/. Before session 6's plausibility
 # change every such dip pressed the lips shut for one frame between open frames (6-13 times in

@@ -8,11 +8,13 @@ short windows around the frame's centre (where the lips close: motion/closures.p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from livehuman.speech.audio import Audio, StreamResampler
+from livehuman.speech.vad import WINDOW as VAD_WINDOW
+from livehuman.speech.vad import SpeechProbability
 
 RATE = 16000  # analysis rate
 WINDOW = 0.04  # s: loudness window around each frame's centre
@@ -41,6 +43,8 @@ class FrameFeatures:
     bright: float = 0.0  # dB, energy 2.5-5 kHz over 0.1-1.2 kHz: rounding darkens, spreading brightens
     bands: tuple[float, ...] = ()  # dB of each of BANDS in each BAND_OFFSETS window, offset by offset
     centre: float = FLOOR_DB  # dBFS, RMS over BAND_WINDOW at the frame's centre
+    speech: float = 0.0  # 0..1, Silero VAD's probability of speech in the frame's window (its last
+    # 32 ms windows that end inside it): loudness and voicing alone take a room's hum for a voice
 
     @property
     def centre_high(self) -> float:
@@ -177,6 +181,9 @@ class FeatureStream:
     def reset(self) -> None:
         """Start again at time 0 with no audio."""
         self._resamplers: dict[int, StreamResampler] = {}
+        self._vad = SpeechProbability()
+        self._speech: list[float] = []  # each VAD window's probability, from window _speech_first on
+        self._speech_first = 0
         self._buf = np.zeros(0, np.float32)
         self._offset = 0  # samples dropped from the front of _buf
         self._next = 0
@@ -192,12 +199,17 @@ class FeatureStream:
         if rate != RATE:
             resampler = self._resamplers.setdefault(rate, StreamResampler(rate, RATE))
             samples = resampler.process(samples)
-        self._buf = np.concatenate([self._buf, np.asarray(samples, np.float32).reshape(-1)])
+        samples = np.asarray(samples, np.float32).reshape(-1)
+        self._buf = np.concatenate([self._buf, samples])
+        self._speech.extend(self._vad.push(samples))
 
     def end(self) -> None:
         """No more audio: the remaining frames may be computed (zeros past the end)."""
         for r in self._resamplers.values():
-            self._buf = np.concatenate([self._buf, r.flush()])
+            rest = r.flush()
+            self._buf = np.concatenate([self._buf, rest])
+            self._speech.extend(self._vad.push(rest))
+        self._speech.extend(self._vad.end())
         self._ended = True
 
     def ready(self) -> list[FrameFeatures]:
@@ -211,14 +223,28 @@ class FeatureStream:
                 break
             if self._ended and (self._next / self.fps) * RATE >= total:
                 break
-            out.append(frame_features(self._buf, centre - self._offset))
+            feats = frame_features(self._buf, centre - self._offset)
+            out.append(replace(feats, speech=self._speech_in(centre - half, centre + half)))
             self._next += 1
         # Keep only what the next frame's window can still reach.
-        keep_from = int(round((self._next + 0.5) / self.fps * RATE)) - half - self._offset
+        next_start = int(round((self._next + 0.5) / self.fps * RATE)) - half
+        keep_from = next_start - self._offset
         if keep_from > 0:
             self._buf = self._buf[keep_from:]
             self._offset += keep_from
+        drop = max(next_start, 0) // VAD_WINDOW - self._speech_first
+        if drop > 0:
+            del self._speech[:drop]
+            self._speech_first += drop
         return out
+
+    def _speech_in(self, start: int, end: int) -> float:
+        """The most probable speech among the VAD windows that end inside samples [start, end]
+        (only those: a stream has not always received the window that straddles `end`)."""
+        first = max(start // VAD_WINDOW, self._speech_first)
+        last = min(end // VAD_WINDOW, self._speech_first + len(self._speech))  # windows first..last-1
+        probs = self._speech[first - self._speech_first : last - self._speech_first]
+        return max(probs, default=0.0)
 
 
 def audio_features(audio: Audio, fps: float = 25.0, frames: int | None = None) -> list[FrameFeatures]:

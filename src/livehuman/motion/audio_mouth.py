@@ -47,6 +47,10 @@ CLOSED_ALONE_P = 0.3
 NASAL_F1 = 260.0  # Hz: a murmur's first resonance lies under this (kept out of the vowel averages)
 VOICED = 0.5  # voicing (autocorrelation peak) above which a frame has a voice in it
 VOICELESS_REACH = 0.3  # s: voiceless sound this far from any voice is not speech
+# A room's hum or a fan can be loud and periodic enough to pass for a voice until a first word has
+# shown how loud the voice is; sound is speech only this near a frame where Silero's VAD hears it.
+HEARD_SPEECH = 0.5  # the VAD's probability
+SPEECH_REACH = 0.3  # s
 HISTORY = 250  # voiced frames remembered for the speaker's own formant and brightness averages
 # Priors for a speaker not yet heard: F1 of close and open vowels, F2 centre, brightness centre.
 PRIOR_F1 = (280.0, 720.0)
@@ -128,6 +132,7 @@ class AudioMouthTracker:
         self.energy: list[float] = []  # loudness of each frame made so far
         self.speaking: list[bool] = []  # whether each frame made so far was taken for speech
         self._last_voiced = -math.inf  # the last frame with voice in it
+        self._last_speech = -math.inf  # the last frame where the VAD heard speech
 
     def add(self, features: list) -> None:
         """Append the next frames' acoustic features (motion.acoustics.FrameFeatures)."""
@@ -165,8 +170,12 @@ class AudioMouthTracker:
         energy = self.loudness.step(f.level, [self._feat(j).level for j in ahead])
         if energy > 0 and any(self._feat(j).voicing > VOICED for j in ahead):
             self._last_voiced = k + AUDIO_LOOKAHEAD_FRAMES
-        # Voiceless sound far from any voice is noise or breath, not speech: the mouth rests.
+        if any(self._feat(j).speech > HEARD_SPEECH for j in ahead):
+            self._last_speech = k + AUDIO_LOOKAHEAD_FRAMES
+        # Voiceless sound far from any voice is noise or breath, and sound far from anything the
+        # VAD calls speech is the room: the mouth rests.
         near_voice = (k - self._last_voiced) / self.fps <= VOICELESS_REACH
+        near_voice &= (k - self._last_speech) / self.fps <= SPEECH_REACH
         if not near_voice:
             energy = 0.0
         self.energy.append(energy)

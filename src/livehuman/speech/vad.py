@@ -55,6 +55,46 @@ def _shared_session():
     return onnxruntime.InferenceSession(model_path(), sess_options=opts, providers=["CPUExecutionProvider"])
 
 
+class SpeechProbability:
+    """Silero's probability of speech for each 32 ms window of a 16 kHz stream, in order.
+
+    The windows are cut from the start of the stream, so the same audio gives the same
+    probabilities however it is chunked.
+    """
+
+    def __init__(self) -> None:
+        self._session = _shared_session()
+        self._sr = np.array(LISTEN_RATE, dtype=np.int64)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all audio."""
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._context = np.zeros(CONTEXT, dtype=np.float32)
+        self._pending = np.zeros(0, dtype=np.float32)
+
+    def window(self, window: np.ndarray) -> float:
+        """The probability for the next WINDOW samples (float32)."""
+        x = np.concatenate([self._context, window])[None, :]
+        out, self._state = self._session.run(None, {"input": x, "state": self._state, "sr": self._sr})
+        self._context = window[-CONTEXT:].copy()
+        return float(out[0, 0])
+
+    def push(self, samples: np.ndarray) -> list[float]:
+        """The probabilities of the windows these samples complete."""
+        buf = np.concatenate([self._pending, np.asarray(samples, np.float32).reshape(-1)])
+        n = len(buf) // WINDOW
+        out = [self.window(buf[i * WINDOW : (i + 1) * WINDOW]) for i in range(n)]
+        self._pending = buf[n * WINDOW :].copy()
+        return out
+
+    def end(self) -> list[float]:
+        """The last, partial window's probability (zeros after the end), if one is pending."""
+        if not self._pending.size:
+            return []
+        return self.push(np.zeros(WINDOW - self._pending.size, np.float32))
+
+
 class SileroVAD:
     """Streaming speech start/stop detector over 16 kHz float32 audio of any chunk size.
 
@@ -84,14 +124,12 @@ class SileroVAD:
         self.speech_pad = speech_pad_ms / 1000
         self.prefix_padding = prefix_padding_ms / 1000
         self.pause = None if pause_ms is None else pause_ms / 1000
-        self._session = _shared_session()
-        self._sr = np.array(LISTEN_RATE, dtype=np.int64)
+        self._model = SpeechProbability()
         self.reset()
 
     def reset(self) -> None:
         """Forget all audio: model state, buffered samples, the clock and the speech state."""
-        self._state = np.zeros((2, 1, 128), dtype=np.float32)
-        self._context = np.zeros(CONTEXT, dtype=np.float32)
+        self._model.reset()
         self._pending = np.zeros(0, dtype=np.float32)
         self._samples = 0  # samples already run through the model
         self.probability = 0.0
@@ -133,15 +171,9 @@ class SileroVAD:
         return self._samples / LISTEN_RATE - self._silence_since >= duration - WINDOW / LISTEN_RATE / 2
 
     def _window(self, window: np.ndarray) -> VadEvent | None:
-        x = np.concatenate([self._context, window])[None, :]
-        out, self._state = self._session.run(
-            None, {"input": x, "state": self._state, "sr": self._sr}
-        )
-        self._context = window[-CONTEXT:].copy()
         start = self._samples / LISTEN_RATE
         self._samples += WINDOW
-        end = self._samples / LISTEN_RATE
-        p = self.probability = float(out[0, 0])
+        p = self.probability = self._model.window(window)
 
         if p >= self.threshold:
             self._silence_since = self._stop_after = None

@@ -49,7 +49,11 @@ RECORDINGS = {
 
 
 def fetch(sdist: str | None) -> bytes:
-    data = Path(sdist).read_bytes() if sdist else urllib.request.urlopen(URL, timeout=120).read()
+    try:
+        data = Path(sdist).read_bytes() if sdist else urllib.request.urlopen(URL, timeout=120).read()
+    except OSError as e:  # urllib's URLError is one
+        where = sdist or f"{URL} (no PyPI here? download {SDIST} elsewhere and pass --sdist)"
+        raise SystemExit(f"error: cannot read {where}: {e}") from None
     if hashlib.sha256(data).hexdigest() != SHA256:
         raise SystemExit(f"error: {sdist or URL} is not the {SDIST} this script knows (sha256 differs)")
     return data

@@ -5,9 +5,13 @@
 
 Training voices are 40 espeak-ng variants at many rates and pitches and flite slt and rms, speaking
 sentences of their own, some full of p, b and m, some of t, d, n and l between vowels (without
-those the network pressed the lips on every flap). None of the lip-sync matrix's voices (but slt
-and rms, which it already counts as tuned on) nor its sentences (bench/options.py LIPSYNC_VOICES,
-bench/lipsync.py SENTENCES) is trained on: they are the check printed at the end.
+those the network pressed the lips on every flap). With --rooms each utterance is also heard
+through a simulated room (bench/rooms.py: reverberation and noise, one room per utterance,
+seeded), which fills a closure as a phone or laptop recording does: measured, not shipped
+(docs/benchmarks.md, session 17: more closures in rooms, more wrong presses on dry natural
+speech). None of the lip-sync matrix's voices (but slt and rms, which it already counts as tuned
+on) nor its sentences (bench/options.py LIPSYNC_VOICES, bench/lipsync.py SENTENCES) is trained on:
+they are the check printed at the end.
 Seeded, but not bit-for-bit: espeak-ng's synthesis varies by a few samples from run to run, so a
 retrained network has other weights; its figures stay within a point or two (docs/motion.md).
 """
@@ -23,10 +27,12 @@ import numpy as np
 
 from livehuman.bench.lipsync import SENTENCES, OPEN_VOWELS, base_symbol, pad_speech
 from livehuman.bench.options import LIPSYNC_VOICES
+from livehuman.bench.rooms import random_room, through_room
 from livehuman.bench.voices import parse_voice, synthesize
 from livehuman.motion.acoustics import audio_features
 from livehuman.motion.audio_mouth import _mouth_array, audio_mouth_controls, closure_inputs, loudest_near
 from livehuman.motion.closures import MODEL_FILE, ClosureModel, load_closure_model
+from livehuman.speech.audio import Audio, Speech
 
 FPS = 25.0
 TRAIN_VOICES = (
@@ -64,10 +70,16 @@ HIDDEN = 32
 STEPS = 4000
 
 
-def frames(job: tuple[str, str, bool]) -> list[tuple[str, np.ndarray, bool]]:
-    """(kind, network inputs, whether the whole tracker closed the lips) for each frame inside a phone."""
-    voice, text, tracked = job
+def frames(job: tuple[str, str, bool, int | None]) -> list[tuple[str, np.ndarray, bool]]:
+    """(kind, network inputs, whether the whole tracker closed the lips) for each frame inside a
+    phone; heard through a random room seeded by the job's last item (as synthesized if None)."""
+    voice, text, tracked, room_seed = job
     speech = pad_speech(synthesize(parse_voice(voice), text))
+    if room_seed is not None:
+        rng = np.random.default_rng(room_seed)
+        audio = speech.audio
+        speech = Speech(Audio(through_room(audio.samples, audio.rate, random_room(rng), rng), audio.rate),
+                        speech.phones, speech.text)
     feats = audio_features(speech.audio, FPS)
     closed = np.zeros(len(feats), bool)
     if tracked:  # the tracker with the shipped network (so not while a new one is trained)
@@ -84,8 +96,11 @@ def frames(job: tuple[str, str, bool]) -> list[tuple[str, np.ndarray, bool]]:
     return out
 
 
-def dataset(voices, sentences, tracked: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    jobs = [(v, s, tracked) for v in voices for s in sentences]
+def dataset(voices, sentences, tracked: bool = False, rooms: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pairs = [(v, s) for v in voices for s in sentences]
+    jobs = [(v, s, tracked, None) for v, s in pairs]
+    if rooms:
+        jobs += [(v, s, tracked, seed) for seed, (v, s) in enumerate(pairs)]
     with ProcessPoolExecutor() as pool:
         rows = [r for rs in pool.map(frames, jobs) for r in rs]
     return np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
@@ -123,10 +138,11 @@ def report(name: str, kind: np.ndarray, closed: np.ndarray) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only compare the shipped model with the rules")
+    parser.add_argument("--rooms", action="store_true", help="also train on every utterance heard through a simulated room")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "src/livehuman/data" / MODEL_FILE))
     args = parser.parse_args()
     if not args.check:
-        kind, x, _ = dataset(TRAIN_VOICES, TRAIN_SENTENCES)
+        kind, x, _ = dataset(TRAIN_VOICES, TRAIN_SENTENCES, rooms=args.rooms)
         print(f"training on {len(kind)} frames ({(kind == 'closure').sum()} closed)", file=sys.stderr)
         train(x, kind == "closure").save(args.out, voices=",".join(TRAIN_VOICES))
         load_closure_model.cache_clear()

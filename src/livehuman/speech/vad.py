@@ -73,7 +73,7 @@ class SpeechProbability:
         self._context = np.zeros(CONTEXT, dtype=np.float32)
         self._pending = np.zeros(0, dtype=np.float32)
 
-    def window(self, window: np.ndarray) -> float:
+    def _window(self, window: np.ndarray) -> float:
         """The probability for the next WINDOW samples (float32)."""
         x = np.concatenate([self._context, window])[None, :]
         out, self._state = self._session.run(None, {"input": x, "state": self._state, "sr": self._sr})
@@ -84,7 +84,7 @@ class SpeechProbability:
         """The probabilities of the windows these samples complete."""
         buf = np.concatenate([self._pending, np.asarray(samples, np.float32).reshape(-1)])
         n = len(buf) // WINDOW
-        out = [self.window(buf[i * WINDOW : (i + 1) * WINDOW]) for i in range(n)]
+        out = [self._window(buf[i * WINDOW : (i + 1) * WINDOW]) for i in range(n)]
         self._pending = buf[n * WINDOW :].copy()
         return out
 
@@ -130,7 +130,6 @@ class SileroVAD:
     def reset(self) -> None:
         """Forget all audio: model state, buffered samples, the clock and the speech state."""
         self._model.reset()
-        self._pending = np.zeros(0, dtype=np.float32)
         self._samples = 0  # samples already run through the model
         self.probability = 0.0
         self.speaking = False
@@ -154,26 +153,19 @@ class SileroVAD:
         samples = np.asarray(samples)
         if samples.dtype == np.int16:
             samples = samples.astype(np.float32) / 32768.0
-        samples = samples.astype(np.float32, copy=False).reshape(-1)
-        buf = np.concatenate([self._pending, samples]) if self._pending.size else samples
-        n = len(buf) // WINDOW
-        events: list[VadEvent] = []
-        for i in range(n):
-            event = self._window(buf[i * WINDOW : (i + 1) * WINDOW])
-            if event is not None:
-                events.append(event)
-        self._pending = buf[n * WINDOW :].copy()
-        return events
+        events = (self._heard(p) for p in self._model.push(samples))
+        return [e for e in events if e is not None]
 
     def _lasted(self, duration: float) -> bool:
         """Whether the silence has lasted `duration` s, to the nearest 32 ms window (not the next one:
         300 ms is 288 ms of windows, not 320)."""
         return self._samples / LISTEN_RATE - self._silence_since >= duration - WINDOW / LISTEN_RATE / 2
 
-    def _window(self, window: np.ndarray) -> VadEvent | None:
+    def _heard(self, p: float) -> VadEvent | None:
+        """The event, if any, that the next window's probability `p` completes."""
         start = self._samples / LISTEN_RATE
         self._samples += WINDOW
-        p = self.probability = self._model.window(window)
+        self.probability = p
 
         if p >= self.threshold:
             self._silence_since = self._stop_after = None

@@ -1,15 +1,15 @@
-"""Train motion/closures.py's network from synthetic voices' exact phone timings; write data/closures.npz.
+"""Train motion/closures.py's networks from synthetic voices' exact phone timings; write data/closures*.npz.
 
-    .venv/bin/python scripts/train_closures.py            # train, write, and compare with the rules
-    .venv/bin/python scripts/train_closures.py --check    # only compare the shipped model with the rules
+    .venv/bin/python scripts/train_closures.py            # train data/closures.npz, then check the shipped pair
+    .venv/bin/python scripts/train_closures.py --rooms    # train data/closures_rooms.npz, then check
+    .venv/bin/python scripts/train_closures.py --check    # only check the shipped pair
 
 Training voices are 40 espeak-ng variants at many rates and pitches and flite slt and rms, speaking
 sentences of their own, some full of p, b and m, some of t, d, n and l between vowels (without
 those the network pressed the lips on every flap). With --rooms each utterance is also heard
 through a simulated room (bench/rooms.py: reverberation and noise, one room per utterance,
-seeded), which fills a closure as a phone or laptop recording does: measured, not shipped
-(docs/benchmarks.md, session 17: more closures in rooms, more wrong presses on dry natural
-speech). None of the lip-sync matrix's voices (but slt and rms, which it already counts as tuned
+seeded), which fills a closure as a phone or laptop recording does; the tracker averages the two
+networks (docs/motion.md). None of the lip-sync matrix's voices (but slt and rms, which it already counts as tuned
 on) nor its sentences (bench/options.py LIPSYNC_VOICES, bench/lipsync.py SENTENCES) is trained on:
 they are the check printed at the end.
 Seeded, but not bit-for-bit: espeak-ng's synthesis varies by a few samples from run to run, so a
@@ -31,7 +31,7 @@ from livehuman.bench.rooms import random_room, through_room
 from livehuman.bench.voices import parse_voice, synthesize
 from livehuman.motion.acoustics import audio_features
 from livehuman.motion.audio_mouth import _mouth_array, audio_mouth_controls, closure_inputs, loudest_near
-from livehuman.motion.closures import MODEL_FILE, ClosureModel, load_closure_model
+from livehuman.motion.closures import MODEL_FILE, ROOMS_MODEL_FILE, ClosureModel, load_closure_model, shipped_closure_networks
 from livehuman.speech.audio import Audio, Speech
 
 FPS = 25.0
@@ -137,19 +137,23 @@ def report(name: str, kind: np.ndarray, closed: np.ndarray) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="only compare the shipped model with the rules")
-    parser.add_argument("--rooms", action="store_true", help="also train on every utterance heard through a simulated room")
-    parser.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "src/livehuman/data" / MODEL_FILE))
+    parser.add_argument("--check", action="store_true", help="only check the shipped networks")
+    parser.add_argument("--rooms", action="store_true", help="train the network that also hears every utterance "
+                        "through a simulated room (data/closures_rooms.npz)")
+    parser.add_argument("--out", help="where to write the network (default: its file in src/livehuman/data)")
     args = parser.parse_args()
     if not args.check:
+        name = ROOMS_MODEL_FILE if args.rooms else MODEL_FILE
+        out = args.out or Path(__file__).resolve().parents[1] / "src/livehuman/data" / name
         kind, x, _ = dataset(TRAIN_VOICES, TRAIN_SENTENCES, rooms=args.rooms)
         print(f"training on {len(kind)} frames ({(kind == 'closure').sum()} closed)", file=sys.stderr)
-        train(x, kind == "closure").save(args.out, voices=",".join(TRAIN_VOICES))
+        train(x, kind == "closure").save(out, voices=",".join(TRAIN_VOICES))
         load_closure_model.cache_clear()
-    model = load_closure_model()
+        shipped_closure_networks.cache_clear()
+    networks = shipped_closure_networks()
     kind, x, tracked = dataset(LIPSYNC_VOICES, SENTENCES, tracked=True)
     print("held out (the lip-sync matrix's voices and sentences):")
-    report("the network > 0.5", kind, model.probability(x) > 0.5)
+    report("the networks > 0.5", kind, networks.probability(x) > 0.5)
     report("the whole tracker", kind, tracked)
 
 

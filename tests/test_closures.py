@@ -1,4 +1,4 @@
-"""The closure network (motion/closures.py): the shipped weights hear lip closures in voices they
+"""The closure networks (motion/closures.py): the shipped weights hear lip closures in voices they
 were not trained on, and the loading and training code round-trips a model the test makes."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from livehuman.bench.lipsync import OPEN_VOWELS, base_symbol, pad_speech
 from livehuman.motion.acoustics import audio_features
 from livehuman.motion.audio_mouth import CLOSED_P, closure_inputs, loudest_near
-from livehuman.motion.closures import FLOOR, ClosureModel, load_closure_model
+from livehuman.motion.closures import FLOOR, ClosureModel, load_closure_model, shipped_closure_networks
 from livehuman.speech.espeak import EspeakTTS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
@@ -47,9 +47,9 @@ def test_the_held_out_voices_and_sentence_are_not_in_the_training_set():
 
 
 @pytest.mark.parametrize(("voice", "wpm", "pitch"), HELD_OUT, ids=[v for v, _, _ in HELD_OUT])
-def test_the_shipped_network_hears_closures_in_voices_it_never_heard(voice, wpm, pitch):
+def test_the_shipped_networks_hear_closures_in_voices_they_never_heard(voice, wpm, pitch):
     kinds, x = network_inputs(voice, wpm, pitch)
-    p = load_closure_model().probability(x)
+    p = shipped_closure_networks().probability(x)
     closures, vowels = p[kinds == "closure"], p[kinds == "open"]
     assert len(closures) >= 6 and len(vowels) >= 6
     # Nearly every closure frame scores above nearly every open-vowel frame...

@@ -15,7 +15,7 @@ import numpy as np
 
 from livehuman.errors import LivehumanError
 from livehuman.motion.acoustics import audio_features
-from livehuman.motion.closures import ClosureModel, load_closure_model
+from livehuman.motion.closures import ClosureModel, shipped_closure_networks
 from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.lipsync import (
     MOUTH_FIELDS,
@@ -39,11 +39,11 @@ NO_SIGNAL = -80.0  # dBFS: digital silence (padding, a muted input), which says 
 CLOSURE_DIP = 12.0  # dB a silent frame must lie under the loudest nearby frame to be a stop's closure
 DEEP_QUIET = 25.0  # dB under the speaker's recent peak: a frame this quiet at its centre is a closure...
 FRICATIVE_HIGH = 0.3  # ...unless this share of its energy lies above 3 kHz (a quiet fricative)
-# The closure network's probability above which the lips close; a closure one frame long, between
-# frames the network thinks open, must be surer: a flap or a /d/ between vowels sounds much like a
+# The closure networks' probability above which the lips close; a closure one frame long, between
+# frames the networks think open, must be surer: a flap or a /d/ between vowels sounds much like a
 # fast /b/, and a wrong one-frame press flickers (docs/motion.md).
-CLOSED_P = 0.1
-CLOSED_ALONE_P = 0.3
+CLOSED_P = 0.2
+CLOSED_ALONE_P = 0.35
 NASAL_F1 = 260.0  # Hz: a murmur's first resonance lies under this (kept out of the vowel averages)
 VOICED = 0.5  # voicing (autocorrelation peak) above which a frame has a voice in it
 VOICELESS_REACH = 0.3  # s: voiceless sound this far from any voice is not speech
@@ -116,7 +116,7 @@ class AudioMouthTracker:
         self.fps = float(fps)
         self.smoother = Smoother(fps)
         self.loudness = LoudnessTracker(fps)
-        self.closures = load_closure_model()
+        self.closures = shipped_closure_networks()
         self.reset()
 
     def reset(self) -> None:

@@ -7,8 +7,11 @@ and pressed the lips on half the t, d, s and th frames (docs/motion.md), so a sm
 the levels of four bands in seven 10 ms windows around this frame's centre and its two neighbours'
 (acoustics.band_levels) against the loudest sound nearby. scripts/train_closures.py trained it on
 synthetic voices' own phone timings (40 espeak-ng variants, rates and pitches; flite slt and rms),
-none of them the lip-sync matrix's held-out voices; the weights ship with the package
-(data/closures.npz, ~30 kB), nothing is downloaded.
+none of them the lip-sync matrix's held-out voices. Two networks ship, their probabilities
+averaged: one learnt from the voices as synthesized, one from them also heard through simulated
+rooms, whose reverberation fills a closure that the first then misses (docs/motion.md); the
+weights ship with the package (data/closures.npz, data/closures_rooms.npz, ~30 kB each), nothing
+is downloaded.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 FLOOR = -60.0  # dB under the loudest nearby frame: quieter than this reads as this
-MODEL_FILE = "closures.npz"
+MODEL_FILE = "closures.npz"  # learnt from voices as synthesized
+ROOMS_MODEL_FILE = "closures_rooms.npz"  # learnt from them as synthesized and heard through rooms
 
 
 @dataclass(frozen=True)
@@ -55,10 +59,26 @@ class ClosureModel:
                  b2=np.array([self.b2]), **{k: np.array(v) for k, v in about.items()})
 
 
+@dataclass(frozen=True)
+class ClosureNetworks:
+    """Several networks heard together: the mean of their probabilities."""
+
+    models: tuple[ClosureModel, ...]
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([m.probability(x) for m in self.models], axis=0)
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_closure_networks() -> ClosureNetworks:
+    """The networks the tracker hears closures with; read once per process."""
+    return ClosureNetworks((load_closure_model(name=MODEL_FILE), load_closure_model(name=ROOMS_MODEL_FILE)))
+
+
 @functools.lru_cache(maxsize=4)
-def load_closure_model(path: str | None = None) -> ClosureModel:
-    """The shipped model (or one at `path`); read once per process, it never changes."""
-    source = resources.files("livehuman") / "data" / MODEL_FILE if path is None else Path(path)
+def load_closure_model(path: str | None = None, name: str = MODEL_FILE) -> ClosureModel:
+    """A shipped model by file `name` (or one at `path`); read once per process, it never changes."""
+    source = resources.files("livehuman") / "data" / name if path is None else Path(path)
     with source.open("rb") as f, np.load(f) as data:
         return ClosureModel(mean=data["mean"], scale=data["scale"], w1=data["w1"], b1=data["b1"],
                             w2=data["w2"], b2=float(data["b2"][0]))

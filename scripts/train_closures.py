@@ -9,9 +9,9 @@ sentences of their own, some full of p, b and m, some of t, d, n and l between v
 those the network pressed the lips on every flap). With --rooms each utterance is also heard
 through a simulated room (bench/rooms.py: reverberation and noise, one room per utterance,
 seeded), which fills a closure as a phone or laptop recording does; the tracker averages the two
-networks (docs/motion.md). None of the lip-sync matrix's voices (but slt and rms, which it already counts as tuned
-on) nor its sentences (bench/options.py LIPSYNC_VOICES, bench/lipsync.py SENTENCES) is trained on:
-they are the check printed at the end.
+networks (docs/motion.md). None of the lip-sync matrix's voices (but slt and rms, which it already
+counts as tuned on) nor its sentences (bench/options.py LIPSYNC_VOICES, bench/lipsync.py SENTENCES)
+is trained on: they are the check printed at the end.
 Seeded, but not bit-for-bit: espeak-ng's synthesis varies by a few samples from run to run, so a
 retrained network has other weights; its figures stay within a point or two (docs/motion.md).
 """
@@ -31,7 +31,13 @@ from livehuman.bench.rooms import random_room, through_room
 from livehuman.bench.voices import parse_voice, synthesize
 from livehuman.motion.acoustics import audio_features
 from livehuman.motion.audio_mouth import _mouth_array, audio_mouth_controls, closure_inputs, loudest_near
-from livehuman.motion.closures import MODEL_FILE, ROOMS_MODEL_FILE, ClosureModel, load_closure_model, shipped_closure_networks
+from livehuman.motion.closures import (
+    MODEL_FILE,
+    ROOMS_MODEL_FILE,
+    ClosureModel,
+    load_closure_model,
+    shipped_closure_networks,
+)
 from livehuman.speech.audio import Audio, Speech
 
 FPS = 25.0

@@ -1,4 +1,4 @@
-"""The simulated room of the benchmarks (bench/rooms.py): reverberation that fills a silence, noise at the asked level."""
+"""The benchmarks' simulated room (bench/rooms.py): reverberation that fills a silence, noise as asked."""
 
 import numpy as np
 

@@ -409,7 +409,8 @@ def test_audio_only_closes_most_bilabials_in_a_room():
         speech = _speak("en-us", wpm, 50)(LABIAL)
         labials = [p for p in speech.phones if bare(p.symbol) in CLOSURES]
         for seed in (0, 1):
-            heard = through_room(speech.audio.samples, speech.audio.rate, Room(0.3, 6.0, 30.0), np.random.default_rng(seed))
+            rng = np.random.default_rng(seed)
+            heard = through_room(speech.audio.samples, speech.audio.rate, Room(0.3, 6.0, 30.0), rng)
             gap = lip_gap(audio_mouth_controls(Audio(heard, speech.audio.rate)))
             open_median = float(np.median(gap[gap > 0.05]))
             missed += sum(

@@ -174,8 +174,8 @@ class AudioMouthTracker:
             self._last_speech = k + AUDIO_LOOKAHEAD_FRAMES
         # Voiceless sound far from any voice is noise or breath, and sound far from anything the
         # VAD calls speech is the room: the mouth rests.
-        near_voice = (k - self._last_voiced) / self.fps <= VOICELESS_REACH
-        near_voice &= (k - self._last_speech) / self.fps <= SPEECH_REACH
+        near_voice = ((k - self._last_voiced) / self.fps <= VOICELESS_REACH
+                      and (k - self._last_speech) / self.fps <= SPEECH_REACH)
         if not near_voice:
             energy = 0.0
         self.energy.append(energy)

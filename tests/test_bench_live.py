@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from livehuman.bench.netns import NetNamespace
@@ -63,6 +64,48 @@ def test_bench_live_reports_every_figure_and_plots_them(tmp_path):
     image = cv2.imread(str(png))
     assert image is not None and image.shape == (336, 1200, 3)  # three panels, 15 × 4.2 in at 80 dpi
     assert image.std() > 20  # drawn, not blank
+
+
+def _recorded_question(path: Path, hum_s: float = 0.4) -> None:
+    """flite's "Is it free?" with a room's mains hum 30 dB under its voice before and after it."""
+    from livehuman.speech.audio import Audio, save_wav
+    from livehuman.speech.flite import flite_speech
+
+    voice = flite_speech("Is it free?", voice="kal16").audio
+    rate = voice.rate
+    t = np.arange(int(hum_s * rate)) / rate
+    hum = 10 ** (-30 / 20) * np.abs(voice.samples).max() * np.sin(2 * np.pi * 100 * t)
+    save_wav(path, Audio(np.concatenate([hum, voice.samples, hum]), rate))
+
+
+def test_a_recorded_question_is_timed_from_the_end_of_its_voice(tmp_path):
+    from livehuman.bench.live import recorded_speech
+    from livehuman.speech.flite import flite_speech
+
+    path = tmp_path / "question.wav"
+    _recorded_question(path)
+    voice = flite_speech("Is it free?", voice="kal16")
+    pcm, lead, tail = recorded_speech(path)
+    # The hum is not the voice: the silence around it is the hum and flite's own, to the voice's
+    # first and last phone (within the quiet edges of those phones).
+    assert len(pcm) == round(len(voice.audio.samples) / voice.audio.rate * 48000 + 0.8 * 48000)
+    assert 0.4 + voice.phones[0].start - 0.03 <= lead <= 0.4 + voice.phones[0].end
+    assert 0.4 + voice.audio.duration - voice.phones[-1].end - 0.03 <= tail <= 0.4 + voice.audio.duration - voice.phones[-1].start
+
+
+@pytest.mark.netns
+def test_bench_live_asks_recorded_questions_with_the_end_of_turn_model(tmp_path):
+    question = tmp_path / "question.wav"
+    _recorded_question(question)
+    command = [str(Path(sys.executable).parent / "livehuman"), "bench", "live", "--json", "--turns", "1",
+               "--max-sessions", "1", "--seconds", "2", "--end-of-turn", "model", "--questions", str(question)]
+    with NetNamespace() as ns:
+        run = subprocess.run(ns.command(command), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads(run.stdout)
+    assert results["end_of_turn"] == "model" and results["questions"] == [str(question)]
+    assert results["response_turns"] == 2  # the recorded question and the spoken barge-in, both answered
+    assert all(latency > 0 for latency in results["response_latency_turns_ms"])
 
 
 def test_a_plot_that_cannot_be_written_is_refused_before_measuring(tmp_path):

@@ -20,6 +20,7 @@ from livehuman.bench.options import (
     from_args,
 )
 from livehuman.cli import BENCHES, build_parser, main
+from livehuman.errors import LivehumanError
 
 OPTIONS = {"cluster": ClusterOptions, "render": RenderOptions, "live": LiveOptions, "musetalk": MuseTalkOptions, "prepare": PrepareOptions,
            "phones": PhonesOptions, "realtime": RealtimeOptions, "soak": SoakOptions}
@@ -36,6 +37,17 @@ def test_every_bench_has_its_module_and_every_option_its_flag():
     for name, cls in OPTIONS.items():
         settable = {f.name for f in fields(cls)} - {"avatar", "latency", "image", "landmarks", "repeats", "session_frames"}
         assert settable <= flags, (name, settable - flags)
+
+
+def test_bench_live_takes_recorded_questions_and_the_end_of_turn_mode(tmp_path):
+    wav = tmp_path / "question.wav"
+    wav.write_bytes(b"")  # only its existence is checked here
+    args = build_parser().parse_args(["bench", "live", "--end-of-turn", "model", "--questions", str(wav)])
+    assert from_args(LiveOptions, args) == LiveOptions(end_of_turn="model", questions=(str(wav),))
+    with pytest.raises(LivehumanError, match="no such recording to ask: .*missing.wav"):
+        LiveOptions(questions=(str(tmp_path / "missing.wav"),))
+    with pytest.raises(LivehumanError, match="--end-of-turn is vad or model, not 'smart'"):
+        LiveOptions(end_of_turn="smart")
 
 
 def test_flags_reach_the_options_and_the_rest_keep_their_defaults():

@@ -52,15 +52,23 @@ def loopback_ice():
 
 def speech(text: str, directory: Path) -> tuple[np.ndarray, float, float]:
     """espeak-ng's `text` as WebRTC's 48 kHz int16, with its leading and trailing silence in seconds."""
-    from livehuman.speech.audio import load_audio
-
     raw = directory / f"{abs(hash(text))}.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(raw), text], check=True)
-    samples = load_audio(raw, rate=WEBRTC_RATE).samples
+    return recorded_speech(raw, loud=1000)
+
+
+def recorded_speech(path: str | Path, loud: int | None = None) -> tuple[np.ndarray, float, float]:
+    """A recording as WebRTC's 48 kHz int16, with the silence before and after its voice in seconds:
+    the voice is the samples above `loud` (None: within 20 dB of the loudest, which a room's hum
+    25-30 dB under a natural recording's voice stays below)."""
+    from livehuman.speech.audio import load_audio
+
+    samples = load_audio(path, rate=WEBRTC_RATE).samples
     pcm = np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
-    loud = np.flatnonzero(np.abs(pcm) > 1000)
-    lead = loud[0] / WEBRTC_RATE if len(loud) else 0.0
-    tail = (len(pcm) - loud[-1]) / WEBRTC_RATE if len(loud) else 0.0
+    level = np.abs(pcm.astype(np.int32))
+    voiced = np.flatnonzero(level > (loud if loud is not None else level.max() / 10))
+    lead = voiced[0] / WEBRTC_RATE if len(voiced) else 0.0
+    tail = (len(pcm) - voiced[-1]) / WEBRTC_RATE if len(voiced) else 0.0
     return pcm, lead, tail
 
 
@@ -90,8 +98,9 @@ def _quiet(client, start: float) -> bool:
     return not any(voiced for t, voiced in packets if t >= packets[-1][0] - SILENT_RUN_S)
 
 
-async def _run_turns(url: str, turns: int, workdir: Path) -> dict:
-    """Response latency (speech end as sent → first voiced answer received) and barge-in latency."""
+async def _run_turns(url: str, turns: int, workdir: Path, questions: tuple[str, ...] = ()) -> dict:
+    """Response latency (speech end as sent → first voiced answer received) and barge-in latency;
+    the questions asked are the recordings `questions`, or espeak-ng's QUESTIONS."""
     from livehuman.live.client import LiveClient
 
     client = LiveClient(url)
@@ -105,7 +114,10 @@ async def _run_turns(url: str, turns: int, workdir: Path) -> dict:
     try:
         await client.wait_for(lambda: client.received.video_count > 10, 20, "the first video frames")
         for i in range(turns):
-            pcm, _, tail = speech(QUESTIONS[i % len(QUESTIONS)], workdir)
+            if questions:
+                pcm, _, tail = recorded_speech(questions[i % len(questions)])
+            else:
+                pcm, _, tail = speech(QUESTIONS[i % len(QUESTIONS)], workdir)
             sent = await client.say(pcm)
             end = sent - tail  # the end of the user's voice as sent
             first = await client.wait_for(lambda: client.first_voiced_after(end), 30, "the answer's voice")
@@ -348,7 +360,7 @@ def _av_figures(captures: list[dict]) -> dict:
 
 
 async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, seconds: float,
-                 drift_minutes: float = 0.0, av_turns: int = 3) -> dict:
+                 drift_minutes: float = 0.0, av_turns: int = 3, questions: tuple[str, ...] = ()) -> dict:
     from livehuman.live.client import LiveClient
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -358,7 +370,7 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
         await warm.wait_for(lambda: warm.first_voiced_after(0), 60)
         await warm.close()
         await _wait_idle(url)  # with --max-sessions 1 the warm-up session would still hold the place
-        turns_out = await _run_turns(url, turns, Path(tmp))
+        turns_out = await _run_turns(url, turns, Path(tmp), questions)
         together, together_error = [], None
         if max_sessions > 1:
             try:
@@ -446,9 +458,14 @@ def bench_live(options: LiveOptions | None = None) -> dict:
     o = options or LiveOptions()
     if shutil.which("espeak-ng") is None:
         raise LivehumanError("bench live needs the espeak-ng command (apt install espeak-ng)")
-    extra = ["--barge-in-ms", str(o.barge_in_ms)] if o.barge_in_ms is not None else []
+    extra = ["--end-of-turn", o.end_of_turn]
+    if o.barge_in_ms is not None:
+        extra += ["--barge-in-ms", str(o.barge_in_ms)]
     with bench_server(o.avatar, o.max_sessions, o.render_workers, extra) as (url, pid):
-        results = asyncio.run(_bench(url, pid, o.turns, o.max_sessions, o.seconds, o.drift_minutes))
+        results = asyncio.run(_bench(url, pid, o.turns, o.max_sessions, o.seconds, o.drift_minutes,
+                                     questions=o.questions))
+    results["end_of_turn"] = o.end_of_turn
+    results["questions"] = list(o.questions) or "espeak-ng"
     if o.plot:
         from livehuman.bench.live_plot import plot_live
 
@@ -487,14 +504,14 @@ def bench_live_from_args(args) -> dict:
 
 
 async def _serve(avatar: str, max_sessions: int, render_workers: int | None = None,
-                 barge_in_ms: int | None = None) -> None:
+                 barge_in_ms: int | None = None, end_of_turn: str = "vad") -> None:
     from aiohttp import web
 
     from livehuman.live.server import build_live_server
 
     # No greeting: the bench times the answers to its questions, from a silent start as before.
     server = build_live_server(avatar=avatar, max_sessions=max_sessions, render_workers=render_workers, greet=False,
-                               turn_options={"barge_in_ms": barge_in_ms})
+                               turn_options={"barge_in_ms": barge_in_ms, "end_of_turn": end_of_turn})
     runner = web.AppRunner(server.app())
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -524,9 +541,10 @@ def main() -> None:
     parser.add_argument("--max-sessions", type=int, default=LiveOptions.max_sessions)
     parser.add_argument("--render-workers", type=int)
     parser.add_argument("--barge-in-ms", type=int)
+    parser.add_argument("--end-of-turn", default=LiveOptions.end_of_turn)
     args = parser.parse_args()
     with loopback_ice():
-        asyncio.run(_serve(args.avatar, args.max_sessions, args.render_workers, args.barge_in_ms))
+        asyncio.run(_serve(args.avatar, args.max_sessions, args.render_workers, args.barge_in_ms, args.end_of_turn))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TypeVar
 
+from livehuman.brain.turn_end import MODES
 from livehuman.errors import LivehumanError
 from livehuman.rates import FPS
 
@@ -40,12 +41,20 @@ class LiveOptions:
     drift_minutes: float = 0.0  # with more than 0: one talking session held this long, for A/V drift
     render_workers: int | None = None  # the server's render processes (None: one per core)
     barge_in_ms: int | None = None  # the server's `serve --barge-in-ms` (None: its default)
+    end_of_turn: str = "vad"  # the server's `serve --end-of-turn`
+    questions: tuple[str, ...] = ()  # recordings (WAV) asked in turn instead of espeak-ng's questions
     avatar: str = "default"
     plot: str | None = None  # a PNG of the latencies and sessions against the targets
 
     def __post_init__(self) -> None:
         if self.turns < 1 or self.max_sessions < 1:
             raise LivehumanError("bench live needs --turns and --max-sessions of at least 1")
+        if self.end_of_turn not in MODES:
+            raise LivehumanError(f"bench live's --end-of-turn is {' or '.join(MODES)}, not {self.end_of_turn!r}")
+        self.questions = _names(self.questions)
+        for path in self.questions:
+            if not Path(path).is_file():
+                raise LivehumanError(f"bench live: no such recording to ask: {path!r}")
         if self.drift_minutes < 0:
             raise LivehumanError("bench live needs --drift-minutes of 0 (no drift run) or more")
         _positive("bench live", "--seconds", self.seconds)

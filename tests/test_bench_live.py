@@ -116,6 +116,16 @@ def test_a_plot_that_cannot_be_written_is_refused_before_measuring(tmp_path):
     assert run.stderr.strip().splitlines() == [f"livehuman: error: cannot write the plot to {tmp_path}/missing/live.png: its folder does not exist"]
 
 
+def test_a_recording_that_cannot_be_read_is_refused_before_measuring(tmp_path):
+    bad = tmp_path / "question.wav"
+    bad.write_text("not audio")
+    run = subprocess.run([str(Path(sys.executable).parent / "livehuman"), "bench", "live", "--questions", str(bad)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0
+    [line] = run.stderr.strip().splitlines()
+    assert line.startswith(f"livehuman: error: cannot read {bad} as audio"), line
+
+
 @pytest.mark.netns
 async def test_sessions_asking_together_are_each_answered_and_timed(netns, tmp_path):
     from helpers_live import start_live_server

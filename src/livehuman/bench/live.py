@@ -458,6 +458,8 @@ def bench_live(options: LiveOptions | None = None) -> dict:
     o = options or LiveOptions()
     if shutil.which("espeak-ng") is None:
         raise LivehumanError("bench live needs the espeak-ng command (apt install espeak-ng)")
+    for path in o.questions:  # a recording that cannot be read is found out now, not minutes in
+        recorded_speech(path)
     extra = ["--end-of-turn", o.end_of_turn]
     if o.barge_in_ms is not None:
         extra += ["--barge-in-ms", str(o.barge_in_ms)]
@@ -465,7 +467,7 @@ def bench_live(options: LiveOptions | None = None) -> dict:
         results = asyncio.run(_bench(url, pid, o.turns, o.max_sessions, o.seconds, o.drift_minutes,
                                      questions=o.questions))
     results["end_of_turn"] = o.end_of_turn
-    results["questions"] = list(o.questions) or "espeak-ng"
+    results["questions"] = list(o.questions)  # none: espeak-ng's QUESTIONS
     if o.plot:
         from livehuman.bench.live_plot import plot_live
 

@@ -162,6 +162,32 @@ def test_a_completed_question_ends_the_turn_in_model_mode(pool, end_of_turn):
 
 
 @pytest.mark.slow
+def test_the_verdict_is_reached_before_the_pause_is_over_and_the_turn_ends_with_it(pool, end_of_turn):
+    """The model and the words take 50-100 ms to judge: asked when the pause is over, they delayed
+    every finished turn by that much. Judged earlier, the turn ends as the pause reaches its length."""
+    turns = ModelTurns(end_of_turn)
+    assert turns.judge_ms < turns.pause_ms
+    listener = Listener(pool.acquire, pool.release, TurnDetection(), model_turns=turns)
+    audio = np.concatenate([silence(0.5), _trimmed(espeak("Tell me about your price.")), silence(3.0)])
+    judged_at = ended_at = end = None
+    for i in range(0, len(audio), CHUNK):
+        heard = listener.hear(audio[i : i + CHUNK])
+        for event in heard:
+            if isinstance(event, SpeechBegan):
+                listener.begin(event.audio)
+        if judged_at is None and listener.waits:
+            judged_at = listener.heard_ms
+        if _ends(heard):
+            ended_at, end = listener.heard_ms, _ends(heard)[0].end_ms
+            break
+    assert listener.verdicts == [True] and end is not None
+    # (The VAD hears in 32 ms windows, to the nearest one; the microphone sends 20 ms chunks.)
+    assert turns.judge_ms - 16 <= judged_at - end < turns.judge_ms + 32 + 20
+    assert turns.pause_ms - 16 <= ended_at - end < turns.pause_ms + 32 + 20
+    listener.close()
+
+
+@pytest.mark.slow
 def test_after_a_turn_the_model_ended_the_next_speech_is_a_new_turn(pool, end_of_turn):
     listener = Listener(pool.acquire, pool.release, TurnDetection(), model_turns=ModelTurns(end_of_turn))
     first, second = _trimmed(espeak("Tell me about your price.")), espeak("And is it free?")

@@ -67,8 +67,8 @@ class Listener:
     gives it back on close. `pause_ms` makes the VAD report pauses that long (speculative replies).
 
     With `model_turns` (turn_end.py), VAD turns end the model's way rather than after the fixed
-    silence: at each pause of `model_turns.pause_ms` the turn's audio and words are judged; a
-    finished turn ends there, another one when its silence lasts as long as the verdict asked
+    silence: at each pause of `model_turns.judge_ms` the turn's audio and words are judged; a
+    finished turn ends when the pause reaches `model_turns.pause_ms`, another one when its silence lasts as long as the verdict asked
     (`unsure_ms`, or `limit_ms` for an unfinished one), unless the user goes on. With `pause_ms` set, each such pause is also reported
     as Paused, before the verdict (the reply may be prepared); `pause_ms` itself is then unused.
     """
@@ -137,7 +137,7 @@ class Listener:
         rest: np.ndarray | None = samples
         while rest is not None:  # twice when the model ends a turn mid-batch: a fresh VAD hears the rest
             events, rest = self._vad.process(rest), None
-            for ev in events:
+            for i, ev in enumerate(events):
                 t = self._vad_offset + int(round(ev.time * LISTEN_RATE))  # noqa: RUF046 - numpy<2 rounds to a float
                 if ev.kind == "speech_started" and not self.speaking:
                     self.speaking, began = True, True
@@ -147,9 +147,9 @@ class Listener:
                     self.speaking, ended = False, True
                     results.append(SpeechEnded(int(t * 1000 / LISTEN_RATE)))
                 elif ev.kind == "speech_paused" and self.speaking and self.model_turns is not None:
-                    # Judged on what was heard when the pause was long enough, not on the batch's
-                    # later audio (chunks pile up while a step runs).
-                    cut = min(max(t + self.model_turns.pause_ms * LISTEN_RATE // 1000 - batch_start, fed), len(samples))
+                    # Judged on what was heard when the silence was long enough to judge, not on the
+                    # batch's later audio (chunks pile up while a step runs).
+                    cut = min(max(t + self.model_turns.judge_ms * LISTEN_RATE // 1000 - batch_start, fed), len(samples))
                     words = ""
                     if not began:  # (else the recognizer has not begun this turn: the model judges alone)
                         partial = self._asr.accept(samples[fed:cut]) if cut > fed else None
@@ -161,18 +161,21 @@ class Listener:
                         # Before the verdict, so that the brain prepares its reply whatever it is:
                         # taken at once if the turn ends here, dropped if the user goes on.
                         results.append(Paused())
-                    wait_ms = self._judge(batch_start + cut, words)
-                    if wait_ms > self.model_turns.pause_ms:
-                        # Not finished, or not surely: this silence ends the turn only if it lasts.
+                    wait_ms = max(self._judge(batch_start + cut, words), self.model_turns.pause_ms)
+                    end = t + wait_ms * LISTEN_RATE // 1000 - batch_start  # where this silence ends the turn
+                    if end > len(samples) or self._resumed_before(events[i + 1 :], batch_start + end):
+                        # Heard as it comes: this silence ends the turn if it lasts (for a turn judged
+                        # finished, the rest of the pause, while its verdict was being computed).
                         self._vad.end_silence_after(ev.time, wait_ms / 1000)
                     else:
+                        # The batch already holds the silence the verdict asked for (the VAD, which
+                        # heard the batch before the verdict, still counts it as a pause inside
+                        # speech): the turn ends there, and a fresh VAD hears the rest.
                         self.speaking, ended = False, True
                         results.append(SpeechEnded(int(t * 1000 / LISTEN_RATE)))
-                        # The VAD still counts this silence as a pause inside speech: a fresh one
-                        # hears the rest as whatever comes next.
                         self._vad.reset()
-                        self._vad_offset = batch_start + cut
-                        rest = samples[cut:]
+                        self._vad_offset = batch_start + end
+                        rest = samples[end:]
                         break
                 elif ev.kind == "speech_paused" and self.speaking:
                     results.append(Paused())
@@ -189,6 +192,11 @@ class Listener:
             self._buffer_start += len(self._buffer) - keep
             self._buffer = self._buffer[-keep:]
         return results
+
+    def _resumed_before(self, events: list, sample: int) -> bool:
+        """Whether speech comes back, among this batch's later VAD events, before absolute `sample`."""
+        return any(ev.kind == "speech_resumed" and self._vad_offset + int(round(ev.time * LISTEN_RATE)) < sample
+                   for ev in events)
 
     def _judge(self, upto: int, words: str) -> int:
         """Model mode, at a pause: the silence that ends the turn (ms), from its audio up to sample
@@ -275,7 +283,7 @@ def _make_vad(turn: TurnDetection | None, pause_ms: int | None, model_turns: Mod
     silence = turn.silence_duration_ms
     if model_turns is not None:
         # The VAD's silence is only the longest wait; the model decides at the pause.
-        silence, pause_ms = model_turns.limit_ms, model_turns.pause_ms
+        silence, pause_ms = model_turns.limit_ms, model_turns.judge_ms
     elif turn.kind == "semantic_vad":
         # No model judges whether a sentence is finished here: eagerness sets the silence wait.
         silence = SEMANTIC_SILENCE_MS.get(turn.eagerness, 500)

@@ -31,7 +31,11 @@ if TYPE_CHECKING:  # the CLI imports this module's settings: no numpy at start-u
     import numpy as np
 
 MODES = ("vad", "model")  # fixed silence, or the words, the pitch and the end-of-turn model
-PAUSE_MS = 180  # model mode: after this much silence, judge the turn; a finished one ends here
+PAUSE_MS = 180  # model mode: after this much silence a turn judged finished ends
+# The verdict is asked this much before the pause is over, so that its computing (the model and the
+# recognizer's words: 50-100 ms on two cores) is done when the silence is long enough; asked at the
+# pause itself, a finished turn ended no sooner than the fixed silence (docs/benchmarks.md, session 18).
+JUDGE_LEAD_MS = 80
 UNSURE_MS = 1000  # a turn that sounds neither finished nor unfinished ends after this much silence
 LIMIT_MS = 2200  # after this much silence the turn ends whatever the verdict
 FALL_ST = -1.5  # semitones: a voice this far under the turn's median at its end has finished (final lowering)
@@ -124,8 +128,8 @@ def silence_needed(text: str, probability: float, fall: float | None, pause_ms: 
 @dataclass(frozen=True)
 class ModelTurns:
     """Model-mode turn-taking for a Listener: `model.probability(audio16k)` (EndOfTurnModel, shared
-    between sessions: onnxruntime runs are thread-safe), asked after `pause_ms` of silence; an unsure
-    turn ends after `unsure_ms`, any turn after `limit_ms`."""
+    between sessions: onnxruntime runs are thread-safe), asked after `judge_ms` of silence; a turn
+    judged finished ends after `pause_ms`, an unsure one after `unsure_ms`, any turn after `limit_ms`."""
 
     model: Any
     pause_ms: int = PAUSE_MS
@@ -141,6 +145,11 @@ class ModelTurns:
         if self.unsure_ms < self.pause_ms:  # (above the limit, the limit applies)
             raise LivehumanError(f"the unsure turn's silence ({self.unsure_ms} ms) must not be shorter than "
                                  f"the pause ({self.pause_ms} ms)")
+
+    @property
+    def judge_ms(self) -> int:
+        """The silence after which the turn is judged: JUDGE_LEAD_MS before the pause is over."""
+        return max(MIN_PAUSE_MS, self.pause_ms - JUDGE_LEAD_MS)
 
     def wait_ms(self, audio16k: np.ndarray, text: str) -> int:
         """How much silence ends the turn whose audio and words these are (the model and the pitch

@@ -188,6 +188,23 @@ def test_the_verdict_is_reached_before_the_pause_is_over_and_the_turn_ends_with_
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("piece", ["chunks", "one piece"])
+def test_a_voice_back_before_the_pause_is_over_keeps_the_turn_though_judged_finished(pool, end_of_turn, piece):
+    """Judged finished at 100 ms of silence, the turn still needs its 180: a voice coming back 200 ms
+    after the last word (the VAD's silence ends ~70 ms after it: ~130 ms of silence) goes on with
+    it, whether the audio comes as it is spoken or piled up in one batch."""
+    turns = ModelTurns(end_of_turn)
+    first, second = _trimmed(espeak("Tell me about your price.")), espeak("And is it free?")
+    audio = np.concatenate([silence(0.5), first, silence(0.2), second, silence(3.0)])
+    listener = Listener(pool.acquire, pool.release, TurnDetection(), model_turns=turns)
+    heard = hear_all(listener, audio, chunk=CHUNK if piece == "chunks" else len(audio))
+    assert listener.verdicts[0] is True  # finished, by the first sentence's words and fall
+    ends = _ends(heard)
+    assert len(ends) == 1 and ends[0].end_ms > (0.5 * RATE + len(first)) * 1000 / RATE + 200
+    listener.close()
+
+
+@pytest.mark.slow
 def test_after_a_turn_the_model_ended_the_next_speech_is_a_new_turn(pool, end_of_turn):
     listener = Listener(pool.acquire, pool.release, TurnDetection(), model_turns=ModelTurns(end_of_turn))
     first, second = _trimmed(espeak("Tell me about your price.")), espeak("And is it free?")

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 DEBIAN_PACKAGES=(
   espeak-ng libespeak-ng1   # TTS with phoneme timings (C API through ctypes)
   flite                     # a second, independent voice for tests and benchmarks
+  festival festvox-kdlpc16k festvox-kallpc16k  # diphone voices (recorded speech, exact timings) for benchmarks
   ffmpeg sox                # media tools for checks and demos
   libgl1 libglib2.0-0       # needed by OpenCV's cv2 (pulled by mediapipe)
   iproute2                  # network namespaces for WebRTC tests
@@ -15,9 +16,9 @@ DEBIAN_PACKAGES=(
   python3-venv
 )
 
-# A runtime image (the Dockerfile) needs neither the browsers nor the compiler of the test suite.
+# A runtime image (the Dockerfile) needs neither the browsers, the compiler nor the benchmark voices of the test suite.
 if [ "${LIVEHUMAN_RUNTIME_ONLY:-0}" = 1 ]; then
-  DEBIAN_PACKAGES=($(printf '%s\n' "${DEBIAN_PACKAGES[@]}" | grep -vxE 'chromium|firefox-esr|g\+\+'))
+  DEBIAN_PACKAGES=($(printf '%s\n' "${DEBIAN_PACKAGES[@]}" | grep -vxE 'chromium|firefox-esr|g\+\+|festival|festvox-.*'))
 fi
 
 missing=()

@@ -4,6 +4,9 @@ A voice is written as one string, so that a command line can name any of them:
 - `espeak:VOICE@WPM/PITCH` — espeak-ng (formant synthesis), e.g. `espeak:en-us@260/90`; its phone
   timings are its own phoneme events (exact);
 - `flite:NAME` — one of flite's built-in voices; its timings are flite's own segment times;
+- `festival:NAME@STRETCH/PITCH` — festival's diphone voices (ked, kal: a person's recorded
+  diphones joined, so natural closures with exact timings), durations times STRETCH (1.0) and the
+  mean pitch at PITCH Hz (the voice's own when left out), e.g. `festival:kal@0.8/200`;
 - `wav:PATH` — recorded natural speech, no timings known. Its reference is a forced alignment of its
   words (a transcript `PATH` with `.txt` for its suffix, else pocketsphinx's word recognition)
   with reduced vowels told from /ʌ/ (bench/alignment.py). It shares pocketsphinx's acoustic model
@@ -37,18 +40,20 @@ except LivehumanError as exc:
 ESPEAK_DEFAULT_WPM = 175
 ESPEAK_DEFAULT_PITCH = 50
 _ESPEAK = re.compile(r"^espeak:([A-Za-z0-9+_-]+)(?:@(\d+)(?:/(\d+))?)?$")
+_FESTIVAL = re.compile(r"^festival:([a-z]+)(?:@(\d+(?:\.\d+)?)(?:/(\d+))?)?$")
 
 
 @dataclass(frozen=True)
 class VoiceSpec:
     """One voice of the matrix, parsed from its name."""
 
-    name: str  # as written: espeak:en-us@175/50, flite:slt, wav:/path/clip.wav
-    kind: str  # "espeak", "flite" or "wav"
-    voice: str = ""  # espeak-ng or flite voice name
+    name: str  # as written: espeak:en-us@175/50, flite:slt, festival:kal@0.8/200, wav:/path/clip.wav
+    kind: str  # "espeak", "flite", "festival" or "wav"
+    voice: str = ""  # espeak-ng, flite or festival voice name
     wpm: int = ESPEAK_DEFAULT_WPM
-    pitch: int = ESPEAK_DEFAULT_PITCH
+    pitch: int = ESPEAK_DEFAULT_PITCH  # espeak-ng's 0-99; festival's mean in Hz (0: the voice's own)
     path: str = ""
+    stretch: float = 1.0  # festival: durations times this
 
     @property
     def label(self) -> str:
@@ -57,6 +62,8 @@ class VoiceSpec:
             return f"{self.voice} {self.wpm}/{self.pitch}"
         if self.kind == "flite":
             return f"flite {self.voice}"
+        if self.kind == "festival":
+            return f"festival {self.voice}" + (f" {self.stretch:g}/{self.pitch}" if self.pitch else "")
         return Path(self.path).stem
 
     @property
@@ -74,6 +81,17 @@ def parse_voice(name: str) -> VoiceSpec:
         if voice not in FLITE_VOICES:
             raise LivehumanError(f"unknown flite voice {voice!r} in {name!r}: choose one of {', '.join(FLITE_VOICES)}")
         return VoiceSpec(text, "flite", voice)
+    if text.startswith("festival:"):
+        from livehuman.speech.festival import FESTIVAL_VOICES, check_settings
+
+        m = _FESTIVAL.match(text)
+        if not m or m.group(1) not in FESTIVAL_VOICES:
+            raise LivehumanError(f"not a festival voice: {name!r}; write festival:NAME@STRETCH/PITCH with NAME one of "
+                                 f"{', '.join(FESTIVAL_VOICES)} (festival:ked, festival:kal@0.8/200)")
+        stretch, pitch = float(m.group(2) or 1.0), int(m.group(3) or 0)
+        check_settings(stretch, pitch or None)
+        written = f"festival:{m.group(1)}" + (f"@{stretch:g}/{pitch}" if m.group(2) else "")
+        return VoiceSpec(written, "festival", m.group(1), pitch=pitch, stretch=stretch)
     if text.startswith("wav:"):
         path = text.split(":", 1)[1]
         if not Path(path).is_file():
@@ -85,7 +103,8 @@ def parse_voice(name: str) -> VoiceSpec:
         pitch = int(m.group(3) or ESPEAK_DEFAULT_PITCH)
         return VoiceSpec(f"espeak:{m.group(1)}@{wpm}/{pitch}", "espeak", m.group(1), wpm, pitch)
     raise LivehumanError(
-        f"not a voice: {name!r}; write espeak:VOICE@WPM/PITCH (espeak:en-us@175/50), flite:NAME (flite:slt) or wav:PATH"
+        f"not a voice: {name!r}; write espeak:VOICE@WPM/PITCH (espeak:en-us@175/50), flite:NAME (flite:slt), "
+        "festival:NAME@STRETCH/PITCH (festival:kal@0.8/200) or wav:PATH"
     )
 
 
@@ -95,6 +114,10 @@ def synthesize(spec: VoiceSpec, text: str) -> Speech:
         from livehuman.speech.flite import flite_speech
 
         return flite_speech(text, voice=spec.voice)
+    if spec.kind == "festival":
+        from livehuman.speech.festival import festival_speech
+
+        return festival_speech(text, spec.voice, spec.stretch, spec.pitch or None)
     if spec.kind == "espeak":
         # In a fresh process: espeak-ng keeps state between calls (the same sentence came out 2 %
         # longer after another one), and a benchmark must give the same sound whatever ran before.

@@ -1,0 +1,81 @@
+"""festival's diphone voices, for benchmarks: a person's recorded diphones joined, with exact segment times.
+
+espeak-ng and flite's other voices synthesize their sounds; a diphone voice plays back pieces of a
+speaker's own recordings (each from the middle of one phone to the middle of the next), so its
+closures and the transitions into and out of them are natural speech, while its timings are as
+exact as a synthesizer's. Debian packages: festival, festvox-kdlpc16k (ked), festvox-kallpc16k (kal).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from livehuman.errors import LivehumanError
+from livehuman.speech.arpabet import arpabet_to_ipa
+from livehuman.speech.audio import Speech, load_audio
+from livehuman.speech.phones import Phone
+
+FESTIVAL_VOICES = ("ked", "kal")  # American English male diphone voices, 16 kHz
+_TIMEOUT_S = 120
+
+
+def festival_speech(text: str, voice: str = "ked", stretch: float = 1.0, pitch_hz: float | None = None) -> Speech:
+    """Speak `text` with festival's diphone `voice`, its durations times `stretch` and its mean pitch
+    moved to `pitch_hz` (None: the voice's own); phones (IPA) from festival's own segment ends."""
+    if not text or not text.strip():
+        raise LivehumanError("nothing to say: the text is empty")
+    if voice not in FESTIVAL_VOICES:
+        raise LivehumanError(f"unknown festival voice {voice!r}: choose one of {', '.join(FESTIVAL_VOICES)}")
+    check_settings(stretch, pitch_hz)
+    exe = shutil.which("festival")
+    if exe is None:
+        raise LivehumanError("festival is not installed: apt install festival festvox-kdlpc16k festvox-kallpc16k")
+    words = " ".join(text.replace("\\", " ").replace('"', " ").split())
+    with tempfile.TemporaryDirectory(prefix="livehuman-festival-") as tmp:
+        wav, segments = Path(tmp) / "speech.wav", Path(tmp) / "speech.segs"
+        pitch = ""
+        if pitch_hz is not None:  # the diphone voices' intonation model, aimed at another mean and spread
+            pitch = (f"(set! int_lr_params '((target_f0_mean {pitch_hz:.0f}) (target_f0_std {pitch_hz * 0.2:.0f}) "
+                     "(model_f0_mean 170) (model_f0_std 34)))\n")
+        script = (f"(voice_{voice}_diphone)\n{pitch}(Parameter.set 'Duration_Stretch {stretch})\n"
+                  f'(set! utt (utt.synth (Utterance Text "{words}")))\n'
+                  f"(utt.save.wave utt \"{wav}\" 'riff)\n(utt.save.segs utt \"{segments}\")\n")
+        proc = subprocess.run([exe, "--pipe"], input=script, capture_output=True, text=True, timeout=_TIMEOUT_S)
+        if proc.returncode != 0 or not wav.exists() or not segments.exists():
+            said = (proc.stderr or proc.stdout).strip().splitlines()
+            raise LivehumanError(f"festival could not speak with {voice}: {said[-1] if said else 'no output'} "
+                                 f"(is festvox-{'kdlpc16k' if voice == 'ked' else 'kallpc16k'} installed?)")
+        audio = load_audio(wav)
+        phones = parse_segments(segments.read_text(), audio.duration)
+    return Speech(audio=audio, phones=phones, text=text)
+
+
+def check_settings(stretch: float, pitch_hz: float | None) -> None:
+    """One clear line for a stretch or a pitch festival would make nonsense of."""
+    if not 0.25 <= stretch <= 4.0 or (pitch_hz is not None and not 40 <= pitch_hz <= 500):
+        raise LivehumanError(f"festival's stretch must lie in 0.25-4 and its pitch in 40-500 Hz, not {stretch:g} and {pitch_hz}")
+
+
+def parse_segments(saved: str, duration: float | None = None) -> list[Phone]:
+    """Phones from festival's `utt.save.segs` ("END 100 NAME" per line after a "#"): each line is a
+    segment's end; pauses are not phones. Ends are clipped to the audio's `duration`."""
+    phones: list[Phone] = []
+    start = 0.0
+    for line in saved.splitlines():
+        fields = line.split()
+        if len(fields) != 3:
+            continue
+        try:
+            end = float(fields[0])
+        except ValueError:
+            continue
+        if duration is not None:
+            end = min(end, duration)
+        symbol = arpabet_to_ipa(fields[2])
+        if symbol is not None and end > start:
+            phones.append(Phone(symbol, start, end))
+        start = max(start, end)
+    return phones

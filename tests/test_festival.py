@@ -1,0 +1,85 @@
+"""festival's diphone voices for benchmarks: recorded speech joined, segment times checked against the waveform."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers_speech import level_db, quietest_db
+
+from livehuman.bench.voices import parse_voice, synthesize
+from livehuman.errors import LivehumanError
+from livehuman.speech.arpabet import ARPABET_TO_IPA
+from livehuman.speech.festival import FESTIVAL_VOICES, festival_speech, parse_segments
+
+TEXT = "Bob bought a big map, maybe more maps. Papa bakes apple pies."
+OPEN_VOWELS = {"ɑː", "æ", "ʌ", "ɔː", "aɪ", "aʊ", "eɪ", "ɛ"}
+
+
+@pytest.fixture(scope="module", params=FESTIVAL_VOICES)
+def speech(request):
+    return festival_speech(TEXT, voice=request.param)
+
+
+def test_speech_and_phones_are_well_formed(speech):
+    audio, phones = speech.audio, speech.phones
+    assert audio.rate == 16000 and 2.0 < audio.duration < 8.0
+    assert np.abs(audio.samples).max() > 0.05
+    assert phones and all(p.symbol in ARPABET_TO_IPA.values() for p in phones)
+    assert all(0 <= p.start < p.end <= audio.duration + 1e-9 for p in phones)
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(phones, phones[1:]))
+    assert [p.symbol for p in phones[:3]] == ["b", "ɑː", "b"]
+    assert speech.text == TEXT
+
+
+def test_segment_times_match_the_waveform(speech):
+    phones = speech.phones
+    assert level_db(speech, 0, phones[0].start - 0.02) < -35  # the leading pause is silence
+    # Each /p/ and /b/ segment holds its closure; open vowels are loud through their middle.
+    closures = [quietest_db(speech, p) for p in phones if p.symbol in ("p", "b")]
+    vowels = [level_db(speech, p.start + p.duration / 4, p.end - p.duration / 4)
+              for p in phones if p.symbol in OPEN_VOWELS]  # fmt: skip
+    assert len(closures) >= 8 and len(vowels) >= 8
+    assert np.median(vowels) - np.median(closures) > 25
+
+
+def test_stretch_and_pitch_change_the_voice():
+    plain = festival_speech("Bob bought a big map.", "kal")
+    slow_high = festival_speech("Bob bought a big map.", "kal", stretch=1.5, pitch_hz=220)
+    assert [p.symbol for p in slow_high.phones] == [p.symbol for p in plain.phones]
+    assert slow_high.phones[-1].end == pytest.approx(1.5 * plain.phones[-1].end, rel=0.1)
+    assert _pitch(slow_high) > 1.4 * _pitch(plain)  # kal speaks near 110 Hz
+
+
+def _pitch(speech) -> float:
+    """Median pitch (Hz) of the loud 40 ms windows, from the autocorrelation peak in 60-400 Hz."""
+    x, rate = speech.audio.samples.astype(np.float64), speech.audio.rate
+    found = []
+    for i in range(0, len(x) - 640, 320):
+        w = x[i : i + 640] - x[i : i + 640].mean()
+        if np.sqrt(np.mean(w**2)) < 0.05:
+            continue
+        ac = np.correlate(w, w, "full")[639:]
+        lag = rate // 400 + int(np.argmax(ac[rate // 400 : rate // 60]))
+        found.append(rate / lag)
+    return float(np.median(found))
+
+
+def test_bench_voices_name_festival_voices_and_refuse_bad_ones_in_one_line():
+    spec = parse_voice("festival:kal@0.8/200")
+    assert (spec.kind, spec.voice, spec.stretch, spec.pitch, spec.label) == ("festival", "kal", 0.8, 200, "festival kal 0.8/200")
+    assert parse_voice("festival:ked").label == "festival ked"
+    said = synthesize(parse_voice("festival:ked"), "a map")
+    assert [p.symbol for p in said.phones][-3:] == ["m", "æ", "p"]
+    for bad, words in (("festival:bob", "not a festival voice"), ("festival:ked@9", "stretch must lie"),
+                       ("festival:kal@1/20", "pitch in 40-500 Hz")):
+        with pytest.raises(LivehumanError, match=words):
+            parse_voice(bad)
+    with pytest.raises(LivehumanError, match="nothing to say"):
+        festival_speech("  ")
+
+
+def test_parse_segments():
+    saved = "#\n0.1600 100 pau\n0.2456 100 b\n0.3531 100 aa\n0.5000 100 pau\n0.6000 100 m\n0.7000 100 pau\n"
+    phones = parse_segments(saved, duration=0.65)
+    assert [(p.symbol, p.start, p.end) for p in phones] == [("b", 0.16, 0.2456), ("ɑː", 0.2456, 0.3531), ("m", 0.5, 0.6)]
+    assert parse_segments("") == []

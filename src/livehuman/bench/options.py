@@ -173,12 +173,14 @@ class LipsyncTargets:
 
 
 # espeak-ng at three rates and three pitches and three other English voices; every flite voice with
-# usable segment times (`flite -lv` also lists awb_time, whose are broken: speech/flite.py).
+# usable segment times (`flite -lv` also lists awb_time, whose are broken: speech/flite.py); festival's
+# two diphone voices (recorded speech joined: natural closures, exact timings), one faster and higher.
 LIPSYNC_VOICES = (
     "espeak:en-us@120/50", "espeak:en-us@175/50", "espeak:en-us@260/50",
     "espeak:en-us@175/20", "espeak:en-us@175/90", "espeak:en-us@260/90",
     "espeak:en-gb@175/50", "espeak:en-us+f3@175/50", "espeak:en-gb-scotland@200/70",
     "flite:kal", "flite:kal16", "flite:slt", "flite:rms", "flite:awb",
+    "festival:ked", "festival:kal@0.8/200",
 )  # fmt: skip
 
 

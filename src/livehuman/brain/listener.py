@@ -68,9 +68,10 @@ class Listener:
 
     With `model_turns` (turn_end.py), VAD turns end the model's way rather than after the fixed
     silence: at each pause of `model_turns.judge_ms` the turn's audio and words are judged; a
-    finished turn ends when the pause reaches `model_turns.pause_ms`, another one when its silence lasts as long as the verdict asked
-    (`unsure_ms`, or `limit_ms` for an unfinished one), unless the user goes on. With `pause_ms` set, each such pause is also reported
-    as Paused, before the verdict (the reply may be prepared); `pause_ms` itself is then unused.
+    finished turn ends when the pause reaches `model_turns.pause_ms`, another one when its silence
+    lasts as long as the verdict asked (`unsure_ms`, or `limit_ms` for an unfinished one), unless
+    the user goes on. With `pause_ms` set, each such pause is also reported as Paused, before the
+    verdict (the reply may be prepared); `pause_ms` itself is then unused.
     """
 
     def __init__(self, recognizer: Callable[[], Any], release: Callable[[Any], None] | None = None,

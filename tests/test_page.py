@@ -86,7 +86,7 @@ async def test_the_page_talks_with_the_microphone(server, playwright, tmp_path):
         user = [m["text"] for m in state["messages"] if m["role"] == "user"]
         answer = [m["text"] for m in state["messages"] if m["role"] == "assistant"]
         assert any("what" in u.lower() for u in user), user
-        assert any("livehuman" in a.lower() for a in answer), answer
+        assert any("livehuman" in a.lower() for a in answer), (user, answer)  # (the words heard, if misheard)
         assert state["video"]["w"] == 512 and state["video"]["h"] == 512
         bubbles = await page.locator("#transcript .bubble").all_inner_texts()
         assert len(bubbles) >= 2

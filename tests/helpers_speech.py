@@ -1,4 +1,4 @@
-"""Real speech for tests: WAVs spoken by the espeak-ng and flite command-line programs."""
+"""Real speech for tests: WAVs spoken by the espeak-ng and flite command-line programs, and checks of a voice family's segment times."""
 
 from __future__ import annotations
 
@@ -70,3 +70,32 @@ def quietest_db(speech, phone, win: float = 0.01) -> float:
     """The quietest `win`-long stretch inside a phone, in dB below the speech's loudest 20 ms."""
     starts = np.arange(phone.start, max(phone.start, phone.end - win) + 1e-9, 0.002)
     return min(level_db(speech, t, t + win) for t in starts)
+
+
+# A sentence full of p, b, m and open vowels, for checking a voice family's segment times.
+SEGMENT_TEXT = "Bob bought a big map, maybe more maps. Papa bakes apple pies."
+OPEN_VOWELS = {"ɑː", "æ", "ʌ", "ɔː", "aɪ", "aʊ", "eɪ", "ɛ"}
+
+
+def check_well_formed(speech, rates: tuple[int, ...]) -> None:
+    """SEGMENT_TEXT spoken at one of `rates`, its phones IPA, inside the audio, in order, from its first word."""
+    from livehuman.speech.arpabet import ARPABET_TO_IPA
+
+    audio, phones = speech.audio, speech.phones
+    assert audio.rate in rates and 2.0 < audio.duration < 8.0
+    assert np.abs(audio.samples).max() > 0.05
+    assert phones and all(p.symbol in ARPABET_TO_IPA.values() for p in phones)
+    assert all(0 <= p.start < p.end <= audio.duration + 1e-9 for p in phones)
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(phones, phones[1:]))
+    assert [p.symbol for p in phones[:3]] == ["b", "ɑː", "b"]
+    assert speech.text == SEGMENT_TEXT
+
+
+def closure_and_vowel_levels(speech) -> tuple[list[float], list[float]]:
+    """The quietest 10 ms of each /p/ and /b/ segment, and the middle half of each open vowel (dB
+    under the loudest 20 ms): a closure held where the segment says is far quieter."""
+    phones = speech.phones
+    closures = [quietest_db(speech, p) for p in phones if p.symbol in ("p", "b")]
+    vowels = [level_db(speech, p.start + p.duration / 4, p.end - p.duration / 4)
+              for p in phones if p.symbol in OPEN_VOWELS]  # fmt: skip
+    return closures, vowels

@@ -4,40 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers_speech import level_db, quietest_db
+from helpers_speech import SEGMENT_TEXT, check_well_formed, closure_and_vowel_levels, level_db
 
 from livehuman.bench.voices import parse_voice, synthesize
 from livehuman.errors import LivehumanError
-from livehuman.speech.arpabet import ARPABET_TO_IPA
 from livehuman.speech.festival import FESTIVAL_VOICES, festival_speech, parse_segments
-
-TEXT = "Bob bought a big map, maybe more maps. Papa bakes apple pies."
-OPEN_VOWELS = {"ɑː", "æ", "ʌ", "ɔː", "aɪ", "aʊ", "eɪ", "ɛ"}
-
 
 @pytest.fixture(scope="module", params=FESTIVAL_VOICES)
 def speech(request):
-    return festival_speech(TEXT, voice=request.param)
+    return festival_speech(SEGMENT_TEXT, voice=request.param)
 
 
 def test_speech_and_phones_are_well_formed(speech):
-    audio, phones = speech.audio, speech.phones
-    assert audio.rate == 16000 and 2.0 < audio.duration < 8.0
-    assert np.abs(audio.samples).max() > 0.05
-    assert phones and all(p.symbol in ARPABET_TO_IPA.values() for p in phones)
-    assert all(0 <= p.start < p.end <= audio.duration + 1e-9 for p in phones)
-    assert all(a.end <= b.start + 1e-9 for a, b in zip(phones, phones[1:]))
-    assert [p.symbol for p in phones[:3]] == ["b", "ɑː", "b"]
-    assert speech.text == TEXT
+    check_well_formed(speech, rates=(16000,))
 
 
 def test_segment_times_match_the_waveform(speech):
     phones = speech.phones
     assert level_db(speech, 0, phones[0].start - 0.02) < -35  # the leading pause is silence
     # Each /p/ and /b/ segment holds its closure; open vowels are loud through their middle.
-    closures = [quietest_db(speech, p) for p in phones if p.symbol in ("p", "b")]
-    vowels = [level_db(speech, p.start + p.duration / 4, p.end - p.duration / 4)
-              for p in phones if p.symbol in OPEN_VOWELS]  # fmt: skip
+    closures, vowels = closure_and_vowel_levels(speech)
     assert len(closures) >= 8 and len(vowels) >= 8
     assert np.median(vowels) - np.median(closures) > 25
 

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers_speech import level_db, quietest_db
+from helpers_speech import SEGMENT_TEXT, check_well_formed, closure_and_vowel_levels, level_db
 
 from livehuman.errors import LivehumanError
-from livehuman.speech.arpabet import ARPABET_TO_IPA, arpabet_to_ipa
+from livehuman.speech.arpabet import arpabet_to_ipa
 from livehuman.speech.flite import FLITE_VOICES, flite_speech, parse_psdur
-
-TEXT = "Bob bought a big map, maybe more maps. Papa bakes apple pies."
-OPEN_VOWELS = {"ɑː", "æ", "ʌ", "ɔː", "aɪ", "aʊ", "eɪ", "ɛ"}
-
 
 @pytest.fixture(scope="module", params=FLITE_VOICES)
 def speech(request):
-    return flite_speech(TEXT, voice=request.param)
+    return flite_speech(SEGMENT_TEXT, voice=request.param)
 
 
 def test_speech_and_phones_are_well_formed(speech):
-    audio, phones = speech.audio, speech.phones
-    assert audio.rate in (8000, 16000) and 2.0 < audio.duration < 8.0
-    assert np.abs(audio.samples).max() > 0.05
-    assert phones and all(p.symbol in ARPABET_TO_IPA.values() for p in phones)
-    assert all(0 <= p.start < p.end <= audio.duration + 1e-9 for p in phones)
-    assert all(a.end <= b.start + 1e-9 for a, b in zip(phones, phones[1:]))
-    assert [p.symbol for p in phones[:3]] == ["b", "ɑː", "b"]
-    assert speech.text == TEXT
+    check_well_formed(speech, rates=(8000, 16000))
 
 
 @pytest.mark.slow
@@ -37,9 +26,7 @@ def test_segment_times_match_the_waveform(speech):
     assert level_db(speech, 0, phones[0].start - 0.02) < -35
     assert level_db(speech, phones[-1].end + 0.03, speech.audio.duration) < -35
     # Each /p/ and /b/ segment holds its closure; open vowels are loud through their middle.
-    closures = [quietest_db(speech, p) for p in phones if p.symbol in ("p", "b")]
-    vowels = [level_db(speech, p.start + p.duration / 4, p.end - p.duration / 4)
-              for p in phones if p.symbol in OPEN_VOWELS]  # fmt: skip
+    closures, vowels = closure_and_vowel_levels(speech)
     assert len(closures) >= 8 and len(vowels) >= 8
     assert np.median(vowels) - np.median(closures) > 30
     assert max(vowels) > -10 and np.median(closures) < -35

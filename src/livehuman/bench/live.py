@@ -98,9 +98,9 @@ def _quiet(client, start: float) -> bool:
     return not any(voiced for t, voiced in packets if t >= packets[-1][0] - SILENT_RUN_S)
 
 
-async def _run_turns(url: str, turns: int, workdir: Path, questions: tuple[str, ...] = ()) -> dict:
+async def _run_turns(url: str, turns: int, workdir: Path, recorded: list[tuple] = ()) -> dict:
     """Response latency (speech end as sent → first voiced answer received) and barge-in latency;
-    the questions asked are the recordings `questions`, or espeak-ng's QUESTIONS."""
+    the questions asked are the `recorded` ones (recorded_speech's), or espeak-ng's QUESTIONS."""
     from livehuman.live.client import LiveClient
 
     client = LiveClient(url)
@@ -114,8 +114,8 @@ async def _run_turns(url: str, turns: int, workdir: Path, questions: tuple[str, 
     try:
         await client.wait_for(lambda: client.received.video_count > 10, 20, "the first video frames")
         for i in range(turns):
-            if questions:
-                pcm, _, tail = recorded_speech(questions[i % len(questions)])
+            if recorded:
+                pcm, _, tail = recorded[i % len(recorded)]
             else:
                 pcm, _, tail = speech(QUESTIONS[i % len(QUESTIONS)], workdir)
             sent = await client.say(pcm)
@@ -360,7 +360,7 @@ def _av_figures(captures: list[dict]) -> dict:
 
 
 async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, seconds: float,
-                 drift_minutes: float = 0.0, av_turns: int = 3, questions: tuple[str, ...] = ()) -> dict:
+                 drift_minutes: float = 0.0, av_turns: int = 3, recorded: list[tuple] = ()) -> dict:
     from livehuman.live.client import LiveClient
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -370,7 +370,7 @@ async def _bench(url: str, server_pid: int, turns: int, max_sessions: int, secon
         await warm.wait_for(lambda: warm.first_voiced_after(0), 60)
         await warm.close()
         await _wait_idle(url)  # with --max-sessions 1 the warm-up session would still hold the place
-        turns_out = await _run_turns(url, turns, Path(tmp), questions)
+        turns_out = await _run_turns(url, turns, Path(tmp), recorded)
         together, together_error = [], None
         if max_sessions > 1:
             try:
@@ -458,14 +458,14 @@ def bench_live(options: LiveOptions | None = None) -> dict:
     o = options or LiveOptions()
     if shutil.which("espeak-ng") is None:
         raise LivehumanError("bench live needs the espeak-ng command (apt install espeak-ng)")
-    for path in o.questions:  # a recording that cannot be read is found out now, not minutes in
-        recorded_speech(path)
+    # Read now: a recording that cannot be read is found out before minutes of measuring.
+    recorded = [recorded_speech(path) for path in o.questions]
     extra = ["--end-of-turn", o.end_of_turn]
     if o.barge_in_ms is not None:
         extra += ["--barge-in-ms", str(o.barge_in_ms)]
     with bench_server(o.avatar, o.max_sessions, o.render_workers, extra) as (url, pid):
         results = asyncio.run(_bench(url, pid, o.turns, o.max_sessions, o.seconds, o.drift_minutes,
-                                     questions=o.questions))
+                                     recorded=recorded))
     results["end_of_turn"] = o.end_of_turn
     results["questions"] = list(o.questions)  # none: espeak-ng's QUESTIONS
     if o.plot:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from livehuman.speech.phones import Phone
+
 # Long vowels keep espeak-ng's length mark so that both sources agree symbol for symbol.
 ARPABET_TO_IPA: dict[str, str] = {
     "aa": "ɑː", "ae": "æ", "ah": "ʌ", "ao": "ɔː", "aw": "aʊ", "ax": "ə", "axr": "ɚ", "ay": "aɪ",
@@ -63,3 +67,23 @@ def ipa_to_pocketsphinx(symbols: list[str]) -> list[str] | None:
                     return None
                 rest = rest[1:]
     return out or None
+
+
+def phones_from_ends(segments: Iterable[tuple[str, str]], duration: float | None = None) -> list[Phone]:
+    """Phones (IPA) from a synthesizer's segments as (ARPAbet name, end time text), in order: each
+    starts where the one before ended; pauses and fillers are not phones, unreadable times are
+    skipped, and ends are clipped to the audio's `duration` (diphone voices cut the last pause short)."""
+    phones: list[Phone] = []
+    start = 0.0
+    for name, end_text in segments:
+        try:
+            end = float(end_text)
+        except ValueError:
+            continue
+        if duration is not None:
+            end = min(end, duration)
+        symbol = arpabet_to_ipa(name)
+        if symbol is not None and end > start:
+            phones.append(Phone(symbol, start, end))
+        start = max(start, end)
+    return phones

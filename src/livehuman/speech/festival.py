@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from livehuman.errors import LivehumanError
-from livehuman.speech.arpabet import arpabet_to_ipa
+from livehuman.speech.arpabet import phones_from_ends
 from livehuman.speech.audio import Speech, load_audio
 from livehuman.speech.phones import Phone
 
@@ -62,20 +62,5 @@ def check_settings(stretch: float, pitch_hz: float | None) -> None:
 def parse_segments(saved: str, duration: float | None = None) -> list[Phone]:
     """Phones from festival's `utt.save.segs` ("END 100 NAME" per line after a "#"): each line is a
     segment's end; pauses are not phones. Ends are clipped to the audio's `duration`."""
-    phones: list[Phone] = []
-    start = 0.0
-    for line in saved.splitlines():
-        fields = line.split()
-        if len(fields) != 3:
-            continue
-        try:
-            end = float(fields[0])
-        except ValueError:
-            continue
-        if duration is not None:
-            end = min(end, duration)
-        symbol = arpabet_to_ipa(fields[2])
-        if symbol is not None and end > start:
-            phones.append(Phone(symbol, start, end))
-        start = max(start, end)
-    return phones
+    rows = (line.split() for line in saved.splitlines())
+    return phones_from_ends(((row[2], row[0]) for row in rows if len(row) == 3), duration)

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from livehuman.errors import LivehumanError
-from livehuman.speech.arpabet import arpabet_to_ipa
+from livehuman.speech.arpabet import phones_from_ends
 from livehuman.speech.audio import Speech, load_audio
 from livehuman.speech.phones import Phone
 
@@ -44,23 +44,8 @@ def parse_psdur(output: str, duration: float | None = None) -> list[Phone]:
 
     Diphone voices (kal) cut the final pause short, so ends are clipped to the audio's `duration`.
     """
-    phones: list[Phone] = []
-    start = 0.0
-    for token in output.split():
-        name, sep, end_text = token.rpartition(":")
-        if not sep:
-            continue
-        try:
-            end = float(end_text)
-        except ValueError:
-            continue
-        if duration is not None:
-            end = min(end, duration)
-        symbol = arpabet_to_ipa(name)
-        if symbol is not None and end > start:
-            phones.append(Phone(symbol, start, end))
-        start = max(start, end)
-    return phones
+    tokens = (token.rpartition(":") for token in output.split())
+    return phones_from_ends(((name, end) for name, sep, end in tokens if sep), duration)
 
 
 def _unicode(text: str) -> str:

@@ -23,14 +23,18 @@ from livehuman.brain.turn_end import ModelTurns
 from livehuman.speech.audio import resample
 from livehuman.speech.end_of_turn import EndOfTurnModel
 from livehuman.speech.espeak import EspeakTTS
+from livehuman.speech.festival import festival_speech
 from livehuman.speech.flite import flite_speech
 
 RATE = 16000
-VOICES = {  # ("espeak", voice, words per minute, pitch) or ("flite", voice)
+VOICES = {  # ("espeak", voice, words per minute, pitch), ("flite", voice) or ("festival", voice, stretch, pitch)
     "train": [("espeak", "en-us", 160, 50), ("espeak", "en-gb", 140, 50), ("espeak", "en-us", 200, 50),
               ("espeak", "en-us+f3", 170, 60), ("espeak", "en-us+m3", 150, 40), ("flite", "slt"), ("flite", "rms")],
     "held-out": [("espeak", "en-029", 180, 45), ("flite", "kal16"), ("espeak", "en-gb-scotland", 150, 50), ("espeak", "en-gb-x-rp+f2", 165, 70),
                  ("espeak", "en-us+Andrea", 175, 55), ("espeak", "en-us", 130, 30), ("flite", "awb")],
+    # festival's diphone voices: a person's recorded diphones (nothing was tuned on them)
+    "diphone": [("festival", "ked", 1.0, None), ("festival", "kal", 1.0, None), ("festival", "ked", 1.2, 95),
+                ("festival", "kal", 0.8, 200), ("festival", "ked", 0.9, 130), ("festival", "kal", 1.1, 90)],
 }
 PAUSED = [("I'd like to book", "a table for two."), ("What is", "livehuman?"), ("Can you tell me about the", "price of the pro plan?"),
           ("I would like to know", "how much it costs."), ("How does it work with", "a webcam?"), ("Does it run on", "my laptop?"),
@@ -45,7 +49,10 @@ PAUSES = [0.5, 0.6, 0.7, 0.8, 0.9]
 
 def speech(text, voice):
     """16 kHz audio from its first to its last loud sample, and its phones' ends (s, same origin)."""
-    s = flite_speech(text, voice[1]) if voice[0] == "flite" else EspeakTTS(*voice[1:]).synthesize(text)
+    if voice[0] == "festival":
+        s = festival_speech(text, *voice[1:])
+    else:
+        s = flite_speech(text, voice[1]) if voice[0] == "flite" else EspeakTTS(*voice[1:]).synthesize(text)
     a = resample(s.audio, RATE).samples.astype(np.float32)
     loud = np.flatnonzero(np.abs(a) > 0.01)
     return a[loud[0]:loud[-1] + 1], [p.end - loud[0] / RATE for p in s.phones]

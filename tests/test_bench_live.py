@@ -93,6 +93,20 @@ def test_a_recorded_question_is_timed_from_the_end_of_its_voice(tmp_path):
     assert 0.4 + voice.audio.duration - voice.phones[-1].end - 0.03 <= tail <= 0.4 + voice.audio.duration - voice.phones[-1].start
 
 
+def test_a_voice_asks_the_bench_questions_each_timed_from_the_end_of_its_voice():
+    from livehuman.bench.live import QUESTIONS, asked_questions
+    from livehuman.speech.flite import flite_speech
+
+    asked = asked_questions(("flite:slt",))
+    assert len(asked) == len(QUESTIONS)
+    for (pcm, lead, tail), text in zip(asked, QUESTIONS):
+        voice = flite_speech(text, voice="slt")
+        assert len(pcm) == round(voice.audio.duration * 48000)
+        # The silence after the voice is flite's own after its last phone (within that phone's quiet end).
+        assert voice.audio.duration - voice.phones[-1].end - 0.02 <= tail <= voice.audio.duration - voice.phones[-1].start
+        assert lead <= voice.phones[0].end
+
+
 @pytest.mark.netns
 def test_bench_live_asks_recorded_questions_with_the_end_of_turn_model(tmp_path):
     question = tmp_path / "question.wav"

@@ -48,6 +48,11 @@ def test_bench_live_takes_recorded_questions_and_the_end_of_turn_mode(tmp_path):
         LiveOptions(questions=(str(tmp_path / "missing.wav"),))
     with pytest.raises(LivehumanError, match="--end-of-turn is vad or model, not 'smart'"):
         LiveOptions(end_of_turn="smart")
+    # A voice saying the bench's questions, beside a recording; a voice that is not one, in one line.
+    args = build_parser().parse_args(["bench", "live", "--questions", "festival:kal@0.8/200", str(wav)])
+    assert from_args(LiveOptions, args).questions == ("festival:kal@0.8/200", str(wav))
+    with pytest.raises(LivehumanError, match="not a festival voice: 'festival:bob'"):
+        LiveOptions(questions=("festival:bob",))
 
 
 def test_flags_reach_the_options_and_the_rest_keep_their_defaults():
@@ -63,6 +68,8 @@ def test_flags_reach_the_options_and_the_rest_keep_their_defaults():
 @pytest.mark.parametrize("argv, message", [
     (["live", "--turns", "0"], "bench live needs --turns and --max-sessions of at least 1"),
     (["live", "--drift-minutes", "-1"], "bench live needs --drift-minutes of 0 (no drift run) or more"),
+    (["live", "--questions", "flite:nobody"], "unknown flite voice 'nobody' in 'flite:nobody': choose one of "
+     "kal, kal16, slt, rms, awb"),
     (["render", "--seconds", "0"], "bench render needs --seconds above 0, not 0"),
     (["prepare", "--runs", "0"], "bench prepare needs --runs of at least 1"),
     (["musetalk", "--batch-sizes", "1,x"], "batch sizes must be whole numbers separated by commas, not '1,x'"),

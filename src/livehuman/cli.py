@@ -227,8 +227,10 @@ def _bench_options(bench: argparse.ArgumentParser) -> None:
                        help="also hold one talking session M minutes and measure A/V drift (default: no)")
     group.add_argument("--barge-in-ms", type=int, metavar="MS", help="the server's serve --barge-in-ms (default: serve's)")
     group.add_argument("--end-of-turn", choices=MODES, help="the server's serve --end-of-turn (default vad)")
-    group.add_argument("--questions", nargs="+", metavar="WAV", help="recorded questions, asked in turn instead of "
-                       "espeak-ng's (the end of a recording's voice: its last sample within 20 dB of its loudest)")
+    group.add_argument("--questions", nargs="+", metavar="WAV|VOICE",
+                       help="asked in turn instead of espeak-ng's questions: recordings (a voice ends at its last sample "
+                       "within 20 dB of its loudest), or voices saying the bench's questions (espeak:…, flite:…, "
+                       "festival:NAME@STRETCH/PITCH, as for bench lipsync --voices)")
     group = bench.add_argument_group("soak bench (also --sessions K: clients at once, default 2)")
     group.add_argument("--minutes", type=float, metavar="M", help="how long the clients talk (default 2)")
     group.add_argument("--in-a-row", type=int, metavar="N",

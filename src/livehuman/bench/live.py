@@ -63,7 +63,31 @@ def recorded_speech(path: str | Path, loud: int | None = None) -> tuple[np.ndarr
     25-30 dB under a natural recording's voice stays below)."""
     from livehuman.speech.audio import load_audio
 
-    samples = load_audio(path, rate=WEBRTC_RATE).samples
+    return _as_sent(load_audio(path, rate=WEBRTC_RATE).samples, loud)
+
+
+def voiced_questions(voice: str) -> list[tuple[np.ndarray, float, float]]:
+    """QUESTIONS said by a bench voice (bench/voices.py: espeak:…, flite:…, festival:…), each as
+    recorded_speech gives a recording; the voice ends at an absolute level, as espeak-ng's questions
+    do (a synthetic voice's quiet last consonant is voice, and digital silence follows it)."""
+    from livehuman.bench.voices import parse_voice, synthesize
+    from livehuman.speech.audio import resample
+
+    spec = parse_voice(voice)
+    return [_as_sent(resample(synthesize(spec, text).audio, WEBRTC_RATE).samples, loud=1000) for text in QUESTIONS]
+
+
+def asked_questions(names: tuple[str, ...]) -> list[tuple[np.ndarray, float, float]]:
+    """What `--questions` asks, in turn: a recording as it is, a voice name's QUESTIONS."""
+    from livehuman.bench.voices import SYNTHETIC_VOICE_PREFIXES
+
+    asked = []
+    for name in names:
+        asked += voiced_questions(name) if name.startswith(SYNTHETIC_VOICE_PREFIXES) else [recorded_speech(name)]
+    return asked
+
+
+def _as_sent(samples: np.ndarray, loud: int | None) -> tuple[np.ndarray, float, float]:
     pcm = np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
     level = np.abs(pcm.astype(np.int32))
     voiced = np.flatnonzero(level > (loud if loud is not None else level.max() / 10))
@@ -100,7 +124,7 @@ def _quiet(client, start: float) -> bool:
 
 async def _run_turns(url: str, turns: int, workdir: Path, recorded: list[tuple] = ()) -> dict:
     """Response latency (speech end as sent → first voiced answer received) and barge-in latency;
-    the questions asked are the `recorded` ones (recorded_speech's), or espeak-ng's QUESTIONS."""
+    the questions asked are the `recorded` ones (asked_questions'), or espeak-ng's QUESTIONS."""
     from livehuman.live.client import LiveClient
 
     client = LiveClient(url)
@@ -458,8 +482,8 @@ def bench_live(options: LiveOptions | None = None) -> dict:
     o = options or LiveOptions()
     if shutil.which("espeak-ng") is None:
         raise LivehumanError("bench live needs the espeak-ng command (apt install espeak-ng)")
-    # Read now: a recording that cannot be read is found out before minutes of measuring.
-    recorded = [recorded_speech(path) for path in o.questions]
+    # Read and spoken now: a recording that cannot be read is found out before minutes of measuring.
+    recorded = asked_questions(o.questions)
     extra = ["--end-of-turn", o.end_of_turn]
     if o.barge_in_ms is not None:
         extra += ["--barge-in-ms", str(o.barge_in_ms)]
@@ -467,7 +491,7 @@ def bench_live(options: LiveOptions | None = None) -> dict:
         results = asyncio.run(_bench(url, pid, o.turns, o.max_sessions, o.seconds, o.drift_minutes,
                                      recorded=recorded))
     results["end_of_turn"] = o.end_of_turn
-    results["questions"] = list(o.questions)  # none: espeak-ng's QUESTIONS
+    results["questions"] = list(o.questions)  # none: espeak-ng's QUESTIONS at 150 wpm
     if o.plot:
         from livehuman.bench.live_plot import plot_live
 

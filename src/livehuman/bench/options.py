@@ -42,7 +42,9 @@ class LiveOptions:
     render_workers: int | None = None  # the server's render processes (None: one per core)
     barge_in_ms: int | None = None  # the server's `serve --barge-in-ms` (None: its default)
     end_of_turn: str = "vad"  # the server's `serve --end-of-turn`
-    questions: tuple[str, ...] = ()  # recordings (WAV) asked in turn instead of espeak-ng's questions
+    # asked in turn instead of espeak-ng's questions: recordings (WAV), or voices (bench/voices.py's
+    # espeak:…, flite:…, festival:…) saying the bench's questions
+    questions: tuple[str, ...] = ()
     avatar: str = "default"
     plot: str | None = None  # a PNG of the latencies and sessions against the targets
 
@@ -52,9 +54,13 @@ class LiveOptions:
         if self.end_of_turn not in MODES:
             raise LivehumanError(f"bench live's --end-of-turn is {' or '.join(MODES)}, not {self.end_of_turn!r}")
         self.questions = _names(self.questions)
-        for path in self.questions:
-            if not Path(path).is_file():
-                raise LivehumanError(f"bench live: no such recording to ask: {path!r}")
+        from livehuman.bench.voices import SYNTHETIC_VOICE_PREFIXES, parse_voice
+
+        for name in self.questions:
+            if name.startswith(SYNTHETIC_VOICE_PREFIXES):
+                parse_voice(name)  # one line for a voice that is not one
+            elif not Path(name).is_file():
+                raise LivehumanError(f"bench live: no such recording to ask: {name!r}")
         if self.drift_minutes < 0:
             raise LivehumanError("bench live needs --drift-minutes of 0 (no drift run) or more")
         _positive("bench live", "--seconds", self.seconds)

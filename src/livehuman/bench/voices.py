@@ -37,6 +37,7 @@ try:
 except LivehumanError as exc:
     sys.exit(str(exc))
 """
+SYNTHETIC_VOICE_PREFIXES = ("espeak:", "flite:", "festival:")  # voices that say any text (not wav:)
 ESPEAK_DEFAULT_WPM = 175
 ESPEAK_DEFAULT_PITCH = 50
 _ESPEAK = re.compile(r"^espeak:([A-Za-z0-9+_-]+)(?:@(\d+)(?:/(\d+))?)?$")

@@ -1,7 +1,8 @@
-"""Train motion/closures.py's networks from synthetic voices' exact phone timings; write data/closures*.npz.
+"""Train motion/closures.py's networks from voices' exact phone timings; write data/closures*.npz.
 
     .venv/bin/python scripts/train_closures.py            # train data/closures.npz, then check the shipped pair
     .venv/bin/python scripts/train_closures.py --rooms    # train data/closures_rooms.npz, then check
+    .venv/bin/python scripts/train_closures.py --natural [--rooms]  # the pair for people's voices
     .venv/bin/python scripts/train_closures.py --check    # only check the shipped pair
 
 Training voices are 40 espeak-ng variants at many rates and pitches and flite slt and rms, speaking
@@ -11,7 +12,10 @@ through a simulated room (bench/rooms.py: reverberation and noise, one room per 
 seeded), which fills a closure as a phone or laptop recording does; the tracker averages the two
 networks (docs/motion.md). None of the lip-sync matrix's voices (but slt and rms, which it already
 counts as tuned on) nor its sentences (bench/options.py LIPSYNC_VOICES, bench/lipsync.py SENTENCES)
-is trained on: they are the check printed at the end.
+is trained on: they are the check printed at the end. With --natural the voices are festival's two
+diphone voices (a person's recordings joined) at eight rates and pitches each (NATURAL_TRAIN_VOICES):
+the networks for voices known to be people's (data/closures_natural*.npz); the check still prints
+the synthetic pair's figures (the natural pair's are in docs/benchmarks.md, session 20).
 Seeded, but not bit-for-bit: espeak-ng's synthesis varies by a few samples from run to run, so a
 retrained network has other weights; its figures stay within a point or two (docs/motion.md).
 """
@@ -33,6 +37,8 @@ from livehuman.motion.acoustics import audio_features
 from livehuman.motion.audio_mouth import _mouth_array, audio_mouth_controls, closure_inputs, loudest_near
 from livehuman.motion.closures import (
     MODEL_FILE,
+    NATURAL_MODEL_FILE,
+    NATURAL_ROOMS_MODEL_FILE,
     ROOMS_MODEL_FILE,
     ClosureModel,
     load_closure_model,
@@ -72,6 +78,11 @@ TRAIN_SENTENCES = (
     "The attic door creaked; a cat and a goat ate the oats in the garden.",
     "Add it to the total, then get the data and the letter to Ted and Ollie.",
 )
+# Natural closures with exact timings: festival's diphone voices (a person's recorded diphones,
+# joined), eight rates and pitches each. Not the matrix's own two (festival:ked, festival:kal@0.8/200).
+NATURAL_TRAIN_VOICES = tuple(
+    f"festival:{name}@{rate}" for name in ("ked", "kal")
+    for rate in ("0.75/140", "1.25/95", "0.85/180", "1.1/260", "0.7/110", "0.9/170", "1.15/230", "1.05/120"))
 HIDDEN = 32
 STEPS = 4000
 
@@ -146,14 +157,18 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="only check the shipped networks")
     parser.add_argument("--rooms", action="store_true", help="train the network that also hears every utterance "
                         "through a simulated room (data/closures_rooms.npz)")
+    parser.add_argument("--natural", action="store_true", help="train the network for people's voices, from "
+                        "festival's diphone voices (data/closures_natural.npz; with --rooms closures_natural_rooms.npz)")
     parser.add_argument("--out", help="where to write the network (default: its file in src/livehuman/data)")
     args = parser.parse_args()
     if not args.check:
-        name = ROOMS_MODEL_FILE if args.rooms else MODEL_FILE
+        name = {(False, False): MODEL_FILE, (False, True): ROOMS_MODEL_FILE,
+                (True, False): NATURAL_MODEL_FILE, (True, True): NATURAL_ROOMS_MODEL_FILE}[args.natural, args.rooms]
         out = args.out or Path(__file__).resolve().parents[1] / "src/livehuman/data" / name
-        kind, x, _ = dataset(TRAIN_VOICES, TRAIN_SENTENCES, rooms=args.rooms)
+        voices = NATURAL_TRAIN_VOICES if args.natural else TRAIN_VOICES
+        kind, x, _ = dataset(voices, TRAIN_SENTENCES, rooms=args.rooms)
         print(f"training on {len(kind)} frames ({(kind == 'closure').sum()} closed)", file=sys.stderr)
-        train(x, kind == "closure").save(out, voices=",".join(TRAIN_VOICES))
+        train(x, kind == "closure").save(out, voices=",".join(voices))
         load_closure_model.cache_clear()
         shipped_closure_networks.cache_clear()
     networks = shipped_closure_networks()

@@ -51,8 +51,9 @@ async def test_refused_remote_hands_over_to_the_offline_brain(local_factory):
     server = await start_realtime_server(local_factory, api_key="sk-right")
     try:
         remote = lambda *_: RealtimeBrain(api_key="sk-wrong", model="livehuman",  # noqa: E731
-                                          websocket_base_url=server.url, initial_delay=0.05)
+                                          websocket_base_url=server.url, initial_delay=0.05, natural_voice=True)
         brain = with_fallback(remote, local_factory)()
+        assert brain.natural_voice  # the primary's, for the session's lip sync (made once)
         stream = brain.events().__aiter__()
         # The remote gives up (401): the user sees why, then hears the offline brain say so.
         first = await collect_until(stream, is_done)

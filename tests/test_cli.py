@@ -92,7 +92,7 @@ def test_prepare_then_render_audio_by_name(tmp_path, grace_hopper_path, astronau
     out = tmp_path / "grace.mp4"
     result = livehuman("render", "--avatar", "grace", "--audio", str(speech_wav), "-o", str(out))
     assert result.returncode == 0, result.stderr
-    assert "mouth from audio" in result.stdout
+    assert "mouth from audio, heard as a synthetic voice" in result.stdout
     video_s, audio_s, _, size = streams(out)
     assert size == (512, 600)  # the source's whole frame at its resolution
     with av.open(str(speech_wav)) as c:
@@ -111,8 +111,10 @@ def test_config_batch_renders_every_task(tmp_path, grace_hopper_path, astronaut_
         f"task_0: {{video_path: {grace_hopper_path}, audio_path: {speech_wav}, result_name: one.mp4}}\n"
         f"task_1: {{video_path: {astronaut_path}, audio_path: {speech_wav}, bbox_shift: 5}}\n"
     )
-    result = livehuman("render", "--config", str(tmp_path / "tasks.yaml"), "--result-dir", str(tmp_path / "results"))
+    result = livehuman("render", "--config", str(tmp_path / "tasks.yaml"), "--result-dir", str(tmp_path / "results"),
+                       "--voice-kind", "natural")
     assert result.returncode == 0, result.stderr
+    assert result.stdout.count("heard as a natural voice") == 2
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["astronaut_hello.mp4", "one.mp4"]
 
 

@@ -78,6 +78,24 @@ async def test_the_answer_arrives_with_lips_moving_from_the_audio_alone(server, 
         talk_gaps = [lip_gap(detector.detect(f.to_ndarray(format="bgr24")).points) for f in talking]
     assert max(idle_gaps) < 0.08
     assert max(talk_gaps) > max(idle_gaps) + 0.05 and np.std(talk_gaps) > 0.02, talk_gaps
+    # This server speaks espeak-ng's voice: the lips hear it as a synthesizer's.
+    assert server.sessions[client.session].renderer.lipsync.voice == "synthetic"
+
+
+async def test_a_brain_with_a_persons_voice_gets_lips_that_hear_people(server):
+    from livehuman.brain.openai_brain import remote_brain_factory
+
+    ws_url = server.url.replace("http://", "ws://") + "/v1"
+    factory = server.config.brain_factory
+    server.config.brain_factory = remote_brain_factory("realtime", realtime_url=ws_url, model="livehuman",
+                                                       natural_voice=True)
+    c = LiveClient(server.url)
+    try:
+        await c.connect()
+        assert server.sessions[c.session].renderer.lipsync.voice == "natural"
+    finally:
+        await c.close()
+        server.config.brain_factory = factory
 
 
 async def test_barge_in_truncates_at_what_the_client_received(server, client):

@@ -264,3 +264,8 @@ async def test_remote_brain_options_are_checked_up_front(monkeypatch):
     assert brain.session["audio"]["output"]["voice"] == "cedar"
     assert brain.session["audio"]["input"]["turn_detection"] == {"type": "semantic_vad"}
     assert brain.settings.voice == "cedar" and brain.settings.turn_detection.kind == "semantic_vad"
+    # Whose voice the lips hear: OpenAI's sound like people; any other server's (livehuman's own
+    # speaks espeak-ng's) is taken for a synthesizer unless the user says otherwise.
+    assert not brain.natural_voice
+    assert openai_brain(api_key="sk-x").natural_voice
+    assert remote_brain_factory("realtime", realtime_url="ws://127.0.0.1:1/v1", natural_voice=True)().natural_voice

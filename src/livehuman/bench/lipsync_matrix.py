@@ -22,6 +22,7 @@ from livehuman.bench.lipsync import SENTENCES, LipSyncScore, MouthTrack, pad_spe
 from livehuman.bench.options import LipsyncOptions, LipsyncTargets
 from livehuman.bench.voices import VoiceSpec, parse_voice, recording, synthesize
 from livehuman.errors import LivehumanError
+from livehuman.motion.closures import NATURAL, SYNTHETIC
 from livehuman.speech.audio import Speech
 
 
@@ -111,7 +112,9 @@ def voice_take(spec: VoiceSpec, index: int, options: LipsyncOptions) -> VoiceTak
         raw = synthesize(spec, SENTENCES[index % len(SENTENCES)])
     speech = pad_speech(raw)
     given = speech if options.mode == "text" else Speech(speech.audio)
-    return VoiceTake(spec, speech, speech_controls(given, options.fps))
+    # A recording is a person's: heard as `render --voice-kind natural` hears it.
+    voice = NATURAL if spec.natural else SYNTHETIC
+    return VoiceTake(spec, speech, speech_controls(given, options.fps, voice=voice))
 
 
 def draw_and_measure(avatar, engine, controls: list, fps: float, detector) -> MouthTrack:

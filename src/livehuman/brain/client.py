@@ -83,6 +83,7 @@ class RealtimeBrain:
         initial_delay: float = 0.5,
         max_delay: float = 8.0,
         client: Any = None,
+        natural_voice: bool = False,
     ) -> None:
         if client is None:
             from openai import AsyncOpenAI
@@ -92,6 +93,7 @@ class RealtimeBrain:
                                  base_url=base_url, websocket_base_url=websocket_base_url)
         self._client = client
         self.model = model
+        self.natural_voice = natural_voice  # its voice sounds like a person's (the lip sync hears it so)
         self.session = session if session is not None else session_config(
             voice=voice, instructions=instructions, turn_detection=turn_detection,
             transcription_model=transcription_model, noise_reduction=noise_reduction, speed=speed,

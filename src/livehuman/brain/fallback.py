@@ -47,6 +47,12 @@ class FallbackBrain:
         return bool(getattr(self.active, "reads_emotion", False))
 
     @property
+    def natural_voice(self) -> bool:
+        """Whether the primary brain's voice sounds like a person's (the lip sync, made once per
+        session, hears it so; the offline brain's speech comes with its phones)."""
+        return bool(getattr(self.primary, "natural_voice", False))
+
+    @property
     def settings(self) -> SessionSettings:
         return self.active.settings
 

@@ -54,11 +54,13 @@ def openai_brain(
     transcription_model: str | None = DEFAULT_TRANSCRIPTION_MODEL,
     noise_reduction: str | None = None,
     speed: float | None = None,
+    natural_voice: bool | None = None,
 ) -> RealtimeBrain:
     """A Brain on OpenAI's Realtime API (or Azure/a proxy at `realtime_url`), key from OPENAI_API_KEY.
 
     The persona gives the instructions (its espeak-ng voice means nothing to OpenAI: pass `voice`
-    for one of OpenAI's voices, "marin" by default).
+    for one of OpenAI's voices, "marin" by default). `natural_voice`: whether the voice sounds like a
+    person's, for the lip sync (default True: OpenAI's voices do).
     """
     api_key = api_key or os.environ.get(API_KEY_ENV)
     if not api_key:
@@ -74,6 +76,7 @@ def openai_brain(
         api_key, model, websocket_base_url=_check_url(realtime_url) if realtime_url else None,
         voice=voice or DEFAULT_VOICE, instructions=instructions, turn_detection=turn,
         transcription_model=transcription_model, noise_reduction=noise_reduction, speed=speed,
+        natural_voice=True if natural_voice is None else natural_voice,
     )
 
 
@@ -81,9 +84,12 @@ def realtime_brain(realtime_url: str, persona: Any = None, *, model: str = "live
                    api_key: str | None = None, **options: Any) -> RealtimeBrain:
     """A Brain on any Realtime-compatible server at `realtime_url` (e.g. ws://host:8080/v1).
 
-    The key, if any, comes from `api_key` or OPENAI_API_KEY; local servers need none.
+    The key, if any, comes from `api_key` or OPENAI_API_KEY; local servers need none. Its voice is
+    taken for a synthesizer's (livehuman's own server speaks espeak-ng's) unless `natural_voice`.
     """
     key = api_key or os.environ.get(API_KEY_ENV) or "none"
+    if options.get("natural_voice") is None:
+        options["natural_voice"] = False
     return openai_brain(persona, api_key=key, model=model, realtime_url=realtime_url, **options)
 
 

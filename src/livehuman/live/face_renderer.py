@@ -22,11 +22,12 @@ from livehuman.speech.phones import Phone
 class FaceRenderer:
     """A session's view of the shared engine and avatar: lip sync in one worker thread, drawing in another."""
 
-    def __init__(self, engine, avatar, lipsync_factory: Callable[[], object], idle_factory: Callable[[], object],
-                 persona: object = None):
+    def __init__(self, engine, avatar, lipsync_factory: Callable[..., object], idle_factory: Callable[[], object],
+                 persona: object = None, voice: str | None = None):
         self.engine = engine
         self.avatar = avatar
-        self.lipsync = lipsync_factory()
+        # `voice`: the kind of voice replies without phones come in (motion/closures.py; None: the factory's).
+        self.lipsync = lipsync_factory() if voice is None else lipsync_factory(voice=voice)
         self.idle = idle_factory()
         self.index = 0
         # The persona's expression and idle head motion (brain/persona.py; None: the defaults).

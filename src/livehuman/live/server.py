@@ -39,6 +39,7 @@ from livehuman.live.loop_errors import quiet_closed_peers
 from livehuman.live.memory import free_memory_releaser
 from livehuman.live.session import Session
 from livehuman.live.uploads import Uploads
+from livehuman.motion.closures import NATURAL, SYNTHETIC
 from livehuman.theme import PageTheme, image_type
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class LiveConfig:
     brain_factory: BrainFactory
     engine_factory: Callable[[], Any]  # a loaded engine for a new session (may be shared by every session)
     avatar: Any
-    lipsync_factory: Callable[[], Any]
+    lipsync_factory: Callable[..., Any]
     idle_factory: Callable[[], Any]
     max_sessions: int = 4
     realtime_brain_factory: Callable[..., Any] | None = None  # serves /v1/realtime when set
@@ -393,7 +394,8 @@ class LiveServer:
                 face = await asyncio.to_thread(self.uploads.face, avatar, face)
             engine = await asyncio.to_thread(face.engine_factory)
             renderer = FaceRenderer(engine, face.avatar, face.lipsync_factory, face.idle_factory,
-                                    persona=setup.persona if setup else None)
+                                    persona=setup.persona if setup else None,
+                                    voice=NATURAL if getattr(brain, "natural_voice", False) else None)
         except Exception as exc:  # a brain that cannot start (bad key, unreachable server): say so
             log.warning("session %s: cannot start: %s", session_id, exc)
             await pc.close()
@@ -542,7 +544,7 @@ class FaceParts:
 
     avatar: Any
     engine_factory: Callable[[], Any]
-    lipsync_factory: Callable[[], Any]
+    lipsync_factory: Callable[..., Any]
     idle_factory: Callable[[], Any]
     resources: list = field(default_factory=list)  # closed with the server (a render pool)
 
@@ -578,8 +580,8 @@ def default_face_factories(avatar_name: str = "default", engine: str = "cpu", mo
         # and MuseTalk's batcher take frames from many threads at once.
         return shared
 
-    def lipsync_factory():
-        return _construct(StreamingLipSync, fps=fps)
+    def lipsync_factory(voice: str = SYNTHETIC):
+        return _construct(StreamingLipSync, fps=fps, voice=voice)
 
     def idle_factory(**persona_idle):
         # Each session its own seed, so that two avatars side by side do not blink in step.

@@ -15,7 +15,7 @@ import numpy as np
 
 from livehuman.errors import LivehumanError
 from livehuman.motion.acoustics import audio_features
-from livehuman.motion.closures import ClosureModel, shipped_closure_networks
+from livehuman.motion.closures import SYNTHETIC, ClosureModel, shipped_closure_networks
 from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.lipsync import (
     MOUTH_FIELDS,
@@ -109,14 +109,15 @@ class AudioMouthTracker:
     """Frame-by-frame mouth controls from acoustic features alone (any language, any voice).
 
     Frame k may look AUDIO_LOOKAHEAD_FRAMES frames of features ahead; everything else is causal, so
-    a whole file and a live stream give the same frames.
+    a whole file and a live stream give the same frames. `voice` is the kind of voice it hears
+    (closures.py: synthetic or natural), which picks the closure networks.
     """
 
-    def __init__(self, fps: float = 25.0) -> None:
+    def __init__(self, fps: float = 25.0, voice: str = SYNTHETIC) -> None:
         self.fps = float(fps)
         self.smoother = Smoother(fps)
         self.loudness = LoudnessTracker(fps)
-        self.closures = shipped_closure_networks()
+        self.closures = shipped_closure_networks(voice)
         self.reset()
 
     def reset(self) -> None:
@@ -273,14 +274,14 @@ def closure_inputs(feats: list, k: int, loudest: float) -> np.ndarray:
     return ClosureModel.inputs([feats[min(max(j, 0), last)].bands for j in (k - 1, k, k + 1)], loudest)
 
 
-def acoustic_mouth_controls(audio, fps: float = 25.0) -> list[FaceControls]:
+def acoustic_mouth_controls(audio, fps: float = 25.0, voice: str = SYNTHETIC) -> list[FaceControls]:
     """Per-frame mouth controls from the sound alone (no phones): any language, any voice."""
-    return _acoustic_tracked(audio, fps)[0]
+    return _acoustic_tracked(audio, fps, voice)[0]
 
 
-def _acoustic_tracked(audio, fps: float) -> tuple[list[FaceControls], AudioMouthTracker]:
+def _acoustic_tracked(audio, fps: float, voice: str = SYNTHETIC) -> tuple[list[FaceControls], AudioMouthTracker]:
     n = frame_count(audio.duration, fps)
-    tracker = AudioMouthTracker(fps)
+    tracker = AudioMouthTracker(fps, voice)
     tracker.add(audio_features(audio, fps, frames=n))
     return [shape_to_controls(s) for s in tracker.frames(final=True)], tracker
 
@@ -291,17 +292,17 @@ MIN_AGREEMENT = 0.2  # correlation of the two jaw tracks over the sounding frame
 RECOGNIZED_WEIGHT = 0.5  # share of the recognized-phone mouth in the blend
 
 
-def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True) -> list[FaceControls]:
+def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True, voice: str = SYNTHETIC) -> list[FaceControls]:
     """Per-frame mouth controls for speech known only as audio (any voice, any language).
 
     The acoustic rules (loudness, formants, dips) always run. With `recognize`, pocketsphinx's
     phones drive a second, phone-timed mouth; when they look reliable the two are blended: the
     blend's closures are the recognized P/B/M and the sound's own closures. For non-English speech or noise the recognizer's phones are few or at odds
-    with the sound, and the acoustic mouth is used alone.
+    with the sound, and the acoustic mouth is used alone. `voice`: the kind of voice (closures.py).
     """
     if audio.rate <= 0 or len(audio.samples) == 0:
         raise LivehumanError("the audio is empty: there is nothing to lip-sync")
-    acoustic, tracker = _acoustic_tracked(audio, fps)
+    acoustic, tracker = _acoustic_tracked(audio, fps, voice)
     if not recognize:
         return acoustic
     from livehuman.motion.recognize import recognize_phones

@@ -9,9 +9,15 @@ the levels of four bands in seven 10 ms windows around this frame's centre and i
 synthetic voices' own phone timings (40 espeak-ng variants, rates and pitches; flite slt and rms),
 none of them the lip-sync matrix's held-out voices. Two networks ship, their probabilities
 averaged: one learnt from the voices as synthesized, one from them also heard through simulated
-rooms, whose reverberation fills a closure that the first then misses (docs/motion.md); the
-weights ship with the package (data/closures.npz, data/closures_rooms.npz, ~30 kB each), nothing
-is downloaded.
+rooms, whose reverberation fills a closure that the first then misses (docs/motion.md).
+
+People close their lips otherwise than espeak-ng and flite do (a natural rise from /t/ or /n/ into
+a vowel sounds like a /b/ opening to networks that learnt from synthesizers), and one network
+trained on both kinds lands between them. So a second pair, learnt the same two ways from
+festival's diphone voices (a person's recorded diphones joined, with exact timings), hears voices
+known to be people's (NATURAL: a recording of someone, OpenAI's voices); SYNTHETIC voices get the
+first pair. The weights ship with the package (data/closures*.npz, ~30 kB each), nothing is
+downloaded.
 """
 
 from __future__ import annotations
@@ -23,9 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
+from livehuman.errors import LivehumanError
+
 FLOOR = -60.0  # dB under the loudest nearby frame: quieter than this reads as this
 MODEL_FILE = "closures.npz"  # learnt from voices as synthesized
 ROOMS_MODEL_FILE = "closures_rooms.npz"  # learnt from them as synthesized and heard through rooms
+NATURAL_MODEL_FILE = "closures_natural.npz"  # learnt from people's recorded diphones (festival's voices)
+NATURAL_ROOMS_MODEL_FILE = "closures_natural_rooms.npz"  # and from them heard through rooms
+SYNTHETIC, NATURAL = "synthetic", "natural"  # the kinds of voice the lips are heard for
+VOICE_KINDS = {SYNTHETIC: (MODEL_FILE, ROOMS_MODEL_FILE), NATURAL: (NATURAL_MODEL_FILE, NATURAL_ROOMS_MODEL_FILE)}
 
 
 @dataclass(frozen=True)
@@ -69,10 +81,18 @@ class ClosureNetworks:
         return np.mean([m.probability(x) for m in self.models], axis=0)
 
 
-@functools.lru_cache(maxsize=1)
-def shipped_closure_networks() -> ClosureNetworks:
-    """The networks the tracker hears closures with; read once per process."""
-    return ClosureNetworks((load_closure_model(name=MODEL_FILE), load_closure_model(name=ROOMS_MODEL_FILE)))
+def check_voice_kind(voice: str) -> str:
+    """`voice` if it is a kind of voice the lips can be heard for; one clear line if not."""
+    if voice not in VOICE_KINDS:
+        raise LivehumanError(f"unknown kind of voice {voice!r}: use {' or '.join(VOICE_KINDS)} "
+                             "(natural: a person's or OpenAI's; synthetic: espeak-ng, flite)")
+    return voice
+
+
+@functools.lru_cache(maxsize=len(VOICE_KINDS))
+def shipped_closure_networks(voice: str = SYNTHETIC) -> ClosureNetworks:
+    """The networks the tracker hears closures with in a `voice` of that kind; read once per process."""
+    return ClosureNetworks(tuple(load_closure_model(name=name) for name in VOICE_KINDS[check_voice_kind(voice)]))
 
 
 @functools.lru_cache(maxsize=4)

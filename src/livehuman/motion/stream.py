@@ -18,6 +18,7 @@ from livehuman.motion.acoustics import WINDOW, FeatureStream
 from livehuman.motion.controls import FaceControls
 from livehuman.motion.idle import BROW_GAIN, Emphasis, LifeGenerator, smoothstep
 from livehuman.motion.audio_mouth import AUDIO_LOOKAHEAD_FRAMES, AudioMouthTracker, LoudnessTracker
+from livehuman.motion.closures import SYNTHETIC, check_voice_kind
 from livehuman.motion.lipsync import MouthTracker, Timeline, shape_to_controls
 from livehuman.rates import FPS
 from livehuman.speech.phones import Phone
@@ -35,13 +36,15 @@ class StreamingLipSync:
     Push audio chunks (any rate) with the phones the brain knows for them, timed in seconds from
     the first sample of the speech (the reply), as the brain times them; they may run past the
     chunk's end. With phones, the phone timing rules
-    drive the mouth and the audio's loudness gates it; without any, the audio alone does.
+    drive the mouth and the audio's loudness gates it; without any, the audio alone does, hearing
+    it as a `voice` of that kind (motion/closures.py: synthetic or natural).
     """
 
-    def __init__(self, fps: float = FPS) -> None:
+    def __init__(self, fps: float = FPS, voice: str = SYNTHETIC) -> None:
         if fps <= 0:
             raise LivehumanError(f"frames per second must be positive, got {fps}")
         self.fps = float(fps)
+        self.voice = check_voice_kind(voice)
         # A frame needs the acoustic features of the frames after it, whose windows reach past
         # their centres by half a window.
         self._lookahead = (AUDIO_LOOKAHEAD_FRAMES - 0.5) / self.fps + WINDOW / 2
@@ -58,7 +61,7 @@ class StreamingLipSync:
         self._features = FeatureStream(self.fps)
         self._timeline = Timeline()
         self._phone_tracker = MouthTracker(self._timeline, self.fps)
-        self._audio_tracker = AudioMouthTracker(self.fps)
+        self._audio_tracker = AudioMouthTracker(self.fps, self.voice)
         self._loudness = LoudnessTracker(self.fps)
         self._emphasis = Emphasis(self.fps)
         self._levels: list[float] = []  # per frame, for the phone path's loudness gate

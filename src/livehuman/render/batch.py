@@ -18,6 +18,7 @@ from tqdm import tqdm
 from livehuman.avatar.avatar import Avatar
 from livehuman.motion.idle import life_seed
 from livehuman.motion.audio_mouth import audio_mouth_controls, speech_energy
+from livehuman.motion.closures import SYNTHETIC, check_voice_kind
 from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.expression import expression_track
@@ -49,16 +50,17 @@ class RenderResult:
 
 
 def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: int = 0,
-                    emotion: tuple[str, float] | None = None) -> list[FaceControls]:
+                    emotion: tuple[str, float] | None = None, voice: str = SYNTHETIC) -> list[FaceControls]:
     """Per-frame controls for speech: exact phone timings when known, else recognized from audio;
     merged with the idle life frame by frame as the live renderer merges them (motion.compose).
-    `emotion` (name, strength) is eased in from the first frame and held to the end."""
+    `emotion` (name, strength) is eased in from the first frame and held to the end; `voice` is the
+    kind of voice the audio is heard as when there are no phones (motion/closures.py)."""
     n = max(1, frame_count(speech.audio.duration, fps))
     energy = speech_energy(speech.audio, fps)  # the same loudness measure as the live path
     if speech.phones:
         mouths = mouth_controls(speech.phones, n / fps, fps, energy=energy)
     else:
-        mouths = audio_mouth_controls(speech.audio, fps)
+        mouths = audio_mouth_controls(speech.audio, fps, voice=check_voice_kind(voice))
     mouths = with_emphasis((mouths + [FaceControls() for _ in range(n)])[:n], energy, fps)
     # The live face's idle motion, speaking from the first frame: the same life for the same seed.
     idle = IdleMotion(fps, seed=seed, head_motion=head_motion)
@@ -88,17 +90,19 @@ def render_video(
     progress: bool = True,
     seed: int | None = 0,
     emotion: tuple[str, float] | None = None,
+    voice: str = SYNTHETIC,
 ) -> RenderResult:
     """Render `speech` spoken by `avatar` into an MP4 at `out_path` (H.264 + AAC, same duration).
 
     `seed` makes the blinks and sway reproducible (None: new ones each time); each avatar blinks
     on its own frames either way. `emotion` (name, strength; motion.expression) is the face's
-    expression for the whole render.
+    expression for the whole render. `voice` is the kind of voice speech without phones is heard
+    as (motion/closures.py: synthetic or natural).
     """
     fps = fps or avatar.fps
     t0 = time.perf_counter()
     controls = speech_controls(speech, fps, head_motion=head_motion, seed=life_seed(avatar.name, seed),
-                               emotion=emotion)
+                               emotion=emotion, voice=voice)
     motion_seconds = time.perf_counter() - t0
 
     n = len(controls)

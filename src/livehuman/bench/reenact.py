@@ -66,6 +66,7 @@ def reenact(video: str | Path, engine=None, progress: bool = True) -> ReenactRes
     from livehuman.avatar.cache import load_avatar
     from livehuman.avatar.landmarks import FaceMeshDetector
     from livehuman.motion.audio_mouth import speech_energy
+    from livehuman.motion.closures import NATURAL
     from livehuman.render.batch import speech_controls
     from livehuman.render.engine import FrameDrive
     from livehuman.render.engines import make_engine
@@ -81,7 +82,7 @@ def reenact(video: str | Path, engine=None, progress: bool = True) -> ReenactRes
         raise LivehumanError(f"{path.name} is not a video: self-reenactment needs a talking video with sound")
     engine = engine or make_engine("cpu")
     engine.load(avatar)
-    controls = speech_controls(Speech(audio), avatar.fps)
+    controls = speech_controls(Speech(audio), avatar.fps, voice=NATURAL)  # the person's own voice
     n = min(len(controls), avatar.n_frames)  # past the footage's end the source plays backwards
     rendered, real = [], []
     for k in tqdm(range(n), unit="frame", desc="reenact", disable=not progress):

@@ -92,7 +92,7 @@ def test_prepare_then_render_audio_by_name(tmp_path, grace_hopper_path, astronau
     out = tmp_path / "grace.mp4"
     result = livehuman("render", "--avatar", "grace", "--audio", str(speech_wav), "-o", str(out))
     assert result.returncode == 0, result.stderr
-    assert "mouth from audio, heard as a synthetic voice" in result.stdout
+    assert "mouth from audio, heard as a synthetic voice (guessed)" in result.stdout  # espeak-ng's
     video_s, audio_s, _, size = streams(out)
     assert size == (512, 600)  # the source's whole frame at its resolution
     with av.open(str(speech_wav)) as c:
@@ -103,6 +103,20 @@ def test_prepare_then_render_audio_by_name(tmp_path, grace_hopper_path, astronau
     # The same name from another photo replaces it, and says so (the name "default" included).
     again = livehuman("prepare", "--name", "grace", "--source", str(astronaut_path))
     assert again.returncode == 0 and f"replaces the avatar 'grace', made from {grace_hopper_path.resolve()}" in again.stdout
+
+
+def test_render_hears_a_persons_recording_as_a_person_unless_told(tmp_path):
+    from livehuman.speech.audio import save_wav
+    from livehuman.speech.festival import festival_speech
+
+    wav = tmp_path / "person.wav"  # festival's diphone voice: a person's recordings joined
+    save_wav(wav, festival_speech("Maybe Bob will pay a bit more for the big blue map.", "kal").audio)
+    guessed = livehuman("render", "--audio", str(wav), "--no-head-motion", "-o", str(tmp_path / "a.mp4"))
+    assert guessed.returncode == 0, guessed.stderr
+    assert "mouth from audio, heard as a natural voice (guessed)" in guessed.stdout
+    told = livehuman("render", "--audio", str(wav), "--voice-kind", "synthetic", "-o", str(tmp_path / "b.mp4"))
+    assert told.returncode == 0, told.stderr
+    assert "heard as a synthetic voice)" in told.stdout
 
 
 @pytest.mark.slow

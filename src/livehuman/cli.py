@@ -19,7 +19,7 @@ from pathlib import Path
 from livehuman.brain.barge_in import CONFIRM_MS
 from livehuman.brain.turn_end import LIMIT_MS, MODES, PAUSE_MS, UNSURE_MS
 from livehuman.errors import LivehumanError
-from livehuman.motion.closures import NATURAL, SYNTHETIC, VOICE_KINDS
+from livehuman.motion.closures import AUTO, NATURAL, VOICE_KINDS
 from livehuman.rates import FPS
 
 MIN_FPS, MAX_FPS = 1, 120  # the frame rates a render may ask for
@@ -78,9 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--emotion", metavar="NAME[:STRENGTH]",
                         help="the face's expression for the whole render: neutral, joy, sadness, concern, surprise, anger "
                              "or fear, at a strength 0..1 (default 1), e.g. joy:0.6; auto: read from the spoken text")
-    render.add_argument("--voice-kind", choices=VOICE_KINDS,
-                        help="whose voice --audio is, for the lips: natural (a person's recording) or synthetic "
-                        "(espeak-ng, flite…) (default: synthetic; natural for --brain openai's answers)")
+    render.add_argument("--voice-kind", choices=(AUTO, *VOICE_KINDS),
+                        help="whose voice --audio is, for the lips: natural (a person's, or one that sounds like it) "
+                        "or synthetic (espeak-ng's formant voices) (default: auto, guessed from the sound; natural "
+                        "for --brain openai's answers)")
     render.add_argument("--brain", choices=("none", "local", "openai", "realtime"), default="none",
                         help="answer --text/--audio with a brain and render its spoken answer (default: none, speak it as given)")
     render.add_argument("--realtime-url", help="WebSocket base URL of a Realtime-compatible server (for --brain realtime)")
@@ -300,10 +301,15 @@ def _render_one(args, avatar_ref: str, speech, output: str | Path, bbox_shift: i
         name, strength = reply_expression(speech.text or "")  # as the live avatar shows a reply's words
         emotion = (name, strength) if name != "neutral" else None
         print(f"emotion from the text: {name}" + (f" at {strength:.2f}" if emotion else ""))
-    voice = args.voice_kind or (NATURAL if args.brain == "openai" else SYNTHETIC)
+    voice = args.voice_kind or (NATURAL if args.brain == "openai" else AUTO)
+    guessed = voice == AUTO and not speech.phones
+    if guessed:
+        from livehuman.motion.voice_kind import guess_voice_kind
+
+        voice = guess_voice_kind(speech.audio)
     result = render_video(avatar, engine, speech, output, fps=args.fps, head_motion=not args.no_head_motion,
                           seed=args.seed, emotion=emotion, voice=voice)
-    heard = f", heard as a {voice} voice" if result.audio_from == "audio" else ""
+    heard = f", heard as a {voice} voice{' (guessed)' if guessed else ''}" if result.audio_from == "audio" else ""
     print(
         f"wrote {result.path}: {result.frames} frames, {result.duration:.2f} s, "
         f"{result.realtime_factor:.1f}x realtime (mouth from {result.audio_from}{heard})"

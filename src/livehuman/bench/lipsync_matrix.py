@@ -22,7 +22,7 @@ from livehuman.bench.lipsync import SENTENCES, LipSyncScore, MouthTrack, pad_spe
 from livehuman.bench.options import LipsyncOptions, LipsyncTargets
 from livehuman.bench.voices import VoiceSpec, parse_voice, recording, synthesize
 from livehuman.errors import LivehumanError
-from livehuman.motion.closures import NATURAL, SYNTHETIC
+from livehuman.motion.voice_kind import guess_voice_kind
 from livehuman.speech.audio import Speech
 
 
@@ -35,6 +35,7 @@ class Cell:
     voice: str
     held_out: bool
     score: LipSyncScore
+    heard_as: str = ""  # audio only: the kind of voice the motion stage took it for (motion/voice_kind.py)
 
     @property
     def figures(self) -> dict[str, float]:
@@ -101,6 +102,7 @@ class VoiceTake:
     spec: VoiceSpec
     speech: Speech
     controls: list
+    heard_as: str = ""  # audio only: the kind of voice guessed from its sound
 
 
 def voice_take(spec: VoiceSpec, index: int, options: LipsyncOptions) -> VoiceTake:
@@ -111,10 +113,11 @@ def voice_take(spec: VoiceSpec, index: int, options: LipsyncOptions) -> VoiceTak
     else:
         raw = synthesize(spec, SENTENCES[index % len(SENTENCES)])
     speech = pad_speech(raw)
-    given = speech if options.mode == "text" else Speech(speech.audio)
-    # A recording is a person's: heard as `render --voice-kind natural` hears it.
-    voice = NATURAL if spec.natural else SYNTHETIC
-    return VoiceTake(spec, speech, speech_controls(given, options.fps, voice=voice))
+    if options.mode == "text":
+        return VoiceTake(spec, speech, speech_controls(speech, options.fps))
+    # Audio only, as `render --audio` takes it: the kind of voice is guessed from the sound.
+    heard_as = guess_voice_kind(speech.audio, options.fps)
+    return VoiceTake(spec, speech, speech_controls(Speech(speech.audio), options.fps, voice=heard_as), heard_as)
 
 
 def draw_and_measure(avatar, engine, controls: list, fps: float, detector) -> MouthTrack:
@@ -161,7 +164,7 @@ class MatrixResult:
             "cells": [
                 {"face": c.face, "voice": c.voice, "held_out": c.held_out, "passes": c.passes(self.targets),
                  **{k: round(v, 3) for k, v in c.figures.items()},
-                 "corr_best_lag_ms": c.score.corr_best_lag_ms}
+                 "corr_best_lag_ms": c.score.corr_best_lag_ms, "heard_as": c.heard_as}
                 for c in self.cells
             ],
             "mean": {k: round(v, 3) for k, v in self.mean().items()},
@@ -205,7 +208,7 @@ def run_matrix(options: LipsyncOptions, engine=None) -> MatrixResult:
                     track = draw_and_measure(avatar, engine, take.controls, options.fps, detector)
                 s = score(track, take.speech.phones)
                 held_out = take.spec.name not in TUNED_ON or face != "default"
-                cells.append(Cell(face, take.spec.label, held_out, s))
+                cells.append(Cell(face, take.spec.label, held_out, s, take.heard_as))
                 tracks[(face, take.spec.label)] = (track, take.speech.phones)
                 bar.update(1)
     bar.close()

@@ -15,8 +15,8 @@ People close their lips otherwise than espeak-ng and flite do (a natural rise fr
 a vowel sounds like a /b/ opening to networks that learnt from synthesizers), and one network
 trained on both kinds lands between them. So a second pair, learnt the same two ways from
 festival's diphone voices (a person's recorded diphones joined, with exact timings), hears voices
-known to be people's (NATURAL: a recording of someone, OpenAI's voices); SYNTHETIC voices get the
-first pair. The weights ship with the package (data/closures*.npz, ~30 kB each), nothing is
+known or guessed to be people's (NATURAL: a recording of someone, OpenAI's voices;
+motion/voice_kind.py guesses); SYNTHETIC voices get the first pair. The weights ship with the package (data/closures*.npz, ~30 kB each), nothing is
 downloaded.
 """
 
@@ -37,6 +37,7 @@ ROOMS_MODEL_FILE = "closures_rooms.npz"  # learnt from them as synthesized and h
 NATURAL_MODEL_FILE = "closures_natural.npz"  # learnt from people's recorded diphones (festival's voices)
 NATURAL_ROOMS_MODEL_FILE = "closures_natural_rooms.npz"  # and from them heard through rooms
 SYNTHETIC, NATURAL = "synthetic", "natural"  # the kinds of voice the lips are heard for
+AUTO = "auto"  # the kind guessed from the sound (motion/voice_kind.py)
 VOICE_KINDS = {SYNTHETIC: (MODEL_FILE, ROOMS_MODEL_FILE), NATURAL: (NATURAL_MODEL_FILE, NATURAL_ROOMS_MODEL_FILE)}
 
 
@@ -95,7 +96,7 @@ def shipped_closure_networks(voice: str = SYNTHETIC) -> ClosureNetworks:
     return ClosureNetworks(tuple(load_closure_model(name=name) for name in VOICE_KINDS[check_voice_kind(voice)]))
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=8)
 def load_closure_model(path: str | None = None, name: str = MODEL_FILE) -> ClosureModel:
     """A shipped model by file `name` (or one at `path`); read once per process, it never changes."""
     source = resources.files("livehuman") / "data" / name if path is None else Path(path)

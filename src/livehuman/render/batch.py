@@ -18,12 +18,13 @@ from tqdm import tqdm
 from livehuman.avatar.avatar import Avatar
 from livehuman.motion.idle import life_seed
 from livehuman.motion.audio_mouth import audio_mouth_controls, speech_energy
-from livehuman.motion.closures import SYNTHETIC, check_voice_kind
+from livehuman.motion.closures import AUTO, SYNTHETIC, check_voice_kind
 from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.expression import expression_track
 from livehuman.motion.lipsync import mouth_controls
 from livehuman.motion.stream import IdleMotion, with_emphasis
+from livehuman.motion.voice_kind import guess_voice_kind
 from livehuman.rates import LISTEN_RATE
 from livehuman.render.engine import Engine, FrameDrive
 from livehuman.render.video_file import Mp4Writer
@@ -54,18 +55,47 @@ def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: 
     """Per-frame controls for speech: exact phone timings when known, else recognized from audio;
     merged with the idle life frame by frame as the live renderer merges them (motion.compose).
     `emotion` (name, strength) is eased in from the first frame and held to the end; `voice` is the
-    kind of voice the audio is heard as when there are no phones (motion/closures.py)."""
+    kind of voice the audio is heard as when there are no phones (motion/closures.py; AUTO: guessed)."""
     n = max(1, frame_count(speech.audio.duration, fps))
     energy = speech_energy(speech.audio, fps)  # the same loudness measure as the live path
     if speech.phones:
         mouths = mouth_controls(speech.phones, n / fps, fps, energy=energy)
     else:
+        if voice == AUTO:
+            voice = guess_voice_kind(speech.audio, fps)
         mouths = audio_mouth_controls(speech.audio, fps, voice=check_voice_kind(voice))
     mouths = with_emphasis((mouths + [FaceControls() for _ in range(n)])[:n], energy, fps)
     # The live face's idle motion, speaking from the first frame: the same life for the same seed.
     idle = IdleMotion(fps, seed=seed, head_motion=head_motion)
     expressions = expression_track(n, fps, *emotion) if emotion else [None] * n
     return [compose(idle.next_frame(True), mouth, expression) for mouth, expression in zip(mouths, expressions)]
+
+
+class _Encoder(ThreadPoolExecutor):
+    """The render's one encoding thread, which must never outlive the file it writes to.
+
+    A Ctrl+C or SIGTERM while an executor starts its thread leaves that thread running but unknown
+    to the executor (threading's start is interrupted before the executor records it): its work
+    then went on while the file was closed under it (a segfault, or an unfinished file left behind).
+    So the thread is started here, before the file exists; and on leaving, whatever happens, the
+    task being encoded is finished (the rest are dropped) before the file is closed or removed; a
+    Ctrl+C that comes during that wait is raised once the thread is done.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(1, thread_name_prefix="livehuman-encode")
+        self.submit(lambda: None).result()  # the thread starts now
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        interrupted = False
+        while True:
+            try:
+                self.shutdown(wait=True, cancel_futures=True)
+                break
+            except KeyboardInterrupt:
+                interrupted = True
+        if interrupted and exc_type is None:
+            raise KeyboardInterrupt
 
 
 def audio_window(samples16k: np.ndarray, centre: float, context: tuple[float, float]) -> np.ndarray:
@@ -97,7 +127,7 @@ def render_video(
     `seed` makes the blinks and sway reproducible (None: new ones each time); each avatar blinks
     on its own frames either way. `emotion` (name, strength; motion.expression) is the face's
     expression for the whole render. `voice` is the kind of voice speech without phones is heard
-    as (motion/closures.py: synthetic or natural).
+    as (motion/closures.py: synthetic or natural; motion/voice_kind.py's auto: guessed from the sound).
     """
     fps = fps or avatar.fps
     t0 = time.perf_counter()
@@ -116,7 +146,8 @@ def render_video(
     t1 = time.perf_counter()
     engine.load(avatar)
     width, height = avatar.size
-    with Mp4Writer(out_path, width, height, fps, audio.rate) as writer, ThreadPoolExecutor(1) as encoder:
+    encoder = _Encoder()  # (its thread runs before the file exists: see _Encoder)
+    with Mp4Writer(out_path, width, height, fps, audio.rate) as writer, encoder:
         # The encoder runs in its own thread (PyAV releases the GIL while encoding), one frame
         # behind the engine; a single worker keeps the frames in order.
         pending: deque[Future] = deque([encoder.submit(writer.write_audio, padded)])

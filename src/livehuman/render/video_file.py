@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from fractions import Fraction
 from pathlib import Path
 
@@ -53,16 +53,19 @@ class Mp4Writer:
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float, audio_rate: int | None):
         self.path = check_output(path)
+        # Named before it exists, so that a Ctrl+C or SIGTERM at any moment after its creation
+        # finds the name to remove (one arriving between mkstemp's return and the assignment of its
+        # result left the file behind on a loaded machine).
+        self._partial = self.path.parent / f".{self.path.stem}.{secrets.token_hex(6)}.partial.mp4"
         try:
-            fd, partial = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".partial.mp4", dir=self.path.parent)
-        except OSError as exc:
-            raise self._failed(exc) from None
-        os.close(fd)
-        self._partial = Path(partial)
-        try:
+            self._partial.touch(exist_ok=False)
             self._open(width, height, fps, audio_rate)
-        except BaseException:  # (Ctrl+C or SIGTERM included: nothing is left behind)
+        except FileExistsError as exc:  # another's file of that name (48 random bits: not in practice)
+            raise self._failed(exc) from None
+        except BaseException as exc:  # (Ctrl+C or SIGTERM included: nothing is left behind)
             self._partial.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise self._failed(exc) from None
             raise
 
     def _open(self, width: int, height: int, fps: float, audio_rate: int | None) -> None:

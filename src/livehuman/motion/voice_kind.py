@@ -1,0 +1,57 @@
+"""Whose voice is it: a formant synthesizer's, or one that sounds like a person's?
+
+The lips hear closures with one pair of networks for synthesizers' voices and another for
+people's (closures.py), and each is the wrong listener for the other kind. A live session knows
+its brain's voice; a recording handed to `render --audio` says nothing of itself, so its kind is
+guessed from the sound: a small network of the closure networks' shape, reading the same band
+levels around each voiced frame (and the frame's voicing, brightness and loudness), learnt from
+the closure networks' own training voices (espeak-ng's and flite's against festival's diphone
+voices: scripts/train_voice_kind.py). The utterance is a person's when its voiced frames say so
+on average. Held out, it tells every espeak-ng voice tried from every natural recording; flite's
+kal (a diphone voice) and awb it takes for people's, where the two pairs of networks hear them
+about equally well (docs/benchmarks.md, session 20).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from livehuman.motion.acoustics import audio_features
+from livehuman.motion.audio_mouth import closure_inputs, loudest_near
+from livehuman.motion.closures import NATURAL, SYNTHETIC, ClosureModel, load_closure_model
+
+MODEL_FILE = "voice_kind.npz"
+MIN_VOICING = 0.3  # frames with less voice in them say nothing of the voice
+MIN_FRAMES = 10  # fewer voiced frames than this: too little to tell, a synthesizer's is assumed
+
+
+def voice_inputs(feats: list) -> np.ndarray:
+    """The network's inputs for each voiced frame of `feats` (acoustics.FrameFeatures), one row each."""
+    if not feats:
+        return np.zeros((0, 0))
+    peak = max(f.level for f in feats)
+    rows = [np.concatenate([closure_inputs(feats, k, loudest_near(feats, k)), [f.voicing, f.bright, f.level - peak]])
+            for k, f in enumerate(feats) if f.bands and f.voicing >= MIN_VOICING]
+    return np.array(rows)
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_voice_kind_network() -> ClosureModel:
+    """The network (closures.ClosureModel's shape: P(a person's voice) per frame); read once per process."""
+    return load_closure_model(name=MODEL_FILE)
+
+
+def person_probability(feats: list) -> float | None:
+    """The mean over the voiced frames of P(a person's voice); None with too few of them."""
+    x = voice_inputs(feats)
+    if len(x) < MIN_FRAMES:
+        return None
+    return float(shipped_voice_kind_network().probability(x).mean())
+
+
+def guess_voice_kind(audio, fps: float = 25.0) -> str:
+    """NATURAL or SYNTHETIC for speech `audio` (speech.audio.Audio), from its sound."""
+    p = person_probability(audio_features(audio, fps))
+    return NATURAL if p is not None and p > 0.5 else SYNTHETIC

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from livehuman.avatar.avatar import Avatar
 from livehuman.motion.idle import life_seed
 from livehuman.motion.audio_mouth import audio_mouth_controls, speech_energy
-from livehuman.motion.closures import AUTO, SYNTHETIC, check_voice_kind
+from livehuman.motion.closures import AUTO, check_voice_kind
 from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.expression import expression_track
@@ -51,11 +51,12 @@ class RenderResult:
 
 
 def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: int = 0,
-                    emotion: tuple[str, float] | None = None, voice: str = SYNTHETIC) -> list[FaceControls]:
+                    emotion: tuple[str, float] | None = None, voice: str = AUTO) -> list[FaceControls]:
     """Per-frame controls for speech: exact phone timings when known, else recognized from audio;
     merged with the idle life frame by frame as the live renderer merges them (motion.compose).
     `emotion` (name, strength) is eased in from the first frame and held to the end; `voice` is the
-    kind of voice the audio is heard as when there are no phones (motion/closures.py; AUTO: guessed)."""
+    kind of voice the audio is heard as when there are no phones (motion/closures.py; AUTO, the
+    default: guessed from the sound, motion/voice_kind.py)."""
     n = max(1, frame_count(speech.audio.duration, fps))
     energy = speech_energy(speech.audio, fps)  # the same loudness measure as the live path
     if speech.phones:
@@ -120,14 +121,14 @@ def render_video(
     progress: bool = True,
     seed: int | None = 0,
     emotion: tuple[str, float] | None = None,
-    voice: str = SYNTHETIC,
+    voice: str = AUTO,
 ) -> RenderResult:
     """Render `speech` spoken by `avatar` into an MP4 at `out_path` (H.264 + AAC, same duration).
 
     `seed` makes the blinks and sway reproducible (None: new ones each time); each avatar blinks
     on its own frames either way. `emotion` (name, strength; motion.expression) is the face's
     expression for the whole render. `voice` is the kind of voice speech without phones is heard
-    as (motion/closures.py: synthetic or natural; motion/voice_kind.py's auto: guessed from the sound).
+    as (motion/closures.py: synthetic or natural; auto, the default: guessed from the sound).
     """
     fps = fps or avatar.fps
     t0 = time.perf_counter()

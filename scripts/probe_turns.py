@@ -51,8 +51,10 @@ def speech(text, voice):
     """16 kHz audio from its first to its last loud sample, and its phones' ends (s, same origin)."""
     if voice[0] == "festival":
         s = festival_speech(text, *voice[1:])
+    elif voice[0] == "flite":
+        s = flite_speech(text, voice[1])
     else:
-        s = flite_speech(text, voice[1]) if voice[0] == "flite" else EspeakTTS(*voice[1:]).synthesize(text)
+        s = EspeakTTS(*voice[1:]).synthesize(text)
     a = resample(s.audio, RATE).samples.astype(np.float32)
     loud = np.flatnonzero(np.abs(a) > 0.01)
     return a[loud[0]:loud[-1] + 1], [p.end - loud[0] / RATE for p in s.phones]

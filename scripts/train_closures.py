@@ -36,10 +36,9 @@ from livehuman.bench.voices import parse_voice, synthesize
 from livehuman.motion.acoustics import audio_features
 from livehuman.motion.audio_mouth import _mouth_array, audio_mouth_controls, closure_inputs, loudest_near
 from livehuman.motion.closures import (
-    MODEL_FILE,
-    NATURAL_MODEL_FILE,
-    NATURAL_ROOMS_MODEL_FILE,
-    ROOMS_MODEL_FILE,
+    NATURAL,
+    SYNTHETIC,
+    VOICE_KINDS,
     ClosureModel,
     load_closure_model,
     shipped_closure_networks,
@@ -162,8 +161,8 @@ def main() -> None:
     parser.add_argument("--out", help="where to write the network (default: its file in src/livehuman/data)")
     args = parser.parse_args()
     if not args.check:
-        name = {(False, False): MODEL_FILE, (False, True): ROOMS_MODEL_FILE,
-                (True, False): NATURAL_MODEL_FILE, (True, True): NATURAL_ROOMS_MODEL_FILE}[args.natural, args.rooms]
+        dry, rooms = VOICE_KINDS[NATURAL if args.natural else SYNTHETIC]
+        name = rooms if args.rooms else dry
         out = args.out or Path(__file__).resolve().parents[1] / "src/livehuman/data" / name
         voices = NATURAL_TRAIN_VOICES if args.natural else TRAIN_VOICES
         kind, x, _ = dataset(voices, TRAIN_SENTENCES, rooms=args.rooms)

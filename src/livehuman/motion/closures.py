@@ -16,8 +16,8 @@ a vowel sounds like a /b/ opening to networks that learnt from synthesizers), an
 trained on both kinds lands between them. So a second pair, learnt the same two ways from
 festival's diphone voices (a person's recorded diphones joined, with exact timings), hears voices
 known or guessed to be people's (NATURAL: a recording of someone, OpenAI's voices;
-motion/voice_kind.py guesses); SYNTHETIC voices get the first pair. The weights ship with the package (data/closures*.npz, ~30 kB each), nothing is
-downloaded.
+motion/voice_kind.py guesses); SYNTHETIC voices get the first pair. The weights ship with the
+package (data/closures*.npz, ~30 kB each), nothing is downloaded.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from livehuman.motion.acoustics import WINDOW, FeatureStream
 from livehuman.motion.controls import FaceControls
 from livehuman.motion.idle import BROW_GAIN, Emphasis, LifeGenerator, smoothstep
 from livehuman.motion.audio_mouth import AUDIO_LOOKAHEAD_FRAMES, AudioMouthTracker, LoudnessTracker
-from livehuman.motion.closures import SYNTHETIC, check_voice_kind
+from livehuman.motion.closures import SYNTHETIC
 from livehuman.motion.lipsync import MouthTracker, Timeline, shape_to_controls
 from livehuman.rates import FPS
 from livehuman.speech.phones import Phone
@@ -44,7 +44,7 @@ class StreamingLipSync:
         if fps <= 0:
             raise LivehumanError(f"frames per second must be positive, got {fps}")
         self.fps = float(fps)
-        self.voice = check_voice_kind(voice)
+        self.voice = voice  # (a kind that is not one fails in reset(), as the tracker's networks load)
         # A frame needs the acoustic features of the frames after it, whose windows reach past
         # their centres by half a window.
         self._lookahead = (AUDIO_LOOKAHEAD_FRAMES - 0.5) / self.fps + WINDOW / 2

@@ -18,7 +18,7 @@ from tqdm import tqdm
 from livehuman.avatar.avatar import Avatar
 from livehuman.motion.idle import life_seed
 from livehuman.motion.audio_mouth import audio_mouth_controls, speech_energy
-from livehuman.motion.closures import AUTO, check_voice_kind
+from livehuman.motion.closures import AUTO
 from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.expression import expression_track
@@ -64,7 +64,7 @@ def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: 
     else:
         if voice == AUTO:
             voice = guess_voice_kind(speech.audio, fps)
-        mouths = audio_mouth_controls(speech.audio, fps, voice=check_voice_kind(voice))
+        mouths = audio_mouth_controls(speech.audio, fps, voice=voice)
     mouths = with_emphasis((mouths + [FaceControls() for _ in range(n)])[:n], energy, fps)
     # The live face's idle motion, speaking from the first frame: the same life for the same seed.
     idle = IdleMotion(fps, seed=seed, head_motion=head_motion)

@@ -4,13 +4,14 @@ cough or a "yeah" while it speaks but stopping for a real interruption."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 
 import numpy as np
 import pytest
 import pytest_asyncio
 
 from helpers_listen import espeak, flite
-from livehuman.bench.barge_in import noises
+from livehuman.bench.barge_in import HUMS, noises, said
 from livehuman.brain.barge_in import BargeIn, BargeInRule, backchannel, bids_for_turn
 from livehuman.brain.local_factory import LocalBrainFactory
 from livehuman.brain.speech_events import (ReplyAudio, ReplyDone, ReplyHeld, ReplyResumed, UserSpeechStarted,
@@ -78,9 +79,21 @@ def test_backchannel_words_hold_back_until_the_long_limit():
 
 
 def test_a_longer_confirm_time_lets_an_mm_hm_through():
-    sound = trimmed(espeak("mm-hm"))  # espeak-ng draws it out: about 0.8 s
+    sound = trimmed(espeak(HUMS["mm-hm"]["espeak"]))  # a hum, as espeak-ng's phonemes: about 0.8 s
     assert "interrupt" in verdicts(BargeInRule(), sound)
     assert "interrupt" not in verdicts(BargeInRule(confirm_ms=900, long_ms=1500), sound)
+
+
+def test_the_sound_sets_hums_are_hummed_not_spelled():
+    # Written "mm-hm", both synthesizers say the letters: "em em aitch em" (espeak-ng: "Em'Em,eItS'Em").
+    assert "eItS" in subprocess.run(["espeak-ng", "-q", "-x", "mm-hm"], capture_output=True, text=True).stdout
+    for hum in ("mm-hm", "mhm", "hmm"):
+        espeak_phonemes = subprocess.run(["espeak-ng", "-q", "-x", said(hum, "espeak")], capture_output=True,
+                                         text=True).stdout
+        assert not any(letter in espeak_phonemes for letter in ("E", "eI")), (hum, espeak_phonemes)
+        flite_phones = subprocess.run(["flite", "-ps", "-t", said(hum, "flite"), "-o", "/dev/null"],
+                                      capture_output=True, text=True).stdout.split()
+        assert "ch" not in flite_phones and "eh" not in flite_phones, (hum, flite_phones)  # no "aitch", no "em"
 
 
 def test_bad_settings_fail_clearly():
@@ -202,7 +215,7 @@ def held_verdicts(rule: BargeInRule, sound: np.ndarray) -> list[str]:
 
 def test_speech_holds_the_reply_within_a_quarter_second_and_noises_do_not():
     rule = BargeInRule()
-    for sound in (espeak("yeah"), espeak("stop please"), flite("mm-hm", "slt"), flite("wait, stop", "rms")):
+    for sound in (espeak("yeah"), espeak("stop please"), flite(HUMS["mm-hm"]["flite"], "slt"), flite("wait, stop", "rms")):
         said = held_verdicts(rule, trimmed(sound))
         assert rule.hold_ms / 20 <= said.index("hold") + 1 <= 12  # by 240 ms of audio (raises if never)
     for name, sound in noises():

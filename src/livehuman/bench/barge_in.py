@@ -4,7 +4,7 @@
 offline brain hears it while a reply plays: silero's VAD and the knowledge-biased pocketsphinx
 (brain/listener.py), and the barge-in rule (brain/barge_in.py) from the VAD's start of speech on.
 The set: noises (coughs, knocks, claps, throat clearing, laughs: shaped noise made here), short
-backchannels ("mm-hm", "yeah", "okay"…) and real interruptions ("wait, stop", "actually I meant
+backchannels ("mm-hm" hummed, "yeah", "okay"…) and real interruptions ("wait, stop", "actually I meant
 the price"…), spoken by espeak-ng and flite in several voices. A noise or backchannel that the
 rule lets through is a false barge-in; for an interruption, the time from its first loud sample
 to the rule's verdict (audio time, not this machine's speed). The live stop at the client adds
@@ -25,6 +25,13 @@ import numpy as np
 
 RATE = 16000
 BACKCHANNELS = ["mm-hm", "uh-huh", "yeah", "okay", "right", "yes", "hmm", "I see", "sure", "mhm"]
+# Written in letters, a hum is spelled out by the synthesizers ("mm-hm" comes out "em em aitch
+# em", a word-like string the recognizer hears as "them image him"), which no listener says. Each
+# engine is given the hum as it can say it: espeak-ng as phonemes, flite (no phoneme input) with
+# the short vowel some people put in it ("um-hum"). espeak-ng says "hmm" as a hum already.
+HUMS = {"mm-hm": {"espeak": "[[m'm: h'm:]]", "flite": "um hum"},
+        "mhm": {"espeak": "[[m'hm:]]", "flite": "uh hum"},
+        "hmm": {"flite": "hum"}}
 INTERRUPTIONS = ["wait, stop", "actually I meant the price", "wait, tell me about the price", "hold on a second",
                  "no, I asked about the price", "sorry, what was that", "stop please", "excuse me, can you repeat that"]
 VOICES = ["espeak:en-us@160", "espeak:en-us+f3@170", "espeak:en-gb@150", "espeak:en-us+m3@180",
@@ -32,11 +39,17 @@ VOICES = ["espeak:en-us@160", "espeak:en-us+f3@170", "espeak:en-gb@150", "espeak
 LOUD = 0.03  # the voice begins at the first sample this loud
 
 
+def said(text: str, engine: str) -> str:
+    """What `engine` ("espeak" or "flite") is given to say `text`: a hum as it can hum it (HUMS)."""
+    return HUMS.get(text, {}).get(engine, text)
+
+
 def spoken(text: str, voice: str) -> np.ndarray:
     """`text` said by `voice` ("espeak:VOICE@WPM" or "flite:NAME"), 16 kHz, trimmed, peak 0.5."""
     from livehuman.speech.audio import load_audio
 
     engine, name = voice.split(":", 1)
+    text = said(text, engine)
     with tempfile.TemporaryDirectory() as tmp:
         wav = f"{tmp}/said.wav"
         if engine == "espeak":

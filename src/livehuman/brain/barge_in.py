@@ -26,8 +26,8 @@ avatar falls silent as fast as a person does), and the verdict waits for the who
 
 The whole sound's words are far better than its first 240 ms' (pocketsphinx hears "I see",
 "okay", "right", "yes" right once it has them all), and a wrong "wait" only costs a pause. What
-still fools it is a hum ("mm-hm", "hmm") that the recognizer turns into words ("them image him"):
-docs/benchmarks.md "Barge-in: hold, then decide".
+still fools it is a backchannel that the recognizer turns into a word that bids ("mm-hm" heard as
+"who", "sure" as "fool"): docs/benchmarks.md "Barge-in: hold, then decide".
 
 Coughs, knocks and breaths are mostly unvoiced (aperiodic): they seldom reach `min_voiced_ms`.
 Backchannels are voiced and short. A real interruption is sustained voiced speech. The

@@ -7,8 +7,9 @@ The real Listener, fed 20 ms chunks, with the recognizer `livehuman serve` uses,
 against model turn-taking (brain/turn_end.py). Paused questions: a sentence cut where a prefix's last
 sound ends ("cut": one espeak-ng/flite sentence, so the voice carries on as mid-sentence) or the two
 halves said as separate utterances ("two"), 500–900 ms of silence between. Completed questions: the
-whole sentence. Prints, for `vad`, `model` and `model` with a 300 ms unsure silence: paused questions whose turn ended in the pause, and how long completed ones
-waited from the end of their speech to the end of the turn. The turn_end constants were chosen on
+whole sentence. Prints, for `vad`, `model`, `model` with a 300 ms unsure silence and `auto`: paused questions whose turn ended in
+the pause, and how long completed ones waited from the end of their speech to the end of the turn. Each question
+follows a greeting in the same voice (since session 21: auto mode needs a turn long enough to tell whose voice it is). The turn_end constants were chosen on
 the "train" voices; report the "held-out" ones. See docs/benchmarks.md.
 """
 import sys
@@ -45,6 +46,7 @@ DONE = ["What is livehuman?", "Is it free?", "How much does it cost?", "Tell me 
         "Can I run it offline?", "Who made you?", "How does it work?", "Thank you.", "Hello.", "Does it work on a phone?",
         "What languages do you speak?", "I would like to book a table for two.", "My name is Sam."]
 PAUSES = [0.5, 0.6, 0.7, 0.8, 0.9]
+GREETING = "Good morning, I have a question for you."
 
 
 def speech(text, voice):
@@ -72,8 +74,8 @@ def silence(s):
     return np.zeros(int(s * RATE), np.float32)
 
 
-def turn_ends(audio, turns, asr):
-    """(end of speech, audio heard when the turn ended), ms, for each turn the Listener ended."""
+def turn_ends(audio, turns, asr, after_ms=0):
+    """(end of speech, audio heard when the turn ended), ms, for each turn the Listener ended after `after_ms`."""
     listener = Listener(lambda: asr, None, TurnDetection(silence_duration_ms=300), pause_ms=150, model_turns=turns)
     ends = []
     for i in range(0, len(audio), 320):
@@ -81,7 +83,8 @@ def turn_ends(audio, turns, asr):
             if isinstance(e, SpeechBegan):
                 listener.begin(e.audio)
             elif isinstance(e, SpeechEnded):
-                ends.append((e.end_ms, listener.heard_ms))
+                if e.end_ms > after_ms:
+                    ends.append((e.end_ms, listener.heard_ms))
                 listener.finish()
     return ends
 
@@ -89,26 +92,31 @@ def turn_ends(audio, turns, asr):
 def main(which="held-out", style="cut", first_voices=None):
     asr = knowledge_asr(load_knowledge(None), None, second_pass=False)
     model = EndOfTurnModel()
-    modes = {"vad": None, "model": ModelTurns(model), "model-unsure300": ModelTurns(model, unsure_ms=300)}
+    modes = {"vad": None, "model": ModelTurns(model), "model-unsure300": ModelTurns(model, unsure_ms=300),
+             "auto": ModelTurns(model, people_only=True)}
     cut = {m: 0 for m in modes}
     waits = {m: [] for m in modes}
     n = 0
     for vi, voice in enumerate(VOICES[which][: int(first_voices) if first_voices else None]):
+        # Each question follows a greeting in the same voice, as in a session (auto mode goes by the
+        # last turn long enough to tell whose voice it is); only what comes after it is counted.
+        greeting = np.concatenate([silence(0.5), speech(GREETING, voice)[0], silence(2.0)])
+        after_ms = len(greeting) * 1000 / RATE - 1500
         for k, (prefix, rest) in enumerate(PAUSED):
             pause = PAUSES[(k + vi) % len(PAUSES)]
             first, second = halves(prefix, rest, voice, style)
-            audio = np.concatenate([silence(0.5), first, silence(pause), second, silence(2.6)])
-            resumed_ms = (0.5 + len(first) / RATE + pause) * 1000
+            audio = np.concatenate([greeting, first, silence(pause), second, silence(2.6)])
+            resumed_ms = (len(greeting) + len(first)) * 1000 / RATE + pause * 1000
             n += 1
             for mode, turns in modes.items():
-                ends = turn_ends(audio, turns, asr)
+                ends = turn_ends(audio, turns, asr, after_ms)
                 cut[mode] += bool(ends and ends[0][0] < resumed_ms)
         for text in DONE:
             spoken = speech(text, voice)[0]
-            audio = np.concatenate([silence(0.5), spoken, silence(2.6)])
+            audio = np.concatenate([greeting, spoken, silence(2.6)])
             for mode, turns in modes.items():
-                ends = turn_ends(audio, turns, asr)
-                waits[mode].append(ends[0][1] - (0.5 + len(spoken) / RATE) * 1000 if ends else float("nan"))
+                ends = turn_ends(audio, turns, asr, after_ms)
+                waits[mode].append(ends[0][1] - (len(greeting) + len(spoken)) * 1000 / RATE if ends else float("nan"))
         print(voice, {m: f"{cut[m]}/{n} cut" for m in modes}, flush=True)
     for mode in modes:
         w = np.array(waits[mode])

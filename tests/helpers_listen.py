@@ -71,12 +71,18 @@ def espeak_paused(prefix: str, rest: str, voice: str = "en-us", speed: int = 160
     A person who stops to think mid-sentence does not let their voice fall as at a sentence's end;
     the prefix said alone would. Put the thinking pause between the two halves.
     """
-    from livehuman.speech.audio import resample
     from livehuman.speech.espeak import EspeakTTS
 
-    tts = EspeakTTS(voice, speed)
-    whole = tts.synthesize(f"{prefix} {rest}")
-    cut = whole.phones[len(tts.synthesize(prefix).phones) - 1].end
+    return said_paused(EspeakTTS(voice, speed).synthesize, prefix, rest)
+
+
+def said_paused(say, prefix: str, rest: str) -> tuple[np.ndarray, np.ndarray]:
+    """`prefix rest` said as one sentence by `say` (text → speech.audio.Speech, with its phones), cut
+    where the prefix's last sound ends (16 kHz): see espeak_paused."""
+    from livehuman.speech.audio import resample
+
+    whole = say(f"{prefix} {rest}")
+    cut = whole.phones[len(say(prefix).phones) - 1].end
     audio = resample(whole.audio, RATE).samples.astype(np.float32)
     loud = np.flatnonzero(np.abs(audio) > 0.01)
     k = int(round(cut * RATE))

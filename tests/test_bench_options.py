@@ -46,7 +46,7 @@ def test_bench_live_takes_recorded_questions_and_the_end_of_turn_mode(tmp_path):
     assert from_args(LiveOptions, args) == LiveOptions(end_of_turn="model", questions=(str(wav),))
     with pytest.raises(LivehumanError, match="no such recording to ask: .*missing.wav"):
         LiveOptions(questions=(str(tmp_path / "missing.wav"),))
-    with pytest.raises(LivehumanError, match="--end-of-turn is vad or model, not 'smart'"):
+    with pytest.raises(LivehumanError, match="--end-of-turn is one of vad, model, auto, not 'smart'"):
         LiveOptions(end_of_turn="smart")
     # A voice saying the bench's questions, beside a recording; a voice that is not one, in one line.
     args = build_parser().parse_args(["bench", "live", "--questions", "festival:kal@0.8/200", str(wav)])

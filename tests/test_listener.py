@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers_listen import RATE, espeak, espeak_paused, flite, silence, voiced_span
+from helpers_listen import RATE, espeak, espeak_paused, flite, said_paused, silence, voiced_span
 from livehuman.brain.base import TurnDetection
 from livehuman.brain.listener import Listener, Partial, Paused, SpeechBegan, SpeechEnded
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
 from livehuman.brain.turn_end import ModelTurns
+from livehuman.speech.audio import resample
+from livehuman.speech.festival import festival_speech
 
 CHUNK = RATE // 50  # 20 ms, as a microphone sends it
 
@@ -239,3 +241,42 @@ def test_model_turns_refuse_a_pause_not_shorter_than_the_limit(end_of_turn):
         ModelTurns(end_of_turn, pause_ms=2000, limit_ms=1500)
     with pytest.raises(LivehumanError, match="at least"):
         ModelTurns(end_of_turn, pause_ms=20)
+
+
+# -- auto turn-taking: the model's way for a person's voice, the fixed silence for a synthesizer's --
+
+
+def _festival(text: str, voice: str = "ked") -> np.ndarray:
+    return _trimmed(resample(festival_speech(text, voice).audio, RATE).samples.astype(np.float32))
+
+
+@pytest.mark.slow
+def test_auto_mode_waits_through_a_persons_thinking_pause_and_ends_a_synthesizers_turn_after_the_fixed_silence(
+        pool, end_of_turn):
+    auto = ModelTurns(end_of_turn, people_only=True)
+    # A person (festival's diphone voice: a person's recordings): a question, then one with a 700 ms
+    # pause after "What is", whose voice does not fall there (so the verdict is unsure whatever the
+    # model says). "What is" alone is too short to tell whose voice it is: the first turn's is kept.
+    intro = _festival("Good morning, I have a question for you.")
+    first, second = said_paused(lambda text: festival_speech(text, "ked"), "What is", "livehuman?")
+    audio = np.concatenate([silence(0.5), intro, silence(2.5), first, silence(0.7), second, silence(3.0)])
+    resumed_at_ms = (3.0 * RATE + len(intro) + len(first)) * 1000 / RATE + 700
+    person = Listener(pool.acquire, pool.release, TurnDetection(silence_duration_ms=300), model_turns=auto)
+    ends = _ends(hear_all(person, audio))
+    assert person.person is True
+    assert ends[-1].end_ms > resumed_at_ms and not any(resumed_at_ms - 700 < e.end_ms < resumed_at_ms for e in ends)
+    person.close()
+    fixed = Listener(pool.acquire, pool.release, TurnDetection(silence_duration_ms=300))
+    assert any(resumed_at_ms - 700 < e.end_ms < resumed_at_ms for e in _ends(hear_all(fixed, audio)))  # vad: cut off
+    fixed.close()
+
+    # A synthesizer (espeak-ng): its turns end after the session's fixed silence, judged or not,
+    # as in vad mode: the same thinking pause is cut, and a completed question ends ~300 ms after it.
+    first, second = espeak_paused("Where is", "the station?")
+    synthetic = Listener(pool.acquire, pool.release, TurnDetection(silence_duration_ms=300), model_turns=auto)
+    audio = np.concatenate([silence(0.5), _trimmed(espeak("Tell me about your price.")), silence(2.0), first,
+                            silence(0.7), second, silence(3.0)])
+    ends = _ends(hear_all(synthetic, audio))
+    assert synthetic.person is False and len(ends) == 3
+    assert set(synthetic.waits) == {300}
+    synthetic.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from pathlib import Path
 
 import pytest
@@ -137,7 +138,7 @@ def test_bad_settings_are_refused(files):
         LocalBrainFactory(persona.parent / "nobody.yaml", knowledge)
 
 
-def test_the_end_of_turn_mode_reaches_the_brain_and_a_missing_model_is_refused(files, tmp_path, monkeypatch):
+def test_the_end_of_turn_mode_reaches_the_brain_and_a_missing_model_is_refused(files, tmp_path, monkeypatch, caplog):
     from livehuman.speech.end_of_turn import MODEL_ENV
 
     persona, knowledge = files
@@ -154,9 +155,15 @@ def test_the_end_of_turn_mode_reaches_the_brain_and_a_missing_model_is_refused(f
         LocalBrainFactory(persona, knowledge, end_of_turn="model", turn_pause_ms=3000)
     with pytest.raises(LivehumanError, match="unsure turn's silence"):
         LocalBrainFactory(persona, knowledge, end_of_turn="model", turn_unsure_ms=100)
+    auto = LocalBrainFactory(persona, knowledge, end_of_turn="auto")().listener.model_turns
+    assert auto.people_only and not turns.people_only
     monkeypatch.setenv(MODEL_ENV, str(tmp_path / "nowhere.onnx"))
     with pytest.raises(LivehumanError, match="end-of-turn model .*nowhere.onnx is missing.*--end-of-turn vad"):
         LocalBrainFactory(persona, knowledge, end_of_turn="model")
+    # By default (auto) a missing model is no reason not to serve: every turn ends after the fixed silence.
+    with caplog.at_level(logging.WARNING):
+        assert LocalBrainFactory(persona, knowledge, end_of_turn="auto")().listener.model_turns is None
+    assert "nowhere.onnx is missing" in caplog.text and "fixed silence" in caplog.text
 
 
 def test_recognizers_in_processes_of_their_own_are_pooled(files):

@@ -13,8 +13,13 @@ from livehuman.brain.turn_end import (
     final_pitch,
     last_words,
     silence_needed,
+    sounds_like_a_person,
     unfinished,
 )
+from livehuman.rates import LISTEN_RATE
+from livehuman.speech.audio import resample
+from livehuman.speech.espeak import EspeakTTS
+from livehuman.speech.festival import festival_speech
 
 
 @pytest.mark.parametrize("text", [
@@ -102,3 +107,16 @@ def test_model_turns_ask_the_model_only_when_the_words_leave_it_open():
     assert turns.wait_ms(level, "book a table for two") == UNSURE_MS and sure.asked == 1
     assert turns.wait_ms(_glide(200, 185), "book a table for two") == PAUSE_MS  # a small fall with a sure model
     assert ModelTurns(Heard(0.1), unsure_ms=1500).wait_ms(level, "book a table for two") == 1500
+
+
+def test_auto_mode_tells_a_persons_voice_from_a_synthesizers_by_a_turns_sound():
+    def said(speech) -> np.ndarray:
+        return resample(speech.audio, LISTEN_RATE).samples
+
+    question = "Could you tell me how much the pro plan costs?"  # a turn, not a paragraph
+    person = said(festival_speech(question, "kal", 1.1, 140))  # a person's recorded diphones
+    assert sounds_like_a_person(person) is True
+    for voice, wpm, pitch in [("en-us", 175, 50), ("en-gb-x-rp+f2", 150, 70)]:
+        assert sounds_like_a_person(said(EspeakTTS(voice, words_per_minute=wpm, pitch=pitch).synthesize(question))) is False
+    assert sounds_like_a_person(person[: LISTEN_RATE // 4]) is None  # a quarter second: too little voice to tell
+    assert sounds_like_a_person(np.zeros(LISTEN_RATE, np.float32)) is None

@@ -148,11 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     realtime.add_argument("--turn-detection", default="server_vad", choices=("server_vad", "semantic_vad", "none"))
     realtime.add_argument("--vad-threshold", type=float, help="server_vad: speech probability threshold (0..1)")
     realtime.add_argument("--silence-ms", type=int, help="silence that ends a turn (server_vad; also the offline brain's "
-                          "with --end-of-turn vad, default 300)")
-    realtime.add_argument("--end-of-turn", choices=MODES, default="vad",
-                          help="the offline brain's turn ends: vad: after --silence-ms of silence (default); model: "
+                          "with --end-of-turn vad, and auto for a synthesizer's voice, default 300)")
+    realtime.add_argument("--end-of-turn", choices=MODES, default="auto",
+                          help="the offline brain's turn ends: vad: after --silence-ms of silence; model: "
                           "after a short silence if the words, the pitch and the end-of-turn model say it is finished, "
-                          "a longer one if not (see docs/offline-brain.md)")
+                          "a longer one if not; auto (default): model for a voice that sounds like a person's, vad for "
+                          "a speech synthesizer's (see docs/offline-brain.md)")
     realtime.add_argument("--turn-pause-ms", type=int, metavar="MS",
                           help=f"--end-of-turn model: silence that ends a finished turn, when it is judged (default {PAUSE_MS})")
     realtime.add_argument("--turn-unsure-ms", type=int, metavar="MS",
@@ -234,7 +235,7 @@ def _bench_options(bench: argparse.ArgumentParser) -> None:
     group.add_argument("--drift-minutes", type=float, metavar="M",
                        help="also hold one talking session M minutes and measure A/V drift (default: no)")
     group.add_argument("--barge-in-ms", type=int, metavar="MS", help="the server's serve --barge-in-ms (default: serve's)")
-    group.add_argument("--end-of-turn", choices=MODES, help="the server's serve --end-of-turn (default vad)")
+    group.add_argument("--end-of-turn", choices=MODES, help="the server's serve --end-of-turn (default auto)")
     group.add_argument("--questions", nargs="+", metavar="WAV|VOICE",
                        help="asked in turn instead of espeak-ng's questions: recordings (a voice ends at its last sample "
                        "within 20 dB of its loudest), or voices saying the bench's questions (espeak:…, flite:…, "

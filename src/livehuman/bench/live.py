@@ -530,7 +530,7 @@ def bench_live_from_args(args) -> dict:
 
 
 async def _serve(avatar: str, max_sessions: int, render_workers: int | None = None,
-                 barge_in_ms: int | None = None, end_of_turn: str = "vad") -> None:
+                 barge_in_ms: int | None = None, end_of_turn: str = "auto") -> None:
     from aiohttp import web
 
     from livehuman.live.server import build_live_server

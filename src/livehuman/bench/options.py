@@ -41,7 +41,7 @@ class LiveOptions:
     drift_minutes: float = 0.0  # with more than 0: one talking session held this long, for A/V drift
     render_workers: int | None = None  # the server's render processes (None: one per core)
     barge_in_ms: int | None = None  # the server's `serve --barge-in-ms` (None: its default)
-    end_of_turn: str = "vad"  # the server's `serve --end-of-turn`
+    end_of_turn: str = "auto"  # the server's `serve --end-of-turn`
     # asked in turn instead of espeak-ng's questions: recordings (WAV), or voices (bench/voices.py's
     # espeak:…, flite:…, festival:…) saying the bench's questions
     questions: tuple[str, ...] = ()
@@ -52,7 +52,7 @@ class LiveOptions:
         if self.turns < 1 or self.max_sessions < 1:
             raise LivehumanError("bench live needs --turns and --max-sessions of at least 1")
         if self.end_of_turn not in MODES:
-            raise LivehumanError(f"bench live's --end-of-turn is {' or '.join(MODES)}, not {self.end_of_turn!r}")
+            raise LivehumanError(f"bench live's --end-of-turn is one of {', '.join(MODES)}, not {self.end_of_turn!r}")
         self.questions = _names(self.questions)
         from livehuman.bench.voices import SYNTHETIC_VOICE_PREFIXES, parse_voice
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from livehuman.brain.base import TurnDetection
-from livehuman.brain.turn_end import ModelTurns
+from livehuman.brain.turn_end import ModelTurns, sounds_like_a_person
 from livehuman.rates import LISTEN_RATE
 
 MANUAL_MAX_S = 600  # longest input kept for a manual commit
@@ -69,8 +69,8 @@ class Listener:
     With `model_turns` (turn_end.py), VAD turns end the model's way rather than after the fixed
     silence: at each pause of `model_turns.judge_ms` the turn's audio and words are judged; a
     finished turn ends when the pause reaches `model_turns.pause_ms`, another one when its silence
-    lasts as long as the verdict asked (`unsure_ms`, or `limit_ms` for an unfinished one), unless
-    the user goes on. With `pause_ms` set, each such pause is also reported as Paused, before the
+    lasts as long as the verdict asked (`unsure_ms`, or `limit_ms` for an unfinished one; in auto
+    mode, the session's fixed silence for a synthesizer's voice), unless the user goes on. With `pause_ms` set, each such pause is also reported as Paused, before the
     verdict (the reply may be prepared); `pause_ms` itself is then unused.
     """
 
@@ -87,6 +87,7 @@ class Listener:
         self.model_turns = model_turns
         self.verdicts: list[bool] = []  # model mode: each pause's verdict (finished there or not), in order
         self.waits: list[int] = []  # and the silence each asked for (ms)
+        self.person = False  # auto mode: the user's voice sounded like a person's (turn_end.sounds_like_a_person)
         self._turn_start = 0  # sample index where the current turn's speech began
         self._vad: Any = None
         self._vad_ready = False
@@ -203,10 +204,21 @@ class Listener:
         """Model mode, at a pause: the silence that ends the turn (ms), from its audio up to sample
         `upto` and its words so far."""
         audio = self._buffer[max(0, self._turn_start - self._buffer_start) : max(0, upto - self._buffer_start)]
-        wait_ms = self.model_turns.wait_ms(audio, words)
+        if self.model_turns.people_only and not self._a_person(audio):
+            wait_ms = fixed_silence_ms(self._turn)
+        else:
+            wait_ms = self.model_turns.wait_ms(audio, words)
         self.waits.append(wait_ms)
         self.verdicts.append(wait_ms <= self.model_turns.pause_ms)
         return wait_ms
+
+    def _a_person(self, audio: np.ndarray) -> bool:
+        """Auto mode: whether the user sounds like a person, by this turn's voice, else by the last
+        one long enough to tell (a short "Where is…" tells little); a synthesizer until one has."""
+        heard = sounds_like_a_person(audio)
+        if heard is not None:
+            self.person = heard
+        return self.person
 
     def begin(self, audio: np.ndarray) -> str | None:
         """A new utterance's recognition, from the speech's start; its first partial transcript.
@@ -281,12 +293,17 @@ def _make_vad(turn: TurnDetection | None, pause_ms: int | None, model_turns: Mod
         return None
     from livehuman.speech.vad import SileroVAD
 
-    silence = turn.silence_duration_ms
+    silence = fixed_silence_ms(turn)
     if model_turns is not None:
         # The VAD's silence is only the longest wait; the model decides at the pause.
         silence, pause_ms = model_turns.limit_ms, model_turns.judge_ms
-    elif turn.kind == "semantic_vad":
-        # No model judges whether a sentence is finished here: eagerness sets the silence wait.
-        silence = SEMANTIC_SILENCE_MS.get(turn.eagerness, 500)
     return SileroVAD(threshold=float(turn.threshold), min_silence_ms=int(silence),
                      prefix_padding_ms=int(turn.prefix_padding_ms), pause_ms=pause_ms)
+
+
+def fixed_silence_ms(turn: TurnDetection) -> int:
+    """The silence that ends a turn when no model judges it: the session's server_vad silence, or
+    semantic_vad's by its eagerness (no model judges whether a sentence is finished there)."""
+    if turn.kind == "semantic_vad":
+        return SEMANTIC_SILENCE_MS.get(turn.eagerness, 500)
+    return turn.silence_duration_ms

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,8 @@ from livehuman.speech.languages import hearing_notice, persona_voice
 
 if TYPE_CHECKING:
     from livehuman.brain.dialogue import Dialogue
+
+log = logging.getLogger(__name__)
 
 MIN_SILENCE_MS = 100  # below this, every breath between two words would end the turn
 
@@ -37,8 +40,10 @@ class LocalBrainFactory:
     `end_of_turn` "vad" (the default, the protocol's meaning) ends a VAD turn after `silence_ms`;
     "model" after `turn_pause_ms` of silence if the user's words, pitch and the end-of-turn model
     say it is finished, after `turn_unsure_ms` if unsure, after `turn_limit_ms` if unfinished
-    (see turn_end.py; `silence_ms` is then unused). The model is loaded once,
-    here: a missing file fails now, not in the first session. `barge_in` (brain/barge_in.py) judges
+    (see turn_end.py; `silence_ms` is then unused); "auto" (`serve`'s default) the model's way
+    for a voice that sounds like a person's, after `silence_ms` for a synthesizer's. The model is
+    loaded once, here: a missing file fails now, not in the first session (auto: a warning, and
+    every turn ends after `silence_ms`). `barge_in` (brain/barge_in.py) judges
     a sound heard while the avatar speaks before it stops the avatar (None: any speech stops it).
 
     Calling the factory (with the HTTP request, or nothing) makes a brain. Lazy (the default), the
@@ -74,12 +79,10 @@ class LocalBrainFactory:
             raise LivehumanError(f"the end-of-turn silence must be at least {MIN_SILENCE_MS} ms, got {self.silence_ms}")
         self.speculate_ms = speculate_ms
         if end_of_turn not in MODES:
-            raise LivehumanError(f"unknown end-of-turn mode {end_of_turn!r}: use {' or '.join(MODES)}")
-        self.model_turns: ModelTurns | None = None
-        if end_of_turn == "model":
-            from livehuman.speech.end_of_turn import EndOfTurnModel
-
-            self.model_turns = ModelTurns(EndOfTurnModel(), int(turn_pause_ms), int(turn_limit_ms), int(turn_unsure_ms))
+            raise LivehumanError(f"unknown end-of-turn mode {end_of_turn!r}: use one of {', '.join(MODES)}")
+        model = _end_of_turn_model(end_of_turn)
+        self.model_turns = None if model is None else ModelTurns(
+            model, int(turn_pause_ms), int(turn_limit_ms), int(turn_unsure_ms), people_only=end_of_turn == "auto")
         self.eager = eager
         self.barge_in = barge_in
         self.asr_pool = AsrPool(self._make_asr)
@@ -141,6 +144,23 @@ class LocalBrainFactory:
             if self.llm_url is None and self._embedder is None:
                 self._embedder = await asyncio.to_thread(load_embedder)
         return self._brain(await asyncio.to_thread(self.dialogue))
+
+
+def _end_of_turn_model(mode: str) -> Any:
+    """The end-of-turn model for `mode`, loaded once for every session (None: no model judges).
+    Asked for ("model"), a missing file is an error; by default ("auto") a warning, and turns end
+    after the fixed silence, as in "vad" mode."""
+    from livehuman.speech.end_of_turn import EndOfTurnModel
+
+    if mode == "vad":
+        return None
+    try:
+        return EndOfTurnModel()
+    except LivehumanError as error:
+        if mode == "model":
+            raise
+        log.warning("%s; turns end after a fixed silence", error)
+        return None
 
 
 def _is_path(value: Any) -> bool:

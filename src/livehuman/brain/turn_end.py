@@ -19,6 +19,11 @@ finished from unfinished utterances on natural speech, but hardly on espeak-ng a
 docs/benchmarks.md "Turn-taking"). A falling pitch at the end of a sentence is what synthetic
 voices do carry, and what people do too. The recognizer's words at the pause are often short of the
 last word said, so the word rule only ever holds a turn open, never ends one.
+
+"auto" mode (the default of `serve`) judges this way only a voice that sounds like a person's
+(motion/voice_kind.py, from the turn's own sound): a formant synthesizer's (a bot or a test
+talking to /v1/realtime) gets the session's fixed silence, as in "vad" mode, where Smart Turn,
+near chance on such voices, would make most of its finished questions wait the unsure second.
 """
 
 from __future__ import annotations
@@ -30,7 +35,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # the CLI imports this module's settings: no numpy at start-up
     import numpy as np
 
-MODES = ("vad", "model")  # fixed silence, or the words, the pitch and the end-of-turn model
+# The fixed silence; the words, the pitch and the end-of-turn model; or the model's way for a
+# person's voice and the fixed silence for a synthesizer's.
+MODES = ("vad", "model", "auto")
 PAUSE_MS = 180  # model mode: after this much silence a turn judged finished ends
 # The verdict is asked this much before the pause is over, so that its computing (the model and the
 # recognizer's words: 50-100 ms on two cores) is done when the silence is long enough; asked at the
@@ -45,6 +52,7 @@ UNFINISHED_P = 0.05  # the model's probability under which a fall does not end t
 DEEP_FALL_ST = -3.0  # a fall this deep makes unfinished-looking words only unsure (they are often misheard)
 PITCH_S = 2.0  # s of the turn's end whose pitch is heard
 MIN_PAUSE_MS = 100  # below this, every breath between two words would be a pause
+KIND_S = 3.0  # auto mode: s of the turn's end whose voice is heard for its kind (~25 ms of work on a core)
 
 # Words after which an English sentence cannot stop. Deliberately short and unambiguous: words
 # that often end a sentence ("up", "in", "out", "her", "like", "it") are left to the model.
@@ -129,12 +137,15 @@ def silence_needed(text: str, probability: float, fall: float | None, pause_ms: 
 class ModelTurns:
     """Model-mode turn-taking for a Listener: `model.probability(audio16k)` (EndOfTurnModel, shared
     between sessions: onnxruntime runs are thread-safe), asked after `judge_ms` of silence; a turn
-    judged finished ends after `pause_ms`, an unsure one after `unsure_ms`, any turn after `limit_ms`."""
+    judged finished ends after `pause_ms`, an unsure one after `unsure_ms`, any turn after `limit_ms`.
+    `people_only` (auto mode): only a voice that sounds like a person's is judged so (the Listener
+    asks `sounds_like_a_person`); a synthesizer's turn ends after the session's fixed silence."""
 
     model: Any
     pause_ms: int = PAUSE_MS
     limit_ms: int = LIMIT_MS
     unsure_ms: int = UNSURE_MS
+    people_only: bool = False
 
     def __post_init__(self) -> None:
         from livehuman.errors import LivehumanError
@@ -153,6 +164,18 @@ class ModelTurns:
 
     def wait_ms(self, audio16k: np.ndarray, text: str) -> int:
         """How much silence ends the turn whose audio and words these are (the model and the pitch
-        is asked only when the words leave it open)."""
+        are asked only when the words leave it open)."""
         probability = 0.0 if unfinished(text) else self.model.probability(audio16k)
         return silence_needed(text, probability, final_pitch(audio16k), self.pause_ms, self.unsure_ms, self.limit_ms)
+
+
+def sounds_like_a_person(audio16k: np.ndarray) -> bool | None:
+    """Whether the turn's audio (its last KIND_S) sounds like a person's voice rather than a formant
+    synthesizer's (motion/voice_kind.py); None with too little voice to tell (under ~0.4 s)."""
+    from livehuman.motion.acoustics import audio_features
+    from livehuman.motion.voice_kind import person_probability
+    from livehuman.rates import LISTEN_RATE
+    from livehuman.speech.audio import Audio
+
+    p = person_probability(audio_features(Audio(audio16k[-int(KIND_S * LISTEN_RATE):], LISTEN_RATE)))
+    return None if p is None else p > 0.5

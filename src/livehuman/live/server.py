@@ -505,14 +505,15 @@ def _bad(message: str) -> web.Response:
 def local_brain_factory(persona: str | None = None, knowledge: str | None = None, voice: str | None = None,
                         llm_url: str | None = None, llm_model: str | None = None,
                         asr_model_dir: str | None = None, silence_ms: int | None = None,
-                        end_of_turn: str = "vad", turn_pause_ms: int | None = None,
+                        end_of_turn: str = "auto", turn_pause_ms: int | None = None,
                         turn_limit_ms: int | None = None, turn_unsure_ms: int | None = None,
                         barge_in_ms: int | None = None, asr_processes: bool | None = None) -> LocalBrainFactory:
     """The offline brains of `livehuman serve`: ready when their session starts, tuned for conversation.
 
     `end_of_turn` "model": the turn ends when the end-of-turn model and the user's words say it is
     complete after `turn_pause_ms` of silence, or after `turn_limit_ms` (brain/turn_end.py's
-    defaults); "vad": after `silence_ms` (LIVE_SILENCE_MS). The reply is prepared from
+    defaults); "vad": after `silence_ms` (LIVE_SILENCE_MS); "auto" (the default): the model's way for
+    a voice that sounds like a person's, the fixed silence for a synthesizer's. The reply is prepared from
     LIVE_PAUSE_MS of silence on (model mode: from `turn_pause_ms`), held until the turn ends, and the recognizer skips pocketsphinx's
     second pass (it costs ~170 ms at the end of every turn, holding the GIL). Speech over a reply
     stops it once it has gone on `barge_in_ms` (brain/barge_in.py; None: its default, 0: at once).
@@ -618,7 +619,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
     reduction, speed…; see brain/openai_brain.py). `silence_ms` is the offline brain's end-of-turn
     silence in "vad" mode (LIVE_SILENCE_MS by default; 250 answers ~50 ms sooner and cuts off more
     mid-sentence pauses); `turn_options` its end_of_turn, turn_pause_ms, turn_unsure_ms and turn_limit_ms
-    (see local_brain_factory; default: "vad", the fixed silence).
+    (see local_brain_factory; default: "auto", the model for people's voices, the fixed silence for synthesizers').
     `render_workers`: processes that draw the cpu engine's frames (default one per core; 0: none).
     `engine_options`: the musetalk engine's device, dtype, compile and batch_size.
     `access`: the token and allowed origins (live/access.py; default: none, own origin only).

@@ -155,11 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "a longer one if not; auto (default): model for a voice that sounds like a person's, vad for "
                           "a speech synthesizer's (see docs/offline-brain.md)")
     realtime.add_argument("--turn-pause-ms", type=int, metavar="MS",
-                          help=f"--end-of-turn model: silence that ends a finished turn, when it is judged (default {PAUSE_MS})")
+                          help=f"--end-of-turn model, auto: silence that ends a finished turn, when it is judged (default {PAUSE_MS})")
     realtime.add_argument("--turn-unsure-ms", type=int, metavar="MS",
-                          help=f"--end-of-turn model: silence that ends a turn neither finished nor unfinished (default {UNSURE_MS})")
+                          help=f"--end-of-turn model, auto: silence that ends a turn neither finished nor unfinished (default {UNSURE_MS})")
     realtime.add_argument("--turn-limit-ms", type=int, metavar="MS",
-                          help=f"--end-of-turn model: silence that ends even an unfinished turn (default {LIMIT_MS})")
+                          help=f"--end-of-turn model, auto: silence that ends even an unfinished turn (default {LIMIT_MS})")
     realtime.add_argument("--barge-in-ms", type=int, metavar="MS",
                           help="/v1/realtime clients: the offline brain stops talking for speech over it only once the "
                           f"speech has gone on this long, voiced, and is not only a backchannel (default {CONFIRM_MS}; "

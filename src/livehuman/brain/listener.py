@@ -70,8 +70,9 @@ class Listener:
     silence: at each pause of `model_turns.judge_ms` the turn's audio and words are judged; a
     finished turn ends when the pause reaches `model_turns.pause_ms`, another one when its silence
     lasts as long as the verdict asked (`unsure_ms`, or `limit_ms` for an unfinished one; in auto
-    mode, the session's fixed silence for a synthesizer's voice), unless the user goes on. With `pause_ms` set, each such pause is also reported as Paused, before the
-    verdict (the reply may be prepared); `pause_ms` itself is then unused.
+    mode, the session's fixed silence for a synthesizer's voice), unless the user goes on. With
+    `pause_ms` set, each such pause is also reported as Paused, before the verdict (the reply may be
+    prepared); `pause_ms` itself is then unused.
     """
 
     def __init__(self, recognizer: Callable[[], Any], release: Callable[[Any], None] | None = None,
@@ -295,8 +296,10 @@ def _make_vad(turn: TurnDetection | None, pause_ms: int | None, model_turns: Mod
 
     silence = fixed_silence_ms(turn)
     if model_turns is not None:
-        # The VAD's silence is only the longest wait; the model decides at the pause.
-        silence, pause_ms = model_turns.limit_ms, model_turns.judge_ms
+        # The VAD's silence is only the longest wait; the model decides at the pause (in auto mode
+        # a synthesizer's turn may ask for a longer fixed silence than the limit).
+        longest = max(silence, model_turns.limit_ms) if model_turns.people_only else model_turns.limit_ms
+        silence, pause_ms = longest, model_turns.judge_ms
     return SileroVAD(threshold=float(turn.threshold), min_silence_ms=int(silence),
                      prefix_padding_ms=int(turn.prefix_padding_ms), pause_ms=pause_ms)
 

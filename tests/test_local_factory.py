@@ -166,6 +166,16 @@ def test_the_end_of_turn_mode_reaches_the_brain_and_a_missing_model_is_refused(f
     assert "nowhere.onnx is missing" in caplog.text and "fixed silence" in caplog.text
 
 
+def test_serve_judges_turns_by_the_kind_of_voice_unless_told():
+    from livehuman.cli import build_parser
+    from livehuman.live.server import local_brain_factory
+
+    assert build_parser().parse_args(["serve"]).end_of_turn == "auto"
+    assert local_brain_factory().model_turns.people_only
+    assert local_brain_factory(end_of_turn="vad").model_turns is None
+    assert not local_brain_factory(end_of_turn="model").model_turns.people_only
+
+
 def test_recognizers_in_processes_of_their_own_are_pooled(files):
     from livehuman.brain.recognizer import ProcessASR
 

@@ -150,10 +150,10 @@ def _end_of_turn_model(mode: str) -> Any:
     """The end-of-turn model for `mode`, loaded once for every session (None: no model judges).
     Asked for ("model"), a missing file is an error; by default ("auto") a warning, and turns end
     after the fixed silence, as in "vad" mode."""
-    from livehuman.speech.end_of_turn import EndOfTurnModel
-
     if mode == "vad":
         return None
+    from livehuman.speech.end_of_turn import EndOfTurnModel
+
     try:
         return EndOfTurnModel()
     except LivehumanError as error:

@@ -172,10 +172,8 @@ class ModelTurns:
 def sounds_like_a_person(audio16k: np.ndarray) -> bool | None:
     """Whether the turn's audio (its last KIND_S) sounds like a person's voice rather than a formant
     synthesizer's (motion/voice_kind.py); None with too little voice to tell (under ~0.4 s)."""
-    from livehuman.motion.acoustics import audio_features
-    from livehuman.motion.voice_kind import person_probability
+    from livehuman.motion.voice_kind import heard_as_person
     from livehuman.rates import LISTEN_RATE
     from livehuman.speech.audio import Audio
 
-    p = person_probability(audio_features(Audio(audio16k[-int(KIND_S * LISTEN_RATE):], LISTEN_RATE)))
-    return None if p is None else p > 0.5
+    return heard_as_person(Audio(audio16k[-int(KIND_S * LISTEN_RATE):], LISTEN_RATE))

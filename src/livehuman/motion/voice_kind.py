@@ -51,7 +51,14 @@ def person_probability(feats: list) -> float | None:
     return float(shipped_voice_kind_network().probability(x).mean())
 
 
-def guess_voice_kind(audio, fps: float = 25.0) -> str:
-    """NATURAL or SYNTHETIC for speech `audio` (speech.audio.Audio), from its sound."""
+def heard_as_person(audio, fps: float = 25.0) -> bool | None:
+    """Whether speech `audio` (speech.audio.Audio) sounds like a person's voice; None with too
+    little voice to tell."""
     p = person_probability(audio_features(audio, fps))
-    return NATURAL if p is not None and p > 0.5 else SYNTHETIC
+    return None if p is None else p > 0.5
+
+
+def guess_voice_kind(audio, fps: float = 25.0) -> str:
+    """NATURAL or SYNTHETIC for speech `audio` (speech.audio.Audio), from its sound (too little
+    voice to tell: SYNTHETIC)."""
+    return NATURAL if heard_as_person(audio, fps) else SYNTHETIC

@@ -62,3 +62,13 @@ def test_one_row_of_inputs_per_voiced_frame():
     x = voice_inputs(feats)
     voiced = sum(1 for f in feats if f.bands and f.voicing >= 0.3)
     assert x.shape == (voiced, 3 * 28 + 3) and voiced > 5
+
+
+def test_the_network_reads_no_vad_so_its_features_are_made_without_it():
+    from dataclasses import replace
+
+    speech = pad_speech(EspeakTTS("en-us").synthesize("Hello there."))
+    heard, lean = audio_features(speech.audio, 25.0), audio_features(speech.audio, 25.0, speech=False)
+    assert any(f.speech > 0.5 for f in heard) and all(f.speech == 0.0 for f in lean)
+    assert [replace(f, speech=0.0) for f in heard] == lean  # the rest is the same, frame for frame
+    np.testing.assert_array_equal(voice_inputs(heard), voice_inputs(lean))

@@ -172,16 +172,20 @@ def frame_features(samples: np.ndarray, centre: int, rate: int = RATE) -> FrameF
 
 
 class FeatureStream:
-    """Acoustic features for consecutive video frames of a live audio stream (any input rate)."""
+    """Acoustic features for consecutive video frames of a live audio stream (any input rate).
 
-    def __init__(self, fps: float = 25.0) -> None:
+    `speech=False` leaves each frame's `speech` at 0 and skips the VAD (a third of the work), for a
+    reader that does not use it (the voice-kind network, asked at every judged pause of a turn)."""
+
+    def __init__(self, fps: float = 25.0, speech: bool = True) -> None:
         self.fps = float(fps)
+        self._hear_speech = speech
         self.reset()
 
     def reset(self) -> None:
         """Start again at time 0 with no audio."""
         self._resamplers: dict[int, StreamResampler] = {}
-        self._vad = SpeechProbability()
+        self._vad = SpeechProbability() if self._hear_speech else None
         self._speech: list[float] = []  # each VAD window's probability, from window _speech_first on
         self._speech_first = 0
         self._buf = np.zeros(0, np.float32)
@@ -201,15 +205,18 @@ class FeatureStream:
             samples = resampler.process(samples)
         samples = np.asarray(samples, np.float32).reshape(-1)
         self._buf = np.concatenate([self._buf, samples])
-        self._speech.extend(self._vad.push(samples))
+        if self._hear_speech:
+            self._speech.extend(self._vad.push(samples))
 
     def end(self) -> None:
         """No more audio: the remaining frames may be computed (zeros past the end)."""
         for r in self._resamplers.values():
             rest = r.flush()
             self._buf = np.concatenate([self._buf, rest])
-            self._speech.extend(self._vad.push(rest))
-        self._speech.extend(self._vad.end())
+            if self._hear_speech:
+                self._speech.extend(self._vad.push(rest))
+        if self._hear_speech:
+            self._speech.extend(self._vad.end())
         self._ended = True
 
     def ready(self) -> list[FrameFeatures]:
@@ -247,9 +254,10 @@ class FeatureStream:
         return max(probs, default=0.0)
 
 
-def audio_features(audio: Audio, fps: float = 25.0, frames: int | None = None) -> list[FrameFeatures]:
-    """Features for every frame of `audio` (or for `frames` frames), as a stream would give them."""
-    stream = FeatureStream(fps)
+def audio_features(audio: Audio, fps: float = 25.0, frames: int | None = None, speech: bool = True) -> list[FrameFeatures]:
+    """Features for every frame of `audio` (or for `frames` frames), as a stream would give them
+    (`speech`: see FeatureStream)."""
+    stream = FeatureStream(fps, speech)
     stream.push(audio.samples, audio.rate)
     stream.end()
     feats = stream.ready()

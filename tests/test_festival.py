@@ -36,6 +36,19 @@ def test_stretch_and_pitch_change_the_voice():
     assert _pitch(slow_high) > 1.4 * _pitch(plain)  # kal speaks near 110 Hz
 
 
+def test_a_rise_raises_only_the_end_of_the_sentence():
+    from livehuman.brain.turn_end import final_pitch
+    from livehuman.speech.audio import resample
+
+    level = festival_speech("Are you open on Sunday?", "kal")
+    rising = festival_speech("Are you open on Sunday?", "kal", rise_st=6)
+    assert [(p.symbol, p.end) for p in rising.phones] == [(p.symbol, p.end) for p in level.phones]
+    before_the_end = int((level.phones[-1].end - 0.6) * level.audio.rate)  # the rise's 0.4 s, and the glide into it
+    assert np.array_equal(rising.audio.samples[:before_the_end], level.audio.samples[:before_the_end])
+    ends = [final_pitch(resample(s.audio, 16000).samples.astype(np.float32)) for s in (level, rising)]
+    assert abs(ends[0]) < 1.0 and ends[1] > ends[0] + 2.0  # festival's yes/no question ends level
+
+
 def _pitch(speech) -> float:
     """Median pitch (Hz) of the loud 40 ms windows, from the autocorrelation peak in 60-400 Hz."""
     x, rate = speech.audio.samples.astype(np.float64), speech.audio.rate
@@ -62,6 +75,8 @@ def test_bench_voices_name_festival_voices_and_refuse_bad_ones_in_one_line():
             parse_voice(bad)
     with pytest.raises(LivehumanError, match="nothing to say"):
         festival_speech("  ")
+    with pytest.raises(LivehumanError, match="rise must lie"):
+        festival_speech("Is it?", rise_st=30)
 
 
 def test_parse_segments():

@@ -9,7 +9,7 @@ from helpers_listen import RATE, espeak, espeak_paused, flite, said_paused, sile
 from livehuman.brain.base import TurnDetection
 from livehuman.brain.listener import Listener, Partial, Paused, SpeechBegan, SpeechEnded
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
-from livehuman.brain.turn_end import ModelTurns
+from livehuman.brain.turn_end import PAUSE_MS, UNSURE_MS, ModelTurns
 from livehuman.speech.audio import resample
 from livehuman.speech.festival import festival_speech
 
@@ -280,3 +280,19 @@ def test_auto_mode_waits_through_a_persons_thinking_pause_and_ends_a_synthesizer
     assert synthetic.person is False and len(ends) == 3
     assert set(synthetic.waits) == {300}
     synthetic.close()
+
+
+@pytest.mark.slow
+def test_a_persons_rising_yes_no_question_is_answered_at_the_short_pause_and_a_level_one_waits(pool, end_of_turn):
+    # festival's yes/no questions end level (people's often rise): the same question, as festival
+    # says it and with its last 0.4 s rising 6 semitones, each after a greeting in the same voice.
+    intro = _festival("Good morning, I have a question for you.", "kal")
+    for rise, wait_ms in ((6.0, PAUSE_MS), (0.0, UNSURE_MS)):
+        asked = _trimmed(resample(festival_speech("Will it rain tomorrow?", "kal", rise_st=rise).audio, RATE)
+                         .samples.astype(np.float32))
+        listener = Listener(pool.acquire, pool.release, TurnDetection(silence_duration_ms=300),
+                            model_turns=ModelTurns(end_of_turn, people_only=True))
+        ends = _ends(hear_all(listener, np.concatenate([silence(0.5), intro, silence(2.5), asked, silence(2.0)])))
+        assert len(ends) == 2 and listener.person is True
+        assert listener.waits[-1] == wait_ms, rise
+        listener.close()

@@ -10,11 +10,13 @@ from livehuman.brain.turn_end import (
     PAUSE_MS,
     UNSURE_MS,
     ModelTurns,
+    end_pitch,
     final_pitch,
     last_words,
     silence_needed,
     sounds_like_a_person,
     unfinished,
+    yes_no_question,
 )
 from livehuman.rates import LISTEN_RATE
 from livehuman.speech.audio import resample
@@ -57,6 +59,23 @@ def test_unfinished_words_wait_for_the_limit_a_fall_ends_at_the_pause_and_the_re
     assert silence_needed("tell me about the", 0.1, 0.0, pause_ms=150, unsure_ms=1200, limit_ms=3000) == 3000
 
 
+@pytest.mark.parametrize(("text", "asks"), [
+    ("Is it free?", True), ("can you hear me", True), ("Don't you have one?", True), ("so um are you open", True),
+    ("Well, could I pay later?", True), ("What is it?", False), ("it is free", False), ("I can pay", False),
+    ("So what do you do", False), ("", False), ("um so", False),
+])
+def test_a_yes_no_question_begins_with_an_auxiliary_after_any_openers(text, asks):
+    assert yes_no_question(text) is asks
+
+
+def test_a_rising_yes_no_question_ends_at_the_pause_when_the_model_leans_to_finished():
+    assert silence_needed("are you open on sunday", 0.6, 1.0, rise=2.5) == PAUSE_MS
+    assert silence_needed("are you open on sunday", 0.6, 0.0, rise=0.3) == UNSURE_MS  # level: unsure, as before
+    assert silence_needed("are you open on sunday", 0.3, 1.0, rise=2.5) == UNSURE_MS  # the model hears it go on
+    assert silence_needed("you are open on sunday", 0.9, 1.0, rise=2.5) == UNSURE_MS  # a rise on a statement: "…and"?
+    assert silence_needed("are you open on the", 0.9, 1.0, rise=2.5) == LIMIT_MS  # the words still hold it open
+
+
 def _glide(hz_from: float, hz_to: float, seconds: float = 1.5, glide_s: float = 0.3) -> np.ndarray:
     """A steady tone whose pitch slides from `hz_from` to `hz_to` over its last `glide_s`."""
     t = np.arange(int(seconds * 16000)) / 16000
@@ -72,6 +91,18 @@ def test_final_pitch_hears_a_fall_a_rise_and_a_level_voice():
     assert final_pitch(np.zeros(16000, np.float32)) is None  # no voice, no pitch
     noise = 0.1 * np.random.default_rng(0).standard_normal(16000).astype(np.float32)
     assert final_pitch(noise) is None
+
+
+def test_the_rise_is_heard_from_the_voices_low_point_at_its_end():
+    assert 1.2 < end_pitch(_glide(160, 200))[1] < 3.9  # rose from 160 Hz
+    assert end_pitch(_glide(200, 160))[1] < 0.5 and abs(end_pitch(_glide(180, 180))[1]) < 0.2  # fell; level
+    # A rise after a dip, from a voice level with the turn's median: the fall rule hears no rise there.
+    t = np.arange(24000) / 16000
+    hz = np.interp(t, [0, 1.0, 1.15, 1.5], [180, 180, 150, 200])
+    dipped = (0.3 * np.sin(2 * np.pi * np.cumsum(hz) / 16000)).astype(np.float32)
+    fall, rise = end_pitch(dipped)
+    assert abs(fall) < 1.0 and rise > 1.5
+    assert end_pitch(np.zeros(16000, np.float32)) == (None, None)
 
 
 def test_a_synthetic_statement_falls_at_its_end_and_not_in_its_middle():

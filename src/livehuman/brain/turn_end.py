@@ -9,8 +9,9 @@ much silence this turn needs before it ends (`ModelTurns.wait_ms`):
   unsure);
 - it sounds finished: the voice fell at the end (final lowering, FALL_ST semitones under the turn's
   median pitch in its last voiced 200 ms), or the end-of-turn model is sure (SURE) and the voice
-  fell a little: it ends now, at the short silence, unless the model is sure it is not finished
-  (UNFINISHED_P);
+  fell a little, or a yes/no question ("Is it…", "Can you…") rose at its end (RISE_ST over its low
+  point in the last RISE_S) and the model leans to finished (ASKED_P): it ends now, at the short
+  silence, unless the model is sure it is not finished (UNFINISHED_P);
 - otherwise it is unsure, and ends after UNSURE_MS of silence: longer than a thinking pause
   (people pause 0.5–0.9 s mid-sentence), shorter than the limit.
 
@@ -49,6 +50,9 @@ FALL_ST = -1.5  # semitones: a voice this far under the turn's median at its end
 SURE = 0.8  # the model's probability from which it is believed, if the voice fell at least SURE_FALL_ST
 SURE_FALL_ST = -0.6
 UNFINISHED_P = 0.05  # the model's probability under which a fall does not end the turn (it is sure of "not yet")
+RISE_ST = 1.0  # semitones from the voice's low point to its last 200 ms: a yes/no question's rise
+RISE_S = 0.6  # s of the voice's end in which the rise is heard (its low point: the 20th percentile there)
+ASKED_P = 0.5  # the model's probability from which a rising yes/no question is believed finished
 DEEP_FALL_ST = -3.0  # a fall this deep makes unfinished-looking words only unsure (they are often misheard)
 PITCH_S = 2.0  # s of the turn's end whose pitch is heard
 MIN_PAUSE_MS = 100  # below this, every breath between two words would be a pause
@@ -72,6 +76,15 @@ UNFINISHED_WORDS = frozenset({
     # contractions that need a verb or object after them
     "i'm", "i'd", "i'll", "you're", "we're", "they're", "it's", "let's",
 })
+# Words a yes/no question begins with (subject-auxiliary inversion: "Is it…", "Can you…", "Don't you…"),
+# and the openers that may come before ("So, um, is it…").
+QUESTION_WORDS = frozenset({
+    "is", "are", "am", "was", "were", "do", "does", "did", "can", "could", "will", "would", "shall", "should",
+    "may", "might", "must", "have", "has", "had", "isn't", "aren't", "wasn't", "weren't", "don't", "doesn't",
+    "didn't", "can't", "couldn't", "won't", "wouldn't", "shouldn't", "haven't", "hasn't",
+})
+OPENERS = frozenset({"so", "um", "uh", "er", "erm", "well", "oh", "okay", "ok", "and", "but", "hey", "also", "now",
+                     "sorry", "please"})
 # Endings of two or more words that ask for more ("I'd like", "can you", "could I").
 UNFINISHED_PHRASES = (
     ("i'd", "like"), ("would", "like"), ("i", "want"), ("i", "need"), ("can", "you"), ("could", "you"),
@@ -94,9 +107,24 @@ def unfinished(text: str) -> bool:
     return any(tuple(words[-len(p):]) == p for p in UNFINISHED_PHRASES)
 
 
+def yes_no_question(text: str) -> bool:
+    """Whether the words begin as a yes/no question does (an auxiliary verb first, after any openers)."""
+    words = last_words(text)
+    while words and words[0] in OPENERS:
+        words.pop(0)
+    return bool(words) and words[0] in QUESTION_WORDS
+
+
 def final_pitch(audio16k: np.ndarray) -> float | None:
     """Semitones from the turn's median pitch (its last PITCH_S) to the median of its last 200 ms of
     voice: negative when the voice fell at the end; None with too little voice to tell."""
+    return end_pitch(audio16k)[0]
+
+
+def end_pitch(audio16k: np.ndarray) -> tuple[float | None, float | None]:
+    """The voice's fall (`final_pitch`) and its rise: semitones from its low point in the last RISE_S
+    of voice to the median of its last 200 ms (a question's rise starts from the low of its last
+    accent); (None, None) with too little voice to tell."""
     import numpy as np
 
     from livehuman.emotion.voice import FRAME, HOP, _frames, _pitch  # the YIN tracker of the voice's emotion
@@ -106,19 +134,21 @@ def final_pitch(audio16k: np.ndarray) -> float | None:
     frames = _frames(np.asarray(audio16k[-int(PITCH_S * LISTEN_RATE):], np.float64), int(FRAME * LISTEN_RATE),
                      int(hop * LISTEN_RATE))
     if len(frames) == 0:
-        return None
+        return None, None
     level = 10 * np.log10((frames ** 2).mean(axis=1) + 1e-12)
     audible = (level > level.max() - 30) & (level > -60)
     f0 = np.where(audible, _pitch(frames, LISTEN_RATE), 0.0)
     voiced = np.flatnonzero(f0 > 0)
     if len(voiced) < 5:  # under 0.1 s of voice
-        return None
+        return None, None
     semitones = 12 * np.log2(f0[voiced] / np.median(f0[voiced]))
-    return float(np.median(semitones[voiced >= voiced[-1] - round(0.2 / hop)]))
+    end = float(np.median(semitones[voiced >= voiced[-1] - round(0.2 / hop)]))
+    low = float(np.percentile(semitones[voiced >= voiced[-1] - round(RISE_S / hop)], 20))
+    return end, end - low
 
 
-def silence_needed(text: str, probability: float, fall: float | None, pause_ms: int = PAUSE_MS,
-                   unsure_ms: int = UNSURE_MS, limit_ms: int = LIMIT_MS) -> int:
+def silence_needed(text: str, probability: float, fall: float | None, rise: float | None = None,
+                   pause_ms: int = PAUSE_MS, unsure_ms: int = UNSURE_MS, limit_ms: int = LIMIT_MS) -> int:
     """The verdict as the silence (ms) that ends the turn: `pause_ms` if it sounds finished,
     `limit_ms` if the words say it is not, `unsure_ms` otherwise (see the module's doc)."""
     unsure = max(pause_ms, min(unsure_ms, limit_ms))
@@ -130,6 +160,8 @@ def silence_needed(text: str, probability: float, fall: float | None, pause_ms: 
         return pause_ms
     if fall is None and probability >= SURE:  # too little voice to hear its pitch: the model alone
         return pause_ms
+    if rise is not None and rise >= RISE_ST and probability >= ASKED_P and yes_no_question(text):
+        return pause_ms  # "Are you open on Sunday?", rising: the words ask, the voice asks, the model agrees
     return unsure
 
 
@@ -166,7 +198,8 @@ class ModelTurns:
         """How much silence ends the turn whose audio and words these are (the model and the pitch
         are asked only when the words leave it open)."""
         probability = 0.0 if unfinished(text) else self.model.probability(audio16k)
-        return silence_needed(text, probability, final_pitch(audio16k), self.pause_ms, self.unsure_ms, self.limit_ms)
+        fall, rise = end_pitch(audio16k)
+        return silence_needed(text, probability, fall, rise, self.pause_ms, self.unsure_ms, self.limit_ms)
 
 
 def sounds_like_a_person(audio16k: np.ndarray) -> bool | None:

@@ -2,7 +2,7 @@
 """Yes/no questions asked by a person's voice, rising or level: answered at the short pause? (issue 14 probe)
 
 Run from the repository root: `PYTHONPATH=src .venv/bin/python scripts/probe_questions.py [VOICES]`
-(VOICES: only the first so many of festival's six diphone voices; all take ~10 min on a quiet 2-core machine).
+(VOICES: only the first so many of festival's six diphone voices; all take ~15 min on a quiet 2-core machine).
 festival's diphone voices (a person's recorded diphones, heard as a person's voice by `auto`) ask
 yes/no questions ending level, as festival's intonation model says them, or rising by 3 or 6
 semitones over their last 0.4 s (`festival_speech(rise_st=…)`), each after a greeting in the same
@@ -14,14 +14,12 @@ brain/turn_end.py's settings were chosen on. See docs/benchmarks.md.
 import sys
 
 import numpy as np
-from probe_turns import GREETING, PAUSES, RATE, VOICES, silence, turn_ends
+from probe_turns import GREETING, PAUSES, RATE, VOICES, silence, speech, turn_ends
 
 from livehuman.brain.knowledge import load_knowledge
 from livehuman.brain.recognizer import knowledge_asr
 from livehuman.brain.turn_end import ModelTurns
-from livehuman.speech.audio import resample
 from livehuman.speech.end_of_turn import EndOfTurnModel
-from livehuman.speech.festival import festival_speech
 
 ASKED = ["Is the shop open today?", "Can you book me a table?", "Do you take credit cards?", "Are there any seats left?",
          "Could I pay by phone?", "Will it rain tomorrow?", "Does the price include tax?", "Have you got a smaller size?",
@@ -33,10 +31,7 @@ HESITANT_RISE = 4.0
 
 
 def said(text, voice, rise=0.0):
-    """16 kHz audio of festival's `voice` saying `text`, from its first to its last loud sample."""
-    a = resample(festival_speech(text, *voice[1:], rise_st=rise).audio, RATE).samples.astype(np.float32)
-    loud = np.flatnonzero(np.abs(a) > 0.01)
-    return a[loud[0]:loud[-1] + 1]
+    return speech(text, voice, rise)[0]
 
 
 def main(first_voices=None):

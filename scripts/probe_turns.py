@@ -49,10 +49,11 @@ PAUSES = [0.5, 0.6, 0.7, 0.8, 0.9]
 GREETING = "Good morning, I have a question for you."
 
 
-def speech(text, voice):
-    """16 kHz audio from its first to its last loud sample, and its phones' ends (s, same origin)."""
+def speech(text, voice, rise_st=0.0):
+    """16 kHz audio from its first to its last loud sample, and its phones' ends (s, same origin);
+    festival's voices may end rising by `rise_st` semitones."""
     if voice[0] == "festival":
-        s = festival_speech(text, *voice[1:])
+        s = festival_speech(text, *voice[1:], rise_st=rise_st)
     elif voice[0] == "flite":
         s = flite_speech(text, voice[1])
     else:

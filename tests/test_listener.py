@@ -246,8 +246,8 @@ def test_model_turns_refuse_a_pause_not_shorter_than_the_limit(end_of_turn):
 # -- auto turn-taking: the model's way for a person's voice, the fixed silence for a synthesizer's --
 
 
-def _festival(text: str, voice: str = "ked") -> np.ndarray:
-    return _trimmed(resample(festival_speech(text, voice).audio, RATE).samples.astype(np.float32))
+def _festival(text: str, voice: str = "ked", rise_st: float = 0.0) -> np.ndarray:
+    return _trimmed(resample(festival_speech(text, voice, rise_st=rise_st).audio, RATE).samples.astype(np.float32))
 
 
 @pytest.mark.slow
@@ -288,8 +288,7 @@ def test_a_persons_rising_yes_no_question_is_answered_at_the_short_pause_and_a_l
     # says it and with its last 0.4 s rising 6 semitones, each after a greeting in the same voice.
     intro = _festival("Good morning, I have a question for you.", "kal")
     for rise, wait_ms in ((6.0, PAUSE_MS), (0.0, UNSURE_MS)):
-        asked = _trimmed(resample(festival_speech("Will it rain tomorrow?", "kal", rise_st=rise).audio, RATE)
-                         .samples.astype(np.float32))
+        asked = _festival("Will it rain tomorrow?", "kal", rise)
         listener = Listener(pool.acquire, pool.release, TurnDetection(silence_duration_ms=300),
                             model_turns=ModelTurns(end_of_turn, people_only=True))
         ends = _ends(hear_all(listener, np.concatenate([silence(0.5), intro, silence(2.5), asked, silence(2.0)])))

@@ -195,8 +195,8 @@ class ModelTurns:
         return max(MIN_PAUSE_MS, self.pause_ms - JUDGE_LEAD_MS)
 
     def wait_ms(self, audio16k: np.ndarray, text: str) -> int:
-        """How much silence ends the turn whose audio and words these are (the model and the pitch
-        are asked only when the words leave it open)."""
+        """How much silence ends the turn whose audio and words these are (the model is asked only
+        when the words leave it open; the pitch always, for a deep fall may overrule the words)."""
         probability = 0.0 if unfinished(text) else self.model.probability(audio16k)
         fall, rise = end_pitch(audio16k)
         return silence_needed(text, probability, fall, rise, self.pause_ms, self.unsure_ms, self.limit_ms)

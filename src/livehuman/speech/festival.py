@@ -40,9 +40,7 @@ def festival_speech(text: str, voice: str = "ked", stretch: float = 1.0, pitch_h
         raise LivehumanError("nothing to say: the text is empty")
     if voice not in FESTIVAL_VOICES:
         raise LivehumanError(f"unknown festival voice {voice!r}: choose one of {', '.join(FESTIVAL_VOICES)}")
-    check_settings(stretch, pitch_hz)
-    if not -12 <= rise_st <= 12:
-        raise LivehumanError(f"festival's rise must lie in -12 to 12 semitones, not {rise_st:g}")
+    check_settings(stretch, pitch_hz, rise_st)
     exe = shutil.which("festival")
     if exe is None:
         raise LivehumanError("festival is not installed: apt install festival festvox-kdlpc16k festvox-kallpc16k")
@@ -81,10 +79,12 @@ def _rise(semitones: float) -> str:
     )
 
 
-def check_settings(stretch: float, pitch_hz: float | None) -> None:
-    """One clear line for a stretch or a pitch festival would make nonsense of."""
+def check_settings(stretch: float, pitch_hz: float | None, rise_st: float = 0.0) -> None:
+    """One clear line for a stretch, a pitch or a rise festival would make nonsense of."""
     if not 0.25 <= stretch <= 4.0 or (pitch_hz is not None and not 40 <= pitch_hz <= 500):
         raise LivehumanError(f"festival's stretch must lie in 0.25-4 and its pitch in 40-500 Hz, not {stretch:g} and {pitch_hz}")
+    if not -12 <= rise_st <= 12:
+        raise LivehumanError(f"festival's rise must lie in -12 to 12 semitones, not {rise_st:g}")
 
 
 def parse_segments(saved: str, duration: float | None = None) -> list[Phone]:

@@ -7,7 +7,7 @@ import pytest
 
 from helpers_listen import RATE, espeak, espeak_paused, flite, said_paused, silence, voiced_span
 from livehuman.brain.base import TurnDetection
-from livehuman.brain.listener import Listener, Partial, Paused, SpeechBegan, SpeechEnded
+from livehuman.brain.listener import Listener, Partial, SpeechBegan, SpeechEnded
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
 from livehuman.brain.turn_end import PAUSE_MS, UNSURE_MS, ModelTurns
 from livehuman.speech.audio import resample
@@ -56,15 +56,20 @@ def test_a_turn_is_found_where_the_speech_is_and_its_words_recognized(pool):
     listener.close()
 
 
-def test_a_pause_is_reported_before_the_turn_ends(pool):
-    listener = Listener(pool.acquire, pool.release, TurnDetection(silence_duration_ms=800), pause_ms=150)
+def test_a_pause_is_reported_with_its_words_before_the_turn_ends(pool):
+    paused = []
+    listener = Listener(pool.acquire, pool.release, TurnDetection(silence_duration_ms=800), pause_ms=150,
+                        on_pause=paused.append)
     first, second = flite("What is livehuman"), flite("and is it free?")
     loud = np.flatnonzero(np.abs(first) > 0.01)
     audio = np.concatenate([silence(0.5), first[: loud[-1] + 1], silence(0.4), second, silence(1.5)])
     heard = hear_all(listener, audio)
     kinds = [type(e) for e in heard if not isinstance(e, Partial)]
     assert kinds[0] is SpeechBegan and kinds[-1] is SpeechEnded
-    assert Paused in kinds and kinds.count(SpeechEnded) == 1  # one turn, paused in its middle
+    assert kinds.count(SpeechEnded) == 1  # one turn, paused in its middle
+    # Each pause with the words before it: mid-sentence, then at the end (before the 800 ms are out).
+    assert len(paused) == 2 and paused[0].startswith("what is") and "free" not in paused[0]
+    assert paused[1].startswith(paused[0]) and paused[1].endswith("free")
     listener.close()
 
 
@@ -136,12 +141,15 @@ def test_a_thinking_pause_mid_sentence_ends_the_turn_by_silence_but_not_by_the_m
     assert len(ends) == 2 and ends[0].end_ms < resumed_at_ms  # the fixed silence cut the user off
 
     turns = ModelTurns(end_of_turn)
-    patient = Listener(pool.acquire, pool.release, TurnDetection(), pause_ms=150, model_turns=turns)
+    paused = []
+    patient = Listener(pool.acquire, pool.release, TurnDetection(), pause_ms=150, model_turns=turns,
+                       on_pause=lambda words: paused.append((words, len(patient.verdicts))))
     heard = hear_all(patient, audio)
     ends = _ends(heard)
     assert len(ends) == 1 and ends[0].end_ms > resumed_at_ms  # one turn: the whole sentence
     assert patient.verdicts[0] is False and patient.waits[0] > 700  # judged at the pause: not finished
-    assert Paused in [type(e) for e in heard]  # so the brain may prepare a reply it will drop
+    # Told before its verdict, so that the brain may prepare a reply meanwhile (here dropped).
+    assert paused[0][1] == 0 and paused[0][0].split()[0] == before[0]
     words = patient.finish().split()  # both halves, in one transcript (pocketsphinx mishears some)
     assert words[0] == before[0] and len(words) > len(before)
     patient.close()

@@ -201,10 +201,12 @@ async def live_factories(factory):
 
 
 async def spoken_turn(brain: LocalBrain, audio: np.ndarray) -> list:
-    """Feed `audio` (24 kHz) in 20 ms chunks; the events up to the reply's end."""
+    """Feed `audio` (24 kHz) in 20 ms chunks as a microphone does, one every 20 ms (a reply is
+    prepared at a pause only from the words heard before it); the events up to the reply's end."""
     step = RATE // 50
     for i in range(0, len(audio), step):
         await brain.push_audio(audio[i:i + step], RATE)
+        await asyncio.sleep(step / RATE)
     return await collect(brain, ReplyDone)
 
 
@@ -287,14 +289,11 @@ async def test_the_model_waits_out_a_thinking_pause_and_drops_the_reply_it_prepa
     patient = LocalBrainFactory(persona=plain.persona, knowledge=plain.knowledge, asr_second_pass=False,
                                 speculate_ms=150, end_of_turn="model")
     patient.asr_pool, patient._embedder = plain.asr_pool, plain._embedder  # built once
-    # One of test_listener's pause recordings, at 16 kHz (heard as not finished at the pause: all of
-    # it arrives in one batch, so the verdict is the pitch's and the model's, without words).
+    # One of test_listener's pause recordings (heard as not finished at the pause), as a microphone sends it.
     first, second = espeak_paused("What is", "livehuman?")
-    audio = np.concatenate([silence(0.5), first, silence(0.7), second, silence(3.0)])
+    audio = resample(Audio(np.concatenate([silence(0.5), first, silence(0.7), second, silence(3.0)]), 16000), RATE).samples
     brain = patient()
-    for i in range(0, len(audio), 320):
-        await brain.push_audio(audio[i:i + 320], 16000)
-    events = await collect(brain, ReplyDone)
+    events = await spoken_turn(brain, audio)
     assert brain.listener.verdicts[0] is False, brain.listener.waits  # unfinished at the pause
     assert len(of_type(events, UserSpeechStopped)) == 1 and len(of_type(events, ReplyStarted)) == 1
     assert brain.speculations["discarded"] >= 1  # the reply prepared in the pause, never heard

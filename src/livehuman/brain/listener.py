@@ -41,11 +41,6 @@ class Partial:
 
 
 @dataclass(frozen=True)
-class Paused:
-    """The speaker paused (shorter than a turn's end): time to prepare a reply."""
-
-
-@dataclass(frozen=True)
 class Resumed:
     """The speaker went on after a pause."""
 
@@ -57,27 +52,29 @@ class SpeechEnded:
     end_ms: int
 
 
-Heard = SpeechBegan | Partial | Paused | Resumed | SpeechEnded
+Heard = SpeechBegan | Partial | Resumed | SpeechEnded
 
 
 class Listener:
     """Turns the user's audio into turns and their words.
 
     `recognizer()` gives the StreamingASR on first need (from a pool, or built); `release(asr)`
-    gives it back on close. `pause_ms` makes the VAD report pauses that long (speculative replies).
+    gives it back on close. `on_pause(words)` is told the words heard so far at each pause of
+    `pause_ms` (the time to prepare a reply), from the thread that called `hear`.
 
     With `model_turns` (turn_end.py), VAD turns end the model's way rather than after the fixed
     silence: at each pause of `model_turns.judge_ms` the turn's audio and words are judged; a
     finished turn ends when the pause reaches `model_turns.pause_ms`, another one when its silence
     lasts as long as the verdict asked (`unsure_ms`, or `limit_ms` for an unfinished one; in auto
-    mode, the session's fixed silence for a synthesizer's voice), unless the user goes on. With
-    `pause_ms` set, each such pause is also reported as Paused, before the verdict (the reply may be
-    prepared); `pause_ms` itself is then unused.
+    mode, the session's fixed silence for a synthesizer's voice), unless the user goes on.
+    `on_pause` is then told of each such pause before its verdict is computed, so that the reply is
+    prepared meanwhile (the verdict takes ~80 ms, about what a reply's first sentence takes), and
+    `pause_ms` is unused.
     """
 
     def __init__(self, recognizer: Callable[[], Any], release: Callable[[Any], None] | None = None,
                  turn: TurnDetection | None = TurnDetection(), pause_ms: int | None = None,
-                 model_turns: ModelTurns | None = None) -> None:
+                 model_turns: ModelTurns | None = None, on_pause: Callable[[str], None] | None = None) -> None:
         self._make_asr = recognizer
         self._release = release
         self._asr: Any = None
@@ -86,6 +83,7 @@ class Listener:
         self._turn = turn
         self.pause_ms = pause_ms
         self.model_turns = model_turns
+        self._on_pause = on_pause
         self.verdicts: list[bool] = []  # model mode: each pause's verdict (finished there or not), in order
         self.waits: list[int] = []  # and the silence each asked for (ms)
         self.person = False  # auto mode: the user's voice sounded like a person's (turn_end.sounds_like_a_person)
@@ -136,7 +134,7 @@ class Listener:
         results: list[Heard] = []
         began = ended = False
         batch_start = self._total - len(samples)
-        fed = 0  # samples of this batch the recognizer has (model mode gives it those up to a pause)
+        fed = 0  # samples of this batch the recognizer has (at a pause, those up to it)
         rest: np.ndarray | None = samples
         while rest is not None:  # twice when the model ends a turn mid-batch: a fresh VAD hears the rest
             events, rest = self._vad.process(rest), None
@@ -149,10 +147,11 @@ class Listener:
                 elif ev.kind == "speech_stopped" and self.speaking:
                     self.speaking, ended = False, True
                     results.append(SpeechEnded(int(t * 1000 / LISTEN_RATE)))
-                elif ev.kind == "speech_paused" and self.speaking and self.model_turns is not None:
-                    # Judged on what was heard when the silence was long enough to judge, not on the
-                    # batch's later audio (chunks pile up while a step runs).
-                    cut = min(max(t + self.model_turns.judge_ms * LISTEN_RATE // 1000 - batch_start, fed), len(samples))
+                elif ev.kind == "speech_paused" and self.speaking:
+                    # The words and the verdict are those of what was heard when the pause was, not of
+                    # the batch's later audio (chunks pile up while a step runs).
+                    pause_ms = self.pause_ms if self.model_turns is None else self.model_turns.judge_ms
+                    cut = min(max(t + pause_ms * LISTEN_RATE // 1000 - batch_start, fed), len(samples))
                     words = ""
                     if not began:  # (else the recognizer has not begun this turn: the model judges alone)
                         partial = self._asr.accept(samples[fed:cut]) if cut > fed else None
@@ -160,10 +159,12 @@ class Listener:
                         if partial:
                             results.append(Partial(partial))
                         words = self._asr.hypothesis() or ""
-                    if self.pause_ms is not None:
+                    if self._on_pause is not None:
                         # Before the verdict, so that the brain prepares its reply whatever it is:
                         # taken at once if the turn ends here, dropped if the user goes on.
-                        results.append(Paused())
+                        self._on_pause(words)
+                    if self.model_turns is None:
+                        continue
                     wait_ms = max(self._judge(batch_start + cut, words), self.model_turns.pause_ms)
                     end = t + wait_ms * LISTEN_RATE // 1000 - batch_start  # where this silence ends the turn
                     if end > len(samples) or self._resumed_before(events[i + 1 :], batch_start + end):
@@ -180,8 +181,6 @@ class Listener:
                         self._vad_offset = batch_start + end
                         rest = samples[end:]
                         break
-                elif ev.kind == "speech_paused" and self.speaking:
-                    results.append(Paused())
                 elif ev.kind == "speech_resumed" and self.speaking:
                     results.append(Resumed())
         if self.speaking and not began and not ended:

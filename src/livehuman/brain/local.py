@@ -26,7 +26,7 @@ import numpy as np
 from livehuman.brain.barge_in import BargeIn, BargeInRule, Overlap, backchannel
 from livehuman.brain.base import RequestError, SessionSettings, TurnDetection
 from livehuman.brain.events import new_id
-from livehuman.brain.listener import Listener, Partial, Paused, Resumed, SpeechBegan, SpeechEnded
+from livehuman.brain.listener import Listener, Partial, Resumed, SpeechBegan, SpeechEnded
 from livehuman.brain.recognizer import AsrPool, knowledge_asr
 from livehuman.brain.reply import Reply, Said
 from livehuman.brain.responder import Responder
@@ -66,7 +66,8 @@ class LocalBrain:
     `pace_ahead_s` keeps the audio at most that far ahead of real time (None: as fast as it is
     made), so that a reply stays in flight while it plays and a barge-in cancels what is unsaid.
     `turn_detection` is the session's start (None: manual turns). With `speculate_ms`, once the
-    user has paused that long the reply is prepared but held (see speculation.py). With
+    user has paused that long (in model mode: at each pause judged, while it is judged) the reply
+    is prepared but held (see speculation.py). With
     `model_turns` (turn_end.py) a VAD turn ends when the end-of-turn model and the user's words say
     it is complete, not after the fixed silence. `barge_in` (barge_in.py) judges a sound heard while
     a reply is in flight or playing before it stops the reply; None: any speech stops it at once.
@@ -121,7 +122,8 @@ class LocalBrain:
             return knowledge_asr(getattr(self.responder.ensure(), "knowledge", None), asr_model_dir)
 
         self.listener = Listener(recognizer, asr_pool.release if asr_pool is not None else None,
-                                 turn_detection, pause_ms=speculate_ms, model_turns=model_turns)
+                                 turn_detection, pause_ms=speculate_ms, model_turns=model_turns,
+                                 on_pause=self._paused if speculate_ms is not None else None)
         self.pace_ahead_s = pace_ahead_s
         self.barge_in = barge_in
         self.holds_replies = False  # the player pauses a reply on ReplyHeld (the live session does)
@@ -132,6 +134,7 @@ class LocalBrain:
         self._out: asyncio.Queue[SpeechEvent | None] = asyncio.Queue()
         self._in: asyncio.Queue[tuple] = asyncio.Queue()
         self._worker: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the input task's, which the listener's thread calls back
         self._closed = False
         self._prepared = False  # the recognizer, VAD and voice are built
         self._resamplers: dict[int, StreamResampler] = {}
@@ -285,7 +288,8 @@ class LocalBrain:
 
     def _start(self) -> None:
         if self._worker is None and not self._closed:
-            self._worker = asyncio.get_running_loop().create_task(self._input_loop())
+            self._loop = asyncio.get_running_loop()
+            self._worker = self._loop.create_task(self._input_loop())
 
     async def _input_loop(self) -> None:
         while True:
@@ -390,8 +394,6 @@ class LocalBrain:
                     self._overlap.partial = text
                 case Partial(text=text):
                     self._partial_transcript(text)
-                case Paused() if self._overlap is None:
-                    await self._speculate()
                 case Resumed():
                     self.speculator.discard("discarded")
                 case SpeechEnded(end_ms=end_ms) if self._overlap is not None:
@@ -480,16 +482,20 @@ class LocalBrain:
             self._partial = partial
             self._emit(UserTranscriptDelta(self._speaking_item, delta))
 
-    async def _speculate(self) -> None:
+    def _paused(self, words: str) -> None:
+        """The listener's thread, at a pause (before its verdict, in model mode): the reply to
+        `words` is prepared on the event loop while the listener goes on."""
+        self._loop.call_soon_threadsafe(self._speculate, words.strip())
+
+    def _speculate(self, words: str) -> None:
         """The user paused: prepare the reply to what they said so far, saying nothing."""
         turn = self.settings.turn_detection
-        if (self._speaking_item is None or self._response is not None or self.responder.waiting
-                or turn is None or not turn.create_response):
+        if (self._speaking_item is None or self._overlap is not None or self._response is not None
+                or self.responder.waiting or turn is None or not turn.create_response):
             return
         self.speculator.discard(None)
-        transcript = (await asyncio.to_thread(self.listener.hypothesis) or "").strip()
-        if transcript and self._speaking_item is not None:
-            self.speculator.start(transcript, self.responder.ensure, self.settings.audio)
+        if words:
+            self.speculator.start(words, self.responder.ensure, self.settings.audio)
 
     async def _end_turn(self, end_ms: int, transcript: str | None = None) -> None:
         item_id = self._speaking_item

@@ -10,11 +10,11 @@ from livehuman.brain.turn_end import (
     PAUSE_MS,
     UNSURE_MS,
     ModelTurns,
+    VoiceKind,
     end_pitch,
     final_pitch,
     last_words,
     silence_needed,
-    sounds_like_a_person,
     unfinished,
     yes_no_question,
 )
@@ -140,14 +140,35 @@ def test_model_turns_ask_the_model_only_when_the_words_leave_it_open():
     assert ModelTurns(Heard(0.1), unsure_ms=1500).wait_ms(level, "book a table for two") == 1500
 
 
+def _heard(kind: VoiceKind, audio: np.ndarray) -> VoiceKind:
+    """`audio` given to `kind` as a microphone's 20 ms chunks."""
+    for i in range(0, len(audio), LISTEN_RATE // 50):
+        kind.hear(audio[i : i + LISTEN_RATE // 50])
+    return kind
+
+
 def test_auto_mode_tells_a_persons_voice_from_a_synthesizers_by_a_turns_sound():
     def said(speech) -> np.ndarray:
         return resample(speech.audio, LISTEN_RATE).samples
 
+    def kind_of(audio: np.ndarray) -> bool | None:
+        return _heard(VoiceKind(), audio).person(len(audio) / LISTEN_RATE)
+
     question = "Could you tell me how much the pro plan costs?"  # a turn, not a paragraph
     person = said(festival_speech(question, "kal", 1.1, 140))  # a person's recorded diphones
-    assert sounds_like_a_person(person) is True
-    for voice, wpm, pitch in [("en-us", 175, 50), ("en-gb-x-rp+f2", 150, 70)]:
-        assert sounds_like_a_person(said(EspeakTTS(voice, words_per_minute=wpm, pitch=pitch).synthesize(question))) is False
-    assert sounds_like_a_person(person[: LISTEN_RATE // 4]) is None  # a quarter second: too little voice to tell
-    assert sounds_like_a_person(np.zeros(LISTEN_RATE, np.float32)) is None
+    assert kind_of(person) is True
+    synthetic = [said(EspeakTTS(voice, words_per_minute=wpm, pitch=pitch).synthesize(question))
+                 for voice, wpm, pitch in [("en-us", 175, 50), ("en-gb-x-rp+f2", 150, 70)]]
+    assert [kind_of(audio) for audio in synthetic] == [False, False]
+    assert kind_of(person[: LISTEN_RATE // 4]) is None  # a quarter second: too little voice to tell
+    assert kind_of(np.zeros(LISTEN_RATE, np.float32)) is None
+
+    # Heard as it comes: asked at a pause, the voice is the one heard up to the pause, whatever came
+    # after it in the same pile of audio; a new turn forgets the last one's voice.
+    after = np.concatenate(synthetic)
+    kind = _heard(VoiceKind(), np.concatenate([person, after[: 3 * LISTEN_RATE // 2]]))
+    assert kind.person(len(person) / LISTEN_RATE) is True
+    _heard(kind, after[3 * LISTEN_RATE // 2 :])
+    assert kind.person((len(person) + len(after)) / LISTEN_RATE) is False  # its last KIND_S
+    kind.begin()
+    assert kind.person(1.0) is None

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from livehuman.brain.base import TurnDetection
-from livehuman.brain.turn_end import ModelTurns, sounds_like_a_person
+from livehuman.brain.turn_end import ModelTurns, VoiceKind
 from livehuman.rates import LISTEN_RATE
 
 MANUAL_MAX_S = 600  # longest input kept for a manual commit
@@ -86,7 +86,8 @@ class Listener:
         self._on_pause = on_pause
         self.verdicts: list[bool] = []  # model mode: each pause's verdict (finished there or not), in order
         self.waits: list[int] = []  # and the silence each asked for (ms)
-        self.person = False  # auto mode: the user's voice sounded like a person's (turn_end.sounds_like_a_person)
+        self.person = False  # auto mode: the user's voice sounded like a person's (turn_end.VoiceKind)
+        self._voice = VoiceKind() if model_turns is not None and model_turns.people_only else None
         self._turn_start = 0  # sample index where the current turn's speech began
         self._vad: Any = None
         self._vad_ready = False
@@ -124,6 +125,8 @@ class Listener:
     def _hear(self, samples: np.ndarray) -> list[Heard]:
         self._buffer = np.concatenate([self._buffer, samples])
         self._total += len(samples)
+        if self._voice is not None and self.speaking:
+            self._voice.hear(samples)
         if self._vad is None:
             # Manual turns: keep everything until commit (up to a limit, the oldest audio dropped).
             limit = MANUAL_MAX_S * LISTEN_RATE
@@ -143,6 +146,9 @@ class Listener:
                 if ev.kind == "speech_started" and not self.speaking:
                     self.speaking, began = True, True
                     start = self._turn_start = max(t, self._buffer_start)
+                    if self._voice is not None:  # (heard from the turn's start, this batch included)
+                        self._voice.begin()
+                        self._voice.hear(self._buffer[start - self._buffer_start :])
                     results.append(SpeechBegan(int(start * 1000 / LISTEN_RATE), self._buffer[start - self._buffer_start :].copy()))
                 elif ev.kind == "speech_stopped" and self.speaking:
                     self.speaking, ended = False, True
@@ -204,7 +210,7 @@ class Listener:
         """Model mode, at a pause: the silence that ends the turn (ms), from its audio up to sample
         `upto` and its words so far."""
         audio = self._buffer[max(0, self._turn_start - self._buffer_start) : max(0, upto - self._buffer_start)]
-        if self.model_turns.people_only and not self._a_person(audio):
+        if self.model_turns.people_only and not self._a_person(upto):
             wait_ms = fixed_silence_ms(self._turn)
         else:
             wait_ms = self.model_turns.wait_ms(audio, words)
@@ -212,10 +218,11 @@ class Listener:
         self.verdicts.append(wait_ms <= self.model_turns.pause_ms)
         return wait_ms
 
-    def _a_person(self, audio: np.ndarray) -> bool:
-        """Auto mode: whether the user sounds like a person, by this turn's voice, else by the last
-        one long enough to tell (a short "Where is…" tells little); a synthesizer until one has."""
-        heard = sounds_like_a_person(audio)
+    def _a_person(self, upto: int) -> bool:
+        """Auto mode: whether the user sounds like a person, by this turn's voice up to sample `upto`,
+        else by the last one long enough to tell (a short "Where is…" tells little); a synthesizer
+        until one has."""
+        heard = self._voice.person((upto - self._turn_start) / LISTEN_RATE)
         if heard is not None:
             self.person = heard
         return self.person

@@ -56,7 +56,9 @@ ASKED_P = 0.5  # the model's probability from which a rising yes/no question is 
 DEEP_FALL_ST = -3.0  # a fall this deep makes unfinished-looking words only unsure (they are often misheard)
 PITCH_S = 2.0  # s of the turn's end whose pitch is heard
 MIN_PAUSE_MS = 100  # below this, every breath between two words would be a pause
-KIND_S = 3.0  # auto mode: s of the turn's end whose voice is heard for its kind (~25 ms of work on a core)
+KIND_S = 3.0  # auto mode: s of the turn's end whose voice is heard for its kind
+KIND_FPS = 25.0  # its frames a second (the lips' frames, which the voice-kind network learnt on)
+KIND_SLACK_S = 2.0  # and the s of frames kept beyond, for audio that came in a pile after a pause
 
 # Words after which an English sentence cannot stop. Deliberately short and unambiguous: words
 # that often end a sentence ("up", "in", "out", "her", "like", "it") are left to the model.
@@ -171,7 +173,7 @@ class ModelTurns:
     between sessions: onnxruntime runs are thread-safe), asked after `judge_ms` of silence; a turn
     judged finished ends after `pause_ms`, an unsure one after `unsure_ms`, any turn after `limit_ms`.
     `people_only` (auto mode): only a voice that sounds like a person's is judged so (the Listener
-    asks `sounds_like_a_person`); a synthesizer's turn ends after the session's fixed silence."""
+    asks `VoiceKind`); a synthesizer's turn ends after the session's fixed silence."""
 
     model: Any
     pause_ms: int = PAUSE_MS
@@ -202,11 +204,40 @@ class ModelTurns:
         return silence_needed(text, probability, fall, rise, self.pause_ms, self.unsure_ms, self.limit_ms)
 
 
-def sounds_like_a_person(audio16k: np.ndarray) -> bool | None:
-    """Whether the turn's audio (its last KIND_S) sounds like a person's voice rather than a formant
-    synthesizer's (motion/voice_kind.py); None with too little voice to tell (under ~0.4 s)."""
-    from livehuman.motion.voice_kind import heard_as_person
-    from livehuman.rates import LISTEN_RATE
-    from livehuman.speech.audio import Audio
+class VoiceKind:
+    """Auto mode: whether a turn's voice sounds like a person's rather than a formant synthesizer's
+    (motion/voice_kind.py), heard as it comes. Each 40 ms frame's features are computed as its audio
+    arrives, so that asking at a pause costs the network alone (~1 ms): the features of KIND_S at
+    once took ~28 ms of the verdict's time."""
 
-    return heard_as_person(Audio(audio16k[-int(KIND_S * LISTEN_RATE):], LISTEN_RATE))
+    def __init__(self) -> None:
+        self.begin()
+
+    def begin(self) -> None:
+        """A new turn: its audio follows (`hear`), from its first sample."""
+        from collections import deque
+
+        from livehuman.motion.acoustics import FeatureStream
+
+        self._stream = FeatureStream(KIND_FPS, speech=False)  # (the network reads no VAD)
+        self._frames: deque = deque(maxlen=round((KIND_S + KIND_SLACK_S) * KIND_FPS))
+        self._dropped = 0  # frames of the turn no longer kept
+
+    def hear(self, samples16k: np.ndarray) -> None:
+        """The turn's next samples."""
+        from livehuman.rates import LISTEN_RATE
+
+        self._stream.push(samples16k, LISTEN_RATE)
+        for frame in self._stream.ready():
+            self._dropped += len(self._frames) == self._frames.maxlen
+            self._frames.append(frame)
+
+    def person(self, heard_s: float) -> bool | None:
+        """Whether the voice of the turn's first `heard_s` seconds (their last KIND_S) sounds like a
+        person's; None with too little voice to tell (under ~0.4 s)."""
+        from livehuman.motion.acoustics import HOP_LOOKAHEAD
+        from livehuman.motion.voice_kind import person_in
+
+        heard = int((heard_s - HOP_LOOKAHEAD) * KIND_FPS + 0.5) - self._dropped  # frames whose audio had all come
+        frames = list(self._frames)[max(0, heard - round(KIND_S * KIND_FPS)) : max(0, heard)]
+        return person_in(frames)

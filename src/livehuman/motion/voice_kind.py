@@ -54,7 +54,13 @@ def person_probability(feats: list) -> float | None:
 def heard_as_person(audio, fps: float = 25.0) -> bool | None:
     """Whether speech `audio` (speech.audio.Audio) sounds like a person's voice; None with too
     little voice to tell."""
-    p = person_probability(audio_features(audio, fps, speech=False))  # (the network reads no VAD)
+    return person_in(audio_features(audio, fps, speech=False))  # (the network reads no VAD)
+
+
+def person_in(feats: list) -> bool | None:
+    """Whether the voice of these frames' features (acoustics.FrameFeatures, made without the VAD)
+    sounds like a person's; None with too little voice to tell."""
+    p = person_probability(feats)
     return None if p is None else p > 0.5
 
 

@@ -229,7 +229,8 @@ class VoiceKind:
 
         self._stream.push(samples16k, LISTEN_RATE)
         for frame in self._stream.ready():
-            self._dropped += len(self._frames) == self._frames.maxlen
+            if len(self._frames) == self._frames.maxlen:
+                self._dropped += 1  # (the oldest frame goes)
             self._frames.append(frame)
 
     def person(self, heard_s: float) -> bool | None:

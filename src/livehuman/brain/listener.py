@@ -146,10 +146,11 @@ class Listener:
                 if ev.kind == "speech_started" and not self.speaking:
                     self.speaking, began = True, True
                     start = self._turn_start = max(t, self._buffer_start)
-                    if self._voice is not None:  # (heard from the turn's start, this batch included)
+                    so_far = self._buffer[start - self._buffer_start :]  # (this batch included)
+                    if self._voice is not None:
                         self._voice.begin()
-                        self._voice.hear(self._buffer[start - self._buffer_start :])
-                    results.append(SpeechBegan(int(start * 1000 / LISTEN_RATE), self._buffer[start - self._buffer_start :].copy()))
+                        self._voice.hear(so_far)
+                    results.append(SpeechBegan(int(start * 1000 / LISTEN_RATE), so_far.copy()))
                 elif ev.kind == "speech_stopped" and self.speaking:
                     self.speaking, ended = False, True
                     results.append(SpeechEnded(int(t * 1000 / LISTEN_RATE)))

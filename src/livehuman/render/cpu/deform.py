@@ -35,6 +35,9 @@ RING_MARGIN = 0.32  # fixed boundary points this far outside the moving landmark
 RING_BELOW = 0.4  # extra margin straight below the chin
 RING_POINTS = 32
 CORNER_DROP = 0.045  # face units the mouth corners come down at frown=1 (the inner lips stay where they are)
+# Rounding the lips draws the corners to the lips' middle line: at round=1 this share of a smile
+# at rest (corners above the middle, as on an open-smile photo) is undone, or "oo" stays a crescent.
+ROUND_UNSMILE = 0.8
 SKIN_FOLLOW = 0.12  # how far outside the lips the skin follows their thickening, face units
 
 
@@ -118,6 +121,8 @@ class MouthRig:
         dv["round"] = -0.04 * apart + np.where(lo, 0.015, 0) * thick
         # the skin just outside the lips makes way for a rounded lip, or its triangles would fold
         dv["round"] = dv["round"] + (0.055 * w["below"] - 0.04 * w["above"]) * r
+        rest_lift = -float(self.neutral[self.position_of(np.array([61, 291])), 1].mean())  # (v grows downward)
+        dv["round"] = dv["round"] + ROUND_UNSMILE * rest_lift * lift
         # Tuck: the upper lip lifts off the teeth, the lower lip rolls up under them.
         dv["tuck"] = -np.where(up, 0.05 * r, 0) - np.where(lo, 0.07 * f * r, 0)
         dv["teeth"] = -np.where(up, 0.015 * r, 0)

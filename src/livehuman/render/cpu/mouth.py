@@ -129,8 +129,9 @@ def draw_mouth(
     at = _coords(shape, origin, pose, frame)
     if interior is not None:
         layer, coverage = interior(origin, shape)
-        # the person's own teeth recede into shadow behind rounded lips
-        layer = layer.astype(np.float32) * np.float32(1 - 0.35 * _unit(controls.round))
+        # the person's own teeth recede into shadow behind rounded lips (a third darker read as a
+        # grey band across an open smile's "oo")
+        layer = layer.astype(np.float32) * np.float32(1 - 0.5 * _unit(controls.round))
         if (coverage[mask > 0] < 1).any():
             synthetic = _synthetic(at, colours, controls)
             layer = synthetic + (layer - synthetic) * coverage[..., None]

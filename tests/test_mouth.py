@@ -7,7 +7,6 @@ and a small astronaut made from them.
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -29,6 +29,8 @@ from livehuman.errors import LivehumanError
 SMALL_FACE_WIDTH = 80
 SMALL_FRAME = (640, 480)
 TURN_DEGREES = 25.0
+LAUGH_CROP = (80, 0, 380, 300)  # x0, y0, x1, y1 of the astronaut's head, shown twice the size in the laugh
+LIPSTICK = np.array([60.0, 55.0, 175.0])  # BGR of a red lipstick on a lit lip
 
 
 def astronaut_path() -> Path:
@@ -102,6 +104,50 @@ def open_at_rest() -> np.ndarray:
         )
         controls = FaceControls(jaw=0.55, teeth=0.6)
         return CpuEngine(head_motion=False, own_mouth=False).render(avatar, 0, FrameDrive(controls))
+
+
+def laugh() -> np.ndarray:
+    """The astronaut laughing in red lipstick: mouth wide open (an inner-lip gap of about 0.35 of the
+    eyes' distance, her own teeth), the thin upper lip in shadow, half as bright as the lower one,
+    the face about 190 px wide in 600x600. Her photo, twice the size, its lips painted, rendered by
+    the cpu engine with the jaw dropped past an "ah" and used as a new photo. Closing such a mouth
+    is where the engine once tore the lip corners and painted the dark upper lip out."""
+    from livehuman.avatar.avatar import Avatar
+    from livehuman.motion.controls import FaceControls
+    from livehuman.render.cpu.engine import CpuEngine
+    from livehuman.render.engine import FrameDrive
+
+    x0, y0, x1, y1 = LAUGH_CROP
+    image = cv2.resize(astronaut()[y0:y1, x0:x1], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    points = (_landmarks("astronaut") - (x0, y0)) * 2
+    image = lipstick(image, points)
+    box = np.concatenate([points.min(0), points.max(0)])
+    with tempfile.TemporaryDirectory(prefix="livehuman-face-") as folder:
+        avatar = Avatar(
+            name="laugh", directory=Path(folder), fps=25.0, kind="photo",
+            frames=image[None], landmarks=points[None].astype(np.float32), boxes=box[None].astype(np.float32),
+        )
+        return CpuEngine(head_motion=False).render(avatar, 0, FrameDrive(FaceControls(jaw=1.3, spread=0.3, smile=0.3)))
+
+
+def lipstick(image: np.ndarray, points: np.ndarray, upper_light: float = 0.5) -> np.ndarray:
+    """`image` with its lips painted red, keeping their own light and texture; the upper lip
+    `upper_light` times as bright as the lower (a lip in shadow, as under most lights)."""
+    from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_INNER, UPPER_OUTER
+
+    def lip(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+        mask = np.zeros(image.shape[:2], np.float32)
+        cv2.fillPoly(mask, [np.round(np.concatenate([points[outer], points[inner][::-1]])).astype(np.int32)], 1.0)
+        return mask
+
+    upper, lower = lip(UPPER_OUTER, UPPER_INNER), lip(LOWER_OUTER, LOWER_INNER)
+    luma = image.astype(np.float64) @ LUMA_BGR
+    shade = (luma / np.median(luma[lower > 0]))[..., None]
+    out = image.astype(np.float64)
+    for mask, light in ((upper, upper_light), (lower, 1.0)):
+        soft = cv2.GaussianBlur(mask, (0, 0), 1.0)[..., None]
+        out = out * (1 - soft) + soft * LIPSTICK * light * shade
+    return np.clip(out, 0, 255).astype(np.uint8)
 
 
 def _small(image: np.ndarray, points: np.ndarray, width: float, frame: tuple[int, int], at=(0.5, 0.42)) -> np.ndarray:
@@ -303,6 +349,7 @@ FACES: dict[str, Callable[[], np.ndarray]] = {
     "grace": grace,
     "astronaut": astronaut,
     "open_at_rest": open_at_rest,
+    "laugh": laugh,
     "small_smile": small_smile,
     "small_closed": small_closed,
     "turned": turned,

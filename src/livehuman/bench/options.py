@@ -195,7 +195,7 @@ class LipsyncOptions:
     """`livehuman bench lipsync`: faces x voices through the audio-only path (bench/lipsync_matrix.py),
     or with `real_video` a talking video driven by its own soundtrack (bench/reenact.py)."""
 
-    faces: tuple[str, ...] = ("default", "astronaut", "open_at_rest", "small_smile", "small_closed", "turned", "occluded")
+    faces: tuple[str, ...] = ("default", "astronaut", "open_at_rest", "laugh", "small_smile", "small_closed", "turned", "occluded")
     voices: tuple[str, ...] = LIPSYNC_VOICES
     natural: tuple[str, ...] = ()  # natural recordings (WAV paths) that join the voices
     real_video: str | None = None

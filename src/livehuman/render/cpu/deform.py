@@ -29,6 +29,8 @@ from livehuman.render.cpu.face import (
 JAW_GAP = 0.27  # lower-lip travel at jaw=1 (the inner-lip gap reaches ~1.1x this: an "ah")
 LIP_ROLL = 0.04  # the lower lip's inner edge lags the jaw by this much at jaw=1, face units
 UPPER_SHARE = 0.35  # the share of a source gap the upper lip travels when the mouth is closed
+CLOSE_BLEND = 0.3  # face units under the lower lip over which closing's rise goes from the lip's to the chin's
+CLOSE_BLEND_GAPS = 2.0  # or this many source gaps, if more: a wide-open mouth's skin is squeezed no more
 MESH_TOP = -0.62  # landmarks above this (face units from the mouth) stay out of the lower-face mesh
 STILL_ABOVE = -0.5  # landmarks above this never move, so the mesh's top edge is seamless
 RING_MARGIN = 0.32  # fixed boundary points this far outside the moving landmarks
@@ -181,8 +183,14 @@ def _close_lips(uv: np.ndarray, upper: np.ndarray, lower: np.ndarray, below_w) -
     out = uv.copy()
     out[:, 1] += np.where(upper, UPPER_SHARE * gap_at, 0)
     out[:, 1] -= np.where(lower, (1 - UPPER_SHARE) * gap_at, 0)
+    # The skin and chin under the lower lip rise with the jaw, but just under the lip only as far as
+    # the lip above them rises: near the corners the lip rises little, and skin that rose with the
+    # chin would pass it (folded triangles: torn corners on a wide-open photo).
+    below_lip = uv[:, 1] - _contour_interp(uv[:, 0], uv[LOWER_OUTER, 0], uv[LOWER_OUTER, 1])
+    chin = _ramp(below_lip, 0.0, max(CLOSE_BLEND, CLOSE_BLEND_GAPS * centre_gap))
     others = ~(upper | lower)
-    out[:, 1] -= np.where(others, (1 - UPPER_SHARE) * centre_gap * below_w, 0)
+    rise = (1 - chin) * np.minimum(gap_at, centre_gap * below_w) + chin * centre_gap * below_w
+    out[:, 1] -= np.where(others, (1 - UPPER_SHARE) * rise, 0)
     # the inner contours now coincide; make them exactly equal so the closed mouth has no sliver
     meet = (out[UPPER_INNER] + out[LOWER_INNER]) / 2
     out[UPPER_INNER] = meet

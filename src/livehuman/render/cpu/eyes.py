@@ -21,6 +21,8 @@ LID_SKIN = 0.06  # face units of skin above the lid's edge that stretch over the
 GRAIN_SIGMA = 0.02  # face units: finer than this is the skin's grain, coarser its colour
 LID_SMOOTH = 0.05  # face units: the stretched lid's colour is smoothed this much across the eye
 GRAIN_LIMIT = 12.0  # grey levels: grain stronger than this is an edge (glasses, lashes), not skin
+GRAIN_BELOW = 0.15  # face units under the lower lid: the skin whose grain the shut lid takes
+GRAIN_PATCH = 0.06  # face units: the half-width of the patch it is measured on
 LID_HIGHLIGHT = 0.04  # the lid's middle is this much brighter: it curves over the eyeball
 LID_SHADOW = 0.14  # and this much darker at its edge, where it turns in under the lashes
 CORNER_SHADOW = 0.1  # and darker towards the eye's corners
@@ -175,6 +177,7 @@ class LidGrid:
     half_width: float = 1.0  # half the eye's width, face units
     lash: np.ndarray | None = None  # BGR of the lashes, sampled on first use
     skin: np.ndarray | None = None  # (h, w, 3) float32: the source's box, skin alone, sampled with them
+    grain: np.ndarray | None = None  # (h, w, 3) float32: a grain like the skin's, for the shut lid
 
     @classmethod
     def around(cls, frame: FaceFrame, upper: np.ndarray, lower: np.ndarray,
@@ -194,11 +197,14 @@ class LidGrid:
         uv = frame.to_face(np.stack([xs, ys], -1)).astype(np.float32)
         return cls(int(x0), int(y0), uv[..., 0].copy(), uv[..., 1].copy(), (u0 + u1) / 2, max((u1 - u0) / 2, 1e-3))
 
-    def sample(self, image: np.ndarray, upper: np.ndarray, lower: np.ndarray, unit: float) -> None:
-        """The open eye's lash colour and the box's skin alone (`_skin_only`)."""
+    def sample(self, image: np.ndarray, upper: np.ndarray, lower: np.ndarray, frame: FaceFrame) -> None:
+        """The open eye's lash colour, the box's skin alone (`_skin_only`) and a grain like the skin's
+        under the eye (the skin around the lid is mostly lashes, crease, brow and make-up)."""
         h, w = self.u.shape
         region = image[self.y0 : self.y0 + h, self.x0 : self.x0 + w]
-        self.skin = _skin_only(region, unit)
+        self.skin = _skin_only(region, frame.unit)
+        under = frame.to_pixels(np.array([lower[:, 0].mean(), lower[:, 1].max() + GRAIN_BELOW]))
+        self.grain = _skin_grain(image, under, (h, w), frame.unit, seed=(self.x0, self.y0, w, h))
         self.lash = _lash_colour(region, self, upper, lower)  # last: the skin is ready once it is set
 
 
@@ -214,6 +220,26 @@ def _skin_only(region: np.ndarray, unit: float) -> np.ndarray:
     if odd.any():
         region = cv2.inpaint(np.ascontiguousarray(region), odd, max(2.0, 0.03 * unit), cv2.INPAINT_TELEA)
     return region.astype(np.float32)
+
+
+def _skin_grain(image: np.ndarray, at: np.ndarray, shape: tuple[int, int], unit: float, seed: tuple) -> np.ndarray:
+    """(h, w, 3) grain as strong as the skin's at pixel `at` (what a GRAIN_SIGMA blur takes away
+    there, its spread per channel), with no structure of its own.
+
+    Grain taken from the photo carries its lines: reflected down a lid, a crease or the edge of eye
+    shadow repeated as stripes. The same seed (the box) gives the same grain to every frame."""
+    sigma = max(0.8, GRAIN_SIGMA * unit)
+    r, pad = max(2, round(GRAIN_PATCH * unit)), int(3 * sigma) + 1
+    x, y = np.round(at).astype(int)
+    patch = image[max(y - r - pad, 0) : y + r + pad + 1, max(x - r - pad, 0) : x + r + pad + 1].astype(np.float32)
+    spread = np.zeros(3, np.float32)  # (under the eye lies outside the frame: a plain lid)
+    if min(patch.shape[:2]) > 2 * pad:
+        spread = (patch - cv2.GaussianBlur(patch, (0, 0), sigma))[pad:-pad, pad:-pad].reshape(-1, 3).std(0)
+    noise = np.random.default_rng(list(seed)).standard_normal(shape).astype(np.float32)
+    noise = cv2.GaussianBlur(noise, (0, 0), 0.6)  # a pixel's grain, not a pixel's noise
+    noise -= cv2.GaussianBlur(noise, (0, 0), sigma)
+    noise /= max(float(noise.std()), 1e-6)
+    return noise[..., None] * np.minimum(spread, GRAIN_LIMIT).astype(np.float32)
 
 
 def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarray | None = None) -> None:
@@ -244,8 +270,7 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarr
         if not gap_max > 0:
             continue  # already shut in the source frame
         if grid.lash is None:  # sampled from the open eye (two threads may both sample: same result)
-            grid.sample(source if source is not None else image, rig.base[upper_rows], rig.base[lower_rows],
-                        frame.unit)
+            grid.sample(source if source is not None else image, rig.base[upper_rows], rig.base[lower_rows], frame)
         u, v = grid.u, grid.v
         top = _interp(u, upper[:, 0], upper[:, 1]).astype(np.float32)
         bottom = _interp(u, lower[:, 0], lower[:, 1]).astype(np.float32)
@@ -283,12 +308,10 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarr
         # stretched down its columns, the skin's colour varies from column to column: smooth across them
         sigma = max(0.8, GRAIN_SIGMA * frame.unit)
         smooth = cv2.GaussianBlur(skin, (0, 0), max(sigma, LID_SMOOTH * frame.unit))
-        pixels = region.astype(np.float32)
-        detail = np.clip(pixels - cv2.GaussianBlur(pixels, (0, 0), sigma), -GRAIN_LIMIT, GRAIN_LIMIT)
         depth = np.maximum(t - np.float32(LASH_MARGIN), 0)  # height above the lash margin
-        reflected = k - np.abs(np.mod(depth, 2 * k) - k)
-        shift = (drop - depth + reflected) * unit  # how far below its place in the band each grain lies
-        grain = cv2.remap(detail, np.arange(w, dtype=np.float32)[None, :] - shift * ey[0],
+        # the lid's grain comes down with it
+        shift = drop * unit
+        grain = cv2.remap(grid.grain, np.arange(w, dtype=np.float32)[None, :] - shift * ey[0],
                           np.arange(h, dtype=np.float32)[:, None] - shift * ey[1], cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REFLECT)
         s = np.clip(1 - depth / np.maximum(drop, np.float32(1e-4)), 0, 1)  # 0 at the lid's top, 1 at its edge

@@ -23,6 +23,9 @@ from livehuman.render.engine import FrameDrive
 
 # an open source mouth, the same grown open at rest, and a small open smile
 OPEN_FACES = ("astronaut", "open_at_rest", "small_smile")
+# and a laugh, whose closed mouth the face mesh reads a tenth as open as its "ah" (its thin, dark
+# upper lip), too open for the visemes' shapes to be told from silence by the rule below
+CLOSING_FACES = (*OPEN_FACES, "laugh")
 VISEMES = {
     "silence": {},
     "press": dict(press=1.0),
@@ -128,7 +131,7 @@ def test_write_face_and_unknown_names(tmp_path):
 def measured(faces, found, detector, tmp_path_factory, test_output):
     """Re-detected lip gap and width of each open face under each viseme; a strip of them is saved."""
     out = {}
-    for name in OPEN_FACES:
+    for name in CLOSING_FACES:
         image, points = faces[name], found[name][0]
         avatar = Avatar(
             name=name, directory=tmp_path_factory.mktemp(name), fps=25, kind="photo", frames=image[None],
@@ -149,7 +152,7 @@ def measured(faces, found, detector, tmp_path_factory, test_output):
     return out
 
 
-@pytest.mark.parametrize("name", OPEN_FACES)
+@pytest.mark.parametrize("name", CLOSING_FACES)
 def test_open_mouth_closes_in_silence_and_on_press(measured, name):
     m = measured[name]
     ah = m["ah"][0]

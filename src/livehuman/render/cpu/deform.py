@@ -172,17 +172,27 @@ def _lip_classes(uv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return upper, lower, f
 
 
-def _close_lips(uv: np.ndarray, upper: np.ndarray, lower: np.ndarray, below_w) -> tuple[np.ndarray, float]:
-    """Move the inner lips together: the closed-neutral landmarks and the source's central gap."""
+def _close_lips(uv: np.ndarray, upper: np.ndarray, lower: np.ndarray, f: np.ndarray, below_w) -> tuple[np.ndarray, float]:
+    """Move the inner lips together: the closed-neutral landmarks and the source's central gap.
+
+    `f` is each lip point's depth in its lip (0 on the inner contour, 1 on the outer)."""
     ui, li = uv[UPPER_INNER], uv[LOWER_INNER]
     gaps = np.maximum(li[:, 1] - ui[:, 1], 0)
     gaps[[0, -1]] = 0
     cu = (ui[:, 0] + li[:, 0]) / 2
-    gap_at = _contour_interp(uv[:, 0], cu, gaps)
+    gap_at = _contour_interp(uv[:, 0], cu, gaps)  # the gap straight above or below a point
     centre_gap = float(gaps[len(gaps) // 2])
+    # A lip point closes by the gap at its place along the lip, corner to corner of its own contour
+    # (inner, outer, or between by its depth), not by the gap straight above it: where the outer
+    # corners lie beyond the inner ones (a laugh, a turned face's near side) the lip's end would
+    # otherwise stay where it was, hanging below the closed mouth.
+    inner_place = _along(cu, cu[0], cu[-1])
+    place = (1 - f) * _along(uv[:, 0], uv[78, 0], uv[308, 0]) + f * _along(uv[:, 0], uv[61, 0], uv[291, 0])
+    order = np.argsort(inner_place)
+    lip_gap = np.interp(np.clip(place, 0, 1), inner_place[order], gaps[order])
     out = uv.copy()
-    out[:, 1] += np.where(upper, UPPER_SHARE * gap_at, 0)
-    out[:, 1] -= np.where(lower, (1 - UPPER_SHARE) * gap_at, 0)
+    out[:, 1] += np.where(upper, UPPER_SHARE * lip_gap, 0)
+    out[:, 1] -= np.where(lower, (1 - UPPER_SHARE) * lip_gap, 0)
     # The skin and chin under the lower lip rise with the jaw, but just under the lip only as far as
     # the lip above them rises: near the corners the lip rises little, and skin that rose with the
     # chin would pass it (folded triangles: torn corners on a wide-open photo).
@@ -196,6 +206,11 @@ def _close_lips(uv: np.ndarray, upper: np.ndarray, lower: np.ndarray, below_w) -
     out[UPPER_INNER] = meet
     out[LOWER_INNER] = meet
     return out, centre_gap
+
+
+def _along(u: np.ndarray, left: float, right: float) -> np.ndarray:
+    """Where `u` lies between a contour's two corners: 0 at the image-left one, 1 at the other."""
+    return (u - left) / max(right - left, 1e-6)
 
 
 def _jaw_weights(uv: np.ndarray, half_width: float) -> np.ndarray:
@@ -218,7 +233,7 @@ def build_rig(points: np.ndarray, image_size: tuple[int, int]) -> MouthRig:
     upper, lower, f = _lip_classes(uv)
     half_width = float(abs(uv[291, 0] - uv[61, 0])) / 2
     jaw_src = _jaw_weights(uv, half_width)
-    neutral_all, source_gap = _close_lips(uv, upper, lower, jaw_src)
+    neutral_all, source_gap = _close_lips(uv, upper, lower, f, jaw_src)
     # re-centre on the closed mouth so weights are measured from where the lips meet
     shift = neutral_all[13].copy()
     frame = FaceFrame(frame.origin + frame.vector_to_pixels(shift), frame.ex, frame.ey, frame.unit)

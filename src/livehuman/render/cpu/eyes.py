@@ -248,10 +248,10 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarr
     The eyeball stays where it is and the lid covers it from the top down (no cross-fade, no
     squeezed iris). The lid's edge (lashes included) moves down rigidly; the face's own skin above
     it stretches to follow, less the higher it is, as the lid unfolds. Where it stretches, the lid
-    is that skin's colour (glasses' rims and glints, lashes and creases left out) with the grain of
-    the skin above the lashes, shaded as a lid curving over the eyeball: lighter mid-lid, darker
-    towards its edge and the eye's corners. Closing lashes gather into a dark crescent along the
-    edge, thickest mid-eye, their tips soft below it. At blink 1 the edge reaches just past the
+    is that skin's colour (glasses' rims and glints, lashes and creases left out) with a grain as
+    strong as the skin's under the eye, shaded as a lid curving over the eyeball: lighter mid-lid,
+    darker towards its edge and the eye's corners. Closing lashes gather into a dark crescent along
+    the edge, thickest mid-eye, their tips soft below it. At blink 1 the edge reaches just past the
     lower lid. The lashes' colour is sampled from `source` (the avatar's own frame; `image` when
     not given) once per rig, so every render agrees.
     """
@@ -298,9 +298,9 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarr
         region = image[grid.y0 : grid.y0 + h, grid.x0 : grid.x0 + w]
         lid = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
         # Skin stretched several times over is the skin's colour without its grain (or with the
-        # photo's grain drawn into streaks): keep its colour, smoothed, and give it back the grain
-        # of the skin above the lashes (a band reflected down the lid, not stretched), shaded as a
-        # lid curving over the eyeball: lighter mid-lid, darker towards its edge and the corners.
+        # photo's grain drawn into streaks): keep its colour, smoothed, and give it back a grain as
+        # strong as the skin's (`LidGrid.grain`), shaded as a lid curving over the eyeball: lighter
+        # mid-lid, darker towards its edge and the corners.
         # The colour is the source frame's skin alone, or rims, glints and lashes would smear over
         # the lid (squints and brows barely move the skin right above the eye).
         skin = cv2.remap(grid.skin, map_x - grid.x0, map_y - grid.y0, cv2.INTER_LINEAR,

@@ -204,7 +204,8 @@ class LidGrid:
         region = image[self.y0 : self.y0 + h, self.x0 : self.x0 + w]
         self.skin = _skin_only(region, frame.unit)
         under = frame.to_pixels(np.array([lower[:, 0].mean(), lower[:, 1].max() + GRAIN_BELOW]))
-        self.grain = _skin_grain(image, under, (h, w), frame.unit, seed=(self.x0, self.y0, w, h))
+        eye = np.round(frame.to_pixels(np.array([self.centre, upper[:, 1].mean()]))).astype(int)
+        self.grain = _skin_grain(image, under, (self.x0 - eye[0], self.y0 - eye[1], w, h), frame.unit)
         self.lash = _lash_colour(region, self, upper, lower)  # last: the skin is ready once it is set
 
 
@@ -222,12 +223,14 @@ def _skin_only(region: np.ndarray, unit: float) -> np.ndarray:
     return region.astype(np.float32)
 
 
-def _skin_grain(image: np.ndarray, at: np.ndarray, shape: tuple[int, int], unit: float, seed: tuple) -> np.ndarray:
+def _skin_grain(image: np.ndarray, at: np.ndarray, box: tuple[int, int, int, int], unit: float) -> np.ndarray:
     """(h, w, 3) grain as strong as the skin's at pixel `at` (what a GRAIN_SIGMA blur takes away
-    there, its spread per channel), with no structure of its own.
+    there, its spread per channel), with no structure of its own, over `box` (x0, y0, w, h, from the
+    eye's middle).
 
     Grain taken from the photo carries its lines: reflected down a lid, a crease or the edge of eye
-    shadow repeated as stripes. The same seed (the box) gives the same grain to every frame."""
+    shadow repeated as stripes. The noise is a function of the pixel's place from the eye's middle,
+    so every render of a frame, and a video's next frames, show the same grain on the lid."""
     sigma = max(0.8, GRAIN_SIGMA * unit)
     r, pad = max(2, round(GRAIN_PATCH * unit)), int(3 * sigma) + 1
     x, y = np.round(at).astype(int)
@@ -235,11 +238,20 @@ def _skin_grain(image: np.ndarray, at: np.ndarray, shape: tuple[int, int], unit:
     spread = np.zeros(3, np.float32)  # (under the eye lies outside the frame: a plain lid)
     if min(patch.shape[:2]) > 2 * pad:
         spread = (patch - cv2.GaussianBlur(patch, (0, 0), sigma))[pad:-pad, pad:-pad].reshape(-1, 3).std(0)
-    noise = np.random.default_rng(list(seed)).standard_normal(shape).astype(np.float32)
+    x0, y0, w, h = box
+    noise = _hashed(*np.meshgrid(np.arange(x0, x0 + w), np.arange(y0, y0 + h)))
     noise = cv2.GaussianBlur(noise, (0, 0), 0.6)  # a pixel's grain, not a pixel's noise
     noise -= cv2.GaussianBlur(noise, (0, 0), sigma)
     noise /= max(float(noise.std()), 1e-6)
     return noise[..., None] * np.minimum(spread, GRAIN_LIMIT).astype(np.float32)
+
+
+def _hashed(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """White noise in -0.5..0.5 (float32) that is a fixed function of integer pixel coordinates."""
+    h = (xs.astype(np.uint64) * np.uint64(374761393) + ys.astype(np.uint64) * np.uint64(668265263)) & np.uint64(0xFFFFFFFF)
+    h = ((h ^ (h >> np.uint64(13))) * np.uint64(1274126177)) & np.uint64(0xFFFFFFFF)
+    h ^= h >> np.uint64(16)
+    return (h.astype(np.float32) / np.float32(2**32) - np.float32(0.5))
 
 
 def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarray | None = None) -> None:

@@ -227,4 +227,3 @@ def test_a_laugh_closes_without_folding_the_lower_face(laugh, viseme):
     under them (0.0024-0.0062 of these units folded before; the real laughing frames of a video,
     up to 0.03)."""
     assert folded_area(laugh, FaceControls(**VISEMES[viseme])) < 1e-3
-

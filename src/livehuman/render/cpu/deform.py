@@ -186,10 +186,8 @@ def _close_lips(uv: np.ndarray, upper: np.ndarray, lower: np.ndarray, f: np.ndar
     # (inner, outer, or between by its depth), not by the gap straight above it: where the outer
     # corners lie beyond the inner ones (a laugh, a turned face's near side) the lip's end would
     # otherwise stay where it was, hanging below the closed mouth.
-    inner_place = _along(cu, cu[0], cu[-1])
     place = (1 - f) * _along(uv[:, 0], uv[78, 0], uv[308, 0]) + f * _along(uv[:, 0], uv[61, 0], uv[291, 0])
-    order = np.argsort(inner_place)
-    lip_gap = np.interp(np.clip(place, 0, 1), inner_place[order], gaps[order])
+    lip_gap = _contour_interp(np.clip(place, 0, 1), _along(cu, uv[78, 0], uv[308, 0]), gaps)
     out = uv.copy()
     out[:, 1] += np.where(upper, UPPER_SHARE * lip_gap, 0)
     out[:, 1] -= np.where(lower, (1 - UPPER_SHARE) * lip_gap, 0)

@@ -17,7 +17,7 @@ from livehuman.bench.faces import ANIMATABLE, FACES, make_face, write_face
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import FaceControls
 from livehuman.render.cpu.engine import CpuEngine
-from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_INNER, UPPER_OUTER
+from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_INNER, UPPER_OUTER, lip_mask
 from livehuman.render.cpu.rest import rest_pose
 from livehuman.render.engine import FrameDrive
 
@@ -64,9 +64,7 @@ def luma(image: np.ndarray, points: np.ndarray, landmarks=(50, 280, 205, 425)) -
 
 def lip_luma(image: np.ndarray, points: np.ndarray, outer: np.ndarray, inner: np.ndarray) -> float:
     """Median brightness of one lip, between its outer and inner contours."""
-    mask = np.zeros(image.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(np.concatenate([points[outer], points[inner][::-1]])).astype(np.int32)], 1)
-    return float(np.median(image[mask > 0].astype(np.float64) @ LUMA_BGR))
+    return float(np.median(image[lip_mask(points, outer, inner, image.shape)].astype(np.float64) @ LUMA_BGR))
 
 
 def test_every_face_is_a_bgr_photo_the_mesh_finds(faces, found):

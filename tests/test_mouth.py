@@ -31,7 +31,7 @@ from livehuman.render.cpu.appearance import (
 from livehuman.motion.synthetic import speech_like_controls
 from livehuman.bench.faces import LAUGH_CROP, lipstick
 from livehuman.render.cpu.engine import CpuEngine
-from livehuman.render.cpu.face import LUMA_BGR, UPPER_INNER, UPPER_OUTER
+from livehuman.render.cpu.face import LUMA_BGR, UPPER_INNER, UPPER_OUTER, lip_mask
 from livehuman.render.cpu.mouth import MouthColours, clean_lips
 from livehuman.render.engine import FrameDrive
 
@@ -221,7 +221,6 @@ def test_a_shadowed_upper_lip_is_not_painted_out_with_the_teeth(detector):
     where, cleaned = clean_lips(painted, points, unit, MouthColours.sample(painted, points, unit))
     after = painted.copy()
     after[where] = cleaned
-    upper = np.zeros(painted.shape[:2], np.uint8)
-    cv2.fillPoly(upper, [np.round(np.concatenate([points[UPPER_OUTER], points[UPPER_INNER][::-1]])).astype(np.int32)], 1)
-    repainted = (np.abs(after.astype(int) - painted.astype(int)).max(2) > 20) & (upper > 0)
+    upper = lip_mask(points, UPPER_OUTER, UPPER_INNER, painted.shape)
+    repainted = (np.abs(after.astype(int) - painted.astype(int)).max(2) > 20) & upper
     assert repainted.sum() < 0.5 * upper.sum(), (int(repainted.sum()), int(upper.sum()))

@@ -133,19 +133,15 @@ def laugh() -> np.ndarray:
 def lipstick(image: np.ndarray, points: np.ndarray, upper_light: float = 0.5) -> np.ndarray:
     """`image` with its lips painted red, keeping their own light and texture; the upper lip
     `upper_light` times as bright as the lower (a lip in shadow, as under most lights)."""
-    from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_INNER, UPPER_OUTER
+    from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_INNER, UPPER_OUTER, lip_mask
 
-    def lip(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
-        mask = np.zeros(image.shape[:2], np.float32)
-        cv2.fillPoly(mask, [np.round(np.concatenate([points[outer], points[inner][::-1]])).astype(np.int32)], 1.0)
-        return mask
-
-    upper, lower = lip(UPPER_OUTER, UPPER_INNER), lip(LOWER_OUTER, LOWER_INNER)
+    upper = lip_mask(points, UPPER_OUTER, UPPER_INNER, image.shape)
+    lower = lip_mask(points, LOWER_OUTER, LOWER_INNER, image.shape)
     luma = image.astype(np.float64) @ LUMA_BGR
-    shade = (luma / np.median(luma[lower > 0]))[..., None]
+    shade = (luma / np.median(luma[lower]))[..., None]
     out = image.astype(np.float64)
     for mask, light in ((upper, upper_light), (lower, 1.0)):
-        soft = cv2.GaussianBlur(mask, (0, 0), 1.0)[..., None]
+        soft = cv2.GaussianBlur(mask.astype(np.float32), (0, 0), 1.0)[..., None]
         out = out * (1 - soft) + soft * LIPSTICK * light * shade
     return np.clip(out, 0, 255).astype(np.uint8)
 

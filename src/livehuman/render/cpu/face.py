@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from livehuman.avatar.landmarks import LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS
@@ -24,6 +25,16 @@ IRISES = (np.arange(468, 473), np.arange(473, 478))
 NOSE_TIP = 1
 N_MESH = 468  # the face mesh proper; 468..477 are the irises
 LUMA_BGR = np.array([0.114, 0.587, 0.299])  # BT.601 brightness of a BGR pixel
+
+
+def lip_mask(points: np.ndarray, outer: np.ndarray, inner: np.ndarray, shape: tuple[int, ...],
+             origin: tuple[float, float] | np.ndarray = (0, 0)) -> np.ndarray:
+    """One lip of 478 landmarks (pixels), between its outer and inner contours (UPPER_OUTER and
+    UPPER_INNER, or LOWER_…), corner to corner: a bool mask of `shape` whose pixel (0, 0) lies at `origin`."""
+    mask = np.zeros(shape[:2], np.uint8)
+    polygon = np.concatenate([points[outer], points[inner][::-1]]) - np.asarray(origin)
+    cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
+    return mask > 0
 
 
 @dataclass

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from livehuman.motion.controls import FaceControls
-from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_INNER, UPPER_OUTER, FaceFrame
+from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_INNER, UPPER_OUTER, FaceFrame, lip_mask
 
 SHIFT = 4  # fixed-point bits for anti-aliased polygons
 DEFAULT_TEETH = np.array([158.0, 186.0, 206.0])  # BGR: warm off-white, not paper white
@@ -382,8 +382,8 @@ def clean_lips(frame: np.ndarray, points: np.ndarray, unit: float, colours: Mout
     # "Much darker" is judged against each lip's own brightness: a smile's thin upper lip is often in
     # shadow, far darker than the lit lower lip, and painting it out leaves skin where the lip was.
     dark = np.zeros_like(teeth_like)
-    for band in (_lip_band(points[UPPER_OUTER], points[UPPER_INNER], origin, crop.shape[:2]),
-                 _lip_band(points[LOWER_OUTER], points[LOWER_INNER], origin, crop.shape[:2])):
+    for band in (lip_mask(points, UPPER_OUTER, UPPER_INNER, crop.shape, origin),
+                 lip_mask(points, LOWER_OUTER, LOWER_INNER, crop.shape, origin)):
         own = luma[band & ~teeth_like]
         own_luma = min(float(np.median(own)), lip_luma) if len(own) > 10 else lip_luma
         dark |= band & (luma < 0.6 * own_luma)
@@ -391,13 +391,6 @@ def clean_lips(frame: np.ndarray, points: np.ndarray, unit: float, colours: Mout
     bad = cv2.dilate(bad.astype(np.uint8), np.ones((3, 3), np.uint8))
     cleaned = cv2.inpaint(crop, bad, max(2.0, 0.04 * unit), cv2.INPAINT_TELEA)
     return (slice(y0, y1), slice(x0, x1)), cleaned
-
-
-def _lip_band(outer: np.ndarray, inner: np.ndarray, origin: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """The pixels of one lip (between its outer and inner contours, corner to corner), as a bool mask."""
-    mask = np.zeros(shape, np.uint8)
-    cv2.fillPoly(mask, [np.round(np.concatenate([outer, inner[::-1]]) - origin).astype(np.int32)], 1)
-    return mask > 0
 
 
 def draw_lip_line(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, frame: FaceFrame, colours: MouthColours) -> None:

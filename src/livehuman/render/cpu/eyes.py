@@ -26,7 +26,8 @@ GRAIN_PATCH = 0.06  # face units: the half-width of the patch it is measured on
 LID_HIGHLIGHT = 0.04  # the lid's middle is this much brighter: it curves over the eyeball
 LID_SHADOW = 0.14  # and this much darker at its edge, where it turns in under the lashes
 CORNER_SHADOW = 0.1  # and darker towards the eye's corners
-DARK_SKIN = 0.75  # around the eye, pixels darker than this share of the median are not skin
+DARK_SKIN = 0.75  # around the eye, pixels darker than this share of the skin around them are not skin
+THIN = 0.12  # face units: darker things narrower than this are lashes, a crease's line or a rim, not a shadow
 GLINT = 1.5  # nor those brighter than this share and nearly colourless (the glints of glasses)
 GLINT_CHROMA = 0.25  # "colourless": the channels' spread under this share of the brightness
 LASH_WIDTH = 0.04  # face units: the shut lashes' line
@@ -202,22 +203,35 @@ class LidGrid:
         under the eye (the skin around the lid is mostly lashes, crease, brow and make-up)."""
         h, w = self.u.shape
         region = image[self.y0 : self.y0 + h, self.x0 : self.x0 + w]
-        self.skin = _skin_only(region, frame.unit)
+        self.skin = _skin_only(region, frame.unit, self._eye_mask(upper, lower))
         under = frame.to_pixels(np.array([lower[:, 0].mean(), lower[:, 1].max() + GRAIN_BELOW]))
         eye = np.round(frame.to_pixels(np.array([self.centre, upper[:, 1].mean()]))).astype(int)
         self.grain = _skin_grain(image, under, (self.x0 - eye[0], self.y0 - eye[1], w, h), frame.unit)
         self.lash = _lash_colour(region, self, upper, lower)  # last: the skin is ready once it is set
 
+    def _eye_mask(self, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+        """The open eye's pixels: between its upper and lower lid (face units)."""
+        top = _interp(self.u, upper[:, 0], upper[:, 1])
+        bottom = _interp(self.u, lower[:, 0], lower[:, 1])
+        return np.nan_to_num((self.v > top) & (self.v < bottom), nan=0).astype(bool)
 
-def _skin_only(region: np.ndarray, unit: float) -> np.ndarray:
-    """`region` (float32) with what is not skin (glasses' rims and glints, lashes, a crease's shadow,
-    the eye itself) filled in from the skin around it: the lid that stretches over the eye is made of it."""
+
+def _skin_only(region: np.ndarray, unit: float, eye: np.ndarray) -> np.ndarray:
+    """`region` (float32) with what is not skin (the eye itself, `eye` true there; glasses' rims and
+    glints, lashes, a crease's line) filled in from the skin around it: the lid that stretches over
+    the eye is made of it.
+
+    Dark is judged against the skin around each pixel (a closing wider than a lash or a rim puts it
+    in their place), not against the whole box: a deep eye socket's or eye shadow's broad shade is
+    the lid's own, and a shut lid painted in the cheek's light would stand out of it as a pale oval."""
     pixels = region.astype(np.float32)
     luma = pixels @ LUMA_BGR.astype(np.float32)
     median = np.median(luma)
+    size = 2 * max(1, round(THIN * unit / 2)) + 1
+    around = cv2.morphologyEx(luma, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
     # a glint is bright and colourless; bright skin keeps its colour
     glint = (luma > GLINT * median) & (pixels.max(-1) - pixels.min(-1) < GLINT_CHROMA * luma)
-    odd = cv2.dilate(((luma < DARK_SKIN * median) | glint).astype(np.uint8), np.ones((3, 3), np.uint8))
+    odd = cv2.dilate(((luma < DARK_SKIN * around) | glint | eye).astype(np.uint8), np.ones((3, 3), np.uint8))
     if odd.any():
         region = cv2.inpaint(np.ascontiguousarray(region), odd, max(2.0, 0.03 * unit), cv2.INPAINT_TELEA)
     return region.astype(np.float32)

@@ -224,3 +224,21 @@ def test_a_shadowed_upper_lip_is_not_painted_out_with_the_teeth(detector):
     upper = lip_mask(points, UPPER_OUTER, UPPER_INNER, painted.shape)
     repainted = (np.abs(after.astype(int) - painted.astype(int)).max(2) > 20) & upper
     assert repainted.sum() < 0.5 * upper.sum(), (int(repainted.sum()), int(upper.sum()))
+
+
+@pytest.mark.parametrize("name", ["grace", "astronaut"])
+def test_a_black_and_white_photo_keeps_a_grey_mouth(faces, detector, tmp_path, name):
+    """The drawn mouth takes the photo's colourfulness: in a black-and-white photo the teeth, tongue
+    and throat are grey like the rest, not cream and pink (channels 30-45 grey levels apart before)."""
+    grey = cv2.cvtColor(cv2.cvtColor(faces[name].frames[0], cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    face = detector.detect(grey)
+    avatar = Avatar(name="grey", directory=tmp_path, fps=25, kind="photo", frames=grey[None],
+                    landmarks=face.points[None], boxes=face.box[None])
+    for shape in ("ah", "ee", "f"):
+        for own_mouth in (True, False):
+            frame = render(avatar, VISEMES[shape], own_mouth=own_mouth).astype(int)
+            assert (frame.max(2) - frame.min(2)).max() <= 2, (shape, own_mouth)
+    # a colour photo's mouth keeps its colours
+    frame = render(faces[name], VISEMES["ah"], own_mouth=False).astype(int)
+    mask = inner_mouth_mask(frame.shape, detector.detect(frame.astype(np.uint8)).points) > 0
+    assert (frame.max(2) - frame.min(2))[mask].mean() > 15

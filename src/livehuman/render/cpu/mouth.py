@@ -20,6 +20,9 @@ from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_
 
 SHIFT = 4  # fixed-point bits for anti-aliased polygons
 DEFAULT_TEETH = np.array([158.0, 186.0, 206.0])  # BGR: warm off-white, not paper white
+# A skin's colourfulness (its colour's distance from grey over its brightness) in colour photos is
+# 0.17-0.9; under this, a black-and-white or faded photo, the drawn colours fade with it.
+FULL_COLOUR = 0.15
 
 # Teeth, in face units (inter-ocular distance ~63 mm): crown widths along the arch from the middle
 # outward (incisors, lateral incisors, canines, premolars, a molar), and the arches' radii.
@@ -86,6 +89,9 @@ class MouthColours:
         light = float(np.clip((lumas[1] - lumas[0]) / max(np.mean(lumas), 1.0) / span, -0.5, 0.5))
         tongue = 0.55 * lip + 0.45 * np.array([100.0, 105.0, 185.0]) * lip.mean() / 120.0
         gum = 0.7 * lip + 0.3 * np.array([120.0, 120.0, 200.0]) * lip.mean() / 130.0
+        colourful = np.linalg.norm(skin - skin_luma) / max(skin_luma, 1.0) / FULL_COLOUR
+        if colourful < 1:  # a black-and-white photo's mouth is grey inside too, not pink with cream teeth
+            cavity, teeth, tongue, gum = (_faded(c, colourful) for c in (cavity, teeth, tongue, gum))
         return cls(lip, cavity, np.clip(teeth, 0, 245), np.clip(tongue, 0, 255), np.clip(gum, 0, 255), light)
 
 
@@ -328,6 +334,12 @@ def _teeth_shade(q: np.ndarray, facing: np.ndarray, width: np.ndarray, unit: flo
     edge = np.minimum(q, 1 - q) * width * facing
     seam = 1 - 0.3 * np.exp(-np.square(edge * np.float32(1 / seam_w)))
     return rounded * seam * (0.25 + 0.75 * facing * facing * facing)
+
+
+def _faded(colour: np.ndarray, keep: float) -> np.ndarray:
+    """A BGR colour as bright, with `keep` (0..1) of its distance from grey."""
+    grey = float(colour @ LUMA_BGR)
+    return grey + (colour - grey) * keep
 
 
 def _patch(frame: np.ndarray, centre: np.ndarray, radius: float) -> np.ndarray:

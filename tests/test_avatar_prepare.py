@@ -23,12 +23,13 @@ from livehuman.avatar.landmarks import (
     RIGHT_EYE_CORNERS,
     UPPER_LIP_INNER_MID,
     FaceMeshDetector,
+    eye_widths,
     face_width,
     inter_ocular,
     lip_gap,
 )
-from livehuman.avatar.prepare import GOOD_INTER_OCULAR, MIN_INTER_OCULAR, prepare_avatar, smooth_landmarks
-from livehuman.bench.faces import group, write_face
+from livehuman.avatar.prepare import GOOD_EYE_WIDTHS, GOOD_INTER_OCULAR, MIN_INTER_OCULAR, prepare_avatar, smooth_landmarks
+from livehuman.bench.faces import group, turned, write_face
 from livehuman.errors import LivehumanError
 
 MOUTH = [UPPER_LIP_INNER_MID, LOWER_LIP_INNER_MID, MOUTH_LEFT, MOUTH_RIGHT]
@@ -272,6 +273,20 @@ def test_small_face_is_prepared_with_a_warning_naming_its_size(root, tmp_path, c
     assert f"the face is small (eyes {eyes:.0f} px apart, about {face_width(avatar.landmarks[0]):.0f} px across)" in err
     assert f"at least {GOOD_INTER_OCULAR:.0f} px apart" in err and err.count("\n") == 1
     assert any("the face is small" in note for note in read_meta(root / "thumbnail")["notes"])
+
+
+def test_a_face_turned_far_to_the_side_is_prepared_with_a_warning(root, tmp_path, capsys):
+    path = tmp_path / "profile.png"
+    cv2.imwrite(str(path), turned(60))
+    avatar = prepare_avatar(path, "profile", cache_root=root, progress=False)
+    err = capsys.readouterr().err
+    widths = eye_widths(avatar.landmarks[0])
+    assert widths < GOOD_EYE_WIDTHS
+    assert f"the face is turned far to the side (its far eye looks {widths:.2f} as wide as the near one)" in err
+    assert "less than about 45 degrees" in err and err.count("\n") == 1
+    # the harder faces' 25 degrees is no such face
+    prepare_avatar(write_face("turned", tmp_path), "turned", cache_root=root, progress=False)
+    assert capsys.readouterr().err == ""
 
 
 def test_no_face(root):

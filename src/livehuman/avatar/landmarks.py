@@ -52,6 +52,13 @@ def mouth_width(points: np.ndarray) -> float:
     return float(np.linalg.norm(points[MOUTH_RIGHT] - points[MOUTH_LEFT])) / inter_ocular(points)
 
 
+def eye_widths(points: np.ndarray) -> float:
+    """The narrower eye's width (corner to corner) over the wider one's: 1 facing the camera, less as
+    the head turns and the far eye is foreshortened."""
+    widths = [float(np.linalg.norm(points[a] - points[b])) for a, b in (RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS)]
+    return min(widths) / max(max(widths), 1e-6)
+
+
 def face_width(points: np.ndarray) -> float:
     """The face's width in pixels, cheek to cheek (landmarks 234 to 454)."""
     return float(np.linalg.norm(points[CHEEK_RIGHT] - points[CHEEK_LEFT]))

@@ -23,7 +23,7 @@ from livehuman.avatar.store import (
     source_signature,
     write_avatar,
 )
-from livehuman.avatar.landmarks import FaceMeshDetector, face_width, inter_ocular
+from livehuman.avatar.landmarks import FaceMeshDetector, eye_widths, face_width, inter_ocular
 from livehuman.avatar.source import SourceReader, open_source
 from livehuman.errors import LivehumanError
 
@@ -34,6 +34,10 @@ MIN_INTER_OCULAR = 20.0
 # on rendered frames, an open-smile face closed for P/B/M to 0.2-0.3 of an "ah" with its eyes 19-23 px
 # apart, and to at most 0.14 from 27 px on (docs/avatars.md).
 GOOD_INTER_OCULAR = 27.0
+# Under this ratio of the eyes' widths (a head turned about 55 degrees or more) the far side of the
+# mouth lies on the face's outline and tears when it moves: animated with a warning. Real photos
+# turned 35-50 degrees (0.68-0.76) animate well; one turned nearly to profile (0.28) tore (docs/avatars.md).
+GOOD_EYE_WIDTHS = 0.55
 MAX_FACES = 4
 # Frames without a detected face inside a video are filled in when the gap is at most this long.
 MAX_GAP_SECONDS = 0.5
@@ -100,6 +104,12 @@ def _prepare(reader: SourceReader, name: str, directory: Path, fps: float, bbox_
         notes.append(
             f"the face is small (eyes {eyes:.0f} px apart, about {np.median([face_width(p) for p in landmarks]):.0f} px across): lips may "
             f"not close fully; faces with eyes at least {GOOD_INTER_OCULAR:.0f} px apart animate well"
+        )
+    widths = float(np.median([eye_widths(points) for points in landmarks]))
+    if widths < GOOD_EYE_WIDTHS:
+        notes.append(
+            f"the face is turned far to the side (its far eye looks {widths:.2f} as wide as the near one): the far "
+            f"side of the mouth may tear as it moves; faces turned less than about 45 degrees animate well"
         )
     if reader.kind != "photo":
         landmarks = smooth_landmarks(landmarks)

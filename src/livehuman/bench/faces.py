@@ -197,10 +197,11 @@ def tiny() -> np.ndarray:
     return cv2.resize(grace(), (112, 112), interpolation=cv2.INTER_AREA)
 
 
-def turned() -> np.ndarray:
-    """Grace Hopper with her head turned about 25 degrees to the image-left: the face drawn on a
-    vertical cylinder through the head, rotated; the far cheek is foreshortened, the near one widened."""
-    return _turn(grace(), _landmarks("grace"), math.radians(TURN_DEGREES))
+def turned(degrees: float = TURN_DEGREES) -> np.ndarray:
+    """Grace Hopper with her head turned about 25 degrees (or `degrees`) to the image-left: the face
+    drawn on a vertical cylinder through the head, rotated; the far cheek is foreshortened, the near
+    one widened."""
+    return _turn(grace(), _landmarks("grace"), math.radians(degrees))
 
 
 def _turn(image: np.ndarray, points: np.ndarray, yaw: float) -> np.ndarray:

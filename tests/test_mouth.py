@@ -242,3 +242,25 @@ def test_a_black_and_white_photo_keeps_a_grey_mouth(faces, detector, tmp_path, n
     frame = render(faces[name], VISEMES["ah"], own_mouth=False).astype(int)
     mask = inner_mouth_mask(frame.shape, detector.detect(frame.astype(np.uint8)).points) > 0
     assert (frame.max(2) - frame.min(2))[mask].mean() > 15
+
+
+def test_parted_lips_without_teeth_get_drawn_teeth_not_lip_coloured_ones(faces, detector):
+    """A source mouth open a little with no teeth in it (a smile's barely parted lips: the mesh's
+    inner contour holds lip and shadow) is given drawn teeth, not its lips' colour as teeth (pink
+    teeth on real photos before)."""
+    grace = faces["grace"]
+    opened = render(grace, FaceControls(jaw=0.45), own_mouth=False)
+    points = detector.detect(opened).points
+    unit = inter_ocular(points)
+    colours = MouthColours.sample(grace.frames[0], grace.landmarks[0], inter_ocular(grace.landmarks[0]))
+    inner = inner_mouth_mask(opened.shape, points) > 0
+    # the opening filled with the lips' colour: paler and sheened near the lips, in shade in the middle
+    depth = cv2.GaussianBlur(inner.astype(np.float32), (0, 0), 0.04 * unit)[..., None]
+    shade = colours.lip * (1.2 - 0.7 * depth)
+    sheen = shade + ((shade @ LUMA_BGR)[..., None] - shade) * 0.6 * (1 - depth)
+    parted = np.where(inner[..., None], np.clip(sheen, 0, 255), opened).astype(np.uint8)
+    assert np.linalg.norm(points[14] - points[13]) / unit > 0.1
+    teeth = MouthColours.sample(parted, points, unit).teeth
+    # drawn teeth are as bright as the skin's highlights, well above the lips (lip-coloured: 3 under them)
+    assert teeth @ LUMA_BGR > colours.lip @ LUMA_BGR + 25, (teeth, colours.lip)
+

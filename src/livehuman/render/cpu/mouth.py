@@ -23,6 +23,7 @@ DEFAULT_TEETH = np.array([158.0, 186.0, 206.0])  # BGR: warm off-white, not pape
 # A skin's colourfulness (its colour's distance from grey over its brightness) in colour photos is
 # 0.17-0.9; under this, a black-and-white or faded photo, the drawn colours fade with it.
 FULL_COLOUR = 0.15
+MIN_TEETH = 10  # pixels: an open source mouth with fewer teeth-like ones shows none (its teeth are drawn)
 
 # Teeth, in face units (inter-ocular distance ~63 mm): crown widths along the arch from the middle
 # outward (incisors, lateral incisors, canines, premolars, a molar), and the arches' radii.
@@ -73,14 +74,17 @@ class MouthColours:
         # the cavity: the lips' colour deep in shadow, never quite black (a photo's blacks are lifted)
         cavity = lip * np.array([0.16, 0.14, 0.25]) * np.clip(skin_luma / 150, 0.6, 1.3) + 6
         if gap > 0.06 and len(inside) > 30:
-            # an open source mouth shows its own shadows: the cavity matches them
-            shadows = inside[(inside @ LUMA_BGR) <= np.percentile(inside @ LUMA_BGR, 15)]
-            cavity = 0.5 * cavity + 0.5 * np.median(shadows, 0) * 1.15
-            # an open source mouth: its brightest, least saturated pixels are the person's teeth
             luma = inside @ LUMA_BGR
             sat = inside.max(1) - inside.min(1)
+            # an open source mouth shows its own shadows: the cavity matches them
+            shadows = inside[luma <= np.percentile(luma, 15)]
+            cavity = 0.5 * cavity + 0.5 * np.median(shadows, 0) * 1.15
+            # an open source mouth: its brightest, least saturated pixels are the person's teeth,
+            # when it shows any (pixels brighter and greyer than its lips, as clean_lips finds them;
+            # a smile's barely parted lips show the mesh's inner contour little but lip)
+            shows_teeth = ((luma > lip @ LUMA_BGR + 15) & (sat < 0.7 * (lip.max() - lip.min()))).sum() >= MIN_TEETH
             bright = inside[(luma >= np.percentile(luma, 70)) & (sat <= np.percentile(sat, 60))]
-            if len(bright) > 10 and bright.mean() > 120:
+            if shows_teeth and len(bright) > 10 and bright.mean() > 120:
                 teeth = np.median(bright, 0)
                 teeth = 0.85 * teeth + 0.15 * DEFAULT_TEETH * teeth.mean() / DEFAULT_TEETH.mean()
         # left-right lighting from the two cheeks, per unit of distance between them

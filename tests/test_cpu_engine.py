@@ -330,3 +330,30 @@ def test_bad_avatar_is_a_clear_error(tmp_path):
     )
     with pytest.raises(LivehumanError, match="landmarks"):
         CpuEngine().load(avatar)
+
+
+def test_a_sliver_triangle_fetches_pixels_from_far_away_and_the_eye_warp_has_none(avatars):
+    """Warping onto a sliver (three nearly collinear source points) is ill-conditioned: a sub-pixel
+    move of one corner across it becomes a shear that fetches pixels from several pixels away (on a
+    real photo a dark stroke appeared under an eye as it squinted). The eye warp leaves slivers of
+    its source frame out; their pixel-thin gaps are covered by their neighbours."""
+    from livehuman.render.cpu.upper_face import build_upper_face
+    from livehuman.render.cpu.warp import Crop, PiecewiseWarp, slivers
+
+    # a fan around point 2, the sliver (0, 2, 1) drawn last, over its neighbours
+    points = np.array([[2.0, 2.5], [30, 2.5], [16, 2.7], [2, 30], [30, 30], [16, -10]])
+    triangles = np.array([[0, 3, 2], [2, 3, 4], [2, 4, 1], [0, 2, 5], [2, 1, 5], [0, 2, 1]])
+    assert slivers(points, triangles).tolist() == [False] * 5 + [True]
+    moved = points.copy()
+    moved[2] += (0.5, -0.1)  # half a pixel along the sliver
+    step = float(np.hypot(0.5, 0.1))
+
+    def farthest_fetch(kept: np.ndarray) -> float:
+        map_x, map_y = PiecewiseWarp(kept, points, Crop(-5, -12, 40, 40)).maps(moved)
+        return float(np.hypot(map_x - np.arange(45)[None, :], map_y - np.arange(52)[:, None]).max())
+
+    assert farthest_fetch(triangles) > 3 * step
+    assert farthest_fetch(triangles[~slivers(points, triangles)]) < 1.2 * step
+    for avatar in avatars.values():
+        rigs = build_upper_face(avatar.landmarks[0].astype(np.float64), avatar.size)
+        assert not slivers(rigs.eyes.source, rigs.eye_warp.triangles).any()

@@ -14,7 +14,7 @@ import numpy as np
 
 from livehuman.motion.controls import FaceControls
 from livehuman.render.cpu.eyes import EyeRig, build_eye_rig, slide_lids
-from livehuman.render.cpu.warp import Crop, PiecewiseWarp, Scratch, triangulate
+from livehuman.render.cpu.warp import Crop, PiecewiseWarp, Scratch, slivers, triangulate
 
 HEAD_PAD = 0.9  # the head region reaches this far (face units) beyond the landmarks
 HEAD_FEATHER = 0.45  # width of the head mask's soft edge, face units
@@ -34,8 +34,11 @@ class UpperFaceRigs:
 def build_upper_face(points: np.ndarray, size: tuple[int, int]) -> UpperFaceRigs:
     """The eye and head rigs of one frame's landmarks (float64 pixels)."""
     eyes = build_eye_rig(points, size)
-    eye_warp = PiecewiseWarp(triangulate(eyes.reference.astype(np.float64)), eyes.source,
-                             Crop.around(eyes.source, size, pad=2))
+    # a triangle that is a sliver in the source frame (near an eye's corner) would smear a dark
+    # stroke under the eye as the lids squint; its pixel-thin gap is covered by its neighbours
+    triangles = triangulate(eyes.reference.astype(np.float64))
+    triangles = triangles[~slivers(eyes.source, triangles)]
+    eye_warp = PiecewiseWarp(triangles, eyes.source, Crop.around(eyes.source, size, pad=2))
     return UpperFaceRigs(eyes, eye_warp, _head(points, size, eyes.frame.unit))
 
 

@@ -27,6 +27,16 @@ def triangulate(reference: np.ndarray, holes: list[np.ndarray] = ()) -> np.ndarr
     return tri[keep].astype(np.int32)
 
 
+def slivers(points: np.ndarray, triangles: np.ndarray, quality: float = 0.02) -> np.ndarray:
+    """(k,) which triangles of `points` are slivers: twice their area under `quality` of their longest
+    edge squared (under 0.02: less than 1/50 of it high). Warping onto one is ill-conditioned: a
+    landmark's sub-pixel move across it becomes a shear that fetches pixels from far away."""
+    a, b, c = (points[triangles[:, i]] for i in range(3))
+    twice_area = np.abs((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+    longest = np.max([((b - a) ** 2).sum(1), ((c - b) ** 2).sum(1), ((a - c) ** 2).sum(1)], axis=0)
+    return twice_area < quality * np.maximum(longest, 1e-12)
+
+
 def _delaunay(points: np.ndarray) -> np.ndarray:
     """Delaunay triangles (k, 3) of 2-D points, with OpenCV's Subdiv2D (duplicates are skipped).
 

@@ -239,7 +239,6 @@ def occluded() -> np.ndarray:
     tip = corner + np.array([0.06, 0.03]) * unit
     direction = np.array([0.45, 1.0]) / np.linalg.norm([0.45, 1.0])
     length, half = 0.9 * unit, 0.15 * unit
-    base = tip + direction * length
     skin = _skin_colour(image, points)
     finger = np.clip(0.8 * skin + 0.2 * skin.mean() + 6, 0, 255)  # a hand: the face's colour, a little paler
     mask = np.zeros(image.shape[:2], np.float32)

@@ -213,7 +213,7 @@ class LidGrid:
         """The open eye's pixels: between its upper and lower lid (face units)."""
         top = _interp(self.u, upper[:, 0], upper[:, 1])
         bottom = _interp(self.u, lower[:, 0], lower[:, 1])
-        return np.nan_to_num((self.v > top) & (self.v < bottom), nan=0).astype(bool)
+        return (self.v > top) & (self.v < bottom)  # beyond the eye's corners top and bottom are NaN
 
 
 def _skin_only(region: np.ndarray, unit: float, eye: np.ndarray) -> np.ndarray:

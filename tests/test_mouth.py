@@ -264,3 +264,27 @@ def test_parted_lips_without_teeth_get_drawn_teeth_not_lip_coloured_ones(faces, 
     # drawn teeth are as bright as the skin's highlights, well above the lips (lip-coloured: 3 under them)
     assert teeth @ LUMA_BGR > colours.lip @ LUMA_BGR + 25, (teeth, colours.lip)
 
+
+
+def test_the_line_where_cleaned_lips_meet_fades_as_they_part():
+    """An open photo's cleaned lips get back the dark line where they meet; as they part it fades
+    out, or it crossed the teeth of every open frame as a grey line."""
+    from livehuman.render.cpu.face import FaceFrame
+    from livehuman.render.cpu.mouth import draw_lip_line
+
+    frame = FaceFrame(np.array([200.0, 100.0]), np.array([1.0, 0.0]), np.array([0.0, 1.0]), 100.0)
+    colours = MouthColours(*(np.array(c, np.float64) for c in ([90, 100, 180], [20, 20, 50], [200, 215, 230],
+                                                                [100, 110, 190], [120, 120, 200])))
+    u = np.linspace(-0.4, 0.4, 11)
+
+    def darkening(gap: float) -> float:
+        upper = frame.to_pixels(np.stack([u, np.full_like(u, -gap / 2)], -1))
+        lower = frame.to_pixels(np.stack([u, np.full_like(u, gap / 2)], -1))
+        image = np.full((200, 400, 3), 200, np.uint8)
+        draw_lip_line(image, upper, lower, frame, colours)
+        return float(200 - image[97:104, 180:220].astype(np.float64).mean())
+
+    closed, parting, apart = darkening(0.0), darkening(0.07), darkening(0.15)
+    assert closed > 8
+    assert 0 < parting < closed
+    assert apart == 0

@@ -23,6 +23,7 @@ DEFAULT_TEETH = np.array([158.0, 186.0, 206.0])  # BGR: warm off-white, not pape
 # A skin's colourfulness (its colour's distance from grey over its brightness) in colour photos is
 # 0.17-0.9; under this, a black-and-white or faded photo, the drawn colours fade with it.
 FULL_COLOUR = 0.15
+LINE_PARTS = (0.04, 0.1)  # face units: the line where cleaned lips meet fades out as they part this far
 MIN_TEETH = 10  # pixels: an open source mouth with fewer teeth-like ones shows none (its teeth are drawn)
 
 # Teeth, in face units (inter-ocular distance ~63 mm): crown widths along the arch from the middle
@@ -410,8 +411,11 @@ def clean_lips(frame: np.ndarray, points: np.ndarray, unit: float, colours: Mout
 
 
 def draw_lip_line(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, frame: FaceFrame, colours: MouthColours) -> None:
-    """The soft dark line where closed lips meet, along the middle of the inner contours."""
+    """The soft dark line where closed lips meet, along the middle of the inner contours; it fades
+    out where they part (across an open mouth it would be a grey line over the teeth)."""
     line = (upper + lower) / 2
+    lo, hi = LINE_PARTS
+    apart = np.clip(((lower - upper) @ frame.ey / frame.unit - lo) / (hi - lo), 0, 1)
     h, w = image.shape[:2]
     x0, y0 = np.maximum(np.floor(line.min(0)).astype(int) - 3, 0)
     x1, y1 = np.minimum(np.ceil(line.max(0)).astype(int) + 4, (w, h))
@@ -420,7 +424,11 @@ def draw_lip_line(image: np.ndarray, upper: np.ndarray, lower: np.ndarray, frame
     region = image[y0:y1, x0:x1]
     mask = np.zeros(region.shape[:2], np.uint8)
     pts = np.round((line - (x0, y0)) * (1 << SHIFT)).astype(np.int32)
-    cv2.polylines(mask, [pts], False, 255, max(int(round(0.012 * frame.unit)), 1), cv2.LINE_AA, SHIFT)
+    width = max(int(round(0.012 * frame.unit)), 1)
+    for k in range(len(pts) - 1):  # each segment as dark as its ends are closed
+        shade = int(round(255 * (1 - (apart[k] + apart[k + 1]) / 2)))
+        if shade > 0:
+            cv2.line(mask, tuple(pts[k]), tuple(pts[k + 1]), shade, width, cv2.LINE_AA, SHIFT)
     # strongest in the middle of the mouth, fading into the corners
     alpha = cv2.GaussianBlur(mask.astype(np.float32) * (0.55 / 255), (0, 0), max(0.01 * frame.unit, 0.5))
     tone = (colours.lip * 0.55).astype(np.float32)

@@ -334,7 +334,7 @@ def test_bad_avatar_is_a_clear_error(tmp_path):
 
 def test_a_sliver_triangle_fetches_pixels_from_far_away_and_the_eye_warp_has_none(avatars):
     """Warping onto a sliver (three nearly collinear source points) is ill-conditioned: a sub-pixel
-    move of one corner across it becomes a shear that fetches pixels from several pixels away (on a
+    move of one corner becomes a shear that fetches pixels from several pixels away (on a
     real photo a dark stroke appeared under an eye as it squinted). The eye warp leaves slivers of
     its source frame out; their pixel-thin gaps are covered by their neighbours."""
     from livehuman.render.cpu.upper_face import build_upper_face

@@ -265,7 +265,6 @@ def test_parted_lips_without_teeth_get_drawn_teeth_not_lip_coloured_ones(faces, 
     assert teeth @ LUMA_BGR > colours.lip @ LUMA_BGR + 25, (teeth, colours.lip)
 
 
-
 def test_the_line_where_cleaned_lips_meet_fades_as_they_part():
     """An open photo's cleaned lips get back the dark line where they meet; as they part it fades
     out, or it crossed the teeth of every open frame as a grey line."""

@@ -81,9 +81,8 @@ class MouthColours:
             shadows = inside[luma <= np.percentile(luma, 15)]
             cavity = 0.5 * cavity + 0.5 * np.median(shadows, 0) * 1.15
             # an open source mouth: its brightest, least saturated pixels are the person's teeth,
-            # when it shows any (pixels brighter and greyer than its lips, as clean_lips finds them;
-            # a smile's barely parted lips show the mesh's inner contour little but lip)
-            shows_teeth = ((luma > lip @ LUMA_BGR + 15) & (sat < 0.7 * (lip.max() - lip.min()))).sum() >= MIN_TEETH
+            # when it shows any (a smile's barely parted lips show the mesh's inner contour little but lip)
+            shows_teeth = _teeth_like(luma, sat, lip).sum() >= MIN_TEETH
             bright = inside[(luma >= np.percentile(luma, 70)) & (sat <= np.percentile(sat, 60))]
             if shows_teeth and len(bright) > 10 and bright.mean() > 120:
                 teeth = np.median(bright, 0)
@@ -341,6 +340,12 @@ def _teeth_shade(q: np.ndarray, facing: np.ndarray, width: np.ndarray, unit: flo
     return rounded * seam * (0.25 + 0.75 * facing * facing * facing)
 
 
+def _teeth_like(luma: np.ndarray, sat: np.ndarray, lip: np.ndarray) -> np.ndarray:
+    """Which pixels (their brightness and channel spread) look like teeth beside lips of colour
+    `lip`: brighter than the lips and greyer."""
+    return (luma > float(lip @ LUMA_BGR) + 15) & (sat < 0.7 * float(lip.max() - lip.min()))
+
+
 def _faded(colour: np.ndarray, keep: float) -> np.ndarray:
     """A BGR colour as bright, with `keep` (0..1) of its distance from grey."""
     grey = float(colour @ LUMA_BGR)
@@ -394,8 +399,7 @@ def clean_lips(frame: np.ndarray, points: np.ndarray, unit: float, colours: Mout
     luma = pixels @ LUMA_BGR.astype(np.float32)
     sat = pixels.max(2) - pixels.min(2)
     lip_luma = float(colours.lip @ LUMA_BGR)
-    lip_sat = float(colours.lip.max() - colours.lip.min())
-    teeth_like = (luma > lip_luma + 15) & (sat < 0.7 * lip_sat)
+    teeth_like = _teeth_like(luma, sat, colours.lip)
     # "Much darker" is judged against each lip's own brightness: a smile's thin upper lip is often in
     # shadow, far darker than the lit lower lip, and painting it out leaves skin where the lip was.
     dark = np.zeros_like(teeth_like)

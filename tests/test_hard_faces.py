@@ -19,6 +19,7 @@ from livehuman.motion.controls import FaceControls
 from livehuman.render.cpu.engine import CpuEngine
 from livehuman.render.cpu.face import LOWER_INNER, LOWER_OUTER, LUMA_BGR, UPPER_INNER, UPPER_OUTER, lip_mask
 from livehuman.render.cpu.rest import rest_pose
+from livehuman.render.cpu.warp import twice_area
 from livehuman.render.engine import FrameDrive
 
 # an open source mouth, the same grown open at rest, and a small open smile
@@ -201,8 +202,7 @@ def folded_area(avatar: Avatar, controls: FaceControls) -> float:
     triangles, rig = rigs.mouth_warp.triangles, rigs.mouth
 
     def areas(points: np.ndarray) -> np.ndarray:
-        a, b, c = (points[triangles[:, k]].astype(np.float64) for k in range(3))
-        return 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
+        return 0.5 * twice_area(points.astype(np.float64), triangles)
 
     before, after = areas(rig.source), areas(rig.target_pixels(controls))
     turned = np.sign(before) != np.sign(after)

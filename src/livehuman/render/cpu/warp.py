@@ -16,10 +16,8 @@ _CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 def triangulate(reference: np.ndarray, holes: list[np.ndarray] = ()) -> np.ndarray:
     """Delaunay triangles (k, 3) of the reference points, dropping those inside any hole polygon."""
     tri = _delaunay(reference)
-    a, b, c = (reference[tri[:, i]] for i in range(3))
-    area = 0.5 * ((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
-    keep = np.abs(area) > 1e-3
-    centroid = (a + b + c) / 3
+    keep = np.abs(twice_area(reference, tri)) > 2e-3
+    centroid = reference[tri].mean(1)
     for hole in holes:
         poly = np.asarray(hole, np.float32)
         inside = np.array([cv2.pointPolygonTest(poly, (float(x), float(y)), False) > 0 for x, y in centroid])
@@ -32,9 +30,14 @@ def slivers(points: np.ndarray, triangles: np.ndarray, quality: float = 0.02) ->
     edge squared (under 0.02: less than 1/50 of it high). Warping onto one is ill-conditioned: a
     landmark's sub-pixel move across it becomes a shear that fetches pixels from far away."""
     a, b, c = (points[triangles[:, i]] for i in range(3))
-    twice_area = np.abs((b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0]))
     longest = np.max([((b - a) ** 2).sum(1), ((c - b) ** 2).sum(1), ((a - c) ** 2).sum(1)], axis=0)
-    return twice_area < quality * np.maximum(longest, 1e-12)
+    return np.abs(twice_area(points, triangles)) < quality * np.maximum(longest, 1e-12)
+
+
+def twice_area(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """(k,) each triangle's signed area, doubled (the cross product of two of its edges)."""
+    a, b, c = (points[triangles[:, i]] for i in range(3))
+    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
 
 
 def _delaunay(points: np.ndarray) -> np.ndarray:

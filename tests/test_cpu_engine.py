@@ -22,6 +22,7 @@ from livehuman.motion.synthetic import speech_like_controls
 from livehuman.render.cpu.appearance import expression_measures
 from livehuman.render.cpu.engine import CpuEngine
 from livehuman.render.cpu.face import LOWER_INNER, UPPER_INNER
+from livehuman.render.cpu.mouth import drawn_jaw
 from livehuman.render.engine import FrameDrive
 
 JAWS = (0.0, 0.33, 0.66, 1.0)
@@ -304,7 +305,9 @@ def test_video_avatar_reuses_its_own_open_mouth(avatars, engine, detector, tmp_p
     synthetic = CpuEngine(head_motion=False)
     alone = replace(video, name="still", kind="photo", frames=frames[:1], landmarks=landmarks[:1], extra={})
     alone.boxes = photo.boxes
-    synthetic_frame = synthetic.render(alone, 0, FrameDrive(FaceControls(jaw=0.45)))
+    # the drawn mouth eases its jaw (mouth.DRAWN_JAW): the control that opens it as far, 0.45
+    synthetic_frame = synthetic.render(alone, 0, FrameDrive(FaceControls(jaw=0.4)))
+    assert drawn_jaw(0.4) == pytest.approx(0.45)
 
     assert teeth_pixels(with_footage, detector) > 3 * max(teeth_pixels(synthetic_frame, detector), 5)
     face = detector.detect(with_footage)

@@ -12,7 +12,7 @@ from livehuman.motion.controls import FaceControls
 from livehuman.render.cpu.deform import MouthRig, build_rig
 from livehuman.render.cpu.face import LOWER_INNER, UPPER_INNER
 from livehuman.render.cpu.footage import FootageMouths
-from livehuman.render.cpu.mouth import MouthColours, MouthPose, clean_lips, draw_lip_line, draw_mouth
+from livehuman.render.cpu.mouth import MouthColours, MouthPose, clean_lips, draw_lip_line, draw_mouth, drawn_jaw
 from livehuman.render.cpu.occluders import Occluder, find_occluder
 from livehuman.render.cpu.rest import RestPose, rest_pose
 from livehuman.render.cpu.upper_face import (
@@ -124,6 +124,8 @@ class CpuEngine:
         if avatar.bbox_shift:
             gain = float(np.clip(1 + BBOX_SHIFT_GAIN * avatar.bbox_shift, 0.5, 1.5))
             c = replace(c, jaw=c.jaw * gain)
+        if state.footage is None:  # no teeth of the person's own: the inner mouth is drawn
+            c = replace(c, jaw=drawn_jaw(c.jaw))
         image = avatar.frames[i].copy()
         if rigs.rest is not None:  # an open source mouth, closed into its rest photo
             image[rigs.rest.crop.slices] = rigs.rest.patch

@@ -25,6 +25,15 @@ DEFAULT_TEETH = np.array([158.0, 186.0, 206.0])  # BGR: warm off-white, not pape
 FULL_COLOUR = 0.15
 LINE_PARTS = (0.04, 0.1)  # face units: the line where cleaned lips meet fades out as they part this far
 MIN_TEETH = 10  # pixels: an open source mouth with fewer teeth-like ones shows none (its teeth are drawn)
+# How far the jaw opens for a jaw control, on a face whose inner mouth is drawn (knots, linear
+# between). Drawn with its lips parted as far as the control says, a drawn mouth is seen more open
+# than that at small openings (its teeth and dark cavity make a slit read as a parted mouth) and
+# hardly opening further from a fifth to two fifths open (the face mesh on closed-mouth faces, and
+# the eye on them enlarged): so the jaw eases through the small openings and hurries through that
+# stretch, and the mouth is seen to open in step with the control. Measured on the shipped
+# closed-mouth faces, held on others (docs/benchmarks.md, session 27). A mouth of the person's own
+# teeth (footage.py) is seen in step as it is.
+DRAWN_JAW = ((0.0, 0.2, 0.3, 0.4, 1.0), (0.0, 0.13, 0.23, 0.45, 1.0))
 
 # Teeth, in face units (inter-ocular distance ~63 mm): crown widths along the arch from the middle
 # outward (incisors, lateral incisors, canines, premolars, a molar), and the arches' radii.
@@ -97,6 +106,11 @@ class MouthColours:
         if colourful < 1:  # a black-and-white photo's mouth is grey inside too, not pink with cream teeth
             cavity, teeth, tongue, gum = (_faded(c, colourful) for c in (cavity, teeth, tongue, gum))
         return cls(lip, cavity, np.clip(teeth, 0, 245), np.clip(tongue, 0, 255), np.clip(gum, 0, 255), light)
+
+
+def drawn_jaw(jaw: float) -> float:
+    """The jaw opening a drawn inner mouth is given for control `jaw` (see DRAWN_JAW; past 1, as is)."""
+    return float(np.interp(jaw, *DRAWN_JAW)) if jaw < 1 else jaw
 
 
 @dataclass

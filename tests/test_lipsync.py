@@ -348,6 +348,19 @@ def test_audio_only_rests_on_a_room_heard_before_the_first_word():
     assert gap[int(FPS) :].max() > 0.5  # the words open it
 
 
+def test_audio_only_moves_the_mouth_for_a_whisper():
+    """espeak-ng's whispering voice has no voice in it (voicing under 0.5 nearly everywhere), and
+    voiceless sound far from a voice was taken for breath: the mouth stayed shut for the whole
+    sentence. The VAD hears it as speech, so it is one, and its vowels open the mouth."""
+    speech = padded(espeak_speech(SENTENCE, "en-us+whisper"))
+    controls = audio_mouth_controls(speech.audio, FPS, recognize=False)
+    jaw = column(controls, "jaw") * (1 - column(controls, "press"))
+    n = len(controls)
+    open_ = frames_where(speech.phones, lambda s: s[:1] in OPEN_VOWELS, n)
+    assert (jaw[open_] > 0.3).mean() >= 0.5 and np.median(jaw[open_]) >= 0.3
+    assert jaw[silence_frames(speech.phones, n, margin=0.2)].max() < 0.05  # and rests in the silences
+
+
 # Intervocalic consonants with no lip gesture (t, d, l, the flap, dh, n): the sound dips for a frame
 # or less between two open vowels, as it does for a brief /b/. Before session 6's plausibility
 # change every such dip pressed the lips shut for one frame between open frames (6-13 times in

@@ -10,6 +10,7 @@ timing rules as exact phones) is blended in.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
@@ -51,6 +52,15 @@ VOICELESS_REACH = 0.3  # s: voiceless sound this far from any voice is not speec
 # shown how loud the voice is; sound is speech only this near a frame where Silero's VAD hears it.
 HEARD_SPEECH = 0.5  # the VAD's probability
 SPEECH_REACH = 0.3  # s
+# A whisper is speech with no voice in it: where the VAD has heard WHISPER_S of speech in the last
+# WHISPER_WINDOW s (counting what it hears at WHISPER_HEARD: it is less sure of a whisper than of a
+# voice) and under WHISPER_VOICED of it was voiced (a voiced speaker's share is several times that),
+# voiceless sound is speech, and what is not a fricative (little of its energy above 3 kHz) moves
+# the mouth as a voiced vowel does. Without this a whisper left the mouth shut.
+WHISPER_S = 0.25
+WHISPER_WINDOW = 1.0
+WHISPER_VOICED = 0.1
+WHISPER_HEARD = 0.2
 HISTORY = 250  # voiced frames remembered for the speaker's own formant and brightness averages
 # Priors for a speaker not yet heard: F1 of close and open vowels, F2 centre, brightness centre.
 PRIOR_F1 = (280.0, 720.0)
@@ -134,6 +144,9 @@ class AudioMouthTracker:
         self.speaking: list[bool] = []  # whether each frame made so far was taken for speech
         self._last_voiced = -math.inf  # the last frame with voice in it
         self._last_speech = -math.inf  # the last frame where the VAD heard speech
+        # the last WHISPER_WINDOW s of frames where the VAD heard speech: whether each was voiced
+        self._heard: deque = deque(maxlen=max(1, round(WHISPER_WINDOW * self.fps)))
+        self.whispering = False
 
     def add(self, features: list) -> None:
         """Append the next frames' acoustic features (motion.acoustics.FrameFeatures)."""
@@ -171,11 +184,13 @@ class AudioMouthTracker:
         energy = self.loudness.step(f.level, [self._feat(j).level for j in ahead])
         if energy > 0 and any(self._feat(j).voicing > VOICED for j in ahead):
             self._last_voiced = k + AUDIO_LOOKAHEAD_FRAMES
-        if any(self._feat(j).speech > HEARD_SPEECH for j in ahead):
+        self._hear_whisper(f)
+        heard = WHISPER_HEARD if self.whispering else HEARD_SPEECH
+        if any(self._feat(j).speech > heard for j in ahead):
             self._last_speech = k + AUDIO_LOOKAHEAD_FRAMES
-        # Voiceless sound far from any voice is noise or breath, and sound far from anything the
-        # VAD calls speech is the room: the mouth rests.
-        near_voice = ((k - self._last_voiced) / self.fps <= VOICELESS_REACH
+        # Voiceless sound far from any voice is noise or breath (unless the speaker whispers), and
+        # sound far from anything the VAD calls speech is the room: the mouth rests.
+        near_voice = (((k - self._last_voiced) / self.fps <= VOICELESS_REACH or self.whispering)
                       and (k - self._last_speech) / self.fps <= SPEECH_REACH)
         if not near_voice:
             energy = 0.0
@@ -189,9 +204,22 @@ class AudioMouthTracker:
             y[4:] = 0.0
         if not target.any() and y.max() < SETTLE:
             y[:] = 0.0
-        if f.voicing > 0.5 and f.f1 > NASAL_F1:
+        if (f.voicing > 0.5 or self._whispered_vowel(f)) and f.f1 > NASAL_F1:
             self._remember(f)
         return MouthShape(*np.clip(y, 0.0, 1.0))
+
+    def _hear_whisper(self, f) -> None:
+        """Update `whispering` with frame f: the VAD's recent speech is (almost) all voiceless."""
+        if f.speech > WHISPER_HEARD:
+            self._heard.append(f.voicing > VOICED)
+        elif self._heard:
+            self._heard.popleft()  # the window slides on through silence too
+        enough = len(self._heard) >= WHISPER_S * self.fps
+        self.whispering = enough and sum(self._heard) < WHISPER_VOICED * len(self._heard)
+
+    def _whispered_vowel(self, f) -> bool:
+        """Whether f is a whisper's vowel (or voiceless sound other than a fricative's)."""
+        return self.whispering and f.centre_high < FRICATIVE_HIGH
 
     def _remember(self, f) -> None:
         for hist, value in ((self._f1, f.f1), (self._f2, f.f2), (self._bright, f.bright)):
@@ -244,7 +272,7 @@ class AudioMouthTracker:
         # is a /t/ or a flap more often than a /p/: the network decides those.
         if self._deep(k) and (self._deep(k - 1) or self._deep(k + 1)):
             return closure
-        if f.voicing < 0.4:  # a fricative, a burst or breath: teeth close, lips parted
+        if f.voicing < 0.4 and not self._whispered_vowel(f):  # a fricative, a burst or breath: teeth close, lips parted
             return np.array([0.12 * gain, 0.25, 0.3 * rounding, 0.0, 0.0, 0.8 * gain, 0.0])
         lo = self._shrunk(self._f1, 10, PRIOR_F1[0])
         hi = max(lo + 150.0, self._shrunk(self._f1, 90, PRIOR_F1[1]))

@@ -54,6 +54,12 @@ def found(faces, detector):
     return {name: detector.detect_all(image, thorough=True) for name, image in faces.items()}
 
 
+def photo_avatar(image: np.ndarray, points: np.ndarray, name: str, directory) -> Avatar:
+    """A photo avatar of a made face, with the landmarks found on it."""
+    return Avatar(name=name, directory=directory, fps=25, kind="photo", frames=image[None],
+                  landmarks=points[None], boxes=np.concatenate([points.min(0), points.max(0)])[None])
+
+
 def luma(image: np.ndarray, points: np.ndarray, landmarks=(50, 280, 205, 425)) -> float:
     """Mean brightness of small patches on the cheeks."""
     values = []
@@ -132,10 +138,7 @@ def measured(faces, found, detector, tmp_path_factory, test_output):
     out = {}
     for name in CLOSING_FACES:
         image, points = faces[name], found[name][0]
-        avatar = Avatar(
-            name=name, directory=tmp_path_factory.mktemp(name), fps=25, kind="photo", frames=image[None],
-            landmarks=points[None], boxes=np.concatenate([points.min(0), points.max(0)])[None],
-        )
+        avatar = photo_avatar(image, points, name, tmp_path_factory.mktemp(name))
         engine = CpuEngine(head_motion=False)
         out[name] = {}
         frames = []
@@ -175,9 +178,7 @@ def test_a_drawn_mouth_is_seen_to_open_in_step_with_the_jaw(faces, found, detect
     face mesh read 0.08-0.09 of its "ah" more on these faces, a straight line 0.2); its jaw now
     hurries through there (mouth.DRAWN_JAW). Each opening is the median over a plain, a spread and
     a rounded mouth."""
-    image, points = faces[name], found[name][0]
-    avatar = Avatar(name=name, directory=tmp_path, fps=25, kind="photo", frames=image[None],
-                    landmarks=points[None], boxes=np.concatenate([points.min(0), points.max(0)])[None])
+    avatar = photo_avatar(faces[name], found[name][0], name, tmp_path)
     engine = CpuEngine(head_motion=False)
 
     def seen(jaw: float) -> float:
@@ -231,10 +232,7 @@ def folded_area(avatar: Avatar, controls: FaceControls) -> float:
 
 @pytest.fixture(scope="module")
 def laugh(faces, found, tmp_path_factory) -> Avatar:
-    points = found["laugh"][0]
-    return Avatar(name="laugh", directory=tmp_path_factory.mktemp("laugh"), fps=25, kind="photo",
-                  frames=faces["laugh"][None], landmarks=points[None],
-                  boxes=np.concatenate([points.min(0), points.max(0)])[None])
+    return photo_avatar(faces["laugh"], found["laugh"][0], "laugh", tmp_path_factory.mktemp("laugh"))
 
 
 @pytest.mark.parametrize("viseme", ["silence", "press", "press_on_jaw", "round"])

@@ -28,12 +28,11 @@ MIN_TEETH = 10  # pixels: an open source mouth with fewer teeth-like ones shows 
 # How far the jaw opens for a jaw control, on a face whose inner mouth is drawn (knots, linear
 # between). Drawn with its lips parted as far as the control says, a drawn mouth is seen more open
 # than that at small openings (its teeth and dark cavity make a slit read as a parted mouth) and
-# hardly opening further from a fifth to two fifths open (the face mesh on closed-mouth faces, and
-# the eye on them enlarged): so the jaw eases through the small openings and hurries through that
-# stretch, and the mouth is seen to open in step with the control. Fitted on the shipped
-# closed-mouth faces; of nine it was not fitted on, eight gain in mean correlation (docs/benchmarks.md,
-# session 27).
-# A mouth of the person's own teeth (footage.py) is seen in step as it is.
+# hardly opening further from a fifth to two fifths open (so the face mesh reads ten closed-mouth
+# faces): the jaw eases through the small openings and hurries through that stretch, and the mouth
+# is seen to open in step with the control. Fitted on the four shipped closed-mouth faces; of nine
+# it was not fitted on, eight gain in mean correlation (docs/benchmarks.md, session 27). A mouth of
+# the person's own teeth (footage.py) is seen in step as it is.
 DRAWN_JAW = ((0.0, 0.2, 0.3, 0.4, 1.0), (0.0, 0.13, 0.23, 0.45, 1.0))
 
 # Teeth, in face units (inter-ocular distance ~63 mm): crown widths along the arch from the middle

@@ -52,11 +52,11 @@ VOICELESS_REACH = 0.3  # s: voiceless sound this far from any voice is not speec
 # shown how loud the voice is; sound is speech only this near a frame where Silero's VAD hears it.
 HEARD_SPEECH = 0.5  # the VAD's probability
 SPEECH_REACH = 0.3  # s
-# A whisper is speech with no voice in it: where the VAD has heard WHISPER_S of speech in the last
-# WHISPER_WINDOW s (counting what it hears at WHISPER_HEARD: it is less sure of a whisper than of a
-# voice) and under WHISPER_VOICED of it was voiced (a voiced speaker's share is several times that),
-# voiceless sound is speech, and what is not a fricative (little of its energy above 3 kHz) moves
-# the mouth as a voiced vowel does. Without this a whisper left the mouth shut.
+# A whisper is speech with no voice in it: where the VAD has heard WHISPER_S of speech with sound in
+# it in the last WHISPER_WINDOW s (counting what it hears at WHISPER_HEARD: it is less sure of a
+# whisper than of a voice) and under WHISPER_VOICED of it was voiced (a voiced speaker's share is
+# several times that), voiceless sound is speech, and what is not a fricative (little of its energy
+# above 3 kHz) moves the mouth as a voiced vowel does. Without this a whisper left the mouth shut.
 WHISPER_S = 0.25
 WHISPER_WINDOW = 1.0
 WHISPER_VOICED = 0.1
@@ -184,7 +184,7 @@ class AudioMouthTracker:
         energy = self.loudness.step(f.level, [self._feat(j).level for j in ahead])
         if energy > 0 and any(self._feat(j).voicing > VOICED for j in ahead):
             self._last_voiced = k + AUDIO_LOOKAHEAD_FRAMES
-        self._hear_whisper(f)
+        self._hear_whisper(f, energy)
         heard = WHISPER_HEARD if self.whispering else HEARD_SPEECH
         if any(self._feat(j).speech > heard for j in ahead):
             self._last_speech = k + AUDIO_LOOKAHEAD_FRAMES
@@ -208,9 +208,11 @@ class AudioMouthTracker:
             self._remember(f)
         return MouthShape(*np.clip(y, 0.0, 1.0))
 
-    def _hear_whisper(self, f) -> None:
-        """Update `whispering` with frame f: the VAD's recent speech is (almost) all voiceless."""
-        if f.speech > WHISPER_HEARD:
+    def _hear_whisper(self, f, energy: float) -> None:
+        """Update `whispering` with frame f: the VAD's recent speech is (almost) all voiceless.
+        Only frames with sound in them count: the VAD's probability lingers over the quiet after
+        a voiced phrase, which is no whisper."""
+        if f.speech > WHISPER_HEARD and energy > 0:
             self._heard.append(f.voicing > VOICED)
         elif self._heard:
             self._heard.popleft()  # the window slides on through silence too

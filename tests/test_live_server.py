@@ -116,6 +116,27 @@ async def test_spoken_question_gets_a_voiced_answer_with_moving_lips(server, net
     assert np.std([g for _, g in answer_gaps]) > 0.02  # it moves, not just opens
 
 
+async def test_a_thinking_pause_gets_a_nod_and_the_whole_question_one_answer(server, client):
+    """A person (festival's diphone voice) stops to think after "I want to know if": the brain holds
+    the turn (brain/turn_end.py) and the face nods in the pause (motion/listening.py); the question is
+    heard whole, as one turn."""
+    from helpers_listen import said_paused, silence
+    from livehuman.speech.audio import Audio, resample
+    from livehuman.speech.festival import festival_speech
+
+    session = server.sessions[client.session]
+    first, second = said_paused(lambda text: festival_speech(text, "ked"), "I want to know if", "it runs offline.")
+    audio = np.concatenate([silence(0.3), first, silence(1.0), second, silence(0.3)])
+    samples = resample(Audio(audio, 16000), 48000).samples
+    spoken = time.monotonic()
+    await client.say(np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16))
+    heard = await client.wait_for(lambda: client.event("transcript", since=spoken, role="user", final=True), 30)
+    assert session.renderer.nods == 1
+    await client.wait_for(lambda: client.event("state", since=spoken, state="speaking"), 30)
+    finals = [e for e in client.events("transcript", since=spoken) if e.get("role") == "user" and e.get("final")]
+    assert finals == [heard] and len(heard["text"].split()) > 4, finals  # one turn, both halves
+
+
 async def test_text_message_gets_transcripts_states_and_metrics(client):
     t = time.monotonic()
     client.send({"type": "text", "text": SHORT_QUESTION})

@@ -13,6 +13,7 @@ from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls
 from livehuman.motion.expression import ExpressionRamp
 from livehuman.motion.idle import blink_curve
+from livehuman.motion.listening import ListeningCues
 from livehuman.rates import FPS, REALTIME_RATE
 from livehuman.render.engine import FrameDrive
 from livehuman.speech.phones import Phone
@@ -40,6 +41,11 @@ class FaceRenderer:
         # A reflex blink (a touch near the eyes): asked for in any thread, started by the render thread.
         self._blink_wanted = False
         self._blink_from: int | None = None  # the frame it started on
+        # The user's voice, heard on the event loop (`hear_user`): the render thread takes the cues.
+        self.cues = ListeningCues()
+        self._nod_wanted = False
+        self._attending = False
+        self.nods = 0  # nods asked for by the user's pauses
         # Two threads, each keeping its own order: lip sync of a reply's audio as it arrives, and
         # drawing. Drawing never waits behind a whole sentence's lip sync, nor lip sync behind drawing.
         self.lipsync_thread = ThreadPoolExecutor(1, thread_name_prefix="livehuman-lipsync")
@@ -59,6 +65,14 @@ class FaceRenderer:
         """Blink once from the next frame on, over the idle motion's own blinks (any thread)."""
         self._blink_wanted = True
 
+    def hear_user(self, samples: np.ndarray, turn_open: bool) -> None:
+        """The user's next 20 ms of microphone (float samples; one thread only): the face attends to
+        their voice and nods in a pause the brain holds open (`turn_open`; motion/listening.py)."""
+        if self.cues.hear(samples, turn_open):
+            self._nod_wanted = True
+            self.nods += 1
+        self._attending = self.cues.attending
+
     @property
     def shown(self) -> tuple[str, float] | None:
         """The expression the frames drawn since have been easing to (None: none asked for yet)."""
@@ -73,6 +87,10 @@ class FaceRenderer:
             self._taken = wanted
             self.expression.set(*wanted)
         self.expression.listening(mouth is None)
+        self.idle.attend(self._attending)
+        if self._nod_wanted:
+            self._nod_wanted = False
+            self.idle.nod()
         life = self.idle.next_frame(mouth is not None)
         if self.head_motion != 1.0:
             life = replace(life, yaw=life.yaw * self.head_motion, pitch=life.pitch * self.head_motion,

@@ -118,6 +118,7 @@ class Session:
         self._voice = VoiceBaseline()
         self._mic_audio: deque[tuple[float, np.ndarray]] = deque(maxlen=int(VOICE_KEEP_S * 1000 / MIC_CHUNK_MS))
         self._speech_starts: dict[str, float] = {}  # item → where its speech began in the input, ms
+        self._user_turn_open = False  # the brain heard the user start a turn it has not ended yet
         self._voice_read: dict[str, asyncio.Future] = {}  # item → its voice being read
         self.user_emotion: UserEmotion | None = None
         self._shown: dict[str, tuple[str, float]] = {}  # response → the expression its text showed
@@ -399,6 +400,7 @@ class Session:
             while len(pending) >= chunk:
                 samples, pending = pending[:chunk], pending[chunk:]
                 await self.brain.push_audio(samples, rate)
+                self.renderer.hear_user(samples, self._user_turn_open)
                 self._mic_ms += MIC_CHUNK_MS
                 self._mic_audio.append((self._mic_ms, samples))
                 self._mic_marks.append((self._mic_ms, time.monotonic()))
@@ -469,7 +471,9 @@ class Session:
                 await self.barge_in("speech", self._mic_time(start_ms + self._prefix_padding_ms()), now)
                 self._set_state("listening")
                 self._speech_starts[item] = start_ms + self._prefix_padding_ms()
+                self._user_turn_open = True
             case UserSpeechStopped(item_id=item, audio_end_ms=end_ms):
+                self._user_turn_open = False
                 self._new_turn(self._mic_time(end_ms), "speech")
                 self._set_state("thinking")
                 self._read_voice(item, end_ms)

@@ -56,7 +56,8 @@ class FrameFeatures:
         return float(power[-1] / power.sum())
 
 
-def _db(x: np.ndarray) -> float:
+def level_db(x: np.ndarray) -> float:
+    """The RMS level of samples in [-1, 1], dBFS (FLOOR_DB for none)."""
     if len(x) == 0:
         return FLOOR_DB
     return float(max(FLOOR_DB, 10.0 * np.log10(np.mean(x.astype(np.float64) ** 2) + 1e-12)))
@@ -161,13 +162,13 @@ def frame_features(samples: np.ndarray, centre: int, rate: int = RATE) -> FrameF
         win = np.concatenate([np.zeros(-lo, np.float32), win])
     if len(win) < hi - lo:
         win = np.concatenate([win, np.zeros(hi - lo - len(win), np.float32)])
-    level = _db(win)
+    level = level_db(win)
     if level < -60:
         return FrameFeatures(level)
     lpc_half = int(LPC_WINDOW * rate / 2)
     f1, f2 = formants(win[half - lpc_half : half + lpc_half], rate)
     n = int(BAND_WINDOW * rate)
-    centre = _db(win[half - n // 2 : half + n - n // 2])
+    centre = level_db(win[half - n // 2 : half + n - n // 2])
     return FrameFeatures(level, _voicing(win, rate), f1, f2, _brightness(win, rate), band_levels(win, half, rate), centre)
 
 

@@ -28,6 +28,10 @@ TRANSITION = 0.4  # s: how long the face takes to ease between listening and spe
 NOD_INTERVAL = (4.0, 9.0)  # s between the small nods of a listener
 NOD_DURATION = 0.7  # s
 NOD_DEG = 1.8  # pitch dip at a nod's deepest
+# Attending to the user (motion/listening.py): their nod at a pause is deeper than an idle one, and
+# the eyes' wander shrinks to this share while the user is heard.
+CUE_NOD_DEG = 3.0
+ATTEND_GAZE = 0.25
 
 
 class StreamingLipSync:
@@ -156,26 +160,48 @@ class IdleMotion:
         self._rng = np.random.default_rng(None if seed is None else seed + 7919)
         self._head_motion = head_motion
         self._listening = 1.0  # 1 listening .. 0 speaking, eased
+        self._attend = 0.0  # 0 .. 1 attending to the user's voice, eased
+        self.attending = False  # whether the user's voice is heard (set by the live face: `attend`)
         self._frame = 0
         self._nod_at = self._rng.uniform(*NOD_INTERVAL)
+        self._nod_deg = NOD_DEG
+        self._nod_asked = False
 
     def next_frame(self, speaking: bool) -> FaceControls:
         """The next frame's face (mouth closed and relaxed; the lip sync supplies the mouth)."""
         step = 1.0 / (self.fps * TRANSITION)
         target = 0.0 if speaking else 1.0
         self._listening += max(-step, min(step, target - self._listening))
+        self._attend += max(-step, min(step, float(self.attending) - self._attend))
         t = (self._frame + 0.5) / self.fps
         out = self._life.next(0.0, talking=speaking)  # blinks come faster while speaking
+        eyes = 1.0 - (1.0 - ATTEND_GAZE) * smoothstep(self._attend)
+        out.gaze_x, out.gaze_y = out.gaze_x * eyes, out.gaze_y * eyes
         if self._head_motion:
             out.pitch += self._nod(t) * smoothstep(self._listening)
         self._frame += 1
         return out
 
+    def attend(self, on: bool) -> None:
+        """The user's voice is heard (on) or not: the eyes stay near them, and the idle nods wait."""
+        self.attending = on
+
+    def nod(self) -> None:
+        """Nod once from the next frame, deeper than an idle nod: "go on" (motion/listening.py)."""
+        self._nod_asked = True
+
     def _nod(self, t: float) -> float:
-        # A listener's small nod now and then: down and back up, as a raised-cosine dip.
-        if t >= self._nod_at + NOD_DURATION:
-            self._nod_at = t + self._rng.uniform(*NOD_INTERVAL)
+        # A listener's nod: down and back up, as a raised-cosine dip; now and then by itself, or
+        # when asked. Idle nods wait while the user is heard: a nod over their words means nothing.
+        nodding = self._nod_at <= t < self._nod_at + NOD_DURATION
+        if self._nod_asked and not nodding:
+            self._nod_at, self._nod_deg = t, CUE_NOD_DEG
+        elif t >= self._nod_at + NOD_DURATION:
+            self._nod_at, self._nod_deg = t + self._rng.uniform(*NOD_INTERVAL), NOD_DEG
+        elif self.attending and not nodding:
+            self._nod_at = max(self._nod_at, t + NOD_INTERVAL[0])
+        self._nod_asked = False
         x = (t - self._nod_at) / NOD_DURATION
         if 0.0 <= x <= 1.0:
-            return -NOD_DEG * 0.5 * (1.0 - math.cos(2 * math.pi * x))
+            return -self._nod_deg * 0.5 * (1.0 - math.cos(2 * math.pi * x))
         return 0.0

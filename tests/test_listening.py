@@ -44,7 +44,7 @@ def test_a_pause_the_brain_holds_open_gets_one_nod_and_the_words_none():
         assert nods(audio, lambda t: 0.5 <= t < paused_at + 0.3) == []
 
 
-def test_no_nod_after_a_cough_or_a_word_that_ends_its_turn_and_never_two_close_together():
+def test_no_nod_after_a_cough_or_a_word_that_ends_its_turn_and_never_two_close_together_in_one_turn():
     cough = np.random.default_rng(2).normal(0, 0.2, int(0.12 * RATE)).astype(np.float32)  # a burst of noise
     audio = np.concatenate([silence(0.5), cough, silence(1.0)])
     assert nods(audio, lambda t: True) == []  # under VOICE_MIN_S of sound: nothing to acknowledge
@@ -58,6 +58,9 @@ def test_no_nod_after_a_cough_or_a_word_that_ends_its_turn_and_never_two_close_t
     phrase = said[int(start * RATE):int(end * RATE)]
     audio = np.concatenate([silence(0.5), phrase, silence(0.6), phrase, silence(0.6), phrase, silence(0.6)])
     assert len(nods(audio, lambda t: True)) == 1
+    # The same as three turns, each ended by the brain 0.5 s into its pause: one nod each.
+    ends = [0.5 + k * (len(phrase) / RATE + 0.6) + len(phrase) / RATE + 0.5 for k in range(3)]
+    assert len(nods(audio, lambda t: all(abs(t - end) > 0.02 for end in ends))) == 3
 
 
 def face_pitch_and_gaze(heard: np.ndarray, turn_open: bool, attend: bool = True) -> np.ndarray:

@@ -9,10 +9,10 @@ pauses, rarely over words: Yngve 1970, Ward & Tsukahara 2000). The avatar does b
   user instead of wandering (motion/stream.py `IdleMotion.attend`);
 - when the user falls quiet for PAUSE_S inside a turn that the brain is still holding open (its
   turn-taking judged the pause unfinished: brain/turn_end.py), after at least VOICE_MIN_S of voice
-  since the last nod, it nods once: "go on". PAUSE_S is longer than the silence after which a
-  finished turn ends (180 ms in `model` and `auto`, 288 ms in `vad`, plus the VAD's lag), so a
-  finished question gets its answer, not a nod; a thinking pause (people's last 0.5-0.9 s) gets
-  the nod while it lasts. Never two nods within NOD_GAP_S.
+  since the last nod, it nods once: "go on" (never twice within NOD_GAP_S in one turn). PAUSE_S
+  is longer than the silence after which a finished turn ends (180 ms in `model` and `auto`, 288
+  ms in `vad`, plus the VAD's lag), so a finished question gets its answer, not a nod; a thinking
+  pause (people's last 0.5-0.9 s) gets the nod while it lasts.
 
 The user's voice is told from the room by the lip sync's loudness tracker (motion/audio_mouth.py:
 against the voice's recent peak and the background's level), on the microphone's 20 ms chunks.
@@ -29,7 +29,7 @@ CHUNK_S = 0.02  # s of microphone audio per call (the live session's chunks)
 ATTEND_HOLD_S = 1.5  # s the eyes stay on the user after their voice stops
 PAUSE_S = 0.45  # s of quiet inside an open turn that earns a nod
 VOICE_MIN_S = 0.3  # s of voice since the last nod (or the turn's start) a nod needs: not a cough or a click
-NOD_GAP_S = 3.0  # s: never two nods closer than this
+NOD_GAP_S = 3.0  # s: never two nods closer than this in one turn
 
 
 class ListeningCues:
@@ -61,8 +61,9 @@ class ListeningCues:
         else:
             self._quiet_s += self.chunk_s
         self.attending = self._t - self._heard_at <= ATTEND_HOLD_S
-        if not turn_open:
-            self._voice_s = 0.0  # only the open turn's own voice counts toward a nod
+        if not turn_open:  # only the open turn's own voice and nods count
+            self._voice_s = 0.0
+            self._nod_at = -np.inf
             return False
         if self._pause_seen or self._quiet_s < PAUSE_S:
             return False

@@ -160,8 +160,8 @@ class IdleMotion:
         self._rng = np.random.default_rng(None if seed is None else seed + 7919)
         self._head_motion = head_motion
         self._listening = 1.0  # 1 listening .. 0 speaking, eased
-        self._attend = 0.0  # 0 .. 1 attending to the user's voice, eased
-        self.attending = False  # whether the user's voice is heard (set by the live face: `attend`)
+        self._attending = False  # the user's voice is heard (`attend`)
+        self._attend = 0.0  # 0 .. 1 attending to it, eased
         self._frame = 0
         self._nod_at = self._rng.uniform(*NOD_INTERVAL)
         self._nod_deg = NOD_DEG
@@ -172,7 +172,7 @@ class IdleMotion:
         step = 1.0 / (self.fps * TRANSITION)
         target = 0.0 if speaking else 1.0
         self._listening += max(-step, min(step, target - self._listening))
-        self._attend += max(-step, min(step, float(self.attending) - self._attend))
+        self._attend += max(-step, min(step, float(self._attending) - self._attend))
         t = (self._frame + 0.5) / self.fps
         out = self._life.next(0.0, talking=speaking)  # blinks come faster while speaking
         eyes = 1.0 - (1.0 - ATTEND_GAZE) * smoothstep(self._attend)
@@ -184,7 +184,7 @@ class IdleMotion:
 
     def attend(self, on: bool) -> None:
         """The user's voice is heard (on) or not: the eyes stay near them, and the idle nods wait."""
-        self.attending = on
+        self._attending = on
 
     def nod(self) -> None:
         """Nod once from the next frame, deeper than an idle nod: "go on" (motion/listening.py)."""
@@ -198,7 +198,7 @@ class IdleMotion:
             self._nod_at, self._nod_deg = t, CUE_NOD_DEG
         elif t >= self._nod_at + NOD_DURATION:
             self._nod_at, self._nod_deg = t + self._rng.uniform(*NOD_INTERVAL), NOD_DEG
-        elif self.attending and not nodding:
+        elif self._attending and not nodding:
             self._nod_at = max(self._nod_at, t + NOD_INTERVAL[0])
         self._nod_asked = False
         x = (t - self._nod_at) / NOD_DURATION

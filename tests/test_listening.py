@@ -1,5 +1,6 @@
 """The listening face (motion/listening.py): eyes on the user while they are heard, a nod in a pause
-the brain holds open, none over their words, before an answer or after a cough."""
+the brain holds open, none over their words, before an answer or after a cough; a glance away
+when their turn ends."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 from helpers_listen import RATE, espeak, espeak_paused, silence, voiced_span
 from livehuman.live.face_renderer import FaceRenderer
 from livehuman.motion.listening import PAUSE_S, ListeningCues
-from livehuman.motion.stream import CUE_NOD_DEG, IdleMotion, StreamingLipSync
+from livehuman.motion.stream import CUE_NOD_DEG, THINK_GAZE, IdleMotion, StreamingLipSync
 from livehuman.rates import FPS
 from livehuman.render.cpu.engine import CpuEngine
 
@@ -97,3 +98,28 @@ def test_the_live_face_nods_in_the_held_pause_and_keeps_its_eyes_on_the_user():
     speaking = t > 1.0
     assert np.abs(unheard[speaking, 1:]).max() > 0.05
     assert np.abs(held[speaking, 1:]).max() <= 0.3 * np.abs(unheard[speaking, 1:]).max()
+
+
+def test_when_the_users_turn_ends_the_face_mostly_glances_away_and_looks_back():
+    def gaze(seed: int, turn_over: bool) -> np.ndarray:
+        renderer = FaceRenderer(CpuEngine(), None, lambda: StreamingLipSync(FPS), lambda: IdleMotion(FPS, seed=seed))
+        for _ in range(25):
+            renderer.face(None)
+        if turn_over:
+            renderer.user_turn_over()
+        out = np.array([(f.gaze_x, f.gaze_y) for f in (renderer.face(None) for _ in range(50))])
+        renderer.close()
+        return out
+
+    glanced = 0
+    for seed in range(12):
+        away = gaze(seed, True) - gaze(seed, False)  # the glance alone: the idle gaze has its own seed
+        if not away.any():
+            continue
+        glanced += 1
+        size = np.hypot(away[:, 0], away[:, 1])
+        full = 0.99 * np.hypot(*THINK_GAZE)
+        assert size[2] > full and away[2, 1] > 0  # within two frames, up and to a side
+        held = np.flatnonzero(size > full)
+        assert 0.45 * FPS <= len(held) <= 1.2 * FPS and size[held[-1] + 3:].max() == 0  # then back
+    assert 4 <= glanced < 12  # most times, not every time

@@ -44,6 +44,7 @@ class FaceRenderer:
         # The user's voice, heard on the event loop (`hear_user`): the render thread takes the cues.
         self.cues = ListeningCues()
         self._nod_wanted = False
+        self._look_away_wanted = False
         self._attending = False
         self.nods = 0  # nods asked for by the user's pauses
         # Two threads, each keeping its own order: lip sync of a reply's audio as it arrives, and
@@ -73,6 +74,11 @@ class FaceRenderer:
             self.nods += 1
         self._attending = self.cues.attending
 
+    def user_turn_over(self) -> None:
+        """The brain ended the user's turn (any thread): the face may glance away while it plans
+        its answer, and look back as it comes (motion/stream.py `IdleMotion.look_away`)."""
+        self._look_away_wanted = True
+
     @property
     def shown(self) -> tuple[str, float] | None:
         """The expression the frames drawn since have been easing to (None: none asked for yet)."""
@@ -91,6 +97,9 @@ class FaceRenderer:
         if self._nod_wanted:
             self._nod_wanted = False
             self.idle.nod()
+        if self._look_away_wanted:
+            self._look_away_wanted = False
+            self.idle.look_away()
         life = self.idle.next_frame(mouth is not None)
         if self.head_motion != 1.0:
             life = replace(life, yaw=life.yaw * self.head_motion, pitch=life.pitch * self.head_motion,

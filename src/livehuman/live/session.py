@@ -474,6 +474,7 @@ class Session:
                 self._user_turn_open = True
             case UserSpeechStopped(item_id=item, audio_end_ms=end_ms):
                 self._user_turn_open = False
+                self.renderer.user_turn_over()
                 self._new_turn(self._mic_time(end_ms), "speech")
                 self._set_state("thinking")
                 self._read_voice(item, end_ms)

@@ -16,7 +16,7 @@ import numpy as np
 from livehuman.errors import LivehumanError
 from livehuman.motion.acoustics import WINDOW, FeatureStream
 from livehuman.motion.controls import FaceControls
-from livehuman.motion.idle import BROW_GAIN, Emphasis, LifeGenerator, smoothstep
+from livehuman.motion.idle import BROW_GAIN, GAZE_MOVE, Emphasis, LifeGenerator, smoothstep
 from livehuman.motion.audio_mouth import AUDIO_LOOKAHEAD_FRAMES, AudioMouthTracker, LoudnessTracker
 from livehuman.motion.closures import SYNTHETIC
 from livehuman.motion.lipsync import MouthTracker, Timeline, shape_to_controls
@@ -32,6 +32,12 @@ NOD_DEG = 1.8  # pitch dip at a nod's deepest
 # the eyes' wander shrinks to this share while the user is heard.
 CUE_NOD_DEG = 3.0
 ATTEND_GAZE = 0.25
+# When the user's turn ends the face glances away, up and to one side, while its answer is being
+# planned, and looks back as it comes: speakers look away as they begin and back at the listener
+# (Kendon 1967), and more so while they think what to say (Glenberg et al. 1998). Not every time.
+THINK_GAZE = (0.4, 0.3)  # gaze x (either side) and y (up) of the glance: plainly seen, as a thinking glance is
+THINK_S = (0.5, 1.1)  # s it holds before looking back
+THINK_CHANCE = 0.7  # share of the user's turns that end with one
 
 
 class StreamingLipSync:
@@ -166,6 +172,8 @@ class IdleMotion:
         self._nod_at = self._rng.uniform(*NOD_INTERVAL)
         self._nod_deg = NOD_DEG
         self._nod_asked = False
+        self._away_asked = False
+        self._away: tuple[float, float, float, float] | None = None  # (start, hold, gaze x, gaze y)
 
     def next_frame(self, speaking: bool) -> FaceControls:
         """The next frame's face (mouth closed and relaxed; the lip sync supplies the mouth)."""
@@ -176,7 +184,8 @@ class IdleMotion:
         t = (self._frame + 0.5) / self.fps
         out = self._life.next(0.0, talking=speaking)  # blinks come faster while speaking
         eyes = 1.0 - (1.0 - ATTEND_GAZE) * smoothstep(self._attend)
-        out.gaze_x, out.gaze_y = out.gaze_x * eyes, out.gaze_y * eyes
+        away_x, away_y = self._glance_away(t)
+        out.gaze_x, out.gaze_y = out.gaze_x * eyes + away_x, out.gaze_y * eyes + away_y
         if self._head_motion:
             out.pitch += self._nod(t) * smoothstep(self._listening)
         self._frame += 1
@@ -189,6 +198,27 @@ class IdleMotion:
     def nod(self) -> None:
         """Nod once from the next frame, deeper than an idle nod: "go on" (motion/listening.py)."""
         self._nod_asked = True
+
+    def look_away(self) -> None:
+        """The user's turn is over: glance away while the answer is planned, most times (THINK_CHANCE)."""
+        self._away_asked = True
+
+    def _glance_away(self, t: float) -> tuple[float, float]:
+        if self._away_asked:
+            self._away_asked = False
+            if self._rng.random() < THINK_CHANCE:
+                side = 1.0 if self._rng.random() < 0.5 else -1.0
+                self._away = (t, self._rng.uniform(*THINK_S), side * THINK_GAZE[0], THINK_GAZE[1])
+        if self._away is None:
+            return 0.0, 0.0
+        start, hold, x, y = self._away
+        since = t - start
+        if since >= hold + GAZE_MOVE:
+            self._away = None
+            return 0.0, 0.0
+        # a saccade there, a saccade back
+        w = smoothstep(min(1.0, since / GAZE_MOVE)) if since < hold else smoothstep(1.0 - (since - hold) / GAZE_MOVE)
+        return w * x, w * y
 
     def _nod(self, t: float) -> float:
         # A listener's nod: down and back up, as a raised-cosine dip; now and then by itself, or

@@ -33,8 +33,8 @@ def test_a_pause_the_brain_holds_open_gets_one_nod_and_the_words_none():
     first, second = espeak_paused("I'd like to book", "a table for two.")
     rng = np.random.default_rng(1)
     clean = np.concatenate([silence(0.5), first, silence(0.8), second, silence(2.0)])
-    for noise_db in (None, -45.0):  # a quiet room, then a room's hiss 25-30 dB under the voice
-        audio = clean if noise_db is None else clean + rng.normal(0, 10 ** (noise_db / 20), len(clean)).astype(np.float32)
+    hiss = rng.normal(0, 10 ** (-45 / 20), len(clean)).astype(np.float32)  # 25-30 dB under the voice
+    for noise_db, audio in ((None, clean), (-45, clean + hiss)):  # a quiet room, then a room's hiss
         paused_at = 0.5 + len(first) / RATE
         # The turn is open from its first word until 0.5 s after the last (the brain's turn end).
         held = nods(audio, lambda t: 0.5 <= t < len(audio) / RATE - 1.5)

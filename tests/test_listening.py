@@ -101,25 +101,30 @@ def test_the_live_face_nods_in_the_held_pause_and_keeps_its_eyes_on_the_user():
 
 
 def test_when_the_users_turn_ends_the_face_mostly_glances_away_and_looks_back():
-    def gaze(seed: int, turn_over: bool) -> np.ndarray:
+    def eyes(seed: int, turn_over: bool) -> np.ndarray:
+        """(frames, 3): gaze x, gaze y, blink after the turn ends (or not)."""
         renderer = FaceRenderer(CpuEngine(), None, lambda: StreamingLipSync(FPS), lambda: IdleMotion(FPS, seed=seed))
         for _ in range(25):
             renderer.face(None)
         if turn_over:
             renderer.user_turn_over()
-        out = np.array([(f.gaze_x, f.gaze_y) for f in (renderer.face(None) for _ in range(50))])
+        out = np.array([(f.gaze_x, f.gaze_y, f.blink) for f in (renderer.face(None) for _ in range(50))])
         renderer.close()
         return out
 
-    glanced = 0
-    for seed in range(12):
-        away = gaze(seed, True) - gaze(seed, False)  # the glance alone: the idle gaze has its own seed
+    glanced = blinked = 0
+    for seed in range(20):
+        change = eyes(seed, True) - eyes(seed, False)  # the glance alone: the idle gaze has its own seed
+        away = change[:, :2]
         if not away.any():
+            assert not change.any()
             continue
         glanced += 1
+        blinked += bool(change[:, 2].max() > 0.9)  # a blink with the glance, at its start
+        assert np.flatnonzero(change[:, 2])[:1].tolist() in ([], [0], [1])
         size = np.hypot(away[:, 0], away[:, 1])
         full = 0.99 * np.hypot(*THINK_GAZE)
         assert size[2] > full and away[2, 1] > 0  # within two frames, up and to a side
         held = np.flatnonzero(size > full)
         assert 0.45 * FPS <= len(held) <= 1.2 * FPS and size[held[-1] + 3:].max() == 0  # then back
-    assert 4 <= glanced < 12  # most times, not every time
+    assert 8 <= glanced < 20 and 0 < blinked < glanced  # most times, not every time; a blink with some

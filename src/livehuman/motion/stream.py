@@ -16,7 +16,7 @@ import numpy as np
 from livehuman.errors import LivehumanError
 from livehuman.motion.acoustics import WINDOW, FeatureStream
 from livehuman.motion.controls import FaceControls
-from livehuman.motion.idle import BROW_GAIN, GAZE_MOVE, Emphasis, LifeGenerator, smoothstep
+from livehuman.motion.idle import BROW_GAIN, GAZE_MOVE, Emphasis, LifeGenerator, blink_curve, smoothstep
 from livehuman.motion.audio_mouth import AUDIO_LOOKAHEAD_FRAMES, AudioMouthTracker, LoudnessTracker
 from livehuman.motion.closures import SYNTHETIC
 from livehuman.motion.lipsync import MouthTracker, Timeline, shape_to_controls
@@ -28,9 +28,10 @@ TRANSITION = 0.4  # s: how long the face takes to ease between listening and spe
 NOD_INTERVAL = (4.0, 9.0)  # s between the small nods of a listener
 NOD_DURATION = 0.7  # s
 NOD_DEG = 1.8  # pitch dip at a nod's deepest
-# Attending to the user (motion/listening.py): their nod at a pause is deeper than an idle one, and
-# the eyes' wander shrinks to this share while the user is heard.
+# Attending to the user (motion/listening.py): their nod at a pause is deeper and quicker than an
+# idle one (a backchannel nod), and the eyes' wander shrinks to this share while the user is heard.
 CUE_NOD_DEG = 3.0
+CUE_NOD_S = 0.5
 ATTEND_GAZE = 0.25
 # When the user's turn ends the face glances away, up and to one side, while its answer is being
 # planned, and looks back as it comes: speakers look away as they begin and back at the listener
@@ -38,6 +39,7 @@ ATTEND_GAZE = 0.25
 THINK_GAZE = (0.4, 0.3)  # gaze x (either side) and y (up) of the glance: plainly seen, as a thinking glance is
 THINK_S = (0.5, 1.1)  # s it holds before looking back
 THINK_CHANCE = 0.7  # share of the user's turns that end with one
+THINK_BLINK = 0.4  # share of those glances a blink goes with (large gaze shifts bring blinks: Evinger et al. 1994)
 
 
 class StreamingLipSync:
@@ -170,10 +172,10 @@ class IdleMotion:
         self._attend = 0.0  # 0 .. 1 attending to it, eased
         self._frame = 0
         self._nod_at = self._rng.uniform(*NOD_INTERVAL)
-        self._nod_deg = NOD_DEG
+        self._nod_deg, self._nod_s = NOD_DEG, NOD_DURATION
         self._nod_asked = False
         self._away_asked = False
-        self._away: tuple[float, float, float, float] | None = None  # (start, hold, gaze x, gaze y)
+        self._away: tuple[float, float, float, float, bool] | None = None  # (start, hold, gaze x, gaze y, blink)
 
     def next_frame(self, speaking: bool) -> FaceControls:
         """The next frame's face (mouth closed and relaxed; the lip sync supplies the mouth)."""
@@ -184,8 +186,9 @@ class IdleMotion:
         t = (self._frame + 0.5) / self.fps
         out = self._life.next(0.0, talking=speaking)  # blinks come faster while speaking
         eyes = 1.0 - (1.0 - ATTEND_GAZE) * smoothstep(self._attend)
-        away_x, away_y = self._glance_away(t)
+        away_x, away_y, blink = self._glance_away(t)
         out.gaze_x, out.gaze_y = out.gaze_x * eyes + away_x, out.gaze_y * eyes + away_y
+        out.blink = max(out.blink, blink)
         if self._head_motion:
             out.pitch += self._nod(t) * smoothstep(self._listening)
         self._frame += 1
@@ -203,35 +206,37 @@ class IdleMotion:
         """The user's turn is over: glance away while the answer is planned, most times (THINK_CHANCE)."""
         self._away_asked = True
 
-    def _glance_away(self, t: float) -> tuple[float, float]:
+    def _glance_away(self, t: float) -> tuple[float, float, float]:
+        """The glance's gaze x, y and blink at time t."""
         if self._away_asked:
             self._away_asked = False
             if self._rng.random() < THINK_CHANCE:
                 side = 1.0 if self._rng.random() < 0.5 else -1.0
-                self._away = (t, self._rng.uniform(*THINK_S), side * THINK_GAZE[0], THINK_GAZE[1])
+                self._away = (t, self._rng.uniform(*THINK_S), side * THINK_GAZE[0], THINK_GAZE[1],
+                              self._rng.random() < THINK_BLINK)
         if self._away is None:
-            return 0.0, 0.0
-        start, hold, x, y = self._away
+            return 0.0, 0.0, 0.0
+        start, hold, x, y, blinks = self._away
         since = t - start
         if since >= hold + GAZE_MOVE:
             self._away = None
-            return 0.0, 0.0
+            return 0.0, 0.0, 0.0
         # a saccade there, a saccade back
         w = smoothstep(min(1.0, since / GAZE_MOVE)) if since < hold else smoothstep(1.0 - (since - hold) / GAZE_MOVE)
-        return w * x, w * y
+        return w * x, w * y, blink_curve(since, self.fps) if blinks else 0.0
 
     def _nod(self, t: float) -> float:
         # A listener's nod: down and back up, as a raised-cosine dip; now and then by itself, or
         # when asked. Idle nods wait while the user is heard: a nod over their words means nothing.
-        nodding = self._nod_at <= t < self._nod_at + NOD_DURATION
+        nodding = self._nod_at <= t < self._nod_at + self._nod_s
         if self._nod_asked and not nodding:
-            self._nod_at, self._nod_deg = t, CUE_NOD_DEG
-        elif t >= self._nod_at + NOD_DURATION:
-            self._nod_at, self._nod_deg = t + self._rng.uniform(*NOD_INTERVAL), NOD_DEG
+            self._nod_at, self._nod_deg, self._nod_s = t, CUE_NOD_DEG, CUE_NOD_S
+        elif t >= self._nod_at + self._nod_s:
+            self._nod_at, self._nod_deg, self._nod_s = t + self._rng.uniform(*NOD_INTERVAL), NOD_DEG, NOD_DURATION
         elif self._attending and not nodding:
             self._nod_at = max(self._nod_at, t + NOD_INTERVAL[0])
         self._nod_asked = False
-        x = (t - self._nod_at) / NOD_DURATION
+        x = (t - self._nod_at) / self._nod_s
         if 0.0 <= x <= 1.0:
             return -self._nod_deg * 0.5 * (1.0 - math.cos(2 * math.pi * x))
         return 0.0

@@ -157,7 +157,9 @@ class IdleMotion:
     """The face between and during replies: blinks, breathing, sway, listening nods; no jumps.
 
     Call `next_frame` once per video frame; its head and eye motion run on without a break
-    whether the avatar speaks or listens, and listening-only motion fades in and out.
+    whether the avatar speaks or listens, and listening-only motion fades in and out. The live
+    face also tells it when the user is heard (`attend`), when a pause wants a nod (`nod`) and when
+    the user's turn is over (`look_away`): motion/listening.py.
     """
 
     def __init__(self, fps: float = FPS, seed: int | None = 0, head_motion: bool = True,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livehuman.speech.audio import load_audio
+from livehuman.speech.audio import Audio, load_audio, resample
 
 
 def speech_wav(text: str, path: Path, rate: int = 48000, lead_silence: float = 0.0) -> Path:
@@ -25,8 +25,13 @@ def speech_wav(text: str, path: Path, rate: int = 48000, lead_silence: float = 0
 
 def speech48(text: str, tmp: Path) -> np.ndarray:
     """`text` spoken by espeak-ng as 48 kHz mono int16 samples."""
-    audio = load_audio(speech_wav(text, tmp / (str(abs(hash(text))) + ".wav")), rate=48000)
-    return np.round(np.clip(audio.samples, -1, 1) * 32767).astype(np.int16)
+    return mic48(load_audio(speech_wav(text, tmp / (str(abs(hash(text))) + ".wav")), rate=48000))
+
+
+def mic48(audio: Audio) -> np.ndarray:
+    """`audio` as the client's microphone takes it (`LiveClient.say`): 48 kHz mono int16 samples."""
+    samples = resample(audio, 48000).samples
+    return np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
 
 
 def free_port(host: str) -> int:

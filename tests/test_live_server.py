@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from helpers_live import candidate_addresses, check_voice_stopped, interrupt_answer, speech48, start_live_server, wait_sessions
+from helpers_live import (candidate_addresses, check_voice_stopped, interrupt_answer, mic48, speech48, start_live_server,
+                          wait_sessions)
 from livehuman.live.client import LiveClient, rms
 from livehuman.live.microphone import PromptAudioBuffer
 
@@ -121,15 +122,14 @@ async def test_a_thinking_pause_gets_a_nod_and_the_whole_question_one_answer(ser
     the turn (brain/turn_end.py) and the face nods in the pause (motion/listening.py); the question is
     heard whole, as one turn."""
     from helpers_listen import said_paused, silence
-    from livehuman.speech.audio import Audio, resample
+    from livehuman.speech.audio import Audio
     from livehuman.speech.festival import festival_speech
 
     session = server.sessions[client.session]
     first, second = said_paused(lambda text: festival_speech(text, "ked"), "I want to know if", "it runs offline.")
     audio = np.concatenate([silence(0.3), first, silence(1.0), second, silence(0.3)])
-    samples = resample(Audio(audio, 16000), 48000).samples
     spoken = time.monotonic()
-    await client.say(np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16))
+    await client.say(mic48(Audio(audio, 16000)))
     heard = await client.wait_for(lambda: client.event("transcript", since=spoken, role="user", final=True), 30)
     assert session.renderer.nods == 1
     await client.wait_for(lambda: client.event("state", since=spoken, state="speaking"), 30)

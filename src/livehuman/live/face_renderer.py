@@ -45,7 +45,6 @@ class FaceRenderer:
         self.cues = ListeningCues()
         self._nod_wanted = False
         self._look_away_wanted = False
-        self._attending = False
         self.nods = 0  # nods asked for by the user's pauses
         # Two threads, each keeping its own order: lip sync of a reply's audio as it arrives, and
         # drawing. Drawing never waits behind a whole sentence's lip sync, nor lip sync behind drawing.
@@ -72,7 +71,6 @@ class FaceRenderer:
         if self.cues.hear(samples, turn_open):
             self._nod_wanted = True
             self.nods += 1
-        self._attending = self.cues.attending
 
     def user_turn_over(self) -> None:
         """The brain ended the user's turn (any thread): the face may glance away while it plans
@@ -93,7 +91,7 @@ class FaceRenderer:
             self._taken = wanted
             self.expression.set(*wanted)
         self.expression.listening(mouth is None)
-        self.idle.attend(self._attending)
+        self.idle.attend(self.cues.attending)
         if self._nod_wanted:
             self._nod_wanted = False
             self.idle.nod()

@@ -41,7 +41,6 @@ class ListeningCues:
         self._loudness = LoudnessTracker(1.0 / self.chunk_s)
         self._t = 0.0  # s of audio heard
         self._heard_at = -np.inf  # when the voice was last heard
-        self._quiet_s = 0.0  # s since then
         self._voice_s = 0.0  # s of voice since the last nod or the turn's start
         self._nod_at = -np.inf
         self._pause_seen = False  # the current quiet has been long enough for a pause
@@ -55,17 +54,15 @@ class ListeningCues:
         self._t += self.chunk_s
         if voice:
             self._heard_at = self._t
-            self._quiet_s = 0.0
             self._voice_s += self.chunk_s
             self._pause_seen = False
-        else:
-            self._quiet_s += self.chunk_s
-        self.attending = self._t - self._heard_at <= ATTEND_HOLD_S
+        quiet_s = self._t - self._heard_at
+        self.attending = quiet_s <= ATTEND_HOLD_S
         if not turn_open:  # only the open turn's own voice and nods count
             self._voice_s = 0.0
             self._nod_at = -np.inf
             return False
-        if self._pause_seen or self._quiet_s < PAUSE_S:
+        if self._pause_seen or quiet_s < PAUSE_S:
             return False
         self._pause_seen = True  # one nod at most per pause
         if self._voice_s < VOICE_MIN_S or self._t - self._nod_at < NOD_GAP_S:

@@ -121,6 +121,18 @@ def test_hybrid_keeps_the_best_of_both(general, domain, hybrid):
     assert accuracy(hybrid, GENERAL, flite) >= accuracy(general, GENERAL, flite) - 0.1
 
 
+def test_a_vocabulary_leaves_no_files_behind(tmp_path, monkeypatch):
+    # A recognizer whose process is stopped (serve's ProcessASR) never runs its clean-up: files it
+    # kept while alive were left in /tmp for every recognizer process ever started.
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    asr = PocketSphinxASR(vocabulary=["What is livehuman?"], general=False)
+    assert list(tmp_path.iterdir()) == []
+    text, _ = transcribe(asr, flite("what is livehuman"))  # it still knows the vocabulary's words
+    assert "livehuman" in text.split()
+
+
 def test_compound_words_come_back_whole(hybrid):
     text, _ = transcribe(hybrid, flite("what is livehuman"))
     assert "livehuman" in text.split()

@@ -121,11 +121,11 @@ class PocketSphinxASR(StreamingASR):
             self._decoders.append(pocketsphinx.Decoder(
                 **config, dict=str(model / "cmudict-en-us.dict"), lm=str(model / "en-us.lm.bin")))
         if vocabulary:
-            # Kept on self: the directory and its files go away with the recognizer.
-            self._files = tempfile.TemporaryDirectory(prefix="livehuman-asr-")
-            lm, dic, self._joins = self._vocabulary_lm(
-                vocabulary, model / "cmudict-en-us.dict", Path(self._files.name))
-            self._decoders.append(pocketsphinx.Decoder(**config, dict=dic, lm=lm))
+            # The decoder reads its files as it is made: they are gone before it is used, so that
+            # none are left behind by a recognizer whose process is stopped (recognizer.ProcessASR).
+            with tempfile.TemporaryDirectory(prefix="livehuman-asr-") as folder:
+                lm, dic, self._joins = self._vocabulary_lm(vocabulary, model / "cmudict-en-us.dict", Path(folder))
+                self._decoders.append(pocketsphinx.Decoder(**config, dict=dic, lm=lm))
         self._started = False
         self._pending = 0
         self._last = ""

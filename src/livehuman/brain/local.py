@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ from livehuman.brain.recognizer import AsrPool, knowledge_asr
 from livehuman.brain.reply import Reply, Said
 from livehuman.brain.responder import Responder
 from livehuman.brain.speaker import Speaker
-from livehuman.brain.speculation import Speculation, Speculator
+from livehuman.brain.speculation import Speculation, Speculator, fork_dialogue
 from livehuman.brain.turn_end import ModelTurns
 from livehuman.brain.speech_events import (
     BrainError,
@@ -55,6 +56,23 @@ log = logging.getLogger(__name__)
 
 # A reply still plays this long after its audio's own length: the client's buffers and drawing.
 PLAYOUT_MARGIN_S = 0.5
+# Speech that starts this soon after the user's turn ended, while the avatar answers it, is the
+# user going on after a pause the brain took for the end (people pause 0.5-0.9 s mid-sentence to
+# think, and now and then longer); later, they are answering what the avatar said.
+GO_ON_MS = 1500
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The user's last turn and the reply to it, until the user speaks again: what they had said
+    (`words`), where their speech ended (ms into the input), the reply's item, and a fork of the
+    dialogue's state before the reply."""
+
+    words: str
+    end_ms: int
+    reply_id: str
+    before: Any
+
 
 class LocalBrain:
     """The offline cascade as a Brain: server VAD, streaming ASR, dialogue and espeak-ng TTS.
@@ -145,6 +163,9 @@ class LocalBrain:
         self._said: dict[str, Said] = {}  # reply item → what it said where
         self._replies = 0  # assistant items in the conversation (greet only before the first)
         self._last_assistant: str | None = None  # the latest reply, the one truncation may cut in the history
+        self._answered: Answered | None = None  # the last turn answered, which the user may go on with
+        self._earlier = ""  # the words of the turn the user is going on with
+        self.went_on = 0  # turns the user went on with after the avatar began to answer them
 
     @property
     def dialogue(self) -> Any:
@@ -316,12 +337,14 @@ class LocalBrain:
                 case ("clear",):
                     self.speculator.discard("discarded")
                     self._speaking_item = None
+                    self._earlier = ""
                     self._drop_overlap()
                     await asyncio.to_thread(self.listener.clear)
                     self._emit(InputCleared())
                 case ("turn", turn):
                     self.speculator.discard("discarded")
                     self._speaking_item = None
+                    self._earlier = ""
                     self._drop_overlap()
                     self.listener.configure(turn)
         except asyncio.CancelledError:
@@ -386,7 +409,7 @@ class LocalBrain:
                     else:
                         self._partial_transcript(partial)
                 case SpeechBegan(start_ms=start_ms, audio=audio):
-                    await self._speech_started(new_id("item"), start_ms)
+                    await self._speech_started(new_id("item"), start_ms, over_reply=self._answer_heard())
                     # The speech's first audio goes to the recognizer only after the start is out:
                     # a barge-in must not wait for pocketsphinx.
                     self._partial_transcript(await asyncio.to_thread(self.listener.begin, audio))
@@ -409,6 +432,10 @@ class LocalBrain:
             return False
         if self._overlap is not None and self._overlap.held_at is not None:
             return True
+        return self._answer_heard()
+
+    def _answer_heard(self) -> bool:
+        """Whether a reply is in flight or its audio still playing."""
         return self._response is not None or time.monotonic() < self._playing_until + PLAYOUT_MARGIN_S
 
     async def _judge_overlap(self) -> None:
@@ -433,7 +460,7 @@ class LocalBrain:
         """The sound is the user's turn: it starts as any speech does, from its start."""
         self._overlap = None
         self.overlaps["interrupted"] += 1
-        await self._speech_started(overlap.item_id, overlap.start_ms)
+        await self._speech_started(overlap.item_id, overlap.start_ms, over_reply=True)
         self._partial_transcript(overlap.partial)
 
     async def _overlap_ended(self, end_ms: int) -> None:
@@ -464,14 +491,30 @@ class LocalBrain:
             self._playing_until += time.monotonic() - overlap.held_at
             self._emit(ReplyResumed())
 
-    async def _speech_started(self, item_id: str, start_ms: int) -> None:
+    async def _speech_started(self, item_id: str, start_ms: int, over_reply: bool = False) -> None:
+        """The user's turn starts (`over_reply`: while the avatar is saying a reply)."""
         self.speculator.discard("discarded")
+        turn = self.settings.turn_detection
+        interrupts = turn is None or turn.interrupt_response
+        answered, self._answered = self._answered, None
+        if (over_reply and interrupts and answered is not None and answered.reply_id == self._last_assistant
+                and start_ms - answered.end_ms <= GO_ON_MS):
+            self._go_on(answered)
         self._speaking_item = item_id
         self._partial = ""
         self._emit(UserSpeechStarted(item_id, start_ms))
-        turn = self.settings.turn_detection
-        if self._response is not None and (turn is None or turn.interrupt_response):
+        if self._response is not None and interrupts:
             await self._cancel("turn_detected")
+
+    def _go_on(self, answered: Answered) -> None:
+        """The user speaks on after a pause the brain took for the end of their turn: the reply
+        begun (cancelled with their speech) is taken back, and this turn is answered together with
+        the words before the pause, as one question."""
+        self.went_on += 1
+        self._earlier = answered.words
+        self.responder.take()  # (the reply may not have taken the words yet)
+        self.responder.adopt(answered.before)
+        self._last_assistant = None  # the history no longer holds it: a truncation leaves the history be
 
     def _partial_transcript(self, partial: str | None) -> None:
         if self._speaking_item is None or not partial:
@@ -495,7 +538,7 @@ class LocalBrain:
             return
         self.speculator.discard(None)
         if words:
-            self.speculator.start(words, self.responder.ensure, self.settings.audio)
+            self.speculator.start(_joined(self._earlier, words), self.responder.ensure, self.settings.audio)
 
     async def _end_turn(self, end_ms: int, transcript: str | None = None) -> None:
         item_id = self._speaking_item
@@ -506,17 +549,22 @@ class LocalBrain:
         self._emit(UserSpeechStopped(item_id, end_ms))
         if transcript is None:
             transcript = await asyncio.to_thread(self.listener.finish)
-        self._user_turn(item_id, transcript)
+        words, self._earlier = _joined(self._earlier, transcript), ""
+        self._user_turn(item_id, transcript, words)
         turn = self.settings.turn_detection
-        if not transcript.strip() or (turn is not None and not turn.create_response) or self._response is not None:
+        if not words.strip() or (turn is not None and not turn.create_response) or self._response is not None:
             self.speculator.discard("missed")
             return
         spec = await self.speculator.take(self.responder.owed(), self.settings.audio)
         if self._response is None:
+            if self.responder.dialogue is None:
+                await asyncio.to_thread(self.responder.ensure)
+            before = fork_dialogue(self.responder.dialogue)  # taken back if the user goes on
             if spec is not None:
                 self.responder.adopt(spec.dialogue)
                 self.speculator.counts["used"] += 1
             self._start_response(self.settings.audio, speculation=spec)
+            self._answered = Answered(words, end_ms, self._last_assistant, before)
         elif spec is not None:
             self.speculator.counts["missed"] += 1
 
@@ -537,9 +585,11 @@ class LocalBrain:
         self._stopped_at = time.monotonic()
         self._user_turn(new_id("item"), await asyncio.to_thread(self.listener.recognize, audio))
 
-    def _user_turn(self, item_id: str, transcript: str) -> None:
+    def _user_turn(self, item_id: str, transcript: str, words: str | None = None) -> None:
+        """The turn's transcript is told; its `words` (the transcript, or with the words of the
+        turn it goes on with) are owed a reply."""
         self._emit(UserTranscriptDone(item_id, transcript))
-        self.responder.heard(transcript)
+        self.responder.heard(transcript if words is None else words)
 
     # -- the brain's side: one reply at a time (reply.py) -------------------------------------------
 
@@ -578,3 +628,7 @@ class LocalBrain:
         self._playing_until = 0.0  # what was sent but not played is dropped with it
         if self._response is not None:
             await self._response.cancel(reason)
+
+
+def _joined(earlier: str, words: str) -> str:
+    return f"{earlier} {words}".strip() if earlier else words

@@ -78,7 +78,7 @@ async def test_going_on_over_the_answer_gets_the_whole_question_answered(factory
 @pytest.mark.slow
 @in_module_loop
 async def test_speech_long_after_the_turn_is_a_turn_of_its_own(factory):
-    brain, events = await paused_question(factory, pause_s=GO_ON_MS / 1000 + 0.6)
+    brain, events = await paused_question(factory, pause_s=GO_ON_MS / 1000 + 0.3)
     first, second = [e.transcript for e in events if isinstance(e, UserTranscriptDone)]
     assert brain.went_on == 0
     assert user_turns(brain) == [first, second]

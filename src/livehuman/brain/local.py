@@ -497,8 +497,9 @@ class LocalBrain:
         turn = self.settings.turn_detection
         interrupts = turn is None or turn.interrupt_response
         answered, self._answered = self._answered, None
+        voice_ms = start_ms + (turn.prefix_padding_ms if turn is not None else 0)  # (start_ms is padded)
         if (over_reply and interrupts and answered is not None and answered.reply_id == self._last_assistant
-                and start_ms - answered.end_ms <= GO_ON_MS):
+                and voice_ms - answered.end_ms <= GO_ON_MS):
             self._go_on(answered)
         self._speaking_item = item_id
         self._partial = ""

@@ -137,6 +137,30 @@ async def test_a_thinking_pause_gets_a_nod_and_the_whole_question_one_answer(ser
     assert finals == [heard] and len(heard["text"].split()) > 4, finals  # one turn, both halves
 
 
+async def test_going_on_over_an_answer_begun_in_the_pause_gets_the_whole_question_answered(server, client):
+    """A synthesizer's voice gets the fixed silence, which ends the turn in a thinking pause: the
+    avatar begins to answer "I would like to know", the user goes on, and the avatar stops and
+    answers both halves as one question (brain/local.py, going on)."""
+    from helpers_listen import espeak_paused, silence
+    from livehuman.speech.audio import Audio
+
+    brain = server.sessions[client.session].brain
+    first, second = espeak_paused("I would like to know", "how much it costs.")
+    spoken = time.monotonic()
+    await client.say(mic48(Audio(np.concatenate([silence(0.3), first, silence(1.0)]), 16000)))
+    await client.wait_for(lambda: client.event("state", since=spoken, state="speaking"), 10)  # it took the pause for the end
+    await client.say(mic48(Audio(np.concatenate([second, silence(0.5)]), 16000)))
+    finals = await client.wait_for(
+        lambda: [e for e in client.events("transcript", since=spoken) if e.get("role") == "user" and e.get("final")][1:]
+        and client.events("transcript", since=spoken), 30)
+    await client.wait_for(lambda: client.event("state", since=spoken, state="speaking")
+                          and brain.dialogue.history[-1]["role"] == "assistant" and brain.went_on, 30)
+    halves = [e["text"] for e in finals if e.get("role") == "user" and e.get("final")]
+    asked = [m["content"] for m in brain.dialogue.history if m["role"] == "user"]
+    assert asked[-1] == " ".join(halves) and all(h.strip() for h in halves)  # the last answer answers both
+    assert halves[0] not in asked[:-1]  # and the answer begun to the first half is not in the history
+
+
 async def test_text_message_gets_transcripts_states_and_metrics(client):
     t = time.monotonic()
     client.send({"type": "text", "text": SHORT_QUESTION})

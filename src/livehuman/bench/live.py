@@ -88,7 +88,9 @@ def asked_questions(names: tuple[str, ...]) -> list[tuple[np.ndarray, float, flo
 
 
 def _as_sent(samples: np.ndarray, loud: int | None) -> tuple[np.ndarray, float, float]:
-    pcm = np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    from livehuman.speech.audio import to_pcm16
+
+    pcm = to_pcm16(samples)
     level = np.abs(pcm.astype(np.int32))
     voiced = np.flatnonzero(level > (loud if loud is not None else level.max() / 10))
     lead = voiced[0] / WEBRTC_RATE if len(voiced) else 0.0

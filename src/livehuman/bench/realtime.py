@@ -10,7 +10,6 @@ end of speech → speech_stopped (the VAD's silence wait), speech_stopped → fi
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import statistics
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from livehuman.bench.options import RealtimeOptions, from_args
+from livehuman.brain.wire import encode_pcm16
 from livehuman.rates import REALTIME_RATE
 from livehuman.speech.audio import load_audio
 
@@ -46,8 +46,7 @@ async def turn(conn, audio: np.ndarray, end_s: float) -> tuple[float, float, flo
     async def feed() -> None:
         for i in range(0, len(audio), CHUNK):
             await asyncio.sleep(max(0.0, t0 + i / RATE - time.monotonic()))
-            pcm = (audio[i : i + CHUNK] * 32767).astype("<i2").tobytes()
-            await conn.input_audio_buffer.append(audio=base64.b64encode(pcm).decode())
+            await conn.input_audio_buffer.append(audio=encode_pcm16(audio[i : i + CHUNK]))
 
     feeding = asyncio.create_task(feed())
     while True:

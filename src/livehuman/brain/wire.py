@@ -44,7 +44,7 @@ from livehuman.brain.speech_events import (
 )
 from livehuman.errors import LivehumanError
 from livehuman.rates import REALTIME_RATE
-from livehuman.speech.audio import StreamResampler
+from livehuman.speech.audio import StreamResampler, from_pcm16, pcm16_bytes
 
 MODEL_NAME = "livehuman"
 SEMANTIC_KEYS = ("eagerness", "create_response", "interrupt_response")
@@ -59,8 +59,7 @@ MAX_ITEMS = 200  # conversation items kept per connection (the oldest are forgot
 
 def encode_pcm16(samples: np.ndarray) -> str:
     """float32 [-1, 1] samples → base64 little-endian PCM16."""
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
-    return base64.b64encode(pcm.tobytes()).decode("ascii")
+    return base64.b64encode(pcm16_bytes(samples)).decode("ascii")
 
 
 def decode_pcm16(data: str) -> np.ndarray:
@@ -71,7 +70,7 @@ def decode_pcm16(data: str) -> np.ndarray:
         raise RequestError(f"audio is not valid base64 PCM16: {exc}", param="audio") from None
     if len(raw) % 2:
         raise RequestError("audio must be whole PCM16 samples (an even number of bytes)", param="audio")
-    return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+    return from_pcm16(raw)
 
 
 def _at_realtime_rate(samples: np.ndarray, rate: int, resampler: StreamResampler | None) -> np.ndarray:

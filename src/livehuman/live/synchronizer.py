@@ -21,7 +21,7 @@ from livehuman.live.face_renderer import FaceRenderer
 from livehuman.live.reply_audio import ReplyAudio
 from livehuman.motion.controls import FaceControls
 from livehuman.rates import FRAME_MS, WEBRTC_RATE
-from livehuman.speech.audio import StreamResampler
+from livehuman.speech.audio import StreamResampler, to_pcm16
 from livehuman.speech.phones import Phone
 
 RENDER_BATCH = 4  # frames rendered per trip to the render thread, at most
@@ -180,7 +180,7 @@ class AVSynchronizer:
         return controls, (reply.resampler.flush() if reply.resampler is not None else np.zeros(0, np.float32))
 
     def _hold(self, reply: Reply, samples: np.ndarray) -> None:
-        pcm = np.clip(np.round(samples * 32767.0), -32768, 32767).astype(np.int16)
+        pcm = to_pcm16(samples)
         reply.audio.append(pcm)
         reply.held += len(pcm)
 

@@ -16,7 +16,7 @@ import numpy as np
 from livehuman.errors import LivehumanError
 from livehuman.motion.controls import frame_count
 from livehuman.speech.arpabet import arpabet_to_ipa
-from livehuman.speech.audio import Audio, pcm16_bytes, resample
+from livehuman.speech.audio import Audio, as_float32, pcm16_bytes, resample
 from livehuman.speech.phones import Phone
 
 RECOGNIZER_RATE = 16000  # pocketsphinx's en-US model
@@ -151,8 +151,7 @@ class StreamingPhoneRecognizer:
 
     def push(self, samples16k: np.ndarray) -> list[Phone]:
         """Add samples (float32 or int16 mono, 16 kHz); returns the phones that became final."""
-        samples = np.asarray(samples16k).reshape(-1)
-        samples = samples.astype(np.float32) / 32768.0 if samples.dtype == np.int16 else samples.astype(np.float32)
+        samples = as_float32(samples16k)
         self._audio = np.concatenate([self._audio, samples])
         self._received += len(samples)
         self._since_decode += len(samples)

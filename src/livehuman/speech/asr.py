@@ -10,6 +10,7 @@ import numpy as np
 
 from livehuman.errors import LivehumanError
 from livehuman.rates import LISTEN_RATE
+from livehuman.speech.audio import as_float32, pcm16_bytes
 
 PARTIAL_EVERY = 0.2  # seconds of new audio between partial hypotheses (pocketsphinx)
 FEED_BYTES = 2 * LISTEN_RATE * 20 // 1000  # 20 ms of PCM16 per pocketsphinx call (see accept)
@@ -49,20 +50,6 @@ NAMES = """james john robert michael william david richard joseph thomas charles
 anthony mark paul steven andrew peter alex sam max tom ben jack mary patricia jennifer linda
 elizabeth barbara susan jessica sarah karen lisa nancy emma olivia anna sophia maria laura
 julia alice bob carol dana eve kate""".split()
-
-
-def _to_float(samples: np.ndarray) -> np.ndarray:
-    samples = np.asarray(samples)
-    if samples.dtype == np.int16:
-        return samples.astype(np.float32) / 32768.0
-    return samples.astype(np.float32, copy=False).reshape(-1)
-
-
-def _to_pcm16(samples: np.ndarray) -> bytes:
-    samples = np.asarray(samples)
-    if samples.dtype == np.int16:
-        return samples.tobytes()
-    return (np.clip(samples.reshape(-1), -1.0, 1.0) * 32767).astype("<i2").tobytes()
 
 
 class StreamingASR:
@@ -189,7 +176,7 @@ class PocketSphinxASR(StreamingASR):
             for d in self._decoders:
                 d.start_utt()
             self._started = True
-        pcm = _to_pcm16(samples16k)
+        pcm = pcm16_bytes(samples16k)
         # pocketsphinx holds the GIL for a whole process_raw call (about 140 ms per second of audio
         # per decoder): short slices let the event loop and other sessions run in between.
         for i in range(0, len(pcm), FEED_BYTES):
@@ -278,7 +265,7 @@ class WhisperASR(StreamingASR):
         return " ".join(s.text.strip() for s in segments).strip()
 
     def accept(self, samples16k: np.ndarray) -> str | None:
-        self._chunks.append(_to_float(samples16k))
+        self._chunks.append(as_float32(samples16k))
         self._samples += len(self._chunks[-1])
         if self._samples - self._decoded_at < self.partial_every * LISTEN_RATE:
             return None

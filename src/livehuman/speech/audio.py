@@ -125,7 +125,7 @@ class StreamResampler:
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         """Resample the next chunk (float32 or int16 mono); returns float32 samples at `out_rate`."""
-        samples = _as_float(samples)
+        samples = as_float32(samples)
         if self._resampler is None:
             return samples.copy()
         if len(samples) == 0:
@@ -152,10 +152,25 @@ def save_wav(path: str | Path, audio: Audio) -> None:
         w.writeframes(pcm16_bytes(audio.samples))
 
 
+def to_pcm16(samples: np.ndarray) -> np.ndarray:
+    """Float samples (-1..1) as signed 16-bit PCM, rounded and clipped (int16 samples as they are)."""
+    samples = np.asarray(samples).reshape(-1)
+    if samples.dtype == np.int16:
+        return samples
+    return np.round(np.clip(samples.astype(np.float32), -1.0, 1.0) * 32767.0).astype(np.int16)
+
+
+def as_float32(samples: np.ndarray) -> np.ndarray:
+    """Samples as float32 in -1..1, one dimension: signed 16-bit PCM scaled, floats as they are."""
+    samples = np.asarray(samples).reshape(-1)
+    if samples.dtype == np.int16:
+        return samples.astype(np.float32) / 32768.0
+    return np.ascontiguousarray(samples, dtype=np.float32)
+
+
 def pcm16_bytes(samples: np.ndarray) -> bytes:
     """Float samples (-1..1) as little-endian signed 16-bit PCM bytes, clipped."""
-    x = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
-    return np.round(x * 32767.0).astype("<i2").tobytes()
+    return to_pcm16(samples).astype("<i2").tobytes()
 
 
 def from_pcm16(data: bytes) -> np.ndarray:
@@ -163,13 +178,6 @@ def from_pcm16(data: bytes) -> np.ndarray:
     if len(data) % 2:
         raise LivehumanError(f"PCM16 audio must have an even number of bytes, got {len(data)}")
     return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0
-
-
-def _as_float(samples: np.ndarray) -> np.ndarray:
-    samples = np.asarray(samples).reshape(-1)
-    if samples.dtype == np.int16:
-        return samples.astype(np.float32) / 32768.0
-    return np.ascontiguousarray(samples, dtype=np.float32)
 
 
 def _frame_to_mono(frame: av.AudioFrame) -> np.ndarray:

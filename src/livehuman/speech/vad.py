@@ -11,6 +11,7 @@ import numpy as np
 
 from livehuman.errors import LivehumanError
 from livehuman.rates import LISTEN_RATE
+from livehuman.speech.audio import as_float32
 
 WINDOW = 512  # samples per model call at 16 kHz (32 ms); the model accepts no other size
 CONTEXT = 64  # samples of the previous window the model sees before each new one
@@ -150,10 +151,7 @@ class SileroVAD:
 
     def process(self, samples: np.ndarray) -> list[VadEvent]:
         """Feed 16 kHz mono audio (float in [-1, 1], or int16); return the events it completes."""
-        samples = np.asarray(samples)
-        if samples.dtype == np.int16:
-            samples = samples.astype(np.float32) / 32768.0
-        events = (self._heard(p) for p in self._model.push(samples))
+        events = (self._heard(p) for p in self._model.push(as_float32(samples)))
         return [e for e in events if e is not None]
 
     def _lasted(self, duration: float) -> bool:

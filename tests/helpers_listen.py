@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 
@@ -87,3 +88,21 @@ def said_paused(say, prefix: str, rest: str) -> tuple[np.ndarray, np.ndarray]:
     loud = np.flatnonzero(np.abs(audio) > 0.01)
     k = int(round(cut * RATE))
     return audio[loud[0]:k], audio[k:loud[-1] + 1]
+
+
+def record_events(brain) -> tuple[list, asyncio.Task]:
+    """A list that the brain's events are appended to as they come, and the task that does it."""
+    events: list = []
+
+    async def run():
+        async for event in brain.events():
+            events.append(event)
+
+    return events, asyncio.get_running_loop().create_task(run())
+
+
+async def speak_into(brain, audio: np.ndarray) -> None:
+    """16 kHz audio into the brain in 20 ms chunks at real-time pace, as a microphone gives it."""
+    for i in range(0, len(audio), 320):
+        await brain.push_audio(audio[i : i + 320], RATE)
+        await asyncio.sleep(0.02)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from helpers_listen import espeak, flite
+from helpers_listen import espeak, flite, record_events, speak_into
 from livehuman.bench.barge_in import HUMS, noises, said
 from livehuman.brain.barge_in import BargeIn, BargeInRule, backchannel, bids_for_turn
 from livehuman.brain.local_factory import LocalBrainFactory
@@ -123,23 +123,14 @@ async def sound_over_reply(factory, sound: np.ndarray, rule: BargeInRule | None 
     finally:
         factory.barge_in = BargeInRule()
     made.holds_replies = holds
-    events: list = []
-
-    async def run():
-        async for event in made.events():
-            events.append(event)
-
-    task = asyncio.get_running_loop().create_task(run())
+    events, task = record_events(made)
     await made.add_message("What is livehuman?")
     await made.respond()
     for _ in range(300):
         if any(isinstance(e, ReplyAudio) for e in events):
             break
         await asyncio.sleep(0.05)
-    audio = np.concatenate([np.zeros(RATE // 4, np.float32), sound, np.zeros(RATE, np.float32)])
-    for i in range(0, len(audio), 320):
-        await made.push_audio(audio[i : i + 320], RATE)
-        await asyncio.sleep(0.02)
+    await speak_into(made, np.concatenate([np.zeros(RATE // 4, np.float32), sound, np.zeros(RATE, np.float32)]))
     for _ in range(60):  # heard out: ignored, or answered after its transcript
         if made.overlaps["ignored"] or any(isinstance(e, UserTranscriptDone) for e in events):
             break

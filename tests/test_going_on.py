@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from helpers_listen import espeak_paused, silence
+from helpers_listen import espeak_paused, record_events, silence, speak_into
 from livehuman.brain.local import GO_ON_MS
 from livehuman.brain.local_factory import LocalBrainFactory
 from livehuman.brain.speech_events import ReplyAudio, ReplyTranscriptDone, UserTranscriptDone
@@ -31,21 +31,12 @@ async def paused_question(factory, pause_s: float, holds: bool = False) -> tuple
     second half is answered. `holds`: the brain's player can hold a reply (the live session's)."""
     brain = factory()
     brain.holds_replies = holds
-    events: list = []
-
-    async def run():
-        async for event in brain.events():
-            events.append(event)
-
-    task = asyncio.get_running_loop().create_task(run())
+    events, task = record_events(brain)
     first, rest = espeak_paused(FIRST, REST)
-    audio = np.concatenate([silence(0.3), first, silence(pause_s), rest, silence(1.0)])
-    for i in range(0, len(audio), 320):
-        await brain.push_audio(audio[i : i + 320], RATE)
-        await asyncio.sleep(0.02)
+    await speak_into(brain, np.concatenate([silence(0.3), first, silence(pause_s), rest, silence(1.0)]))
     for _ in range(100):
-        done = [e for e in events if isinstance(e, UserTranscriptDone)]
-        if len(done) == 2 and isinstance(events[-1], ReplyTranscriptDone) and events.index(done[1]) < len(events) - 1:
+        done = [i for i, e in enumerate(events) if isinstance(e, UserTranscriptDone)]
+        if len(done) == 2 and any(isinstance(e, ReplyTranscriptDone) for e in events[done[1]:]):
             break
         await asyncio.sleep(0.05)
     await brain.close()

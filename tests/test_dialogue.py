@@ -165,6 +165,24 @@ async def test_name_is_remembered_and_used(kb):
     assert "Carol" in await say(d2, "goodbye")
 
 
+async def test_a_self_correction_is_answered_by_what_follows_it(plans, kb):
+    # Said in one breath, or the user going on over an answer begun in their pause (brain/local.py):
+    # a long first question outweighed the correction in the retrieval.
+    for text in ("where are you located in lisbon and what is the pro plan, no wait, what are your opening hours",
+                 "what is the pro plan for teams with many avatars i mean when are you open",
+                 "what is the basic plan for individuals scratch that when are you open"):
+        answer = await say(Dialogue(knowledge=plans), text)
+        assert "nine to five" in answer, (text, answer)
+    answer = await say(Dialogue(knowledge=plans), "how much does the basic plan cost, no sorry, where are you located")
+    assert "Lisbon" in answer
+    answer = await say(Dialogue(knowledge=kb), "how fast does it answer when i talk no wait can i interrupt you")
+    assert answer.startswith("Yes. Just start talking")  # and "no, wait" is no sadness
+    # A correction with nothing after it, and "wait" or "actually" in a plain question, change nothing.
+    assert "Lisbon" in await say(Dialogue(knowledge=plans), "where are you located, no wait")
+    assert "Lisbon" in await say(Dialogue(knowledge=plans), "where are you actually located")
+    assert "nine to five" in await say(Dialogue(knowledge=plans), "when are you open, can I wait there")
+
+
 async def test_follow_ups_resolve_against_the_topic(plans):
     d = Dialogue(knowledge=plans)
     assert "for teams" in await say(d, "What is the Pro plan?")

@@ -57,6 +57,10 @@ _ACK = re.compile(
     r"^(ok|okay|cool|great|nice|i see|got it|alright|all right|awesome|perfect|sounds good|good|"
     r"interesting|wow|yes|yeah|no|nope|sure|fine)( thanks?| thank you)?$"
 )
+# A speaker who corrects themselves means what comes after ("what is it, no wait, how much does it
+# cost"): said in one breath, or going on over the avatar's answer (local.py). Only phrases that
+# do not occur in a plain question: "wait", "actually" and "no" alone do.
+_REPAIR = re.compile(r"\b(no,? wait|wait,? no|no,? sorry|sorry,? i mean|i mean|or rather|scratch that|never ?mind|no,? actually|actually,? no)\b[,.!?;]?")
 _WHAT_ABOUT = re.compile(r"^(and )?(what|how) about\b")
 # Words that refer back to what was just said: a question with one of them leans on the topic.
 _REFERS_BACK = re.compile(r"^(and|also|but|so)\b|\b(it|its|it's|that|this|they|them|those|these|there|one)\b")
@@ -215,6 +219,9 @@ class Dialogue:
         if multilingual.answers(language):  # Chinese, Japanese: their own rules and retrieval
             return multilingual.respond(self, user_text, language)
         t = _normalize(user_text)
+        repairs = list(_REPAIR.finditer(t))
+        if repairs and len(_bare(t[repairs[-1].end():]).split()) >= 2:
+            t = user_text = t[repairs[-1].end():].strip()  # (its feeling too: "no, wait" is not sadness)
         if not _bare(t):
             return "Sorry, I didn't catch that. Could you say it again?"
         prefix: list[str] = []

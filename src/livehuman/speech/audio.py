@@ -169,7 +169,7 @@ def as_float32(samples: np.ndarray) -> np.ndarray:
 
 
 def pcm16_bytes(samples: np.ndarray) -> bytes:
-    """Float samples (-1..1) as little-endian signed 16-bit PCM bytes, clipped."""
+    """Float samples (-1..1) as little-endian signed 16-bit PCM bytes, clipped (int16 samples as they are)."""
     return to_pcm16(samples).astype("<i2").tobytes()
 
 

@@ -3,7 +3,8 @@
 
 Run from the repository root: `PYTHONPATH=src .venv/bin/python scripts/probe_going_on.py [MODES] [VOICES] [unpaused]`
 (MODES: comma-separated end-of-turn modes, default `vad,model`; VOICES: which of the voices below, `0,1,2,3`;
-`unpaused`: the same questions said without the pause, for what the recognizer allows).
+`unpaused`: the same questions said without the pause, for what the recognizer allows;
+`natural CLIP.wav …`: natural recordings with a pause put in mid-sentence, see `natural`).
 The offline brain as `serve` makes it, fed probe_turns.py's paused questions (a sentence cut where its
 first half ends, 500-900 ms of silence, the rest) at real-time pace, once as it is and once with going
 on turned off (GO_ON_MS = -1, the code before). For each: whether the turn ended in the pause, and
@@ -98,5 +99,43 @@ async def main(modes="vad,model", voices="0,1,2,3", unpaused=""):
                   f"in what it answered: {t['recall'] / t['n']:.0%}", flush=True)
 
 
+async def natural(paths: list[str], pause: float = 0.7) -> None:
+    """Natural recordings (`natural CLIP.wav …`): each cut after the words a third and two thirds of
+    the way through, `pause` s of silence put in, the rest of the recording after it; `auto` mode.
+    The reference words are the recording's .txt beside it, else what the aligner heard."""
+    from livehuman.bench.alignment import align_words
+    from livehuman.speech.audio import load_audio, resample
+
+    factory = local_brain_factory(end_of_turn="auto", asr_processes=False)
+    await asyncio.to_thread(factory.warm_up)
+    tally = {name: {"cut": 0, "went_on": 0, "n": 0, "recall": 0.0} for name in ("before", "now")}
+    for path in paths:
+        audio = resample(load_audio(path), RATE)
+        samples = audio.samples.astype(np.float32)
+        aligned, heard = align_words(audio)
+        text = Path(path).with_suffix(".txt")
+        said = text.read_text() if text.exists() else heard
+        for word in (aligned[len(aligned) // 3], aligned[2 * len(aligned) // 3]):
+            k = int(round((word.end + 0.01) * RATE))
+            clip = np.concatenate([silence(0.3), samples[:k], silence(pause), samples[k:], silence(2.6)])
+            for name, go_on in (("before", -1), ("now", 1500)):
+                local.GO_ON_MS = go_on
+                turns, went_on, asked, _ = await ask(factory, clip)
+                t = tally[name]
+                t["n"] += 1
+                t["cut"] += turns > 1
+                t["went_on"] += went_on
+                t["recall"] += recall(said, asked)
+                print(f"{Path(path).name} after {word.word!r} {name}: turns {turns}, went on {went_on}, "
+                      f"answered {asked!r}", flush=True)
+    factory.close()
+    for name, t in tally.items():
+        print(f"natural {name}: {t['cut']}/{t['n']} turns ended in the pause, {t['went_on']} went on; the "
+              f"words in what it answered: {t['recall'] / t['n']:.0%}", flush=True)
+
+
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:]))
+    if sys.argv[1:2] == ["natural"]:
+        asyncio.run(natural(sys.argv[2:]))
+    else:
+        asyncio.run(main(*sys.argv[1:]))

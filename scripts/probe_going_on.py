@@ -58,6 +58,17 @@ async def ask(factory, audio: np.ndarray) -> tuple[int, int, str, str]:
     return turns, brain.went_on, asked[-1] if asked else "", answers[-1] if answers else ""
 
 
+async def counted(factory, audio: np.ndarray, go_on_ms: int, said: str, tally: dict) -> tuple[int, int, str, str]:
+    """`ask`, with going on at `go_on_ms` (-1: off, the code before), counted into `tally`."""
+    local.GO_ON_MS = go_on_ms
+    turns, went_on, asked, answer = await ask(factory, audio)
+    tally["n"] += 1
+    tally["cut"] += turns > 1
+    tally["went_on"] += went_on
+    tally["recall"] += recall(said, asked)
+    return turns, went_on, asked, answer
+
+
 def recall(said: str, heard: str) -> float:
     """The share of the words said that are in what was heard."""
     words = re.findall(r"[a-z']+", said.lower())
@@ -83,14 +94,8 @@ async def main(modes="vad,model", voices="0,1,2,3", unpaused=""):
                 pause = 0.0 if unpaused else PAUSES[(k + vi) % len(PAUSES)]
                 audio = np.concatenate([silence(0.3), first, silence(pause), second, silence(2.6)])  # (past the longest wait)
                 for name, go_on in (("now", 1500),) if unpaused else (("before", -1), ("now", 1500)):
-                    local.GO_ON_MS = go_on
-                    turns, went_on, asked, answer = await ask(factory, audio)
-                    t = tally[name]
-                    t["n"] += 1
-                    t["cut"] += turns > 1
-                    t["went_on"] += went_on
-                    t["whole"] += answer == typed[whole]
-                    t["recall"] += recall(whole, asked)
+                    answer = (await counted(factory, audio, go_on, whole, tally[name]))[3]
+                    tally[name]["whole"] += answer == typed[whole]
             print(mode, voice, tally, flush=True)
         factory.close()
         for name, t in tally.items():
@@ -119,13 +124,7 @@ async def natural(paths: list[str], pause: float = 0.7) -> None:
             k = int(round((word.end + 0.01) * RATE))
             clip = np.concatenate([silence(0.3), samples[:k], silence(pause), samples[k:], silence(2.6)])
             for name, go_on in (("before", -1), ("now", 1500)):
-                local.GO_ON_MS = go_on
-                turns, went_on, asked, _ = await ask(factory, clip)
-                t = tally[name]
-                t["n"] += 1
-                t["cut"] += turns > 1
-                t["went_on"] += went_on
-                t["recall"] += recall(said, asked)
+                turns, went_on, asked, _ = await counted(factory, clip, go_on, said, tally[name])
                 print(f"{Path(path).name} after {word.word!r} {name}: turns {turns}, went on {went_on}, "
                       f"answered {asked!r}", flush=True)
     factory.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livehuman.speech.audio import Audio, load_audio, resample
+from livehuman.speech.audio import Audio, load_audio, resample, to_pcm16
 
 
 def speech_wav(text: str, path: Path, rate: int = 48000, lead_silence: float = 0.0) -> Path:
@@ -30,8 +30,7 @@ def speech48(text: str, tmp: Path) -> np.ndarray:
 
 def mic48(audio: Audio) -> np.ndarray:
     """`audio` as the client's microphone takes it (`LiveClient.say`): 48 kHz mono int16 samples."""
-    samples = resample(audio, 48000).samples
-    return np.round(np.clip(samples, -1, 1) * 32767).astype(np.int16)
+    return to_pcm16(resample(audio, 48000).samples)
 
 
 def free_port(host: str) -> int:

@@ -287,9 +287,10 @@ async def test_a_quick_yeah_into_the_microphone_does_not_stop_a_live_answer(live
     import time
 
     from livehuman.live.client import LiveClient
-    from livehuman.speech.audio import Audio, resample
+    from helpers_live import mic48
+    from livehuman.speech.audio import Audio
 
-    yeah = resample(Audio(trimmed(espeak("yeah", speed=300)), RATE), 48000).samples
+    yeah = mic48(Audio(trimmed(espeak("yeah", speed=300)), RATE))
     client = LiveClient(live_server.url)
     await client.connect()
     try:
@@ -298,7 +299,7 @@ async def test_a_quick_yeah_into_the_microphone_does_not_stop_a_live_answer(live
         await client.wait_for(lambda: client.first_voiced_after(asked), 30)
         await asyncio.sleep(1.0)
         said = time.monotonic()
-        await client.say(np.round(np.clip(yeah, -1, 1) * 32767).astype(np.int16))
+        await client.say(yeah)
         session = live_server.sessions[client.session]
         await client.wait_for(lambda: session.brain.overlaps["ignored"] or session.barge_ins or None, 10)
         await asyncio.sleep(0.5)

@@ -165,3 +165,19 @@ def test_a_silence_can_be_given_its_own_length_and_speech_resuming_forgets_it():
     vad = SileroVAD(min_silence_ms=1200, pause_ms=150)
     vad.end_silence_after(0.0, 0.2)
     assert _stopped_after(vad, np.concatenate([silence(0.5), a, silence(1.5)]), None)[1] == pytest.approx(1.2, abs=0.017)
+
+
+def test_listening_does_not_import_torch():
+    # silero-vad's package imports torch (~1.2 s and ~230 MB); its ONNX model needs only
+    # onnxruntime, so a process that listens (a render from audio, a recognizer) must not pay it.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from livehuman.speech.vad import SileroVAD\n"
+        "SileroVAD().process(np.zeros(16000, np.float32))\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

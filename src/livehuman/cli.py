@@ -303,14 +303,10 @@ def _render_one(args, avatar_ref: str, speech, output: str | Path, bbox_shift: i
         emotion = (name, strength) if name != "neutral" else None
         print(f"emotion from the text: {name}" + (f" at {strength:.2f}" if emotion else ""))
     voice = args.voice_kind or (NATURAL if args.brain == "openai" else AUTO)
-    guessed = voice == AUTO and not speech.phones
-    if guessed:
-        from livehuman.motion.voice_kind import guess_voice_kind
-
-        voice = guess_voice_kind(speech.audio)
     result = render_video(avatar, engine, speech, output, fps=args.fps, head_motion=not args.no_head_motion,
                           seed=args.seed, emotion=emotion, voice=voice)
-    heard = f", heard as a {voice} voice{' (guessed)' if guessed else ''}" if result.audio_from == "audio" else ""
+    guessed = " (guessed)" if voice == AUTO else ""
+    heard = f", heard as a {result.voice} voice{guessed}" if result.voice else ""
     print(
         f"wrote {result.path}: {result.frames} frames, {result.duration:.2f} s, "
         f"{result.realtime_factor:.1f}x realtime (mouth from {result.audio_from}{heard})"

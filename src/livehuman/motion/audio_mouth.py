@@ -106,11 +106,22 @@ class LoudnessTracker:
 
 def speech_energy(audio, fps: float = 25.0) -> np.ndarray:
     """Per-frame loudness 0..1 of `audio`, exactly as the streaming lip sync computes it."""
-    n = frame_count(audio.duration, fps)
-    levels = [f.level for f in audio_features(audio, fps, frames=n)]
+    return loudness(heard_frames(audio, fps), fps)
+
+
+def heard_frames(audio, fps: float = 25.0) -> list:
+    """The acoustic features (acoustics.FrameFeatures) of each of `audio`'s frames at `fps`: what
+    the loudness, the voice's kind and the audio-only mouth all read (computing them costs more than
+    any one of those, so a render computes them once)."""
+    return audio_features(audio, fps, frames=frame_count(audio.duration, fps))
+
+
+def loudness(feats: list, fps: float = 25.0) -> np.ndarray:
+    """Per-frame loudness 0..1 from `heard_frames`, exactly as the streaming lip sync computes it."""
+    levels = [f.level for f in feats]
     tracker = LoudnessTracker(fps)
-    out = np.zeros(n)
-    for k in range(n):
+    out = np.zeros(len(levels))
+    for k in range(len(levels)):
         out[k] = tracker.step(levels[k], levels[k : k + AUDIO_LOOKAHEAD_FRAMES + 1])
     return out
 
@@ -309,10 +320,9 @@ def acoustic_mouth_controls(audio, fps: float = 25.0, voice: str = SYNTHETIC) ->
     return _acoustic_tracked(audio, fps, voice)[0]
 
 
-def _acoustic_tracked(audio, fps: float, voice: str = SYNTHETIC) -> tuple[list[FaceControls], AudioMouthTracker]:
-    n = frame_count(audio.duration, fps)
+def _acoustic_tracked(audio, fps: float, voice: str = SYNTHETIC, feats: list | None = None) -> tuple[list[FaceControls], AudioMouthTracker]:
     tracker = AudioMouthTracker(fps, voice)
-    tracker.add(audio_features(audio, fps, frames=n))
+    tracker.add(heard_frames(audio, fps) if feats is None else feats)
     return [shape_to_controls(s) for s in tracker.frames(final=True)], tracker
 
 
@@ -322,17 +332,19 @@ MIN_AGREEMENT = 0.2  # correlation of the two jaw tracks over the sounding frame
 RECOGNIZED_WEIGHT = 0.5  # share of the recognized-phone mouth in the blend
 
 
-def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True, voice: str = SYNTHETIC) -> list[FaceControls]:
+def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True, voice: str = SYNTHETIC,
+                         feats: list | None = None) -> list[FaceControls]:
     """Per-frame mouth controls for speech known only as audio (any voice, any language).
 
     The acoustic rules (loudness, formants, dips) always run. With `recognize`, pocketsphinx's
     phones drive a second, phone-timed mouth; when they look reliable the two are blended: the
     blend's closures are the recognized P/B/M and the sound's own closures. For non-English speech or noise the recognizer's phones are few or at odds
-    with the sound, and the acoustic mouth is used alone. `voice`: the kind of voice (closures.py).
+    with the sound, and the acoustic mouth is used alone. `voice`: the kind of voice (closures.py);
+    `feats`: `heard_frames(audio, fps)`, when the caller has them.
     """
     if audio.rate <= 0 or len(audio.samples) == 0:
         raise LivehumanError("the audio is empty: there is nothing to lip-sync")
-    acoustic, tracker = _acoustic_tracked(audio, fps, voice)
+    acoustic, tracker = _acoustic_tracked(audio, fps, voice, feats)
     if not recognize:
         return acoustic
     from livehuman.motion.recognize import recognize_phones

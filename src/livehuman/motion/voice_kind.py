@@ -51,15 +51,9 @@ def person_probability(feats: list) -> float | None:
     return float(shipped_voice_kind_network().probability(x).mean())
 
 
-def heard_as_person(audio, fps: float = 25.0) -> bool | None:
-    """Whether speech `audio` (speech.audio.Audio) sounds like a person's voice; None with too
-    little voice to tell."""
-    return person_in(audio_features(audio, fps, speech=False))  # (the network reads no VAD)
-
-
 def person_in(feats: list) -> bool | None:
-    """Whether the voice of these frames' features (acoustics.FrameFeatures, made without the VAD)
-    sounds like a person's; None with too little voice to tell."""
+    """Whether the voice of these frames' features (acoustics.FrameFeatures, with or without the
+    VAD's) sounds like a person's; None with too little voice to tell."""
     p = person_probability(feats)
     return None if p is None else p > 0.5
 
@@ -67,4 +61,9 @@ def person_in(feats: list) -> bool | None:
 def guess_voice_kind(audio, fps: float = 25.0) -> str:
     """NATURAL or SYNTHETIC for speech `audio` (speech.audio.Audio), from its sound (too little
     voice to tell: SYNTHETIC)."""
-    return NATURAL if heard_as_person(audio, fps) else SYNTHETIC
+    return voice_kind_in(audio_features(audio, fps, speech=False))  # (the network reads no VAD)
+
+
+def voice_kind_in(feats: list) -> str:
+    """`guess_voice_kind` from features already computed (acoustics.FrameFeatures)."""
+    return NATURAL if person_in(feats) else SYNTHETIC

@@ -17,14 +17,14 @@ from tqdm import tqdm
 
 from livehuman.avatar.avatar import Avatar
 from livehuman.motion.idle import life_seed
-from livehuman.motion.audio_mouth import audio_mouth_controls, speech_energy
+from livehuman.motion.audio_mouth import audio_mouth_controls, heard_frames, loudness, speech_energy
 from livehuman.motion.closures import AUTO
 from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.expression import expression_track
 from livehuman.motion.lipsync import mouth_controls
 from livehuman.motion.stream import IdleMotion, with_emphasis
-from livehuman.motion.voice_kind import guess_voice_kind
+from livehuman.motion.voice_kind import voice_kind_in
 from livehuman.rates import LISTEN_RATE
 from livehuman.render.engine import Engine, FrameDrive
 from livehuman.render.video_file import Mp4Writer
@@ -43,6 +43,7 @@ class RenderResult:
     motion_seconds: float  # phone recognition or timing rules, expression and idle motion
     render_seconds: float  # the engine and the encoder, frame by frame
     audio_from: str  # "phones" (exact timings from the TTS) or "audio" (recognized)
+    voice: str | None = None  # the kind of voice audio without phones was heard as (motion/closures.py)
 
     @property
     def realtime_factor(self) -> float:
@@ -57,19 +58,28 @@ def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: 
     `emotion` (name, strength) is eased in from the first frame and held to the end; `voice` is the
     kind of voice the audio is heard as when there are no phones (motion/closures.py; AUTO, the
     default: guessed from the sound, motion/voice_kind.py)."""
+    return _speech_motion(speech, fps, head_motion, seed, emotion, voice)[0]
+
+
+def _speech_motion(speech: Speech, fps: float, head_motion: bool, seed: int,
+                   emotion: tuple[str, float] | None, voice: str) -> tuple[list[FaceControls], str | None]:
+    """`speech_controls`, and the kind of voice the audio was heard as (None: it had phones)."""
     n = max(1, frame_count(speech.audio.duration, fps))
-    energy = speech_energy(speech.audio, fps)  # the same loudness measure as the live path
     if speech.phones:
+        energy = speech_energy(speech.audio, fps)  # the same loudness measure as the live path
         mouths = mouth_controls(speech.phones, n / fps, fps, energy=energy)
+        voice = None
     else:
+        heard = heard_frames(speech.audio, fps)
+        energy = loudness(heard, fps)
         if voice == AUTO:
-            voice = guess_voice_kind(speech.audio, fps)
-        mouths = audio_mouth_controls(speech.audio, fps, voice=voice)
+            voice = voice_kind_in(heard)
+        mouths = audio_mouth_controls(speech.audio, fps, voice=voice, feats=heard)
     mouths = with_emphasis((mouths + [FaceControls() for _ in range(n)])[:n], energy, fps)
     # The live face's idle motion, speaking from the first frame: the same life for the same seed.
     idle = IdleMotion(fps, seed=seed, head_motion=head_motion)
     expressions = expression_track(n, fps, *emotion) if emotion else [None] * n
-    return [compose(idle.next_frame(True), mouth, expression) for mouth, expression in zip(mouths, expressions)]
+    return [compose(idle.next_frame(True), mouth, expression) for mouth, expression in zip(mouths, expressions)], voice
 
 
 class _Encoder(ThreadPoolExecutor):
@@ -132,8 +142,7 @@ def render_video(
     """
     fps = fps or avatar.fps
     t0 = time.perf_counter()
-    controls = speech_controls(speech, fps, head_motion=head_motion, seed=life_seed(avatar.name, seed),
-                               emotion=emotion, voice=voice)
+    controls, voice_heard = _speech_motion(speech, fps, head_motion, life_seed(avatar.name, seed), emotion, voice)
     motion_seconds = time.perf_counter() - t0
 
     n = len(controls)
@@ -182,5 +191,6 @@ def render_video(
         motion_seconds=motion_seconds,
         render_seconds=render_seconds,
         audio_from="phones" if speech.phones else "audio",
+        voice=voice_heard,
     )
 

@@ -1,8 +1,10 @@
 """Audio-only mouth motion: for speech whose phones nobody told us (any voice, any language).
 
-The sound itself says how open the mouth is (loudness, F1), how spread or rounded (F2 and
-spectral brightness, against the speaker's own averages) and where the lips close (a small network
-reading the fine timing of four bands around the frame's centre: motion/closures.py). Where
+The sound itself says how open the mouth is (loudness, and F1 against the speaker's own range; in a
+person's voice a small network reading the band levels and formants around the frame: OPENNESS_FILE),
+how spread or rounded (F2 and spectral brightness, against the speaker's own averages) and where the
+lips close (a small network reading the fine timing of four bands around the frame's centre:
+motion/closures.py). Where
 pocketsphinx recognizes English phones that agree with the sound, their mouth (through the same
 timing rules as exact phones) is blended in.
 """
@@ -16,7 +18,7 @@ import numpy as np
 
 from livehuman.errors import LivehumanError
 from livehuman.motion.acoustics import audio_features
-from livehuman.motion.closures import SYNTHETIC, ClosureModel, shipped_closure_networks
+from livehuman.motion.closures import NATURAL, SYNTHETIC, ClosureModel, load_closure_model, shipped_closure_networks
 from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.lipsync import (
     MOUTH_FIELDS,
@@ -62,11 +64,19 @@ WHISPER_WINDOW = 1.0
 WHISPER_VOICED = 0.1
 WHISPER_HEARD = 0.2
 HISTORY = 250  # voiced frames remembered for the speaker's own formant and brightness averages
-# Priors for a speaker not yet heard: F1 of close and open vowels, F2 centre, brightness centre.
+# Priors for a speaker not yet heard: F1 of close and open vowels and its centre, F2's centre,
+# brightness's centre.
 PRIOR_F1 = (280.0, 720.0)
+PRIOR_F1_MID = 480.0
 PRIOR_F2 = 1600.0
 PRIOR_BRIGHT = -18.0
 PRIOR_WEIGHT = 20  # how many voiced frames the priors count for
+# How open a voiced frame's jaw is, 0..1, in a person's voice: a network of the closure networks'
+# shape reading the frame's band levels, voicing and formants against the speaker's own, learnt from
+# the phone timings of festival's diphone voices (people's recordings) and of espeak-ng's and
+# flite's (scripts/train_openness.py). F1 alone between the speaker's extremes, which a
+# synthesizer's voice keeps to, tells little in a person's (docs/motion.md, "Audio only").
+OPENNESS_FILE = "openness.npz"
 
 
 class LoudnessTracker:
@@ -131,7 +141,8 @@ class AudioMouthTracker:
 
     Frame k may look AUDIO_LOOKAHEAD_FRAMES frames of features ahead; everything else is causal, so
     a whole file and a live stream give the same frames. `voice` is the kind of voice it hears
-    (closures.py: synthetic or natural), which picks the closure networks.
+    (closures.py: synthetic or natural), which picks the closure networks, and for a person's voice
+    the openness network.
     """
 
     def __init__(self, fps: float = 25.0, voice: str = SYNTHETIC) -> None:
@@ -139,6 +150,7 @@ class AudioMouthTracker:
         self.smoother = Smoother(fps)
         self.loudness = LoudnessTracker(fps)
         self.closures = shipped_closure_networks(voice)
+        self.openness = load_closure_model(name=OPENNESS_FILE) if voice == NATURAL else None
         self.reset()
 
     def reset(self) -> None:
@@ -248,6 +260,19 @@ class AudioMouthTracker:
         n = len(values)
         return (n * float(np.percentile(values, q)) + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT)
 
+    def _openness_inputs(self, k: int, f, loudest_near: float, f2_mid: float, bright_mid: float) -> np.ndarray:
+        """The openness network's inputs for voiced frame k: the closure network's band levels, the
+        voicing, and the formants and brightness against the speaker's own so far (0: not found)."""
+        f1_mid = self._shrunk(self._f1, 50, PRIOR_F1_MID)
+        return np.concatenate([closure_inputs(self._feats, k - self._first, loudest_near),
+                               [f.voicing, math.log(f.f1 / f1_mid) if f.f1 else 0.0,
+                                math.log(f.f2 / f2_mid) if f.f2 else 0.0, f.bright - bright_mid]])
+
+    def _openness(self, inputs: np.ndarray) -> float:
+        """How open the jaw is, 0..1, on a voiced frame with these inputs (scripts/train_openness.py
+        overrides it to record them)."""
+        return float(self.openness.probability(inputs))
+
     def _deep(self, k: int) -> bool:
         """Whether frame k's centre is far under the speaker's peak, and not a fricative."""
         f = self._feat_or_edge(k)
@@ -287,14 +312,17 @@ class AudioMouthTracker:
             return closure
         if f.voicing < 0.4 and not self._whispered_vowel(f):  # a fricative, a burst or breath: teeth close, lips parted
             return np.array([0.12 * gain, 0.25, 0.3 * rounding, 0.0, 0.0, 0.8 * gain, 0.0])
-        lo = self._shrunk(self._f1, 10, PRIOR_F1[0])
-        hi = max(lo + 150.0, self._shrunk(self._f1, 90, PRIOR_F1[1]))
-        openness = 0.3 if not f.f1 else float(np.clip((f.f1 - lo) / (hi - lo), 0.0, 1.0))
+        f2_mid = self._shrunk(self._f2, 50, PRIOR_F2)
+        bright_mid = self._shrunk(self._bright, 50, PRIOR_BRIGHT)
+        if self.openness is not None:
+            openness = self._openness(self._openness_inputs(k, f, loudest_near, f2_mid, bright_mid))
+        else:
+            lo = self._shrunk(self._f1, 10, PRIOR_F1[0])
+            hi = max(lo + 150.0, self._shrunk(self._f1, 90, PRIOR_F1[1]))
+            openness = 0.3 if not f.f1 else float(np.clip((f.f1 - lo) / (hi - lo), 0.0, 1.0))
         front = 0.0
         if f.f2:
-            f2_mid = self._shrunk(self._f2, 50, PRIOR_F2)
             front += 0.5 * float(np.clip((f.f2 / f2_mid - 1.0) / 0.3, -1.0, 1.0))
-        bright_mid = self._shrunk(self._bright, 50, PRIOR_BRIGHT)
         front += 0.5 * float(np.clip((f.bright - bright_mid) / 7.0, -1.0, 1.0))
         jaw = gain * (0.2 + 0.8 * openness)
         spread = max(0.0, front) * 0.9

@@ -63,7 +63,7 @@ class _Recorder(AudioMouthTracker):
         return x
 
     def _openness(self, inputs):
-        return 0.5  # (what it says does not change the inputs of later frames; nor need it exist yet)
+        return 0.5  # (what it says changes no later frame's inputs)
 
 
 def voiced_frames(speech) -> list[tuple[np.ndarray, float, float]]:
@@ -82,7 +82,8 @@ def voiced_frames(speech) -> list[tuple[np.ndarray, float, float]]:
 
 
 def _f1_openness(feats: list, k: int) -> float:
-    """The rule the network replaced: F1 between the utterance's 10th and 90th percentiles."""
+    """The rule the network replaced, with the whole utterance known: F1 between its 10th and 90th
+    percentiles (the tracker takes the speaker's so far)."""
     f1 = [f.f1 for f in feats if f.voicing >= 0.5 and f.f1]
     if not feats[k].f1 or not f1:
         return 0.3
@@ -110,35 +111,34 @@ def dataset(pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
     return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
 
 
-def check(recordings: list[str]) -> None:
+def check(network_path: Path, recordings: list[str]) -> None:
     from livehuman.bench.lipsync_matrix import voice_take
 
-    network = load_closure_model(name=OPENNESS_FILE)
+    network = load_closure_model(path=str(network_path))
     takes = [(v, pad_speech(synthesize(parse_voice(v), SENTENCES[i % len(SENTENCES)])))
              for i, v in enumerate(LIPSYNC_VOICES)]
-    takes += [(path, voice_take(parse_voice(f"wav:{path}"), 0, LipsyncOptions()).speech) for path in recordings]
+    takes += [(Path(path).name, voice_take(parse_voice(f"wav:{path}"), 0, LipsyncOptions()).speech) for path in recordings]
     print("voiced frames' openness against the expected (correlation): F1 alone → the network")
     for name, speech in takes:
         rows = voiced_frames(speech)
         x, want, f1 = (np.array([r[i] for r in rows]) for i in range(3))
-        print(f"  {Path(name).name:32s} {len(rows):4d} frames   {np.corrcoef(f1, want)[0, 1]:6.3f} → "
+        print(f"  {name:32s} {len(rows):4d} frames   {np.corrcoef(f1, want)[0, 1]:6.3f} → "
               f"{np.corrcoef(network.probability(x), want)[0, 1]:6.3f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="only check the shipped network")
-    parser.add_argument("--out", help="where to write the network (default: src/livehuman/data/openness.npz)")
+    parser.add_argument("--check", action="store_true", help="only check the network (at --out)")
+    parser.add_argument("--out", help="where the network is written (default: src/livehuman/data/openness.npz)")
     parser.add_argument("recordings", nargs="*", help="natural recordings (WAV) to check on as well")
     args = parser.parse_args()
+    out = Path(args.out or Path(__file__).resolve().parents[1] / "src/livehuman/data" / OPENNESS_FILE)
     if not args.check:
         voices = NATURAL_TRAIN_VOICES + TRAIN_VOICES
         x, want = dataset([(v, s) for v in voices for s in TRAIN_SENTENCES + OPEN_SENTENCES])
         print(f"training on {len(x)} voiced frames", file=sys.stderr)
-        out = args.out or Path(__file__).resolve().parents[1] / "src/livehuman/data" / OPENNESS_FILE
         train(x, want).save(out, voices=",".join(voices))
-        load_closure_model.cache_clear()
-    check(args.recordings)
+    check(out, args.recordings)
 
 
 if __name__ == "__main__":

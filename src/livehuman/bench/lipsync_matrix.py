@@ -22,7 +22,6 @@ from livehuman.bench.lipsync import SENTENCES, LipSyncScore, MouthTrack, pad_spe
 from livehuman.bench.options import LipsyncOptions, LipsyncTargets
 from livehuman.bench.voices import VoiceSpec, parse_voice, recording, synthesize
 from livehuman.errors import LivehumanError
-from livehuman.motion.voice_kind import guess_voice_kind
 from livehuman.speech.audio import Speech
 
 
@@ -106,7 +105,7 @@ class VoiceTake:
 
 
 def voice_take(spec: VoiceSpec, index: int, options: LipsyncOptions) -> VoiceTake:
-    from livehuman.render.batch import speech_controls
+    from livehuman.render.batch import speech_controls, speech_motion
 
     if spec.natural:
         raw = recording(spec)
@@ -116,8 +115,8 @@ def voice_take(spec: VoiceSpec, index: int, options: LipsyncOptions) -> VoiceTak
     if options.mode == "text":
         return VoiceTake(spec, speech, speech_controls(speech, options.fps))
     # Audio only, as `render --audio` takes it: the kind of voice is guessed from the sound.
-    heard_as = guess_voice_kind(speech.audio, options.fps)
-    return VoiceTake(spec, speech, speech_controls(Speech(speech.audio), options.fps, voice=heard_as), heard_as)
+    controls, heard_as = speech_motion(Speech(speech.audio), options.fps)
+    return VoiceTake(spec, speech, controls, heard_as)
 
 
 def draw_and_measure(avatar, engine, controls: list, fps: float, detector) -> MouthTrack:

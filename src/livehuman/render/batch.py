@@ -58,11 +58,11 @@ def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: 
     `emotion` (name, strength) is eased in from the first frame and held to the end; `voice` is the
     kind of voice the audio is heard as when there are no phones (motion/closures.py; AUTO, the
     default: guessed from the sound, motion/voice_kind.py)."""
-    return _speech_motion(speech, fps, head_motion, seed, emotion, voice)[0]
+    return speech_motion(speech, fps, head_motion, seed, emotion, voice)[0]
 
 
-def _speech_motion(speech: Speech, fps: float, head_motion: bool, seed: int,
-                   emotion: tuple[str, float] | None, voice: str) -> tuple[list[FaceControls], str | None]:
+def speech_motion(speech: Speech, fps: float, head_motion: bool = True, seed: int = 0,
+                  emotion: tuple[str, float] | None = None, voice: str = AUTO) -> tuple[list[FaceControls], str | None]:
     """`speech_controls`, and the kind of voice the audio was heard as (None: it had phones)."""
     n = max(1, frame_count(speech.audio.duration, fps))
     if speech.phones:
@@ -142,7 +142,7 @@ def render_video(
     """
     fps = fps or avatar.fps
     t0 = time.perf_counter()
-    controls, voice_heard = _speech_motion(speech, fps, head_motion, life_seed(avatar.name, seed), emotion, voice)
+    controls, voice_heard = speech_motion(speech, fps, head_motion, life_seed(avatar.name, seed), emotion, voice)
     motion_seconds = time.perf_counter() - t0
 
     n = len(controls)

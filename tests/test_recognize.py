@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+
 import numpy as np
 import pytest
 
 from livehuman.errors import LivehumanError
 from livehuman.motion.recognize import (
     PhoneRecognizer,
+    PhonesBeside,
     StreamingPhoneRecognizer,
     energy_envelope,
     frame_levels_db,
@@ -95,6 +100,31 @@ def test_recognizer_is_reusable(speech, recognized):
     recognizer = PhoneRecognizer()
     assert recognizer.recognize(speech.audio) == recognized
     assert recognizer.recognize(speech.audio) == recognized
+
+
+def test_phones_recognized_in_a_child_process_are_those_recognized_here(speech, recognized):
+    with PhonesBeside(speech.audio) as beside:
+        forked = beside._child is not None
+        assert beside.result() == recognized
+    # A render (one thread, two cores or more) gets them from a child; elsewhere they are made here.
+    alone = threading.active_count() == 1 and len(os.sched_getaffinity(0)) >= 2
+    assert forked or not alone
+
+
+def test_phones_are_recognized_here_when_the_child_dies(speech, recognized):
+    with PhonesBeside(speech.audio) as beside:
+        if beside._child is not None:
+            os.kill(beside._child.pid, signal.SIGKILL)
+        assert beside.result() == recognized
+
+
+def test_the_childs_error_is_the_error_recognizing_here_raises():
+    bad = Audio(np.ones(1600, np.float32), -16000)  # (no sample rate: the resampler refuses it)
+    with pytest.raises(Exception) as here:
+        recognize_phones(bad)
+    with PhonesBeside(bad) as beside, pytest.raises(type(here.value)) as there:
+        beside.result()
+    assert str(there.value) == str(here.value)
 
 
 @pytest.mark.slow

@@ -153,8 +153,9 @@ def band_levels(win: np.ndarray, centre: int, rate: int = RATE) -> tuple[float, 
     return tuple(float(v) for v in out)
 
 
-def frame_features(samples: np.ndarray, centre: int, rate: int = RATE) -> FrameFeatures:
-    """Features of the frame centred at sample `centre` of 16 kHz `samples` (zero beyond its ends)."""
+def frame_features(samples: np.ndarray, centre: int, rate: int = RATE, spectra: bool = True) -> FrameFeatures:
+    """Features of the frame centred at sample `centre` of 16 kHz `samples` (zero beyond its ends);
+    without `spectra`, its level alone."""
     half = int(WINDOW * rate / 2)
     lo, hi = centre - half, centre + half
     win = samples[max(lo, 0) : max(hi, 0)]
@@ -163,7 +164,7 @@ def frame_features(samples: np.ndarray, centre: int, rate: int = RATE) -> FrameF
     if len(win) < hi - lo:
         win = np.concatenate([win, np.zeros(hi - lo - len(win), np.float32)])
     level = level_db(win)
-    if level < -60:
+    if level < -60 or not spectra:
         return FrameFeatures(level)
     lpc_half = int(LPC_WINDOW * rate / 2)
     f1, f2 = formants(win[half - lpc_half : half + lpc_half], rate)
@@ -176,11 +177,13 @@ class FeatureStream:
     """Acoustic features for consecutive video frames of a live audio stream (any input rate).
 
     `speech=False` leaves each frame's `speech` at 0 and skips the VAD (a third of the work), for a
-    reader that does not use it (the voice-kind network, asked at every judged pause of a turn)."""
+    reader that does not use it (the voice-kind network, asked at every judged pause of a turn);
+    `spectra=False` gives each frame's level alone (a tenth of the work), for a reader of loudness."""
 
-    def __init__(self, fps: float = 25.0, speech: bool = True) -> None:
+    def __init__(self, fps: float = 25.0, speech: bool = True, spectra: bool = True) -> None:
         self.fps = float(fps)
         self._hear_speech = speech
+        self._spectra = spectra
         self.reset()
 
     def reset(self) -> None:
@@ -231,7 +234,7 @@ class FeatureStream:
                 break
             if self._ended and (self._next / self.fps) * RATE >= total:
                 break
-            feats = frame_features(self._buf, centre - self._offset)
+            feats = frame_features(self._buf, centre - self._offset, spectra=self._spectra)
             out.append(replace(feats, speech=self._speech_in(centre - half, centre + half)))
             self._next += 1
         # Keep only what the next frame's window can still reach.
@@ -255,10 +258,11 @@ class FeatureStream:
         return max(probs, default=0.0)
 
 
-def audio_features(audio: Audio, fps: float = 25.0, frames: int | None = None, speech: bool = True) -> list[FrameFeatures]:
+def audio_features(audio: Audio, fps: float = 25.0, frames: int | None = None, speech: bool = True,
+                   spectra: bool = True) -> list[FrameFeatures]:
     """Features for every frame of `audio` (or for `frames` frames), as a stream would give them
-    (`speech`: see FeatureStream)."""
-    stream = FeatureStream(fps, speech)
+    (`speech`, `spectra`: see FeatureStream)."""
+    stream = FeatureStream(fps, speech, spectra)
     stream.push(audio.samples, audio.rate)
     stream.end()
     feats = stream.ready()

@@ -116,7 +116,8 @@ class LoudnessTracker:
 
 def speech_energy(audio, fps: float = 25.0) -> np.ndarray:
     """Per-frame loudness 0..1 of `audio`, exactly as the streaming lip sync computes it."""
-    return loudness(heard_frames(audio, fps), fps)
+    levels = audio_features(audio, fps, frames=frame_count(audio.duration, fps), speech=False, spectra=False)
+    return loudness(levels, fps)
 
 
 def heard_frames(audio, fps: float = 25.0) -> list:
@@ -361,14 +362,15 @@ RECOGNIZED_WEIGHT = 0.5  # share of the recognized-phone mouth in the blend
 
 
 def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True, voice: str = SYNTHETIC,
-                         feats: list | None = None) -> list[FaceControls]:
+                         feats: list | None = None, recognized=None) -> list[FaceControls]:
     """Per-frame mouth controls for speech known only as audio (any voice, any language).
 
     The acoustic rules (loudness, formants, dips) always run. With `recognize`, pocketsphinx's
     phones drive a second, phone-timed mouth; when they look reliable the two are blended: the
     blend's closures are the recognized P/B/M and the sound's own closures. For non-English speech or noise the recognizer's phones are few or at odds
     with the sound, and the acoustic mouth is used alone. `voice`: the kind of voice (closures.py);
-    `feats`: `heard_frames(audio, fps)`, when the caller has them.
+    `feats`: `heard_frames(audio, fps)`, when the caller has them; `recognized`: the phones'
+    recognition already under way (recognize.PhonesBeside), when the caller started it.
     """
     if audio.rate <= 0 or len(audio.samples) == 0:
         raise LivehumanError("the audio is empty: there is nothing to lip-sync")
@@ -383,7 +385,7 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True, voice
     sounding = energy > 0
     if sounding.sum() < 5:
         return acoustic
-    phones = recognize_phones(audio)
+    phones = recognized.result() if recognized else recognize_phones(audio)
     if len(phones) < MIN_PHONE_RATE * sounding.sum() / fps:
         return acoustic
     heard = mouth_controls(phones, len(acoustic) / fps, fps, energy=energy)

@@ -8,7 +8,9 @@ features below still tell the motion stage when and how far to open the mouth.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +88,75 @@ class PhoneRecognizer:
 def recognize_phones(audio: Audio) -> list[Phone]:
     """Timed IPA phones heard in `audio` (any English speaker), silence and noise left out."""
     return PhoneRecognizer().recognize(audio)
+
+
+class PhonesBeside:
+    """`recognize_phones(audio)`, started in a child process so that this one may do other work
+    meanwhile (a render's acoustic features and mouth: pocketsphinx holds the GIL, so a thread
+    beside it gains nothing). `result()` waits for the phones.
+
+    The child is a fork: it starts in milliseconds and inherits the audio. It is made only where it
+    can help and is safe: two cores or more, and no other thread in this process (a fork copies
+    only the calling thread, and any lock another holds stays held); elsewhere, and if the child dies,
+    `result()` recognizes here. Use it in a `with` block: leaving it ends the child.
+    """
+
+    def __init__(self, audio: Audio) -> None:
+        self._audio = audio
+        self._child = None
+        if _fork_helps():
+            context = multiprocessing.get_context("fork")
+            self._pipe, child_end = context.Pipe(duplex=False)
+            self._child = context.Process(target=_recognize_into, args=(audio, child_end), daemon=True)
+            self._child.start()
+            child_end.close()
+
+    def result(self) -> list[Phone]:
+        if self._child is not None:
+            try:
+                ok, value = self._pipe.recv()
+            except (EOFError, OSError):  # the child died (killed, out of memory): recognize here
+                ok, value = True, None
+            finally:
+                self.close()
+            if not ok:
+                raise value
+            if value is not None:
+                return value
+        return recognize_phones(self._audio)
+
+    def close(self) -> None:
+        """End the child, if it still runs (its phones are then not wanted)."""
+        if self._child is None:
+            return
+        if self._child.is_alive():
+            self._child.terminate()
+        self._child.join()
+        self._pipe.close()
+        self._child = None
+
+    def __enter__(self) -> "PhonesBeside":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _fork_helps() -> bool:
+    # tqdm's monitor thread (started by any progress bar, and left running) only sleeps and sets
+    # its bars' refresh counts: it holds no lock the child takes.
+    others = [t for t in threading.enumerate() if t is not threading.current_thread() and type(t).__name__ != "TMonitor"]
+    return "fork" in multiprocessing.get_all_start_methods() and len(os.sched_getaffinity(0)) >= 2 and not others
+
+
+def _recognize_into(audio: Audio, pipe) -> None:
+    """The child of PhonesBeside: the phones, or the error that recognizing them raised."""
+    try:
+        pipe.send((True, recognize_phones(audio)))
+    except Exception as exc:  # noqa: BLE001 (raised again in the parent, where the caller is)
+        pipe.send((False, exc))
+    finally:
+        pipe.close()
 
 
 def _decode(decoder, samples16k: np.ndarray, offset: float) -> list[Phone]:

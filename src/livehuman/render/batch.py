@@ -23,6 +23,7 @@ from livehuman.motion.compose import compose
 from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.expression import expression_track
 from livehuman.motion.lipsync import mouth_controls
+from livehuman.motion.recognize import PhonesBeside
 from livehuman.motion.stream import IdleMotion, with_emphasis
 from livehuman.motion.voice_kind import voice_kind_in
 from livehuman.rates import LISTEN_RATE
@@ -70,11 +71,13 @@ def speech_motion(speech: Speech, fps: float, head_motion: bool = True, seed: in
         mouths = mouth_controls(speech.phones, n / fps, fps, energy=energy)
         voice = None
     else:
-        heard = heard_frames(speech.audio, fps)
-        energy = loudness(heard, fps)
-        if voice == AUTO:
-            voice = voice_kind_in(heard)
-        mouths = audio_mouth_controls(speech.audio, fps, voice=voice, feats=heard)
+        # The phones are recognized in a child process while this one hears the sound.
+        with PhonesBeside(speech.audio) as recognized:
+            heard = heard_frames(speech.audio, fps)
+            energy = loudness(heard, fps)
+            if voice == AUTO:
+                voice = voice_kind_in(heard)
+            mouths = audio_mouth_controls(speech.audio, fps, voice=voice, feats=heard, recognized=recognized)
     mouths = with_emphasis((mouths + [FaceControls() for _ in range(n)])[:n], energy, fps)
     # The live face's idle motion, speaking from the first frame: the same life for the same seed.
     idle = IdleMotion(fps, seed=seed, head_motion=head_motion)

@@ -39,6 +39,44 @@ def test_writes_h264_and_aac_of_equal_length(tmp_path):
     assert abs(np.argmax(spectrum) * 2 - 220) <= 4
 
 
+def test_colours_and_a_face_come_back_as_they_were_drawn(tmp_path):
+    from livehuman.avatar.default import default_portrait
+
+    face = default_portrait()[128:384, 128:384]
+    frame = face.copy()
+    patches = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (90, 140, 200), (30, 30, 30)]  # BGR: blue, green, red, skin, dark
+    for i, colour in enumerate(patches):
+        frame[16 : 48, 16 + 48 * i : 48 + 48 * i] = colour
+    path = tmp_path / "colours.mp4"
+    with Mp4Writer(path, 256, 256, 25, None) as writer:
+        writer.write_frame(frame)
+    with av.open(str(path)) as container:
+        out = next(container.decode(video=0)).to_ndarray(format="bgr24").astype(float)
+    for i, colour in enumerate(patches):
+        got = out[24 : 40, 24 + 48 * i : 40 + 48 * i].reshape(-1, 3).mean(0)
+        assert np.abs(got - colour).max() < 8, (colour, got)
+    rest = np.ones(frame.shape[:2], bool)
+    rest[:64] = False
+    error = out[rest] - frame[rest]  # the face: the encoder's loss, no shift of its colours
+    assert np.abs(error).mean() < 6 and np.abs(error.mean(0)).max() < 2.5
+
+
+@pytest.mark.parametrize("rate", [22050, 44056])  # (44056: resampled to 48 kHz)
+def test_audio_written_in_pieces_is_the_audio_written_whole(tmp_path, rate):
+    tone = _tone(1.3, rate) * np.linspace(0.2, 1.0, int(1.3 * rate), dtype=np.float32)
+    decoded = []
+    for name, pieces in (("whole", [tone]), ("pieces", np.array_split(tone, np.arange(0, len(tone), 882)[1:]))):
+        path = tmp_path / f"{name}.mp4"
+        with Mp4Writer(path, 64, 64, 25, rate) as writer:
+            writer.write_frame(np.zeros((64, 64, 3), np.uint8))
+            for piece in pieces:
+                writer.write_audio(piece)
+        with av.open(str(path)) as container:
+            decoded.append(np.concatenate([f.to_ndarray().ravel() for f in container.decode(audio=0)]))
+    assert len(decoded[0]) > 0.9 * 1.3 * min(rate, 48000)
+    assert np.array_equal(decoded[0], decoded[1])
+
+
 def test_odd_sizes_are_cropped_to_even(tmp_path):
     path = tmp_path / "odd.mp4"
     with Mp4Writer(path, 97, 65, 25, None) as writer:

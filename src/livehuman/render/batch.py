@@ -124,6 +124,11 @@ def audio_window(samples16k: np.ndarray, centre: float, context: tuple[float, fl
     return window
 
 
+def _write(writer: Mp4Writer, frame: np.ndarray, audio: np.ndarray) -> None:
+    writer.write_frame(frame)
+    writer.write_audio(audio)
+
+
 def render_video(
     avatar: Avatar,
     engine: Engine,
@@ -162,8 +167,10 @@ def render_video(
     encoder = _Encoder()  # (its thread runs before the file exists: see _Encoder)
     with Mp4Writer(out_path, width, height, fps, audio.rate) as writer, encoder:
         # The encoder runs in its own thread (PyAV releases the GIL while encoding), one frame
-        # behind the engine; a single worker keeps the frames in order.
-        pending: deque[Future] = deque([encoder.submit(writer.write_audio, padded)])
+        # behind the engine; a single worker keeps the frames in order. Each frame's audio goes
+        # with it: the AAC encoder's work (~25 ms a second of speech) is spread over the render.
+        pending: deque[Future] = deque()
+        audio_sent = 0
         bar = tqdm(total=n, unit="frame", desc="render", disable=not progress, leave=False)
         # Engines that batch (musetalk on a GPU) get frames in chunks; the cpu engine one by one.
         chunk = getattr(engine, "batch_size", 1) if hasattr(engine, "render_batch") else 1
@@ -178,11 +185,15 @@ def render_video(
                 frames = engine.render_batch(avatar, indices, drives)
             else:
                 frames = [engine.render(avatar, indices[0], drives[0])]
-            for frame in frames:
-                pending.append(encoder.submit(writer.write_frame, frame))
+            audio_until = int(round((ks[-1] + 1) / fps * audio.rate))
+            for frame in frames[:-1]:
+                pending.append(encoder.submit(_write, writer, frame, padded[:0]))
+            pending.append(encoder.submit(_write, writer, frames[-1], padded[audio_sent:audio_until]))
+            audio_sent = audio_until
             while len(pending) > ENCODE_AHEAD:
                 pending.popleft().result()  # also raises the encoder's errors here
             bar.update(len(frames))
+        pending.append(encoder.submit(writer.write_audio, padded[audio_sent:]))
         for future in pending:
             future.result()
         bar.close()

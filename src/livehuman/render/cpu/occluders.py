@@ -89,9 +89,7 @@ def find_occluder(frame: np.ndarray, points: np.ndarray, face: FaceFrame, crop: 
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= MIN_AREA * face.unit**2
     # and it reaches close to the lips, where the warp moves most (a far shadow is the face's own)
     dist = cv2.distanceTransform((lip_mask == 0).astype(np.uint8), cv2.DIST_L2, 3)
-    nearest = np.full(n, np.inf)
-    np.minimum.at(nearest, labels.ravel(), dist.ravel())
-    keep &= nearest <= NEAR * face.unit
+    keep &= np.bincount(labels[dist <= NEAR * face.unit], minlength=n) > 0
     if not keep.any():
         return None
     mask = keep[labels].astype(np.uint8)

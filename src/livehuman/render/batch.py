@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from contextlib import nullcontext
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ class RenderResult:
     path: Path
     frames: int
     duration: float  # seconds of video (and of audio: they are the same)
-    motion_seconds: float  # phone recognition or timing rules, expression and idle motion
+    motion_seconds: float  # phone recognition or timing rules, expression and idle motion (and the engine's loading)
     render_seconds: float  # the engine and the encoder, frame by frame
     audio_from: str  # "phones" (exact timings from the TTS) or "audio" (recognized)
     voice: str | None = None  # the kind of voice audio without phones was heard as (motion/closures.py)
@@ -63,8 +64,10 @@ def speech_controls(speech: Speech, fps: float, head_motion: bool = True, seed: 
 
 
 def speech_motion(speech: Speech, fps: float, head_motion: bool = True, seed: int = 0,
-                  emotion: tuple[str, float] | None = None, voice: str = AUTO) -> tuple[list[FaceControls], str | None]:
-    """`speech_controls`, and the kind of voice the audio was heard as (None: it had phones)."""
+                  emotion: tuple[str, float] | None = None, voice: str = AUTO,
+                  recognized: PhonesBeside | None = None) -> tuple[list[FaceControls], str | None]:
+    """`speech_controls`, and the kind of voice the audio was heard as (None: it had phones).
+    `recognized`: the phones of audio without any, already being recognized (else started here)."""
     n = max(1, frame_count(speech.audio.duration, fps))
     if speech.phones:
         energy = speech_energy(speech.audio, fps)  # the same loudness measure as the live path
@@ -72,7 +75,7 @@ def speech_motion(speech: Speech, fps: float, head_motion: bool = True, seed: in
         voice = None
     else:
         # The phones are recognized in a child process while this one hears the sound.
-        with PhonesBeside(speech.audio) as recognized:
+        with recognized or PhonesBeside(speech.audio) as recognized:
             heard = heard_frames(speech.audio, fps)
             energy = loudness(heard, fps)
             if voice == AUTO:
@@ -150,7 +153,11 @@ def render_video(
     """
     fps = fps or avatar.fps
     t0 = time.perf_counter()
-    controls, voice_heard = speech_motion(speech, fps, head_motion, life_seed(avatar.name, seed), emotion, voice)
+    # Audio without phones has them recognized in a child process, meanwhile the engine loads.
+    with PhonesBeside(speech.audio) if not speech.phones else nullcontext() as recognized:
+        engine.load(avatar)
+        controls, voice_heard = speech_motion(speech, fps, head_motion, life_seed(avatar.name, seed), emotion,
+                                              voice, recognized)
     motion_seconds = time.perf_counter() - t0
 
     n = len(controls)
@@ -162,7 +169,6 @@ def render_video(
     samples16k = resample(audio, LISTEN_RATE).samples if wants_audio else None
 
     t1 = time.perf_counter()
-    engine.load(avatar)
     width, height = avatar.size
     encoder = _Encoder()  # (its thread runs before the file exists: see _Encoder)
     with Mp4Writer(out_path, width, height, fps, audio.rate) as writer, encoder:

@@ -60,7 +60,7 @@ def find_occluder(frame: np.ndarray, points: np.ndarray, face: FaceFrame, crop: 
         return None
     origin = np.array([x0, y0])
     crop = frame[y0:y1, x0:x1]
-    ys, xs = np.mgrid[y0:y1, x0:x1]
+    xs, ys = np.arange(x0, x1)[None, :], np.arange(y0, y1)[:, None]
     v = ((xs - face.origin[0]) * face.ey[0] + (ys - face.origin[1]) * face.ey[1]) / face.unit
     region = ((v > top) & (v < bottom)).astype(np.uint8)
     lip_mask = np.zeros_like(region)
@@ -81,8 +81,9 @@ def find_occluder(frame: np.ndarray, points: np.ndarray, face: FaceFrame, crop: 
         return None
     median = np.median(skin, 0)
     spread = 1.4826 * np.median(np.abs(skin - median), 0) + np.array([2.0, 1.5, 1.5])
-    chroma = np.sqrt((((lab[..., 1:] - median[1:]) / spread[1:]) ** 2).sum(-1))
-    found = search & ((chroma > CHROMA_SIGMAS) | (lab[..., 0] < DARKER * median[0]))
+    a, b = ((lab[..., c] - float(median[c])) / float(spread[c]) for c in (1, 2))
+    not_skin = (np.sqrt(a * a + b * b) > CHROMA_SIGMAS) | (lab[..., 0] < DARKER * float(median[0]))
+    found = search & not_skin
     found = cv2.morphologyEx(found.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     n, labels, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
     keep = np.zeros(n, bool)
@@ -99,8 +100,6 @@ def find_occluder(frame: np.ndarray, points: np.ndarray, face: FaceFrame, crop: 
     core = core if core.sum() >= 10 else mask
     colour = np.median(lab[core > 0], 0)
     spread_obj = 1.4826 * np.median(np.abs(lab[core > 0] - colour), 0) + np.array([4.0, 3.0, 3.0])
-    chroma_all = np.sqrt((((lab[..., 1:] - median[1:]) / spread[1:]) ** 2).sum(-1))
-    not_skin = (chroma_all > CHROMA_SIGMAS) | (lab[..., 0] < DARKER * median[0])
     alike = ((np.abs(lab - colour) / spread_obj).max(-1) < 3) & not_skin
     n2, labels2 = cv2.connectedComponents((alike | (mask > 0)).astype(np.uint8), connectivity=8)
     touched = np.unique(labels2[mask > 0])

@@ -50,16 +50,15 @@ def _delaunay(points: np.ndarray) -> np.ndarray:
     x0, y0 = np.floor(lo).astype(int)
     width, height = np.ceil(hi - lo).astype(int) + 1
     subdiv = cv2.Subdiv2D((int(x0), int(y0), int(width), int(height)))
-    where = {}
-    for i, (x, y) in enumerate(pts):
-        where.setdefault((float(x), float(y)), i)
-        subdiv.insert((float(x), float(y)))
-    out = []
-    for t in subdiv.getTriangleList():
-        ids = [where.get((float(t[k]), float(t[k + 1]))) for k in (0, 2, 4)]
-        if None not in ids:  # triangles touching Subdiv2D's virtual outer vertices are not ours
-            out.append(ids)
-    return np.array(out, np.int32).reshape(-1, 3)
+    subdiv.insert([(float(x), float(y)) for x, y in pts])
+    corners = subdiv.getTriangleList().astype(np.float32).reshape(-1, 2)
+    # each corner's point: the first of the points at its place (x + iy sorts by x, then y)
+    keys = pts[:, 0] + 1j * pts[:, 1].astype(np.complex64)
+    unique, first = np.unique(keys, return_index=True)
+    wanted = corners[:, 0] + 1j * corners[:, 1].astype(np.complex64)
+    at = np.minimum(np.searchsorted(unique, wanted), len(unique) - 1)
+    ours = (unique[at] == wanted).reshape(-1, 3).all(1)  # not Subdiv2D's virtual outer vertices
+    return first[at].reshape(-1, 3)[ours].astype(np.int32)
 
 
 @dataclass

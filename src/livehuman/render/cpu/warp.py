@@ -45,12 +45,12 @@ def _delaunay(points: np.ndarray) -> np.ndarray:
 
     Unlike qhull it leaves out a few slivers along the convex hull; ours are all between fixed ring
     points, where the warp is the identity anyway."""
-    pts = np.asarray(points, np.float32)
+    pts = np.ascontiguousarray(points, np.float32)
     lo, hi = pts.min(0) - 10, pts.max(0) + 10
     x0, y0 = np.floor(lo).astype(int)
     width, height = np.ceil(hi - lo).astype(int) + 1
     subdiv = cv2.Subdiv2D((int(x0), int(y0), int(width), int(height)))
-    subdiv.insert([(float(x), float(y)) for x, y in pts])
+    subdiv.insert(pts)
     corners = subdiv.getTriangleList().astype(np.float32).reshape(-1, 2)
     # each corner's point: the first of the points at its place (x + iy sorts by x, then y)
     keys = pts[:, 0] + 1j * pts[:, 1].astype(np.complex64)

@@ -17,3 +17,15 @@ def test_the_engine_bench_counts_the_frames_it_timed(grace_hopper_path, tmp_path
     # the thread's CPU time: some of the wall-clock time, never more (one thread)
     assert 0 < result["cpu_ms_per_frame"] <= result["ms_per_frame"] * 1.01
     assert result["fps_per_cpu_second"] == pytest.approx(1000 / result["cpu_ms_per_frame"], rel=0.01)
+
+
+def test_the_video_avatar_bench_renders_the_whole_speech_by_a_moving_face(tmp_path):
+    from livehuman.bench.render import bench_video_avatar
+    from livehuman.speech.espeak import EspeakTTS
+
+    speech = EspeakTTS().synthesize("Hello there, how are you today?")
+    result = bench_video_avatar(speech, tmp_path, seconds=1.0)
+    assert result["video avatar: source frames"] == 25
+    assert result["video avatar: render from text, video seconds"] == pytest.approx(speech.audio.duration, abs=0.04)
+    assert result["video avatar: render from text, realtime factor"] > 0
+    assert (tmp_path / "video.mp4").stat().st_size > 0

@@ -70,7 +70,8 @@ def bench_engine(avatar: Avatar, seconds: float = RenderOptions.seconds, head_mo
 
 
 def bench_render(options: RenderOptions | None = None) -> dict:
-    """Engine alone (one core), then whole renders from audio (with recognition) and from text."""
+    """Engine alone (one core), then whole renders from audio (with recognition) and from text, by
+    the default photo, and from text by a video avatar."""
     import cv2
 
     from livehuman.avatar.cache import load_avatar
@@ -99,7 +100,26 @@ def bench_render(options: RenderOptions | None = None) -> dict:
             results[f"render from {label}: motion seconds"] = result.motion_seconds
             results[f"render from {label}: fps"] = result.frames / total
             results[f"render from {label}: realtime factor"] = result.duration / total
+        results.update(bench_video_avatar(speech, Path(tmp)))
     return results
+
+
+def bench_video_avatar(speech, folder: Path, seconds: float = 4.0) -> dict:
+    """A render from text by a video avatar (the default face moving its head for `seconds`): each
+    source frame's rigs are built on its first use, then the video loops."""
+    from livehuman.avatar.default import make_face_video
+    from livehuman.avatar.prepare import prepare_avatar
+    from livehuman.render.batch import render_video
+    from livehuman.render.engines import make_engine
+
+    video = make_face_video(folder / "face.mp4", seconds)
+    avatar = prepare_avatar(video, "bench-video", cache_root=folder / "avatars", progress=False)
+    result = render_video(avatar, make_engine("cpu"), speech, folder / "video.mp4", progress=False)
+    return {
+        "video avatar: source frames": avatar.n_frames,
+        "video avatar: render from text, video seconds": result.duration,
+        "video avatar: render from text, realtime factor": result.realtime_factor,
+    }
 
 
 def bench_render_from_args(args) -> dict:

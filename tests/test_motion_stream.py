@@ -85,6 +85,31 @@ def test_streamed_audio_only_matches_the_batch_acoustic_path(speech):
     assert jaw.max() > 0.8 and (jaw == 0).sum() > 5
 
 
+def test_a_feature_stream_asked_for_levels_only_keeps_them_exact(speech):
+    from livehuman.motion.acoustics import FeatureStream
+
+    _, audio24 = speech
+    half = len(audio24.samples) // 2
+    full, light = FeatureStream(FPS), FeatureStream(FPS)
+    before = []
+    for features in (full, light):
+        features.push(audio24.samples[:half], audio24.rate)
+        before.append(features.ready())
+    light.levels_only()  # as a live reply's lip sync does once its phones arrive
+    after = []
+    for features in (full, light):
+        features.push(audio24.samples[half:], audio24.rate)
+        features.end()
+        after.append(features.ready())
+    assert before[0] == before[1] and len(after[0]) == len(after[1]) > 50
+    assert [f.level for f in after[0]] == [f.level for f in after[1]]
+    assert all(not f.bands and f.speech == 0 for f in after[1])
+    assert any(f.bands for f in after[0]) and any(f.speech > 0.5 for f in after[0])
+    light.reset()  # a new reply: everything again
+    light.push(audio24.samples[:half], audio24.rate)
+    assert light.ready() == before[0]
+
+
 def test_frames_arrive_within_the_lookahead(speech):
     _, audio24 = speech
     out, ready, lip = stream(audio24, iter(lambda: 0.02, None))

@@ -178,16 +178,17 @@ class FeatureStream:
 
     `speech=False` leaves each frame's `speech` at 0 and skips the VAD (a third of the work), for a
     reader that does not use it (the voice-kind network, asked at every judged pause of a turn);
-    `spectra=False` gives each frame's level alone (a tenth of the work), for a reader of loudness."""
+    `spectra=False` gives each frame's level alone (a tenth of the work), for a reader of loudness;
+    `levels_only()` does both from the next frame on."""
 
     def __init__(self, fps: float = 25.0, speech: bool = True, spectra: bool = True) -> None:
         self.fps = float(fps)
-        self._hear_speech = speech
-        self._spectra = spectra
+        self._asked = (speech, spectra)
         self.reset()
 
     def reset(self) -> None:
         """Start again at time 0 with no audio."""
+        self._hear_speech, self._spectra = self._asked
         self._resamplers: dict[int, StreamResampler] = {}
         self._vad = SpeechProbability() if self._hear_speech else None
         self._speech: list[float] = []  # each VAD window's probability, from window _speech_first on
@@ -201,6 +202,12 @@ class FeatureStream:
     def received(self) -> float:
         """Seconds of audio pushed so far."""
         return (self._offset + len(self._buf)) / RATE
+
+    def levels_only(self) -> None:
+        """From the next frame on, each frame's level alone (until `reset`): for a reader that has
+        come to need nothing more (a live reply whose phones are known, read for its loudness)."""
+        self._hear_speech = self._spectra = False
+        self._vad = None
 
     def push(self, samples: np.ndarray, rate: int) -> None:
         """Append the next chunk of mono audio."""

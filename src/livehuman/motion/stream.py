@@ -92,6 +92,8 @@ class StreamingLipSync:
         samples = np.asarray(samples).reshape(-1)
         if phones:
             self._timeline.extend(list(phones))
+            if not self._has_phones:
+                self._features.levels_only()  # the phones shape the mouth: the sound gives its loudness
             self._has_phones = True
         self._received += len(samples) / rate
         self._features.push(samples, rate)

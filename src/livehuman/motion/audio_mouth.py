@@ -28,8 +28,8 @@ from livehuman.motion.lipsync import (
     mouth_controls,
     shape_to_controls,
 )
-from livehuman.motion.visemes import MouthShape, phone_visemes
-from livehuman.speech.phones import Phone
+from livehuman.motion.phone_blend import MIN_AGREEMENT, MIN_PHONE_RATE, MIN_SOUNDING, blend_mouths, phones_cover
+from livehuman.motion.visemes import MouthShape
 
 AUDIO_LOOKAHEAD_FRAMES = 2  # frames of features after frame k that frame k may look at
 SILENCE_BELOW_PEAK = 35.0  # dB under the recent peak that counts as silence
@@ -355,20 +355,14 @@ def _acoustic_tracked(audio, fps: float, voice: str = SYNTHETIC, feats: list | N
     return [shape_to_controls(s) for s in tracker.frames(final=True)], tracker
 
 
-# Recognized phones are trusted only when there are enough of them and they agree with the sound.
-MIN_PHONE_RATE = 4.0  # recognized phones per second of sound
-MIN_AGREEMENT = 0.2  # correlation of the two jaw tracks over the sounding frames
-RECOGNIZED_WEIGHT = 0.5  # share of the recognized-phone mouth in the blend
-
-
 def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True, voice: str = SYNTHETIC,
                          feats: list | None = None, recognized=None) -> list[FaceControls]:
     """Per-frame mouth controls for speech known only as audio (any voice, any language).
 
     The acoustic rules (loudness, formants, dips) always run. With `recognize`, pocketsphinx's
-    phones drive a second, phone-timed mouth; when they look reliable the two are blended: the
-    blend's closures are the recognized P/B/M and the sound's own closures. For non-English speech or noise the recognizer's phones are few or at odds
-    with the sound, and the acoustic mouth is used alone. `voice`: the kind of voice (closures.py);
+    phones drive a second, phone-timed mouth; when they look reliable the two are blended
+    (motion/phone_blend.py). For non-English speech or noise the recognizer's phones are few or at
+    odds with the sound, and the acoustic mouth is used alone. `voice`: the kind of voice (closures.py);
     `feats`: `heard_frames(audio, fps)`, when the caller has them; `recognized`: the phones'
     recognition already under way (recognize.PhonesBeside), when the caller started it.
     """
@@ -383,7 +377,7 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True, voice
     # noise and breath from voice).
     energy = np.array(tracker.energy) * np.array(tracker.speaking)
     sounding = energy > 0
-    if sounding.sum() < 5:
+    if sounding.sum() < MIN_SOUNDING:
         return acoustic
     phones = recognized.result() if recognized else recognize_phones(audio)
     if len(phones) < MIN_PHONE_RATE * sounding.sum() / fps:
@@ -394,30 +388,10 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True, voice
         return acoustic
     if np.corrcoef(a[sounding, 0], r[sounding, 0])[0, 1] < MIN_AGREEMENT:
         return acoustic
-    covered = _phone_frames(phones, len(a), fps)
-    # Per frame: blend where both speak; the sound alone where the recognizer heard nothing.
-    w = np.where(covered, RECOGNIZED_WEIGHT, 0.0)
-    blend = (1.0 - w[:, None]) * a + w[:, None] * r
-    # Closures are the union: the recognizer misses most P/B/M of a formant voice (espeak-ng) and
-    # hears its closures as vowels, while the sound's closures look at the frame's centre only.
-    closed = (r[:, 3] > 0.5) | (a[:, 3] > 0.5)
-    blend[closed, 0] = 0.0
-    blend[closed, 3] = np.maximum(a[closed, 3], r[closed, 3])
-    blend[closed, 4:] = 0.0
-    return [shape_to_controls(MouthShape(*row)) for row in np.clip(blend, 0.0, 1.0)]
+    blend = blend_mouths(a, r, phones_cover(phones, len(a), fps))
+    return [shape_to_controls(MouthShape(*row)) for row in blend]
 
 
 def _mouth_array(controls: list[FaceControls]) -> np.ndarray:
     """(frames, 7) mouth values of `controls`, in MouthShape's field order."""
     return np.array([[getattr(c, name) for name in MOUTH_FIELDS] for c in controls], dtype=np.float64)
-
-
-def _phone_frames(phones: list[Phone], n: int, fps: float) -> np.ndarray:
-    """Which frames' centres fall inside a phone."""
-    centres = (np.arange(n) + 0.5) / fps
-    mask = np.zeros(n, bool)
-    for p in phones:
-        parts = phone_visemes(p.symbol)
-        if parts:
-            mask |= (centres >= p.start) & (centres < p.end)
-    return mask

@@ -205,10 +205,15 @@ class StreamingPhoneRecognizer:
                  **settings: float | bool) -> None:  # fmt: skip
         if hop <= 0 or holdback < 0 or context < 0:
             raise LivehumanError("streaming recognizer: hop must be positive, holdback and context not negative")
-        self._decoder = make_decoder(**settings)
+        self._settings = settings
         self._hop = int(hop * RECOGNIZER_RATE)
         self._holdback = holdback
         self._context = context
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new stream (with a fresh decoder: its cepstral mean adapts to what it heard)."""
+        self._decoder = make_decoder(**self._settings)
         self._audio = np.zeros(0, np.float32)
         self._audio_start = 0  # stream sample index of self._audio[0]
         self._received = 0  # stream samples so far
@@ -234,6 +239,15 @@ class StreamingPhoneRecognizer:
     def flush(self) -> list[Phone]:
         """Every phone still pending, at the end of the stream."""
         return self._decode(horizon=float("inf"))
+
+    @property
+    def final_until(self) -> float:
+        """Seconds from the stream's start before which every phone has been returned."""
+        return self._committed
+
+    def hear(self, samples16k: np.ndarray) -> tuple[list[Phone], float]:
+        """`push`, and `final_until` after it (one call for a recognizer in another process)."""
+        return self.push(samples16k), self.final_until
 
     def _decode(self, horizon: float) -> list[Phone]:
         start = self._audio_start / RECOGNIZER_RATE

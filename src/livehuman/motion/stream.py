@@ -8,6 +8,7 @@ delaying the audio as much (or, like the live session, by pairing each frame wit
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import replace
 
@@ -20,8 +21,12 @@ from livehuman.motion.idle import BROW_GAIN, GAZE_MOVE, Emphasis, LifeGenerator,
 from livehuman.motion.audio_mouth import AUDIO_LOOKAHEAD_FRAMES, AudioMouthTracker, LoudnessTracker
 from livehuman.motion.closures import SYNTHETIC
 from livehuman.motion.lipsync import MouthTracker, Timeline, shape_to_controls
+from livehuman.motion.phone_blend import PhoneBlend
+from livehuman.motion.visemes import MouthShape
 from livehuman.rates import FPS
 from livehuman.speech.phones import Phone
+
+log = logging.getLogger(__name__)
 
 MAX_LOOKAHEAD = 0.2  # s: the most a frame may wait for the audio after it
 TRANSITION = 0.4  # s: how long the face takes to ease between listening and speaking
@@ -49,14 +54,17 @@ class StreamingLipSync:
     the first sample of the speech (the reply), as the brain times them; they may run past the
     chunk's end. With phones, the phone timing rules
     drive the mouth and the audio's loudness gates it; without any, the audio alone does, hearing
-    it as a `voice` of that kind (motion/closures.py: synthetic or natural).
+    it as a `voice` of that kind (motion/closures.py: synthetic or natural). A `recognizer` of
+    phones (motion/phone_blend.py) blends the phones it hears in such a voice into the frames that
+    wait for them: `frames(hold=True)`, for a caller whose playback is far enough ahead.
     """
 
-    def __init__(self, fps: float = FPS, voice: str = SYNTHETIC) -> None:
+    def __init__(self, fps: float = FPS, voice: str = SYNTHETIC, recognizer=None) -> None:
         if fps <= 0:
             raise LivehumanError(f"frames per second must be positive, got {fps}")
         self.fps = float(fps)
         self.voice = voice  # (a kind that is not one fails in reset(), as the tracker's networks load)
+        self.recognizer = recognizer  # (one set later is used from the next reset)
         # A frame needs the acoustic features of the frames after it, whose windows reach past
         # their centres by half a window.
         self._lookahead = (AUDIO_LOOKAHEAD_FRAMES - 0.5) / self.fps + WINDOW / 2
@@ -77,10 +85,17 @@ class StreamingLipSync:
         self._loudness = LoudnessTracker(self.fps)
         self._emphasis = Emphasis(self.fps)
         self._levels: list[float] = []  # per frame, for the phone path's loudness gate
+        self._blend = PhoneBlend(self.recognizer, self.fps) if self.recognizer is not None else None
+        self._waiting: list[MouthShape] = []  # the sound's mouths made and not yet emitted
         self._received = 0.0  # seconds of audio pushed
         self._next = 0  # next frame to emit
         self._has_phones = False
         self._ended = False
+
+    @property
+    def held(self) -> int:
+        """Frames the sound has made that wait for their recognized phones (`frames(hold=True)`)."""
+        return len(self._waiting)
 
     def push(self, samples: np.ndarray, rate: int, phones: list[Phone] | None = None) -> None:
         """Add the next chunk of mono audio (float in -1..1 or int16) and, if known, its phones
@@ -98,17 +113,29 @@ class StreamingLipSync:
         self._received += len(samples) / rate
         self._features.push(samples, rate)
         self._take_features()
+        if self._blend is not None and not self._has_phones:
+            self._hear(lambda: self._blend.hear(samples, rate))
 
-    def frames(self) -> list[FaceControls]:
-        """The frames that became ready since the last call."""
-        return self._emit(final=False)
+    def frames(self, hold: bool = False) -> list[FaceControls]:
+        """The frames that became ready since the last call; with `hold`, those of a voice without
+        phones wait for the phones a recognizer hears in them."""
+        return self._emit(final=False, hold=hold)
 
     def flush(self) -> list[FaceControls]:
         """The end of the speech: the remaining frames, up to the end of the audio pushed."""
         self._features.end()
         self._ended = True
         self._take_features()
+        if self._blend is not None and not self._has_phones:
+            self._hear(self._blend.hear_rest)
         return self._emit(final=True)
+
+    def _hear(self, call) -> None:
+        try:
+            call()
+        except Exception as exc:  # a recognizer's process that died: this reply goes on by its sound
+            log.warning("the phones of a reply could not be recognized (%s): its mouth follows the sound alone", exc)
+            self._blend = None
 
     def _take_features(self) -> None:
         feats = self._features.ready()
@@ -116,15 +143,20 @@ class StreamingLipSync:
         if not self._has_phones:
             self._audio_tracker.add(feats)
 
-    def _emit(self, final: bool) -> list[FaceControls]:
+    def _emit(self, final: bool, hold: bool = False) -> list[FaceControls]:
         total = math.ceil(self._received * self.fps - 1e-6) if final else None
         if not self._has_phones:
-            shapes = self._audio_tracker.frames(final=final)
-            energies = self._audio_tracker.energy[self._next : self._next + len(shapes)]
-            out = [self._with_brow(shape_to_controls(s), e) for s, e in zip(shapes, energies)]
-            if total is not None:
-                out = out[: max(0, total - self._next)]
-            self._next += len(out)
+            self._waiting += self._audio_tracker.frames(final=final)
+            tracker, out = self._audio_tracker, []
+            for shape in self._waiting:
+                k = self._next
+                if (total is not None and k >= total) or (hold and not final and self._blend is not None and not self._blend.ready(k)):
+                    break
+                if self._blend is not None:
+                    shape = self._blend.frame(k, shape, tracker.energy[k] * tracker.speaking[k])
+                out.append(self._with_brow(shape_to_controls(shape), tracker.energy[k]))
+                self._next += 1
+            self._waiting = [] if final else self._waiting[len(out):]
             return out
         out = []
         available = len(self._levels)

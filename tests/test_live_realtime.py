@@ -82,20 +82,41 @@ async def test_the_answer_arrives_with_lips_moving_from_the_audio_alone(server, 
     assert server.sessions[client.session].renderer.lipsync.voice == "synthetic"
 
 
-async def test_a_brain_with_a_persons_voice_gets_lips_that_hear_people(server):
+async def test_a_brain_with_a_persons_voice_gets_lips_that_hear_people_and_their_phones(server):
     from livehuman.brain.openai_brain import remote_brain_factory
+    from livehuman.brain.recognizer import AsrPool, ProcessPhones
 
     ws_url = server.url.replace("http://", "ws://") + "/v1"
     factory = server.config.brain_factory
     server.config.brain_factory = remote_brain_factory("realtime", realtime_url=ws_url, model="livehuman",
                                                        natural_voice=True)
+    server.config.reply_phones = pool = AsrPool(ProcessPhones)
     c = LiveClient(server.url)
     try:
         await c.connect()
-        assert server.sessions[c.session].renderer.lipsync.voice == "natural"
+        lipsync = server.sessions[c.session].renderer.lipsync
+        assert lipsync.voice == "natural"
+        # its replies' phones are heard in a process lent to the session (made now: ~0.6 s)
+        await c.wait_for(lambda: isinstance(lipsync.recognizer, ProcessPhones), 30)
+        t = time.monotonic()
+        c.send({"type": "text", "text": "Is it free?"})
+        first = await c.wait_for(lambda: c.first_voiced_after(t), 40)
+        held = []  # frames waiting for their phones, whenever something arrives
+        await c.wait_for(lambda: held.append(lipsync.held) or c.event("state", since=first, state="listening"), 40)
+        assert c.voiced_seconds(t) > 1.0
+        # the reply's audio came ahead of its playing (as OpenAI's does): its frames waited for their phones
+        assert max(held) > 0
     finally:
         await c.close()
         server.config.brain_factory = factory
+        server.config.reply_phones = None
+    # the session's end gives the recognizer back, for the next session
+    for _ in range(500):
+        if pool._idle:
+            break
+        await asyncio.sleep(0.02)
+    assert pool._idle == [lipsync.recognizer]
+    pool.close()
 
 
 async def test_barge_in_truncates_at_what_the_client_received(server, client):

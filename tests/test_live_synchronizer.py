@@ -171,3 +171,43 @@ async def test_a_reply_keeps_one_audio_rate(avatar, speech):
         await sync.push_audio(reply, speech[1].samples[:CHUNK], WEBRTC_RATE)
     assert not played.units
     sync.renderer.close()
+
+
+async def test_a_reply_without_phones_waits_for_them_only_while_ahead_and_never_stalls(avatar, speech):
+    from livehuman.motion.closures import NATURAL
+    from livehuman.motion.phone_blend import LIVE_RECOGNIZER
+    from livehuman.motion.recognize import StreamingPhoneRecognizer
+    from livehuman.render.cpu.engine import CpuEngine
+
+    engine = CpuEngine()
+    engine.load(avatar)
+    lipsync = StreamingLipSync(voice=NATURAL, recognizer=StreamingPhoneRecognizer(**LIVE_RECOGNIZER))
+    renderer = FaceRenderer(engine, avatar, lambda **_: lipsync, lambda: IdleMotion(seed=3))
+    sync = AVSynchronizer(renderer)
+    await sync.start()
+    tasks = [asyncio.ensure_future(sync.render_loop()), asyncio.ensure_future(sync.idle_loop())]
+    _, audio24 = speech
+    reply = sync.begin("resp_1")
+    held = []
+    try:
+        # OpenAI's audio comes well ahead of its playing (the clock here has not started at all)
+        for start in range(0, len(audio24.samples), CHUNK):
+            await sync.push_audio(reply, audio24.samples[start : start + CHUNK], audio24.rate)
+            held.append(lipsync.held)
+        # the first frames went at once; once half a second was queued, the newest waited for their phones
+        assert held[0] == 0 and held[-1] > 0
+        # no more audio comes (a stall, or the brain's end is late): the held frames are let go
+        # before the queue would run out
+        made = reply.frames
+        for _ in range(1000):
+            if lipsync.held == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert lipsync.held == 0 and reply.frames > made
+        await sync.end_audio(reply)
+        assert reply.frames == int(np.ceil(audio24.duration * 1000 / FRAME_MS - 1e-6))
+    finally:
+        for task in tasks:
+            task.cancel()
+        sync.close()
+        renderer.close()

@@ -66,11 +66,13 @@ def test_held_frames_come_once_their_phones_are_known_and_all_at_the_end(speech)
     assert counts[-1][0] < len(held) - 5  # the last ones come with the flush
 
 
-def test_a_recognizer_set_later_is_used_from_the_next_reply(speech):
+def test_a_recognizer_set_during_a_reply_is_used_from_the_next(speech):
     lip = StreamingLipSync(FPS, voice=NATURAL)
-    lip.recognizer = StreamingPhoneRecognizer()
     audio = resample(speech.audio, 24000)
-    lip.push(audio.samples, audio.rate)
+    half = len(audio.samples) // 2
+    lip.push(audio.samples[:half], audio.rate)
+    lip.recognizer = StreamingPhoneRecognizer()  # (a session's is lent once made)
+    lip.push(audio.samples[half:], audio.rate)
     first = lip.frames(hold=True) + lip.flush()
     assert first == stream(speech, hold=False, recognizer=False)  # this reply had begun without it
     lip.reset()
@@ -92,3 +94,11 @@ def test_a_reply_that_brings_its_phones_moves_by_them_alone(speech):
         lip.push(audio.samples, audio.rate, speech.phones)  # the offline brain's replies come with their phones
         frames.append(lip.frames(hold=True) + lip.flush())
     assert frames[0] == frames[1]
+
+
+def test_a_recognizer_set_before_a_reply_is_used_for_it(speech):
+    lip = StreamingLipSync(FPS, voice=NATURAL)
+    lip.recognizer = StreamingPhoneRecognizer()
+    audio = resample(speech.audio, 24000)
+    lip.push(audio.samples, audio.rate)
+    assert lip.frames(hold=True) and lip.held > 0

@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-sessions", type=int, default=4, help="simultaneous sessions before new ones are told the server is busy")
     serve.add_argument("--render-workers", type=int, metavar="N",
                        help="processes that draw the cpu engine's frames for every session (default: one per core; 0: none)")
+    serve.add_argument("--no-reply-phones", action="store_true",
+                       help="a remote brain's replies move the mouth by their sound alone, without the phones "
+                            "a recognizer hears in them (saves a ~60 MB process a session and ~0.1 core while a reply comes in)")
     serve.add_argument("--cluster", metavar="ADDRESS",
                        help="run the sessions on the machines of a Ray cluster (auto: the one this machine joined "
                             "with `ray start`; HOST:PORT; ray://HOST:PORT); --max-sessions is then per machine "
@@ -466,7 +469,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
                       "barge_in_ms": args.barge_in_ms},
         token=args.token if args.token is not None or args.no_auth else os.environ.get(TOKEN_ENV) or None,
         no_auth=args.no_auth, cors_origins=args.cors_origin, page=page,
-        uploads=_upload_limits(args), ice=ice, **_cluster(args.cluster),
+        uploads=_upload_limits(args), ice=ice, reply_phones=not args.no_reply_phones, **_cluster(args.cluster),
     )
 
 

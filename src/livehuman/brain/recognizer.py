@@ -113,6 +113,24 @@ class ProcessASR:
             self._conn.close()
 
 
+class ProcessPhones(ProcessASR):
+    """The phones heard in a live reply without any (OpenAI's voices), in a process of its own:
+    motion/recognize.py's StreamingPhoneRecognizer with the settings a reply's lip sync uses
+    (motion/phone_blend.py). Its decoding holds the GIL, which the server's media cannot spare."""
+
+    def __init__(self) -> None:
+        from livehuman.motion.phone_blend import LIVE_RECOGNIZER
+        from livehuman.motion.recognize import StreamingPhoneRecognizer
+
+        super().__init__(functools.partial(StreamingPhoneRecognizer, **LIVE_RECOGNIZER))
+
+    def hear(self, samples16k: np.ndarray):
+        return self._call("hear", np.asarray(samples16k, np.float32))
+
+    def flush(self):
+        return self._call("flush")
+
+
 def _serve_asr(conn: Any, make: Callable[[], Any]) -> None:
     """The recognizer's process: build it, then answer calls until told to close."""
     import signal
@@ -159,6 +177,7 @@ class AsrPool:
         self._made: list[Any] = []  # every recognizer built, kept for its restart count (counters never go back)
         self._dropped = 0
         self._lock = threading.Lock()
+        self._closed = False
 
     @property
     def restarts(self) -> int:
@@ -178,7 +197,13 @@ class AsrPool:
 
     def release(self, asr: Any) -> None:
         """Give a recognizer back for the next session (one that cannot be reset, even by starting
-        its process again, is closed instead: the next session gets a new one)."""
+        its process again, is closed instead: the next session gets a new one; after `close`, it is
+        closed)."""
+        with self._lock:
+            closed = self._closed
+        if closed:
+            _close(asr)
+            return
         try:
             asr.reset()
         except Exception as exc:
@@ -194,6 +219,7 @@ class AsrPool:
         """Close the idle recognizers that hold something (a process each, with ProcessASR)."""
         with self._lock:
             idle, self._idle = self._idle, []
+            self._closed = True
         for asr in idle:
             _close(asr)
 

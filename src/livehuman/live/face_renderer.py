@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -50,6 +51,8 @@ class FaceRenderer:
         # drawing. Drawing never waits behind a whole sentence's lip sync, nor lip sync behind drawing.
         self.lipsync_thread = ThreadPoolExecutor(1, thread_name_prefix="livehuman-lipsync")
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="livehuman-render")
+        self._give_back: tuple[object, Callable[[object], None]] | None = None  # hear_phones_with's
+        self._closed = False
 
     def reply_audio(self, rate: int = REALTIME_RATE) -> ReplyAudio | None:
         """A new reply's audio windows (its audio at `rate`) when the engine listens (MuseTalk);
@@ -124,12 +127,17 @@ class FaceRenderer:
         return frame
 
     def motion(self, samples: np.ndarray, rate: int, phones: list[Phone] | None,
-               listen: ReplyAudio | None = None) -> list[FaceControls]:
+               listen: ReplyAudio | None = None, hold: bool = False) -> list[FaceControls]:
         """Feed a reply's next audio (phones timed from the reply's first sample) to the lip sync;
-        returns the frames it completes."""
+        returns the frames it completes (with `hold`, those of a voice without phones may wait for
+        the phones heard in them)."""
         self.lipsync.push(samples, rate, phones)
         if listen is not None:
             listen.push(samples)
+        return self.lipsync.frames(hold=hold)
+
+    def release(self) -> list[FaceControls]:
+        """The frames the lip sync holds for their phones, now, as the sound made them."""
         return self.lipsync.frames()
 
     def finish(self, listen: ReplyAudio | None = None) -> list[FaceControls]:
@@ -143,6 +151,24 @@ class FaceRenderer:
     def reset(self) -> None:
         self.lipsync.reset()
 
+    def hear_phones_with(self, recognizer, give_back: Callable[[object], None]) -> None:
+        """Replies without phones (OpenAI's voices) get the phones `recognizer` hears in them, from the
+        next reply (motion/phone_blend.py); `give_back(recognizer)` is called once this face is closed."""
+        if self._closed:  # (the session ended while its recognizer was being made)
+            threading.Thread(target=give_back, args=(recognizer,), name="livehuman-phones-back", daemon=True).start()
+            return
+        self._give_back = (recognizer, give_back)
+        self.lipsync_thread.submit(setattr, self.lipsync, "recognizer", recognizer)
+
     def close(self) -> None:
+        self._closed = True
         self.lipsync_thread.shutdown(wait=False, cancel_futures=True)
         self.executor.shutdown(wait=False, cancel_futures=True)
+        if self._give_back is not None:
+            # once the lip sync's thread is done with it, in a thread: the event loop does not wait
+            threading.Thread(target=self._return_recognizer, name="livehuman-phones-back", daemon=True).start()
+
+    def _return_recognizer(self) -> None:
+        self.lipsync_thread.shutdown(wait=True)
+        recognizer, give_back = self._give_back
+        give_back(recognizer)

@@ -112,6 +112,10 @@ class LiveConfig:
     page: PageTheme = field(default_factory=PageTheme)  # the page's look without personas (theme.py)
     # Avatars made in the page (`POST /avatars`, live/uploads.py): what an upload may be; None: no uploads.
     uploads: UploadLimits | None = field(default_factory=UploadLimits)
+    # Recognizers of the phones in replies that come without any (a remote brain's voice), lent to
+    # its sessions (brain/recognizer.py's AsrPool of ProcessPhones; motion/phone_blend.py). None:
+    # such replies move the mouth by their sound alone.
+    reply_phones: Any = None
 
 
 @dataclass
@@ -137,6 +141,7 @@ class LiveServer:
         self._app: web.Application | None = None
         self._collect_pending = False
         self._release_free_memory = free_memory_releaser()
+        self._lending: set[asyncio.Task] = set()  # recognizers being lent to sessions (_lend_phones)
         self.metrics = LiveMetrics(lambda: list(self.sessions.values()), self._realtime_connections,
                                    lambda: [r for r in self.config.resources if hasattr(r, "worker_kind")])
         self.uploads = Uploads(config.uploads) if config.uploads is not None else None
@@ -393,9 +398,11 @@ class LiveServer:
             if avatar is not None:  # an uploaded face: its own in-process engine, kept for later sessions
                 face = await asyncio.to_thread(self.uploads.face, avatar, face)
             engine = await asyncio.to_thread(face.engine_factory)
+            natural = getattr(brain, "natural_voice", False)
             renderer = FaceRenderer(engine, face.avatar, face.lipsync_factory, face.idle_factory,
-                                    persona=setup.persona if setup else None,
-                                    voice=NATURAL if getattr(brain, "natural_voice", False) else None)
+                                    persona=setup.persona if setup else None, voice=NATURAL if natural else None)
+            if natural and config.reply_phones is not None:
+                self._lend_phones(renderer)
         except Exception as exc:  # a brain that cannot start (bad key, unreachable server): say so
             log.warning("session %s: cannot start: %s", session_id, exc)
             await pc.close()
@@ -452,6 +459,23 @@ class LiveServer:
             await asyncio.wait_for(connected.wait(), timeout)
         except asyncio.TimeoutError:
             await session.close(f"the client did not connect within {timeout:g} s")
+
+    def _lend_phones(self, renderer: FaceRenderer) -> None:
+        """Lend the session a recognizer of its replies' phones, in the background: the session
+        starts at once, and its replies use it from when it comes (a pool's new one takes ~0.6 s)."""
+        pool = self.config.reply_phones
+
+        async def lend() -> None:
+            try:
+                recognizer = await asyncio.to_thread(pool.acquire)
+            except Exception as exc:  # the mouth follows the sound alone, as without a recognizer
+                log.warning("no recognizer for a reply's phones: %s", exc)
+                return
+            renderer.hear_phones_with(recognizer, pool.release)
+
+        task = asyncio.ensure_future(lend())
+        self._lending.add(task)
+        task.add_done_callback(self._lending.discard)
 
     def _forget(self, session: Session) -> None:
         if self.sessions.pop(session.id, None) is not None:
@@ -607,7 +631,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                       engine_options: dict | None = None, access: Access | None = None,
                       turn_options: dict | None = None, greet: bool = True,
                       page: PageTheme | None = None, uploads: UploadLimits | None = UploadLimits(),
-                      ice: IceSettings | None = None) -> LiveServer:
+                      ice: IceSettings | None = None, reply_phones: bool = True) -> LiveServer:
     """A LiveServer with the named avatar, engine and brain (local, openai or realtime).
 
     `persona`: persona files or folders (brain/persona.py; None: the built-in persona); the page
@@ -626,6 +650,9 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
     `page`: the page's title, accent and logo from `serve` flags, over every persona's [page] (theme.py).
     `uploads`: what `POST /avatars` takes (avatar/upload.py; None: no uploads).
     `ice`: STUN and TURN servers for visitors behind NAT (live/ice.py; default: none).
+    `reply_phones`: a remote brain's replies (no phone timings) have the phones heard in them blend
+    into the frames that can wait for them (motion/phone_blend.py), by a recognizer in a process of
+    its own lent to each such session (~60 MB; ~0.1 core while a reply's audio comes in).
     """
     if max_sessions < 1:
         raise LivehumanError("--max-sessions must be at least 1")
@@ -640,6 +667,7 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
     faces: dict[str, FaceParts] = {}  # personas with the same avatar share its face (and render pool)
     setups: dict[str, PersonaSetup] = {}
     offline: list[LocalBrainFactory] = []
+    wants_reply_phones, phones = reply_phones, None  # recognizers of a remote brain's replies' phones
     for one in personas:
         kind = brain or ("local" if one.brain == "offline" else one.brain)
         # The persona's offline brains: its own, or the fallback of a remote one.
@@ -661,6 +689,10 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                                           voice=voice or one.brain_voice, realtime_url=url, persona=one,
                                           **(brain_options or {}))
             factory = with_fallback(remote, local)
+            if wants_reply_phones and phones is None:
+                from livehuman.brain.recognizer import AsrPool, ProcessPhones
+
+                phones = AsrPool(ProcessPhones)
         else:
             raise LivehumanError(f"unknown brain {kind!r}: choose local, openai or realtime")
         face_name = avatar or one.avatar or "default"
@@ -686,19 +718,24 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                                  avatar=face.avatar, lipsync_factory=face.lipsync_factory,
                                  idle_factory=face.idle_factory, max_sessions=max_sessions,
                                  realtime_brain_factory=local,
-                                 warm_up=functools.partial(_warm_up_all, offline, max_sessions),
-                                 resources=[r for f in faces.values() for r in f.resources] + offline,
+                                 warm_up=functools.partial(_warm_up_all, offline, max_sessions, phones),
+                                 resources=[r for f in faces.values() for r in f.resources] + offline
+                                 + ([phones] if phones is not None else []),
+                                 reply_phones=phones,
                                  access=access or Access(), personas=setups, greet=greet,
                                  page=page or PageTheme(), uploads=uploads, ice=ice or IceSettings()))
 
 
-def _warm_up_all(factories: list, sessions: int) -> None:
-    """The default persona's brains for every session; the others' for one (more are built as needed)."""
+def _warm_up_all(factories: list, sessions: int, reply_phones=None) -> None:
+    """The default persona's brains for every session; the others' for one (more are built as
+    needed); one recognizer of a remote brain's replies' phones."""
     from livehuman.emotion.text import text_emotion
 
     text_emotion("ready")  # VADER's lexicon, loaded once, not in a session's first turn
     for i, factory in enumerate(factories):
         factory.warm_up(sessions if i == 0 else 1)
+    if reply_phones is not None:
+        reply_phones.release(reply_phones.acquire())
 
 
 def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str | None = None, persona: Any = None,

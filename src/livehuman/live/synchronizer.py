@@ -25,6 +25,12 @@ from livehuman.speech.audio import StreamResampler, to_pcm16
 from livehuman.speech.phones import Phone
 
 RENDER_BATCH = 4  # frames rendered per trip to the render thread, at most
+# A reply without phones (OpenAI's voices) may have its frames wait for the phones heard in them
+# (motion/phone_blend.py) while this much of it is queued ahead of what plays: its audio came
+# ahead of time. The frames held are let go, as the sound alone made them, when the queue falls to
+# RELEASE_AHEAD_S with no more audio come: a stall in the reply's audio never stops its playing.
+HOLD_AHEAD_S = 0.5
+RELEASE_AHEAD_S = 0.2
 
 
 @dataclass
@@ -41,6 +47,7 @@ class Reply:
     held: int = 0  # samples in `audio`
     received_ms: float = 0.0  # audio received so far, in ms
     frames: int = 0  # frames made so far
+    release: asyncio.TimerHandle | None = None  # lets go of frames the lip sync holds (HOLD_AHEAD_S)
     phones: list[Phone] = field(default_factory=list)  # not yet given to the lip sync; from the reply's start
     done: bool = False  # the response is complete (nothing more will come for it)
     flushed: bool = False  # its audio is complete and every frame is queued
@@ -125,20 +132,24 @@ class AVSynchronizer:
             raise ValueError(f"a reply's audio must keep one rate: {reply.rate} Hz, then {rate} Hz")
         chunk_phones = self._phones_for(reply, len(samples))
         reply.received_ms += len(samples) * 1000 / rate
+        hold = self._ahead() >= HOLD_AHEAD_S
         # Lip sync runs in the session's own lip-sync thread (never behind the drawing of frames),
         # and is waited for: a sentence's burst of audio then goes at the pace the lip sync takes
         # it, rather than all at once into a thread that would compete with every session's media.
-        controls, audio = await self._in_lipsync_thread(self._motion, reply, samples, chunk_phones)
+        controls, audio = await self._in_lipsync_thread(self._motion, reply, samples, chunk_phones, hold)
         if reply.generation != self.generation:
             return  # interrupted meanwhile
         self._hold(reply, audio)
         self._pair(reply, controls)
+        self._release_held_later(reply)
 
     async def end_audio(self, reply: Reply) -> None:
         """The reply's audio is complete: flush the lip sync and queue the rest, the last frame marked."""
         if reply.flushed:
             return
         reply.flushed = True
+        if reply.release is not None:
+            reply.release.cancel()
         # The same thread as the audio's lip sync, so it runs after all of it.
         controls, tail = await self._in_lipsync_thread(self._finish_motion, reply)
         if reply.generation != self.generation:
@@ -170,10 +181,32 @@ class AVSynchronizer:
         reply.phones = [p for p in reply.phones if p.start >= end]
         return inside or None
 
-    def _motion(self, reply: Reply, samples: np.ndarray, phones: list[Phone] | None):
+    def _motion(self, reply: Reply, samples: np.ndarray, phones: list[Phone] | None, hold: bool):
         """Lip-sync thread: the frames the audio completes, and the audio at the WebRTC rate."""
-        controls = self.renderer.motion(samples, reply.rate, phones, reply.listen)
+        controls = self.renderer.motion(samples, reply.rate, phones, reply.listen, hold=hold)
         return controls, reply.resampler.process(samples)
+
+    def _ahead(self) -> float:
+        """Seconds of frames queued to draw or to play."""
+        return (self._queue.qsize() + self.clock.queued) * FRAME_MS / 1000
+
+    def _release_held_later(self, reply: Reply) -> None:
+        """If the lip sync holds frames, let them go before what is queued runs out (unless more
+        audio comes first and this is asked again)."""
+        if reply.release is not None:
+            reply.release.cancel()
+            reply.release = None
+        if getattr(self.renderer.lipsync, "held", 0):
+            delay = max(self._ahead() - RELEASE_AHEAD_S, 0.0)
+            reply.release = self._loop.call_later(delay, lambda: asyncio.ensure_future(self._release_held(reply)))
+
+    async def _release_held(self, reply: Reply) -> None:
+        reply.release = None
+        if reply.flushed or reply.generation != self.generation:
+            return
+        controls = await self._in_lipsync_thread(self.renderer.release)
+        if reply.generation == self.generation:  # (before whatever the lip-sync thread did next)
+            self._pair(reply, controls)
 
     def _finish_motion(self, reply: Reply):
         controls = self.renderer.finish(reply.listen)

@@ -27,6 +27,12 @@ MIN_PHONE_RATE = 4.0  # recognized phones per second of sound
 MIN_AGREEMENT = 0.2  # correlation of the two jaw tracks over the sounding frames
 RECOGNIZED_WEIGHT = 0.5  # share of the recognized-phone mouth in the blend
 RECOGNIZER_RATE = 16000
+# The streaming recognizer's settings for a live reply: a decode every half second of audio, over
+# the audio since its last final phone and half a second before it (2.6 times the audio's length);
+# phones final 0.3 s behind the newest audio. On 17 recordings of people, the reply's frames that
+# wait for their phones follow the speech as a render does (correlation 0.784, a render 0.787, the
+# sound alone 0.746); the recognizer's defaults (a decode every 0.25 s) do no better (0.782).
+LIVE_RECOGNIZER = {"hop": 0.5, "holdback": 0.3, "context": 0.5}
 
 
 def blend_mouths(sound: np.ndarray, heard: np.ndarray, covered: np.ndarray) -> np.ndarray:

@@ -64,7 +64,7 @@ class StreamingLipSync:
             raise LivehumanError(f"frames per second must be positive, got {fps}")
         self.fps = float(fps)
         self.voice = voice  # (a kind that is not one fails in reset(), as the tracker's networks load)
-        self.recognizer = recognizer  # (one set later is used from the next reset)
+        self._recognizer = recognizer
         # A frame needs the acoustic features of the frames after it, whose windows reach past
         # their centres by half a window.
         self._lookahead = (AUDIO_LOOKAHEAD_FRAMES - 0.5) / self.fps + WINDOW / 2
@@ -85,12 +85,24 @@ class StreamingLipSync:
         self._loudness = LoudnessTracker(self.fps)
         self._emphasis = Emphasis(self.fps)
         self._levels: list[float] = []  # per frame, for the phone path's loudness gate
-        self._blend = PhoneBlend(self.recognizer, self.fps) if self.recognizer is not None else None
+        self._blend = self._new_blend()
         self._waiting: list[MouthShape] = []  # the sound's mouths made and not yet emitted
         self._received = 0.0  # seconds of audio pushed
         self._next = 0  # next frame to emit
         self._has_phones = False
         self._ended = False
+
+    @property
+    def recognizer(self):
+        """What hears the phones of a voice without them (motion/phone_blend.py), or None."""
+        return self._recognizer
+
+    @recognizer.setter
+    def recognizer(self, recognizer) -> None:
+        # used at once if no reply has begun, else from the next one
+        self._recognizer = recognizer
+        if self._received == 0 and not self._ended:
+            self._blend = self._new_blend()
 
     @property
     def held(self) -> int:
@@ -129,6 +141,15 @@ class StreamingLipSync:
         if self._blend is not None and not self._has_phones:
             self._hear(self._blend.hear_rest)
         return self._emit(final=True)
+
+    def _new_blend(self) -> PhoneBlend | None:
+        if self._recognizer is None:
+            return None
+        try:
+            return PhoneBlend(self._recognizer, self.fps)  # (it resets the recognizer)
+        except Exception as exc:  # (a recognizer closed with the server) the sound alone, as without one
+            log.warning("no phones will be recognized in this reply (%s)", exc)
+            return None
 
     def _hear(self, call) -> None:
         try:

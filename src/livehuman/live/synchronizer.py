@@ -97,6 +97,7 @@ class AVSynchronizer:
         self._idle_next: np.ndarray | None = None
         self._idle_wanted = asyncio.Event()
         self._playing_item: str | None = None
+        self._releasing: set[asyncio.Task] = set()  # held frames being let go (_release_held_later)
 
     async def start(self) -> None:
         """Draw the first idle frame (the clock shows it until a reply comes)."""
@@ -200,12 +201,17 @@ class AVSynchronizer:
             reply.release = None
         if getattr(self.renderer.lipsync, "held", 0):
             delay = max(self._ahead() - RELEASE_AHEAD_S, 0.0)
-            reply.release = self._loop.call_later(delay, lambda: asyncio.ensure_future(self._release_held(reply)))
+            reply.release = self._loop.call_later(delay, self._start_release, reply)
 
-    async def _release_held(self, reply: Reply) -> None:
+    def _start_release(self, reply: Reply) -> None:
         reply.release = None
         if reply.flushed or reply.generation != self.generation:
             return
+        task = asyncio.ensure_future(self._release_held(reply))
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _release_held(self, reply: Reply) -> None:
         controls = await self._in_lipsync_thread(self.renderer.release)
         if reply.generation == self.generation:  # (before whatever the lip-sync thread did next)
             self._pair(reply, controls)

@@ -171,8 +171,10 @@ class StreamingLipSync:
             tracker, out = self._audio_tracker, []
             for shape in self._waiting:
                 k = self._next
-                if (total is not None and k >= total) or (hold and not final and self._blend is not None and not self._blend.ready(k)):
+                if total is not None and k >= total:
                     break
+                if hold and not final and self._blend is not None and not self._blend.ready(k):
+                    break  # (it waits for its phones)
                 if self._blend is not None:
                     shape = self._blend.frame(k, shape, tracker.energy[k] * tracker.speaking[k])
                 out.append(self._with_brow(shape_to_controls(shape), tracker.energy[k]))

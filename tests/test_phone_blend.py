@@ -102,3 +102,30 @@ def test_a_recognizer_set_before_a_reply_is_used_for_it(speech):
     audio = resample(speech.audio, 24000)
     lip.push(audio.samples, audio.rate)
     assert lip.frames(hold=True) and lip.held > 0
+
+
+def test_a_recognizer_process_that_dies_leaves_the_reply_to_its_sound_and_the_next_heard_again(speech):
+    import os
+    import signal
+
+    from livehuman.brain.recognizer import ProcessPhones
+
+    recognizer = ProcessPhones()
+    try:
+        lip = StreamingLipSync(FPS, voice=NATURAL, recognizer=recognizer)
+        audio = resample(speech.audio, 24000)
+        frames, half = [], len(audio.samples) // 2
+        for start in range(0, len(audio.samples), 2400):
+            if start >= half and not recognizer.restarts and recognizer._process.is_alive():
+                os.kill(recognizer._process.pid, signal.SIGKILL)  # out of memory, say
+                recognizer._process.join()
+            lip.push(audio.samples[start : start + 2400], audio.rate)
+            frames += lip.frames(hold=True)
+        frames += lip.flush()
+        assert len(frames) == len(stream(speech, hold=False, recognizer=False))
+        lip.reset()  # the next reply: a new process hears it
+        lip.push(audio.samples, audio.rate)
+        lip.frames(hold=True)
+        assert lip.held > 0 and recognizer.restarts == 1
+    finally:
+        recognizer.close()

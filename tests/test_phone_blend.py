@@ -129,3 +129,22 @@ def test_a_recognizer_process_that_dies_leaves_the_reply_to_its_sound_and_the_ne
         assert lip.held > 0 and recognizer.restarts == 1
     finally:
         recognizer.close()
+
+
+def test_a_server_of_a_remote_brain_makes_a_recognizer_of_its_replies_phones_at_start():
+    from livehuman.brain.recognizer import AsrPool, ProcessPhones
+    from livehuman.live.server import build_live_server
+
+    url = "ws://127.0.0.1:9/v1"  # (never reached: no session is started)
+    plain = build_live_server(brain="realtime", realtime_url=url, render_workers=0, reply_phones=False)
+    assert plain.config.reply_phones is None
+    server = build_live_server(brain="realtime", realtime_url=url, render_workers=0)
+    try:
+        pool = server.config.reply_phones
+        assert isinstance(pool, AsrPool) and pool in server.config.resources
+        server.config.warm_up()  # as the server's start does
+        assert len(pool._idle) == 1 and isinstance(pool._idle[0], ProcessPhones)
+    finally:
+        for resource in server.config.resources + plain.config.resources:
+            resource.close()
+    assert not pool._idle

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -105,9 +108,6 @@ def test_a_recognizer_set_before_a_reply_is_used_for_it(speech):
 
 
 def test_a_recognizer_process_that_dies_leaves_the_reply_to_its_sound_and_the_next_heard_again(speech):
-    import os
-    import signal
-
     from livehuman.brain.recognizer import ProcessPhones
 
     recognizer = ProcessPhones()
@@ -132,7 +132,7 @@ def test_a_recognizer_process_that_dies_leaves_the_reply_to_its_sound_and_the_ne
 
 
 def test_a_server_of_a_remote_brain_makes_a_recognizer_of_its_replies_phones_at_start():
-    from livehuman.brain.recognizer import AsrPool, ProcessPhones
+    from livehuman.brain.recognizer import PhonesPool, ProcessPhones
     from livehuman.live.server import build_live_server
 
     url = "ws://127.0.0.1:9/v1"  # (never reached: no session is started)
@@ -141,9 +141,15 @@ def test_a_server_of_a_remote_brain_makes_a_recognizer_of_its_replies_phones_at_
     server = build_live_server(brain="realtime", realtime_url=url, render_workers=0)
     try:
         pool = server.config.reply_phones
-        assert isinstance(pool, AsrPool) and pool in server.config.resources
+        assert isinstance(pool, PhonesPool) and pool in server.config.resources
         server.config.warm_up()  # as the server's start does
         assert len(pool._idle) == 1 and isinstance(pool._idle[0], ProcessPhones)
+        # one that dies is started again, and /metrics counts it
+        recognizer = pool.acquire()
+        os.kill(recognizer._process.pid, signal.SIGKILL)
+        recognizer._process.join()
+        pool.release(recognizer)  # (its reset finds it dead and starts another)
+        assert b'livehuman_worker_restarts_total{kind="phones"} 1.0' in server.metrics.render()
     finally:
         for resource in server.config.resources + plain.config.resources:
             resource.close()

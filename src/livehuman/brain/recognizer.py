@@ -228,3 +228,12 @@ def _close(asr: Any) -> None:
     close = getattr(asr, "close", None)  # in-process recognizers hold nothing to close
     if close is not None:
         close()
+
+
+class PhonesPool(AsrPool):
+    """The ProcessPhones a server lends its remote brain's sessions (live/server.py)."""
+
+    worker_kind = "phones"  # its `restarts` are the server's /metrics livehuman_worker_restarts{kind="phones"}
+
+    def __init__(self) -> None:
+        super().__init__(ProcessPhones)

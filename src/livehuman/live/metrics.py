@@ -131,12 +131,13 @@ class _SessionFigures:
             family.add_metric([], totals[key])
             yield family
         restarts = CounterMetricFamily("livehuman_worker_restarts", "Worker processes started again after one "
-                                       "died: render (the cpu engine's drawing) and asr (the speech recognizers)",
+                                       "died: render (the cpu engine's drawing), asr (the speech recognizers) and "
+                                       "phones (the recognizers of a remote brain's replies' phones)",
                                        labels=["kind"])
         by_kind: Tally[str] = Tally()
         for holder in m._workers():
             by_kind[holder.worker_kind] += holder.restarts
-        for kind in ("render", "asr"):
+        for kind in ("render", "asr", "phones"):
             restarts.add_metric([kind], by_kind[kind])
         yield restarts
         family = CounterMetricFamily("livehuman_session_errors", "Errors the live sessions reported, by kind "

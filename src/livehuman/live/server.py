@@ -113,7 +113,7 @@ class LiveConfig:
     # Avatars made in the page (`POST /avatars`, live/uploads.py): what an upload may be; None: no uploads.
     uploads: UploadLimits | None = field(default_factory=UploadLimits)
     # Recognizers of the phones in replies that come without any (a remote brain's voice), lent to
-    # its sessions (brain/recognizer.py's AsrPool of ProcessPhones; motion/phone_blend.py). None:
+    # its sessions (brain/recognizer.py's PhonesPool of ProcessPhones; motion/phone_blend.py). None:
     # such replies move the mouth by their sound alone.
     reply_phones: Any = None
 
@@ -690,9 +690,9 @@ def build_live_server(avatar: str | None = None, persona: Any = None, brain: str
                                           **(brain_options or {}))
             factory = with_fallback(remote, local)
             if wants_reply_phones and phones is None:
-                from livehuman.brain.recognizer import AsrPool, ProcessPhones
+                from livehuman.brain.recognizer import PhonesPool
 
-                phones = AsrPool(ProcessPhones)
+                phones = PhonesPool()
         else:
             raise LivehumanError(f"unknown brain {kind!r}: choose local, openai or realtime")
         face_name = avatar or one.avatar or "default"

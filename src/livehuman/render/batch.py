@@ -75,7 +75,8 @@ def speech_motion(speech: Speech, fps: float, head_motion: bool = True, seed: in
         voice = None
     else:
         # The phones are recognized in a child process while this one hears the sound.
-        with recognized or PhonesBeside(speech.audio) as recognized:
+        recognized = recognized or PhonesBeside(speech.audio)
+        with recognized:
             heard = heard_frames(speech.audio, fps)
             energy = loudness(heard, fps)
             if voice == AUTO:

@@ -208,6 +208,7 @@ class FeatureStream:
         come to need nothing more (a live reply whose phones are known, read for its loudness)."""
         self._hear_speech = self._spectra = False
         self._vad = None
+        self._speech = []  # (what the VAD heard before says nothing of the frames to come)
 
     def push(self, samples: np.ndarray, rate: int) -> None:
         """Append the next chunk of mono audio."""

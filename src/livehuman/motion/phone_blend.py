@@ -18,6 +18,7 @@ import math
 import numpy as np
 
 from livehuman.motion.lipsync import ANTICIPATION, COARTIC_REACH, MouthTracker, Timeline
+from livehuman.motion.recognize import RECOGNIZER_RATE
 from livehuman.motion.visemes import MouthShape, phone_visemes
 from livehuman.speech.audio import StreamResampler
 from livehuman.speech.phones import Phone
@@ -26,7 +27,6 @@ MIN_SOUNDING = 5  # frames of sound heard before the phones may be trusted at al
 MIN_PHONE_RATE = 4.0  # recognized phones per second of sound
 MIN_AGREEMENT = 0.2  # correlation of the two jaw tracks over the sounding frames
 RECOGNIZED_WEIGHT = 0.5  # share of the recognized-phone mouth in the blend
-RECOGNIZER_RATE = 16000
 # The streaming recognizer's settings for a live reply: a decode every half second of audio, over
 # the audio since its last final phone and half a second before it (2.6 times the audio's length);
 # phones final 0.3 s behind the newest audio. On 17 recordings of people, the reply's frames that

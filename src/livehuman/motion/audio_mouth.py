@@ -28,7 +28,7 @@ from livehuman.motion.lipsync import (
     mouth_controls,
     shape_to_controls,
 )
-from livehuman.motion.phone_blend import MIN_AGREEMENT, MIN_PHONE_RATE, MIN_SOUNDING, blend_mouths, phones_cover
+from livehuman.motion.phone_blend import MIN_SOUNDING, blend_mouths, phones_cover, phones_trusted
 from livehuman.motion.visemes import MouthShape
 
 AUDIO_LOOKAHEAD_FRAMES = 2  # frames of features after frame k that frame k may look at
@@ -380,13 +380,9 @@ def audio_mouth_controls(audio, fps: float = 25.0, recognize: bool = True, voice
     if sounding.sum() < MIN_SOUNDING:
         return acoustic
     phones = recognized.result() if recognized else recognize_phones(audio)
-    if len(phones) < MIN_PHONE_RATE * sounding.sum() / fps:
-        return acoustic
     heard = mouth_controls(phones, len(acoustic) / fps, fps, energy=energy)
     a, r = _mouth_array(acoustic), _mouth_array(heard)
-    if np.std(a[sounding, 0]) == 0 or np.std(r[sounding, 0]) == 0:
-        return acoustic
-    if np.corrcoef(a[sounding, 0], r[sounding, 0])[0, 1] < MIN_AGREEMENT:
+    if not phones_trusted(a[sounding, 0], r[sounding, 0], len(phones), fps):
         return acoustic
     blend = blend_mouths(a, r, phones_cover(phones, len(a), fps))
     return [shape_to_controls(MouthShape(*row)) for row in blend]

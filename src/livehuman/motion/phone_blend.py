@@ -50,6 +50,17 @@ def blend_mouths(sound: np.ndarray, heard: np.ndarray, covered: np.ndarray) -> n
     return np.clip(blend, 0.0, 1.0)
 
 
+def phones_trusted(sound_jaw: np.ndarray, heard_jaw: np.ndarray, phones: int, fps: float) -> bool:
+    """Whether recognized phones may be blended in, from the two mouths' jaws over the sounding
+    frames and the number of phones heard: enough of them, and a jaw that agrees with the sound's."""
+    n = len(sound_jaw)
+    if n < MIN_SOUNDING or phones < MIN_PHONE_RATE * n / fps:
+        return False
+    if np.std(sound_jaw) == 0 or np.std(heard_jaw) == 0:
+        return False
+    return bool(np.corrcoef(sound_jaw, heard_jaw)[0, 1] >= MIN_AGREEMENT)
+
+
 def phones_cover(phones: list[Phone], n: int, fps: float) -> np.ndarray:
     """(n,) which frames' centres fall inside a phone that moves the mouth."""
     centres = (np.arange(n) + 0.5) / fps
@@ -79,8 +90,7 @@ class PhoneBlend:
         self._phones: list[Phone] = []  # those that move the mouth, in order
         self._resampler: StreamResampler | None = None
         self.final_until = 0.0  # s: every phone before this is known
-        self._sounding = 0  # sounding frames so far
-        self._sums = np.zeros(5)  # over the sounding frames with their phones: the two jaws' sums for their correlation
+        self._jaws: tuple[list[float], list[float]] = ([], [])  # the sound's and the phones' on sounding frames
 
     def hear(self, samples: np.ndarray, rate: int) -> None:
         """The reply's next audio (any rate)."""
@@ -108,9 +118,10 @@ class PhoneBlend:
             return sound
         a, r = np.array(sound.values()), np.array(heard.values())
         if energy > 0:
-            self._sounding += 1
-            self._sums += (a[0], r[0], a[0] * a[0], r[0] * r[0], a[0] * r[0])
-        if not self._trusted():
+            self._jaws[0].append(a[0])
+            self._jaws[1].append(r[0])
+        # trusted as a render trusts a whole file, on the reply so far
+        if not phones_trusted(np.array(self._jaws[0]), np.array(self._jaws[1]), self._heard, self.fps):
             return sound
         covered = np.array([self._covers((k + 0.5) / self.fps)])
         return MouthShape(*blend_mouths(a[None], r[None], covered)[0])
@@ -127,14 +138,3 @@ class PhoneBlend:
             if p.end <= t:
                 return False
         return False
-
-    def _trusted(self) -> bool:
-        """The phones agree with the sound enough, on the reply so far (as a render judges a whole file)."""
-        n = self._sounding
-        if n < MIN_SOUNDING or self._heard < MIN_PHONE_RATE * n / self.fps:
-            return False
-        sa, sr, saa, srr, sar = self._sums
-        var_a, var_r = saa - sa * sa / n, srr - sr * sr / n
-        if var_a <= 1e-12 or var_r <= 1e-12:
-            return False
-        return (sar - sa * sr / n) / math.sqrt(var_a * var_r) >= MIN_AGREEMENT

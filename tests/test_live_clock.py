@@ -197,7 +197,7 @@ async def test_idle_frames_in_the_middle_of_a_reply_count_as_underruns():
 def test_video_frames_keep_the_pictures_colours(astronaut_path):
     import cv2
 
-    from livehuman.live.tracks import video_frame
+    from livehuman.render.video_file import video_frame
 
     photo = cv2.imread(str(astronaut_path))
     for image in (photo[:512, :512], photo[:301, :299]):  # even: OpenCV converts; odd: the encoder will

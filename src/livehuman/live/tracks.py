@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import fractions
 
-import cv2
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame, CodecContext, Packet, VideoFrame
 
 from livehuman.live.clock import VIDEO_CLOCK_RATE, MediaClock
+from livehuman.render.video_file import video_frame
 from livehuman.rates import WEBRTC_RATE
 
 AUDIO_TIME_BASE = fractions.Fraction(1, WEBRTC_RATE)
@@ -83,16 +83,3 @@ class ClockVideoTrack(MediaStreamTrack):
         frame.pts = pts
         frame.time_base = VIDEO_TIME_BASE
         return frame
-
-
-def video_frame(image: np.ndarray) -> VideoFrame:
-    """A BGR image as the encoder's own YUV 4:2:0 frame.
-
-    OpenCV's conversion (BT.601, limited range, like FFmpeg's default) takes a quarter of the time
-    the encoder's own conversion from BGR would, per frame of every session; odd sizes, which 4:2:0
-    cannot halve, are left to the encoder.
-    """
-    height, width = image.shape[:2]
-    if height % 2 or width % 2:
-        return VideoFrame.from_ndarray(image, format="bgr24")
-    return VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420), format="yuv420p")

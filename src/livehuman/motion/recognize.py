@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from livehuman.errors import LivehumanError
+from livehuman.forks import fork_helps
 from livehuman.motion.controls import frame_count
 from livehuman.speech.arpabet import arpabet_to_ipa
 from livehuman.speech.audio import Audio, as_float32, pcm16_bytes, resample
@@ -104,7 +104,7 @@ class PhonesBeside:
     def __init__(self, audio: Audio) -> None:
         self._audio = audio
         self._child = None
-        if _fork_helps():
+        if fork_helps():
             context = multiprocessing.get_context("fork")
             self._pipe, child_end = context.Pipe(duplex=False)
             self._child = context.Process(target=_recognize_into, args=(audio, child_end), daemon=True)
@@ -140,13 +140,6 @@ class PhonesBeside:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _fork_helps() -> bool:
-    # tqdm's monitor thread (started by any progress bar, and left running) only sleeps and sets
-    # its bars' refresh counts: it holds no lock the child takes.
-    others = [t for t in threading.enumerate() if t is not threading.current_thread() and type(t).__name__ != "TMonitor"]
-    return "fork" in multiprocessing.get_all_start_methods() and len(os.sched_getaffinity(0)) >= 2 and not others
 
 
 def _recognize_into(audio: Audio, pipe) -> None:

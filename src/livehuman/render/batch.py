@@ -30,7 +30,7 @@ from livehuman.motion.voice_kind import voice_kind_in
 from livehuman.rates import LISTEN_RATE
 from livehuman.render.engine import Engine, FrameDrive
 from livehuman.render.video_file import Mp4Writer
-from livehuman.speech.audio import Speech, resample
+from livehuman.speech.audio import Audio, Speech, resample
 
 ENCODE_AHEAD = 8  # frames the engine may run ahead of the encoder (bounds memory)
 
@@ -87,6 +87,52 @@ def speech_motion(speech: Speech, fps: float, head_motion: bool = True, seed: in
     idle = IdleMotion(fps, seed=seed, head_motion=head_motion)
     expressions = expression_track(n, fps, *emotion) if emotion else [None] * n
     return [compose(idle.next_frame(True), mouth, expression) for mouth, expression in zip(mouths, expressions)], voice
+
+
+def _draw_and_encode(avatar: Avatar, engine: Engine, controls: list[FaceControls], audio: Audio, fps: float,
+                     out_path: str | Path, progress: bool) -> None:
+    """Each frame drawn by `engine` and encoded with its audio into the MP4 at `out_path`."""
+    n = len(controls)
+    # The audio track lasts exactly as long as the video: padded with silence to the last frame's end.
+    padded = np.zeros(int(round(n / fps * audio.rate)), dtype=np.float32)
+    padded[: min(len(padded), len(audio.samples))] = audio.samples[: len(padded)]
+    wants_audio = tuple(engine.audio_context) != (0, 0)
+    samples16k = resample(audio, LISTEN_RATE).samples if wants_audio else None
+
+    width, height = avatar.size
+    encoder = _Encoder()  # (its thread runs before the file exists: see _Encoder)
+    with Mp4Writer(out_path, width, height, fps, audio.rate) as writer, encoder:
+        # The encoder runs in its own thread (PyAV releases the GIL while encoding), one frame
+        # behind the engine; a single worker keeps the frames in order. Each frame's audio goes
+        # with it: the AAC encoder's work (~25 ms a second of speech) is spread over the render.
+        pending: deque[Future] = deque()
+        audio_sent = 0
+        bar = tqdm(total=n, unit="frame", desc="render", disable=not progress, leave=False)
+        # Engines that batch (musetalk on a GPU) get frames in chunks; the cpu engine one by one.
+        chunk = getattr(engine, "batch_size", 1) if hasattr(engine, "render_batch") else 1
+        for first in range(0, n, chunk):
+            ks = range(first, min(first + chunk, n))
+            drives = [
+                FrameDrive(controls[k], audio_window(samples16k, (k + 0.5) / fps, engine.audio_context) if wants_audio else None)
+                for k in ks
+            ]
+            indices = list(ks)  # output frame numbers: each engine maps them onto the source's loop
+            if chunk > 1:
+                frames = engine.render_batch(avatar, indices, drives)
+            else:
+                frames = [engine.render(avatar, indices[0], drives[0])]
+            audio_until = int(round((ks[-1] + 1) / fps * audio.rate))
+            for frame in frames[:-1]:
+                pending.append(encoder.submit(_write, writer, frame, padded[:0]))
+            pending.append(encoder.submit(_write, writer, frames[-1], padded[audio_sent:audio_until]))
+            audio_sent = audio_until
+            while len(pending) > ENCODE_AHEAD:
+                pending.popleft().result()  # also raises the encoder's errors here
+            bar.update(len(frames))
+        pending.append(encoder.submit(writer.write_audio, padded[audio_sent:]))
+        for future in pending:
+            future.result()
+        bar.close()
 
 
 class _Encoder(ThreadPoolExecutor):
@@ -162,48 +208,11 @@ def render_video(
     motion_seconds = time.perf_counter() - t0
 
     n = len(controls)
-    audio = speech.audio
-    # The audio track lasts exactly as long as the video: padded with silence to the last frame's end.
-    padded = np.zeros(int(round(n / fps * audio.rate)), dtype=np.float32)
-    padded[: min(len(padded), len(audio.samples))] = audio.samples[: len(padded)]
-    wants_audio = tuple(engine.audio_context) != (0, 0)
-    samples16k = resample(audio, LISTEN_RATE).samples if wants_audio else None
-
     t1 = time.perf_counter()
-    width, height = avatar.size
-    encoder = _Encoder()  # (its thread runs before the file exists: see _Encoder)
-    with Mp4Writer(out_path, width, height, fps, audio.rate) as writer, encoder:
-        # The encoder runs in its own thread (PyAV releases the GIL while encoding), one frame
-        # behind the engine; a single worker keeps the frames in order. Each frame's audio goes
-        # with it: the AAC encoder's work (~25 ms a second of speech) is spread over the render.
-        pending: deque[Future] = deque()
-        audio_sent = 0
-        bar = tqdm(total=n, unit="frame", desc="render", disable=not progress, leave=False)
-        # Engines that batch (musetalk on a GPU) get frames in chunks; the cpu engine one by one.
-        chunk = getattr(engine, "batch_size", 1) if hasattr(engine, "render_batch") else 1
-        for first in range(0, n, chunk):
-            ks = range(first, min(first + chunk, n))
-            drives = [
-                FrameDrive(controls[k], audio_window(samples16k, (k + 0.5) / fps, engine.audio_context) if wants_audio else None)
-                for k in ks
-            ]
-            indices = list(ks)  # output frame numbers: each engine maps them onto the source's loop
-            if chunk > 1:
-                frames = engine.render_batch(avatar, indices, drives)
-            else:
-                frames = [engine.render(avatar, indices[0], drives[0])]
-            audio_until = int(round((ks[-1] + 1) / fps * audio.rate))
-            for frame in frames[:-1]:
-                pending.append(encoder.submit(_write, writer, frame, padded[:0]))
-            pending.append(encoder.submit(_write, writer, frames[-1], padded[audio_sent:audio_until]))
-            audio_sent = audio_until
-            while len(pending) > ENCODE_AHEAD:
-                pending.popleft().result()  # also raises the encoder's errors here
-            bar.update(len(frames))
-        pending.append(encoder.submit(writer.write_audio, padded[audio_sent:]))
-        for future in pending:
-            future.result()
-        bar.close()
+    # A video avatar's rigs, built on a source frame's first use, are built beside the drawing by a
+    # forked child (RigsBeside), made before the encoder's thread exists.
+    with engine.rigs_ahead(avatar, n) if hasattr(engine, "rigs_ahead") else nullcontext():
+        _draw_and_encode(avatar, engine, controls, speech.audio, fps, out_path, progress)
     render_seconds = time.perf_counter() - t1
     return RenderResult(
         path=Path(out_path),

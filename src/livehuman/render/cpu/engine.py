@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -15,6 +16,7 @@ from livehuman.render.cpu.footage import FootageMouths
 from livehuman.render.cpu.mouth import MouthColours, MouthPose, clean_lips, draw_lip_line, draw_mouth, drawn_jaw
 from livehuman.render.cpu.occluders import Occluder, find_occluder
 from livehuman.render.cpu.rest import RestPose, rest_pose
+from livehuman.render.cpu.rigs_beside import RigsBeside
 from livehuman.render.cpu.upper_face import (
     UpperFaceRigs,
     build_upper_face,
@@ -59,11 +61,15 @@ class _AvatarState:
         # a video's open-mouth frames (or a photo's open mouth) lend the person's own teeth
         self.footage = FootageMouths.collect(avatar) if own_mouth else None
         self.scratch = Scratch()  # each drawing thread's reusable per-frame arrays
+        self.beside: RigsBeside | None = None  # a render's rigs being built in a child (rigs_ahead)
 
     def rigs_for(self, avatar: Avatar, i: int) -> _FrameRigs:
         rigs = self.rigs.get(i)
         if rigs is None:
-            rigs = self.rigs[i] = _build(avatar, i, self.colours)
+            rigs = self.beside.take(i) if self.beside is not None else None
+            if rigs is None:
+                rigs = _build(avatar, i, self.colours)
+            self.rigs[i] = rigs
         return rigs
 
 
@@ -113,6 +119,22 @@ class CpuEngine:
         if EXTRA_KEY not in avatar.extra:
             state = avatar.extra[EXTRA_KEY] = _AvatarState(avatar, self.own_mouth)
             state.rigs_for(avatar, 0)
+
+    @contextmanager
+    def rigs_ahead(self, avatar: Avatar, frames: int):
+        """For a render of output frames 0 to `frames` - 1, in order, by one thread: inside this block
+        the rigs of the source frames it will use first are built beside it, in a child process
+        (RigsBeside; a photo has one, built by `load`)."""
+        self.load(avatar)
+        state = avatar.extra[EXTRA_KEY]
+        first_uses = dict.fromkeys(avatar.source_index(k) for k in range(frames))
+        order = [i for i in first_uses if i not in state.rigs]
+        with RigsBeside(order, lambda i: _build(avatar, i, state.colours)) as beside:
+            state.beside = beside
+            try:
+                yield
+            finally:
+                state.beside = None
 
     def render(self, avatar: Avatar, index: int, drive: FrameDrive) -> np.ndarray:
         """Output frame `index`: the avatar's frame with its face moved by the drive's controls."""

@@ -1,0 +1,84 @@
+"""A video avatar's rigs built in a child process while the render draws (its first pass)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import queue
+from typing import Callable
+
+from livehuman.forks import fork_helps
+
+
+class RigsBeside:
+    """The rigs of the source frames a render will use, built in a forked child from the last one
+    back, while this process draws from the first one forward and builds what it meets on the way:
+    the two meet in the middle. A source frame's rigs take two to three times as long to build as a
+    speaking frame to draw, so a render whose frames are mostly first uses (a video avatar's first
+    loop) has its second core build half of them.
+
+    `order`: the source frames in the order the render first uses them, `build(i)` their rigs
+    (the same in either process). `take(i)` is the rigs the child sent for frame `i`, or None: build
+    them here. The child is made only where `fork_helps()`; if it dies, what it has not sent is built
+    here. Use it in a `with` block: leaving it ends the child.
+    """
+
+    def __init__(self, order: list[int], build: Callable[[int], object]) -> None:
+        self._position = {i: p for p, i in enumerate(order)}
+        self._arrived: dict[int, object] = {}
+        self.received = 0  # rigs taken from the child
+        self._child = None
+        if len(order) < 2 or not fork_helps():
+            return
+        context = multiprocessing.get_context("fork")
+        # How far this process has come in `order`: the child stops where it begins.
+        self._reached = context.RawValue("i", 0)
+        # A Queue (not a bare pipe): its thread in the child sends while the child builds the next.
+        self._queue = context.Queue()
+        self._child = context.Process(target=_build_from_the_end, args=(order, build, self._reached, self._queue),
+                                      daemon=True)
+        self._child.start()
+
+    def take(self, i: int):
+        """Source frame `i`'s rigs if the child built them, else None; the child leaves `i` and the
+        frames before it to this process from now on."""
+        if self._child is not None and i in self._position:
+            self._reached.value = max(self._reached.value, self._position[i] + 1)
+            while True:
+                try:
+                    built, rigs = self._queue.get_nowait()
+                except (queue.Empty, EOFError, OSError):  # (the latter two: the child died mid-send)
+                    break
+                self._arrived[built] = rigs
+        rigs = self._arrived.pop(i, None)
+        self.received += rigs is not None
+        return rigs
+
+    def close(self) -> None:
+        """End the child, if it still runs."""
+        if self._child is None:
+            return
+        if self._child.is_alive():
+            self._child.terminate()
+        self._child.join()
+        self._queue.close()
+        self._child = None
+
+    def __enter__(self) -> "RigsBeside":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _build_from_the_end(order: list[int], build, reached, sent) -> None:
+    """The child: each frame's rigs from the last back, until it reaches the frames the parent took."""
+    for p in reversed(range(len(order))):
+        if reached.value > p:
+            break
+        try:
+            rigs = build(order[p])
+        except Exception:  # noqa: BLE001 (the parent builds this frame itself, and reports its error)
+            break
+        sent.put((order[p], rigs))
+    sent.close()
+    sent.join_thread()  # everything put is sent before the child ends

@@ -1,0 +1,97 @@
+"""A video avatar's rigs built in a child process beside a render: the same frames, sooner."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from livehuman.avatar.cache import load_avatar
+from livehuman.forks import fork_helps
+from livehuman.motion.synthetic import speech_like_controls
+from livehuman.render.cpu.engine import EXTRA_KEY, CpuEngine
+from livehuman.render.cpu.rigs_beside import RigsBeside
+from livehuman.render.engine import FrameDrive
+
+
+def built_by(i: int) -> tuple[int, int]:
+    time.sleep(0.01)  # a rig takes about this long to build
+    return i, os.getpid()
+
+
+def take_all(beside: RigsBeside, order: list[int], draw_s: float = 0.0) -> list[tuple[int, int]]:
+    """What a render does: each frame's rigs from the child if it sent them, else built here."""
+    got = []
+    for i in order:
+        got.append(beside.take(i) or built_by(i))
+        time.sleep(draw_s)
+    return got
+
+
+def test_the_child_builds_from_the_end_and_this_process_from_the_start():
+    order = [0, 5, 1, 4, 2, 3, 9, 8, 7, 6, 11, 10]  # any source frames, in the order of first use
+    with RigsBeside(order, built_by) as beside:
+        forked = beside._child is not None
+        got = take_all(beside, order, draw_s=0.005)
+    assert [i for i, _ in got] == order  # each frame's own rigs, once
+    here = [pid == os.getpid() for _, pid in got]
+    if forked:
+        # This process built a first stretch, the child the rest: they met once, somewhere between.
+        assert here[0] and not here[-1]
+        assert here == sorted(here, reverse=True)
+        assert beside.received == here.count(False)
+    else:  # one core, or other threads in this process: no child
+        assert all(here) and not fork_helps()
+
+
+def test_nothing_to_build_makes_no_child():
+    with RigsBeside([], built_by) as none, RigsBeside([3], built_by) as one:
+        assert none._child is None and one._child is None
+        assert one.take(3) is None
+
+
+def test_a_child_that_dies_leaves_its_frames_to_this_process():
+    order = list(range(30))
+    with RigsBeside(order, built_by) as beside:
+        if beside._child is not None:
+            os.kill(beside._child.pid, signal.SIGKILL)
+            beside._child.join()
+        got = take_all(beside, order)
+    assert [i for i, _ in got] == order
+    assert all(pid == os.getpid() for _, pid in got)
+
+
+@pytest.fixture(scope="module")
+def video():
+    """A twelve-frame "video": the default face a few pixels further right in each frame."""
+    avatar = load_avatar("default", progress=False)
+    shifts = range(0, 24, 2)
+    return replace(
+        avatar, kind="video", extra={},
+        frames=np.stack([np.roll(avatar.frames[0], s, axis=1) for s in shifts]),
+        landmarks=np.stack([avatar.landmarks[0] + [s, 0] for s in shifts]).astype(np.float32),
+        boxes=np.stack([avatar.boxes[0] + [s, 0, s, 0] for s in shifts]).astype(np.float32))
+
+
+def test_a_video_avatar_drawn_with_rigs_built_beside_is_drawn_the_same(video):
+    frames = 30  # twelve frames forward, eleven back, and on again: every source frame used
+    drives = [FrameDrive(speech_like_controls(k)) for k in range(frames)]
+    alone = replace(video, extra={})
+    engine = CpuEngine()
+    expected = [engine.render(alone, k, drives[k]) for k in range(frames)]
+
+    beside = replace(video, extra={})
+    with engine.rigs_ahead(beside, frames):
+        state = beside.extra[EXTRA_KEY]
+        forked = state.beside._child is not None
+        drawn = [engine.render(beside, k, drives[k]) for k in range(frames)]
+        received = state.beside.received
+    assert state.beside is None  # a later render builds its own way
+    for k in range(frames):
+        np.testing.assert_array_equal(drawn[k], expected[k])
+    assert sorted(state.rigs) == list(range(video.n_frames))
+    assert received > 0 or not forked

@@ -1,4 +1,4 @@
-"""A video avatar's rigs built in a child process beside a render: the same frames, sooner."""
+"""A video avatar's rigs built ahead of use: by a child beside a render, by a render worker while idle."""
 
 from __future__ import annotations
 
@@ -95,3 +95,17 @@ def test_a_video_avatar_drawn_with_rigs_built_beside_is_drawn_the_same(video):
         np.testing.assert_array_equal(drawn[k], expected[k])
     assert sorted(state.rigs) == list(range(video.n_frames))
     assert received > 0 or not forked
+
+
+def test_rigs_built_one_by_one_ahead_of_use_draw_the_same(video):
+    engine, alone = CpuEngine(), replace(video, extra={})
+    built = 0
+    while engine.build_next_rigs(alone):  # what a render worker does while no frame is asked for
+        built += 1
+    assert built == video.n_frames - 1  # (the first is built as the engine loads)
+    assert sorted(alone.extra[EXTRA_KEY].rigs) == list(range(video.n_frames))
+    assert not engine.build_next_rigs(alone)
+    fresh = replace(video, extra={})
+    for k in (0, 5, 11, 16):
+        drive = FrameDrive(speech_like_controls(k))
+        np.testing.assert_array_equal(engine.render(alone, k, drive), CpuEngine().render(fresh, k, drive))

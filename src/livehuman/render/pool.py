@@ -280,8 +280,14 @@ def _draw_until_closed(conn: Connection, avatar: Avatar, out: np.ndarray, engine
         conn.send(f"{type(exc).__name__}: {exc}")
         return
     conn.send(None)
+    idle_work = True  # a video avatar's rigs, built while no frame is asked for
     while True:
         try:
+            while idle_work and not conn.poll():
+                try:
+                    idle_work = engine.build_next_rigs(avatar)
+                except Exception:  # noqa: BLE001 (that frame's own render says what is wrong with it)
+                    idle_work = False
             index, controls = conn.recv()
         except (EOFError, OSError):  # the server has gone
             return

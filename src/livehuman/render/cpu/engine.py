@@ -120,6 +120,18 @@ class CpuEngine:
             state = avatar.extra[EXTRA_KEY] = _AvatarState(avatar, self.own_mouth)
             state.rigs_for(avatar, 0)
 
+    def build_next_rigs(self, avatar: Avatar) -> bool:
+        """Build the rigs of the first source frame without them; False once every frame has them. A
+        render worker calls it while it waits for a frame to draw, so that a live session's first loop
+        through a video avatar's footage draws each frame without building its rigs first."""
+        self.load(avatar)
+        state = avatar.extra[EXTRA_KEY]
+        for i in range(avatar.n_frames):
+            if i not in state.rigs:
+                state.rigs_for(avatar, i)
+                return True
+        return False
+
     @contextmanager
     def rigs_ahead(self, avatar: Avatar, frames: int):
         """For a render of output frames 0 to `frames` - 1, in order, by one thread: inside this block

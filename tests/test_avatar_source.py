@@ -45,6 +45,33 @@ def test_photo_formats(tmp_path, grace, ext):
     assert np.abs(frames[0].astype(int) - grace).mean() < (3 if ext.lower() == ".jpeg" else 0.01)
 
 
+@pytest.mark.parametrize("depth", [np.uint8, np.uint16])
+def test_a_cut_out_portraits_transparent_background_is_white_and_said(tmp_path, grace, depth):
+    # A cut-out: opaque in an oval around the face, transparent (its hidden colour black) outside,
+    # half transparent on the oval's edge.
+    height, width = grace.shape[:2]
+    alpha = np.zeros((height, width), np.uint8)
+    cv2.ellipse(alpha, (width // 2, height // 2 - 40), (170, 230), 0, 0, 360, 255, -1)
+    edge = cv2.dilate(alpha, np.ones((9, 9), np.uint8)) - alpha
+    rgba = np.dstack([grace * (alpha[..., None] > 0), np.where(edge > 0, 128, alpha)]).astype(np.uint8)
+    scale = 257 if depth is np.uint16 else 1
+    cv2.imwrite(str(tmp_path / "cutout.png"), rgba.astype(depth) * scale)
+
+    kind, frames, notes = read_source(tmp_path / "cutout.png")
+    frame = frames[0].astype(int)
+    inside, outside, half = alpha > 0, (alpha == 0) & (edge == 0), edge > 0
+    assert np.array_equal(frame[inside], grace[inside])  # the face untouched
+    assert (frame[outside] == 255).all()  # not the hidden black
+    assert np.abs(frame[half] - 127.5).max() <= 1  # black half over white: mid-grey
+    assert any("transparent" in note for note in notes)
+
+
+def test_an_opaque_alpha_channel_changes_nothing(tmp_path, grace):
+    cv2.imwrite(str(tmp_path / "opaque.png"), np.dstack([grace, np.full(grace.shape[:2], 255, np.uint8)]))
+    _, frames, notes = read_source(tmp_path / "opaque.png")
+    assert np.array_equal(frames[0], grace) and notes == []
+
+
 def test_video_30fps_is_resampled_to_25_by_nearest_frame(video30):
     source_frames, times = decode_all(video30)
     assert len(source_frames) == 60

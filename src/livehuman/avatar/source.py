@@ -41,7 +41,7 @@ class SourceReader:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         if self.kind == "photo":
-            yield self._limit_size(_read_image(self.path))
+            yield self._read(self.path)
             return
         frames = self._iter_images() if self.kind == "images" else self._iter_video()
         limit = None
@@ -61,6 +61,12 @@ class SourceReader:
         """All frames as one (n, height, width, 3) array."""
         return np.stack(list(self))
 
+    def _read(self, path: Path) -> np.ndarray:
+        image, transparent = _read_image(path)
+        if transparent:
+            self._note("the image's transparent pixels are shown over white (video has no transparency)")
+        return self._limit_size(image)
+
     def _limit_size(self, image: np.ndarray) -> np.ndarray:
         height, width = image.shape[:2]
         scale = self.max_side / max(height, width)
@@ -77,7 +83,7 @@ class SourceReader:
     def _iter_images(self) -> Iterator[np.ndarray]:
         first_size = None
         for file in self._files:
-            image = self._limit_size(_read_image(file))
+            image = self._read(file)
             if first_size is None:
                 first_size = (image.shape[1], image.shape[0], file.name)
             elif (image.shape[1], image.shape[0]) != first_size[:2]:
@@ -197,7 +203,9 @@ def _natural_key(path: Path) -> list:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
-def _read_image(path: Path) -> np.ndarray:
+def _read_image(path: Path) -> tuple[np.ndarray, bool]:
+    """The image (BGR uint8, turned upright by its EXIF orientation), and whether it had transparent
+    pixels: a cut-out portrait's background, shown over white (its hidden colour is often black)."""
     data = np.fromfile(str(path), dtype=np.uint8)
     try:
         image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
@@ -205,7 +213,26 @@ def _read_image(path: Path) -> np.ndarray:
         raise LivehumanError(f"cannot read image {path}: it has too many pixels to decode; scale it down") from None
     if image is None:
         raise LivehumanError(f"cannot read image {path}: the file is damaged or not an image")
-    return image
+    opacity = _opacity(data, image.shape[:2])
+    if opacity is None:
+        return image, False
+    return np.round(image * opacity + 255 * (1 - opacity)).astype(np.uint8), True
+
+
+def _opacity(data: np.ndarray, shape: tuple[int, int]) -> np.ndarray | None:
+    """Each pixel's opacity (0 to 1, (h, w, 1)) where the image has an alpha channel and a pixel not
+    fully opaque; else None."""
+    if data[:2].tobytes() == b"\xff\xd8":  # a JPEG, most photos: no alpha, and not decoded twice
+        return None
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    # (IMREAD_UNCHANGED ignores EXIF orientation: an alpha of another shape is not this image's)
+    if raw is None or raw.ndim != 3 or raw.shape[2] != 4 or raw.shape[:2] != shape:
+        return None
+    alpha = raw[..., 3:]
+    opaque = np.iinfo(alpha.dtype).max
+    if alpha.min() == opaque:
+        return None
+    return alpha.astype(np.float32) / opaque
 
 
 def _video_streams(container) -> list:

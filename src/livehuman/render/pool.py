@@ -33,6 +33,9 @@ log = logging.getLogger("livehuman.render")
 START_TIMEOUT_S = 60.0  # a worker imports OpenCV and prepares the avatar
 SHM_DIR = "/dev/shm"  # where Linux keeps shared memory (a tmpfs of limited size)
 SHM_SPARE = 64 << 20  # room left in it for the frames workers draw into, and for others
+# A worker builds a video avatar's rigs for at most this many source frames while idle (20 s of
+# footage; ~0.2 MB each for 512-px frames, ~110 MB): longer footage builds the rest on first use.
+RIGS_AHEAD = 500
 _CLOSED = object()  # in the idle queue once the pool is closed
 
 
@@ -280,14 +283,16 @@ def _draw_until_closed(conn: Connection, avatar: Avatar, out: np.ndarray, engine
         conn.send(f"{type(exc).__name__}: {exc}")
         return
     conn.send(None)
-    idle_work = True  # a video avatar's rigs, built while no frame is asked for
+    ahead = RIGS_AHEAD  # a video avatar's rigs still to build while no frame is asked for
     while True:
         try:
-            while idle_work and not conn.poll():
+            while ahead and not conn.poll():
+                ahead -= 1
                 try:
-                    idle_work = engine.build_next_rigs(avatar)
+                    if not engine.build_next_rigs(avatar):
+                        ahead = 0
                 except Exception:  # noqa: BLE001 (that frame's own render says what is wrong with it)
-                    idle_work = False
+                    ahead = 0
             index, controls = conn.recv()
         except (EOFError, OSError):  # the server has gone
             return

@@ -71,6 +71,16 @@ def test_text_render_with_the_default_face(tmp_path):
 
 
 @pytest.mark.slow
+def test_text_in_a_script_that_says_its_language_is_spoken_in_it(tmp_path):
+    text = "こんにちは、元気ですか"  # the English voice would read each kanji as "Chinese letter"
+    guessed = livehuman("render", "--text", text, "-o", str(tmp_path / "guessed.mp4"))
+    told = livehuman("render", "--text", text, "--lang", "ja", "-o", str(tmp_path / "told.mp4"))
+    assert guessed.returncode == 0 and told.returncode == 0, guessed.stderr + told.stderr
+    assert "looks Japanese" in guessed.stderr and "looks" not in told.stderr
+    assert streams(tmp_path / "guessed.mp4")[2] == streams(tmp_path / "told.mp4")[2]
+
+
+@pytest.mark.slow
 def test_render_answers_from_a_knowledge_file(tmp_path):
     faq = tmp_path / "faq.yaml"
     faq.write_text("- q: When does the shop open?\n  a: We open at nine every morning, Monday to Saturday.\n")

@@ -11,7 +11,7 @@ import pytest
 from livehuman.errors import LivehumanError
 from livehuman.speech.espeak import EspeakTTS
 from livehuman.speech.kana import kana_reading, speakable
-from livehuman.speech.languages import base_language, voice_for
+from livehuman.speech.languages import base_language, script_language, voice_for
 from livehuman.speech.phones import Phone
 
 
@@ -29,6 +29,18 @@ def test_voice_for_each_language(lang, voice):
 def test_unknown_language_is_one_clear_error(lang):
     with pytest.raises(LivehumanError, match="voice|--lang"):
         voice_for(lang)
+
+
+@pytest.mark.parametrize("text, language", [
+    ("こんにちは、元気ですか", "ja"), ("今日は天気がいいですね", "ja"),  # kana, with or without kanji
+    ("我想预订一张两人桌", "zh"), ("안녕하세요", "ko"), ("Привет, как дела?", "ru"), ("Γειά σου κόσμε", "el"),
+    ("Hello there", None), ("Ich möchte einen Tisch", None),  # Latin letters: any language
+    ("I love 寿司 and ラーメン!", None), ("123 ...", None), ("", None),
+])
+def test_the_language_a_texts_script_says(text, language):
+    assert script_language(text) == language
+    if language:
+        voice_for(language)  # a voice speaks it
 
 
 def test_base_language():

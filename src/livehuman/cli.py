@@ -331,10 +331,24 @@ def _emotion(args: argparse.Namespace) -> tuple[str, float] | None:
     return parse_emotion(args.emotion) if getattr(args, "emotion", None) else None
 
 
+def _language_from_script(args: argparse.Namespace) -> None:
+    """Text written in a script that says its language (kana, Hangul, Cyrillic, …) is spoken in it:
+    the English voice would read it as letters' names ("Chinese letter", …)."""
+    from livehuman.speech.languages import language_name, script_language
+
+    args.lang = script_language(args.text)
+    if args.lang:
+        name = language_name(args.lang)
+        print(f"livehuman: the text looks {name}: spoken by the {name} voice (--lang or --voice chooses another)",
+              file=sys.stderr)
+
+
 def cmd_render(args: argparse.Namespace) -> None:
     from livehuman.render.video_file import check_output
 
     _emotion(args)  # a bad emotion fails before the slow speech and avatar
+    if args.text and not (args.lang or args.voice) and args.brain == "none":
+        _language_from_script(args)
     if args.lang and not args.voice and args.brain in ("none", "local"):
         from livehuman.speech.languages import voice_for
 

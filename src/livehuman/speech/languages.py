@@ -8,6 +8,8 @@ turned into its spoken kana (kana.py). Phones from every language are IPA; motio
 
 from __future__ import annotations
 
+from collections import Counter
+
 from livehuman.errors import LivehumanError
 
 # The voice for each language code `--lang` takes; any other code espeak-ng knows is its own voice.
@@ -60,8 +62,53 @@ def persona_voice(voice: str, language: str | None, default_voice: str) -> str:
     return voice
 
 
+# Scripts that say which language a text is in (a Latin text could be any of dozens): their letters'
+# code point ranges, and the language espeak-ng speaks them in.
+SCRIPTS = {
+    "kana": ((0x3040, 0x30FF), (0x31F0, 0x31FF)),
+    "han": ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0xF900, 0xFAFF)),
+    "ko": ((0xAC00, 0xD7AF), (0x1100, 0x11FF), (0x3130, 0x318F)),
+    "ru": ((0x0400, 0x04FF),),  # Cyrillic: read as Russian
+    "el": ((0x0370, 0x03FF), (0x1F00, 0x1FFF)),
+    "he": ((0x0590, 0x05FF),),
+    "ar": ((0x0600, 0x06FF), (0x0750, 0x077F)),  # Arabic script: read as Arabic
+    "hi": ((0x0900, 0x097F),),  # Devanagari: read as Hindi
+    "th": ((0x0E00, 0x0E7F),),
+}
+
+
+def _script(char: str) -> str | None:
+    code = ord(char)
+    for script, ranges in SCRIPTS.items():
+        if any(first <= code <= last for first, last in ranges):
+            return script
+    return None
+
+
+def script_language(text: str) -> str | None:
+    """The language `text`'s script says, when at least half its letters are in that script: "ja"
+    for kana (with or without kanji), "zh" for Han characters alone, "ko" for Hangul, and so on;
+    None for Latin letters (English or not: the script cannot tell) or a mix."""
+    counts = Counter(_script(char) for char in text if char.isalpha())
+    letters = sum(counts.values())
+    han, kana = counts.pop("han", 0), counts.pop("kana", 0)
+    if kana and 2 * (han + kana) >= letters:
+        return "ja"
+    if han and 2 * han >= letters:
+        return "zh"
+    counts.pop(None, None)
+    script, count = counts.most_common(1)[0] if counts else (None, 0)
+    return script if 2 * count >= letters > 0 else None
+
+
 _NAMES = {"zh": "Chinese", "yue": "Cantonese", "ja": "Japanese", "ko": "Korean", "fr": "French", "de": "German",
-          "es": "Spanish", "it": "Italian", "pt": "Portuguese", "ru": "Russian"}
+          "es": "Spanish", "it": "Italian", "pt": "Portuguese", "ru": "Russian", "el": "Greek", "he": "Hebrew",
+          "ar": "Arabic", "hi": "Hindi", "th": "Thai"}
+
+
+def language_name(code: str) -> str:
+    """"Japanese" for "ja"; the code itself for a language without a name here."""
+    return _NAMES.get(base_language(code), code)
 
 
 def hearing_notice(language: str | None, asr_model_dir: str | None) -> str | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livehuman.errors import LivehumanError
-from livehuman.forks import fork_helps
+from livehuman.forks import Beside, fork_helps
 from livehuman.motion.controls import frame_count
 from livehuman.speech.arpabet import arpabet_to_ipa
 from livehuman.speech.audio import Audio, as_float32, pcm16_bytes, resample
@@ -90,7 +90,7 @@ def recognize_phones(audio: Audio) -> list[Phone]:
     return PhoneRecognizer().recognize(audio)
 
 
-class PhonesBeside:
+class PhonesBeside(Beside):
     """`recognize_phones(audio)`, started in a child process so that this one may do other work
     meanwhile (a render's acoustic features and mouth: pocketsphinx holds the GIL, so a thread
     beside it gains nothing). `result()` waits for the phones.
@@ -103,18 +103,15 @@ class PhonesBeside:
 
     def __init__(self, audio: Audio) -> None:
         self._audio = audio
-        self._child = None
         if fork_helps():
-            context = multiprocessing.get_context("fork")
-            self._pipe, child_end = context.Pipe(duplex=False)
-            self._child = context.Process(target=_recognize_into, args=(audio, child_end), daemon=True)
-            self._child.start()
-            child_end.close()
+            receiving, sending = multiprocessing.get_context("fork").Pipe(duplex=False)
+            self._fork(receiving, _recognize_into, audio, sending)
+            sending.close()
 
     def result(self) -> list[Phone]:
         if self._child is not None:
             try:
-                ok, value = self._pipe.recv()
+                ok, value = self._channel.recv()
             except (EOFError, OSError):  # the child died (killed, out of memory): recognize here
                 ok, value = True, None
             finally:
@@ -124,22 +121,6 @@ class PhonesBeside:
             if value is not None:
                 return value
         return recognize_phones(self._audio)
-
-    def close(self) -> None:
-        """End the child, if it still runs (its phones are then not wanted)."""
-        if self._child is None:
-            return
-        if self._child.is_alive():
-            self._child.terminate()
-        self._child.join()
-        self._pipe.close()
-        self._child = None
-
-    def __enter__(self) -> "PhonesBeside":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def _recognize_into(audio: Audio, pipe) -> None:

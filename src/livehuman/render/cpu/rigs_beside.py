@@ -6,10 +6,10 @@ import multiprocessing
 import queue
 from typing import Callable
 
-from livehuman.forks import fork_helps
+from livehuman.forks import Beside, fork_helps
 
 
-class RigsBeside:
+class RigsBeside(Beside):
     """The rigs of the source frames a render will use, built in a forked child from the last one
     back, while this process draws from the first one forward and builds what it meets on the way:
     the two meet in the middle. A source frame's rigs take two to three times as long to build as a
@@ -26,7 +26,6 @@ class RigsBeside:
         self._position = {i: p for p, i in enumerate(order)}
         self._arrived: dict[int, object] = {}
         self.received = 0  # rigs taken from the child
-        self._child = None
         if len(order) < 2 or not fork_helps():
             return
         # (OpenCV's own worker threads, which the rigs use, are not Python threads: its thread pool
@@ -35,10 +34,8 @@ class RigsBeside:
         # How far this process has come in `order`: the child stops where it begins.
         self._reached = context.RawValue("i", 0)
         # A Queue (not a bare pipe): its thread in the child sends while the child builds the next.
-        self._queue = context.Queue()
-        self._child = context.Process(target=_build_from_the_end, args=(order, build, self._reached, self._queue),
-                                      daemon=True)
-        self._child.start()
+        rigs_sent = context.Queue()
+        self._fork(rigs_sent, _build_from_the_end, order, build, self._reached, rigs_sent)
 
     def take(self, i: int):
         """Source frame `i`'s rigs if the child built them, else None; the child leaves `i` and the
@@ -47,29 +44,13 @@ class RigsBeside:
             self._reached.value = max(self._reached.value, self._position[i] + 1)
             while True:
                 try:
-                    built, rigs = self._queue.get_nowait()
+                    built, rigs = self._channel.get_nowait()
                 except (queue.Empty, EOFError, OSError):  # (the latter two: the child died mid-send)
                     break
                 self._arrived[built] = rigs
         rigs = self._arrived.pop(i, None)
         self.received += rigs is not None
         return rigs
-
-    def close(self) -> None:
-        """End the child, if it still runs."""
-        if self._child is None:
-            return
-        if self._child.is_alive():
-            self._child.terminate()
-        self._child.join()
-        self._queue.close()
-        self._child = None
-
-    def __enter__(self) -> "RigsBeside":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def _build_from_the_end(order: list[int], build, reached, sent) -> None:

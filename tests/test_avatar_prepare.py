@@ -342,12 +342,30 @@ def test_faceless_ends_are_left_out(root, tmp_path, face_and_cup):
     assert "first 5 and the last 3" in " ".join(read_meta(root / "ends")["notes"])
 
 
-def test_long_gap_is_refused(root, tmp_path, face_and_cup):
+def test_across_a_long_gap_the_longest_stretch_with_a_face_is_kept_and_said(root, tmp_path, face_and_cup):
     frames, cup = face_and_cup
-    sequence = list(frames[:25]) + [cup] * 25 + list(frames[25:50])
-    path = write_video(tmp_path / "long_gap.mp4", sequence, 25.0)
-    with pytest.raises(LivehumanError, match=r"no face found in .* from 1\.00 s to 2\.00 s \(25 frames"):
-        prepare_avatar(path, "long_gap", cache_root=root, progress=False)
+    # 1 s of face, 1 s without (the person turned away), 1.2 s of face with a short gap in it
+    later = list(frames[25:55])
+    later[10] = cup
+    path = write_video(tmp_path / "long_gap.mp4", list(frames[:25]) + [cup] * 25 + later, 25.0)
+    avatar = prepare_avatar(path, "long_gap", cache_root=root, progress=False)
+    assert avatar.n_frames == 30 and not np.isnan(avatar.landmarks).any()
+    from helpers_avatar import decode_all
+
+    decoded, _ = decode_all(path)
+    assert np.array_equal(avatar.frames[0], decoded[50]) and np.array_equal(avatar.frames[-1], decoded[79])
+    notes = " ".join(read_meta(root / "long_gap")["notes"])
+    assert "no face from 1.00 s to 2.00 s" in notes and "from 2.00 s to 3.20 s (30 frames)" in notes
+    assert "interpolated" in notes  # the short gap inside what is kept
+
+
+def test_no_stretch_with_a_face_long_enough_is_refused(root, tmp_path, face_and_cup):
+    frames, cup = face_and_cup
+    sequence = list(frames[:20]) + [cup] * 25 + list(frames[20:40]) + [cup] * 20 + list(frames[40:50])
+    path = write_video(tmp_path / "flicker.mp4", sequence, 25.0)
+    with pytest.raises(LivehumanError, match=r"no face found in .* from 0\.80 s to 1\.80 s, from 2\.60 s to 3\.40 s "
+                                             r"\(more than 0\.5 s\), and no stretch with a face lasts 1 s"):
+        prepare_avatar(path, "flicker", cache_root=root, progress=False)
 
 
 def test_progress_bar_on_stderr(root, video30, capsys):

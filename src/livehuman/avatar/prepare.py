@@ -39,8 +39,11 @@ GOOD_INTER_OCULAR = 27.0
 # turned 35-50 degrees (0.68-0.76) animate well; one turned nearly to profile (0.28) tore (docs/avatars.md).
 GOOD_EYE_WIDTHS = 0.55
 MAX_FACES = 4
-# Frames without a detected face inside a video are filled in when the gap is at most this long.
+# Frames without a detected face inside a video are filled in when the gap is at most this long;
+# across a longer one (the person turned away, a cut) the longest stretch with a face is kept, if it
+# lasts at least MIN_STRETCH_SECONDS (a shorter loop would play back and forth too fast to look alive).
 MAX_GAP_SECONDS = 0.5
+MIN_STRETCH_SECONDS = 1.0
 # Detection runs on frames scaled down to this long side: the mesh model sees a 192 px face crop anyway.
 DETECT_MAX_SIDE = 1280
 # Savitzky-Golay filter over time (quadratic, centred): removes landmark jitter with no lag and keeps
@@ -338,41 +341,61 @@ def _faces_note(faces: list[np.ndarray], chosen: np.ndarray, width: int, index: 
 
 
 def _fill_gaps(frames: np.ndarray, landmarks: np.ndarray, reader: SourceReader):
-    """Trim faceless frames at the ends, interpolate short gaps inside, refuse long ones."""
+    """Keep the longest stretch of frames with a face (the ends without one trimmed, gaps inside it
+    no longer than MAX_GAP_SECONDS interpolated); say what was left out."""
     notes = []
     found = ~np.isnan(landmarks[:, 0, 0])
-    first, last = int(np.argmax(found)), len(found) - 1 - int(np.argmax(found[::-1]))
-    if first > 0 or last < len(found) - 1:
-        ends = [f"the first {first}" if first else "", f"the last {len(found) - 1 - last}" if last < len(found) - 1 else ""]
+    stretches = _face_stretches(found, max(1, round(MAX_GAP_SECONDS * reader.fps)))
+    start, stop = max(stretches, key=lambda stretch: stretch[1] - stretch[0])  # (the first of equals)
+    if len(stretches) > 1:
+        gaps = ", ".join(_frames_where(reader, a, b) for (_, a), (b, _) in zip(stretches, stretches[1:]))
+        if stop - start < MIN_STRETCH_SECONDS * reader.fps:
+            raise LivehumanError(
+                f"no face found in {reader.path} {gaps} (more than {MAX_GAP_SECONDS:g} s), and no stretch with a "
+                f"face lasts {MIN_STRETCH_SECONDS:g} s; use a source where the face stays in view"
+            )
+        notes.append(
+            f"no face {gaps} (more than {MAX_GAP_SECONDS:g} s): only the longest stretch with a face is used, "
+            f"{_frames_where(reader, start, stop)} ({stop - start} frames); cut the source to choose another"
+        )
+    elif start > 0 or stop < len(found):
+        ends = [f"the first {start}" if start else "", f"the last {len(found) - stop}" if stop < len(found) else ""]
         notes.append(f"no face in {' and '.join(e for e in ends if e)} frames; those frames are left out")
-        frames, landmarks, found = frames[first : last + 1], landmarks[first : last + 1], found[first : last + 1]
-    landmarks = landmarks.copy()
-    longest = max(1, round(MAX_GAP_SECONDS * reader.fps))
+    frames, landmarks, found = frames[start:stop], landmarks[start:stop].copy(), found[start:stop]
     filled = 0
     index = 0
     while index < len(found):
         if found[index]:
             index += 1
             continue
-        stop = index
-        while not found[stop]:
-            stop += 1
-        gap = stop - index
-        if gap > longest:
-            if reader.kind == "video":
-                where = f"from {(first + index) / reader.fps:.2f} s to {(first + stop) / reader.fps:.2f} s"
-            else:
-                where = f"in images {first + index + 1} to {first + stop}"
-            raise LivehumanError(
-                f"no face found in {reader.path} {where} ({gap} frames, more than {MAX_GAP_SECONDS:g} s); "
-                f"cut those frames out of the source"
-            )
-        before, after = landmarks[index - 1], landmarks[stop]
-        for k in range(gap):
-            weight = (k + 1) / (gap + 1)
+        gap_end = index
+        while not found[gap_end]:
+            gap_end += 1
+        before, after = landmarks[index - 1], landmarks[gap_end]
+        for k in range(gap_end - index):
+            weight = (k + 1) / (gap_end - index + 1)
             landmarks[index + k] = (1 - weight) * before + weight * after
-        filled += gap
-        index = stop
+        filled += gap_end - index
+        index = gap_end
     if filled:
         notes.append(f"no face detected in {filled} frames; their landmarks were interpolated")
     return frames, landmarks, notes
+
+
+def _face_stretches(found: np.ndarray, longest_gap: int) -> list[tuple[int, int]]:
+    """The (start, stop) frame ranges that begin and end with a face and hold no gap without one
+    longer than `longest_gap` frames, in order."""
+    stretches: list[tuple[int, int]] = []
+    for index in np.flatnonzero(found):
+        if stretches and index - stretches[-1][1] <= longest_gap:
+            stretches[-1] = (stretches[-1][0], index + 1)
+        else:
+            stretches.append((index, index + 1))
+    return [(int(a), int(b)) for a, b in stretches]
+
+
+def _frames_where(reader: SourceReader, start: int, stop: int) -> str:
+    """Frames start to stop - 1, as a user finds them in the source."""
+    if reader.kind == "video":
+        return f"from {start / reader.fps:.2f} s to {stop / reader.fps:.2f} s"
+    return f"in images {start + 1} to {stop}"

@@ -5,8 +5,8 @@
 
 It learns from the closure networks' own training voices (scripts/train_closures.py): the 40
 espeak-ng variants and flite slt and rms, four sentences each, are "synthetic"; festival's diphone
-voices at eight rates and pitches each (NATURAL_TRAIN_VOICES), eight sentences each, "a person".
-Each voiced frame is one example. The check prints, for voices and sentences it never heard, the
+voices at eight rates and pitches each (NATURAL_TRAIN_VOICES), eight sentences each, "a person";
+each utterance also with hiss 15-35 dB under its voice. Each voiced frame is one example. The check prints, for voices and sentences it never heard, the
 mean P(a person's voice) over their voiced frames (over 0.5: heard as a person's). Seeded.
 """
 
@@ -23,6 +23,7 @@ from livehuman.bench.lipsync import SENTENCES
 from livehuman.bench.voices import parse_voice, synthesize
 from livehuman.motion.acoustics import audio_features
 from livehuman.motion.voice_kind import MODEL_FILE, person_probability, shipped_voice_kind_network, voice_inputs
+from livehuman.speech.audio import Audio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_closures import NATURAL_TRAIN_VOICES, TRAIN_SENTENCES, TRAIN_VOICES, train  # noqa: E402
@@ -37,9 +38,22 @@ CHECK_VOICES = (
 )  # fmt: skip
 
 
-def inputs(job: tuple[str, str]) -> np.ndarray:
-    voice, text = job
-    return voice_inputs(audio_features(synthesize(parse_voice(voice), text).audio, 25.0))
+def inputs(job: tuple[str, str, int]) -> np.ndarray:
+    """The utterance's rows as synthesized, and again with hiss 15-35 dB under its voice (seeded by
+    `k`): a recording with a cheap microphone's hiss is still a person's (docs/benchmarks.md,
+    session 32), a synthesizer's with hiss still a synthesizer's."""
+    voice, text, k = job
+    audio = synthesize(parse_voice(voice), text).audio
+    return np.concatenate([voice_inputs(audio_features(audio, 25.0)),
+                           voice_inputs(audio_features(with_hiss(audio, np.random.default_rng(k)), 25.0))])
+
+
+def with_hiss(audio: Audio, rng: np.random.Generator) -> Audio:
+    """`audio` with white noise 15-35 dB under its voice's level (its samples within 20 dB of the loudest)."""
+    x = audio.samples.astype(np.float64)
+    voice = np.sqrt(np.mean(x[np.abs(x) > np.abs(x).max() / 10] ** 2))
+    noisy = x + rng.normal(size=len(x)) * voice * 10 ** (-rng.uniform(15.0, 35.0) / 20)
+    return Audio(np.clip(noisy, -1.0, 1.0).astype(np.float32), audio.rate)
 
 
 def mean_probability(job: tuple[str, str]) -> float | None:
@@ -55,7 +69,7 @@ def main() -> None:
         synthetic = [(v, s) for v in TRAIN_VOICES for s in TRAIN_SENTENCES[:4]]
         people = [(v, s) for v in NATURAL_TRAIN_VOICES for s in TRAIN_SENTENCES[:8]]
         with ProcessPoolExecutor() as pool:
-            rows = list(pool.map(inputs, synthetic + people))
+            rows = list(pool.map(inputs, [(v, s, k) for k, (v, s) in enumerate(synthetic + people)]))
         x = np.concatenate(rows)
         person = np.concatenate([np.full(len(r), i >= len(synthetic)) for i, r in enumerate(rows)])
         print(f"training on {len(x)} voiced frames ({person.sum()} a person's)", file=sys.stderr)

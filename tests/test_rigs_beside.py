@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from dataclasses import replace
 
@@ -19,7 +20,7 @@ from livehuman.render.engine import FrameDrive
 
 
 def built_by(i: int) -> tuple[int, int]:
-    time.sleep(0.01)  # a rig takes about this long to build
+    time.sleep(0.05)  # (a rig takes 10-15 ms: slower here, so that no delay decides who builds what)
     return i, os.getpid()
 
 
@@ -36,7 +37,10 @@ def test_the_child_builds_from_the_end_and_this_process_from_the_start():
     order = [0, 5, 1, 4, 2, 3, 9, 8, 7, 6, 11, 10]  # any source frames, in the order of first use
     with RigsBeside(order, built_by) as beside:
         forked = beside._child is not None
-        got = take_all(beside, order, draw_s=0.005)
+        got = [beside.take(order[0]) or built_by(order[0])]  # the first is this process's from now on
+        if forked:
+            assert beside._channel.poll(30)  # and the child has built one of the rest
+        got += take_all(beside, order[1:], draw_s=0.005)
     assert [i for i, _ in got] == order  # each frame's own rigs, once
     here = [pid == os.getpid() for _, pid in got]
     if forked:
@@ -65,6 +69,26 @@ def test_a_child_that_dies_leaves_its_frames_to_this_process():
     assert all(pid == os.getpid() for _, pid in got)
 
 
+def big_rigs(i: int) -> tuple[int, int, np.ndarray]:
+    return i, os.getpid(), np.zeros(1 << 20)  # 8 MB: far more than a pipe holds, so sent in pieces
+
+
+def test_a_child_killed_halfway_through_sending_leaves_no_render_waiting():
+    order = list(range(6))
+    with RigsBeside(order, big_rigs) as beside:
+        if beside._child is None:
+            pytest.skip("no child here (one core, or other threads)")  # (the test above covers it)
+        time.sleep(0.5)  # the child is stuck mid-send: nothing reads yet
+        os.kill(beside._child.pid, signal.SIGKILL)
+        beside._child.join()
+        got = []
+        reader = threading.Thread(target=lambda: got.extend(beside.take(i) or big_rigs(i) for i in order))
+        reader.start()
+        reader.join(30)
+        assert not reader.is_alive(), "a render waited for rigs a dead child never sent"
+    assert [rigs[0] for rigs in got] == order
+
+
 @pytest.fixture(scope="module")
 def video():
     """A twelve-frame "video": the default face a few pixels further right in each frame."""
@@ -88,6 +112,8 @@ def test_a_video_avatar_drawn_with_rigs_built_beside_is_drawn_the_same(video):
     with engine.rigs_ahead(beside, frames):
         state = beside.extra[EXTRA_KEY]
         forked = state.beside._child is not None
+        if forked:
+            assert state.beside._channel.poll(30)  # the child has built a frame's rigs
         drawn = [engine.render(beside, k, drives[k]) for k in range(frames)]
         received = state.beside.received
     assert state.beside is None  # a later render builds its own way

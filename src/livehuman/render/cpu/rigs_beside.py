@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import threading
 from typing import Callable
 
 from livehuman.forks import Beside, fork_helps
@@ -33,28 +34,32 @@ class RigsBeside(Beside):
         context = multiprocessing.get_context("fork")
         # How far this process has come in `order`: the child stops where it begins.
         self._reached = context.RawValue("i", 0)
-        # A Queue (not a bare pipe): its thread in the child sends while the child builds the next.
-        rigs_sent = context.Queue()
-        self._fork(rigs_sent, _build_from_the_end, order, build, self._reached, rigs_sent)
+        receiving, sending = context.Pipe(duplex=False)
+        self._fork(receiving, _build_from_the_end, order, build, self._reached, sending)
+        sending.close()  # the child's alone: if it dies, even mid-send, reading here ends (EOFError)
 
     def take(self, i: int):
         """Source frame `i`'s rigs if the child built them, else None; the child leaves `i` and the
         frames before it to this process from now on."""
         if self._child is not None and i in self._position:
             self._reached.value = max(self._reached.value, self._position[i] + 1)
-            while True:
-                try:
-                    built, rigs = self._channel.get_nowait()
-                except (queue.Empty, EOFError, OSError):  # (the latter two: the child died mid-send)
-                    break
-                self._arrived[built] = rigs
+            try:
+                while self._channel.poll():
+                    built, rigs = self._channel.recv()
+                    self._arrived[built] = rigs
+            except (EOFError, OSError):  # the child has finished, or died: the rest are built here
+                self.close()
         rigs = self._arrived.pop(i, None)
         self.received += rigs is not None
         return rigs
 
 
-def _build_from_the_end(order: list[int], build, reached, sent) -> None:
-    """The child: each frame's rigs from the last back, until it reaches the frames the parent took."""
+def _build_from_the_end(order: list[int], build, reached, pipe) -> None:
+    """The child: each frame's rigs from the last back, until it reaches the frames the parent took.
+    A thread sends each while the next is built (a pipe holds less than one frame's rigs)."""
+    built: queue.SimpleQueue = queue.SimpleQueue()
+    sender = threading.Thread(target=_send_each, args=(built, pipe))
+    sender.start()
     for p in reversed(range(len(order))):
         if reached.value > p:
             break
@@ -62,6 +67,12 @@ def _build_from_the_end(order: list[int], build, reached, sent) -> None:
             rigs = build(order[p])
         except Exception:  # noqa: BLE001 (the parent builds this frame itself, and reports its error)
             break
-        sent.put((order[p], rigs))
-    sent.close()
-    sent.join_thread()  # everything put is sent before the child ends
+        built.put((order[p], rigs))
+    built.put(None)
+    sender.join()
+
+
+def _send_each(built: queue.SimpleQueue, pipe) -> None:
+    while (item := built.get()) is not None:
+        pipe.send(item)
+    pipe.close()

@@ -1,22 +1,40 @@
-"""A video avatar's rigs built ahead of use: by a child beside a render, by a render worker while idle."""
+"""A video avatar's rigs built ahead of use: by a child beside a render, by a render worker while idle.
+
+A render forks its child only from a process with no other thread (forks.fork_helps), and the test
+process has threads that earlier tests left: each scenario runs in a new Python process, as a
+render does, and reports what happened there."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from livehuman.avatar.cache import load_avatar
-from livehuman.forks import fork_helps
 from livehuman.motion.synthetic import speech_like_controls
 from livehuman.render.cpu.engine import EXTRA_KEY, CpuEngine
 from livehuman.render.cpu.rigs_beside import RigsBeside
 from livehuman.render.engine import FrameDrive
+
+TWO_CORES = len(os.sched_getaffinity(0)) >= 2  # (with one, no child is made: everything is built here)
+
+
+def in_a_new_process(scenario: str) -> dict:
+    """This module's `scenario()`, run in a new Python process (one thread, as a render's)."""
+    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"import test_rigs_beside as t; print(json.dumps(t.{scenario}()))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
 
 
 def built_by(i: int) -> tuple[int, int]:
@@ -33,7 +51,7 @@ def take_all(beside: RigsBeside, order: list[int], draw_s: float = 0.0) -> list[
     return got
 
 
-def test_the_child_builds_from_the_end_and_this_process_from_the_start():
+def meeting_in_the_middle() -> dict:
     order = [0, 5, 1, 4, 2, 3, 9, 8, 7, 6, 11, 10]  # any source frames, in the order of first use
     with RigsBeside(order, built_by) as beside:
         forked = beside._child is not None
@@ -41,15 +59,22 @@ def test_the_child_builds_from_the_end_and_this_process_from_the_start():
         if forked:
             assert beside._channel.poll(30)  # and the child has built one of the rest
         got += take_all(beside, order[1:], draw_s=0.005)
-    assert [i for i, _ in got] == order  # each frame's own rigs, once
-    here = [pid == os.getpid() for _, pid in got]
-    if forked:
+    return {"order": order, "forked": forked, "frames": [i for i, _ in got],
+            "here": [pid == os.getpid() for _, pid in got], "received": beside.received}
+
+
+def test_the_child_builds_from_the_end_and_this_process_from_the_start():
+    seen = in_a_new_process("meeting_in_the_middle")
+    assert seen["forked"] == TWO_CORES
+    assert seen["frames"] == seen["order"]  # each frame's own rigs, once
+    here = seen["here"]
+    if seen["forked"]:
         # This process built a first stretch, the child the rest: they met once, somewhere between.
         assert here[0] and not here[-1]
         assert here == sorted(here, reverse=True)
-        assert beside.received == here.count(False)
-    else:  # one core, or other threads in this process: no child
-        assert all(here) and not fork_helps()
+        assert seen["received"] == here.count(False)
+    else:
+        assert all(here)
 
 
 def test_nothing_to_build_makes_no_child():
@@ -58,39 +83,50 @@ def test_nothing_to_build_makes_no_child():
         assert one.take(3) is None
 
 
-def test_a_child_that_dies_leaves_its_frames_to_this_process():
+def killed_at_once() -> dict:
     order = list(range(30))
     with RigsBeside(order, built_by) as beside:
-        if beside._child is not None:
+        forked = beside._child is not None
+        if forked:
             os.kill(beside._child.pid, signal.SIGKILL)
             beside._child.join()
         got = take_all(beside, order)
-    assert [i for i, _ in got] == order
-    assert all(pid == os.getpid() for _, pid in got)
+    return {"forked": forked, "frames": [i for i, _ in got], "all_here": all(pid == os.getpid() for _, pid in got)}
+
+
+def test_a_child_that_dies_leaves_its_frames_to_this_process():
+    seen = in_a_new_process("killed_at_once")
+    assert seen["forked"] == TWO_CORES
+    assert seen["frames"] == list(range(30)) and seen["all_here"]
 
 
 def big_rigs(i: int) -> tuple[int, int, np.ndarray]:
     return i, os.getpid(), np.zeros(1 << 20)  # 8 MB: far more than a pipe holds, so sent in pieces
 
 
-def test_a_child_killed_halfway_through_sending_leaves_no_render_waiting():
+def killed_mid_send() -> dict:
     order = list(range(6))
     with RigsBeside(order, big_rigs) as beside:
-        if beside._child is None:
-            pytest.skip("no child here (one core, or other threads)")  # (the test above covers it)
-        time.sleep(0.5)  # the child is stuck mid-send: nothing reads yet
-        os.kill(beside._child.pid, signal.SIGKILL)
-        beside._child.join()
+        forked = beside._child is not None
+        if forked:
+            time.sleep(0.5)  # the child is stuck mid-send: nothing reads yet
+            os.kill(beside._child.pid, signal.SIGKILL)
+            beside._child.join()
         got = []
-        reader = threading.Thread(target=lambda: got.extend(beside.take(i) or big_rigs(i) for i in order))
+        reader = threading.Thread(target=lambda: got.extend(beside.take(i) or big_rigs(i) for i in order), daemon=True)
         reader.start()
         reader.join(30)
-        assert not reader.is_alive(), "a render waited for rigs a dead child never sent"
-    assert [rigs[0] for rigs in got] == order
+    return {"forked": forked, "waiting": reader.is_alive(), "frames": [rigs[0] for rigs in got]}
 
 
-@pytest.fixture(scope="module")
-def video():
+def test_a_child_killed_halfway_through_sending_leaves_no_render_waiting():
+    seen = in_a_new_process("killed_mid_send")
+    assert seen["forked"] == TWO_CORES
+    assert not seen["waiting"], "a render waited for rigs a dead child never sent"
+    assert seen["frames"] == list(range(6))
+
+
+def twelve_frame_video():
     """A twelve-frame "video": the default face a few pixels further right in each frame."""
     avatar = load_avatar("default", progress=False)
     shifts = range(0, 24, 2)
@@ -101,7 +137,8 @@ def video():
         boxes=np.stack([avatar.boxes[0] + [s, 0, s, 0] for s in shifts]).astype(np.float32))
 
 
-def test_a_video_avatar_drawn_with_rigs_built_beside_is_drawn_the_same(video):
+def drawn_both_ways() -> dict:
+    video = twelve_frame_video()
     frames = 30  # twelve frames forward, eleven back, and on again: every source frame used
     drives = [FrameDrive(speech_like_controls(k)) for k in range(frames)]
     alone = replace(video, extra={})
@@ -116,11 +153,22 @@ def test_a_video_avatar_drawn_with_rigs_built_beside_is_drawn_the_same(video):
             assert state.beside._channel.poll(30)  # the child has built a frame's rigs
         drawn = [engine.render(beside, k, drives[k]) for k in range(frames)]
         received = state.beside.received
-    assert state.beside is None  # a later render builds its own way
-    for k in range(frames):
-        np.testing.assert_array_equal(drawn[k], expected[k])
-    assert sorted(state.rigs) == list(range(video.n_frames))
-    assert received > 0 or not forked
+    return {"forked": forked, "received": received, "cleared": state.beside is None,
+            "same": [bool(np.array_equal(a, b)) for a, b in zip(drawn, expected)],
+            "rigs": sorted(state.rigs) == list(range(video.n_frames))}
+
+
+def test_a_video_avatar_drawn_with_rigs_built_beside_is_drawn_the_same():
+    seen = in_a_new_process("drawn_both_ways")
+    assert seen["forked"] == TWO_CORES
+    assert all(seen["same"]) and len(seen["same"]) == 30
+    assert seen["rigs"] and seen["cleared"]  # every source frame's rigs kept; a later render builds its own way
+    assert seen["received"] > 0 or not seen["forked"]
+
+
+@pytest.fixture(scope="module")
+def video():
+    return twelve_frame_video()
 
 
 def test_rigs_built_one_by_one_ahead_of_use_draw_the_same(video):

@@ -6,8 +6,9 @@
 It learns from the closure networks' own training voices (scripts/train_closures.py): the 40
 espeak-ng variants and flite slt and rms, four sentences each, are "synthetic"; festival's diphone
 voices at eight rates and pitches each (NATURAL_TRAIN_VOICES), eight sentences each, "a person";
-each utterance also with hiss 15-35 dB under its voice. Each voiced frame is one example. The check prints, for voices and sentences it never heard, the
-mean P(a person's voice) over their voiced frames (over 0.5: heard as a person's). Seeded.
+each utterance also with hiss 15-35 dB under its voice. Each voiced frame is one example. The check
+prints, for voices and sentences it never heard, the mean P(a person's voice) over their voiced
+frames (over 0.5: heard as a person's). Seeded.
 """
 
 from __future__ import annotations
@@ -44,15 +45,18 @@ def inputs(job: tuple[str, str, int]) -> np.ndarray:
     session 32), a synthesizer's with hiss still a synthesizer's."""
     voice, text, k = job
     audio = synthesize(parse_voice(voice), text).audio
-    return np.concatenate([voice_inputs(audio_features(audio, 25.0)),
-                           voice_inputs(audio_features(with_hiss(audio, np.random.default_rng(k)), 25.0))])
+    hissed = with_hiss(audio, np.random.default_rng(k))
+    return np.concatenate([voice_inputs(audio_features(audio, 25.0)), voice_inputs(audio_features(hissed, 25.0))])
 
 
-def with_hiss(audio: Audio, rng: np.random.Generator) -> Audio:
-    """`audio` with white noise 15-35 dB under its voice's level (its samples within 20 dB of the loudest)."""
+def with_hiss(audio: Audio, rng: np.random.Generator, db: float | None = None) -> Audio:
+    """`audio` with a cheap microphone's hiss: white noise `db` under its voice's level (the RMS of
+    its samples within 20 dB of the loudest; None: 15-35 dB, drawn after the noise)."""
     x = audio.samples.astype(np.float64)
     voice = np.sqrt(np.mean(x[np.abs(x) > np.abs(x).max() / 10] ** 2))
-    noisy = x + rng.normal(size=len(x)) * voice * 10 ** (-rng.uniform(15.0, 35.0) / 20)
+    hiss = rng.normal(size=len(x))
+    db = rng.uniform(15.0, 35.0) if db is None else db
+    noisy = x + hiss * voice * 10 ** (-db / 20)
     return Audio(np.clip(noisy, -1.0, 1.0).astype(np.float32), audio.rate)
 
 

@@ -50,11 +50,7 @@ def test_a_persons_recorded_speech_is_heard_as_a_person(voice, stretch, pitch):
 
 
 def with_hiss(audio: Audio, db: float) -> Audio:
-    """A cheap microphone's hiss: white noise `db` under the voice's level."""
-    x = audio.samples.astype(np.float64)
-    voice = np.sqrt(np.mean(x[np.abs(x) > np.abs(x).max() / 10] ** 2))
-    noisy = x + np.random.default_rng(0).normal(size=len(x)) * voice * 10 ** (-db / 20)
-    return Audio(np.clip(noisy, -1, 1).astype(np.float32), audio.rate)
+    return train_voice_kind.with_hiss(audio, np.random.default_rng(0), db)
 
 
 @pytest.mark.parametrize(("voice", "stretch", "pitch"), PEOPLE, ids=[f"{v}@{s}/{p}" for v, s, p in PEOPLE])

@@ -72,3 +72,15 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float) -> Path:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
         container.mux(stream.encode())
     return path
+
+
+def shifted_video(photo, shifts):
+    """A "video" avatar from a photo avatar (avatar.Avatar): in frame k its face `shifts[k]` pixels
+    further right."""
+    from dataclasses import replace
+
+    return replace(
+        photo, kind="video", extra={},
+        frames=np.stack([np.roll(photo.frames[0], s, axis=1) for s in shifts]),
+        landmarks=np.stack([photo.landmarks[0] + [s, 0] for s in shifts]).astype(np.float32),
+        boxes=np.stack([photo.boxes[0] + [s, 0, s, 0] for s in shifts]).astype(np.float32))

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers_avatar import shifted_video
 from livehuman.avatar.cache import load_avatar
 from livehuman.errors import LivehumanError
 from livehuman.motion.synthetic import speech_like_controls
@@ -49,12 +50,7 @@ def test_frames_equal_the_engine_in_process(pool, avatar):
 
 def test_a_video_avatars_frames_reach_the_workers_through_shared_memory(avatar):
     # A four-frame "video": the face a few pixels further right in each frame.
-    shifts = [0, 3, 6, 9]
-    video = replace(
-        avatar, kind="video", extra={},
-        frames=np.stack([np.roll(avatar.frames[0], s, axis=1) for s in shifts]),
-        landmarks=np.stack([avatar.landmarks[0] + [s, 0] for s in shifts]).astype(np.float32),
-        boxes=np.stack([avatar.boxes[0] + [s, 0, s, 0] for s in shifts]).astype(np.float32))
+    video = shifted_video(avatar, [0, 3, 6, 9])
     own = video.frames
     with RenderPool(video, workers=2) as pool:
         assert pool._portable.frames.size == 0  # what a worker is sent: no copy of the frames

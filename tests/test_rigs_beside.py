@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers_avatar import shifted_video
 from livehuman.avatar.cache import load_avatar
 from livehuman.motion.synthetic import speech_like_controls
 from livehuman.render.cpu.engine import EXTRA_KEY, CpuEngine
@@ -128,13 +129,7 @@ def test_a_child_killed_halfway_through_sending_leaves_no_render_waiting():
 
 def twelve_frame_video():
     """A twelve-frame "video": the default face a few pixels further right in each frame."""
-    avatar = load_avatar("default", progress=False)
-    shifts = range(0, 24, 2)
-    return replace(
-        avatar, kind="video", extra={},
-        frames=np.stack([np.roll(avatar.frames[0], s, axis=1) for s in shifts]),
-        landmarks=np.stack([avatar.landmarks[0] + [s, 0] for s in shifts]).astype(np.float32),
-        boxes=np.stack([avatar.boxes[0] + [s, 0, s, 0] for s in shifts]).astype(np.float32))
+    return shifted_video(load_avatar("default", progress=False), range(0, 24, 2))
 
 
 def drawn_both_ways() -> dict:

@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from livehuman.bench.lipsync import SENTENCES
-from livehuman.bench.voices import parse_voice, synthesize
+from livehuman.bench.voices import parse_voice, synthesize, with_hiss
 from livehuman.motion.acoustics import audio_features
 from livehuman.motion.voice_kind import MODEL_FILE, person_probability, shipped_voice_kind_network, voice_inputs
-from livehuman.speech.audio import Audio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_closures import NATURAL_TRAIN_VOICES, TRAIN_SENTENCES, TRAIN_VOICES, train  # noqa: E402
@@ -47,17 +46,6 @@ def inputs(job: tuple[str, str, int]) -> np.ndarray:
     audio = synthesize(parse_voice(voice), text).audio
     hissed = with_hiss(audio, np.random.default_rng(k))
     return np.concatenate([voice_inputs(audio_features(audio, 25.0)), voice_inputs(audio_features(hissed, 25.0))])
-
-
-def with_hiss(audio: Audio, rng: np.random.Generator, db: float | None = None) -> Audio:
-    """`audio` with a cheap microphone's hiss: white noise `db` under its voice's level (the RMS of
-    its samples within 20 dB of the loudest; None: 15-35 dB, drawn after the noise)."""
-    x = audio.samples.astype(np.float64)
-    voice = np.sqrt(np.mean(x[np.abs(x) > np.abs(x).max() / 10] ** 2))
-    hiss = rng.normal(size=len(x))
-    db = rng.uniform(15.0, 35.0) if db is None else db
-    noisy = x + hiss * voice * 10 ** (-db / 20)
-    return Audio(np.clip(noisy, -1.0, 1.0).astype(np.float32), audio.rate)
 
 
 def mean_probability(job: tuple[str, str]) -> float | None:

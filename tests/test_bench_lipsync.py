@@ -147,3 +147,36 @@ def test_an_espeak_voice_says_a_sentence_the_same_whatever_was_said_before():
     again = synthesize(spec, sentence)
     assert np.array_equal(first.audio.samples, again.audio.samples)
     assert [p.symbol for p in first.phones] == [p.symbol for p in again.phones]
+
+
+def test_a_recording_degraded_as_a_cheap_chain_gives_it_keeps_the_clean_ones_reference(tmp_path):
+    from livehuman.bench.lipsync_matrix import voice_specs
+    from livehuman.bench.voices import recording, voice_level
+    from livehuman.speech.audio import save_wav
+    from livehuman.speech.festival import festival_speech
+    from livehuman.speech.hum import find_hum, for_listening
+
+    text = "Bob will pay more for the big map."
+    wav = tmp_path / "kal+1.wav"  # (a "+" of the file's own name is not a degradation)
+    save_wav(wav, festival_speech(text, "kal").audio)
+    wav.with_suffix(".txt").write_text(text)
+    options = LipsyncOptions(faces=("default",), voices=(), natural=(str(wav),), degrade="hum60,offset,hiss20")
+    specs = voice_specs(options)
+    assert [s.label for s in specs] == ["kal+1", "kal+1 +hum60", "kal+1 +offset", "kal+1 +hiss20"]
+    clean, hum, offset, hiss = (recording(s) for s in specs)
+    for take in (hum, offset, hiss):
+        assert take.phones == clean.phones  # (aligned on the clean recording)
+        assert not np.array_equal(take.audio.samples, clean.audio.samples)
+    assert find_hum(hum.audio.samples.astype(np.float64)).mains == 60.0
+    assert for_listening(clean.audio)[1] is None
+    assert np.mean(offset.audio.samples - clean.audio.samples) == pytest.approx(0.1, abs=0.005)
+    noise = hiss.audio.samples - clean.audio.samples
+    ratio = 20 * np.log10(np.sqrt(np.mean(noise.astype(np.float64) ** 2)) / voice_level(clean.audio.samples))
+    assert ratio == pytest.approx(-20.0, abs=0.5)
+
+
+def test_degrading_asks_for_known_degradations_of_natural_recordings():
+    for bad in ({"natural": ("a.wav",), "degrade": "hum55"}, {"degrade": "hum50"}):
+        with pytest.raises(LivehumanError) as err:
+            LipsyncOptions(faces=("default",), **bad)
+        assert "--degrade" in str(err.value) and "\n" not in str(err.value)

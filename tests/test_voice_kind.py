@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from livehuman.bench import voices as bench_voices
 from livehuman.bench.lipsync import pad_speech
 from livehuman.motion.acoustics import audio_features
 from livehuman.motion.closures import NATURAL, SYNTHETIC
@@ -50,7 +51,7 @@ def test_a_persons_recorded_speech_is_heard_as_a_person(voice, stretch, pitch):
 
 
 def with_hiss(audio: Audio, db: float) -> Audio:
-    return train_voice_kind.with_hiss(audio, np.random.default_rng(0), db)
+    return bench_voices.with_hiss(audio, np.random.default_rng(0), db)
 
 
 @pytest.mark.parametrize(("voice", "stretch", "pitch"), PEOPLE, ids=[f"{v}@{s}/{p}" for v, s, p in PEOPLE])

@@ -62,8 +62,10 @@ class Cell:
 
 
 def voice_specs(options: LipsyncOptions) -> list[VoiceSpec]:
-    """The matrix's voices, parsed (a bad name fails here, in one line), recordings last."""
-    return [parse_voice(v) for v in options.voices] + [parse_voice(f"wav:{p}") for p in options.natural]
+    """The matrix's voices, parsed (a bad name fails here, in one line), recordings last (as recorded,
+    then degraded)."""
+    recordings = [f"wav:{p}" for p in options.natural] + [f"wav:{p}+{d}" for d in options.degrade for p in options.natural]
+    return [parse_voice(v) for v in options.voices + tuple(recordings)]
 
 
 # Voices the audio-only path was tuned on; the rest of the matrix (and every natural recording,

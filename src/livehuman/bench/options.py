@@ -198,6 +198,7 @@ class LipsyncOptions:
     faces: tuple[str, ...] = ("default", "astronaut", "open_at_rest", "laugh", "small_smile", "small_closed", "turned", "occluded")
     voices: tuple[str, ...] = LIPSYNC_VOICES
     natural: tuple[str, ...] = ()  # natural recordings (WAV paths) that join the voices
+    degrade: tuple[str, ...] = ()  # each natural recording also as a cheap chain gives it (bench/voices.py)
     real_video: str | None = None
     plot: str | None = None
     mode: str = "audio"  # "audio": the motion stage hears the audio only; "text": it gets the phones
@@ -209,6 +210,14 @@ class LipsyncOptions:
         self.faces = _names(self.faces)
         self.voices = _names(self.voices)
         self.natural = _names(self.natural)
+        self.degrade = _names(self.degrade)
+        from livehuman.bench.voices import DEGRADATIONS
+
+        unknown = [d for d in self.degrade if d not in DEGRADATIONS]
+        if unknown:
+            raise LivehumanError(f"bench lipsync cannot --degrade {unknown[0]!r}: choose from {', '.join(DEGRADATIONS)}")
+        if self.degrade and not self.natural:
+            raise LivehumanError("bench lipsync's --degrade degrades the --natural recordings: give some")
         if self.mode not in ("audio", "text"):
             raise LivehumanError(f"bench lipsync's mode is audio or text, not {self.mode!r}")
         _positive("bench lipsync", "--fps", self.fps)

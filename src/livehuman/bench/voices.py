@@ -12,10 +12,13 @@ A voice is written as one string, so that a command line can name any of them:
   with reduced vowels told from /ʌ/ (bench/alignment.py). It shares pocketsphinx's acoustic model
   with the path under test (whose recognizer decodes phones with no words), so those cells are
   a check on the path's acoustic side more than on its recognizer.
+- `wav:PATH+HOW` — the same recording as a cheap recording chain would give it (HOW one of
+  DEGRADATIONS), scored against the clean recording's alignment.
 """
 
 from __future__ import annotations
 
+import math
 import pickle
 import re
 import subprocess
@@ -23,8 +26,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from livehuman.errors import LivehumanError
-from livehuman.speech.audio import Speech
+from livehuman.speech.audio import Audio, Speech
 
 # argv: voice, words per minute, pitch, text; stdout: the pickled Speech.
 _ESPEAK_IN_A_FRESH_PROCESS = """
@@ -42,6 +47,9 @@ ESPEAK_DEFAULT_WPM = 175
 ESPEAK_DEFAULT_PITCH = 50
 _ESPEAK = re.compile(r"^espeak:([A-Za-z0-9+_-]+)(?:@(\d+)(?:/(\d+))?)?$")
 _FESTIVAL = re.compile(r"^festival:([a-z]+)(?:@(\d+(?:\.\d+)?)(?:/(\d+))?)?$")
+# What a cheap recording chain adds to a recording (`wav:PATH+HOW`): a microphone's hiss 20 dB under
+# the voice; mains hum at 50 or 60 Hz (a ground loop); a converter's offset of a tenth of full scale.
+DEGRADATIONS = ("hiss20", "hum50", "hum60", "offset")
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,7 @@ class VoiceSpec:
     pitch: int = ESPEAK_DEFAULT_PITCH  # espeak-ng's 0-99; festival's mean in Hz (0: the voice's own)
     path: str = ""
     stretch: float = 1.0  # festival: durations times this
+    degrade: str = ""  # a recording: one of DEGRADATIONS, or "" as recorded
 
     @property
     def label(self) -> str:
@@ -65,7 +74,7 @@ class VoiceSpec:
             return f"flite {self.voice}"
         if self.kind == "festival":
             return f"festival {self.voice}" + (f" {self.stretch:g}/{self.pitch}" if self.pitch else "")
-        return Path(self.path).stem
+        return Path(self.path).stem + (f" +{self.degrade}" if self.degrade else "")
 
     @property
     def natural(self) -> bool:
@@ -94,10 +103,12 @@ def parse_voice(name: str) -> VoiceSpec:
         written = f"festival:{m.group(1)}" + (f"@{stretch:g}/{pitch}" if m.group(2) else "")
         return VoiceSpec(written, "festival", m.group(1), pitch=pitch, stretch=stretch)
     if text.startswith("wav:"):
-        path = text.split(":", 1)[1]
+        path, _, how = text.split(":", 1)[1].rpartition("+")
+        if how not in DEGRADATIONS:  # (a "+" of the file's own name)
+            path, how = text.split(":", 1)[1], ""
         if not Path(path).is_file():
             raise LivehumanError(f"no such recording: {path!r} (voice {name!r})")
-        return VoiceSpec(text, "wav", path=path)
+        return VoiceSpec(text, "wav", path=path, degrade=how)
     m = _ESPEAK.match(text)
     if m:
         wpm = int(m.group(2) or ESPEAK_DEFAULT_WPM)
@@ -137,4 +148,37 @@ def recording(spec: VoiceSpec) -> Speech:
 
     audio = load_audio(spec.path)
     phones, words = aligned_phones(audio, transcript_beside(spec.path))
-    return Speech(audio=audio, phones=phones, text=words)
+    return Speech(audio=degraded(audio, spec.degrade) if spec.degrade else audio, phones=phones, text=words)
+
+
+def degraded(audio: Audio, how: str) -> Audio:
+    """`audio` as a cheap recording chain would give it (one of DEGRADATIONS). The hum is a ground
+    loop's: the mains frequency 0.1 % off, 10 dB under the voice, its third harmonic 14 dB under,
+    swelling and fading by half every three seconds."""
+    if how == "hiss20":
+        return with_hiss(audio, np.random.default_rng(0), 20.0)
+    x = audio.samples.astype(np.float64)
+    if how == "offset":
+        return Audio(np.clip(x + 0.1, -1.0, 1.0), audio.rate)
+    if how not in ("hum50", "hum60"):
+        raise LivehumanError(f"not a degradation: {how!r}; choose one of {', '.join(DEGRADATIONS)}")
+    t = np.arange(len(x)) / audio.rate
+    hz = float(how[3:]) * 1.001
+    swell = 1.0 + 0.5 * np.sin(2 * math.pi * t / 3.0)
+    tone = 10 ** (-10 / 20) * np.sin(2 * math.pi * hz * t) + 10 ** (-14 / 20) * np.sin(2 * math.pi * 3 * hz * t + 1.0)
+    return Audio(np.clip(x + voice_level(x) * math.sqrt(2) * swell * tone, -1.0, 1.0), audio.rate)
+
+
+def voice_level(x: np.ndarray) -> float:
+    """The RMS of a recording's samples within 20 dB of its loudest: its voice's level."""
+    return float(np.sqrt(np.mean(x[np.abs(x) > np.abs(x).max() / 10] ** 2)))
+
+
+def with_hiss(audio: Audio, rng: np.random.Generator, db: float | None = None) -> Audio:
+    """`audio` with a cheap microphone's hiss: white noise `db` under its voice's level (None: 15-35
+    dB, drawn after the noise)."""
+    x = audio.samples.astype(np.float64)
+    hiss = rng.normal(size=len(x))
+    db = rng.uniform(15.0, 35.0) if db is None else db
+    noisy = x + hiss * voice_level(x) * 10 ** (-db / 20)
+    return Audio(np.clip(noisy, -1.0, 1.0).astype(np.float32), audio.rate)

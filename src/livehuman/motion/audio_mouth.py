@@ -30,6 +30,7 @@ from livehuman.motion.lipsync import (
 )
 from livehuman.motion.phone_blend import MIN_SOUNDING, blend_mouths, phones_cover, phones_trusted
 from livehuman.motion.visemes import MouthShape
+from livehuman.speech.hum import for_listening
 
 AUDIO_LOOKAHEAD_FRAMES = 2  # frames of features after frame k that frame k may look at
 SILENCE_BELOW_PEAK = 35.0  # dB under the recent peak that counts as silence
@@ -123,8 +124,9 @@ def speech_energy(audio, fps: float = 25.0) -> np.ndarray:
 def heard_frames(audio, fps: float = 25.0) -> list:
     """The acoustic features (acoustics.FrameFeatures) of each of `audio`'s frames at `fps`: what
     the loudness, the voice's kind and the audio-only mouth all read (computing them costs more than
-    any one of those, so a render computes them once)."""
-    return audio_features(audio, fps, frames=frame_count(audio.duration, fps))
+    any one of those, so a render computes them once). A recording is heard without its DC offset
+    and mains hum (speech/hum.py)."""
+    return audio_features(for_listening(audio)[0], fps, frames=frame_count(audio.duration, fps))
 
 
 def loudness(feats: list, fps: float = 25.0) -> np.ndarray:

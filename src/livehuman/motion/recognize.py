@@ -19,6 +19,7 @@ from livehuman.forks import Beside, fork_helps
 from livehuman.motion.controls import frame_count
 from livehuman.speech.arpabet import arpabet_to_ipa
 from livehuman.speech.audio import Audio, as_float32, pcm16_bytes, resample
+from livehuman.speech.hum import for_listening
 from livehuman.speech.phones import Phone
 
 RECOGNIZER_RATE = 16000  # pocketsphinx's en-US model
@@ -86,8 +87,9 @@ class PhoneRecognizer:
 
 
 def recognize_phones(audio: Audio) -> list[Phone]:
-    """Timed IPA phones heard in `audio` (any English speaker), silence and noise left out."""
-    return PhoneRecognizer().recognize(audio)
+    """Timed IPA phones heard in `audio` (any English speaker), silence and noise left out; a
+    recording is heard without its DC offset and mains hum (speech/hum.py)."""
+    return PhoneRecognizer().recognize(for_listening(audio)[0])
 
 
 class PhonesBeside(Beside):

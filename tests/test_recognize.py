@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 
 import numpy as np
 import pytest
 
+from helpers_process import TWO_CORES, in_a_new_process
 from livehuman.errors import LivehumanError
 from livehuman.motion.recognize import (
     PhoneRecognizer,
@@ -102,29 +102,49 @@ def test_recognizer_is_reusable(speech, recognized):
     assert recognizer.recognize(speech.audio) == recognized
 
 
-def test_phones_recognized_in_a_child_process_are_those_recognized_here(speech, recognized):
-    with PhonesBeside(speech.audio) as beside:
+# PhonesBeside's scenarios run in a new Python process, as a render forks from one (helpers_process).
+def child_gives_the_phones(voice: str) -> dict:
+    audio = flite_speech(TEXT, voice=voice).audio
+    with PhonesBeside(audio) as beside:
         forked = beside._child is not None
-        assert beside.result() == recognized
-    # A render (one thread, two cores or more) gets them from a child; elsewhere they are made here.
-    alone = threading.active_count() == 1 and len(os.sched_getaffinity(0)) >= 2
-    assert forked or not alone
+        same = beside.result() == recognize_phones(audio)
+    return {"forked": forked, "same": same}
 
 
-def test_phones_are_recognized_here_when_the_child_dies(speech, recognized):
-    with PhonesBeside(speech.audio) as beside:
-        if beside._child is not None:
+def child_killed(voice: str) -> dict:
+    audio = flite_speech(TEXT, voice=voice).audio
+    with PhonesBeside(audio) as beside:
+        forked = beside._child is not None
+        if forked:
             os.kill(beside._child.pid, signal.SIGKILL)
-        assert beside.result() == recognized
+        same = beside.result() == recognize_phones(audio)
+    return {"forked": forked, "same": same}
 
 
-def test_the_childs_error_is_the_error_recognizing_here_raises():
+def child_fails() -> dict:
     bad = Audio(np.ones(1600, np.float32), -16000)  # (no sample rate: the resampler refuses it)
     with pytest.raises(Exception) as here:
         recognize_phones(bad)
     with PhonesBeside(bad) as beside, pytest.raises(type(here.value)) as there:
+        forked = beside._child is not None
         beside.result()
-    assert str(there.value) == str(here.value)
+    return {"forked": forked, "same": str(there.value) == str(here.value)}
+
+
+@pytest.mark.parametrize("voice", ["rms", "awb"])
+def test_phones_recognized_in_a_child_process_are_those_recognized_here(voice):
+    seen = in_a_new_process("test_recognize", "child_gives_the_phones", voice)
+    assert seen == {"forked": TWO_CORES, "same": True}
+
+
+@pytest.mark.parametrize("voice", ["rms", "awb"])
+def test_phones_are_recognized_here_when_the_child_dies(voice):
+    seen = in_a_new_process("test_recognize", "child_killed", voice)
+    assert seen == {"forked": TWO_CORES, "same": True}
+
+
+def test_the_childs_error_is_the_error_recognizing_here_raises():
+    assert in_a_new_process("test_recognize", "child_fails") == {"forked": TWO_CORES, "same": True}
 
 
 @pytest.mark.slow

@@ -6,37 +6,22 @@ render does, and reports what happened there."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from helpers_avatar import shifted_video
+from helpers_process import TWO_CORES, in_a_new_process
 from livehuman.avatar.cache import load_avatar
 from livehuman.motion.synthetic import speech_like_controls
 from livehuman.render.cpu.engine import EXTRA_KEY, CpuEngine
 from livehuman.render.cpu.rigs_beside import RigsBeside
 from livehuman.render.engine import FrameDrive
-
-TWO_CORES = len(os.sched_getaffinity(0)) >= 2  # (with one, no child is made: everything is built here)
-
-
-def in_a_new_process(scenario: str) -> dict:
-    """This module's `scenario()`, run in a new Python process (one thread, as a render's)."""
-    code = (f"import json, sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-            f"import test_rigs_beside as t; print(json.dumps(t.{scenario}()))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.splitlines()[-1])
-
 
 def built_by(i: int) -> tuple[int, int]:
     time.sleep(0.05)  # (a rig takes 10-15 ms: slower here, so that no delay decides who builds what)
@@ -65,7 +50,7 @@ def meeting_in_the_middle() -> dict:
 
 
 def test_the_child_builds_from_the_end_and_this_process_from_the_start():
-    seen = in_a_new_process("meeting_in_the_middle")
+    seen = in_a_new_process("test_rigs_beside", "meeting_in_the_middle")
     assert seen["forked"] == TWO_CORES
     assert seen["frames"] == seen["order"]  # each frame's own rigs, once
     here = seen["here"]
@@ -96,7 +81,7 @@ def killed_at_once() -> dict:
 
 
 def test_a_child_that_dies_leaves_its_frames_to_this_process():
-    seen = in_a_new_process("killed_at_once")
+    seen = in_a_new_process("test_rigs_beside", "killed_at_once")
     assert seen["forked"] == TWO_CORES
     assert seen["frames"] == list(range(30)) and seen["all_here"]
 
@@ -121,7 +106,7 @@ def killed_mid_send() -> dict:
 
 
 def test_a_child_killed_halfway_through_sending_leaves_no_render_waiting():
-    seen = in_a_new_process("killed_mid_send")
+    seen = in_a_new_process("test_rigs_beside", "killed_mid_send")
     assert seen["forked"] == TWO_CORES
     assert not seen["waiting"], "a render waited for rigs a dead child never sent"
     assert seen["frames"] == list(range(6))
@@ -154,7 +139,7 @@ def drawn_both_ways() -> dict:
 
 
 def test_a_video_avatar_drawn_with_rigs_built_beside_is_drawn_the_same():
-    seen = in_a_new_process("drawn_both_ways")
+    seen = in_a_new_process("test_rigs_beside", "drawn_both_ways")
     assert seen["forked"] == TWO_CORES
     assert all(seen["same"]) and len(seen["same"]) == 30
     assert seen["rigs"] and seen["cleared"]  # every source frame's rigs kept; a later render builds its own way

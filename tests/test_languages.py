@@ -153,3 +153,4 @@ def test_hearing_notice_only_where_the_recognizer_cannot_hear_the_language():
     assert hearing_notice("en", None) is None and hearing_notice("en-gb", None) is None
     assert hearing_notice("zh", "/models/whisper-small") is None  # faster-whisper hears it
     assert "Japanese" in hearing_notice("ja-JP", None)
+    assert "type to talk in tlh." in hearing_notice("tlh", None)  # (a language without a name here: its code)

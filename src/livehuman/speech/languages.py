@@ -117,6 +117,5 @@ def hearing_notice(language: str | None, asr_model_dir: str | None) -> str | Non
     code = base_language(language or "en")
     if code == "en" or asr_model_dir:
         return None
-    name = _NAMES.get(code, f"'{language}'")
-    return (f"Speech is recognized in English only here: type to talk in {name}. "
+    return (f"Speech is recognized in English only here: type to talk in {language_name(code)}. "
             "(To be heard in it, start the server with --asr-model and a faster-whisper model.)")

@@ -36,6 +36,7 @@ DRIFT = 0.005  # a harmonic is looked for within this share of its nominal frequ
 LINE_DB = 12.0  # a line stands this far above the spectrum around it (the median within NEAR)
 NEAR = 5.0  # Hz either side of a harmonic: the spectrum a line is judged against
 DIGITAL_SILENCE = 0.01  # s of samples exactly zero: an editor's padding, not a voice crossing zero
+CHUNK = 60.0  # s: a longer recording is cleaned in parts as long (its memory bounded; a hum may change)
 TRACK = 0.25  # s: a hum's amplitude and phase are followed through windows twice this long
 
 
@@ -49,7 +50,7 @@ class Hum:
 
 def for_listening(audio: Audio) -> tuple[Audio, Hum | None]:
     """`audio` as the lip sync hears it: at LISTEN_RATE, without a large DC offset or mains hum;
-    and the hum found (None: none)."""
+    and the hum found (in its first minute that has any; None: none)."""
     heard = resample(audio, LISTEN_RATE)
     x = heard.samples.astype(np.float64)
     # Digital silence has no offset and no hum: it stays as it was.
@@ -59,9 +60,12 @@ def for_listening(audio: Audio) -> tuple[Audio, Hum | None]:
     offset = x[~silent].mean()
     if abs(offset) >= OFFSET:
         x -= offset
-    hum = find_hum(x) if len(x) >= LISTEN_RATE else None  # (under a second no line stands out)
-    for hz in hum.lines.values() if hum else ():
-        x -= _tone(x, hz)
+    hum = None
+    for part in np.array_split(x, int(np.ceil(len(x) / (CHUNK * LISTEN_RATE)))):  # (views: cleaned in place)
+        found = find_hum(part) if len(part) >= LISTEN_RATE else None  # (under a second no line stands out)
+        for hz in found.lines.values() if found else ():
+            part -= _tone(part, hz)
+        hum = hum or found
     x[silent] = 0.0
     return Audio(x, LISTEN_RATE), hum
 

@@ -94,3 +94,9 @@ def test_lips_close_through_hum(kal, mains):
 def test_lips_close_through_an_offset(kal):
     shifted = Audio(kal.audio.samples + 0.1, kal.audio.rate)  # (the padding too: the converter's zero)
     assert max(labial_jaw(kal, shifted)) < 0.1
+
+
+def test_a_persons_voice_through_hum_is_still_a_persons(kal):
+    from livehuman.motion.voice_kind import guess_voice_kind
+
+    assert guess_voice_kind(with_hum(kal.audio, 50.0)) == guess_voice_kind(kal.audio) == "natural"

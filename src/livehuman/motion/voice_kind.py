@@ -21,6 +21,7 @@ import numpy as np
 from livehuman.motion.acoustics import audio_features
 from livehuman.motion.audio_mouth import closure_inputs, loudest_near
 from livehuman.motion.closures import NATURAL, SYNTHETIC, ClosureModel, load_closure_model
+from livehuman.speech.hum import for_listening
 
 MODEL_FILE = "voice_kind.npz"
 MIN_VOICING = 0.3  # frames with less voice in them say nothing of the voice
@@ -59,9 +60,9 @@ def person_in(feats: list) -> bool | None:
 
 
 def guess_voice_kind(audio, fps: float = 25.0) -> str:
-    """NATURAL or SYNTHETIC for speech `audio` (speech.audio.Audio), from its sound (too little
-    voice to tell: SYNTHETIC)."""
-    return voice_kind_in(audio_features(audio, fps, speech=False))  # (the network reads no VAD)
+    """NATURAL or SYNTHETIC for speech `audio` (speech.audio.Audio), from its sound as the lip sync
+    hears it (speech/hum.py; too little voice to tell: SYNTHETIC)."""
+    return voice_kind_in(audio_features(for_listening(audio)[0], fps, speech=False))  # (the network reads no VAD)
 
 
 def voice_kind_in(feats: list) -> str:

@@ -59,6 +59,14 @@ def test_hum_is_found_and_taken_away(kal, mains):
     assert 10 * np.log10(np.mean(left**2) / np.mean(added**2)) < -20  # (dB of the hum left)
 
 
+def test_a_rectifiers_buzz_without_its_fundamental_is_hum(kal):
+    t = np.arange(len(kal.audio.samples)) / kal.audio.rate
+    buzz = sum(np.sin(2 * np.pi * 120.06 * k * t + k) / k for k in (1, 2, 3))  # 120, 240, 360 Hz
+    level = voice_rms(kal.audio.samples) * 10 ** (-15 / 20)
+    hum = for_listening(Audio(kal.audio.samples + level * buzz, kal.audio.rate))[1]
+    assert hum is not None and hum.mains == 60.0 and 1 not in hum.lines and len(hum.lines) >= 2
+
+
 def test_a_large_offset_is_taken_away_and_padding_stays_silent(kal):
     clean, _ = for_listening(kal.audio)
     pad = int(0.6 * kal.audio.rate)

@@ -9,8 +9,8 @@ read as loudness in silence (an open mouth) and fill the voice bar's band that a
 The offset is the mean of the samples. The hum is found in the whole recording's spectrum, as the
 narrow lines it makes there (a steady tone over seconds is a bin or two wide; a voice's harmonics
 wander with its pitch and are spread), only at a mains frequency's own harmonics, and only when
-the family has its fundamental or its second and third harmonics (no voice is pitched at 50 or
-60 Hz): each line's tone is then measured, its amplitude and phase as they drift, and taken away.
+the family has its fundamental or two of its harmonics (no voice is pitched at 50 or 60 Hz, nor
+holds a pitch for seconds; a rectifier's buzz has no fundamental): each line's tone is then measured, its amplitude and phase as they drift, and taken away.
 A fixed notch filter would not do: mains frequency and a recorder's clock are each off by up to a
 few tenths of a percent, as wide as a notch that leaves the voice alone. A recording without hum
 passes unchanged.
@@ -78,7 +78,7 @@ def find_hum(x: np.ndarray) -> Hum | None:
     for mains in MAINS:  # (one mains per recording)
         lines = {k: _line(power, k * mains, hz_per_bin) for k in range(1, HARMONICS + 1)}
         found = {k: hz for k, hz in lines.items() if hz is not None}
-        if 1 in found or (2 in found and 3 in found):
+        if 1 in found or len(found) >= 2:
             return Hum(mains, found)
     return None
 

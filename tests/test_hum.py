@@ -1,6 +1,7 @@
 """A recording's DC offset and mains hum (speech/hum.py) are taken away before the lip sync hears
-it, and a voice without them passes unchanged: real voices (festival's recorded diphones,
-espeak-ng), hum as a ground loop makes it (a drifting mains frequency, a swelling amplitude)."""
+it, a quiet one is heard louder, and a voice without them passes unchanged: real voices (festival's
+recorded diphones, espeak-ng), hum as a ground loop makes it (a drifting mains frequency, a
+swelling amplitude)."""
 
 from __future__ import annotations
 
@@ -108,3 +109,12 @@ def test_a_persons_voice_through_hum_is_still_a_persons(kal):
     from livehuman.motion.voice_kind import guess_voice_kind
 
     assert guess_voice_kind(with_hum(kal.audio, 50.0)) == guess_voice_kind(kal.audio) == "natural"
+
+
+def test_a_quiet_recording_moves_the_lips_as_one_at_a_usual_level(kal):
+    usual = np.array([c.jaw for c in speech_controls(Speech(kal.audio), 25.0)])
+    quiet = Audio(kal.audio.samples * 10 ** (-30 / 20), kal.audio.rate)  # (its loudest 20 ms at -44 dBFS)
+    heard = np.array([c.jaw for c in speech_controls(Speech(quiet), 25.0)])
+    # (heard at its own level, frames' jaws differed by up to 0.6 and a P/B/M stayed open by 0.45)
+    assert np.max(np.abs(heard - usual)) < 0.1
+    assert max(labial_jaw(kal, quiet)) < 0.1

@@ -47,9 +47,10 @@ ESPEAK_DEFAULT_WPM = 175
 ESPEAK_DEFAULT_PITCH = 50
 _ESPEAK = re.compile(r"^espeak:([A-Za-z0-9+_-]+)(?:@(\d+)(?:/(\d+))?)?$")
 _FESTIVAL = re.compile(r"^festival:([a-z]+)(?:@(\d+(?:\.\d+)?)(?:/(\d+))?)?$")
-# What a cheap recording chain adds to a recording (`wav:PATH+HOW`): a microphone's hiss 20 dB under
-# the voice; mains hum at 50 or 60 Hz (a ground loop); a converter's offset of a tenth of full scale.
-DEGRADATIONS = ("hiss20", "hum50", "hum60", "offset")
+# What a cheap recording chain does to a recording (`wav:PATH+HOW`): a microphone's hiss 20 dB under
+# the voice; mains hum at 50 or 60 Hz (a ground loop); a converter's offset of a tenth of full scale;
+# a gain 24 dB too low; 20 dB too high, clipped; a telephone's band (8 kHz, 300-3400 Hz).
+DEGRADATIONS = ("hiss20", "hum50", "hum60", "offset", "quiet", "clipped", "phone")
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,18 @@ def degraded(audio: Audio, how: str) -> Audio:
     x = audio.samples.astype(np.float64)
     if how == "offset":
         return Audio(np.clip(x + 0.1, -1.0, 1.0), audio.rate)
+    if how == "quiet":
+        return Audio(x * 10 ** (-24 / 20), audio.rate)
+    if how == "clipped":
+        return Audio(np.clip(x * 10, -1.0, 1.0), audio.rate)
+    if how == "phone":
+        from livehuman.speech.audio import resample
+
+        narrow = resample(Audio(x, audio.rate), 8000).samples.astype(np.float64)
+        spectrum = np.fft.rfft(narrow)
+        hz = np.fft.rfftfreq(len(narrow), 1 / 8000)
+        spectrum[(hz < 300) | (hz > 3400)] = 0
+        return resample(Audio(np.fft.irfft(spectrum, len(narrow)), 8000), audio.rate)
     if how not in ("hum50", "hum60"):
         raise LivehumanError(f"not a degradation: {how!r}; choose one of {', '.join(DEGRADATIONS)}")
     t = np.arange(len(x)) / audio.rate

@@ -1,19 +1,20 @@
-"""A recording as the lip sync hears it: without a large DC offset or mains hum.
+"""A recording as the lip sync hears it: at a usual level, without a large DC offset or mains hum.
 
 A cheap recording chain adds two things a voice never has: an offset (the converter's zero is not
 the signal's, so every window, silence too, has energy near 0 Hz) and mains hum (a steady 50 or
 60 Hz tone and its harmonics, from a ground loop). Both sit in the band the mouth is read from: they
 read as loudness in silence (an open mouth) and fill the voice bar's band that a closure empties
-(lips that stay open on P, B and M).
+(lips that stay open on P, B and M). And a recording made at a low gain falls under the lip sync's
+absolute floors, which are a quiet room's.
 
-The offset is the mean of the samples. The hum is found in the whole recording's spectrum, as the
+The offset is the median of the samples. The hum is found in the whole recording's spectrum, as the
 narrow lines it makes there (a steady tone over seconds is a bin or two wide; a voice's harmonics
 wander with its pitch and are spread), only at a mains frequency's own harmonics, and only when
 the family has its fundamental or two of its harmonics (no voice is pitched at 50 or 60 Hz, nor
-holds a pitch for seconds; a rectifier's buzz has no fundamental): each line's tone is then measured, its amplitude and phase as they drift, and taken away.
-A fixed notch filter would not do: mains frequency and a recorder's clock are each off by up to a
-few tenths of a percent, as wide as a notch that leaves the voice alone. A recording without hum
-passes unchanged.
+holds a pitch for seconds; a rectifier's buzz has no fundamental): each line's tone is then
+measured, its amplitude and phase as they drift, and taken away. A fixed notch filter would not
+do: mains frequency and a recorder's clock are each off by up to a few tenths of a percent, as wide
+as a notch that leaves the voice alone. A recording at a usual level without hum passes unchanged.
 
 Only what is heard is cleaned: a render's soundtrack is the recording as it was.
 """
@@ -24,12 +25,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livehuman.speech.audio import Audio, resample
+from livehuman.speech.audio import SILENCE_DBFS, Audio, resample
 
 LISTEN_RATE = 16000  # Hz: the rate the lip sync's features and the phone recognizer read
 # An offset under 1 % of full scale (-40 dBFS) is left: the lip sync hears it as a quiet room's noise,
 # as it was tuned (removing the 0.7 % of some audiobook recordings cost them 0.01 of correlation).
 OFFSET = 0.01
+# A recording whose loudest 20 ms is under QUIET dBFS is heard louder, its loudest 20 ms at SPEAKING (a
+# usual recording's; people's and synthesizers' peak at -5 to -22): the lip sync's absolute floors
+# (silence under -58 dBFS, no spectrum under -60) are a quiet room's, not a quiet recording's.
+QUIET = -24.0
+SPEAKING = -12.0
 MAINS = (50.0, 60.0)  # Hz
 HARMONICS = 8  # looked for up to 8 x 60 Hz: higher, a voice's own harmonics swamp any hum
 DRIFT = 0.005  # a harmonic is looked for within this share of its nominal frequency
@@ -57,9 +63,12 @@ def for_listening(audio: Audio) -> tuple[Audio, Hum | None]:
     silent = _digital_silence(x)
     if silent.all():
         return heard, None
-    offset = x[~silent].mean()
+    offset = float(np.median(x[~silent]))  # (not the mean: a clipped voice's loud waves are lopsided)
     if abs(offset) >= OFFSET:
         x -= offset
+    loudest = _loudest_db(x)
+    if SILENCE_DBFS <= loudest < QUIET:  # (under SILENCE_DBFS it is silence, speech/audio.is_silent)
+        x *= 10 ** ((SPEAKING - loudest) / 20)
     hum = None
     for part in np.array_split(x, int(np.ceil(len(x) / (CHUNK * LISTEN_RATE)))):  # (views: cleaned in place)
         found = find_hum(part) if len(part) >= LISTEN_RATE else None  # (under a second no line stands out)
@@ -68,6 +77,13 @@ def for_listening(audio: Audio) -> tuple[Audio, Hum | None]:
         hum = hum or found
     x[silent] = 0.0
     return Audio(x, LISTEN_RATE), hum
+
+
+def _loudest_db(x: np.ndarray) -> float:
+    """dBFS of the loudest 20 ms of `x` (at LISTEN_RATE)."""
+    n = LISTEN_RATE // 50
+    windows = x[: len(x) // n * n].reshape(-1, n) if len(x) >= n else x.reshape(1, -1)
+    return float(10 * np.log10(np.max(np.mean(windows**2, axis=1)) + 1e-20))
 
 
 def find_hum(x: np.ndarray) -> Hum | None:

@@ -55,8 +55,9 @@ class Hum:
 
 
 def for_listening(audio: Audio) -> tuple[Audio, Hum | None]:
-    """`audio` as the lip sync hears it: at LISTEN_RATE, without a large DC offset or mains hum;
-    and the hum found (in its first minute that has any; None: none)."""
+    """`audio` as the lip sync hears it: at LISTEN_RATE, without a large DC offset or mains hum, a
+    quiet recording raised to a usual level; and the hum found (in its first minute that has any;
+    None: none)."""
     heard = resample(audio, LISTEN_RATE)
     x = heard.samples.astype(np.float64)
     # Digital silence has no offset and no hum: it stays as it was.
@@ -66,15 +67,15 @@ def for_listening(audio: Audio) -> tuple[Audio, Hum | None]:
     offset = float(np.median(x[~silent]))  # (not the mean: a clipped voice's loud waves are lopsided)
     if abs(offset) >= OFFSET:
         x -= offset
-    loudest = _loudest_db(x)
-    if SILENCE_DBFS <= loudest < QUIET:  # (under SILENCE_DBFS it is silence, speech/audio.is_silent)
-        x *= 10 ** ((SPEAKING - loudest) / 20)
     hum = None
     for part in np.array_split(x, int(np.ceil(len(x) / (CHUNK * LISTEN_RATE)))):  # (views: cleaned in place)
         found = find_hum(part) if len(part) >= LISTEN_RATE else None  # (under a second no line stands out)
         for hz in found.lines.values() if found else ():
             part -= _tone(part, hz)
         hum = hum or found
+    loudest = _loudest_db(x)
+    if SILENCE_DBFS <= loudest < QUIET:  # (under SILENCE_DBFS it is silence, speech/audio.is_silent)
+        x *= 10 ** ((SPEAKING - loudest) / 20)
     x[silent] = 0.0
     return Audio(x, LISTEN_RATE), hum
 

@@ -175,6 +175,25 @@ def test_a_recording_degraded_as_a_cheap_chain_gives_it_keeps_the_clean_ones_ref
     assert ratio == pytest.approx(-20.0, abs=0.5)
 
 
+def test_the_level_and_band_degradations_do_what_they_say():
+    from livehuman.bench.voices import degraded
+    from livehuman.speech.festival import festival_speech
+
+    clean = festival_speech("Bob will pay more for the big map.", "kal").audio
+    x = clean.samples.astype(np.float64)
+    quiet = degraded(clean, "quiet").samples
+    assert np.max(np.abs(quiet)) == pytest.approx(np.max(np.abs(x)) * 10 ** (-24 / 20), rel=1e-3)
+    clipped = degraded(clean, "clipped").samples
+    assert np.max(np.abs(clipped)) == pytest.approx(1.0) and np.mean(np.abs(clipped) >= 0.999) > 0.01
+    phone = degraded(clean, "phone")
+    assert phone.rate == clean.rate and len(phone.samples) == len(clean.samples)
+    power = np.abs(np.fft.rfft(phone.samples.astype(np.float64))) ** 2
+    hz = np.fft.rfftfreq(len(phone.samples), 1 / phone.rate)
+    band = power[(hz > 300) & (hz < 3400)].sum()
+    assert power[hz < 250].sum() < 1e-6 * band  # (kal's voice has a fifth of it under 250 Hz)
+    assert power[hz > 3600].sum() < 1e-6 * band
+
+
 def test_degrading_asks_for_known_degradations_of_natural_recordings():
     for bad in ({"natural": ("a.wav",), "degrade": "hum55"}, {"degrade": "hum50"}):
         with pytest.raises(LivehumanError) as err:

@@ -23,6 +23,7 @@ from livehuman.render.cpu.engine import EXTRA_KEY, CpuEngine
 from livehuman.render.cpu.rigs_beside import RigsBeside
 from livehuman.render.engine import FrameDrive
 
+
 def built_by(i: int) -> tuple[int, int]:
     time.sleep(0.05)  # (a rig takes 10-15 ms: slower here, so that no delay decides who builds what)
     return i, os.getpid()

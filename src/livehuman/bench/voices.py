@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from livehuman.errors import LivehumanError
-from livehuman.speech.audio import Audio, Speech
+from livehuman.speech.audio import Audio, Speech, resample
 
 # argv: voice, words per minute, pitch, text; stdout: the pickled Speech.
 _ESPEAK_IN_A_FRESH_PROCESS = """
@@ -166,8 +166,6 @@ def degraded(audio: Audio, how: str) -> Audio:
     if how == "clipped":
         return Audio(np.clip(x * 10, -1.0, 1.0), audio.rate)
     if how == "phone":
-        from livehuman.speech.audio import resample
-
         narrow = resample(Audio(x, audio.rate), 8000).samples.astype(np.float64)
         spectrum = np.fft.rfft(narrow)
         hz = np.fft.rfftfreq(len(narrow), 1 / 8000)

@@ -194,6 +194,21 @@ def test_the_level_and_band_degradations_do_what_they_say():
     assert power[hz > 3600].sum() < 1e-6 * band
 
 
+def test_the_hiss_degradations_are_as_loud_and_as_coloured_as_they_say():
+    from livehuman.bench.voices import degraded, voice_level
+    from livehuman.speech.festival import festival_speech
+
+    clean = festival_speech("Bob will pay more for the big map.", "kal").audio
+    hz = np.fft.rfftfreq(len(clean.samples), 1 / clean.rate)
+    for how, db, octaves in (("hiss30", -30.0, 2.0), ("pink20", -20.0, 1.0)):
+        noise = degraded(clean, how).samples.astype(np.float64) - clean.samples
+        assert 20 * np.log10(np.std(noise) / voice_level(clean.samples)) == pytest.approx(db, abs=0.5)
+        power = np.abs(np.fft.rfft(noise)) ** 2
+        # white noise has twice the power an octave up (a band twice as wide), pink the same
+        octave_up = power[(hz >= 2000) & (hz < 4000)].sum() / power[(hz >= 1000) & (hz < 2000)].sum()
+        assert octave_up == pytest.approx(octaves, rel=0.15)
+
+
 def test_degrading_asks_for_known_degradations_of_natural_recordings():
     for bad in ({"natural": ("a.wav",), "degrade": "hum55"}, {"degrade": "hum50"}):
         with pytest.raises(LivehumanError) as err:

@@ -229,7 +229,7 @@ def _bench_options(bench: argparse.ArgumentParser) -> None:
                        help="natural English recordings that join the voices, scored against their words aligned "
                             "to the sound (a transcript CLIP.txt beside CLIP.wav, else the words recognized)")
     group.add_argument("--degrade", metavar="LIST", help="each --natural recording also with these, comma-separated: "
-                       "hiss20 (a microphone's hiss), hum50, hum60 (mains hum), offset (a DC offset), quiet (24 dB "
+                       "hiss20, hiss30 (a microphone's hiss, 20 or 30 dB under the voice), pink20 (a warmer one), hum50, hum60 (mains hum), offset (a DC offset), quiet (24 dB "
                        "too low), clipped (20 dB too high), phone (a telephone's band)")
     group.add_argument("--real-video", metavar="MP4", help="instead of the matrix: drive this talking video with "
                        "its own soundtrack and compare the rendered lips with the real ones")

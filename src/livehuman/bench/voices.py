@@ -47,10 +47,11 @@ ESPEAK_DEFAULT_WPM = 175
 ESPEAK_DEFAULT_PITCH = 50
 _ESPEAK = re.compile(r"^espeak:([A-Za-z0-9+_-]+)(?:@(\d+)(?:/(\d+))?)?$")
 _FESTIVAL = re.compile(r"^festival:([a-z]+)(?:@(\d+(?:\.\d+)?)(?:/(\d+))?)?$")
-# What a cheap recording chain does to a recording (`wav:PATH+HOW`): a microphone's hiss 20 dB under
-# the voice; mains hum at 50 or 60 Hz (a ground loop); a converter's offset of a tenth of full scale;
-# a gain 24 dB too low; 20 dB too high, clipped; a telephone's band (8 kHz, 300-3400 Hz).
-DEGRADATIONS = ("hiss20", "hum50", "hum60", "offset", "quiet", "clipped", "phone")
+# What a cheap recording chain does to a recording (`wav:PATH+HOW`): a microphone's hiss 20 or 30 dB
+# under the voice, white or (pink20) falling 3 dB an octave as a warmer preamplifier's does; mains hum
+# at 50 or 60 Hz (a ground loop); a converter's offset of a tenth of full scale; a gain 24 dB too low;
+# 20 dB too high, clipped; a telephone's band (8 kHz, 300-3400 Hz).
+DEGRADATIONS = ("hiss20", "hiss30", "pink20", "hum50", "hum60", "offset", "quiet", "clipped", "phone")
 
 
 @dataclass(frozen=True)
@@ -156,8 +157,10 @@ def degraded(audio: Audio, how: str) -> Audio:
     """`audio` as a cheap recording chain would give it (one of DEGRADATIONS). The hum is a ground
     loop's: the mains frequency 0.1 % off, 10 dB under the voice, its third harmonic 14 dB under,
     swelling and fading by half every three seconds."""
-    if how == "hiss20":
-        return with_hiss(audio, np.random.default_rng(0), 20.0)
+    if how in ("hiss20", "hiss30"):
+        return with_hiss(audio, np.random.default_rng(0), float(how[4:]))
+    if how == "pink20":
+        return with_hiss(audio, np.random.default_rng(0), 20.0, pink=True)
     x = audio.samples.astype(np.float64)
     if how == "offset":
         return Audio(np.clip(x + 0.1, -1.0, 1.0), audio.rate)
@@ -185,11 +188,15 @@ def voice_level(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(x[np.abs(x) > np.abs(x).max() / 10] ** 2)))
 
 
-def with_hiss(audio: Audio, rng: np.random.Generator, db: float | None = None) -> Audio:
+def with_hiss(audio: Audio, rng: np.random.Generator, db: float | None = None, pink: bool = False) -> Audio:
     """`audio` with a cheap microphone's hiss: white noise `db` under its voice's level (None: 15-35
-    dB, drawn after the noise)."""
+    dB, drawn after the noise); pink (3 dB less an octave up, from 20 Hz) if `pink`."""
     x = audio.samples.astype(np.float64)
     hiss = rng.normal(size=len(x))
+    if pink:
+        hz = np.fft.rfftfreq(len(x), 1.0 / audio.rate)
+        hiss = np.fft.irfft(np.fft.rfft(hiss) / np.sqrt(np.maximum(hz, 20.0)), len(x))
+        hiss /= np.std(hiss)
     db = rng.uniform(15.0, 35.0) if db is None else db
     noisy = x + hiss * voice_level(x) * 10 ** (-db / 20)
     return Audio(np.clip(noisy, -1.0, 1.0).astype(np.float32), audio.rate)

@@ -16,8 +16,10 @@ a vowel sounds like a /b/ opening to networks that learnt from synthesizers), an
 trained on both kinds lands between them. So a second pair, learnt the same two ways from
 festival's diphone voices (a person's recorded diphones joined, with exact timings), hears voices
 known or guessed to be people's (NATURAL: a recording of someone, OpenAI's voices;
-motion/voice_kind.py guesses); SYNTHETIC voices get the first pair. The weights ship with the
-package (data/closures*.npz, ~30 kB each), nothing is downloaded.
+motion/voice_kind.py guesses); SYNTHETIC voices get the first pair. A microphone's hiss fills the
+bands a closure empties, so once a person's recording is heard to be hissy (Floor.hiss) a third pair,
+learnt the same way with hiss but reading each band without its noise floor (BandFloor), hears its
+closures. The weights ship with the package (data/closures*.npz, ~30 kB each), nothing is downloaded.
 """
 
 from __future__ import annotations

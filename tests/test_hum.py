@@ -157,3 +157,24 @@ def test_the_band_floor_is_a_steady_hiss_level():
     assert np.all(level.levels <= mean + 0.5) and np.all(level.levels > mean - 5.0)
     assert level.at_floor > 0.8 * level.heard  # (steady: nearly every frame lies near it)
     assert floor.step(()) is level  # a silent frame says nothing of the noise
+
+
+def test_a_hissy_voice_streamed_in_pieces_moves_the_lips_as_the_whole_recording(kal):
+    from livehuman.motion.audio_mouth import acoustic_mouth_controls
+    from livehuman.motion.stream import StreamingLipSync
+
+    hissy = degraded(kal.audio, "hiss20")
+    whole = acoustic_mouth_controls(hissy, 25.0, voice="natural")
+    lips = StreamingLipSync(25.0, voice="natural")
+    rng = np.random.default_rng(0)
+    streamed, at = [], 0
+    while at < len(hissy.samples):
+        piece = hissy.samples[at : at + int(rng.uniform(0.005, 0.09) * hissy.rate) + 1]
+        lips.push(piece, hissy.rate)
+        at += len(piece)
+        streamed += lips.frames()
+    streamed += lips.flush()
+    assert lips._audio_tracker.hissy  # (heard as hissy as it came, then by the hiss networks)
+    assert len(streamed) == len(whole)
+    jaws = np.array([[c.jaw, c.press] for c in streamed]) - np.array([[c.jaw, c.press] for c in whole])
+    assert np.abs(jaws).max() < 1e-6

@@ -46,8 +46,8 @@ from livehuman.motion.closures import (
     SYNTHETIC,
     VOICE_KINDS,
     ClosureModel,
-    load_closure_model,
     hiss_closure_networks,
+    load_closure_model,
     shipped_closure_networks,
 )
 from livehuman.speech.audio import Audio, Speech

@@ -3,7 +3,6 @@
     .venv/bin/python scripts/train_closures.py            # train data/closures.npz, then check the shipped pair
     .venv/bin/python scripts/train_closures.py --rooms    # train data/closures_rooms.npz, then check
     .venv/bin/python scripts/train_closures.py --natural [--rooms]  # the pair for people's voices
-    .venv/bin/python scripts/train_closures.py --natural --hiss [--rooms]  # the pair for people's through hiss
     .venv/bin/python scripts/train_closures.py --check    # only check the shipped pair
 
 Training voices are 40 espeak-ng variants at many rates and pitches and flite slt and rms, speaking
@@ -15,12 +14,8 @@ networks (docs/motion.md). None of the lip-sync matrix's voices (but slt and rms
 counts as tuned on) nor its sentences (bench/options.py LIPSYNC_VOICES, bench/lipsync.py SENTENCES)
 is trained on: they are the check printed at the end. With --natural the voices are festival's two
 diphone voices (a person's recordings joined) at eight rates and pitches each (NATURAL_TRAIN_VOICES):
-the networks for voices known to be people's (data/closures_natural.npz, closures_natural_rooms.npz);
-the check still prints the synthetic pair's figures (the natural pair's are in docs/benchmarks.md,
-session 20). With --natural --hiss, the pair the tracker hears a person through a microphone's hiss
-with (data/closures_natural_hiss*.npz): the same voices with a faint hiss instead of as synthesized,
-and with a loud one (or, with --rooms, through rooms), each band read without its noise floor
-(audio_mouth.band_floors) as the tracker reads it once it hears hiss (docs/motion.md, session 34).
+the networks for voices known to be people's (data/closures_natural*.npz); the check still prints
+the synthetic pair's figures (the natural pair's are in docs/benchmarks.md, session 20).
 Seeded, but not bit-for-bit: espeak-ng's synthesis varies by a few samples from run to run, so a
 retrained network has other weights; its figures stay within a point or two (docs/motion.md).
 """
@@ -37,16 +32,14 @@ import numpy as np
 from livehuman.bench.lipsync import SENTENCES, OPEN_VOWELS, base_symbol, pad_speech
 from livehuman.bench.options import LIPSYNC_VOICES
 from livehuman.bench.rooms import random_room, through_room
-from livehuman.bench.voices import parse_voice, synthesize, with_hiss
+from livehuman.bench.voices import parse_voice, synthesize
 from livehuman.motion.acoustics import audio_features
-from livehuman.motion.audio_mouth import _mouth_array, audio_mouth_controls, band_floors, closure_inputs, loudest_near
+from livehuman.motion.audio_mouth import _mouth_array, audio_mouth_controls, closure_inputs, loudest_near
 from livehuman.motion.closures import (
-    HISS_MODEL_FILES,
     NATURAL,
     SYNTHETIC,
     VOICE_KINDS,
     ClosureModel,
-    hiss_closure_networks,
     load_closure_model,
     shipped_closure_networks,
 )
@@ -93,29 +86,17 @@ HIDDEN = 32
 STEPS = 4000
 
 
-def heard(speech: Speech, how: tuple[str, int] | None) -> Speech:
-    """`speech` as synthesized (None), through a random room, with a microphone's hiss 15-35 dB
-    under the voice or a faint one 45-65 dB under, seeded by `how`'s number."""
-    if how is None:
-        return speech
-    what, seed = how
-    rng = np.random.default_rng(seed)
-    audio = speech.audio
-    if what == "room":
-        audio = Audio(through_room(audio.samples, audio.rate, random_room(rng), rng), audio.rate)
-    else:
-        audio = with_hiss(audio, rng, rng.uniform(45.0, 65.0) if what == "faint" else None)
-    return Speech(audio, speech.phones, speech.text)
-
-
-def frames(job: tuple[str, str, bool, tuple[str, int] | None, bool]) -> list[tuple[str, np.ndarray, bool]]:
+def frames(job: tuple[str, str, bool, int | None]) -> list[tuple[str, np.ndarray, bool]]:
     """(kind, network inputs, whether the whole tracker closed the lips) for each frame inside a
-    phone of the job's voice and text, heard as the job's fourth item says (`heard`); the inputs
-    without the bands' noise floor if its last says so (as the hiss networks read them)."""
-    voice, text, tracked, how, above_floor = job
-    speech = heard(pad_speech(synthesize(parse_voice(voice), text)), how)
+    phone; heard through a random room seeded by the job's last item (as synthesized if None)."""
+    voice, text, tracked, room_seed = job
+    speech = pad_speech(synthesize(parse_voice(voice), text))
+    if room_seed is not None:
+        rng = np.random.default_rng(room_seed)
+        audio = speech.audio
+        speech = Speech(Audio(through_room(audio.samples, audio.rate, random_room(rng), rng), audio.rate),
+                        speech.phones, speech.text)
     feats = audio_features(speech.audio, FPS)
-    floors = band_floors(feats, FPS) if above_floor else [None] * len(feats)
     closed = np.zeros(len(feats), bool)
     if tracked:  # the tracker with the shipped network (so not while a new one is trained)
         closed = _mouth_array(audio_mouth_controls(speech.audio, FPS))[: len(feats), 3] > 0.5
@@ -127,21 +108,15 @@ def frames(job: tuple[str, str, bool, tuple[str, int] | None, bool]) -> list[tup
             continue
         s = base_symbol(phone.symbol)
         kind = "closure" if s in "pbm" else "open" if s in OPEN_VOWELS else "other"
-        out.append((kind, closure_inputs(feats, k, loudest_near(feats, k), floors[k]), bool(closed[k])))
+        out.append((kind, closure_inputs(feats, k, loudest_near(feats, k)), bool(closed[k])))
     return out
 
 
-def dataset(voices, sentences, tracked: bool = False, rooms: bool = False,
-            hiss: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each voice saying each sentence as synthesized, and with `rooms` through a room; with `hiss`,
-    with a faint hiss instead of as synthesized, and with a loud hiss unless through rooms, each
-    heard without the bands' noise floor."""
+def dataset(voices, sentences, tracked: bool = False, rooms: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     pairs = [(v, s) for v in voices for s in sentences]
-    jobs = [(v, s, tracked, ("faint", 20_000 + seed) if hiss else None, hiss) for seed, (v, s) in enumerate(pairs)]
+    jobs = [(v, s, tracked, None) for v, s in pairs]
     if rooms:
-        jobs += [(v, s, tracked, ("room", seed), hiss) for seed, (v, s) in enumerate(pairs)]
-    elif hiss:
-        jobs += [(v, s, tracked, ("hiss", 10_000 + seed), hiss) for seed, (v, s) in enumerate(pairs)]
+        jobs += [(v, s, tracked, seed) for seed, (v, s) in enumerate(pairs)]
     with ProcessPoolExecutor() as pool:
         rows = [r for rs in pool.map(frames, jobs) for r in rs]
     return np.array([r[0] for r in rows]), np.array([r[1] for r in rows]), np.array([r[2] for r in rows])
@@ -183,24 +158,18 @@ def main() -> None:
                         "through a simulated room (data/closures_rooms.npz)")
     parser.add_argument("--natural", action="store_true", help="train the network for people's voices, from "
                         "festival's diphone voices (data/closures_natural.npz; with --rooms closures_natural_rooms.npz)")
-    parser.add_argument("--hiss", action="store_true", help="with --natural: the networks for people's voices "
-                        "through a microphone's hiss, which read the bands without their noise floor "
-                        "(data/closures_natural_hiss*.npz)")
     parser.add_argument("--out", help="where to write the network (default: its file in src/livehuman/data)")
     args = parser.parse_args()
-    if args.hiss and not args.natural:
-        parser.error("--hiss is for people's voices: add --natural")
     if not args.check:
-        dry, rooms = HISS_MODEL_FILES if args.hiss else VOICE_KINDS[NATURAL if args.natural else SYNTHETIC]
+        dry, rooms = VOICE_KINDS[NATURAL if args.natural else SYNTHETIC]
         name = rooms if args.rooms else dry
         out = args.out or Path(__file__).resolve().parents[1] / "src/livehuman/data" / name
         voices = NATURAL_TRAIN_VOICES if args.natural else TRAIN_VOICES
-        kind, x, _ = dataset(voices, TRAIN_SENTENCES, rooms=args.rooms, hiss=args.hiss)
+        kind, x, _ = dataset(voices, TRAIN_SENTENCES, rooms=args.rooms)
         print(f"training on {len(kind)} frames ({(kind == 'closure').sum()} closed)", file=sys.stderr)
         train(x, kind == "closure").save(out, voices=",".join(voices))
         load_closure_model.cache_clear()
         shipped_closure_networks.cache_clear()
-        hiss_closure_networks.cache_clear()
     networks = shipped_closure_networks()
     kind, x, tracked = dataset(LIPSYNC_VOICES, SENTENCES, tracked=True)
     print("held out (the lip-sync matrix's voices and sentences):")

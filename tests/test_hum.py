@@ -1,8 +1,7 @@
 """A recording's DC offset and mains hum (speech/hum.py) are taken away before the lip sync hears
 it, a quiet one is heard louder, and a voice without them passes unchanged: real voices (festival's
 recorded diphones, espeak-ng), hum as a ground loop makes it (a drifting mains frequency, a
-swelling amplitude). A microphone's hiss is heard as such, and the lips hear a person's closures
-through it with networks that read the sound without its noise floor (motion/closures.py)."""
+swelling amplitude)."""
 
 from __future__ import annotations
 
@@ -10,10 +9,7 @@ import numpy as np
 import pytest
 
 from livehuman.bench.lipsync import pad_speech
-from livehuman.bench.voices import degraded, parse_voice, synthesize, voice_level
-from livehuman.motion.acoustics import audio_features
-from livehuman.motion.audio_mouth import AudioMouthTracker, heard_frames
-from livehuman.motion.closures import BandFloor
+from livehuman.bench.voices import degraded, voice_level
 from livehuman.render.batch import speech_controls
 from livehuman.speech.audio import Audio, Speech, resample
 from livehuman.speech.espeak import EspeakTTS
@@ -28,8 +24,6 @@ LABIALS = ("m", "b", "p")
 def kal() -> Speech:
     """A person's recorded diphones, with 0.6 s of digital silence either side."""
     return pad_speech(festival_speech(SENTENCE, "kal"), 0.6)
-
-
 
 
 def with_hum(audio: Audio, mains: float) -> Audio:
@@ -117,64 +111,3 @@ def test_a_quiet_recording_moves_the_lips_as_one_at_a_usual_level(kal):
     # (heard at its own level, frames' jaws differed by up to 0.6 and a P/B/M stayed open by 0.45)
     assert np.max(np.abs(heard - usual)) < 0.1
     assert max(labial_jaw(kal, quiet)) < 0.1
-
-
-def hears_hiss(audio: Audio) -> bool:
-    """Whether the audio-only mouth, hearing `audio` as a person's voice, took it for hissy."""
-    tracker = AudioMouthTracker(25.0, "natural")
-    tracker.add(heard_frames(audio))
-    tracker.frames(final=True)
-    return tracker.hissy
-
-
-def test_lips_close_through_hiss(kal):
-    clean = sum(jaw < 0.1 for jaw in labial_jaw(kal, kal.audio))
-    hissy = degraded(kal.audio, "hiss20")  # (white noise 20 dB under the voice)
-    assert hears_hiss(hissy)
-    # (before the hiss networks, 6 of the 12 stayed open through it, none clean)
-    assert sum(jaw < 0.1 for jaw in labial_jaw(kal, hissy)) >= clean - 2
-
-
-@pytest.mark.parametrize("voice", ["festival:kal", "festival:ked", "espeak:en-us@260/90", "espeak:en-us@175/50",
-                                   "flite:slt"])
-def test_a_clean_voice_is_not_hissy(voice):
-    # espeak-ng's quietest sounds lie as near its loudest as a hiss does (19 dB on this sentence),
-    # but few of its frames are as quiet
-    text = "My mother paid a lot for the cheap pub lunch. Who knew the moon was so bright above the bay?"
-    audio = pad_speech(synthesize(parse_voice(voice), text)).audio
-    assert not hears_hiss(audio)
-
-
-def test_the_band_floor_is_a_steady_hiss_level():
-    rng = np.random.default_rng(3)
-    hiss = Audio((0.01 * rng.normal(size=3 * 16000)).astype(np.float32), 16000)
-    feats = audio_features(hiss, 25.0, speech=False)
-    floor = BandFloor()
-    for f in feats:
-        level = floor.step(f.bands)
-    mean = 10 * np.log10(np.mean([10 ** (np.reshape(f.bands, (-1, 4)) / 10) for f in feats], axis=(0, 1)))
-    assert level.heard == len(feats)
-    assert np.all(level.levels <= mean + 0.5) and np.all(level.levels > mean - 5.0)
-    assert level.at_floor > 0.8 * level.heard  # (steady: nearly every frame lies near it)
-    assert floor.step(()) is level  # a silent frame says nothing of the noise
-
-
-def test_a_hissy_voice_streamed_in_pieces_moves_the_lips_as_the_whole_recording(kal):
-    from livehuman.motion.audio_mouth import acoustic_mouth_controls
-    from livehuman.motion.stream import StreamingLipSync
-
-    hissy = degraded(kal.audio, "hiss20")
-    whole = acoustic_mouth_controls(hissy, 25.0, voice="natural")
-    lips = StreamingLipSync(25.0, voice="natural")
-    rng = np.random.default_rng(0)
-    streamed, at = [], 0
-    while at < len(hissy.samples):
-        piece = hissy.samples[at : at + int(rng.uniform(0.005, 0.09) * hissy.rate) + 1]
-        lips.push(piece, hissy.rate)
-        at += len(piece)
-        streamed += lips.frames()
-    streamed += lips.flush()
-    assert lips._audio_tracker.hissy  # (heard as hissy as it came, then by the hiss networks)
-    assert len(streamed) == len(whole)
-    jaws = np.array([[c.jaw, c.press] for c in streamed]) - np.array([[c.jaw, c.press] for c in whole])
-    assert np.abs(jaws).max() < 1e-6

@@ -18,16 +18,7 @@ import numpy as np
 
 from livehuman.errors import LivehumanError
 from livehuman.motion.acoustics import audio_features
-from livehuman.motion.closures import (
-    NATURAL,
-    SYNTHETIC,
-    BandFloor,
-    ClosureModel,
-    Floor,
-    hiss_closure_networks,
-    load_closure_model,
-    shipped_closure_networks,
-)
+from livehuman.motion.closures import NATURAL, SYNTHETIC, ClosureModel, load_closure_model, shipped_closure_networks
 from livehuman.motion.controls import FaceControls, frame_count
 from livehuman.motion.lipsync import (
     MOUTH_FIELDS,
@@ -163,8 +154,6 @@ class AudioMouthTracker:
         self.loudness = LoudnessTracker(fps)
         self.closures = shipped_closure_networks(voice)
         self.openness = load_closure_model(name=OPENNESS_FILE) if voice == NATURAL else None
-        # a person's recording may come with a microphone's hiss (a synthesizer's voice never does)
-        self.hiss_closures = hiss_closure_networks() if voice == NATURAL else None
         self.reset()
 
     def reset(self) -> None:
@@ -172,9 +161,6 @@ class AudioMouthTracker:
         self.smoother.reset()
         self.loudness.reset()
         self._feats: list = []
-        self._band_floor = BandFloor(self.fps)
-        self._floors: list[Floor] = []  # each held frame's bands' noise floor, as heard up to it
-        self.hissy = False  # whether the hiss networks hear the closures (from the first frame heard as hissy on)
         self._first = 0  # index of self._feats[0]
         self._next = 0
         self._f1: list[float] = []
@@ -191,7 +177,6 @@ class AudioMouthTracker:
     def add(self, features: list) -> None:
         """Append the next frames' acoustic features (motion.acoustics.FrameFeatures)."""
         self._feats.extend(features)
-        self._floors.extend(self._band_floor.step(f.bands) for f in features)
 
     @property
     def available(self) -> int:
@@ -208,7 +193,6 @@ class AudioMouthTracker:
         drop = self._next - AUDIO_LOOKAHEAD_FRAMES - self._first
         if drop > 0:
             del self._feats[:drop]
-            del self._floors[:drop]
             self._first += drop
         return out
 
@@ -224,8 +208,6 @@ class AudioMouthTracker:
         ahead = range(k, min(total, k + AUDIO_LOOKAHEAD_FRAMES + 1))
         f = self._feat(k)
         energy = self.loudness.step(f.level, [self._feat(j).level for j in ahead])
-        if self.hiss_closures is not None and not self.hissy:
-            self.hissy = self._floors[k - self._first].hiss(self.loudness.peak)
         if energy > 0 and any(self._feat(j).voicing > VOICED for j in ahead):
             self._last_voiced = k + AUDIO_LOOKAHEAD_FRAMES
         self._hear_whisper(f, energy)
@@ -309,10 +291,7 @@ class AudioMouthTracker:
     def _closure_p(self, k: int, loudest_near: float) -> float:
         """The closure network's probability that the lips are closed at frame k's centre (the
         frames beside it are scored against frame k's loudest neighbour too)."""
-        if not self.hissy:
-            return float(self.closures.probability(closure_inputs(self._feats, k - self._first, loudest_near)))
-        floor = self._floors[min(max(k - self._first, 0), len(self._floors) - 1)]
-        return float(self.hiss_closures.probability(closure_inputs(self._feats, k - self._first, loudest_near, floor.levels)))
+        return float(self.closures.probability(closure_inputs(self._feats, k - self._first, loudest_near)))
 
     def _target(self, k: int, f, energy: float, loudest_near: float, near_voice: bool) -> np.ndarray:
         rounding = float(self.smoother.state[2])
@@ -359,19 +338,12 @@ def loudest_near(feats: list, k: int) -> float:
     return max(f.level for f in feats[max(0, k - AUDIO_LOOKAHEAD_FRAMES) : k + AUDIO_LOOKAHEAD_FRAMES + 1])
 
 
-def closure_inputs(feats: list, k: int, loudest: float, floor: np.ndarray | None = None) -> np.ndarray:
+def closure_inputs(feats: list, k: int, loudest: float) -> np.ndarray:
     """The closure network's inputs for frame k of `feats`: the band levels of frames k - 1, k and
-    k + 1 (the edge frame standing in past either end) against `loudest`, without the noise `floor`
-    heard by frame k (`band_floors`) when given. Training (scripts/train_closures.py) and the
-    tracker build them here, so they cannot drift apart."""
+    k + 1 (the edge frame standing in past either end) against `loudest`. Training
+    (scripts/train_closures.py) and the tracker build them here, so they cannot drift apart."""
     last = len(feats) - 1
-    return ClosureModel.inputs([feats[min(max(j, 0), last)].bands for j in (k - 1, k, k + 1)], loudest, floor)
-
-
-def band_floors(feats: list, fps: float = 25.0) -> list[np.ndarray]:
-    """The bands' noise floor heard by each frame of `feats` (dBFS), as the tracker hears it (closures.BandFloor)."""
-    floor = BandFloor(fps)
-    return [floor.step(f.bands).levels for f in feats]
+    return ClosureModel.inputs([feats[min(max(j, 0), last)].bands for j in (k - 1, k, k + 1)], loudest)
 
 
 def acoustic_mouth_controls(audio, fps: float = 25.0, voice: str = SYNTHETIC) -> list[FaceControls]:

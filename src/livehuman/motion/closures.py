@@ -16,10 +16,8 @@ a vowel sounds like a /b/ opening to networks that learnt from synthesizers), an
 trained on both kinds lands between them. So a second pair, learnt the same two ways from
 festival's diphone voices (a person's recorded diphones joined, with exact timings), hears voices
 known or guessed to be people's (NATURAL: a recording of someone, OpenAI's voices;
-motion/voice_kind.py guesses); SYNTHETIC voices get the first pair. A microphone's hiss fills the
-bands a closure empties, so once a person's recording is heard to be hissy (Floor.hiss) a third pair,
-learnt the same way with hiss but reading each band without its noise floor (BandFloor), hears its
-closures. The weights ship with the package (data/closures*.npz, ~30 kB each), nothing is downloaded.
+motion/voice_kind.py guesses); SYNTHETIC voices get the first pair. The weights ship with the
+package (data/closures*.npz, ~30 kB each), nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -32,25 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from livehuman.errors import LivehumanError
-from livehuman.motion.acoustics import BANDS
 
 FLOOR = -60.0  # dB under the loudest nearby frame: quieter than this reads as this
-NOISE_RISE = 1.0  # dB per second a band's noise floor creeps up when nothing quieter is heard
-NOISE_OVER = 3.0  # dB over a band's floor taken for noise too: a 10 ms window's noise swings about its mean
-# A microphone's hiss is a loud, steady 3-8 kHz floor: most frames' 3-8 kHz level lies within
-# HISS_NEAR_FLOOR of it, and it lies within HISS_NEAR_PEAK of the loudest frame, once HISS_HEARD frames
-# with sound have been heard (a clean voice's first half second can look so)
-HISS_NEAR_FLOOR = 6.0  # dB
-HISS_AT_FLOOR = 0.4  # the share of frames with sound whose 3-8 kHz level is that near its floor
-HISS_NEAR_PEAK = 20.0  # dB
-HISS_HEARD = 25
 MODEL_FILE = "closures.npz"  # learnt from voices as synthesized
 ROOMS_MODEL_FILE = "closures_rooms.npz"  # learnt from them as synthesized and heard through rooms
 NATURAL_MODEL_FILE = "closures_natural.npz"  # learnt from people's recorded diphones (festival's voices)
 NATURAL_ROOMS_MODEL_FILE = "closures_natural_rooms.npz"  # and from them heard through rooms
-# People's voices through a microphone's hiss, the bands heard without their noise floor: learnt from
-# festival's voices with a faint hiss and a loud one, and with the faint one and rooms
-HISS_MODEL_FILES = ("closures_natural_hiss.npz", "closures_natural_hiss_rooms.npz")
 SYNTHETIC, NATURAL = "synthetic", "natural"  # the kinds of voice the lips are heard for
 AUTO = "auto"  # the kind guessed from the sound (motion/voice_kind.py)
 VOICE_KINDS = {SYNTHETIC: (MODEL_FILE, ROOMS_MODEL_FILE), NATURAL: (NATURAL_MODEL_FILE, NATURAL_ROOMS_MODEL_FILE)}
@@ -68,18 +53,13 @@ class ClosureModel:
     b2: float
 
     @staticmethod
-    def inputs(bands: list[tuple[float, ...]], loudest_near: float, floor: np.ndarray | None = None) -> np.ndarray:
+    def inputs(bands: list[tuple[float, ...]], loudest_near: float) -> np.ndarray:
         """The network's inputs from the band levels of the frames before, at and after this one
         (acoustics.FrameFeatures.bands; empty for a silent frame): each relative to the loudest
-        frame nearby, floored. With `floor` (dBFS of each of acoustics.BANDS, BandFloor.levels),
-        each band is heard without that much noise power (and a little more)."""
+        frame nearby, floored."""
         size = max(len(b) for b in bands)
         rows = [np.asarray(b, np.float64) if len(b) else np.full(size, loudest_near + FLOOR) for b in bands]
-        levels = np.concatenate(rows)
-        if floor is not None:
-            noise = np.tile(10.0 ** ((floor + NOISE_OVER) / 10.0), len(levels) // len(floor))
-            levels = 10.0 * np.log10(np.maximum(10.0 ** (levels / 10.0) - noise, 1e-12))
-        return np.maximum(levels - loudest_near, FLOOR)
+        return np.maximum(np.concatenate(rows) - loudest_near, FLOOR)
 
     def probability(self, x: np.ndarray) -> np.ndarray:
         """P(closed) for inputs `x` (one row per frame, or one frame)."""
@@ -90,44 +70,6 @@ class ClosureModel:
     def save(self, path: str | Path, **about: str) -> None:
         np.savez(path, mean=self.mean, scale=self.scale, w1=self.w1, b1=self.b1, w2=self.w2,
                  b2=np.array([self.b2]), **{k: np.array(v) for k, v in about.items()})
-
-
-@dataclass(frozen=True)
-class Floor:
-    """Each band's noise floor as heard so far."""
-
-    levels: np.ndarray  # dBFS of each of acoustics.BANDS (inf: not heard yet)
-    heard: int  # frames with sound it was heard from
-    at_floor: int  # of those, the frames whose 3-8 kHz level lay within HISS_NEAR_FLOOR of it
-
-    def hiss(self, peak: float) -> bool:
-        """Whether it is a microphone's hiss, given the loudest frame's level (dBFS). A clean
-        recording's 3-8 kHz floor lies 25-60 dB under its loudest frame and 10-45 % of its frames
-        near it; 20 dB of hiss, 0-12 dB and 50-100 %. (A synthesizer's quietest sounds may lie as
-        near the peak, but few frames are as quiet.)"""
-        return (self.heard >= HISS_HEARD and self.at_floor >= HISS_AT_FLOOR * self.heard
-                and self.levels[-1] > peak - HISS_NEAR_PEAK)
-
-
-class BandFloor:
-    """Each band's noise floor: the quietest 70 ms level of the band heard so far, creeping up by
-    NOISE_RISE a second when nothing quieter comes. A microphone's hiss fills the bands a lip
-    closure empties; taken away, a closure in a hissy recording reads as one does in a clean one."""
-
-    def __init__(self, fps: float = 25.0) -> None:
-        self._rise = NOISE_RISE / float(fps)
-        self.floor = Floor(np.full(len(BANDS), np.inf), 0, 0)
-
-    def step(self, bands: tuple[float, ...]) -> Floor:
-        """The floor after a frame with these band levels (acoustics.FrameFeatures.bands; empty for
-        a silent frame, which leaves it as it was)."""
-        if bands:
-            power = 10.0 ** (np.reshape(bands, (-1, len(BANDS))) / 10.0)
-            levels = 10.0 * np.log10(power.mean(axis=0))
-            quietest = np.minimum(self.floor.levels + self._rise, levels)
-            near = levels[-1] < quietest[-1] + HISS_NEAR_FLOOR
-            self.floor = Floor(quietest, self.floor.heard + 1, self.floor.at_floor + int(near))
-        return self.floor
 
 
 @dataclass(frozen=True)
@@ -152,13 +94,6 @@ def check_voice_kind(voice: str) -> str:
 def shipped_closure_networks(voice: str = SYNTHETIC) -> ClosureNetworks:
     """The networks the tracker hears closures with in a `voice` of that kind; read once per process."""
     return ClosureNetworks(tuple(load_closure_model(name=name) for name in VOICE_KINDS[check_voice_kind(voice)]))
-
-
-@functools.lru_cache(maxsize=1)
-def hiss_closure_networks() -> ClosureNetworks:
-    """The networks the tracker hears closures with in a person's voice through hiss (they read the
-    bands without their noise floor); read once per process."""
-    return ClosureNetworks(tuple(load_closure_model(name=name) for name in HISS_MODEL_FILES))
 
 
 @functools.lru_cache(maxsize=8)

@@ -81,16 +81,19 @@ def load_audio(path: str | Path, rate: int | None = None) -> Audio:
 
 def is_silent(audio: Audio, threshold_dbfs: float = SILENCE_DBFS) -> bool:
     """True when no 20 ms window of `audio` is louder than `threshold_dbfs` (RMS)."""
+    return len(audio.samples) == 0 or loudest_dbfs(audio) < threshold_dbfs
+
+
+def loudest_dbfs(audio: Audio) -> float:
+    """The RMS level (dBFS) of `audio`'s loudest 20 ms window (of all of it, if shorter); not empty."""
     x = audio.samples.astype(np.float64)
-    if len(x) == 0:
-        return True
     win = max(1, int(audio.rate * _SILENCE_WINDOW_S))
     n = len(x) // win
     if n == 0:
         loudest = np.sqrt(np.mean(x**2))
     else:
         loudest = np.sqrt((x[: n * win].reshape(n, win) ** 2).mean(axis=1)).max()
-    return 20 * np.log10(loudest + 1e-12) < threshold_dbfs
+    return float(20 * np.log10(loudest + 1e-12))
 
 
 def resample(audio: Audio, rate: int) -> Audio:

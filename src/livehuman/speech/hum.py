@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livehuman.speech.audio import SILENCE_DBFS, Audio, resample
+from livehuman.speech.audio import SILENCE_DBFS, Audio, loudest_dbfs, resample
 
 LISTEN_RATE = 16000  # Hz: the rate the lip sync's features and the phone recognizer read
 # An offset under 1 % of full scale (-40 dBFS) is left: the lip sync hears it as a quiet room's noise,
@@ -73,18 +73,11 @@ def for_listening(audio: Audio) -> tuple[Audio, Hum | None]:
         for hz in found.lines.values() if found else ():
             part -= _tone(part, hz)
         hum = hum or found
-    loudest = _loudest_db(x)
+    loudest = loudest_dbfs(Audio(x, LISTEN_RATE))
     if SILENCE_DBFS <= loudest < QUIET:  # (under SILENCE_DBFS it is silence, speech/audio.is_silent)
         x *= 10 ** ((SPEAKING - loudest) / 20)
     x[silent] = 0.0
     return Audio(x, LISTEN_RATE), hum
-
-
-def _loudest_db(x: np.ndarray) -> float:
-    """dBFS of the loudest 20 ms of `x` (at LISTEN_RATE)."""
-    n = LISTEN_RATE // 50
-    windows = x[: len(x) // n * n].reshape(-1, n) if len(x) >= n else x.reshape(1, -1)
-    return float(10 * np.log10(np.max(np.mean(windows**2, axis=1)) + 1e-20))
 
 
 def find_hum(x: np.ndarray) -> Hum | None:

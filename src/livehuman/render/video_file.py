@@ -18,6 +18,11 @@ AAC_FRAME = 1024  # samples per AAC frame
 # The rates FFmpeg's AAC encoder takes; audio at any other (192 kHz, 12345 Hz) is resampled to 48 kHz.
 AAC_RATES = frozenset({96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350})
 VIDEO_CRF = "18"  # visually lossless for faces; the mouth must not be smeared by the encoder
+# Up to this size a frame is encoded by one x264 thread: it keeps pace with the engine drawing the
+# next (~2.4 ms a 512x512 frame against the cpu engine's ~4.5 on this project's 2-core machine),
+# where x264's own default, a thread per core and more, takes turns with the drawing thread for
+# the same cores (a render from audio 5.5x -> 5.95x realtime there; docs/benchmarks.md, session 35).
+ONE_THREAD_PIXELS = 640 * 640
 
 
 def video_frame(image: np.ndarray) -> av.VideoFrame:
@@ -96,7 +101,8 @@ class Mp4Writer:
         self._video = self._container.add_stream("libx264", rate=self.fps)
         self._video.width, self._video.height = self.width, self.height
         self._video.pix_fmt = "yuv420p"
-        self._video.options = {"crf": VIDEO_CRF, "preset": "veryfast"}
+        self._video.options = {"crf": VIDEO_CRF, "preset": "veryfast",
+                               **({"threads": "1"} if self.width * self.height <= ONE_THREAD_PIXELS else {})}
         self._audio = None
         self._resampler: StreamResampler | None = None
         if audio_rate:

@@ -87,6 +87,17 @@ def test_resample_keeps_pitch_duration_and_timing():
     assert np.abs(out.samples[8100:]).max() < 1e-3
 
 
+def test_a_long_recording_is_resampled_in_pieces_that_join_unseen():
+    rate = 22050
+    t = np.arange(25 * rate) / rate  # pieces of 10 s: two joins, in the middle of a sweep
+    sweep = (0.5 * np.sin(2 * np.pi * (200 + 40 * t) * t)).astype(np.float32)
+    whole = StreamResampler(rate, 16000)
+    at_once = np.concatenate([whole.process(sweep), whole.flush()])[: 25 * 16000]
+    out = resample(Audio(sweep, rate), 16000).samples
+    assert len(out) == 25 * 16000
+    assert np.abs(out - at_once).max() < 1e-6
+
+
 @pytest.mark.parametrize(("src", "dst"), [(48000, 16000), (24000, 16000), (16000, 48000), (48000, 24000)])
 def test_stream_resampler_matches_whole_file_without_clicks(media, src, dst):
     voice = load_audio(media / "speech.wav", rate=src)

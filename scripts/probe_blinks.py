@@ -8,7 +8,8 @@ re-detected on each frame, eye opening = lid gaps 159-145 and 386-374 over the i
 Prints shut / open for the hard faces of bench/faces.py, then two checks of the mesh itself: dark
 glasses' rims drawn over the astronaut's rendered frames, and, when ../shared/media holds the real
 talking video, its deepest real blink, those shut eyes pasted onto other faces, and our blink on its
-open frame. See docs/benchmarks.md ("Blinks: the shut lid as skin").
+open frame, and both on that frame made smaller. See docs/benchmarks.md ("Blinks: the shut lid as skin",
+and session 35 under it).
 """
 import sys
 from pathlib import Path
@@ -121,3 +122,21 @@ for name in ("default portrait", "astronaut"):
           f" (its open eyes: {opening(paste_eyes(image, p, open_frame, open_points)) / base:.2f})")
 o, s = (opening(blink(open_frame, open_points, b)) for b in (0.0, 1.0))
 print(f"  our blink on its open frame: {s / o:.2f}")
+
+
+def smaller(image, eyes_apart):
+    """`image` scaled so that the face's eyes are `eyes_apart` px apart, on a grey canvas of 256 px or more."""
+    small = cv2.resize(image, None, fx=eyes_apart / iod, fy=eyes_apart / iod, interpolation=cv2.INTER_AREA)
+    canvas = np.full((max(256, small.shape[0] + 40), max(256, small.shape[1] + 40), 3), 128, np.uint8)
+    y, x = (canvas.shape[0] - small.shape[0]) // 2, (canvas.shape[1] - small.shape[1]) // 2
+    canvas[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return canvas
+
+
+iod = inter_ocular(open_points)
+print("the real blink and ours on the video's frames made smaller (the mesh's precision on a small face)")
+for eyes_apart in (80, 60, 47, 37, 30, 26):
+    small_open, small_shut = smaller(open_frame, eyes_apart), smaller(shut_frame, eyes_apart)
+    points = det.detect(small_open, thorough=True).points
+    o, s = (opening(blink(small_open, points, b)) for b in (0.0, 1.0))
+    print(f"  eyes {eyes_apart} px apart: the real shut eyes {opening(small_shut) / opening(small_open):.2f}, ours {s / o:.2f}")

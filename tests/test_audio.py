@@ -89,7 +89,7 @@ def test_resample_keeps_pitch_duration_and_timing():
 
 def test_a_long_recording_is_resampled_in_pieces_that_join_unseen():
     rate = 22050
-    t = np.arange(25 * rate) / rate  # pieces of 10 s: two joins, in the middle of a sweep
+    t = np.arange(25 * rate) / rate  # pieces of 2**18 samples (11.9 s): two joins, in the middle of a sweep
     sweep = (0.5 * np.sin(2 * np.pi * (200 + 40 * t) * t)).astype(np.float32)
     whole = StreamResampler(rate, 16000)
     at_once = np.concatenate([whole.process(sweep), whole.flush()])[: 25 * 16000]

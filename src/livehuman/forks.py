@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 from typing import Any, Callable
 
@@ -27,8 +28,14 @@ class Beside:
 
     def _fork(self, channel: Any, target: Callable, *args: Any) -> None:
         self._channel = channel
-        self._child = multiprocessing.get_context("fork").Process(target=target, args=args, daemon=True)
-        self._child.start()
+        self._child = multiprocessing.get_context("fork").Process(target=_quietly, args=(target, *args), daemon=True)
+        # The stop signals are held from the fork until the child has let go of this process's
+        # handlers (`_quietly`); here they are delivered once it exists.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
+        try:
+            self._child.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def close(self) -> None:
         """End the child, if it still runs (what it has not sent is then not wanted)."""
@@ -45,3 +52,18 @@ class Beside:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# What ends a child: `close()`'s SIGTERM, a Ctrl+C at the terminal, a closed terminal.
+STOPS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
+
+def _quietly(target: Callable, *args: Any) -> None:
+    """`target(*args)` in a child that a stop signal ends without a word. A fork inherits this
+    process's handlers: the CLI's turn SIGTERM into KeyboardInterrupt, so that it removes its
+    unfinished output, and Python's does the same with Ctrl+C; in a child, which has nothing to clean
+    up, that printed a traceback when `close()` ended it (half the renders by a video avatar)."""
+    for stop in STOPS:
+        signal.signal(stop, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
+    target(*args)

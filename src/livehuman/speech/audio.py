@@ -101,10 +101,10 @@ def resample(audio: Audio, rate: int) -> Audio:
     if rate == audio.rate:
         return Audio(audio.samples.copy(), rate)
     stream = StreamResampler(audio.rate, rate)
-    # In ten-second pieces: given a whole recording at once, swresample holds ~30 bytes a sample
-    # while it works (385 MB for ten minutes of speech) and takes 7 times as long; the pieces come
-    # out the same, to the bit.
-    piece = 10 * audio.rate
+    # In pieces (5-16 s of sound): given a whole recording at once, swresample holds ~30 bytes a
+    # sample while it works (385 MB for ten minutes of speech) and takes 7 times as long; the pieces
+    # come out the same, to the bit.
+    piece = 1 << 18
     out = np.concatenate([stream.process(audio.samples[i : i + piece]) for i in range(0, len(audio.samples), piece)]
                          + [stream.flush()])
     # swresample rounds its delay: trim or pad the last sample or two so durations match exactly.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -259,6 +260,8 @@ def test_a_stopped_render_leaves_no_unfinished_file(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    # the message has a line of its own, after the progress bar's last (a terminal wiped it with the bar)
+    assert [line for line in re.split(r"[\r\n]", err) if line.strip()][-1] == "livehuman: interrupted"
     assert list(tmp_path.iterdir()) == []
 
 

@@ -101,13 +101,15 @@ def _draw_and_encode(avatar: Avatar, engine: Engine, controls: list[FaceControls
 
     width, height = avatar.size
     encoder = _Encoder()  # (its thread runs before the file exists: see _Encoder)
-    with Mp4Writer(out_path, width, height, fps, audio.rate) as writer, encoder:
+    # (the bar is left first, whatever happens: a Ctrl+C's "interrupted" then comes after it, where
+    # a bar cleared at exit took the message's line with it on a terminal)
+    with (Mp4Writer(out_path, width, height, fps, audio.rate) as writer, encoder,
+          tqdm(total=n, unit="frame", desc="render", disable=not progress, leave=False) as bar):
         # The encoder runs in its own thread (PyAV releases the GIL while encoding), one frame
         # behind the engine; a single worker keeps the frames in order. Each frame's audio goes
         # with it: the AAC encoder's work (~25 ms a second of speech) is spread over the render.
         pending: deque[Future] = deque()
         audio_sent = 0
-        bar = tqdm(total=n, unit="frame", desc="render", disable=not progress, leave=False)
         # Engines that batch (musetalk on a GPU) get frames in chunks; the cpu engine one by one.
         chunk = getattr(engine, "batch_size", 1) if hasattr(engine, "render_batch") else 1
         for first in range(0, n, chunk):
@@ -132,7 +134,6 @@ def _draw_and_encode(avatar: Avatar, engine: Engine, controls: list[FaceControls
         pending.append(encoder.submit(writer.write_audio, padded[audio_sent:]))
         for future in pending:
             future.result()
-        bar.close()
 
 
 class _Encoder(ThreadPoolExecutor):

@@ -563,8 +563,8 @@ COMMANDS = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(message)s")
-    if not args.debug:  # aioice tells every ICE check at INFO: six lines a connection
-        for library in ("aioice", "aiortc"):
+    if not args.debug:  # aioice tells every ICE check at INFO: six lines a connection; sentence-transformers its loading
+        for library in ("aioice", "aiortc", "sentence_transformers"):
             logging.getLogger(library).setLevel(logging.WARNING)
     # mediapipe and TensorFlow Lite talk a lot on stderr; users need none of it
     os.environ.setdefault("GLOG_minloglevel", "2")

@@ -8,6 +8,9 @@ import signal
 import threading
 from typing import Any, Callable
 
+# What ends a child: `close()`'s SIGTERM, a Ctrl+C at the terminal, a closed terminal.
+STOPS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+
 
 def fork_helps() -> bool:
     """Whether a forked child would run beside this process and be safe: two cores or more, and no
@@ -30,7 +33,7 @@ class Beside:
         self._channel = channel
         self._child = multiprocessing.get_context("fork").Process(target=_quietly, args=(target, *args), daemon=True)
         # The stop signals are held from the fork until the child has let go of this process's
-        # handlers (`_quietly`); here they are delivered once it exists.
+        # handlers (`_quietly`); this process gets any that came meanwhile once the fork is done.
         held = signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
         try:
             self._child.start()
@@ -52,10 +55,6 @@ class Beside:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-# What ends a child: `close()`'s SIGTERM, a Ctrl+C at the terminal, a closed terminal.
-STOPS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 def _quietly(target: Callable, *args: Any) -> None:

@@ -21,7 +21,7 @@ VIDEO_CRF = "18"  # visually lossless for faces; the mouth must not be smeared b
 # Up to this size a frame is encoded by one x264 thread: it keeps pace with the engine drawing the
 # next (~2.4 ms a 512x512 frame against the cpu engine's ~4.5 on this project's 2-core machine),
 # where x264's own default, a thread per core and more, takes turns with the drawing thread for
-# the same cores (a render from audio 5.5x -> 5.95x realtime there; docs/benchmarks.md, session 35).
+# the same cores (`bench render`'s drawing and encoding from audio: 3.07 -> 2.78 s; docs/benchmarks.md).
 ONE_THREAD_PIXELS = 640 * 640
 
 

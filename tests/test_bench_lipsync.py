@@ -19,7 +19,7 @@ def test_voice_names_parse_and_bad_ones_fail_in_one_line():
     assert (v.kind, v.voice, v.wpm, v.pitch, v.label) == ("espeak", "en-us", 260, 90, "en-us 260/90")
     assert parse_voice("espeak:en-gb").name == "espeak:en-gb@175/50"
     assert parse_voice("flite:slt").label == "flite slt"
-    for bad in ("flite:nope", "wav:/no/such.wav", "klingon", "espeak:en-us@fast"):
+    for bad in ("flite:nope", "wav:/no/such.wav", "klingon", "espeak:en-us@fast", "espeak:xx-yy", "espeak:en-us@999/50"):
         with pytest.raises(LivehumanError) as err:
             parse_voice(bad)
         assert "\n" not in str(err.value)
@@ -120,7 +120,8 @@ def test_reenactment_refuses_a_photo_and_a_missing_file(tmp_path):
 
 @pytest.mark.parametrize(
     ("args", "named"),
-    [(["--voices", "flite:nope"], "flite:nope"), (["--faces", "nobody", "--voices", "flite:slt"], "nobody"),
+    [(["--voices", "flite:nope"], "flite:nope"), (["--voices", "espeak:xx-yy"], "xx-yy"),
+     (["--faces", "nobody", "--voices", "flite:slt"], "nobody"),
      (["--real-video", "/no/such/clip.mp4"], "/no/such/clip.mp4")],
 )  # fmt: skip
 def test_cli_refuses_bad_matrix_arguments_in_one_line(args, named):
@@ -131,7 +132,7 @@ def test_cli_refuses_bad_matrix_arguments_in_one_line(args, named):
                             capture_output=True, text=True, timeout=120)  # fmt: skip
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if "error" in line]
-    assert len(lines) == 1 and named in lines[0], result.stderr[-500:]
+    assert len(lines) == 1 and named in lines[0] and lines[0].startswith("livehuman"), result.stderr[-500:]
 
 
 def test_an_espeak_voice_says_a_sentence_the_same_whatever_was_said_before():

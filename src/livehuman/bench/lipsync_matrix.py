@@ -192,27 +192,27 @@ def run_matrix(options: LipsyncOptions, engine=None) -> MatrixResult:
     tracks: dict = {}
     with tempfile.TemporaryDirectory(prefix="livehuman-lipsync-") as tmp:
         sources = {face: face_path(face, Path(tmp)) for face in options.faces}  # bad names fail first
-        bar = tqdm(total=len(specs) * (1 + len(sources)), unit="step", desc="lipsync matrix",
-                   disable=not options.progress)  # fmt: skip
-        takes = []
-        for i, spec in enumerate(specs):
-            bar.set_postfix_str(f"motion {spec.label}")
-            takes.append(voice_take(spec, i, options))
-            bar.update(1)
-        for face, source in sources.items():
-            avatar = load_avatar(source, fps=options.fps, progress=False)
-            engine.load(avatar)
-            for take in takes:
-                bar.set_postfix_str(f"{face} x {take.spec.label}")
-                # A fresh detector per cell: its video tracking must not carry over between renders.
-                with FaceMeshDetector(video=True, max_faces=1) as detector:
-                    track = draw_and_measure(avatar, engine, take.controls, options.fps, detector)
-                s = score(track, take.speech.phones)
-                held_out = take.spec.name not in TUNED_ON or face != "default"
-                cells.append(Cell(face, take.spec.label, held_out, s, take.heard_as))
-                tracks[(face, take.spec.label)] = (track, take.speech.phones)
+        # (the bar is left before an error's line is printed, which would otherwise end up on the bar's)
+        with tqdm(total=len(specs) * (1 + len(sources)), unit="step", desc="lipsync matrix",
+                  disable=not options.progress) as bar:  # fmt: skip
+            takes = []
+            for i, spec in enumerate(specs):
+                bar.set_postfix_str(f"motion {spec.label}")
+                takes.append(voice_take(spec, i, options))
                 bar.update(1)
-    bar.close()
+            for face, source in sources.items():
+                avatar = load_avatar(source, fps=options.fps, progress=False)
+                engine.load(avatar)
+                for take in takes:
+                    bar.set_postfix_str(f"{face} x {take.spec.label}")
+                    # A fresh detector per cell: its video tracking must not carry over between renders.
+                    with FaceMeshDetector(video=True, max_faces=1) as detector:
+                        track = draw_and_measure(avatar, engine, take.controls, options.fps, detector)
+                    s = score(track, take.speech.phones)
+                    held_out = take.spec.name not in TUNED_ON or face != "default"
+                    cells.append(Cell(face, take.spec.label, held_out, s, take.heard_as))
+                    tracks[(face, take.spec.label)] = (track, take.speech.phones)
+                    bar.update(1)
     return MatrixResult(cells, options.targets, time.perf_counter() - t0, tracks)
 
 

@@ -115,6 +115,9 @@ def parse_voice(name: str) -> VoiceSpec:
     if m:
         wpm = int(m.group(2) or ESPEAK_DEFAULT_WPM)
         pitch = int(m.group(3) or ESPEAK_DEFAULT_PITCH)
+        from livehuman.speech.espeak import EspeakTTS
+
+        EspeakTTS(m.group(1), wpm, pitch)  # an unknown voice or a rate out of range fails now, not mid-run
         return VoiceSpec(f"espeak:{m.group(1)}@{wpm}/{pitch}", "espeak", m.group(1), wpm, pitch)
     raise LivehumanError(
         f"not a voice: {name!r}; write espeak:VOICE@WPM/PITCH (espeak:en-us@175/50), flite:NAME (flite:slt), "

@@ -85,9 +85,11 @@ def reenact(video: str | Path, engine=None, progress: bool = True) -> ReenactRes
     controls = speech_controls(Speech(audio), avatar.fps, voice=NATURAL)  # the person's own voice
     n = min(len(controls), avatar.n_frames)  # past the footage's end the source plays backwards
     rendered, real = [], []
-    for k in tqdm(range(n), unit="frame", desc="reenact", disable=not progress):
-        rendered.append(engine.render(avatar, k, FrameDrive(controls[k], None)))
-        real.append(avatar.frames[avatar.source_index(k)])
+    with tqdm(total=n, unit="frame", desc="reenact", disable=not progress) as bar:  # (left before any error's line)
+        for k in range(n):
+            rendered.append(engine.render(avatar, k, FrameDrive(controls[k], None)))
+            real.append(avatar.frames[avatar.source_index(k)])
+            bar.update()
     with FaceMeshDetector(video=True, max_faces=1) as detector:
         real_gap = _gaps(real, detector)
     with FaceMeshDetector(video=True, max_faces=1) as detector:

@@ -101,8 +101,10 @@ class Mp4Writer:
         self._video = self._container.add_stream("libx264", rate=self.fps)
         self._video.width, self._video.height = self.width, self.height
         self._video.pix_fmt = "yuv420p"
-        self._video.options = {"crf": VIDEO_CRF, "preset": "veryfast",
-                               **({"threads": "1"} if self.width * self.height <= ONE_THREAD_PIXELS else {})}
+        options = {"crf": VIDEO_CRF, "preset": "veryfast"}
+        if self.width * self.height <= ONE_THREAD_PIXELS:
+            options["threads"] = "1"
+        self._video.options = options
         self._audio = None
         self._resampler: StreamResampler | None = None
         if audio_rate:

@@ -42,6 +42,37 @@ def test_an_utterance_ending_on_a_content_word_is_left_to_the_model(text):
     assert unfinished(text) is (text == "about the")
 
 
+@pytest.mark.parametrize(("text", "open_"), [
+    # "be" last waits for what it says of its subject
+    ("What is", True), ("My name is", True), ("the price of the pro plan is", True), ("So, um, where are", True),
+    ("is", True),
+    # unless its subject, the rest left out, or a clause a wh-word opened, comes before it
+    ("Yes, it is.", False), ("I know where it is", False), ("I think there is", False),
+    ("is that what this is", False), ("Do you know where the station is", False),
+])
+def test_be_at_the_end_is_unfinished_unless_its_subject_or_a_wh_clause_comes_before(text, open_):
+    assert unfinished(text) is open_
+
+
+@pytest.mark.parametrize(("text", "open_"), [
+    ("How does", True), ("so what can", True), ("How do I", True), ("What time does it", True),
+    ("So, um, where can we", True), ("how much should I", True), ("Can I", True),  # (the last: UNFINISHED_PHRASES)
+    ("What can you do", False), ("what can do", False),  # "do" the verb
+    ("Why do you", False),  # can stand alone
+    ("How do I reset it", False), ("Where is it", False), ("yes I do", False), ("no, they can", False),
+    ("I know how it", False),  # not a wh-question: left to the model
+])
+def test_a_do_or_modal_waits_for_its_verb_after_a_wh_word_or_a_wh_questions_subject(text, open_):
+    assert unfinished(text) is open_
+
+
+@pytest.mark.parametrize(("text", "open_"), [
+    ("I think so", False), ("I hope so.", False), ("a week or so", False), ("and so", True), ("so", True),
+])
+def test_so_standing_for_what_was_said_ends_a_sentence_and_a_conjunction_does_not(text, open_):
+    assert unfinished(text) is open_
+
+
 def test_unfinished_words_wait_for_the_limit_a_fall_ends_at_the_pause_and_the_rest_waits_longer():
     # The words hold the turn whatever the model says, unless the voice fell deeply (misheard words).
     assert silence_needed("I would like to book a", 0.99, -2.0) == LIMIT_MS

@@ -4,7 +4,8 @@ The offline brain's "model" turn-taking. After a short silence (PAUSE_MS) the Li
 much silence this turn needs before it ends (`ModelTurns.wait_ms`):
 
 - the words say it is unfinished (it ends on an article, a preposition, a conjunction, a
-  possessive, a filler: "book a", "tell me about the", "and um"): only the long limit (LIMIT_MS)
+  possessive, a filler, or an auxiliary without its subject: "book a", "tell me about the", "and
+  um", "what is", "how do I"): only the long limit (LIMIT_MS)
   ends it, unless the voice fell deeply (DEEP_FALL_ST; the words were then likely misheard:
   unsure);
 - it sounds finished: the voice fell at the end (final lowering, FALL_ST semitones under the turn's
@@ -94,6 +95,21 @@ UNFINISHED_PHRASES = (
 )
 
 
+# "so" standing for what was said ("I think so", "I hope not… I guess so", "a week or so") ends a sentence.
+SO_ENDS = frozenset({"think", "hope", "guess", "believe", "suppose", "expect", "imagine", "said", "say", "or"})
+# A form of "be" ends a sentence after its subject, the rest left out ("Yes, it is", "I know where it
+# is"), or in a clause a wh-word opened ("…where the station is"); else it waits for what it says of
+# its subject ("What is…", "My name is…").
+BE = frozenset({"is", "are", "am", "was", "were"})
+SUBJECTS = frozenset({"i", "you", "he", "she", "it", "we", "they", "there", "that", "this"})
+WH_WORDS = frozenset({"what", "how", "where", "when", "which", "who", "whom", "whose"})
+# A "do" or a modal asks for a verb after a wh-word ("How does…", "What can…") and after a wh-question's
+# subject ("How do I…", "Where can we…", "What time does it…"). ("What can you do" ends on "do" the
+# verb; "Why do you?" can stand alone: "why" is left out.)
+DO_OR_MODAL = frozenset({"do", "does", "did", "can", "could", "will", "would", "shall", "should", "may", "might",
+                         "must"})
+
+
 def last_words(text: str) -> list[str]:
     """The transcript's words, lower case, punctuation dropped (apostrophes kept)."""
     return re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
@@ -105,16 +121,25 @@ def unfinished(text: str) -> bool:
     if not words:
         return False
     if words[-1] in UNFINISHED_WORDS:
+        return words[-1] != "so" or len(words) == 1 or words[-2] not in SO_ENDS
+    before = words[-2] if len(words) > 1 else ""
+    if words[-1] in BE and before not in SUBJECTS and (before in WH_WORDS or not WH_WORDS & set(words)):
+        return True
+    if words[-1] in DO_OR_MODAL and before in WH_WORDS:
+        return True
+    if words[-1] in SUBJECTS and before in DO_OR_MODAL and _asked(words) in WH_WORDS:
         return True
     return any(tuple(words[-len(p):]) == p for p in UNFINISHED_PHRASES)
 
 
 def yes_no_question(text: str) -> bool:
     """Whether the words begin as a yes/no question does (an auxiliary verb first, after any openers)."""
-    words = last_words(text)
-    while words and words[0] in OPENERS:
-        words.pop(0)
-    return bool(words) and words[0] in QUESTION_WORDS
+    return _asked(last_words(text)) in QUESTION_WORDS
+
+
+def _asked(words: list[str]) -> str:
+    """The first of `words` after any openers ("So, um, is it…": "is"); "" if none."""
+    return next((word for word in words if word not in OPENERS), "")
 
 
 def final_pitch(audio16k: np.ndarray) -> float | None:

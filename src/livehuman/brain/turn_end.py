@@ -120,9 +120,9 @@ def unfinished(text: str) -> bool:
     words = last_words(text)
     if not words:
         return False
-    if words[-1] in UNFINISHED_WORDS:
-        return words[-1] != "so" or len(words) == 1 or words[-2] not in SO_ENDS
     before = words[-2] if len(words) > 1 else ""
+    if words[-1] in UNFINISHED_WORDS:
+        return words[-1] != "so" or before not in SO_ENDS
     if words[-1] in BE and before not in SUBJECTS and (before in WH_WORDS or not WH_WORDS & set(words)):
         return True
     if words[-1] in DO_OR_MODAL and before in WH_WORDS:

@@ -77,7 +77,9 @@ UNFINISHED_WORDS = frozenset({
     # fillers
     "um", "uh", "er", "erm", "uhm", "umm", "uhh",
     # contractions that need a verb or object after them
-    "i'm", "i'd", "i'll", "you're", "we're", "they're", "it's", "let's",
+    "i'm", "i'd", "i'll", "i've", "you're", "you'd", "you'll", "you've", "we're", "we'd", "we'll", "we've",
+    "they're", "they'd", "they'll", "they've", "he's", "he'd", "he'll", "she's", "she'd", "she'll", "it's",
+    "let's", "what's", "where's", "who's", "how's", "when's", "there's", "here's", "that's",
 })
 # Words a yes/no question begins with (subject-auxiliary inversion: "Is it…", "Can you…", "Don't you…"),
 # and the openers that may come before ("So, um, is it…").

@@ -14,6 +14,7 @@ from livehuman.brain.turn_end import (
     end_pitch,
     final_pitch,
     last_words,
+    object_to_come,
     silence_needed,
     unfinished,
     yes_no_question,
@@ -72,6 +73,30 @@ def test_a_do_or_modal_waits_for_its_verb_after_a_wh_word_or_a_wh_questions_subj
 ])
 def test_so_standing_for_what_was_said_ends_a_sentence_and_a_conjunction_does_not(text, open_):
     assert unfinished(text) is open_
+
+
+@pytest.mark.parametrize(("text", "to_come"), [
+    ("I'd like to book", True), ("I would like to know", True), ("so I need to find", True),
+    ("we're going to order", True),
+    ("Could you explain", True), ("can you tell me", True), ("Would you show us", True),
+    ("Does it run on", True), ("it depends on", True),
+    # a wh-word is the object; an object said; a verb that stands alone; no wish or request before it
+    ("What would you like to know?", False), ("Which one can you show me", False), ("I'd like to book it", False),
+    ("I want to go", False), ("can you help", False), ("I know", False), ("tell me", False), ("you know", False),
+    ("What does it run on", False), ("can you turn it on", False), ("go on", False), ("on", False),
+    ("Good to know.", False), ("It's easy to use", False),  # the subject is the object
+    ("", False),
+])
+def test_a_wish_or_request_ending_on_a_verb_before_its_object_has_an_object_to_come(text, to_come):
+    assert object_to_come(text) is to_come
+
+
+def test_an_object_to_come_waits_the_unsure_silence_whatever_the_voice_and_model_say():
+    # "I'd like to book." said as a whole sentence, falling, the model sure: a thinking pause may
+    # follow ("…a table for two"), but it may stand too: not the limit.
+    assert silence_needed("I'd like to book", 0.95, -4.0) == UNSURE_MS
+    assert silence_needed("could you explain", 0.9, -2.0, rise=2.5) == UNSURE_MS
+    assert silence_needed("I'd like to book it", 0.95, -4.0) == PAUSE_MS
 
 
 def test_unfinished_words_wait_for_the_limit_a_fall_ends_at_the_pause_and_the_rest_waits_longer():

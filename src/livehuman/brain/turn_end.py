@@ -110,6 +110,20 @@ WH_WORDS = frozenset({"what", "how", "where", "when", "which", "who", "whom", "w
 # verb; "Why do you?" can stand alone: "why" is left out.)
 DO_OR_MODAL = frozenset({"do", "does", "did", "can", "could", "will", "would", "shall", "should", "may", "might",
                          "must"})
+# Verbs that take an object. A wish or a request that ends on one before its object is said ("I'd
+# like to book…", "I want to know…", "Could you explain…", "Can you show me…") likely goes on, though
+# it may stand ("I'd like to order."): unsure, never the limit. With a wh-word the wh-word is the
+# object ("What would you like to know?"); after an adjective the subject is ("Good to know.", "It's
+# easy to use."), so only a wish's "to" counts.
+OBJECT_VERBS = frozenset({"know", "ask", "book", "reserve", "order", "buy", "get", "find", "learn", "tell", "show",
+                          "explain", "describe", "give", "send", "bring", "make", "use", "discuss"})
+WISHES = frozenset({"like", "love", "want", "wants", "wanted", "need", "needs", "needed", "hope", "wish", "going",
+                    "have", "has", "try", "trying", "plan", "planning", "able"})  # "…like to", "…going to"
+REQUESTS = frozenset({"can", "could", "will", "would"})  # "Could you…"
+# Verbs whose "on" is a preposition, its object still to come ("Does it run on…", "It depends on…"),
+# unlike a particle's ("turn on", "go on", "hold on"), which ends a sentence.
+ON_VERBS = frozenset({"run", "runs", "work", "works", "depend", "depends", "rely", "relies", "count", "based",
+                      "focus", "available", "installed", "install"})
 
 
 def last_words(text: str) -> list[str]:
@@ -132,6 +146,23 @@ def unfinished(text: str) -> bool:
     if words[-1] in SUBJECTS and before in DO_OR_MODAL and _asked(words) in WH_WORDS:
         return True
     return any(tuple(words[-len(p):]) == p for p in UNFINISHED_PHRASES)
+
+
+def object_to_come(text: str) -> bool:
+    """Whether the words end on a verb of OBJECT_VERBS whose object is still to come, after a wish's
+    "to" ("I'd like to book", "I want to know") or a request's "you" ("Could you explain", "Can you
+    tell me"), or on the "on" of ON_VERBS ("Does it run on")."""
+    words = last_words(text)
+    if WH_WORDS & set(words):
+        return False
+    if words[-2:-1] and words[-1] == "on":
+        return words[-2] in ON_VERBS
+    if words[-1:] and words[-1] in ("me", "us"):
+        words = words[:-1]  # "…tell me", "…show us": the thing told or shown is still to come
+    if len(words) < 3 or words[-1] not in OBJECT_VERBS:
+        return False
+    before = words[-3:-1]
+    return (before[1] == "to" and before[0] in WISHES) or (before[1] == "you" and before[0] in REQUESTS)
 
 
 def yes_no_question(text: str) -> bool:
@@ -184,6 +215,8 @@ def silence_needed(text: str, probability: float, fall: float | None, rise: floa
     if unfinished(text):
         return unsure if fall is not None and fall <= DEEP_FALL_ST else limit_ms
     if probability < UNFINISHED_P:  # natural speech: "…who do not know" falls, and the model hears it go on
+        return unsure
+    if object_to_come(text):  # "I'd like to book", said as a sentence is: a thinking pause may follow
         return unsure
     if fall is not None and (fall <= FALL_ST or (probability >= SURE and fall <= SURE_FALL_ST)):
         return pause_ms

@@ -82,7 +82,9 @@ def test_so_standing_for_what_was_said_ends_a_sentence_and_a_conjunction_does_no
     ("Does it run on", True), ("it depends on", True),
     # a wh-word is the object; an object said; a verb that stands alone; no wish or request before it
     ("What would you like to know?", False), ("Which one can you show me", False), ("I'd like to book it", False),
-    ("I want to go", False), ("can you help", False), ("I know", False), ("tell me", False), ("you know", False),
+    ("Tell me", True), ("please, explain", True),  # a request said as a command
+    ("I want to go", False), ("can you help", False), ("I know", False), ("you tell me", False), ("you know", False),
+    ("they get", False),
     ("What does it run on", False), ("can you turn it on", False), ("go on", False), ("on", False),
     ("Good to know.", False), ("It's easy to use", False),  # the subject is the object
     ("", False),
@@ -131,6 +133,14 @@ def test_a_rising_yes_no_question_ends_at_the_pause_when_the_model_leans_to_fini
     assert silence_needed("are you open on sunday", 0.3, 1.0, rise=2.5) == UNSURE_MS  # the model hears it go on
     assert silence_needed("you are open on sunday", 0.9, 1.0, rise=2.5) == UNSURE_MS  # a rise on a statement: "…and"?
     assert silence_needed("are you open on the", 0.9, 1.0, rise=2.5) == LIMIT_MS  # the words still hold it open
+
+
+def test_a_yes_no_question_the_model_is_sure_of_ends_at_the_pause_however_its_voice_ends():
+    assert silence_needed("is breakfast included", 0.95, 0.1, rise=0.2) == PAUSE_MS  # level
+    assert silence_needed("is breakfast included", 0.85, 0.1, rise=0.2) == UNSURE_MS  # the model less sure
+    assert silence_needed("breakfast is included", 0.95, 0.1, rise=0.2) == UNSURE_MS  # a statement, level
+    assert silence_needed("would you recommend", 0.97, 0.0, rise=0.0) == UNSURE_MS  # its object to come
+    assert silence_needed("is there a way to", 0.97, 0.0, rise=0.0) == LIMIT_MS  # unfinished words
 
 
 def _glide(hz_from: float, hz_to: float, seconds: float = 1.5, glide_s: float = 0.3) -> np.ndarray:

@@ -11,10 +11,13 @@ much silence this turn needs before it ends (`ModelTurns.wait_ms`):
 - it sounds finished: the voice fell at the end (final lowering, FALL_ST semitones under the turn's
   median pitch in its last voiced 200 ms), or the end-of-turn model is sure (SURE) and the voice
   fell a little, or a yes/no question ("Is it…", "Can you…") rose at its end (RISE_ST over its low
-  point in the last RISE_S) and the model leans to finished (ASKED_P): it ends now, at the short
-  silence, unless the model is sure it is not finished (UNFINISHED_P);
+  point in the last RISE_S) and the model leans to finished (ASKED_P), or the model is sure of a
+  yes/no question however it ends (ASKED_SURE): it ends now, at the short silence, unless the model
+  is sure it is not finished (UNFINISHED_P);
 - otherwise it is unsure, and ends after UNSURE_MS of silence: longer than a thinking pause
-  (people pause 0.5–0.9 s mid-sentence), shorter than the limit.
+  (people pause 0.5–0.9 s mid-sentence), shorter than the limit. So is a wish or a request that
+  stops before its object ("I'd like to book", "Could you explain": `object_to_come`), whatever
+  the voice and the model say.
 
 Why these judges. Smart Turn (speech/end_of_turn.py) hears intonation and phrasing; it separates
 finished from unfinished utterances on natural speech, but hardly on espeak-ng and flite (measured:
@@ -54,6 +57,7 @@ UNFINISHED_P = 0.05  # the model's probability under which a fall does not end t
 RISE_ST = 1.0  # semitones from the voice's low point to its last 200 ms: a yes/no question's rise
 RISE_S = 0.6  # s of the voice's end in which the rise is heard (its low point: the 20th percentile there)
 ASKED_P = 0.5  # the model's probability from which a rising yes/no question is believed finished
+ASKED_SURE = 0.9  # and from which a yes/no question is, however its voice ends ("Is breakfast included?", level)
 DEEP_FALL_ST = -3.0  # a fall this deep makes unfinished-looking words only unsure (they are often misheard)
 PITCH_S = 2.0  # s of the turn's end whose pitch is heard
 MIN_PAUSE_MS = 100  # below this, every breath between two words would be a pause
@@ -116,7 +120,8 @@ DO_OR_MODAL = frozenset({"do", "does", "did", "can", "could", "will", "would", "
 # object ("What would you like to know?"); after an adjective the subject is ("Good to know.", "It's
 # easy to use."), so only a wish's "to" counts.
 OBJECT_VERBS = frozenset({"know", "ask", "book", "reserve", "order", "buy", "get", "find", "learn", "tell", "show",
-                          "explain", "describe", "give", "send", "bring", "make", "use", "discuss"})
+                          "explain", "describe", "give", "send", "bring", "make", "use", "discuss", "recommend",
+                          "suggest"})
 WISHES = frozenset({"like", "love", "want", "wants", "wanted", "need", "needs", "needed", "hope", "wish", "going",
                     "have", "has", "try", "trying", "plan", "planning", "able"})  # "…like to", "…going to"
 REQUESTS = frozenset({"can", "could", "will", "would"})  # "Could you…"
@@ -150,8 +155,9 @@ def unfinished(text: str) -> bool:
 
 def object_to_come(text: str) -> bool:
     """Whether the words end on a verb of OBJECT_VERBS whose object is still to come, after a wish's
-    "to" ("I'd like to book", "I want to know") or a request's "you" ("Could you explain", "Can you
-    tell me"), or on the "on" of ON_VERBS ("Does it run on")."""
+    "to" ("I'd like to book", "I want to know"), a request's "you" ("Could you explain", "Can you
+    tell me") or nothing but openers (a request said as a command: "Tell me", "Please explain"), or
+    on the "on" of ON_VERBS ("Does it run on")."""
     words = last_words(text)
     if WH_WORDS & set(words):
         return False
@@ -159,10 +165,13 @@ def object_to_come(text: str) -> bool:
         return words[-2] in ON_VERBS
     if words[-1:] and words[-1] in ("me", "us"):
         words = words[:-1]  # "…tell me", "…show us": the thing told or shown is still to come
-    if len(words) < 3 or words[-1] not in OBJECT_VERBS:
+    if not words or words[-1] not in OBJECT_VERBS:
         return False
+    if all(word in OPENERS for word in words[:-1]):
+        return True
     before = words[-3:-1]
-    return (before[1] == "to" and before[0] in WISHES) or (before[1] == "you" and before[0] in REQUESTS)
+    return len(before) == 2 and ((before[1] == "to" and before[0] in WISHES)
+                                 or (before[1] == "you" and before[0] in REQUESTS))
 
 
 def yes_no_question(text: str) -> bool:
@@ -224,6 +233,8 @@ def silence_needed(text: str, probability: float, fall: float | None, rise: floa
         return pause_ms
     if rise is not None and rise >= RISE_ST and probability >= ASKED_P and yes_no_question(text):
         return pause_ms  # "Are you open on Sunday?", rising: the words ask, the voice asks, the model agrees
+    if probability >= ASKED_SURE and yes_no_question(text):
+        return pause_ms  # said level: the words ask, and the model is sure
     return unsure
 
 

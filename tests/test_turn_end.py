@@ -203,6 +203,7 @@ def test_model_turns_ask_the_model_only_when_the_words_leave_it_open():
     level = _glide(180, 180)  # a level voice: the model decides
     assert turns.wait_ms(level, "book a table for the") == LIMIT_MS and sure.asked == 0
     assert turns.wait_ms(level, "book a table for two") == UNSURE_MS and sure.asked == 1
+    assert turns.wait_ms(level, "I'd like to book") == UNSURE_MS and sure.asked == 1  # its object to come
     assert turns.wait_ms(_glide(200, 185), "book a table for two") == PAUSE_MS  # a small fall with a sure model
     assert ModelTurns(Heard(0.1), unsure_ms=1500).wait_ms(level, "book a table for two") == 1500
 

@@ -167,7 +167,7 @@ def object_to_come(text: str) -> bool:
         words = words[:-1]  # "…tell me", "…show us": the thing told or shown is still to come
     if not words or words[-1] not in OBJECT_VERBS:
         return False
-    if all(word in OPENERS for word in words[:-1]):
+    if not _asked(words[:-1]):  # nothing but openers before it
         return True
     before = words[-3:-1]
     return len(before) == 2 and ((before[1] == "to" and before[0] in WISHES)
@@ -270,7 +270,7 @@ class ModelTurns:
     def wait_ms(self, audio16k: np.ndarray, text: str) -> int:
         """How much silence ends the turn whose audio and words these are (the model is asked only
         when the words leave it open; the pitch always, for a deep fall may overrule the words)."""
-        probability = 0.0 if unfinished(text) else self.model.probability(audio16k)
+        probability = 0.0 if unfinished(text) or object_to_come(text) else self.model.probability(audio16k)
         fall, rise = end_pitch(audio16k)
         return silence_needed(text, probability, fall, rise, self.pause_ms, self.unsure_ms, self.limit_ms)
 

@@ -291,6 +291,21 @@ def test_auto_mode_waits_through_a_persons_thinking_pause_and_ends_a_synthesizer
 
 
 @pytest.mark.slow
+def test_a_persons_question_ending_on_a_preposition_or_a_pronoun_is_answered_at_the_short_pause(pool, end_of_turn):
+    # "from" and "this" end these questions (the wh-word is the preposition's object; "this" stands as
+    # a pronoun): festival's kal says them as finished questions, and they end at the short pause.
+    intro = _festival("Good morning, I have a question for you.", "kal")
+    for text in ("Where are you from?", "What is this?"):
+        listener = Listener(pool.acquire, pool.release, TurnDetection(silence_duration_ms=300),
+                            model_turns=ModelTurns(end_of_turn, people_only=True))
+        ends = _ends(hear_all(listener, np.concatenate([silence(0.5), intro, silence(2.5), _festival(text, "kal"),
+                                                        silence(2.6)])))
+        assert len(ends) == 2 and listener.person is True
+        assert listener.waits[-1] == PAUSE_MS, text
+        listener.close()
+
+
+@pytest.mark.slow
 def test_a_persons_yes_no_question_is_answered_at_the_short_pause_rising_or_level_but_a_request_before_its_object_waits(
         pool, end_of_turn):
     # festival's yes/no questions end level (people's often rise): the same question, as festival

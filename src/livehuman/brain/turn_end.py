@@ -3,9 +3,9 @@
 The offline brain's "model" turn-taking. After a short silence (PAUSE_MS) the Listener asks how
 much silence this turn needs before it ends (`ModelTurns.wait_ms`):
 
-- the words say it is unfinished (it ends on an article, a preposition, a conjunction, a
-  possessive, a filler, or an auxiliary without its subject: "book a", "tell me about the", "and
-  um", "what is", "how do I"): only the long limit (LIMIT_MS)
+- the words say it is unfinished (it ends on an article, a preposition whose object is still to
+  come, a conjunction, a possessive, a filler, or an auxiliary without its subject: "book a", "tell
+  me about the", "and um", "what is", "how do I"): only the long limit (LIMIT_MS)
   ends it, unless the voice fell deeply (DEEP_FALL_ST; the words were then likely misheard:
   unsure);
 - it sounds finished: the voice fell at the end (final lowering, FALL_ST semitones under the turn's
@@ -66,10 +66,11 @@ KIND_FPS = 25.0  # its frames a second (the lips' frames, which the voice-kind n
 KIND_SLACK_S = 2.0  # and the s of frames kept beyond, for audio that came in a pile after a pause
 
 # Words after which an English sentence cannot stop. Deliberately short and unambiguous: words
-# that often end a sentence ("up", "in", "out", "her", "like", "it") are left to the model.
+# that often end a sentence ("up", "in", "out", "her", "like", "it") are left to the model, and so
+# are the determiners that are pronouns as often ("What is this?", "Do you have any?": `object_to_come`).
 UNFINISHED_WORDS = frozenset({
     # articles and determiners
-    "a", "an", "the", "every", "some", "any", "this", "these", "those",
+    "a", "an", "the", "every",
     # possessives
     "my", "your", "our", "their", "its",
     # prepositions
@@ -94,6 +95,30 @@ QUESTION_WORDS = frozenset({
 })
 OPENERS = frozenset({"so", "um", "uh", "er", "erm", "well", "oh", "okay", "ok", "and", "but", "hey", "also", "now",
                      "sorry", "please"})
+# A preposition may end a sentence when its object was moved before it: a wh-word ("Where are you
+# from?", "What are you looking for?", "Who did you talk to?") with a pronoun after it, and no noun
+# phrase between it and the preposition; or a word that a clause begun by a pronoun or an
+# infinitive's "to" describes ("the one I'm looking for", "nothing to talk about": HEADS). "What is
+# the price of…", "What about…" and "How does it work with…" ("how" is never the object) still wait
+# for theirs. "to" is an infinitive's more often than not ("What would you like to…"), so it may end
+# one only after a verb whose "to" it is (`TO_VERBS`) or an object pronoun ("Who should I give it to?").
+STRANDED = frozenset({"of", "for", "with", "from", "at", "by", "about", "into", "onto", "to"})
+OBJECT_WH = frozenset({"what", "which", "who", "whom", "whose", "where", "what's", "who's", "where's"})
+HEADS = frozenset({"nothing", "something", "anything", "everything", "someone", "anyone", "everyone", "nobody",
+                   "somebody", "one", "all"})
+PRONOUNS = frozenset({"i", "you", "he", "she", "it", "we", "they", "me", "him", "her", "us", "them", "this",
+                      "that", "these", "those", "i'm", "you're", "he's", "she's", "it's", "we're", "they're"})
+NOUN_PHRASE = frozenset({"a", "an", "the", "my", "your", "his", "its", "our", "their", "every", "some", "any"})
+TO_VERBS = frozenset({"talk", "talking", "talked", "speak", "speaking", "spoke", "spoken", "listen", "listening",
+                      "listened", "go", "goes", "going", "went", "gone", "belong", "belongs", "up", "come", "coming",
+                      "came", "refer", "referring", "reply", "replying", "write", "writing", "wrote", "get", "got"})
+# A question of "how much", "what time", "which one"… whose verb has come but not its subject ("How
+# much is…", "What time does…"): the wh-word and a word that makes a wh-phrase of it.
+WH_PHRASES = {
+    "how": frozenset({"much", "many", "long", "old", "far", "often", "big", "tall", "late", "early", "soon", "fast"}),
+    "what": frozenset({"time", "kind", "sort", "type", "day", "year", "colour", "color", "size", "else"}),
+    "which": frozenset({"one", "way", "day", "kind", "type", "size"}),
+}
 # Endings of two or more words that ask for more ("I'd like", "can you", "could I").
 UNFINISHED_PHRASES = (
     ("i'd", "like"), ("would", "like"), ("i", "want"), ("i", "need"), ("can", "you"), ("could", "you"),
@@ -143,24 +168,51 @@ def unfinished(text: str) -> bool:
         return False
     before = words[-2] if len(words) > 1 else ""
     if words[-1] in UNFINISHED_WORDS:
+        if words[-1] in STRANDED and _stranded(words):
+            return False
         return words[-1] != "so" or before not in SO_ENDS
     if words[-1] in BE and before not in SUBJECTS and (before in WH_WORDS or not WH_WORDS & set(words)):
         return True
-    if words[-1] in DO_OR_MODAL and before in WH_WORDS:
+    if words[-1] in BE | DO_OR_MODAL and (before in WH_WORDS or _wh_phrase(words[-3:-1])):
         return True
     if words[-1] in SUBJECTS and before in DO_OR_MODAL and _asked(words) in WH_WORDS:
         return True
     return any(tuple(words[-len(p):]) == p for p in UNFINISHED_PHRASES)
 
 
+def _stranded(words: list[str]) -> bool:
+    """Whether the last word, a preposition, may end the sentence, its object moved before it (STRANDED)."""
+    if words[-1] == "to" and words[-2] not in TO_VERBS | PRONOUNS:
+        return False
+    for i in range(len(words) - 2, -1, -1):  # back from the preposition to its object
+        if words[i] in OBJECT_WH:
+            return any(word in PRONOUNS for word in words[i + 1:-1])
+        if words[i] in HEADS and i + 1 < len(words) - 1 and (words[i + 1] in PRONOUNS or words[i + 1] == "to"):
+            return True
+        if words[i] in NOUN_PHRASE:
+            return False
+    return False
+
+
+def _wh_phrase(words: list[str]) -> bool:
+    """Whether two words are a wh-phrase ("how much", "what time", "which one": WH_PHRASES)."""
+    return len(words) == 2 and words[1] in WH_PHRASES.get(words[0], ())
+
+
 def object_to_come(text: str) -> bool:
     """Whether the words end on a verb of OBJECT_VERBS whose object is still to come, after a wish's
     "to" ("I'd like to book", "I want to know"), a request's "you" ("Could you explain", "Can you
     tell me") or nothing but openers (a request said as a command: "Tell me", "Please explain"), or
-    on the "on" of ON_VERBS ("Does it run on")."""
+    on the "on" of ON_VERBS ("Does it run on"); or on "some" or "any", whose noun is likely to come,
+    though they may stand ("I'd like some…", "Can I have some?"); or on a question's "have", the verb
+    after its subject ("Do you have…", "Can I have…")."""
     words = last_words(text)
     if WH_WORDS & set(words):
         return False
+    if words[-1:] and words[-1] in ("some", "any"):
+        return True
+    if words[-3:-2] and words[-1] in ("have", "has") and words[-2] in SUBJECTS and words[-3] in DO_OR_MODAL:
+        return True
     if words[-2:-1] and words[-1] == "on":
         return words[-2] in ON_VERBS
     if words[-1:] and words[-1] in ("me", "us"):

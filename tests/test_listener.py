@@ -291,11 +291,13 @@ def test_auto_mode_waits_through_a_persons_thinking_pause_and_ends_a_synthesizer
 
 
 @pytest.mark.slow
-def test_a_persons_question_ending_on_a_preposition_or_a_pronoun_is_answered_at_the_short_pause(pool, end_of_turn):
+def test_a_persons_question_ending_on_a_preposition_or_a_pronoun_and_a_thank_you_said_level_end_at_the_short_pause(
+        pool, end_of_turn):
     # "from" and "this" end these questions (the wh-word is the preposition's object; "this" stands as
-    # a pronoun): festival's kal says them as finished questions, and they end at the short pause.
+    # a pronoun), and "Thank you." is whole by itself, though festival's kal says it level: each ends
+    # at the short pause.
     intro = _festival("Good morning, I have a question for you.", "kal")
-    for text in ("Where are you from?", "What is this?"):
+    for text in ("Where are you from?", "What is this?", "Thank you."):
         listener = Listener(pool.acquire, pool.release, TurnDetection(silence_duration_ms=300),
                             model_turns=ModelTurns(end_of_turn, people_only=True))
         ends = _ends(hear_all(listener, np.concatenate([silence(0.5), intro, silence(2.5), _festival(text, "kal"),

@@ -13,6 +13,7 @@ from livehuman.brain.turn_end import (
     VoiceKind,
     end_pitch,
     final_pitch,
+    formula,
     last_words,
     object_to_come,
     silence_needed,
@@ -166,6 +167,17 @@ def test_unfinished_words_wait_for_the_limit_a_fall_ends_at_the_pause_and_the_re
 ])
 def test_a_yes_no_question_begins_with_an_auxiliary_after_any_openers(text, asks):
     assert yes_no_question(text) is asks
+
+
+@pytest.mark.parametrize(("text", "whole"), [
+    ("Hello.", True), ("Thank you very much!", True), ("oh, okay", True), ("Yes, please.", True), ("so, bye", True),
+    ("you", False), ("well", False), ("thank you for", False), ("hello, I'd like", False), ("", False),
+])
+def test_a_formula_said_level_ends_at_the_pause_when_the_model_leans_to_finished(text, whole):
+    assert formula(text) is whole
+    if whole:  # said level (no fall, no rise): ended by a model leaning to finished, else unsure
+        assert silence_needed(text, 0.7, 0.0, 0.0) == PAUSE_MS
+        assert silence_needed(text, 0.3, 0.0, 0.0) == UNSURE_MS
 
 
 def test_a_rising_yes_no_question_ends_at_the_pause_when_the_model_leans_to_finished():

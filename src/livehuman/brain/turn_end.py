@@ -12,8 +12,9 @@ much silence this turn needs before it ends (`ModelTurns.wait_ms`):
   median pitch in its last voiced 200 ms), or the end-of-turn model is sure (SURE) and the voice
   fell a little, or a yes/no question ("Is it…", "Can you…") rose at its end (RISE_ST over its low
   point in the last RISE_S) and the model leans to finished (ASKED_P), or the model is sure of a
-  yes/no question however it ends (ASKED_SURE): it ends now, at the short silence, unless the model
-  is sure it is not finished (UNFINISHED_P);
+  yes/no question however it ends (ASKED_SURE), or leans to finished on a turn that is a formula
+  ("Thank you.": FORMULAS): it ends now, at the short silence, unless the model is sure it is not
+  finished (UNFINISHED_P);
 - otherwise it is unsure, and ends after UNSURE_MS of silence: longer than a thinking pause
   (people pause 0.5–0.9 s mid-sentence), shorter than the limit. So is a wish or a request that
   stops before its object ("I'd like to book", "Could you explain": `object_to_come`), whatever
@@ -119,6 +120,15 @@ WH_PHRASES = {
     "what": frozenset({"time", "kind", "sort", "type", "day", "year", "colour", "color", "size", "else"}),
     "which": frozenset({"one", "way", "day", "kind", "type", "size"}),
 }
+# Whole turns that are complete by themselves, however the voice ends: greetings, thanks, farewells,
+# answers to the avatar's own questions ("Hello.", "Thank you.", "Yes, please.": often said level).
+FORMULAS = frozenset({
+    "hello", "hi", "hey", "hello there", "hi there", "good morning", "good afternoon", "good evening", "good night",
+    "thanks", "thank you", "thanks a lot", "thank you very much", "thank you so much", "many thanks",
+    "bye", "goodbye", "bye bye", "see you", "see you later", "yes", "no", "yeah", "yep", "nope", "okay", "ok",
+    "alright", "sure", "great", "cool", "fine", "perfect", "sorry", "excuse me", "yes please", "no thanks",
+    "no thank you", "you're welcome", "of course", "not really", "me too", "never mind", "that's all", "that's it",
+})
 # Endings of two or more words that ask for more ("I'd like", "can you", "could I").
 UNFINISHED_PHRASES = (
     ("i'd", "like"), ("would", "like"), ("i", "want"), ("i", "need"), ("can", "you"), ("could", "you"),
@@ -226,6 +236,14 @@ def object_to_come(text: str) -> bool:
                                  or (before[1] == "you" and before[0] in REQUESTS))
 
 
+def formula(text: str) -> bool:
+    """Whether the words are one of FORMULAS, after any openers ("Oh, thank you")."""
+    words = last_words(text)
+    while len(words) > 1 and words[0] in OPENERS:
+        words = words[1:]
+    return " ".join(words) in FORMULAS
+
+
 def yes_no_question(text: str) -> bool:
     """Whether the words begin as a yes/no question does (an auxiliary verb first, after any openers)."""
     return _asked(last_words(text)) in QUESTION_WORDS
@@ -287,6 +305,8 @@ def silence_needed(text: str, probability: float, fall: float | None, rise: floa
         return pause_ms  # "Are you open on Sunday?", rising: the words ask, the voice asks, the model agrees
     if probability >= ASKED_SURE and yes_no_question(text):
         return pause_ms  # said level: the words ask, and the model is sure
+    if probability >= ASKED_P and formula(text):
+        return pause_ms  # "Thank you.", "Hello.": complete however the voice ends, and the model agrees
     return unsure
 
 

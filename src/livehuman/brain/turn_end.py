@@ -6,8 +6,8 @@ much silence this turn needs before it ends (`ModelTurns.wait_ms`):
 - the words say it is unfinished (it ends on an article, a preposition whose object is still to
   come, a conjunction, a possessive, a filler, or an auxiliary without its subject: "book a", "tell
   me about the", "and um", "what is", "how do I"): only the long limit (LIMIT_MS)
-  ends it, unless the voice fell deeply (DEEP_FALL_ST; the words were then likely misheard:
-  unsure);
+  ends it, unless the voice fell deeply (DEEP_FALL_ST) or the model is sure it is finished
+  (MISHEARD_P): the words were then likely misheard, and it is unsure;
 - it sounds finished: the voice fell at the end (final lowering, FALL_ST semitones under the turn's
   median pitch in its last voiced 200 ms), or the end-of-turn model is sure (SURE) and the voice
   fell a little, or a yes/no question ("Is it…", "Can you…") rose at its end (RISE_ST over its low
@@ -60,6 +60,7 @@ RISE_S = 0.6  # s of the voice's end in which the rise is heard (its low point: 
 ASKED_P = 0.5  # the model's probability from which a rising yes/no question is believed finished
 ASKED_SURE = 0.9  # and from which a yes/no question is, however its voice ends ("Is breakfast included?", level)
 DEEP_FALL_ST = -3.0  # a fall this deep makes unfinished-looking words only unsure (they are often misheard)
+MISHEARD_P = 0.9  # and so does the model this sure of finished (the recognizer adds a "the" or a "to" to questions)
 PITCH_S = 2.0  # s of the turn's end whose pitch is heard
 MIN_PAUSE_MS = 100  # below this, every breath between two words would be a pause
 KIND_S = 3.0  # auto mode: s of the turn's end whose voice is heard for its kind
@@ -292,7 +293,8 @@ def silence_needed(text: str, probability: float, fall: float | None, rise: floa
     `limit_ms` if the words say it is not, `unsure_ms` otherwise (see the module's doc)."""
     unsure = max(pause_ms, min(unsure_ms, limit_ms))
     if unfinished(text):
-        return unsure if fall is not None and fall <= DEEP_FALL_ST else limit_ms
+        misheard = (fall is not None and fall <= DEEP_FALL_ST) or probability >= MISHEARD_P
+        return unsure if misheard else limit_ms
     if probability < UNFINISHED_P:  # natural speech: "…who do not know" falls, and the model hears it go on
         return unsure
     if object_to_come(text):  # "I'd like to book", said as a sentence is: a thinking pause may follow
@@ -342,7 +344,7 @@ class ModelTurns:
     def wait_ms(self, audio16k: np.ndarray, text: str) -> int:
         """How much silence ends the turn whose audio and words these are (the model is asked only
         when the words leave it open; the pitch always, for a deep fall may overrule the words)."""
-        probability = 0.0 if unfinished(text) or object_to_come(text) else self.model.probability(audio16k)
+        probability = 0.0 if object_to_come(text) else self.model.probability(audio16k)
         fall, rise = end_pitch(audio16k)
         return silence_needed(text, probability, fall, rise, self.pause_ms, self.unsure_ms, self.limit_ms)
 

@@ -14,6 +14,7 @@ from livehuman.brain.turn_end import (
     end_pitch,
     final_pitch,
     formula,
+    holding_on,
     last_words,
     object_to_come,
     silence_needed,
@@ -31,6 +32,7 @@ from livehuman.speech.festival import festival_speech
     "how does it work with", "I'd like", "and um", "uh", "it's free and", "tell me about your", "I think",
     "What, exactly, is THE",  # case and punctuation do not matter
     "so what's", "I think there's", "and you'll", "they've",  # contractions that need more
+    "I was wondering",
 ])
 def test_an_utterance_ending_on_a_word_that_cannot_end_a_sentence_is_unfinished(text):
     assert unfinished(text)
@@ -122,7 +124,7 @@ def test_so_standing_for_what_was_said_ends_a_sentence_and_a_conjunction_does_no
     ("Does it run on", True), ("it depends on", True),
     # a wh-word is the object; an object said; a verb that stands alone; no wish or request before it
     ("What would you like to know?", False), ("Which one can you show me", False), ("I'd like to book it", False),
-    ("Tell me", True), ("please, explain", True),  # a request said as a command
+    ("Tell me", True), ("please, explain", True), ("Could you remind me", True),  # a request said as a command
     ("Do you have", True), ("so can I have", True), ("does it have", True),  # a question's "have", its object to come
     ("I have", False), ("you should have", False), ("have you", False),  # "have" that may stand
     ("I want to go", False), ("can you help", False), ("I know", False), ("you tell me", False), ("you know", False),
@@ -141,6 +143,17 @@ def test_an_object_to_come_waits_the_unsure_silence_whatever_the_voice_and_model
     assert silence_needed("I'd like to book", 0.95, -4.0) == UNSURE_MS
     assert silence_needed("could you explain", 0.9, -2.0, rise=2.5) == UNSURE_MS
     assert silence_needed("I'd like to book it", 0.95, -4.0) == PAUSE_MS
+
+
+@pytest.mark.parametrize(("text", "holds"), [
+    ("Let me think", True), ("um, let me see", True), ("Hold on", True), ("just a second", True), ("hmm", True),
+    ("so how do I put it", True),
+    ("let me think about it", False), ("I see", False), ("one more", False), ("", False),
+])
+def test_words_that_ask_for_time_to_think_wait_for_the_limit_whatever_the_voice_and_model_say(text, holds):
+    assert holding_on(text) is holds
+    if holds:
+        assert silence_needed(text, 0.99, -4.0) == LIMIT_MS
 
 
 def test_unfinished_words_wait_for_the_limit_a_fall_ends_at_the_pause_and_the_rest_waits_longer():
@@ -270,7 +283,7 @@ def _heard(kind: VoiceKind, audio: np.ndarray) -> VoiceKind:
     return kind
 
 
-def test_auto_mode_tells_a_persons_voice_from_a_synthesizers_by_a_turns_sound():
+def test_auto_mode_tells_a_persons_voice_from_a_synthesizers_by_a_sessions_sound():
     def said(speech) -> np.ndarray:
         return resample(speech.audio, LISTEN_RATE).samples
 
@@ -287,11 +300,22 @@ def test_auto_mode_tells_a_persons_voice_from_a_synthesizers_by_a_turns_sound():
     assert kind_of(np.zeros(LISTEN_RATE, np.float32)) is None
 
     # Heard as it comes: asked at a pause, the voice is the one heard up to the pause, whatever came
-    # after it in the same pile of audio; a new turn forgets the last one's voice.
+    # after it in the same pile of audio.
     after = np.concatenate(synthetic)
     kind = _heard(VoiceKind(), np.concatenate([person, after[: 3 * LISTEN_RATE // 2]]))
     assert kind.person(len(person) / LISTEN_RATE) is True
     _heard(kind, after[3 * LISTEN_RATE // 2 :])
     assert kind.person((len(person) + len(after)) / LISTEN_RATE) is False  # its last KIND_S
     kind.begin()
-    assert kind.person(1.0) is None
+    assert kind.person(0.0) is False  # a new turn with no voice yet: the last turn's
+
+    # A turn is heard with the session's earlier ones: a short one goes by the voice heard before it,
+    # a long one by its own.
+    short = synthetic[0][: 7 * LISTEN_RATE // 10]
+    assert kind_of(short) is False
+    kind = _heard(VoiceKind(), person)
+    kind.begin()
+    assert _heard(kind, short).person(len(short) / LISTEN_RATE) is True
+    kind = _heard(VoiceKind(), person)
+    kind.begin()
+    assert _heard(kind, synthetic[0]).person(len(synthetic[0]) / LISTEN_RATE) is False

@@ -220,9 +220,9 @@ class Listener:
         return wait_ms
 
     def _a_person(self, upto: int) -> bool:
-        """Auto mode: whether the user sounds like a person, by this turn's voice up to sample `upto`,
-        else by the last one long enough to tell (a short "Where is…" tells little); a synthesizer
-        until one has."""
+        """Auto mode: whether the user sounds like a person, by this turn's voice up to sample `upto`
+        with the session's earlier turns (turn_end.VoiceKind), else by the last verdict; a synthesizer
+        until there is one."""
         heard = self._voice.person((upto - self._turn_start) / LISTEN_RATE)
         if heard is not None:
             self.person = heard

@@ -3,6 +3,7 @@
 The offline brain's "model" turn-taking. After a short silence (PAUSE_MS) the Listener asks how
 much silence this turn needs before it ends (`ModelTurns.wait_ms`):
 
+- the words ask for time to think ("Let me think", "Hold on", "Hmm": HOLD_ON): the long limit;
 - the words say it is unfinished (it ends on an article, a preposition whose object is still to
   come, a conjunction, a possessive, a filler, or an auxiliary without its subject: "book a", "tell
   me about the", "and um", "what is", "how do I"): only the long limit (LIMIT_MS)
@@ -66,6 +67,7 @@ MIN_PAUSE_MS = 100  # below this, every breath between two words would be a paus
 KIND_S = 3.0  # auto mode: s of the turn's end whose voice is heard for its kind
 KIND_FPS = 25.0  # its frames a second (the lips' frames, which the voice-kind network learnt on)
 KIND_SLACK_S = 2.0  # and the s of frames kept beyond, for audio that came in a pile after a pause
+KIND_PAST = 0.5  # the weight of the session's earlier turns' voice, halved again at each turn
 
 # Words after which an English sentence cannot stop. Deliberately short and unambiguous: words
 # that often end a sentence ("up", "in", "out", "her", "like", "it") are left to the model, and so
@@ -134,6 +136,16 @@ FORMULAS = frozenset({
 UNFINISHED_PHRASES = (
     ("i'd", "like"), ("would", "like"), ("i", "want"), ("i", "need"), ("can", "you"), ("could", "you"),
     ("would", "you"), ("can", "i"), ("could", "i"), ("i", "think"), ("such", "as"), ("as", "well", "as"),
+    ("was", "wondering"), ("am", "wondering"), ("i'm", "wondering"),  # "I was wondering… if"
+)
+# Endings with which a speaker asks for time to think ("Let me think…", "Hold on", "Hmm"): the turn
+# waits for the limit, whatever the voice and the model say.
+HOLD_ON = (
+    ("let", "me", "think"), ("let", "me", "see"), ("let's", "see"), ("hold", "on"), ("one", "moment"),
+    ("one", "second"), ("just", "a", "moment"), ("just", "a", "second"), ("wait", "a", "moment"),
+    ("wait", "a", "second"), ("wait", "a", "minute"), ("give", "me", "a", "moment"), ("give", "me", "a", "second"),
+    ("how", "do", "i", "put", "it"), ("how", "do", "i", "put", "this"), ("what's", "the", "word"),
+    ("hmm",), ("hm",), ("hmmm",), ("mm",), ("mmm",),
 )
 
 
@@ -157,7 +169,7 @@ DO_OR_MODAL = frozenset({"do", "does", "did", "can", "could", "will", "would", "
 # easy to use."), so only a wish's "to" counts.
 OBJECT_VERBS = frozenset({"know", "ask", "book", "reserve", "order", "buy", "get", "find", "learn", "tell", "show",
                           "explain", "describe", "give", "send", "bring", "make", "use", "discuss", "recommend",
-                          "suggest"})
+                          "suggest", "remind"})
 WISHES = frozenset({"like", "love", "want", "wants", "wanted", "need", "needs", "needed", "hope", "wish", "going",
                     "have", "has", "try", "trying", "plan", "planning", "able"})  # "…like to", "…going to"
 REQUESTS = frozenset({"can", "could", "will", "would"})  # "Could you…"
@@ -189,6 +201,12 @@ def unfinished(text: str) -> bool:
     if words[-1] in SUBJECTS and before in DO_OR_MODAL and _asked(words) in WH_WORDS:
         return True
     return any(tuple(words[-len(p):]) == p for p in UNFINISHED_PHRASES)
+
+
+def holding_on(text: str) -> bool:
+    """Whether the words end asking for time to think (HOLD_ON)."""
+    words = last_words(text)
+    return any(tuple(words[-len(p):]) == p for p in HOLD_ON)
 
 
 def _stranded(words: list[str]) -> bool:
@@ -292,6 +310,8 @@ def silence_needed(text: str, probability: float, fall: float | None, rise: floa
     """The verdict as the silence (ms) that ends the turn: `pause_ms` if it sounds finished,
     `limit_ms` if the words say it is not, `unsure_ms` otherwise (see the module's doc)."""
     unsure = max(pause_ms, min(unsure_ms, limit_ms))
+    if holding_on(text):
+        return limit_ms
     if unfinished(text):
         misheard = (fall is not None and fall <= DEEP_FALL_ST) or probability >= MISHEARD_P
         return unsure if misheard else limit_ms
@@ -344,22 +364,32 @@ class ModelTurns:
     def wait_ms(self, audio16k: np.ndarray, text: str) -> int:
         """How much silence ends the turn whose audio and words these are (the model is asked only
         when the words leave it open; the pitch always, for a deep fall may overrule the words)."""
-        probability = 0.0 if object_to_come(text) else self.model.probability(audio16k)
+        probability = 0.0 if holding_on(text) or object_to_come(text) else self.model.probability(audio16k)
         fall, rise = end_pitch(audio16k)
         return silence_needed(text, probability, fall, rise, self.pause_ms, self.unsure_ms, self.limit_ms)
 
 
 class VoiceKind:
-    """Auto mode: whether a turn's voice sounds like a person's rather than a formant synthesizer's
+    """Auto mode: whether a session's voice sounds like a person's rather than a formant synthesizer's
     (motion/voice_kind.py), heard as it comes. Each 40 ms frame's features are computed as its audio
     arrives, so that asking at a pause costs the network alone (~1 ms): the features of KIND_S at
-    once took ~28 ms of the verdict's time."""
+    once took ~28 ms of the verdict's time. A turn is heard with the session's earlier ones, the
+    last counting half as much as its own voiced frames (KIND_PAST), the one before a quarter…: a
+    short "Do you have…" tells little, and the same person is speaking."""
 
     def __init__(self) -> None:
-        self.begin()
+        self._past_p = 0.0  # the earlier turns' voiced frames, weighted, times their P(a person's voice)
+        self._past_n = 0.0  # and the weighted frames themselves
+        self._new_turn()
 
     def begin(self) -> None:
-        """A new turn: its audio follows (`hear`), from its first sample."""
+        """A new turn: its audio follows (`hear`), from its first sample; the last one joins the past."""
+        p, voiced = self._evidence(len(self._frames) + self._dropped)
+        self._past_p = KIND_PAST * (self._past_p + p * voiced)
+        self._past_n = KIND_PAST * (self._past_n + voiced)
+        self._new_turn()
+
+    def _new_turn(self) -> None:
         from collections import deque
 
         from livehuman.motion.acoustics import FeatureStream
@@ -379,11 +409,21 @@ class VoiceKind:
             self._frames.append(frame)
 
     def person(self, heard_s: float) -> bool | None:
-        """Whether the voice of the turn's first `heard_s` seconds (their last KIND_S) sounds like a
-        person's; None with too little voice to tell (under ~0.4 s)."""
+        """Whether the voice of the turn's first `heard_s` seconds (their last KIND_S), with the
+        session's earlier turns, sounds like a person's; None with too little voice to tell (under
+        ~0.4 s in all)."""
         from livehuman.motion.acoustics import HOP_LOOKAHEAD
-        from livehuman.motion.voice_kind import person_in
+        from livehuman.motion.voice_kind import MIN_FRAMES
 
-        heard = int((heard_s - HOP_LOOKAHEAD) * KIND_FPS + 0.5) - self._dropped  # frames whose audio had all come
-        frames = list(self._frames)[max(0, heard - round(KIND_S * KIND_FPS)) : max(0, heard)]
-        return person_in(frames)
+        p, voiced = self._evidence(int((heard_s - HOP_LOOKAHEAD) * KIND_FPS + 0.5))
+        if voiced + self._past_n < MIN_FRAMES:
+            return None
+        return (p * voiced + self._past_p) / (voiced + self._past_n) > 0.5
+
+    def _evidence(self, heard: int) -> tuple[float, int]:
+        """P(a person's voice) over the voiced frames of the last KIND_S up to the turn's frame
+        `heard`, and how many there were (motion.voice_kind.person_evidence)."""
+        from livehuman.motion.voice_kind import person_evidence
+
+        heard -= self._dropped  # (frames whose audio had all come)
+        return person_evidence(list(self._frames)[max(0, heard - round(KIND_S * KIND_FPS)) : max(0, heard)])

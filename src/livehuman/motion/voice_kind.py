@@ -46,10 +46,17 @@ def shipped_voice_kind_network() -> ClosureModel:
 
 def person_probability(feats: list) -> float | None:
     """The mean over the voiced frames of P(a person's voice); None with too few of them."""
+    p, voiced = person_evidence(feats)
+    return None if voiced < MIN_FRAMES else p
+
+
+def person_evidence(feats: list) -> tuple[float, int]:
+    """The mean over the voiced frames of P(a person's voice), and how many voiced frames there were
+    (none: 0.5, 0)."""
     x = voice_inputs(feats)
-    if len(x) < MIN_FRAMES:
-        return None
-    return float(shipped_voice_kind_network().probability(x).mean())
+    if len(x) == 0:
+        return 0.5, 0
+    return float(shipped_voice_kind_network().probability(x).mean()), len(x)
 
 
 def person_in(feats: list) -> bool | None:

@@ -200,13 +200,16 @@ def unfinished(text: str) -> bool:
         return True
     if words[-1] in SUBJECTS and before in DO_OR_MODAL and _asked(words) in WH_WORDS:
         return True
-    return any(tuple(words[-len(p):]) == p for p in UNFINISHED_PHRASES)
+    return _ends_with(words, UNFINISHED_PHRASES)
 
 
 def holding_on(text: str) -> bool:
     """Whether the words end asking for time to think (HOLD_ON)."""
-    words = last_words(text)
-    return any(tuple(words[-len(p):]) == p for p in HOLD_ON)
+    return _ends_with(last_words(text), HOLD_ON)
+
+
+def _ends_with(words: list[str], phrases: tuple[tuple[str, ...], ...]) -> bool:
+    return any(tuple(words[-len(phrase):]) == phrase for phrase in phrases)
 
 
 def _stranded(words: list[str]) -> bool:

@@ -32,7 +32,7 @@ from livehuman.speech.festival import festival_speech
     "how does it work with", "I'd like", "and um", "uh", "it's free and", "tell me about your", "I think",
     "What, exactly, is THE",  # case and punctuation do not matter
     "so what's", "I think there's", "and you'll", "they've",  # contractions that need more
-    "I was wondering",
+    "I was wondering", "So basically", "well", "and, um, actually",  # words that only lead into a sentence
 ])
 def test_an_utterance_ending_on_a_word_that_cannot_end_a_sentence_is_unfinished(text):
     assert unfinished(text)
@@ -89,7 +89,7 @@ def test_a_verb_after_a_wh_phrase_waits_for_its_subject(text, open_):
 @pytest.mark.parametrize(("text", "open_"), [
     # "be" last waits for what it says of its subject
     ("What is", True), ("My name is", True), ("the price of the pro plan is", True), ("So, um, where are", True),
-    ("is", True),
+    ("is", True), ("What I really need is", True), ("so what we want is", True),  # a wh-clause its subject
     # unless its subject, the rest left out, or a clause a wh-word opened, comes before it
     ("Yes, it is.", False), ("I know where it is", False), ("I think there is", False),
     ("is that what this is", False), ("Do you know where the station is", False),
@@ -124,7 +124,8 @@ def test_so_standing_for_what_was_said_ends_a_sentence_and_a_conjunction_does_no
     ("Does it run on", True), ("it depends on", True),
     # a wh-word is the object; an object said; a verb that stands alone; no wish or request before it
     ("What would you like to know?", False), ("Which one can you show me", False), ("I'd like to book it", False),
-    ("Tell me", True), ("please, explain", True), ("Could you remind me", True),  # a request said as a command
+    ("Tell me", True), ("please, explain", True),  # a request said as a command
+    ("Could you remind me", True), ("Could you please tell me", True),
     ("Do you have", True), ("so can I have", True), ("does it have", True),  # a question's "have", its object to come
     ("I have", False), ("you should have", False), ("have you", False),  # "have" that may stand
     ("I want to go", False), ("can you help", False), ("I know", False), ("you tell me", False), ("you know", False),
@@ -185,7 +186,9 @@ def test_a_yes_no_question_begins_with_an_auxiliary_after_any_openers(text, asks
 
 @pytest.mark.parametrize(("text", "whole"), [
     ("Hello.", True), ("Thank you very much!", True), ("oh, okay", True), ("Yes, please.", True), ("so, bye", True),
+    ("Thanks so much!", True), ("Yes, that's right.", True), ("Okay, bye then", True), ("Sounds good to me", True),
     ("you", False), ("well", False), ("thank you for", False), ("hello, I'd like", False), ("", False),
+    ("No, the other one.", False), ("so much", False),
 ])
 def test_a_formula_said_level_ends_at_the_pause_when_the_model_leans_to_finished(text, whole):
     assert formula(text) is whole

@@ -127,11 +127,17 @@ WH_PHRASES = {
 # answers to the avatar's own questions ("Hello.", "Thank you.", "Yes, please.": often said level).
 FORMULAS = frozenset({
     "hello", "hi", "hey", "hello there", "hi there", "good morning", "good afternoon", "good evening", "good night",
-    "thanks", "thank you", "thanks a lot", "thank you very much", "thank you so much", "many thanks",
-    "bye", "goodbye", "bye bye", "see you", "see you later", "yes", "no", "yeah", "yep", "nope", "okay", "ok",
-    "alright", "sure", "great", "cool", "fine", "perfect", "sorry", "excuse me", "yes please", "no thanks",
-    "no thank you", "you're welcome", "of course", "not really", "me too", "never mind", "that's all", "that's it",
+    "thanks", "thank you", "many thanks", "bye", "goodbye", "bye bye", "see you", "see you later", "yes", "no",
+    "yeah", "yep", "nope", "okay", "ok", "alright", "all right", "sure", "great", "cool", "fine", "good", "nice",
+    "perfect", "wonderful", "excellent", "awesome", "exactly", "absolutely", "sorry", "excuse me", "please",
+    "you're welcome", "of course", "not really", "me too", "never mind", "no problem", "got it", "i see",
+    "that's right", "that's great", "that's all", "that's it", "sounds good", "sounds great",
 })
+# and what may follow one ("Thanks so much", "Okay, bye then", "Sounds good to me")
+FORMULA_TAILS = frozenset({"so much", "very much", "a lot", "again", "then", "too", "to me", "for everything",
+                           "for your help"})
+# Words that only lead into what a speaker says ("So, basically…"): a turn of nothing else is unfinished.
+MARKERS = OPENERS | {"basically", "actually", "honestly", "frankly", "anyway", "like", "look", "listen"}
 # Endings of two or more words that ask for more ("I'd like", "can you", "could I").
 UNFINISHED_PHRASES = (
     ("i'd", "like"), ("would", "like"), ("i", "want"), ("i", "need"), ("can", "you"), ("could", "you"),
@@ -194,13 +200,23 @@ def unfinished(text: str) -> bool:
         if words[-1] in STRANDED and _stranded(words):
             return False
         return words[-1] != "so" or before not in SO_ENDS
-    if words[-1] in BE and before not in SUBJECTS and (before in WH_WORDS or not WH_WORDS & set(words)):
+    if words[-1] in BE and before not in SUBJECTS and (before in WH_WORDS or not WH_WORDS & set(words)
+                                                       or _clause_as_subject(words)):
         return True
     if words[-1] in BE | DO_OR_MODAL and (before in WH_WORDS or _wh_phrase(words[-3:-1])):
         return True
     if words[-1] in SUBJECTS and before in DO_OR_MODAL and _asked(words) in WH_WORDS:
         return True
+    if all(word in MARKERS for word in words) and not formula(text):
+        return True
     return _ends_with(words, UNFINISHED_PHRASES)
+
+
+def _clause_as_subject(words: list[str]) -> bool:
+    """Whether the words begin with a wh-clause that is the subject of a "be" still to be followed
+    ("What I really need is…", "How I see it is…"): a wh-word, then a pronoun its subject."""
+    clause = words[next((i for i, word in enumerate(words) if word not in OPENERS), len(words)):]
+    return len(clause) > 3 and clause[0] in WH_WORDS and clause[1] in SUBJECTS
 
 
 def holding_on(text: str) -> bool:
@@ -238,7 +254,7 @@ def object_to_come(text: str) -> bool:
     on the "on" of ON_VERBS ("Does it run on"); or on "some" or "any", whose noun is likely to come,
     though they may stand ("I'd like some…", "Can I have some?"); or on a question's "have", the verb
     after its subject ("Do you have…", "Can I have…")."""
-    words = last_words(text)
+    words = [word for word in last_words(text) if word != "please"]  # ("Could you please explain")
     if WH_WORDS & set(words):
         return False
     if words[-1:] and words[-1] in ("some", "any"):
@@ -259,11 +275,19 @@ def object_to_come(text: str) -> bool:
 
 
 def formula(text: str) -> bool:
-    """Whether the words are one of FORMULAS, after any openers ("Oh, thank you")."""
+    """Whether the words are FORMULAS one after another, each perhaps with a tail (FORMULA_TAILS),
+    after any openers ("Oh, thank you so much", "Yes, that's right", "Okay, bye then")."""
     words = last_words(text)
     while len(words) > 1 and words[0] in OPENERS:
         words = words[1:]
-    return " ".join(words) in FORMULAS
+    i = 0
+    while i < len(words):
+        said = [n for n in (4, 3, 2, 1) if " ".join(words[i : i + n]) in FORMULAS
+                or (i > 0 and " ".join(words[i : i + n]) in FORMULA_TAILS)]
+        if not said:
+            return False
+        i += said[0]
+    return bool(words)
 
 
 def yes_no_question(text: str) -> bool:

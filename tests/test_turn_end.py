@@ -70,7 +70,7 @@ def test_a_determiner_that_can_stand_as_a_pronoun_is_not_unfinished(text, open_)
     ("What is the price of", True), ("What about", True), ("How does it work with", True),
     ("What would you like to", True), ("What is the best way to", True), ("Where do I need to", True),
     ("Tell me something about", True), ("I'm looking for", True), ("I need one for", True),
-    ("what are the prices for the", True),
+    ("what are the prices for the", True), ("to", True), ("of", True),
 ])
 def test_a_preposition_ends_a_sentence_whose_object_was_moved_before_it(text, open_):
     assert unfinished(text) is open_
@@ -249,6 +249,19 @@ def test_a_synthetic_statement_falls_at_its_end_and_not_in_its_middle():
     speech = speech[: np.flatnonzero(np.abs(speech) > 0.01)[-1] + 1]
     whole, half = final_pitch(speech), final_pitch(speech[: len(speech) // 2])
     assert whole < -1.0 and whole < half - 0.5
+
+
+def test_the_word_rules_judge_any_one_or_two_words_of_their_lists_without_failing():
+    # A turn of one word the rules look back from ("to", "is") once raised an IndexError in the Listener.
+    import itertools
+
+    from livehuman.brain import turn_end
+
+    vocabulary = sorted(turn_end.UNFINISHED_WORDS | turn_end.BE | turn_end.DO_OR_MODAL | turn_end.WH_WORDS
+                        | turn_end.MARKERS | turn_end.HEADS | turn_end.PRONOUNS | {"have", "some", "please", "on"})
+    for size in (1, 2):
+        for words in itertools.product(vocabulary, repeat=size):
+            assert silence_needed(" ".join(words), 0.5, None) in (PAUSE_MS, UNSURE_MS, LIMIT_MS)
 
 
 def test_last_words_keep_apostrophes_and_drop_punctuation():

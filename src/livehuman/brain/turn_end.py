@@ -230,7 +230,7 @@ def _ends_with(words: list[str], phrases: tuple[tuple[str, ...], ...]) -> bool:
 
 def _stranded(words: list[str]) -> bool:
     """Whether the last word, a preposition, may end the sentence, its object moved before it (STRANDED)."""
-    if words[-1] == "to" and words[-2] not in TO_VERBS | PRONOUNS:
+    if len(words) < 2 or (words[-1] == "to" and words[-2] not in TO_VERBS | PRONOUNS):
         return False
     for i in range(len(words) - 2, -1, -1):  # back from the preposition to its object
         if words[i] in OBJECT_WH:

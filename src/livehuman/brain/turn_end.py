@@ -282,11 +282,11 @@ def formula(text: str) -> bool:
         words = words[1:]
     i = 0
     while i < len(words):
-        said = [n for n in (4, 3, 2, 1) if " ".join(words[i : i + n]) in FORMULAS
+        fits = [n for n in (4, 3, 2, 1) if " ".join(words[i : i + n]) in FORMULAS
                 or (i > 0 and " ".join(words[i : i + n]) in FORMULA_TAILS)]
-        if not said:
+        if not fits:
             return False
-        i += said[0]
+        i += fits[0]  # the longest
     return bool(words)
 
 
@@ -389,8 +389,9 @@ class ModelTurns:
         return max(MIN_PAUSE_MS, self.pause_ms - JUDGE_LEAD_MS)
 
     def wait_ms(self, audio16k: np.ndarray, text: str) -> int:
-        """How much silence ends the turn whose audio and words these are (the model is asked only
-        when the words leave it open; the pitch always, for a deep fall may overrule the words)."""
+        """How much silence ends the turn whose audio and words these are (the model is asked unless
+        the words alone decide, asking for time or for an object; the pitch always, for a deep fall
+        may overrule words that look unfinished, as a sure model may)."""
         probability = 0.0 if holding_on(text) or object_to_come(text) else self.model.probability(audio16k)
         fall, rise = end_pitch(audio16k)
         return silence_needed(text, probability, fall, rise, self.pause_ms, self.unsure_ms, self.limit_ms)

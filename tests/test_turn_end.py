@@ -128,6 +128,9 @@ def test_so_standing_for_what_was_said_ends_a_sentence_and_a_conjunction_does_no
     ("Could you remind me", True), ("Could you please tell me", True),
     ("Do you have", True), ("so can I have", True), ("does it have", True),  # a question's "have", its object to come
     ("I have", False), ("you should have", False), ("have you", False),  # "have" that may stand
+    ("My daughter wants", True), ("I'm going to need", True), ("could you bring", True), ("so are there", True),
+    ("if you want", False), ("as you prefer", False), ("What do you need", False), ("It's all I want", False),
+    ("there are", False), ("Yes, is there", False),
     ("I want to go", False), ("can you help", False), ("I know", False), ("you tell me", False), ("you know", False),
     ("they get", False),
     ("What does it run on", False), ("can you turn it on", False), ("go on", False), ("on", False),

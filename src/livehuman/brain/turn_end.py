@@ -181,6 +181,12 @@ WISHES = frozenset({"like", "love", "want", "wants", "wanted", "need", "needs", 
 REQUESTS = frozenset({"can", "could", "will", "would"})  # "Could you…"
 # Verbs whose "on" is a preposition, its object still to come ("Does it run on…", "It depends on…"),
 # unlike a particle's ("turn on", "go on", "hold on"), which ends a sentence.
+# Verbs that never end a clause without their object ("My daughter wants…", "I'm going to need…"),
+# but in an ellipsis after "if" or "as" ("…if you want"), or when a wh-word or a clause's head before
+# them is the object ("What do you need?", "It's all I want").
+NEED_OBJECTS = frozenset({"need", "needs", "want", "wants", "prefer", "prefers", "bring", "brings", "buy", "buys",
+                          "give", "gives", "put", "puts", "require", "requires", "contain", "contains", "include",
+                          "includes"})
 ON_VERBS = frozenset({"run", "runs", "work", "works", "depend", "depends", "rely", "relies", "count", "based",
                       "focus", "available", "installed", "install"})
 
@@ -253,13 +259,18 @@ def object_to_come(text: str) -> bool:
     tell me") or nothing but openers (a request said as a command: "Tell me", "Please explain"), or
     on the "on" of ON_VERBS ("Does it run on"); or on "some" or "any", whose noun is likely to come,
     though they may stand ("I'd like some…", "Can I have some?"); or on a question's "have", the verb
-    after its subject ("Do you have…", "Can I have…")."""
+    after its subject ("Do you have…", "Can I have…"); or on a verb of NEED_OBJECTS after anything; or
+    on a question's "there" ("Are there…")."""
     words = [word for word in last_words(text) if word != "please"]  # ("Could you please explain")
     if WH_WORDS & set(words):
         return False
     if words[-1:] and words[-1] in ("some", "any"):
         return True
     if words[-3:-2] and words[-1] in ("have", "has") and words[-2] in SUBJECTS and words[-3] in DO_OR_MODAL:
+        return True
+    if words[-1:] and words[-1] in NEED_OBJECTS and not HEADS & set(words) and not {"if", "as"} & set(words[-3:-1]):
+        return True
+    if words[-2:-1] and words[-1] == "there" and words[-2] in BE and _asked(words) == words[-2]:
         return True
     if words[-2:-1] and words[-1] == "on":
         return words[-2] in ON_VERBS

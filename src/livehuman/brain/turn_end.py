@@ -179,14 +179,14 @@ OBJECT_VERBS = frozenset({"know", "ask", "book", "reserve", "order", "buy", "get
 WISHES = frozenset({"like", "love", "want", "wants", "wanted", "need", "needs", "needed", "hope", "wish", "going",
                     "have", "has", "try", "trying", "plan", "planning", "able"})  # "…like to", "…going to"
 REQUESTS = frozenset({"can", "could", "will", "would"})  # "Could you…"
-# Verbs whose "on" is a preposition, its object still to come ("Does it run on…", "It depends on…"),
-# unlike a particle's ("turn on", "go on", "hold on"), which ends a sentence.
 # Verbs that never end a clause without their object ("My daughter wants…", "I'm going to need…"),
 # but in an ellipsis after "if" or "as" ("…if you want"), or when a wh-word or a clause's head before
 # them is the object ("What do you need?", "It's all I want").
 NEED_OBJECTS = frozenset({"need", "needs", "want", "wants", "prefer", "prefers", "bring", "brings", "buy", "buys",
                           "give", "gives", "put", "puts", "require", "requires", "contain", "contains", "include",
                           "includes"})
+# Verbs whose "on" is a preposition, its object still to come ("Does it run on…", "It depends on…"),
+# unlike a particle's ("turn on", "go on", "hold on"), which ends a sentence.
 ON_VERBS = frozenset({"run", "runs", "work", "works", "depend", "depends", "rely", "relies", "count", "based",
                       "focus", "available", "installed", "install"})
 
@@ -221,7 +221,7 @@ def unfinished(text: str) -> bool:
 def _clause_as_subject(words: list[str]) -> bool:
     """Whether the words begin with a wh-clause that is the subject of a "be" still to be followed
     ("What I really need is…", "How I see it is…"): a wh-word, then a pronoun its subject."""
-    clause = words[next((i for i, word in enumerate(words) if word not in OPENERS), len(words)):]
+    clause = _after_openers(words)
     return len(clause) > 3 and clause[0] in WH_WORDS and clause[1] in SUBJECTS
 
 
@@ -289,8 +289,7 @@ def formula(text: str) -> bool:
     """Whether the words are FORMULAS one after another, each perhaps with a tail (FORMULA_TAILS),
     after any openers ("Oh, thank you so much", "Yes, that's right", "Okay, bye then")."""
     words = last_words(text)
-    while len(words) > 1 and words[0] in OPENERS:
-        words = words[1:]
+    words = _after_openers(words) or words[-1:]  # ("okay" alone is an opener and a formula)
     i = 0
     while i < len(words):
         fits = [n for n in (4, 3, 2, 1) if " ".join(words[i : i + n]) in FORMULAS
@@ -308,7 +307,12 @@ def yes_no_question(text: str) -> bool:
 
 def _asked(words: list[str]) -> str:
     """The first of `words` after any openers ("So, um, is it…": "is"); "" if none."""
-    return next((word for word in words if word not in OPENERS), "")
+    return next(iter(_after_openers(words)), "")
+
+
+def _after_openers(words: list[str]) -> list[str]:
+    """`words` from the first that is not an opener ("so", "um", "well"…)."""
+    return words[next((i for i, word in enumerate(words) if word not in OPENERS), len(words)):]
 
 
 def final_pitch(audio16k: np.ndarray) -> float | None:

@@ -19,6 +19,7 @@ GAZE_TRAVEL = (0.06, 0.03)  # iris travel (u, v) at gaze 1, face units
 LASH_MARGIN = 0.04  # face units: the upper lid's edge, lashes included, that slides down unstretched
 LID_SKIN = 0.06  # face units of skin above the lid's edge that stretch over the eye (glasses stay put)
 GRAIN_SIGMA = 0.02  # face units: finer than this is the skin's grain, coarser its colour
+SKIN_AROUND = 0.15  # face units around the lid's box whose skin fills in what is not skin in it
 LID_SMOOTH = 0.05  # face units: the stretched lid's colour is smoothed this much across the eye
 GRAIN_LIMIT = 12.0  # grey levels: grain stronger than this is an edge (glasses, lashes), not skin
 GRAIN_BELOW = 0.15  # face units under the lower lid: the skin whose grain the shut lid takes
@@ -27,7 +28,11 @@ LID_HIGHLIGHT = 0.04  # the lid's middle is this much brighter: it curves over t
 LID_SHADOW = 0.14  # and this much darker at its edge, where it turns in under the lashes
 CORNER_SHADOW = 0.1  # and darker towards the eye's corners
 DARK_SKIN = 0.75  # around the eye, pixels darker than this share of the skin around them are not skin
-THIN = 0.12  # face units: darker things narrower than this are lashes, a crease's line or a rim, not a shadow
+FILL = 0.06  # face units: what is not skin is filled with the skin this near it
+FAR = 0.01  # and with the typical skin where that skin's weight is under this
+RING = 0.12  # face units: the typical skin is the skin this near the open eye
+BROW_MIN = 0.08  # face units: what is dark and at least this wide in every direction is a brow (or a shadow)
+THIN = 0.2  # face units: darker things narrower than this are lashes, a crease's line, a rim or a brow, not a shadow
 GLINT = 1.5  # nor those brighter than this share and nearly colourless (the glints of glasses)
 GLINT_CHROMA = 0.25  # "colourless": the channels' spread under this share of the brightness
 LASH_WIDTH = 0.04  # face units: the shut lashes' line
@@ -178,6 +183,7 @@ class LidGrid:
     half_width: float = 1.0  # half the eye's width, face units
     lash: np.ndarray | None = None  # BGR of the lashes, sampled on first use
     skin: np.ndarray | None = None  # (h, w, 3) float32: the source's box, skin alone, sampled with them
+    brow: np.ndarray | None = None  # (h, w) float32: 1 on a brow, or on anything not skin as wide (a glint)
     grain: np.ndarray | None = None  # (h, w, 3) float32: a grain like the skin's, for the shut lid
 
     @classmethod
@@ -203,7 +209,17 @@ class LidGrid:
         under the eye (the skin around the lid is mostly lashes, crease, brow and make-up)."""
         h, w = self.u.shape
         region = image[self.y0 : self.y0 + h, self.x0 : self.x0 + w]
-        self.skin = _skin_only(region, frame.unit, self._eye_mask(upper, lower))
+        # filled in from the skin around the box too (the cheek, the temple, the nose's side): where
+        # a brow sits on the eye, the box itself holds little skin but the lower lid's
+        pad = max(1, round(SKIN_AROUND * frame.unit))
+        x0, y0 = max(self.x0 - pad, 0), max(self.y0 - pad, 0)
+        around = image[y0 : self.y0 + h + pad, x0 : self.x0 + w + pad]
+        eye = np.zeros(around.shape[:2], bool)
+        eye[self.y0 - y0 : self.y0 - y0 + h, self.x0 - x0 : self.x0 - x0 + w] = self._eye_mask(upper, lower)
+        skin, brow = _skin_only(around, frame.unit, eye)
+        inside = np.s_[self.y0 - y0 : self.y0 - y0 + h, self.x0 - x0 : self.x0 - x0 + w]
+        self.skin = skin[inside]
+        self.brow = cv2.GaussianBlur(brow, (0, 0), max(0.8, GRAIN_SIGMA * frame.unit))[inside]
         under = frame.to_pixels(np.array([lower[:, 0].mean(), lower[:, 1].max() + GRAIN_BELOW]))
         eye = np.round(frame.to_pixels(np.array([self.centre, upper[:, 1].mean()]))).astype(int)
         self.grain = _skin_grain(image, under, (self.x0 - eye[0], self.y0 - eye[1], w, h), frame.unit)
@@ -216,10 +232,11 @@ class LidGrid:
         return (self.v > top) & (self.v < bottom)  # beyond the eye's corners top and bottom are NaN
 
 
-def _skin_only(region: np.ndarray, unit: float, eye: np.ndarray) -> np.ndarray:
+def _skin_only(region: np.ndarray, unit: float, eye: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`region` (float32) with what is not skin (the eye itself, `eye` true there; glasses' rims and
-    glints, lashes, a crease's line) filled in from the skin around it: the lid that stretches over
-    the eye is made of it.
+    glints, lashes, a crease's line, a brow that sits on the eye) filled in from the skin around it:
+    the lid that stretches over the eye is made of it. And where what was filled in is as wide as
+    a brow (float32, 0 or 1): lashes and a crease's line come down with the lid, a brow stays.
 
     Dark is judged against the skin around each pixel (a closing wider than a lash or a rim puts it
     in their place), not against the whole box: a deep eye socket's or eye shadow's broad shade is
@@ -228,13 +245,28 @@ def _skin_only(region: np.ndarray, unit: float, eye: np.ndarray) -> np.ndarray:
     luma = pixels @ LUMA_BGR.astype(np.float32)
     median = np.median(luma)
     size = 2 * max(1, round(THIN * unit / 2)) + 1
-    around = cv2.morphologyEx(luma, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    # (the eye's white is no skin to judge by)
+    around = cv2.morphologyEx(np.where(eye, 0, luma), cv2.MORPH_CLOSE,
+                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
     # a glint is bright and colourless; bright skin keeps its colour
     glint = (luma > GLINT * median) & (pixels.max(-1) - pixels.min(-1) < GLINT_CHROMA * luma)
-    odd = cv2.dilate(((luma < DARK_SKIN * around) | glint | eye).astype(np.uint8), np.ones((3, 3), np.uint8))
-    if odd.any():
-        region = cv2.inpaint(np.ascontiguousarray(region), odd, max(2.0, 0.03 * unit), cv2.INPAINT_TELEA)
-    return region.astype(np.float32)
+    dark = ((luma < DARK_SKIN * around) | glint).astype(np.uint8)
+    wide = 2 * max(1, round(BROW_MIN * unit / 2)) + 1
+    brow = cv2.morphologyEx(dark, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (wide, wide)))
+    edge = 2 * max(1, round(0.015 * unit)) + 1  # (with their soft edges)
+    odd = cv2.dilate(dark | eye.astype(np.uint8), np.ones((edge, edge), np.uint8))
+    if odd.any() and not odd.all():  # (with no skin at all, there is none to fill with)
+        # each filled pixel is the skin near it, averaged (inpainting smeared a big hole's edges into
+        # it), or the typical skin by the eye far from any
+        known = 1 - odd.astype(np.float32)
+        reach = 2 * max(1, round(RING * unit)) + 1
+        by_eye = cv2.dilate(eye.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+        ring = (by_eye > 0) & (known > 0)
+        typical = np.median(pixels[ring if ring.sum() >= 10 else known > 0], axis=0)
+        near = cv2.GaussianBlur(known, (0, 0), FILL * unit)[..., None] + FAR
+        fill = (cv2.GaussianBlur(pixels * known[..., None], (0, 0), FILL * unit) + FAR * typical) / near
+        pixels = np.where(odd[..., None] > 0, fill, pixels)
+    return pixels, brow.astype(np.float32)
 
 
 def _skin_grain(image: np.ndarray, at: np.ndarray, box: tuple[int, int, int, int], unit: float) -> np.ndarray:
@@ -358,6 +390,8 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarr
         # the lid covers what is below its edge, anti-aliased over a pixel; elsewhere the eye shows
         cover = np.clip(t * unit + 0.5, 0, 1)
         cover[drop <= 0] = 0
+        # above the open eye, a brow that sits on it stays where it is
+        cover *= 1 - grid.brow * (1 - _ramp_down(top - v, np.float32(LASH_MARGIN), np.float32(2 * LASH_MARGIN)))
         a = cover[..., None]
         out = region + (lid - region) * a
         out += (grid.lash - out) * line[..., None]  # the lashes' tips hang over what is below the edge

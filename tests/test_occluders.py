@@ -35,7 +35,7 @@ def photos():
 
 
 def occluder_of(image, points):
-    rig = build_rig(points.astype(np.float64), (image.shape[1], image.shape[0]))
+    rig = build_rig(points.astype(np.float64))
     return find_occluder(image, points.astype(np.float64), rig.frame, Crop.around(rig.source, (image.shape[1], image.shape[0])))
 
 

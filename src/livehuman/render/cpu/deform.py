@@ -23,7 +23,6 @@ from livehuman.render.cpu.face import (
     UPPER_INNER,
     UPPER_OUTER,
     FaceFrame,
-    clip_to_image,
 )
 
 JAW_GAP = 0.27  # lower-lip travel at jaw=1 (the inner-lip gap reaches ~1.1x this: an "ah")
@@ -222,7 +221,7 @@ def _jaw_weights(uv: np.ndarray, half_width: float) -> np.ndarray:
     return w * (1 - 0.5 * _ramp(u, 0.6, 1.1))
 
 
-def build_rig(points: np.ndarray, image_size: tuple[int, int]) -> MouthRig:
+def build_rig(points: np.ndarray) -> MouthRig:
     """The lower-face rig of one source frame (478 landmarks in pixels)."""
     points = np.asarray(points, np.float64)
     mouth = (points[13] + points[14]) / 2
@@ -268,13 +267,15 @@ def build_rig(points: np.ndarray, image_size: tuple[int, int]) -> MouthRig:
         "jaw": np.where(lip, 0, _jaw_weights(nu, half_width)),
         "v": nu[:, 1],
     }
-    ring = _ring(uv_src[index], frame, image_size)
+    ring = _ring(uv_src[index], frame)
     source = np.concatenate([frame.to_pixels(uv_src[index]), ring])
     return MouthRig(frame, index, source, nu, half_width, w, source_gap)
 
 
-def _ring(uv: np.ndarray, frame: FaceFrame, image_size: tuple[int, int]) -> np.ndarray:
-    """Fixed points around the moving landmarks, clipped to the image and below MESH_TOP."""
+def _ring(uv: np.ndarray, frame: FaceFrame) -> np.ndarray:
+    """Fixed points around the moving landmarks, below MESH_TOP. Not clipped to the image: on a face
+    the frame's edge cuts, landmarks lie beyond it too, and a ring clipped inside them made the mesh
+    fold (the cheek tore as the mouth moved); the warp reads only the image's own pixels."""
     hull = cv2.convexHull(uv.astype(np.float32)).reshape(-1, 2).astype(np.float64)
     centre = hull.mean(0)
     closed = np.concatenate([hull, hull[:1]])
@@ -287,4 +288,4 @@ def _ring(uv: np.ndarray, frame: FaceFrame, image_size: tuple[int, int]) -> np.n
     # more room below the chin: the jaw travels furthest there, and the neck takes up the motion
     out = pts + (RING_MARGIN + RING_BELOW * np.clip(out[:, 1:], 0, 1)) * out
     out[:, 1] = np.maximum(out[:, 1], MESH_TOP - 0.05)
-    return clip_to_image(frame.to_pixels(out), image_size)
+    return frame.to_pixels(out)

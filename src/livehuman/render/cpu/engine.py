@@ -79,11 +79,11 @@ def _build(avatar: Avatar, i: int, colours: MouthColours) -> _FrameRigs:
     source = avatar.frames[i]
     # A small open source mouth is closed once into a rest photo, and the mouth is driven from that:
     # at this size the lips are a few pixels thick, too few to clean of the teeth between them.
-    rig = build_rig(points, size)
+    rig = build_rig(points)
     rest = rest_pose(source, points) if rig.frame.unit < REST_PHOTO_BELOW_PX else None
     if rest is not None:
         source, points = rest.frame(source), rest.points.astype(np.float64)
-        rig = build_rig(points, size)
+        rig = build_rig(points)
     # triangulate the mouth mesh wide open and spread, so every lip triangle keeps its orientation
     open_ref = rig.target_pixels(FaceControls(jaw=1.0, spread=0.5))
     tri = triangulate(open_ref.astype(np.float64))

@@ -47,7 +47,7 @@ def rest_pose(image: np.ndarray, points: np.ndarray) -> RestPose | None:
     """The closed-mouth rest photo of a frame whose mouth is open, or None when it is closed already."""
     points = np.asarray(points, np.float64)
     size = (image.shape[1], image.shape[0])
-    rig = build_rig(points, size)
+    rig = build_rig(points)
     if rig.source_gap <= OPEN_AT_REST:
         return None
     target = rig.target_pixels(FaceControls()).astype(np.float64)

@@ -252,7 +252,7 @@ def test_a_face_cut_by_the_frames_edge_near_its_mouth_does_not_tear(faces, found
     real photo of a man laughing was: his cheek tore on "oo"), or 0.25 under the lower lip (the chin
     cut off, as a webcam's frame may). The fixed ring around the mouth's mesh was clipped to the
     image, inside the landmarks that lie beyond its edge, and the mesh folded as the mouth moved
-    (0.005-0.06 of these units on "ah"). Now the ring lies where it falls, beyond the edge too, and
+    (0.001-0.053 of these units on "ah"). Now the ring lies where it falls, beyond the edge too, and
     the warp fetches nothing from there but the edge's own pixels."""
     image, points = faces[name], found[name][0]
     unit = inter_ocular(points)

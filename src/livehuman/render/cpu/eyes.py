@@ -214,10 +214,10 @@ class LidGrid:
         pad = max(1, round(SKIN_AROUND * frame.unit))
         x0, y0 = max(self.x0 - pad, 0), max(self.y0 - pad, 0)
         around = image[y0 : self.y0 + h + pad, x0 : self.x0 + w + pad]
-        eye = np.zeros(around.shape[:2], bool)
-        eye[self.y0 - y0 : self.y0 - y0 + h, self.x0 - x0 : self.x0 - x0 + w] = self._eye_mask(upper, lower)
-        skin, brow = _skin_only(around, frame.unit, eye)
-        inside = np.s_[self.y0 - y0 : self.y0 - y0 + h, self.x0 - x0 : self.x0 - x0 + w]
+        inside = np.s_[self.y0 - y0 : self.y0 - y0 + h, self.x0 - x0 : self.x0 - x0 + w]  # the box in it
+        open_eye = np.zeros(around.shape[:2], bool)
+        open_eye[inside] = self._eye_mask(upper, lower)
+        skin, brow = _skin_only(around, frame.unit, open_eye)
         self.skin = skin[inside]
         self.brow = cv2.GaussianBlur(brow, (0, 0), max(0.8, GRAIN_SIGMA * frame.unit))[inside]
         under = frame.to_pixels(np.array([lower[:, 0].mean(), lower[:, 1].max() + GRAIN_BELOW]))

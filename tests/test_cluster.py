@@ -26,9 +26,11 @@ PER_NODE = 3  # four visitors: two a node; after a node is lost the survivor sti
 
 
 def serve(front, ray_address: str, port: int, log) -> subprocess.Popen:
-    """`livehuman serve --cluster` on the front door's machine."""
-    argv = [sys.executable, "-m", "livehuman.cli", "serve", "--host", front.address, "--port", str(port),
-            "--no-auth", "--cluster", ray_address, "--max-sessions", str(PER_NODE), "--render-workers", "0"]
+    """`livehuman serve --cluster` on the front door's machine, niced: on a real cluster it has cores
+    of its own, here its warm-up (~20 s of both cores) would starve the nodes' sessions."""
+    argv = ["nice", "-n", "10", sys.executable, "-m", "livehuman.cli", "serve", "--host", front.address,
+            "--port", str(port), "--no-auth", "--cluster", ray_address, "--max-sessions", str(PER_NODE),
+            "--render-workers", "0"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
     return subprocess.Popen(front.command(argv), stdout=log, stderr=subprocess.STDOUT, env=env)
 

@@ -25,6 +25,7 @@ from livehuman.bench.options import LiveOptions, from_args
 from livehuman.errors import LivehumanError
 from livehuman.live.av_offset import measure_av_offsets, record_answers
 from livehuman.live.clock import VIDEO_CLOCK_RATE, VIDEO_PTS_STEP
+from livehuman.live.event_loop import new_event_loop
 from livehuman.rates import WEBRTC_RATE
 
 QUESTIONS = ["What is livehuman?", "Is it free?", "Does it need a GPU?", "Does it work offline?",
@@ -571,8 +572,13 @@ def main() -> None:
     parser.add_argument("--barge-in-ms", type=int)
     parser.add_argument("--end-of-turn", default=LiveOptions.end_of_turn)
     args = parser.parse_args()
-    with loopback_ice():
-        asyncio.run(_serve(args.avatar, args.max_sessions, args.render_workers, args.barge_in_ms, args.end_of_turn))
+    loop = new_event_loop()  # the loop `serve` runs on
+    try:
+        with loopback_ice():
+            loop.run_until_complete(_serve(args.avatar, args.max_sessions, args.render_workers, args.barge_in_ms,
+                                           args.end_of_turn))
+    finally:
+        loop.close()
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ sessions live on between calls.
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import shutil
 import tempfile
@@ -22,8 +23,11 @@ from livehuman.cluster.placement import NodeLoad
 from livehuman.live.access import Access, protect
 from livehuman.live.bodies import unreadable_bodies
 from livehuman.live.drive import drive_routes
+from livehuman.live.event_loop import drains_datagrams
 from livehuman.live.server import MAX_OFFER_BYTES, LiveServer, Offer, build_live_server
 from livehuman.live.uploads import Uploads
+
+log = logging.getLogger("livehuman.cluster")
 
 
 class NodeHost:
@@ -59,6 +63,9 @@ class NodeHost:
                         uploads=[p.name for p in self.server.uploads.uploaded()] if self.server.uploads else [])
 
     async def _start(self) -> None:
+        if not drains_datagrams(asyncio.get_running_loop()):  # Ray takes uvloop unless RAY_USE_UVLOOP=0
+            log.warning("this node's event loop is asyncio's own, not uvloop's: once busy it reads its visitors' "
+                        "packets seconds late and loses their connections (live/event_loop.py)")
         await self.server.start_without_http()
         await self._serve_drive_api()
 

@@ -31,6 +31,7 @@ from livehuman.live.health import health, readiness, stats
 from livehuman.live.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from livehuman.live.metrics import LiveMetrics
 from livehuman.live.drive import drive_routes
+from livehuman.live.event_loop import new_event_loop
 from livehuman.live.microphone import hear_promptly
 from livehuman.live.offer_check import offer_problem
 from livehuman.live.face_renderer import FaceRenderer
@@ -778,7 +779,7 @@ def run_server(host: str = "127.0.0.1", port: int = 8080, avatar: str | None = N
               f"{avatar or (first.face.avatar.name if first else 'default')}; Ctrl+C to stop)", flush=True)
 
     try:
-        web.run_app(server.app(), sock=sock, print=ready, ssl_context=ssl_context)
+        web.run_app(server.app(), sock=sock, print=ready, ssl_context=ssl_context, loop=new_event_loop())
     finally:
         sock.close()
         server.close_resources()

@@ -87,19 +87,25 @@ def eye_opening(points: np.ndarray) -> float:
         2 * inter_ocular(points))
 
 
-def iris_dark_pixels(frame: np.ndarray, avatar: Avatar) -> int:
-    """Dark pixels (iris and pupil) in the source's irises, above where the shut lids' lashes lie."""
-    points = avatar.landmarks[0]
-    unit = inter_ocular(points)
-    mask = np.zeros(frame.shape[:2], np.uint8)
+def visible_irises(shape: tuple[int, ...], points: np.ndarray, raise_lower: float = 0.0) -> np.ndarray:
+    """1 on each iris's disk where the open lids show it (the lower lid raised by `raise_lower`, in px)."""
+    mask = np.zeros(shape[:2], np.uint8)
     for (upper, lower), iris in zip(EYES, IRISES):
         opening = np.zeros_like(mask)
-        raised = points[lower] - (0, 0.1 * unit)  # the lower edge raised clear of the lash line
+        raised = points[lower] - (0, raise_lower)
         cv2.fillPoly(opening, [np.round(np.concatenate([points[upper], raised[::-1]])).astype(np.int32)], 1)
         disk = np.zeros_like(mask)
         radius = np.linalg.norm(points[iris[1]] - points[iris[3]]) / 2
         cv2.circle(disk, tuple(int(v) for v in np.round(points[iris[0]])), int(round(radius)), 1, -1)
         mask |= opening & disk
+    return mask
+
+
+def iris_dark_pixels(frame: np.ndarray, avatar: Avatar) -> int:
+    """Dark pixels (iris and pupil) in the source's irises, above where the shut lids' lashes lie."""
+    points = avatar.landmarks[0]
+    unit = inter_ocular(points)
+    mask = visible_irises(frame.shape, points, raise_lower=0.1 * unit)  # clear of the lash line
     luma = frame.astype(np.float32) @ LUMA_BGR.astype(np.float32)
     # the skin's brightness: the forehead between the brows is plain skin on every face here
     centre = points[[33, 263]].mean(0)
@@ -275,14 +281,20 @@ def deep_set(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     return np.clip(image * (1 - 0.6 * shade)[..., None], 0, 255).astype(np.uint8)
 
 
-def shut_eyes(image: np.ndarray, detector, engine, tmp_path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """A photo avatar of `image` blinking: the brightness of its frame with the eyes shut and of the
-    photo, its landmarks and its inter-ocular distance."""
+def shut_frame(image: np.ndarray, detector, engine, tmp_path) -> tuple[np.ndarray, np.ndarray]:
+    """A photo avatar of `image` with its eyes shut: the frame (BGR, float) and the photo's landmarks."""
     face = detector.detect(image)
     avatar = Avatar(name="made", directory=tmp_path, fps=25, kind="photo", frames=image[None],
                     landmarks=face.points[None], boxes=face.box[None])
-    shut = render(engine, avatar, blink=1.0).astype(np.float32) @ LUMA_BGR.astype(np.float32)
-    return shut, image.astype(np.float32) @ LUMA_BGR.astype(np.float32), face.points, inter_ocular(face.points)
+    return render(engine, avatar, blink=1.0).astype(np.float32), face.points
+
+
+def shut_eyes(image: np.ndarray, detector, engine, tmp_path) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """A photo avatar of `image` blinking: the brightness of its frame with the eyes shut and of the
+    photo, its landmarks and its inter-ocular distance."""
+    shut, points = shut_frame(image, detector, engine, tmp_path)
+    luma = LUMA_BGR.astype(np.float32)
+    return shut @ luma, image.astype(np.float32) @ luma, points, inter_ocular(points)
 
 
 def brightness(luma: np.ndarray, at: np.ndarray, unit: float) -> float:
@@ -334,3 +346,39 @@ def test_a_brow_on_the_eye_stays_and_the_lid_is_skin(avatars, detector, engine, 
         print(f"lid {lid / under:.2f}, brow {brow / under:.2f} of the skin under the eye")
         assert lid > 0.7 * under, (lid, under)
         assert brow < 0.4 * under, (brow, under)
+
+
+def violet_irises(image: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The irises painted a deep violet, darker than the lashes (as on a recoloured photo from outside)."""
+    out = image.copy()
+    out[visible_irises(image.shape, points) > 0] = (95, 15, 75)  # BGR: a luma of 37, very blue and red
+    return out
+
+
+def shut_lashes_blueness(image: np.ndarray, detector, engine, tmp_path) -> list[float]:
+    """Per eye of `image` shut, how much bluer than green its darkest pixels (the lashes) are."""
+    shut, points = shut_frame(image, detector, engine, tmp_path)
+    unit = inter_ocular(points)
+    out = []
+    for upper, lower in EYES:
+        x, y = np.round((points[upper[4]] + points[lower[4]]) / 2).astype(int)
+        r = int(0.35 * unit)
+        box = shut[y - r // 2 : y + r // 2, x - r : x + r].reshape(-1, 3)
+        luma = box @ LUMA_BGR.astype(np.float32)
+        darkest = box[luma <= np.percentile(luma, 5)].mean(0)
+        out.append(float(darkest[0] - darkest[1]))
+    return out
+
+
+def test_irises_darker_than_the_lashes_shut_under_lashes_of_their_own_colour(avatars, detector, engine, tmp_path):
+    """The shut lashes take the colour of the darkest pixels along the open lid. Irises recoloured
+    violet, darker than the lashes, shut into a violet line (on the astronaut, 31-36 grey levels
+    bluer than green; her own lashes are 22 less blue than green). Darkness alone no longer decides:
+    lashes are grey or brown, an iris is coloured."""
+    astronaut = avatars["astronaut"]
+    plain = shut_lashes_blueness(astronaut.frames[0], detector, engine, tmp_path)
+    violet = shut_lashes_blueness(violet_irises(astronaut.frames[0], astronaut.landmarks[0]), detector, engine,
+                                  tmp_path)
+    print(f"shut lashes, blue over green: plain {plain}, violet irises {violet}")
+    for own, recoloured in zip(plain, violet):
+        assert recoloured < own + 15, (recoloured, own)

@@ -399,7 +399,9 @@ def slide_lids(image: np.ndarray, rig: EyeRig, c: FaceControls, source: np.ndarr
 
 
 def _lash_colour(region: np.ndarray, grid: LidGrid, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
-    """The colour of the darkest pixels along the open upper lid (lashes, or the pupil's shadow)."""
+    """The colour of the darkest, greyest pixels along the open upper lid (lashes, or the pupil's
+    shadow). An iris may be darker than the lashes, but it is coloured: by darkness alone, violet
+    irises shut into violet lashes."""
     top = _interp(grid.u, upper[:, 0], upper[:, 1])
     gap = np.nan_to_num(_interp(grid.u, lower[:, 0], lower[:, 1]) - top)
     above = np.nan_to_num(top) - grid.v
@@ -407,5 +409,5 @@ def _lash_colour(region: np.ndarray, grid: LidGrid, upper: np.ndarray, lower: np
     pixels = region[near].astype(np.float32)
     if len(pixels) < 4:
         return np.array([40.0, 35.0, 35.0], np.float32)
-    luma = pixels @ LUMA_BGR.astype(np.float32)
-    return pixels[luma <= np.percentile(luma, 15)].mean(0)
+    lash_like = pixels @ LUMA_BGR.astype(np.float32) + 2 * (pixels.max(1) - pixels.min(1))  # dark and grey
+    return pixels[lash_like <= np.percentile(lash_like, 15)].mean(0)

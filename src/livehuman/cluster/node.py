@@ -3,8 +3,8 @@
 The front door (front.py) makes one NodeHost per machine as a Ray actor pinned to it; the host
 builds the same LiveServer as `serve` would on one machine (from the front door's NodeRecipe) and
 answers the offers placed on it, so each session's media flows between the browser and this
-machine. It is a plain class: Ray runs its coroutines on the actor's own event loop, where the
-sessions live on between calls.
+machine. It is a plain class: Ray runs its coroutines on the actor's own event loop (uvloop's,
+as `serve`'s: live/event_loop.py), where the sessions live on between calls.
 """
 
 from __future__ import annotations

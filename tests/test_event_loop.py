@@ -6,7 +6,9 @@ import asyncio
 import socket
 import time
 
-from livehuman.live.event_loop import drains_datagrams, new_event_loop
+import pytest
+
+from livehuman.live.event_loop import drains_datagrams, new_event_loop, run
 
 BURST = 30  # packets waiting when the loop turns: 0.6 s of a visitor's microphone
 
@@ -54,3 +56,19 @@ def test_asyncios_own_loop_reads_one_packet_a_turn():
         assert packets_read_in_turns(loop, turns=4) <= 4
     finally:
         loop.close()
+
+
+def test_clients_run_on_the_servers_kind_of_loop():
+    """The bench's visitors (aiortc clients sharing a process) read the server's packets as a browser
+    does: four on asyncio's loop answered the server's ICE consent checks too late, and lost their
+    sessions. `run` is asyncio.run on the server's kind of loop, with its result and its errors."""
+    async def loop_kind() -> bool:
+        return drains_datagrams(asyncio.get_running_loop())
+
+    assert run(loop_kind())
+
+    async def fails() -> None:
+        raise ValueError("passed on")
+
+    with pytest.raises(ValueError, match="passed on"):
+        run(fails())

@@ -1,11 +1,17 @@
-"""The server reads the microphone packet by packet: in order, at once, never far behind after a loss."""
+"""The server reads the microphone packet by packet: in order, at once, never far behind after a
+loss, and never behind a busy event loop."""
 
 from __future__ import annotations
 
+import asyncio
+
+import av
+import numpy as np
 from aiortc.jitterbuffer import JitterBuffer
+from aiortc.rtcrtpreceiver import RemoteStreamTrack
 from aiortc.rtp import RtpPacket
 
-from livehuman.live.microphone import PromptAudioBuffer
+from livehuman.live.microphone import CHUNK_MS, PromptAudioBuffer, microphone_chunks
 
 
 def packet(seq: int) -> RtpPacket:
@@ -60,3 +66,46 @@ def test_a_jump_far_ahead_or_behind_restarts_from_the_new_packet():
     assert feed(PromptAudioBuffer(), [1, 2, 5000, 5001]) == ["opus 1", "opus 2", "opus 5000", "opus 5001"]
     # Numbering started again lower: not 50000 late packets in a row.
     assert feed(PromptAudioBuffer(), [60000, 60001, 7, 8]) == ["opus 60000", "opus 60001", "opus 7", "opus 8"]
+
+
+def received_track(seconds: float) -> tuple[RemoteStreamTrack, np.ndarray]:
+    """aiortc's track of a browser's microphone with `seconds` of 48 kHz audio (a 440 Hz tone, 20 ms
+    frames) already decoded and waiting in it, then its end; and that audio."""
+    track = RemoteStreamTrack(kind="audio")
+    tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(int(48000 * seconds)) / 48000)).astype(np.int16)
+    for k in range(len(tone) // 960):
+        frame = av.AudioFrame.from_ndarray(tone[None, k * 960 : (k + 1) * 960], format="s16", layout="mono")
+        frame.sample_rate, frame.pts = 48000, k * 960
+        track._queue.put_nowait(frame)  # where aiortc's decoder puts it (the track has no public way)
+    track._queue.put_nowait(None)  # aiortc's end of the track
+    return track, tone
+
+
+def test_packets_waiting_are_all_taken_at_the_next_turn_of_the_event_loop():
+    """A busy server turns its event loop less often than every 20 ms. The microphone was read one
+    packet a turn (each awaited through `asyncio.wait_for`), so it fell seconds behind the visitor,
+    further with every question, and the answers with it. Now every packet waiting is taken at once."""
+    track, tone = received_track(1.0)
+
+    async def two_turns() -> list[tuple[np.ndarray, int]]:
+        chunks = []
+
+        async def read():
+            async for chunk, rate in microphone_chunks(track, lambda: 16000):
+                chunks.append((chunk, rate))
+
+        reader = asyncio.ensure_future(read())
+        for _ in range(2):
+            await asyncio.sleep(0)  # one turn of the loop
+        assert reader.done()  # read to the track's end
+        return chunks
+
+    chunks = asyncio.run(two_turns())
+    assert len(chunks) >= 49  # of 50 packets (the resampler may hold a few samples back)
+    assert {rate for _, rate in chunks} == {16000}
+    assert {len(chunk) for chunk, _ in chunks} == {16000 * CHUNK_MS // 1000}
+    heard = np.concatenate([chunk for chunk, _ in chunks])
+    # the same tone, at the brain's rate: its loudness and its pitch (zero crossings)
+    assert abs(np.sqrt(np.mean(heard[400:] ** 2)) - 8000 / 32768 / np.sqrt(2)) < 0.01
+    crossings = np.count_nonzero(np.diff(np.signbit(heard[400:]))) / (len(heard[400:]) / 16000)
+    assert abs(crossings - 880) < 20

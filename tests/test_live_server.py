@@ -387,6 +387,24 @@ async def test_a_client_that_vanishes_mid_reply_ends_its_session_only(server, cl
     assert client.session in server.sessions
 
 
+async def test_a_microphone_that_stops_sending_ends_its_session_and_says_why(server):
+    """A visitor whose microphone stops (gone without hanging up: the connection is still up) is
+    ended after the inactivity timeout, and the page is told why; the timeout is a watchdog's now
+    that the microphone's packets are no longer each awaited with one."""
+    c = LiveClient(server.url)
+    await c.connect()
+    try:
+        await c.wait_for(lambda: server.sessions[c.session]._mic_ms > 1000, 10, "a second of microphone")
+        next(s for s in c.pc.getSenders() if s.track is c.mic).replaceTrack(None)  # no more packets
+        t = time.monotonic()
+        ended = await c.wait_for(lambda: c.event("ended"), server.config.inactivity_timeout + 10, "the session's end")
+        assert ended["reason"] == f"no audio from the client for {server.config.inactivity_timeout:g} s"
+        assert time.monotonic() - t > server.config.inactivity_timeout - 1
+    finally:
+        await c.close()
+    await wait_sessions(server, 0)
+
+
 async def test_an_offer_without_opus_is_refused_with_a_reason(server):
     from aiortc import RTCPeerConnection, RTCRtpSender
 

@@ -34,6 +34,7 @@ from pathlib import Path
 
 from livehuman.bench.options import ClusterOptions, from_args
 from livehuman.errors import LivehumanError
+from livehuman.live.event_loop import run
 
 FREE_AGAIN = 3.0  # s after a hang-up before the next visit: the node's next reports show the place free
 
@@ -71,7 +72,7 @@ def bench_cluster(options: ClusterOptions) -> dict:
             servers = Servers(f"http://{front.address}:{front_port}", f"http://{lone.address}:{lone_port}",
                               nodes[b.address], nodes)
             with front.entered():  # the visitors sit on the front door's machine
-                results = asyncio.run(_measure(servers, options, steps, b.address))
+                results = run(_measure(servers, options, steps, b.address))
         finally:
             for process in processes:
                 _stop(process)

@@ -25,7 +25,7 @@ from livehuman.bench.options import LiveOptions, from_args
 from livehuman.errors import LivehumanError
 from livehuman.live.av_offset import measure_av_offsets, record_answers
 from livehuman.live.clock import VIDEO_CLOCK_RATE, VIDEO_PTS_STEP
-from livehuman.live.event_loop import new_event_loop
+from livehuman.live.event_loop import run
 from livehuman.rates import WEBRTC_RATE
 
 QUESTIONS = ["What is livehuman?", "Is it free?", "Does it need a GPU?", "Does it work offline?",
@@ -491,7 +491,7 @@ def bench_live(options: LiveOptions | None = None) -> dict:
     if o.barge_in_ms is not None:
         extra += ["--barge-in-ms", str(o.barge_in_ms)]
     with bench_server(o.avatar, o.max_sessions, o.render_workers, extra) as (url, pid):
-        results = asyncio.run(_bench(url, pid, o.turns, o.max_sessions, o.seconds, o.drift_minutes,
+        results = run(_bench(url, pid, o.turns, o.max_sessions, o.seconds, o.drift_minutes,
                                      recorded=recorded))
     results["end_of_turn"] = o.end_of_turn
     results["questions"] = list(o.questions)  # none: espeak-ng's QUESTIONS at 150 wpm
@@ -572,13 +572,8 @@ def main() -> None:
     parser.add_argument("--barge-in-ms", type=int)
     parser.add_argument("--end-of-turn", default=LiveOptions.end_of_turn)
     args = parser.parse_args()
-    loop = new_event_loop()  # the loop `serve` runs on
-    try:
-        with loopback_ice():
-            loop.run_until_complete(_serve(args.avatar, args.max_sessions, args.render_workers, args.barge_in_ms,
-                                           args.end_of_turn))
-    finally:
-        loop.close()
+    with loopback_ice():  # on the loop `serve` runs on
+        run(_serve(args.avatar, args.max_sessions, args.render_workers, args.barge_in_ms, args.end_of_turn))
 
 
 if __name__ == "__main__":

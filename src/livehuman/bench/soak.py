@@ -24,6 +24,7 @@ import numpy as np
 from livehuman.bench.live import QUESTIONS, _missing, _quiet, _wait_idle, bench_server
 from livehuman.bench.options import SoakOptions, from_args
 from livehuman.live.clock import VIDEO_PTS_STEP
+from livehuman.live.event_loop import run
 from livehuman.live.loop_errors import quiet_closed_peers
 
 SAMPLE_EVERY_S = 5.0
@@ -252,7 +253,7 @@ def bench_soak(options: SoakOptions | None = None) -> dict:
     o = options or SoakOptions()
     with bench_server(o.avatar, max(o.sessions, 2), o.render_workers) as (url, pid):
         # Two places for one client in a row: a hung-up session's place is free once the server notices.
-        results = asyncio.run(_in_a_row(url, pid, o.in_a_row) if o.in_a_row else _soak(url, pid, o))
+        results = run(_in_a_row(url, pid, o.in_a_row) if o.in_a_row else _soak(url, pid, o))
     if o.plot:
         plot_soak(results, o.plot)
         results["plot"] = o.plot

@@ -5,16 +5,22 @@ before handing one on, so that a loudspeaker plays smoothly. The server plays no
 microphone goes to the VAD and the recognizer, and every millisecond it waits there is a
 millisecond before the avatar can answer. So the server's audio receivers get `PromptAudioBuffer`:
 a packet goes on the moment it is next in order, and a missing one is waited for only briefly.
+Then `microphone_chunks` takes every packet already decoded in one turn of the event loop.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Callable
 
+import av
+import numpy as np
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtp import RtpPacket
 
 log = logging.getLogger("livehuman.live")
+
+CHUNK_MS = 20  # microphone audio goes to the brain as it comes (one WebRTC packet): no added wait
 
 SEQUENCE_SPAN = 1 << 16  # RTP sequence numbers wrap at 16 bits
 # Packets that far from the one expected (either way) mean the stream restarted, not that packets
@@ -102,3 +108,30 @@ def replace_jitter_buffer(receiver, buffer) -> bool:
         return False
     setattr(receiver, name, buffer)
     return True
+
+
+async def microphone_chunks(track, rate: Callable[[], int]) -> AsyncIterator[tuple[np.ndarray, int]]:
+    """The microphone `track`'s audio as float32 mono chunks of CHUNK_MS at the rate `rate()` asks
+    (the brain's; a fallback brain taking over may change it), with that rate, until the track ends.
+
+    A packet already decoded is taken at once, without a turn of the event loop. Awaited through
+    `asyncio.wait_for` (a task for each), every 20 ms packet waited for a turn, and a server drawing
+    and sending several sessions turned its loop less often than that: the microphone fell seconds
+    behind, further with every question, and the answers with it (docs/benchmarks.md, session 41).
+    """
+    current = resampler = None
+    pending = np.zeros(0, np.float32)
+    while True:
+        try:
+            frame = await track.recv()
+        except Exception:  # MediaStreamError: the browser's track ended
+            return
+        if rate() != current:
+            current = rate()
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=current)
+        # Straight to the rate the brain listens at: one resampling, float32 as the brain takes it.
+        pending = np.concatenate([pending, *(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))])
+        size = current * CHUNK_MS // 1000
+        while len(pending) >= size:
+            chunk, pending = pending[:size], pending[size:]
+            yield chunk, current

@@ -14,7 +14,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import av
 import numpy as np
 
 from livehuman.brain.base import Brain, RequestError
@@ -43,6 +42,7 @@ from livehuman.live.channel import (BadMessage, PageChannel, PageMessage, SayTex
                                     parse_message)
 from livehuman.live.clock import MediaUnit
 from livehuman.live.face_renderer import FaceRenderer
+from livehuman.live.microphone import CHUNK_MS, microphone_chunks
 from livehuman.live.synchronizer import AVSynchronizer, Reply
 from livehuman.live.touch import ASK, PARTS, TouchLimiter, touch_reaction, touched_zone
 from livehuman.live.tracks import ClockAudioTrack, ClockVideoTrack
@@ -51,7 +51,6 @@ from livehuman.speech.audio import Audio, resample
 
 logger = logging.getLogger("livehuman.live")
 
-MIC_CHUNK_MS = 20  # microphone audio goes to the brain as it comes (one WebRTC packet): no added wait
 # Errors that only mean "nothing was playing any more": not worth a message on the page.
 QUIET_ERRORS = ("response_cancel_not_active", "cancel_not_active")
 VOICE_KEEP_S = 12.0  # microphone audio kept for reading the voice of the user's last turn
@@ -102,6 +101,7 @@ class Session:
         self._turn: Turn | None = None
         self._mic_ms = 0.0  # microphone audio sent to the brain so far
         self._mic_marks: deque[tuple[float, float]] = deque(maxlen=500)  # (end ms, arrival time)
+        self._mic_heard: float | None = None  # when the microphone's last packet came (None: no track)
         self._closing = False
         # The persona (brain/persona.py): its name on the page, its greeting, its expressiveness.
         self.persona = persona
@@ -116,7 +116,7 @@ class Session:
         self._touched = 0  # touch reactions so far (a persona's lines for a zone are said in turn)
         # Emotion in: the user's voice against their own running normal, and the last turn's reading.
         self._voice = VoiceBaseline()
-        self._mic_audio: deque[tuple[float, np.ndarray]] = deque(maxlen=int(VOICE_KEEP_S * 1000 / MIC_CHUNK_MS))
+        self._mic_audio: deque[tuple[float, np.ndarray]] = deque(maxlen=int(VOICE_KEEP_S * 1000 / CHUNK_MS))
         self._speech_starts: dict[str, float] = {}  # item → where its speech began in the input, ms
         self._user_turn_open = False  # the brain heard the user start a turn it has not ended yet
         self._voice_read: dict[str, asyncio.Future] = {}  # item → its voice being read
@@ -164,7 +164,9 @@ class Session:
 
     def attach_microphone(self, track) -> None:
         """Read the browser's microphone and stream it to the brain."""
+        self._mic_heard = time.monotonic()
         self._spawn(self._mic_loop(track))
+        self._spawn(self._mic_watchdog())
 
     def _spawn(self, coro) -> None:
         task = asyncio.ensure_future(coro)
@@ -381,29 +383,26 @@ class Session:
     # microphone → brain
 
     async def _mic_loop(self, track) -> None:
-        rate = resampler = None
-        pending = np.zeros(0, np.float32)
-        while True:
-            try:
-                frame = await asyncio.wait_for(track.recv(), self.inactivity_timeout)
-            except asyncio.TimeoutError:
-                await self.close(f"no audio from the client for {self.inactivity_timeout:g} s")
-                return
-            except Exception:  # MediaStreamError: the browser's track ended
-                return
-            if rate != self.brain.input_rate:  # once, or when a fallback brain takes over
-                rate = self.brain.input_rate
-                resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            # Straight to the rate the brain listens at: one resampling, float32 as the brain takes it.
-            pending = np.concatenate([pending, *(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))])
-            chunk = rate * MIC_CHUNK_MS // 1000
-            while len(pending) >= chunk:
-                samples, pending = pending[:chunk], pending[chunk:]
+        try:
+            async for samples, rate in microphone_chunks(track, lambda: self.brain.input_rate):
+                self._mic_heard = time.monotonic()
                 await self.brain.push_audio(samples, rate)
                 self.renderer.hear_user(samples, self._user_turn_open)
-                self._mic_ms += MIC_CHUNK_MS
+                self._mic_ms += CHUNK_MS
                 self._mic_audio.append((self._mic_ms, samples))
                 self._mic_marks.append((self._mic_ms, time.monotonic()))
+        finally:
+            self._mic_heard = None
+
+    async def _mic_watchdog(self) -> None:
+        """End the session when the microphone has sent nothing for `inactivity_timeout` s (a visitor
+        gone without hanging up); stop watching when the microphone's track ends."""
+        while self._mic_heard is not None:
+            silent = time.monotonic() - self._mic_heard
+            if silent >= self.inactivity_timeout:
+                await self.close(f"no audio from the client for {self.inactivity_timeout:g} s")
+                return
+            await asyncio.sleep(self.inactivity_timeout - silent)
 
     def _prefix_padding_ms(self) -> float:
         """The brain's VAD prefix padding (audio before the speech that its turns include)."""
@@ -556,7 +555,7 @@ class Session:
         """Start reading the voice of the turn that just ended (in a thread: ~0.1 s for 3 s of speech)."""
         start = self._speech_starts.pop(item, None)
         rate = self.brain.input_rate
-        chunks = [c for end, c in self._mic_audio if start is not None and start < end and end - MIC_CHUNK_MS < end_ms]
+        chunks = [c for end, c in self._mic_audio if start is not None and start < end and end - CHUNK_MS < end_ms]
         if chunks:
             samples = np.concatenate(chunks)[-int(VOICE_KEEP_S / 2 * rate):]
             self._voice_read[item] = asyncio.ensure_future(asyncio.to_thread(self._voice_of, samples, rate))

@@ -109,3 +109,26 @@ def test_packets_waiting_are_all_taken_at_the_next_turn_of_the_event_loop():
     assert abs(np.sqrt(np.mean(heard[400:] ** 2)) - 8000 / 32768 / np.sqrt(2)) < 0.01
     crossings = np.count_nonzero(np.diff(np.signbit(heard[400:]))) / (len(heard[400:]) / 16000)
     assert abs(crossings - 880) < 20
+
+
+def test_a_brain_that_takes_over_at_another_rate_hears_its_own_rate():
+    """A fallback brain taking over (the offline one at 16 kHz for the Realtime one at 24 kHz) gets
+    whole chunks at its rate from the next packet on, the same tone."""
+    track, _ = received_track(0.6)
+    rates = [24000]
+
+    async def read() -> list[tuple[np.ndarray, int]]:
+        chunks = []
+        async for chunk, rate in microphone_chunks(track, lambda: rates[-1]):
+            chunks.append((chunk, rate))
+            if len(chunks) == 10:
+                rates.append(16000)
+        return chunks
+
+    chunks = asyncio.run(read())
+    assert [rate for _, rate in chunks[:10]] == [24000] * 10
+    assert {rate for _, rate in chunks[11:]} == {16000}
+    assert {len(chunk) for chunk, rate in chunks[11:]} == {320}
+    later = np.concatenate([chunk for chunk, _ in chunks[12:]])
+    crossings = np.count_nonzero(np.diff(np.signbit(later))) / (len(later) / 16000)
+    assert abs(crossings - 880) < 30

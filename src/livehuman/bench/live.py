@@ -491,8 +491,7 @@ def bench_live(options: LiveOptions | None = None) -> dict:
     if o.barge_in_ms is not None:
         extra += ["--barge-in-ms", str(o.barge_in_ms)]
     with bench_server(o.avatar, o.max_sessions, o.render_workers, extra) as (url, pid):
-        results = run(_bench(url, pid, o.turns, o.max_sessions, o.seconds, o.drift_minutes,
-                                     recorded=recorded))
+        results = run(_bench(url, pid, o.turns, o.max_sessions, o.seconds, o.drift_minutes, recorded=recorded))
     results["end_of_turn"] = o.end_of_turn
     results["questions"] = list(o.questions)  # none: espeak-ng's QUESTIONS at 150 wpm
     if o.plot:

@@ -126,8 +126,8 @@ async def microphone_chunks(track, rate: Callable[[], int]) -> AsyncIterator[tup
             frame = await track.recv()
         except Exception:  # MediaStreamError: the browser's track ended
             return
-        if rate() != current:
-            current = rate()
+        if rate() != current:  # (the few samples left at the old rate are not this rate's)
+            current, pending = rate(), np.zeros(0, np.float32)
             resampler = av.AudioResampler(format="flt", layout="mono", rate=current)
         # Straight to the rate the brain listens at: one resampling, float32 as the brain takes it.
         pending = np.concatenate([pending, *(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))])

@@ -101,7 +101,7 @@ class Session:
         self._turn: Turn | None = None
         self._mic_ms = 0.0  # microphone audio sent to the brain so far
         self._mic_marks: deque[tuple[float, float]] = deque(maxlen=500)  # (end ms, arrival time)
-        self._mic_heard: float | None = None  # when the microphone's last packet came (None: no track)
+        self._mic_heard: float | None = None  # when the microphone's last packet came (None: no track, or it ended)
         self._closing = False
         # The persona (brain/persona.py): its name on the page, its greeting, its expressiveness.
         self.persona = persona

@@ -68,9 +68,9 @@ def test_a_jump_far_ahead_or_behind_restarts_from_the_new_packet():
     assert feed(PromptAudioBuffer(), [60000, 60001, 7, 8]) == ["opus 60000", "opus 60001", "opus 7", "opus 8"]
 
 
-def received_track(seconds: float) -> tuple[RemoteStreamTrack, np.ndarray]:
+def received_track(seconds: float) -> RemoteStreamTrack:
     """aiortc's track of a browser's microphone with `seconds` of 48 kHz audio (a 440 Hz tone, 20 ms
-    frames) already decoded and waiting in it, then its end; and that audio."""
+    frames) already decoded and waiting in it, then its end."""
     track = RemoteStreamTrack(kind="audio")
     tone = (8000 * np.sin(2 * np.pi * 440 * np.arange(int(48000 * seconds)) / 48000)).astype(np.int16)
     for k in range(len(tone) // 960):
@@ -78,14 +78,19 @@ def received_track(seconds: float) -> tuple[RemoteStreamTrack, np.ndarray]:
         frame.sample_rate, frame.pts = 48000, k * 960
         track._queue.put_nowait(frame)  # where aiortc's decoder puts it (the track has no public way)
     track._queue.put_nowait(None)  # aiortc's end of the track
-    return track, tone
+    return track
+
+
+def crossings_per_second(samples: np.ndarray, rate: int) -> float:
+    """Zero crossings a second: 880 for the 440 Hz tone."""
+    return np.count_nonzero(np.diff(np.signbit(samples))) / (len(samples) / rate)
 
 
 def test_packets_waiting_are_all_taken_at_the_next_turn_of_the_event_loop():
     """A busy server turns its event loop less often than every 20 ms. The microphone was read one
     packet a turn (each awaited through `asyncio.wait_for`), so it fell seconds behind the visitor,
     further with every question, and the answers with it. Now every packet waiting is taken at once."""
-    track, tone = received_track(1.0)
+    track = received_track(1.0)
 
     async def two_turns() -> list[tuple[np.ndarray, int]]:
         chunks = []
@@ -107,14 +112,13 @@ def test_packets_waiting_are_all_taken_at_the_next_turn_of_the_event_loop():
     heard = np.concatenate([chunk for chunk, _ in chunks])
     # the same tone, at the brain's rate: its loudness and its pitch (zero crossings)
     assert abs(np.sqrt(np.mean(heard[400:] ** 2)) - 8000 / 32768 / np.sqrt(2)) < 0.01
-    crossings = np.count_nonzero(np.diff(np.signbit(heard[400:]))) / (len(heard[400:]) / 16000)
-    assert abs(crossings - 880) < 20
+    assert abs(crossings_per_second(heard[400:], 16000) - 880) < 20
 
 
 def test_a_brain_that_takes_over_at_another_rate_hears_its_own_rate():
     """A fallback brain taking over (the offline one at 16 kHz for the Realtime one at 24 kHz) gets
     whole chunks at its rate from the next packet on, the same tone."""
-    track, _ = received_track(0.6)
+    track = received_track(0.6)
     rates = [24000]
 
     async def read() -> list[tuple[np.ndarray, int]]:
@@ -130,5 +134,4 @@ def test_a_brain_that_takes_over_at_another_rate_hears_its_own_rate():
     assert {rate for _, rate in chunks[11:]} == {16000}
     assert {len(chunk) for chunk, rate in chunks[11:]} == {320}
     later = np.concatenate([chunk for chunk, _ in chunks[12:]])
-    crossings = np.count_nonzero(np.diff(np.signbit(later))) / (len(later) / 16000)
-    assert abs(crossings - 880) < 30
+    assert abs(crossings_per_second(later, 16000) - 880) < 30

@@ -126,12 +126,11 @@ async def microphone_chunks(track, rate: Callable[[], int]) -> AsyncIterator[tup
             frame = await track.recv()
         except Exception:  # MediaStreamError: the browser's track ended
             return
-        if rate() != current:  # (the few samples left at the old rate are not this rate's)
-            current, pending = rate(), np.zeros(0, np.float32)
+        if (wanted := rate()) != current:  # (the few samples left at the old rate are not this rate's)
+            current, pending, size = wanted, np.zeros(0, np.float32), wanted * CHUNK_MS // 1000
             resampler = av.AudioResampler(format="flt", layout="mono", rate=current)
         # Straight to the rate the brain listens at: one resampling, float32 as the brain takes it.
         pending = np.concatenate([pending, *(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))])
-        size = current * CHUNK_MS // 1000
         while len(pending) >= size:
             chunk, pending = pending[:size], pending[size:]
             yield chunk, current

@@ -29,3 +29,13 @@ def test_the_video_avatar_bench_renders_the_whole_speech_by_a_moving_face(tmp_pa
     assert result["video avatar: render from text, video seconds"] == pytest.approx(speech.audio.duration, abs=0.04)
     assert result["video avatar: render from text, realtime factor"] > 0
     assert (tmp_path / "video.mp4").stat().st_size > 0
+
+
+def test_the_live_encoder_bench_times_both_encoders_on_the_same_frames(grace_hopper_path, tmp_path):
+    from livehuman.bench.render import bench_live_encoder
+
+    result = bench_live_encoder(photo_avatar(grace_hopper_path, tmp_path), seconds=0.4, runs=2)
+    for encoder in ("aiortc's VP8 encoder", "the face's VP8 encoder"):
+        assert result[f"live video, {encoder}: cpu ms per frame"] > 0
+        # what arrives is the face as drawn, not noise: well above 30 dB either way
+        assert 30 < result[f"live video, {encoder}: PSNR dB"] < 70

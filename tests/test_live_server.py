@@ -20,6 +20,7 @@ from helpers_live import (candidate_addresses, check_voice_stopped, interrupt_an
                           wait_sessions)
 from livehuman.live.client import LiveClient, rms
 from livehuman.live.microphone import PromptAudioBuffer
+from livehuman.live.video_encoder import RenderedVp8Encoder
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -60,6 +61,8 @@ async def test_spoken_question_gets_a_voiced_answer_with_moving_lips(server, net
         # The microphone reaches the brain without aiortc's playout buffering.
         receivers = [t.receiver for t in server._peers[c.session].getTransceivers() if t.kind == "audio"]
         assert receivers and all(isinstance(r._RTCRtpReceiver__jitter_buffer, PromptAudioBuffer) for r in receivers)
+        # The face is encoded as drawn frames (VP8, which every browser offers first).
+        assert isinstance(video_sender(server, c)._RTCRtpSender__encoder, RenderedVp8Encoder)
         await c.wait_for(lambda: c.received.video_count >= 20, 20)  # some listening (idle) frames first
         spoken = time.monotonic()
         # Not awaited: espeak-ng's trailing silence is long enough that the answer may start
@@ -422,6 +425,28 @@ async def test_an_offer_without_opus_is_refused_with_a_reason(server):
                 assert "Opus" in (await response.json())["error"]
     finally:
         await pc.close()
+    await wait_sessions(server, 0)
+
+
+def video_sender(server, client):
+    return next(t.sender for t in server._peers[client.session].getTransceivers() if t.kind == "video")
+
+
+async def test_a_visitor_offering_only_h264_sees_the_face_in_h264(server):
+    """A browser may offer H.264 alone: the face is sent in it, by aiortc's H.264 encoder (the face's
+    own encoder is VP8's)."""
+    from aiortc import RTCRtpReceiver
+
+    c = LiveClient(server.url)
+    h264 = [codec for codec in RTCRtpReceiver.getCapabilities("video").codecs if codec.mimeType.lower() == "video/h264"]
+    next(t for t in c.pc.getTransceivers() if t.kind == "video").setCodecPreferences(h264)
+    await c.connect()
+    try:
+        assert "vp8" not in c.answer_sdp.lower()
+        await c.wait_for(lambda: c.received.video_count >= 10, 20)
+        assert type(video_sender(server, c)._RTCRtpSender__encoder).__name__ == "H264Encoder"
+    finally:
+        await c.close()
     await wait_sessions(server, 0)
 
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+
+import numpy as np
 
 from livehuman.avatar.avatar import Avatar
 from livehuman.bench.lipsync import SENTENCES
@@ -101,6 +105,7 @@ def bench_render(options: RenderOptions | None = None) -> dict:
             results[f"render from {label}: fps"] = result.frames / total
             results[f"render from {label}: realtime factor"] = result.duration / total
         results.update(bench_video_avatar(speech, Path(tmp)))
+    results.update(bench_live_encoder(avatar))
     return results
 
 
@@ -120,6 +125,73 @@ def bench_video_avatar(speech, folder: Path, seconds: float = 4.0) -> dict:
         "video avatar: render from text, video seconds": result.duration,
         "video avatar: render from text, realtime factor": result.realtime_factor,
     }
+
+
+@dataclass
+class RoundTrip:
+    """Frames sent through a live session's video encoder and decoded as a receiver decodes them."""
+
+    luma: list[np.ndarray]  # each frame's brightness as received (float32)
+    sent: list[bytes]  # each VP8 frame as sent
+    encode_seconds: float  # the encoder's CPU time (this thread's)
+
+
+def round_trip(encoder, images: list[np.ndarray], fps: int = 25, keyframe_at: int = -1) -> RoundTrip:
+    """BGR `images` through `encoder` (an aiortc video Encoder), depacketized and decoded; a key frame
+    asked for at frame `keyframe_at`, as a browser asks after a loss."""
+    from aiortc.codecs.vpx import Vp8Decoder, vp8_depayload
+    from aiortc.jitterbuffer import JitterFrame
+
+    from livehuman.render.video_file import video_frame
+
+    decoder, out, encoding = Vp8Decoder(), RoundTrip([], [], 0.0), 0.0
+    for k, image in enumerate(images):
+        frame = video_frame(image)
+        frame.pts, frame.time_base = k, Fraction(1, fps)
+        start = time.thread_time()
+        payloads, timestamp = encoder.encode(frame, force_keyframe=k == keyframe_at)
+        out.encode_seconds += time.thread_time() - start
+        data = b"".join(vp8_depayload(payload) for payload in payloads)
+        out.sent.append(data)
+        for decoded in decoder.decode(JitterFrame(data=data, timestamp=timestamp)):
+            out.luma.append(decoded.to_ndarray(format="gray").astype(np.float32))
+    return out
+
+
+def psnr(received: list[np.ndarray], images: list[np.ndarray]) -> float:
+    """The mean PSNR (dB) of the received frames' brightness against the frames drawn."""
+    from livehuman.render.video_file import video_frame
+
+    drawn = [video_frame(image).to_ndarray(format="gray").astype(np.float32) for image in images]
+    return float(np.mean([10 * np.log10(255**2 / max(float(((a - b) ** 2).mean()), 1e-6))
+                          for a, b in zip(received, drawn)]))
+
+
+def bench_live_encoder(avatar: Avatar, seconds: float = 4.0, runs: int = 3) -> dict:
+    """The live server's VP8 encoding of the engine's frames (speech-like, with head motion, as a session
+    draws them): aiortc's own encoder against the face's (live/video_encoder.py), CPU ms a frame (the
+    median of `runs`, alternated) and PSNR as received, at aiortc's starting 500 kbit/s."""
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    from livehuman.live.video_encoder import RenderedVp8Encoder
+    from livehuman.motion.synthetic import speech_like_controls
+    from livehuman.render.cpu.engine import CpuEngine
+    from livehuman.render.engine import FrameDrive
+
+    engine = CpuEngine(head_motion=True)
+    engine.load(avatar)
+    images = [engine.render(avatar, k, FrameDrive(speech_like_controls(k))) for k in range(int(seconds * avatar.fps))]
+    encoders = {"aiortc's VP8 encoder": Vp8Encoder, "the face's VP8 encoder": RenderedVp8Encoder}
+    trips: dict[str, list[RoundTrip]] = {label: [] for label in encoders}
+    for _ in range(runs):  # alternated: a machine whose speed drifts counts against both
+        for label, make in encoders.items():
+            trips[label].append(round_trip(make(), images, round(avatar.fps)))
+    results = {}
+    for label, runs_of in trips.items():
+        results[f"live video, {label}: cpu ms per frame"] = round(
+            1000 * float(np.median([trip.encode_seconds for trip in runs_of])) / len(images), 2)
+        results[f"live video, {label}: PSNR dB"] = round(psnr(runs_of[0].luma, images), 2)
+    return results
 
 
 def bench_render_from_args(args) -> dict:

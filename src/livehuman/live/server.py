@@ -40,6 +40,7 @@ from livehuman.live.loop_errors import quiet_closed_peers
 from livehuman.live.memory import free_memory_releaser
 from livehuman.live.session import Session
 from livehuman.live.uploads import Uploads
+from livehuman.live.video_encoder import encode_rendered
 from livehuman.motion.closures import NATURAL, SYNTHETIC
 from livehuman.theme import PageTheme, image_type
 
@@ -436,13 +437,14 @@ class LiveServer:
 
         try:
             pc.addTrack(session.audio_track)
-            pc.addTrack(session.video_track)
+            video = pc.addTrack(session.video_track)
             for transceiver in pc.getTransceivers():
                 if transceiver.kind == "audio":
                     # The voice track hands aiortc Opus packets it encoded itself: Opus it must be.
                     transceiver.setCodecPreferences(OPUS)
                     hear_promptly(transceiver.receiver)
             await pc.setLocalDescription(await pc.createAnswer())
+            encode_rendered(pc, video)
             await session.start()
         except Exception as exc:
             log.warning("session %s: cannot answer the offer: %s", session_id, exc)

@@ -144,7 +144,7 @@ def round_trip(encoder, images: list[np.ndarray], fps: int = 25, keyframe_at: in
 
     from livehuman.render.video_file import video_frame
 
-    decoder, out, encoding = Vp8Decoder(), RoundTrip([], [], 0.0), 0.0
+    decoder, out = Vp8Decoder(), RoundTrip([], [], 0.0)
     for k, image in enumerate(images):
         frame = video_frame(image)
         frame.pts, frame.time_base = k, Fraction(1, fps)

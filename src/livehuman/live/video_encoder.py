@@ -1,12 +1,11 @@
 """The face's VP8 encoder: aiortc's, without the temporal denoiser that a camera's picture needs.
 
 aiortc opens libvpx with `noise-sensitivity 4`, which filters each frame against the ones before
-it to take out a sensor's noise. The face is drawn, not filmed: there is no such noise, and the
-filter cost 29 % of each frame's encoding (4.0 → 2.9 ms a 512×512 frame on a 2-core AMD EPYC)
-while smearing the moving mouth a little (1.0 dB lower PSNR at the same 500 kbit/s; docs/benchmarks.md,
-session 42). Everything else is aiortc's: its real-time settings, packetizer, key frames on
-request and the bitrate its congestion control sets.
-"""
+it to take out a sensor's noise. The face is drawn, not filmed: it has no such noise, and the
+filter cost 16-43 % of each frame's encoding (`bench render`'s "live video" rows; on a 2-core AMD
+EPYC, 5.2 → 4.1 ms a 512×512 frame), with the picture as good or a little closer to what was drawn
+(docs/benchmarks.md, session 42). Everything else is aiortc's: its real-time settings, packetizer,
+key frames on request and the bitrate its congestion control sets."""
 
 from __future__ import annotations
 

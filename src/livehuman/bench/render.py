@@ -1,4 +1,5 @@
-"""`livehuman bench render`: how fast the cpu engine alone and the whole batch render run."""
+"""`livehuman bench render`: how fast the cpu engine alone and the whole batch render run, and what
+encoding a live session's video costs."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def bench_engine(avatar: Avatar, seconds: float = RenderOptions.seconds, head_mo
 
 def bench_render(options: RenderOptions | None = None) -> dict:
     """Engine alone (one core), then whole renders from audio (with recognition) and from text, by
-    the default photo, and from text by a video avatar."""
+    the default photo, and from text by a video avatar; then the live video encoders."""
     import cv2
 
     from livehuman.avatar.cache import load_avatar

@@ -235,6 +235,60 @@ def test_opus_packets_carry_the_clocks_audio_and_times():
     assert abs(best - 312) < 40, best
 
 
+def opus_round_trip(encode, audio: np.ndarray) -> np.ndarray:
+    """`audio` (int16, 48 kHz) through `encode(samples, pts)` packet by packet, decoded by libopus."""
+    from av import CodecContext
+
+    decoder, out = CodecContext.create("libopus", "r"), []
+    for k in range(len(audio) // SAMPLES_PER_PACKET):
+        packet = encode(audio[k * SAMPLES_PER_PACKET : (k + 1) * SAMPLES_PER_PACKET], k * SAMPLES_PER_PACKET)
+        out += [frame.to_ndarray().reshape(-1) for frame in decoder.decode(packet)]
+    return np.concatenate(out).astype(np.float32)
+
+
+def test_digital_silence_is_replayed_not_encoded_and_sounds_the_same():
+    """A listening session's voice is digital silence: after its first packets (the sound before it
+    dying away), its last packet is sent again without the encoder. Against a plain libopus encoder
+    fed the same audio: the silence decodes to the same samples, the sweep after it to the same
+    sound (the encoder went on from where it stopped: -52 dB of difference here), and a pause too
+    short to settle is the same bytes."""
+    from av import AudioFrame
+
+    from livehuman.live.tracks import AUDIO_TIME_BASE, OpusPackets, opus_encoder
+
+    class Counting(OpusPackets):
+        calls = 0
+
+        def _encode(self, samples, pts):
+            self.calls += 1
+            return super()._encode(samples, pts)
+
+    def plain(codec):
+        def encode(samples, pts):
+            frame = AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = 48000, pts, AUDIO_TIME_BASE
+            return codec.encode(frame)[0]
+        return encode
+
+    t = np.arange(48000) / 48000
+    sweep = (8000 * np.sin(2 * np.pi * (200 * t + 900 * t**2))).astype(np.int16)[:19200]  # 400 ms
+    for silence_ms, replayed in ((1000, True), (200, False)):
+        silence = 48 * silence_ms
+        audio = np.concatenate([sweep, np.zeros(silence, np.int16), sweep])
+        ours = Counting()
+        got, want = opus_round_trip(ours.encode, audio), opus_round_trip(plain(opus_encoder()), audio)
+        packets = len(audio) // SAMPLES_PER_PACKET
+        after = len(sweep) + silence
+        assert np.array_equal(got[: after], want[: after])  # the sweep and the silence
+        if replayed:
+            assert ours.calls <= packets - 30, (ours.calls, packets)  # most of the 50 silent ones replayed
+            difference = np.sqrt(np.mean((got[after:] - want[after:]) ** 2))
+            assert difference < 0.01 * np.sqrt(np.mean(want[after:] ** 2)), difference
+        else:
+            assert ours.calls == packets
+            assert np.array_equal(got, want)
+
+
 async def test_a_held_reply_waits_with_the_idle_face_and_plays_on_where_it_paused():
     fake = FakeTime()
     clock = MediaClock(idle=lambda: frame(0), now=fake.now, sleep=fake.sleep)

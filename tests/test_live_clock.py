@@ -279,7 +279,7 @@ def test_digital_silence_is_replayed_not_encoded_and_sounds_the_same():
         got, want = opus_round_trip(ours.encode, audio), opus_round_trip(plain(opus_encoder()), audio)
         packets = len(audio) // SAMPLES_PER_PACKET
         after = len(sweep) + silence
-        assert np.array_equal(got[: after], want[: after])  # the sweep and the silence
+        assert np.abs(got[:after] - want[:after]).max() <= 1  # the sweep and the silence (decoded: zeros)
         if replayed:
             assert ours.calls <= packets - 30, (ours.calls, packets)  # most of the 50 silent ones replayed
             difference = np.sqrt(np.mean((got[after:] - want[after:]) ** 2))

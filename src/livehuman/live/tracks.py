@@ -53,7 +53,13 @@ class OpusPackets:
     """
 
     def __init__(self, bit_rate: int = 48000):
-        self._codec = opus_encoder(bit_rate)
+        self._codec = CodecContext.create("libopus", "w")
+        self._codec.bit_rate = bit_rate
+        self._codec.format = "s16"
+        self._codec.layout = "mono"
+        self._codec.sample_rate = WEBRTC_RATE
+        self._codec.time_base = AUDIO_TIME_BASE
+        self._codec.options = {"application": "voip"}  # tuned for speech
         self._silent = 0  # silent packets encoded in a row
         self._silence: bytes | None = None  # the last of them, once there have been SILENCE_SETTLE
 
@@ -79,18 +85,6 @@ class OpusPackets:
         if len(packets) != 1:
             raise RuntimeError(f"the Opus encoder gave {len(packets)} packets for one 20 ms frame")
         return stamped(packets[0], pts)
-
-
-def opus_encoder(bit_rate: int = 48000) -> CodecContext:
-    """libopus, mono, 48 kHz int16, tuned for speech."""
-    codec = CodecContext.create("libopus", "w")
-    codec.bit_rate = bit_rate
-    codec.format = "s16"
-    codec.layout = "mono"
-    codec.sample_rate = WEBRTC_RATE
-    codec.time_base = AUDIO_TIME_BASE
-    codec.options = {"application": "voip"}
-    return codec
 
 
 def stamped(packet: Packet, pts: int) -> Packet:

@@ -117,8 +117,8 @@ def darker_skin(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.clip(lab, 0, 255).astype(np.uint8), cv2.COLOR_LAB2BGR)
 
 
-def with_pen(image: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """A dark pen held against the cheek, its tip near the image-right mouth corner."""
+def with_pen(image: np.ndarray, points: np.ndarray, colour=(38, 22, 18), stripe=(90, 70, 60)) -> np.ndarray:
+    """A dark pen (BGR `colour`) held against the cheek, its tip near the image-right mouth corner."""
     unit = inter_ocular(points)
     corner = points[291].astype(np.float64)
     direction = np.array([np.cos(np.radians(35)), np.sin(np.radians(35))])
@@ -126,10 +126,10 @@ def with_pen(image: np.ndarray, points: np.ndarray) -> np.ndarray:
     end = tip + direction * 1.2 * unit
     out = image.copy()
     thickness = max(int(0.09 * unit), 2)
-    cv2.line(out, tuple(np.round(tip).astype(int)), tuple(np.round(end).astype(int)), (38, 22, 18), thickness, cv2.LINE_AA)
+    cv2.line(out, tuple(np.round(tip).astype(int)), tuple(np.round(end).astype(int)), colour, thickness, cv2.LINE_AA)
     # a lighter stripe along it, so it reads as a round object lit from above
     shift = np.array([0, -0.25 * thickness])
-    cv2.line(out, tuple(np.round(tip + shift).astype(int)), tuple(np.round(end + shift).astype(int)), (90, 70, 60), max(thickness // 4, 1), cv2.LINE_AA)
+    cv2.line(out, tuple(np.round(tip + shift).astype(int)), tuple(np.round(end + shift).astype(int)), stripe, max(thickness // 4, 1), cv2.LINE_AA)
     return out
 
 

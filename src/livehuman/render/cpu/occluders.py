@@ -22,6 +22,11 @@ ABOVE, BELOW = 0.25, 0.3
 LIP_CLEARANCE = 0.05  # the lips and this much around them move with the mouth: never an object
 CHROMA_SIGMAS = 6.0  # a colour this many robust spreads from the skin's is not skin
 DARKER = 0.35  # or this much of the skin's lightness and below (shadows between wrinkles are lighter)
+# ...unless it is the skin's own deep shadow (a crease at a mouth corner, a nostril): the skin's hue
+# within this many degrees, and colour of at least this much (and as much as the skin's, darkened).
+# A dark object is greyer or of another hue.
+SHADOW_HUE = 30.0
+SHADOW_CHROMA = 8.0
 # mediapipe's face oval, around the face: what lies outside it is background, hair or clothes
 FACE_OVAL = np.array([10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
                       152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109])
@@ -46,6 +51,21 @@ class Occluder:
         region = image[self.rows, self.cols]
         now = region.astype(np.float32)
         region[:] = np.clip(now + (self.front.astype(np.float32) - now) * self.alpha + 0.5, 0, 255).astype(np.uint8)
+
+
+def _skin_shadow(colour: np.ndarray, skin: np.ndarray) -> bool:
+    """Whether a dark region's median Lab colour (OpenCV's 8-bit scale) is the skin's own shadow.
+
+    Skin in shadow keeps its hue and more of its colour than its lightness (light scattered under the
+    skin is coloured by it). A grey photo has no hue to go by: its dark regions stay objects."""
+    a, b = float(colour[1]) - 128, float(colour[2]) - 128
+    skin_a, skin_b = float(skin[1]) - 128, float(skin[2]) - 128
+    chroma, skin_chroma = np.hypot(a, b), np.hypot(skin_a, skin_b)
+    if skin_chroma < SHADOW_CHROMA:
+        return False
+    turn = abs(np.degrees(np.arctan2(a * skin_b - b * skin_a, a * skin_a + b * skin_b)))
+    darkened = skin_chroma * float(colour[0]) / max(float(skin[0]), 1.0)
+    return turn <= SHADOW_HUE and chroma >= max(SHADOW_CHROMA, darkened)
 
 
 def find_occluder(frame: np.ndarray, points: np.ndarray, face: FaceFrame, crop: Crop) -> Occluder | None:
@@ -88,6 +108,8 @@ def find_occluder(frame: np.ndarray, points: np.ndarray, face: FaceFrame, crop: 
     n, labels, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
     keep = np.zeros(n, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= MIN_AREA * face.unit**2
+    for k in np.nonzero(keep)[0]:
+        keep[k] = not _skin_shadow(np.median(lab[labels == k], 0), median)
     # and it reaches close to the lips, where the warp moves most (a far shadow is the face's own)
     dist = cv2.distanceTransform((lip_mask == 0).astype(np.uint8), cv2.DIST_L2, 3)
     keep &= np.bincount(labels[dist <= NEAR * face.unit], minlength=n) > 0

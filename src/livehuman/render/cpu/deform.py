@@ -210,7 +210,13 @@ def _along(u: np.ndarray, left: float, right: float) -> np.ndarray:
     return (u - left) / max(right - left, 1e-6)
 
 
-def _jaw_weights(uv: np.ndarray, half_width: float) -> np.ndarray:
+def _side(u: np.ndarray, left: float, right: float) -> np.ndarray:
+    """Each point's half of the mouth's width: from the lips' middle to the corner on its own side,
+    `left` (image-left, negative) or `right`."""
+    return np.where(u < 0, max(-left, 1e-3), max(right, 1e-3))
+
+
+def _jaw_weights(uv: np.ndarray, half_width: np.ndarray) -> np.ndarray:
     """How much a non-lip landmark follows the jaw: the chin fully, cheeks beside the mouth partly."""
     u, v = np.abs(uv[:, 0]), uv[:, 1]
     side = _ramp(u, 0.75 * half_width, 1.35 * half_width)
@@ -229,7 +235,7 @@ def build_rig(points: np.ndarray) -> MouthRig:
     uv = frame.to_face(points)
     upper, lower, f = _lip_classes(uv)
     half_width = float(abs(uv[291, 0] - uv[61, 0])) / 2
-    jaw_src = _jaw_weights(uv, half_width)
+    jaw_src = _jaw_weights(uv, _side(uv[:, 0], uv[61, 0], uv[291, 0]))
     neutral_all, source_gap = _close_lips(uv, upper, lower, f, jaw_src)
     # re-centre on the closed mouth so weights are measured from where the lips meet
     shift = neutral_all[13].copy()
@@ -239,10 +245,13 @@ def build_rig(points: np.ndarray) -> MouthRig:
     index = np.nonzero((neutral_all[:N_MESH, 1] > MESH_TOP))[0]
     nu = neutral_all[index]
     lip = upper[index] | lower[index]
-    # a lip point's place along its lip, 0 in the middle to 1 at the corner of its own contour
-    inner_half = float(abs(neutral_all[308, 0] - neutral_all[78, 0])) / 2
-    ring_half = inner_half + (half_width - inner_half) * f[index]
-    t = np.where(lip, np.clip(np.abs(nu[:, 0]) / ring_half, 0, 1), np.clip(np.abs(nu[:, 0]) / half_width, 0, 1))
+    # a lip point's place along its lip, 0 in the middle to 1 at the corner of its own contour on its
+    # own side (a turned face's far side is the shorter: measured against half the whole mouth,
+    # its corner stayed short of 1, and the lips there tore apart as the jaw opened)
+    inner_half = _side(nu[:, 0], neutral_all[78, 0], neutral_all[308, 0])
+    side_half = _side(nu[:, 0], neutral_all[61, 0], neutral_all[291, 0])
+    ring_half = inner_half + (side_half - inner_half) * f[index]
+    t = np.where(lip, np.clip(np.abs(nu[:, 0]) / ring_half, 0, 1), np.clip(np.abs(nu[:, 0]) / side_half, 0, 1))
     corners = neutral_all[[61, 291]]
     dist = np.min(np.linalg.norm(nu[:, None, :] - corners[None], axis=-1), axis=1)
     cheek = np.exp(-((dist / 0.3) ** 2))
@@ -250,7 +259,7 @@ def build_rig(points: np.ndarray) -> MouthRig:
     # non-lip points close outside the lips' outer contours: they follow the lips' own thickening
     lout = _contour_interp(nu[:, 0], neutral_all[LOWER_OUTER, 0], neutral_all[LOWER_OUTER, 1])
     uout = _contour_interp(nu[:, 0], neutral_all[UPPER_OUTER, 0], neutral_all[UPPER_OUTER, 1])
-    beside = 1 - _ramp(np.abs(nu[:, 0]), 0.9 * half_width, 1.3 * half_width)
+    beside = 1 - _ramp(np.abs(nu[:, 0]), 0.9 * side_half, 1.3 * side_half)
     below = np.where(~lip & (nu[:, 1] > lout), np.exp(-(((nu[:, 1] - lout) / SKIN_FOLLOW) ** 2)), 0) * beside
     above = np.where(~lip & (nu[:, 1] < uout), np.exp(-(((uout - nu[:, 1]) / SKIN_FOLLOW) ** 2)), 0) * beside
     w = {
@@ -264,7 +273,7 @@ def build_rig(points: np.ndarray) -> MouthRig:
         "lower": lower[index],
         "lip": lip,
         "cheek": np.where(lip, 0, cheek),
-        "jaw": np.where(lip, 0, _jaw_weights(nu, half_width)),
+        "jaw": np.where(lip, 0, _jaw_weights(nu, side_half)),
         "v": nu[:, 1],
     }
     ring = _ring(uv_src[index], frame)

@@ -89,6 +89,19 @@ def test_the_pen_is_found_whole(photos, name, pen):
     assert (found & ~pen).sum() < 0.25 * found.sum()  # and little else
 
 
+def test_a_red_pen_of_the_skins_hue_is_no_shadow(photos):
+    """A dark red pen on the astronaut's pale skin has her skin's hue, but more colour than her lit
+    skin has: no shadow of it is that colourful."""
+    image, points = photos["astronaut"]
+    pen = with_pen(image, points, colour=(10, 20, 120), stripe=(70, 80, 180))
+    drawn = np.abs(pen.astype(int) - image).max(2) > 30
+    occluder = occluder_of(pen, points)
+    assert occluder is not None
+    found = np.zeros(drawn.shape, bool)
+    found[occluder.rows, occluder.cols] = occluder.alpha[..., 0] > 0.5
+    assert (found & drawn).sum() > 0.5 * drawn[occluder.rows, occluder.cols].sum()
+
+
 @pytest.mark.parametrize("name", ["grace", "astronaut"])
 def test_the_pen_stays_still_while_the_mouth_opens(photos, name, tmp_path):
     image, points = photos[name + "_pen"]

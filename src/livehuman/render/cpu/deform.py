@@ -97,7 +97,7 @@ class MouthRig:
         """(8, m, 2): how far each landmark moves (face units) per unit of jaw, spread, smile, round,
         frown, press, tuck and teeth (the order of `target_uv`'s amounts)."""
         w = self.w
-        s, t, r, f = w["sign"], w["t"], w["r"], w["f"]
+        s, t, r, f = w["sideways"], w["t"], w["r"], w["f"]
         up, lo, lip = w["upper"], w["lower"], w["lip"]
         cheek, wj = w["cheek"], w["jaw"]
         lateral = np.where(lip, t, cheek)  # how much a point follows the mouth corners sideways
@@ -265,7 +265,9 @@ def build_rig(points: np.ndarray) -> MouthRig:
     w = {
         "below": below,
         "above": above,
-        "sign": np.sign(nu[:, 0]),
+        # sideways motions point out from the middle, and on a turned face the far side's are
+        # foreshortened as its half of the mouth is
+        "sideways": np.sign(nu[:, 0]) * side_half / half_width,
         "t": t,
         "r": np.sqrt(np.clip(1 - t * t, 0, 1)),
         "f": f[index],

@@ -54,18 +54,19 @@ class Occluder:
 
 
 def _skin_shadow(colour: np.ndarray, skin: np.ndarray) -> bool:
-    """Whether a dark region's median Lab colour (OpenCV's 8-bit scale) is the skin's own shadow.
+    """Whether a region's median Lab colour (OpenCV's 8-bit scale) is the skin's own shadow.
 
-    Skin in shadow keeps its hue and more of its colour than its lightness (light scattered under the
-    skin is coloured by it). A grey photo has no hue to go by: its dark regions stay objects."""
+    Skin in shadow is darker, keeps its hue, and keeps more of its colour than of its lightness
+    (light scattered under the skin is coloured by it), though no more than the lit skin has (a red
+    object is more colourful). A grey photo has no hue to go by: its dark regions stay objects."""
     a, b = float(colour[1]) - 128, float(colour[2]) - 128
     skin_a, skin_b = float(skin[1]) - 128, float(skin[2]) - 128
     chroma, skin_chroma = np.hypot(a, b), np.hypot(skin_a, skin_b)
-    if skin_chroma < SHADOW_CHROMA:
+    if skin_chroma < SHADOW_CHROMA or float(colour[0]) > 0.5 * float(skin[0]):
         return False
     turn = abs(np.degrees(np.arctan2(a * skin_b - b * skin_a, a * skin_a + b * skin_b)))
     darkened = skin_chroma * float(colour[0]) / max(float(skin[0]), 1.0)
-    return turn <= SHADOW_HUE and chroma >= max(SHADOW_CHROMA, darkened)
+    return turn <= SHADOW_HUE and max(SHADOW_CHROMA, darkened) <= chroma <= skin_chroma
 
 
 def find_occluder(frame: np.ndarray, points: np.ndarray, face: FaceFrame, crop: Crop) -> Occluder | None:

@@ -22,9 +22,10 @@ ABOVE, BELOW = 0.25, 0.3
 LIP_CLEARANCE = 0.05  # the lips and this much around them move with the mouth: never an object
 CHROMA_SIGMAS = 6.0  # a colour this many robust spreads from the skin's is not skin
 DARKER = 0.35  # or this much of the skin's lightness and below (shadows between wrinkles are lighter)
-# ...unless it is the skin's own deep shadow (a crease at a mouth corner, a nostril): the skin's hue
-# within this many degrees, and colour of at least this much (and as much as the skin's, darkened).
-# A dark object is greyer or of another hue.
+# ...unless it is the skin's own deep shadow (a crease at a mouth corner, a nostril): under this share
+# of the skin's lightness, of the skin's hue within SHADOW_HUE degrees, and with at least
+# SHADOW_CHROMA of colour. A dark object is greyer, of another hue, or more colourful than the skin.
+SHADOW_DARKER = 0.5
 SHADOW_HUE = 30.0
 SHADOW_CHROMA = 8.0
 # mediapipe's face oval, around the face: what lies outside it is background, hair or clothes
@@ -62,7 +63,7 @@ def _skin_shadow(colour: np.ndarray, skin: np.ndarray) -> bool:
     a, b = float(colour[1]) - 128, float(colour[2]) - 128
     skin_a, skin_b = float(skin[1]) - 128, float(skin[2]) - 128
     chroma, skin_chroma = np.hypot(a, b), np.hypot(skin_a, skin_b)
-    if skin_chroma < SHADOW_CHROMA or float(colour[0]) > 0.5 * float(skin[0]):
+    if skin_chroma < SHADOW_CHROMA or float(colour[0]) > SHADOW_DARKER * float(skin[0]):
         return False
     turn = abs(np.degrees(np.arctan2(a * skin_b - b * skin_a, a * skin_a + b * skin_b)))
     darkened = skin_chroma * float(colour[0]) / max(float(skin[0]), 1.0)

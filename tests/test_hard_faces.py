@@ -272,7 +272,7 @@ def test_a_face_cut_by_the_frames_edge_near_its_mouth_does_not_tear(faces, found
 
 
 @pytest.mark.parametrize("name", ANIMATABLE)
-def test_the_lips_meet_at_both_corners_as_the_jaw_opens(faces, found, name):
+def test_the_lips_meet_at_both_corners_as_the_jaw_opens(found, name):
     """At a mouth's corner the lips meet, however wide the jaw opens. A lip point's place along its
     lip was measured against half the mouth's whole width, but a turned face's far side is the
     shorter (and few faces are centred on the upper lip's middle): that side's corner stayed short

@@ -110,11 +110,11 @@ def find_occluder(frame: np.ndarray, points: np.ndarray, face: FaceFrame, crop: 
     n, labels, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
     keep = np.zeros(n, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= MIN_AREA * face.unit**2
-    for k in np.nonzero(keep)[0]:
-        keep[k] = not _skin_shadow(np.median(lab[labels == k], 0), median)
     # and it reaches close to the lips, where the warp moves most (a far shadow is the face's own)
     dist = cv2.distanceTransform((lip_mask == 0).astype(np.uint8), cv2.DIST_L2, 3)
     keep &= np.bincount(labels[dist <= NEAR * face.unit], minlength=n) > 0
+    for k in np.nonzero(keep)[0]:  # (the few left near the lips)
+        keep[k] = not _skin_shadow(np.median(lab[labels == k], 0), median)
     if not keep.any():
         return None
     mask = keep[labels].astype(np.uint8)
